@@ -1,0 +1,41 @@
+# huimin: the two commands a newcomer needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+export DATABASE_URL ?= sqlite+aiosqlite:///var/huimin.db
+
+.PHONY: run test install lint migrate demo check clean bench
+
+$(BIN)/huimin: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+install: $(BIN)/huimin
+
+## Serve on http://127.0.0.1:8000 (docs at /docs) with demo data on SQLite.
+run: install
+	mkdir -p var
+	$(BIN)/huimin demo
+	$(BIN)/huimin serve --host 127.0.0.1 --port 8000
+
+## Run the test suite (SQLite; set TEST_DATABASE_URL for PostgreSQL).
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+migrate: install
+	$(BIN)/huimin migrate
+
+## Fail if the models and the migrations disagree.
+check: install
+	rm -f var/alembic-check.db
+	DATABASE_URL=sqlite+aiosqlite:///var/alembic-check.db $(BIN)/alembic upgrade head
+	DATABASE_URL=sqlite+aiosqlite:///var/alembic-check.db $(BIN)/alembic check
+	rm -f var/alembic-check.db*
+
+clean:
+	rm -rf $(VENV) var/*.db var/*.db-*

@@ -1,0 +1,1 @@
+"""The faces: the FastAPI app, one router per domain, the `huimin` command."""

@@ -1,0 +1,119 @@
+"""Platform administration: organisations, their staff keys, the audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from api.deps import AdminPrincipal, Db, IfMatch, Paging
+from api.problems import responses
+from api.route import TransactionalRoute
+from core import errors
+from schemas.audit import AuditEventPublic
+from schemas.common import Page
+from schemas.organisation import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyPublic,
+    OrganisationCreate,
+    OrganisationPublic,
+    OrganisationUpdate,
+    OrgKind,
+)
+from services import audit, organisations
+from services.etag import etag
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=TransactionalRoute)
+
+
+@router.post("/organisations", status_code=201, response_model=OrganisationPublic,
+             summary="Create an organisation",
+             responses=responses(errors.Forbidden, errors.InvalidDivisionCode,
+                                 errors.ValidationFailed))
+async def create_organisation(body: OrganisationCreate, session: Db, principal: AdminPrincipal,
+                              response: Response) -> OrganisationPublic:
+    org = await organisations.create(session, principal, body)
+    response.headers["ETag"] = etag(org.id, org.version)
+    response.headers["Location"] = f"/v1/admin/organisations/{org.id}"
+    return organisations.to_public(org)
+
+
+@router.get("/organisations", response_model=Page[OrganisationPublic],
+            summary="List organisations", responses=responses(errors.Forbidden))
+async def list_organisations(
+    session: Db, _: AdminPrincipal, paging: Paging,
+    kind: OrgKind | None = None,
+    division_code: Annotated[str | None, Query(pattern=r"^\d{1,6}$",
+                                               description="prefix")] = None,
+) -> Page[OrganisationPublic]:
+    page = await organisations.list_(session, kind=kind, division_code=division_code,
+                                     limit=paging.limit, cursor=paging.cursor)
+    return Page(items=[organisations.to_public(o) for o in page.items],
+                next_cursor=page.next_cursor)
+
+
+@router.get("/organisations/{org_id}", response_model=OrganisationPublic,
+            summary="Read an organisation", responses=responses(errors.Forbidden, errors.NotFound))
+async def get_organisation(org_id: str, session: Db, _: AdminPrincipal,
+                           response: Response) -> OrganisationPublic:
+    org = await organisations.get(session, org_id)
+    response.headers["ETag"] = etag(org.id, org.version)
+    return organisations.to_public(org)
+
+
+@router.patch("/organisations/{org_id}", response_model=OrganisationPublic,
+              summary="Update an organisation (If-Match)",
+              responses=responses(errors.Forbidden, errors.NotFound, errors.PreconditionFailed,
+                                  errors.PreconditionRequired, errors.InvalidDivisionCode))
+async def update_organisation(org_id: str, body: OrganisationUpdate, session: Db,
+                              principal: AdminPrincipal, if_match: IfMatch,
+                              response: Response) -> OrganisationPublic:
+    org = await organisations.update_(session, principal, org_id, body, if_match)
+    response.headers["ETag"] = etag(org.id, org.version)
+    return organisations.to_public(org)
+
+
+@router.post("/organisations/{org_id}/api-keys", status_code=201, response_model=ApiKeyCreated,
+             summary="Issue a staff API key (shown once)",
+             responses=responses(errors.Forbidden, errors.NotFound, errors.RoleNotAllowed))
+async def create_api_key(org_id: str, body: ApiKeyCreate, session: Db,
+                         principal: AdminPrincipal) -> ApiKeyCreated:
+    return await organisations.create_api_key(session, principal, org_id, body)
+
+
+@router.get("/organisations/{org_id}/api-keys", response_model=list[ApiKeyPublic],
+            summary="List an organisation's staff keys (never the keys themselves)",
+            responses=responses(errors.Forbidden, errors.NotFound))
+async def list_api_keys(org_id: str, session: Db, _: AdminPrincipal) -> list[ApiKeyPublic]:
+    keys = await organisations.list_api_keys(session, org_id)
+    return [ApiKeyPublic.model_validate(k.model_dump()) for k in keys]
+
+
+@router.post("/organisations/{org_id}/api-keys/{key_id}/revoke", response_model=ApiKeyPublic,
+             summary="Revoke a staff key at once",
+             responses=responses(errors.Forbidden, errors.NotFound))
+async def revoke_api_key(org_id: str, key_id: str, session: Db,
+                         principal: AdminPrincipal) -> ApiKeyPublic:
+    key = await organisations.revoke_api_key(session, principal, org_id, key_id)
+    return ApiKeyPublic.model_validate(key.model_dump())
+
+
+@router.get("/audit-events", response_model=Page[AuditEventPublic],
+            summary="Search the audit trail", responses=responses(errors.Forbidden))
+async def list_audit_events(
+    session: Db, _: AdminPrincipal, paging: Paging,
+    actor_id: Annotated[str | None, Query(max_length=128)] = None,
+    org_id: Annotated[str | None, Query(max_length=40)] = None,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    object_type: Annotated[str | None, Query(max_length=40)] = None,
+    object_id: Annotated[str | None, Query(max_length=64)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Page[AuditEventPublic]:
+    page = await audit.list_events(session, actor_id=actor_id, org_id=org_id, action=action,
+                                   object_type=object_type, object_id=object_id, since=since,
+                                   until=until, limit=paging.limit, cursor=paging.cursor)
+    return Page(items=[AuditEventPublic.model_validate(e.model_dump()) for e in page.items],
+                next_cursor=page.next_cursor)

@@ -1,0 +1,119 @@
+"""The application factory.
+
+Every router is mounted with authentication unless it is listed as public:
+a new route is protected unless someone decides otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from api import admin, beds, marriage, problems, system
+from api.deps import current_principal
+from api.middleware import Metrics, RequestContextMiddleware
+from api.problems import ProblemDetail
+from api.ratelimit import Limiter, rate_limit
+from core.db import Database
+from core.logging import configure_logging
+from core.settings import Settings, get_settings
+
+DESCRIPTION = """
+huimin (惠民) is the booking and claims API behind China's civil-affairs services:
+elderly-care beds, home and community care, marriage registration appointments and
+eco-burial subsidy claims.
+
+* Citizens authenticate with `Authorization: Bearer <JWT>`; organisations' staff with
+  `X-API-Key`.
+* Errors are RFC 9457 `application/problem+json` with a stable `code`; `title` and
+  `detail` follow `Accept-Language` (zh-CN default, en).
+* POSTs that create appointments, applications, bookings or claims need an
+  `Idempotency-Key`.
+"""
+
+# (router, public?)
+ROUTERS: list[tuple[Any, bool]] = [
+    (system.public_router, True),
+    (system.router, False),
+    (admin.router, False),
+    (marriage.public_router, True),
+    (marriage.router, False),
+    (beds.public_router, True),
+    (beds.router, False),
+]
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    db = database or Database.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await db.dispose()
+
+    app = FastAPI(
+        title="huimin 惠民 API",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        dependencies=[Depends(rate_limit)],
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.limiter = Limiter(settings)
+    app.state.metrics = Metrics()
+
+    for router, public in ROUTERS:
+        if public:
+            app.include_router(router)
+        else:
+            app.include_router(router, dependencies=[Depends(current_principal)])
+
+    problems.install(app)
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics,
+                       max_body_bytes=settings.max_body_bytes)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                             routes=app.routes, tags=TAGS)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["ProblemDetail"] = ProblemDetail.model_json_schema(
+            ref_template="#/components/schemas/{model}")
+        # FastAPI's default 422 body is replaced by problem+json everywhere.
+        for path_item in schema.get("paths", {}).values():
+            for op in path_item.values():
+                resp = op.get("responses", {}).get("422")
+                if resp and "application/json" in resp.get("content", {}):
+                    resp["content"] = {"application/problem+json": {
+                        "schema": {"$ref": "#/components/schemas/ProblemDetail"}}}
+                    resp["description"] = "Validation or business-rule refusal"
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+TAGS = [
+    {"name": "system", "description": "Health, readiness, metrics"},
+    {"name": "admin", "description": "Platform administration (role `admin`)"},
+    {"name": "marriage", "description": "Marriage registration appointments (婚姻登记预约)"},
+    {"name": "beds", "description": "Elderly-care institution beds (养老机构床位)"},
+    {"name": "home-care", "description": "Home and community care (居家社区养老服务)"},
+    {"name": "burial", "description": "Eco-burial subsidy claims (节地生态安葬奖补)"},
+]
+
+
+def asgi() -> FastAPI:
+    """`uvicorn --factory api.app:asgi`"""
+    return create_app()

@@ -1,0 +1,120 @@
+"""The `huimin` command line."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from core.settings import get_settings
+
+app = typer.Typer(help="huimin 惠民: civil-affairs booking and claims API", no_args_is_help=True)
+apikey_app = typer.Typer(help="Staff API keys", no_args_is_help=True)
+token_app = typer.Typer(help="Citizen tokens (development and tests)", no_args_is_help=True)
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(token_app, name="token")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def alembic_config(database_url: str | None = None):  # noqa: ANN201
+    from alembic.config import Config
+
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    if database_url:
+        cfg.attributes["database_url"] = database_url
+    return cfg
+
+
+def run_migrations(database_url: str | None = None) -> None:
+    from alembic import command
+
+    url = database_url or get_settings().database_url
+    if url.startswith("sqlite"):
+        from sqlalchemy.engine import make_url
+
+        db_path = make_url(url).database
+        if db_path and db_path != ":memory:":
+            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(url), "head")
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database to the latest migration."""
+    run_migrations()
+    typer.echo("database is at the latest migration")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+) -> None:
+    """Migrate the database, then serve the API."""
+    import uvicorn
+
+    settings = get_settings()
+    run_migrations()
+    typer.echo(f"huimin serving on http://{host}:{port} (docs at /docs), env={settings.env}")
+    uvicorn.run("api.app:asgi", factory=True, host=host, port=port, workers=workers,
+                access_log=False, log_config=None, proxy_headers=False)
+
+
+@app.command()
+def demo() -> None:
+    """Load demo organisations, keys and data, and print how to call the API."""
+    from services.demo import load_demo
+
+    run_migrations()
+    asyncio.run(load_demo(get_settings(), typer.echo))
+
+
+@apikey_app.command("create")
+def apikey_create(
+    role: Annotated[str, typer.Option(help="admin, or a staff role with --org")],
+    name: Annotated[str, typer.Option(help="The staff member's name")],
+    org: Annotated[str | None, typer.Option(help="Organisation id (staff roles)")] = None,
+) -> None:
+    """Create an API key; the key is printed alone on the last line."""
+    from core.db import Database
+    from schemas.organisation import ApiKeyCreate, Role
+    from services import organisations
+
+    settings = get_settings()
+
+    async def _run() -> str:
+        db = Database.from_settings(settings)
+        try:
+            async with db.session() as session:
+                created = await organisations.create_api_key(
+                    session, None, org, ApiKeyCreate(role=Role(role), name=name))
+                await session.commit()
+                return created.key
+        finally:
+            await db.dispose()
+
+    run_migrations()
+    key = asyncio.run(_run())
+    typer.echo(f"created {role} key for {name}; store it now, it is not shown again:")
+    typer.echo(key)
+
+
+@token_app.command("citizen")
+def token_citizen(
+    subject: Annotated[str, typer.Option(help="The citizen's account id")],
+    ttl_minutes: Annotated[int, typer.Option(help="Lifetime in minutes")] = 60 * 24,
+) -> None:
+    """Print a citizen token signed with the configured key (alone on the last line)."""
+    from core.security import issue_citizen_token
+
+    typer.echo(issue_citizen_token(get_settings(), subject, timedelta(minutes=ttl_minutes)))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,140 @@
+"""The outermost layer of every request (pure ASGI, no per-request task):
+
+- the request id, taken from a well-formed `X-Request-ID` or made, echoed back
+  and attached to every log line;
+- the body limit (413) and the JSON-only rule for request bodies (415);
+- the access log (route template, never the raw path or query) and the
+  Prometheus request counter and latency histogram per route template and status;
+- the last resort: an unexpected exception becomes a bare 500 problem and a log
+  line with the request id, never a stack trace in the response.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.problems import internal_error_body, problem_body
+from core import errors
+from core.context import request_id_var
+from core.logging import get_logger
+
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
+BODY_METHODS = {b"POST", b"PUT", b"PATCH", "POST", "PUT", "PATCH"}
+log = get_logger("huimin.access")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("huimin_http_requests_total", "HTTP requests",
+                                ["method", "route", "status"], registry=self.registry)
+        self.latency = Histogram(
+            "huimin_http_request_duration_seconds", "HTTP request latency",
+            ["method", "route", "status"], registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+
+
+def _lang(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"accept-language":
+            return "en" if value.decode("latin-1").lower().lstrip().startswith("en") else "zh"
+    return "zh"
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = dict(scope.get("headers", ()))
+        raw_rid = headers.get(b"x-request-id", b"").decode("latin-1")
+        rid = raw_rid if REQUEST_ID_RE.match(raw_rid) else uuid.uuid4().hex
+        token = request_id_var.set(rid)
+        status_holder = {"status": 500, "started": False}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                status_holder["started"] = True
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            early = self._refuse_early(scope, headers)
+            if early is not None:
+                await self._send_problem(early, scope, send_wrapper)
+            else:
+                await self.app(scope, self._limited_receive(receive), send_wrapper)
+        except Exception:
+            log.exception("unhandled_exception", method=scope.get("method"))
+            if not status_holder["started"]:
+                body = internal_error_body(scope.get("path"), _lang(scope))
+                await send_wrapper({"type": "http.response.start", "status": 500, "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode())]})
+                await send_wrapper({"type": "http.response.body", "body": body})
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            status = str(status_holder["status"])
+            elapsed = time.perf_counter() - started
+            method = scope.get("method", "")
+            self.metrics.requests.labels(method, template, status).inc()
+            self.metrics.latency.labels(method, template, status).observe(elapsed)
+            log.info("request", method=method, route=template, status=int(status),
+                     duration_ms=round(elapsed * 1000, 2))
+            request_id_var.reset(token)
+
+    def _refuse_early(self, scope: Scope, headers: dict[bytes, bytes]) -> errors.DomainError | None:
+        if scope.get("method") not in BODY_METHODS:
+            return None
+        length = headers.get(b"content-length")
+        if length is not None:
+            try:
+                if int(length) > self.max_body:
+                    return errors.PayloadTooLarge(limit=self.max_body)
+            except ValueError:
+                return errors.BadRequest()
+        has_body = (length not in (None, b"0")) or b"transfer-encoding" in headers
+        if has_body:
+            ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+            if not (ctype == b"application/json" or ctype.endswith(b"+json")):
+                return errors.UnsupportedMediaType()
+        return None
+
+    def _limited_receive(self, receive: Receive) -> Receive:
+        seen = 0
+        limit = self.max_body
+
+        async def wrapped() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise errors.PayloadTooLarge(limit=limit)
+            return message
+
+        return wrapped
+
+    async def _send_problem(self, err: errors.DomainError, scope: Scope, send: Send) -> None:
+        body = json.dumps(problem_body(err, _lang(scope), scope.get("path")),
+                          ensure_ascii=False).encode()
+        await send({"type": "http.response.start", "status": err.status, "headers": [
+            (b"content-type", b"application/problem+json"),
+            (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})

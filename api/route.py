@@ -1,0 +1,77 @@
+"""One transaction per request, owned by the route.
+
+`TransactionalRoute` opens the session before the dependencies run, commits
+once after the endpoint has produced its response and before a byte of it is
+sent, and rolls back on any error. A failing commit therefore reaches the client
+as an error response, never as a 2xx. On PostgreSQL a serialization failure or
+deadlock re-runs the whole request, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+
+from core.db import Database, is_retryable
+from core.errors import DomainError
+from core.logging import get_logger
+from services import audit, idempotency
+
+READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+MAX_ATTEMPTS = 4
+log = get_logger("huimin.db")
+
+
+class TransactionalRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        original = super().get_route_handler()
+        write = bool(set(self.methods or ()) - READ_METHODS)
+
+        async def handler(request: Request) -> Response:
+            db: Database = request.app.state.db
+            attempts = 1 if db.is_sqlite else MAX_ATTEMPTS
+            for attempt in range(1, attempts + 1):
+                session = db.session(write=write)
+                request.state.db_session = session
+                request.state.idempotency = None
+                try:
+                    response = await original(request)
+                    if response.status_code >= 400:
+                        await session.rollback()
+                        return response
+                    claim = request.state.idempotency
+                    if claim is not None:
+                        await idempotency.complete(session, claim, response.status_code,
+                                                   bytes(response.body))
+                    await session.commit()
+                    return response
+                except Exception as exc:
+                    await session.rollback()
+                    if is_retryable(exc) and attempt < attempts:
+                        log.info("transaction_retry", attempt=attempt)
+                        continue
+                    if write and isinstance(exc, DomainError) and exc.status != 401:
+                        await _audit_refusal(db, request, exc)
+                    raise
+                finally:
+                    await session.close()
+            raise AssertionError("unreachable")
+
+        return handler
+
+
+async def _audit_refusal(db: Database, request: Request, exc: DomainError) -> None:
+    """A refused write by a known caller is audited too, in its own transaction."""
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        return
+    route = request.scope.get("route")
+    action = getattr(route, "name", None) or "write"
+    async with db.session(write=True) as session:
+        object_id = next(iter(request.path_params.values()), None)
+        await audit.record(session, principal, action, "request", object_id,
+                           outcome=f"refused:{exc.code}")
+        await session.commit()

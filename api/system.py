@@ -1,0 +1,67 @@
+"""Liveness, readiness, metrics, and who-am-I."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from api.deps import AnyPrincipal
+from api.problems import PUBLIC_RESPONSES, problem_response, responses
+from api.route import TransactionalRoute
+from core.errors import DatabaseUnavailable
+
+public_router = APIRouter(tags=["system"])
+router = APIRouter(tags=["system"], route_class=TransactionalRoute)
+
+
+class Health(BaseModel):
+    status: str
+
+
+@public_router.get("/healthz", summary="The process is alive", response_model=Health,
+                   responses={200: {"content": {"application/json": {
+                       "example": {"status": "ok"}}}}})
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@public_router.get("/readyz", summary="The database is reachable", response_model=Health,
+                   responses=PUBLIC_RESPONSES)
+async def readyz(request: Request) -> Response | Health:
+    db = request.app.state.db
+    try:
+        async with asyncio.timeout(3):
+            async with db.read_engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001 - any failure means "not ready"
+        err = DatabaseUnavailable()
+        err.headers = {"Retry-After": "5"}
+        return problem_response(err, request)
+    return Health(status="ready")
+
+
+@public_router.get("/metrics", summary="Prometheus metrics", response_class=Response,
+                   responses={200: {"content": {"text/plain": {
+                       "example": "huimin_http_requests_total{...} 1.0"}}}})
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.metrics.registry),
+                    media_type=CONTENT_TYPE_LATEST)
+
+
+class Me(BaseModel):
+    kind: str
+    role: str
+    subject: str
+    org_id: str | None = None
+    name: str | None = None
+
+
+@router.get("/v1/me", summary="Who the credentials belong to", response_model=Me,
+            responses=responses())
+async def me(principal: AnyPrincipal) -> Me:
+    return Me(kind=principal.kind, role=principal.role, subject=principal.subject,
+              org_id=principal.org_id, name=principal.staff_name)

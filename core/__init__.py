@@ -1,0 +1,1 @@
+"""What every layer leans on: settings, database, errors, clock, security primitives."""

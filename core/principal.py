@@ -1,0 +1,30 @@
+"""Who is asking: a citizen (by account id) or a staff member (by API key)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    kind: str  # "citizen" | "staff"
+    subject: str  # citizen account id, or the API key id
+    role: str  # citizen | office | institution | provider | reviewer | approver | admin
+    org_id: str | None = None
+    staff_name: str | None = None
+
+    @property
+    def is_citizen(self) -> bool:
+        return self.kind == "citizen"
+
+    @property
+    def scope(self) -> str:
+        """The identity that idempotency keys and rate limits are scoped to."""
+        return f"{self.kind}:{self.subject}"
+
+    @property
+    def staff_identity(self) -> str | None:
+        """A staff member is known by organisation and name (API.md)."""
+        if self.kind != "staff":
+            return None
+        return f"{self.org_id}:{self.staff_name}"

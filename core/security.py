@@ -1,0 +1,113 @@
+"""Security primitives: citizen JWTs, staff API keys, AES-GCM, HMAC blind index.
+
+No database and no framework here; `api.auth` puts them to work.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from datetime import timedelta
+
+import jwt
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from core.clock import clock
+from core.settings import Settings
+
+JWT_ALGORITHM = "HS256"  # pinned: tokens naming any other algorithm are refused
+API_KEY_PREFIX = "hm"
+
+
+def issue_citizen_token(settings: Settings, subject: str, ttl: timedelta | None = None) -> str:
+    now = clock.now()
+    ttl = ttl if ttl is not None else timedelta(minutes=settings.jwt_ttl_minutes)
+    claims = {
+        "sub": subject,
+        "role": "citizen",
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "iat": int(now.timestamp()),
+        "exp": int((now + ttl).timestamp()),
+    }
+    return jwt.encode(claims, settings.jwt_secret, algorithm=JWT_ALGORITHM)
+
+
+def decode_citizen_token(settings: Settings, token: str) -> dict:
+    """Verify signature, algorithm, `exp`, `iss`, `aud` and `sub`; raise jwt errors."""
+    claims = jwt.decode(
+        token,
+        settings.jwt_secret,
+        algorithms=[JWT_ALGORITHM],
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+        options={"require": ["exp", "sub", "iss", "aud"]},
+        # The service clock, so moved clocks in tests and libfaketime agree.
+        leeway=0,
+    )
+    if claims.get("role") != "citizen" or not isinstance(claims.get("sub"), str):
+        raise jwt.InvalidTokenError("not a citizen token")
+    if not 1 <= len(claims["sub"]) <= 128:
+        raise jwt.InvalidTokenError("bad subject")
+    return claims
+
+
+def new_api_key() -> tuple[str, str, str]:
+    """A fresh key: (clear key shown once, lookup prefix, SHA-256 hash to store).
+
+    The key carries 256 bits of entropy, so a fast hash is the right tool: a slow
+    password hash would only slow every staff request.
+    """
+    lookup = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    clear = f"{API_KEY_PREFIX}_{lookup}_{secret}"
+    return clear, lookup, hash_api_key(clear)
+
+
+def hash_api_key(clear: str) -> str:
+    return hashlib.sha256(clear.encode()).hexdigest()
+
+
+def parse_api_key(clear: str) -> str | None:
+    """The lookup prefix of a well-formed key, else None."""
+    parts = clear.split("_", 2)
+    if len(parts) != 3 or parts[0] != API_KEY_PREFIX or len(parts[1]) != 12:
+        return None
+    return parts[1]
+
+
+def api_keys_equal(clear: str, stored_hash: str) -> bool:
+    return hmac.compare_digest(hash_api_key(clear), stored_hash)
+
+
+class Cipher:
+    """AES-256-GCM for identity numbers and bank accounts.
+
+    Stored form: `v1.` + base64(nonce || ciphertext+tag). The version lets keys
+    rotate later without guessing.
+    """
+
+    VERSION = "v1"
+
+    def __init__(self, key_b64: str, blind_key: str) -> None:
+        self._aead = AESGCM(base64.b64decode(key_b64))
+        self._blind_key = blind_key.encode()
+
+    def encrypt(self, plaintext: str, *, context: str = "") -> str:
+        nonce = os.urandom(12)
+        ct = self._aead.encrypt(nonce, plaintext.encode(), context.encode() or None)
+        return f"{self.VERSION}." + base64.b64encode(nonce + ct).decode()
+
+    def decrypt(self, stored: str, *, context: str = "") -> str:
+        version, _, body = stored.partition(".")
+        if version != self.VERSION:
+            raise ValueError("unknown ciphertext version")
+        raw = base64.b64decode(body)
+        return self._aead.decrypt(raw[:12], raw[12:], context.encode() or None).decode()
+
+    def blind_index(self, value: str, *, purpose: str) -> str:
+        msg = f"{purpose}:{value}".encode()
+        return hmac.new(self._blind_key, msg, hashlib.sha256).hexdigest()

@@ -1,0 +1,117 @@
+"""Settings from the environment (and an optional `.env`).
+
+Every policy number lives here with the default DOMAIN.md gives, so a city can
+change it without touching code. Secrets have development defaults that
+`HUIMIN_ENV=production` refuses.
+"""
+
+from __future__ import annotations
+
+import base64
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"  # noqa: S105
+DEV_ID_ENCRYPTION_KEY = base64.b64encode(b"dev-only-aes-key-32-bytes-long!!").decode()
+DEV_BLIND_INDEX_KEY = "dev-only-blind-index-key-change-me"
+DEV_SECRETS = {
+    "jwt_secret": DEV_JWT_SECRET,
+    "id_encryption_key": DEV_ID_ENCRYPTION_KEY,
+    "blind_index_key": DEV_BLIND_INDEX_KEY,
+}
+
+DEFAULT_SQLITE_PATH = Path("var") / "huimin.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HUIMIN_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str = Field(
+        default=f"sqlite+aiosqlite:///{DEFAULT_SQLITE_PATH}",
+        validation_alias=AliasChoices("DATABASE_URL", "HUIMIN_DATABASE_URL"),
+    )
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "HUIMIN_REDIS_URL")
+    )
+    db_pool_size: int = 10
+    sqlite_busy_timeout_ms: int = 30_000
+
+    # Citizen tokens (HS256, pinned).
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_issuer: str = "huimin"
+    jwt_audience: str = "huimin-citizen"
+    jwt_ttl_minutes: int = 60 * 24
+
+    # Personal-information protection: AES-256-GCM key (base64 of 32 bytes) and
+    # the HMAC key of the blind index.
+    id_encryption_key: str = DEV_ID_ENCRYPTION_KEY
+    blind_index_key: str = DEV_BLIND_INDEX_KEY
+
+    # Request limits.
+    max_body_bytes: int = 1024 * 1024
+    rate_limit_citizen: str = "120/minute"
+    rate_limit_staff: str = "600/minute"
+    rate_limit_anonymous: str = "60/minute"
+    rate_limit_enabled: bool = True
+    idempotency_ttl_hours: int = 24
+
+    log_level: str = "INFO"
+
+    # Marriage registration policy (DOMAIN.md section 1).
+    marriage_min_age_male: int = 22
+    marriage_min_age_female: int = 20
+    marriage_booking_opens_days_ahead: int = 30
+    marriage_min_notice_hours: int = 2
+    marriage_cancel_deadline_hours: int = 24
+    marriage_no_show_limit: int = 2
+    marriage_no_show_window_days: int = 180
+    marriage_no_show_suspension_days: int = 30
+    marriage_cooling_off_days: int = 30
+    marriage_confirmation_days: int = 30
+
+    # Elderly-care beds (DOMAIN.md section 2).
+    beds_min_applicant_age: int = 60
+    beds_max_active_applications: int = 3
+    beds_offer_hold_hours: int = 72
+
+    # Home care (DOMAIN.md section 3).
+    home_care_travel_buffer_minutes: int = 30
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets_in_production(self) -> Settings:
+        if self.env == "production":
+            weak = [
+                name
+                for name, default in DEV_SECRETS.items()
+                if not getattr(self, name) or getattr(self, name) == default
+            ]
+            if weak:
+                raise ValueError(
+                    "HUIMIN_ENV=production refuses default or missing secrets: "
+                    + ", ".join("HUIMIN_" + n.upper() for n in weak)
+                )
+            if len(self.jwt_secret) < 32:
+                raise ValueError("HUIMIN_JWT_SECRET must be at least 32 characters")
+        try:
+            key = base64.b64decode(self.id_encryption_key, validate=True)
+        except ValueError as exc:
+            raise ValueError("HUIMIN_ID_ENCRYPTION_KEY must be base64") from exc
+        if len(key) != 32:
+            raise ValueError("HUIMIN_ID_ENCRYPTION_KEY must decode to 32 bytes")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

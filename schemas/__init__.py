@@ -1,0 +1,16 @@
+"""SQLModel models per domain: tables and, beside them, request and response models.
+
+Importing this package registers every table on `SQLModel.metadata`, which is
+what Alembic compares against.
+"""
+
+from schemas import (  # noqa: F401
+    audit,
+    beds,
+    capacity,
+    common,
+    idempotency,
+    marriage,
+    organisation,
+)
+from schemas.common import metadata  # noqa: F401

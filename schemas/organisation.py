@@ -1,0 +1,165 @@
+"""Organisations (the four kinds) and their staff API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PField
+from sqlalchemy import CheckConstraint, Index
+from sqlmodel import Field, SQLModel
+
+from schemas.common import DivisionCode, Name, Phone, StrictModel, id_field, utc_datetime
+
+
+class OrgKind(StrEnum):
+    registration_office = "registration_office"
+    care_institution = "care_institution"
+    home_care_provider = "home_care_provider"
+    civil_affairs_bureau = "civil_affairs_bureau"
+
+
+class Ownership(StrEnum):
+    public = "public"
+    private = "private"
+    public_private = "public_private"
+
+
+class Role(StrEnum):
+    office = "office"
+    institution = "institution"
+    provider = "provider"
+    reviewer = "reviewer"
+    approver = "approver"
+    admin = "admin"
+
+
+ROLES_BY_KIND: dict[OrgKind, set[Role]] = {
+    OrgKind.registration_office: {Role.office},
+    OrgKind.care_institution: {Role.institution},
+    OrgKind.home_care_provider: {Role.provider},
+    OrgKind.civil_affairs_bureau: {Role.reviewer, Role.approver},
+}
+
+
+class Organisation(SQLModel, table=True):
+    __tablename__ = "organisation"
+    __table_args__ = (
+        CheckConstraint("rating IS NULL OR (rating BETWEEN 1 AND 5)", name="rating_range"),
+        Index("ix_organisation_kind_division", "kind", "division_code"),
+    )
+
+    id: str = id_field()
+    kind: str = Field(max_length=32)
+    name: str = Field(max_length=100)
+    division_code: str = Field(max_length=6)
+    address: str | None = Field(default=None, max_length=300)
+    phone: str | None = Field(default=None, max_length=32)
+    lat: float | None = None
+    lon: float | None = None
+    ownership: str | None = Field(default=None, max_length=32)
+    rating: int | None = None
+    medical_care: bool | None = None
+    version: int = Field(default=1)
+    created_at: datetime = utc_datetime()
+    updated_at: datetime = utc_datetime()
+
+
+class OrganisationCreate(StrictModel):
+    kind: OrgKind
+    name: Name
+    division_code: DivisionCode
+    address: str | None = PField(default=None, max_length=300)
+    phone: Phone | None = None
+    lat: float | None = PField(default=None, ge=-90, le=90)
+    lon: float | None = PField(default=None, ge=-180, le=180)
+    ownership: Ownership | None = None
+    rating: int | None = PField(default=None, ge=1, le=5)
+    medical_care: bool | None = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{
+            "kind": "registration_office", "name": "朝阳区婚姻登记处",
+            "division_code": "110105", "address": "北京市朝阳区朝阳路 1 号",
+            "phone": "010-65090000", "lat": 39.92, "lon": 116.44,
+        }, {
+            "kind": "care_institution", "name": "武侯区社会福利院", "division_code": "510107",
+            "address": "成都市武侯区", "phone": "028-85550000", "lat": 30.64, "lon": 104.04,
+            "ownership": "public", "rating": 4, "medical_care": True,
+        }]},
+    )
+
+
+class OrganisationUpdate(StrictModel):
+    name: Name | None = None
+    division_code: DivisionCode | None = None
+    address: str | None = PField(default=None, max_length=300)
+    phone: Phone | None = None
+    lat: float | None = PField(default=None, ge=-90, le=90)
+    lon: float | None = PField(default=None, ge=-180, le=180)
+    ownership: Ownership | None = None
+    rating: int | None = PField(default=None, ge=1, le=5)
+    medical_care: bool | None = None
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"phone": "010-65090001"}]}
+    )
+
+
+class OrganisationPublic(BaseModel):
+    id: str
+    kind: OrgKind
+    name: str
+    division_code: str
+    division_name: str | None = None
+    address: str | None = None
+    phone: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    ownership: Ownership | None = None
+    rating: int | None = None
+    medical_care: bool | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_key"
+
+    id: str = id_field()
+    org_id: str | None = Field(default=None, foreign_key="organisation.id", index=True,
+                               max_length=40)
+    name: str = Field(max_length=100)
+    role: str = Field(max_length=16)
+    lookup: str = Field(max_length=16, unique=True)
+    key_hash: str = Field(max_length=64)
+    created_at: datetime = utc_datetime()
+    revoked_at: datetime | None = utc_datetime(default=None, nullable=True)
+
+
+class ApiKeyCreate(StrictModel):
+    role: Role
+    name: Name
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"role": "office", "name": "窗口-王芳"}]}
+    )
+
+
+class ApiKeyCreated(BaseModel):
+    id: str
+    key: str = PField(description="The key in clear. Shown once; store it now.")
+    role: Role
+    org_id: str | None
+    name: str
+
+
+class ApiKeyPublic(BaseModel):
+    id: str
+    role: Role
+    org_id: str | None
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None = None

@@ -1,0 +1,1 @@
+"""The rules: one module per domain plus the cross-cutting services."""

@@ -1,0 +1,77 @@
+"""The audit trail: `record` adds a row in the caller's transaction, so the
+write and its audit row commit or vanish together. There is deliberately no
+update or delete here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core.clock import clock
+from core.context import request_id_var
+from core.ids import decode_cursor, encode_cursor, new_id
+from core.principal import Principal
+from schemas.audit import AuditEvent
+from schemas.common import Page
+
+
+async def record(
+    session: AsyncSession,
+    principal: Principal | None,
+    action: str,
+    object_type: str,
+    object_id: str | None,
+    *,
+    outcome: str = "success",
+    org_id: str | None = None,
+) -> None:
+    event = AuditEvent(
+        id=new_id("aud"),
+        at=clock.now(),
+        actor_kind=principal.kind if principal else "system",
+        actor_id=principal.subject if principal else "system",
+        actor_role=principal.role if principal else None,
+        org_id=org_id if org_id is not None else (principal.org_id if principal else None),
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        outcome=outcome[:32],
+        request_id=request_id_var.get(),
+    )
+    session.add(event)
+    await session.flush()
+
+
+async def list_events(
+    session: AsyncSession,
+    *,
+    actor_id: str | None = None,
+    org_id: str | None = None,
+    action: str | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 20,
+    cursor: str | None = None,
+) -> Page[AuditEvent]:
+    stmt = select(AuditEvent)
+    for column, value in (
+        (AuditEvent.actor_id, actor_id), (AuditEvent.org_id, org_id),
+        (AuditEvent.action, action), (AuditEvent.object_type, object_type),
+        (AuditEvent.object_id, object_id),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if since is not None:
+        stmt = stmt.where(AuditEvent.at >= since)
+    if until is not None:
+        stmt = stmt.where(AuditEvent.at < until)
+    if cursor:
+        stmt = stmt.where(AuditEvent.id < decode_cursor(cursor))
+    rows = list((await session.execute(stmt.order_by(AuditEvent.id.desc()).limit(limit + 1)))
+                .scalars())
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return Page(items=rows[:limit], next_cursor=next_cursor)

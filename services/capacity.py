@@ -1,0 +1,88 @@
+"""Taking and giving back units of capacity, atomically, on both databases.
+
+`take` is one conditional UPDATE (`booked < capacity`): rowcount 0 means full.
+The CHECK constraint on `capacity_slot` backs it, so not even a bug elsewhere
+can overbook. No read-then-write, no reliance on SELECT ... FOR UPDATE.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core.clock import clock
+from core.errors import CapacityBelowBooked, SlotFull
+from schemas.capacity import CapacitySlot
+
+
+def _insert_ignore(session: AsyncSession):  # noqa: ANN202
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    if dialect == "postgresql":
+        return pg_insert(CapacitySlot).on_conflict_do_nothing(index_elements=["id"])
+    if dialect == "sqlite":
+        return sqlite_insert(CapacitySlot).on_conflict_do_nothing(index_elements=["id"])
+    return insert(CapacitySlot)
+
+
+async def ensure(session: AsyncSession, slot_id: str, *, owner_org_id: str, kind: str,
+                 capacity: int) -> None:
+    """Create the slot's row if it does not exist yet (concurrency-safe)."""
+    stmt = _insert_ignore(session).values(
+        id=slot_id, owner_org_id=owner_org_id, kind=kind, capacity=capacity, booked=0,
+        created_at=clock.now(),
+    )
+    await session.execute(stmt)
+
+
+async def take(session: AsyncSession, slot_id: str, units: int = 1) -> int:
+    """Take `units`; raise `SlotFull` if they are not there. Returns what remains."""
+    result = await session.execute(
+        update(CapacitySlot)
+        .where(CapacitySlot.id == slot_id, CapacitySlot.booked + units <= CapacitySlot.capacity)
+        .values(booked=CapacitySlot.booked + units)
+        .returning(CapacitySlot.capacity - CapacitySlot.booked)
+    )
+    remaining = result.scalar_one_or_none()
+    if remaining is None:
+        raise SlotFull()
+    return remaining
+
+
+async def give_back(session: AsyncSession, slot_id: str, units: int = 1) -> None:
+    await session.execute(
+        update(CapacitySlot)
+        .where(CapacitySlot.id == slot_id, CapacitySlot.booked >= units)
+        .values(booked=CapacitySlot.booked - units)
+    )
+
+
+async def set_capacity(session: AsyncSession, slot_id: str, capacity: int) -> None:
+    """Change a slot's capacity; refuse to go below what is booked."""
+    result = await session.execute(
+        update(CapacitySlot)
+        .where(CapacitySlot.id == slot_id, CapacitySlot.booked <= capacity)
+        .values(capacity=capacity)
+    )
+    if result.rowcount == 0:
+        booked = await booked_of(session, slot_id)
+        if booked is not None:
+            raise CapacityBelowBooked(affected=booked - capacity)
+
+
+async def booked_of(session: AsyncSession, slot_id: str) -> int | None:
+    return (await session.execute(
+        select(CapacitySlot.booked).where(CapacitySlot.id == slot_id)
+    )).scalar_one_or_none()
+
+
+async def usage(session: AsyncSession, slot_ids: list[str]) -> dict[str, tuple[int, int]]:
+    """{slot_id: (capacity, booked)} for the slots that have rows."""
+    if not slot_ids:
+        return {}
+    rows = await session.execute(
+        select(CapacitySlot.id, CapacitySlot.capacity, CapacitySlot.booked)
+        .where(CapacitySlot.id.in_(slot_ids))
+    )
+    return {r[0]: (r[1], r[2]) for r in rows}

@@ -1,0 +1,69 @@
+"""Demo data: one organisation of each kind in real division codes, with keys,
+and how to call the API as each of them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import select
+
+from core.db import Database
+from core.security import issue_citizen_token
+from core.settings import Settings
+from schemas.organisation import ApiKeyCreate, Organisation, OrganisationCreate, OrgKind, Role
+from services import organisations
+
+DEMO_ORGS: list[tuple[dict, list[tuple[Role, str]]]] = [
+    ({"kind": OrgKind.registration_office, "name": "朝阳区婚姻登记处", "division_code": "110105",
+      "address": "北京市朝阳区工体东路 20 号", "phone": "010-65099999", "lat": 39.930,
+      "lon": 116.447}, [(Role.office, "窗口-王芳")]),
+    ({"kind": OrgKind.registration_office, "name": "黄浦区婚姻登记中心", "division_code": "310101",
+      "address": "上海市黄浦区南京东路 100 号", "phone": "021-63210000", "lat": 31.235,
+      "lon": 121.485}, [(Role.office, "窗口-陈静")]),
+    ({"kind": OrgKind.care_institution, "name": "武侯区社会福利院", "division_code": "510107",
+      "address": "成都市武侯区武侯祠大街 1 号", "phone": "028-85550000", "lat": 30.646,
+      "lon": 104.048, "ownership": "public", "rating": 4, "medical_care": True},
+     [(Role.institution, "院长-李强")]),
+    ({"kind": OrgKind.care_institution, "name": "朝阳区康乐养老院", "division_code": "110105",
+      "address": "北京市朝阳区望京街 8 号", "phone": "010-64700000", "lat": 39.996,
+      "lon": 116.470, "ownership": "private", "rating": 3, "medical_care": False},
+     [(Role.institution, "主任-赵敏")]),
+    ({"kind": OrgKind.home_care_provider, "name": "黄浦区为老服务中心", "division_code": "310101",
+      "address": "上海市黄浦区淮海中路 50 号", "phone": "021-63300000", "lat": 31.222,
+      "lon": 121.470}, [(Role.provider, "调度-周洁")]),
+    ({"kind": OrgKind.civil_affairs_bureau, "name": "北京市朝阳区民政局", "division_code": "110105",
+      "address": "北京市朝阳区日坛北路 33 号", "phone": "010-65000000"},
+     [(Role.reviewer, "审核-孙伟"), (Role.approver, "审批-钱丽")]),
+]
+
+
+async def load_demo(settings: Settings, echo: Callable[[str], object]) -> None:
+    db = Database.from_settings(settings)
+    lines: list[str] = []
+    try:
+        async with db.session() as session:
+            existing = (await session.execute(
+                select(Organisation.name))).scalars().all()
+            admin = await organisations.create_api_key(
+                session, None, None, ApiKeyCreate(role=Role.admin, name="demo-admin"))
+            lines.append(f"admin                      X-API-Key: {admin.key}")
+            for fields, keys in DEMO_ORGS:
+                if fields["name"] in existing:
+                    org = (await session.execute(select(Organisation).where(
+                        Organisation.name == fields["name"]))).scalar_one()
+                else:
+                    org = await organisations.create(session, None, OrganisationCreate(**fields))
+                for role, name in keys:
+                    created = await organisations.create_api_key(
+                        session, None, org.id, ApiKeyCreate(role=role, name=name))
+                    lines.append(f"{role.value:<10} {org.name} ({org.division_code}, {org.id})"
+                                 f"\n                           X-API-Key: {created.key}")
+            await session.commit()
+    finally:
+        await db.dispose()
+    token = issue_citizen_token(settings, "demo-citizen-0001")
+    echo("huimin demo data loaded. Call the API as:")
+    for line in lines:
+        echo("  " + line)
+    echo("  citizen                    Authorization: Bearer " + token)
+    echo("Example: curl -s http://127.0.0.1:8000/v1/me -H 'X-API-Key: <key above>'")

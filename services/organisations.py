@@ -1,0 +1,149 @@
+"""Organisations of the four kinds and their staff API keys."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core.clock import clock
+from core.errors import NotFound, PreconditionFailed, RoleNotAllowed
+from core.ids import decode_cursor, encode_cursor, new_id
+from core.principal import Principal
+from core.security import api_keys_equal, new_api_key, parse_api_key
+from schemas.common import Page
+from schemas.organisation import (
+    ROLES_BY_KIND,
+    ApiKey,
+    ApiKeyCreate,
+    ApiKeyCreated,
+    Organisation,
+    OrganisationCreate,
+    OrganisationPublic,
+    OrganisationUpdate,
+    OrgKind,
+    Role,
+)
+from services import audit, divisions
+from services.etag import check_if_match
+
+
+def to_public(org: Organisation) -> OrganisationPublic:
+    data = org.model_dump()
+    data["division_name"] = divisions.name_of(org.division_code)
+    return OrganisationPublic.model_validate(data)
+
+
+async def create(session: AsyncSession, principal: Principal,
+                 body: OrganisationCreate) -> Organisation:
+    divisions.validate(body.division_code)
+    now = clock.now()
+    fields = body.model_dump()
+    if body.kind != OrgKind.care_institution:
+        # Ownership, rating and medical care describe care institutions only.
+        fields.update(ownership=None, rating=None, medical_care=None)
+    org = Organisation(id=new_id("org"), created_at=now, updated_at=now, version=1, **fields)
+    session.add(org)
+    await session.flush()
+    await audit.record(session, principal, "organisation.create", "organisation", org.id,
+                       org_id=org.id)
+    return org
+
+
+async def get(session: AsyncSession, org_id: str, *, kind: OrgKind | None = None) -> Organisation:
+    org = await session.get(Organisation, org_id)
+    if org is None or (kind is not None and org.kind != kind):
+        raise NotFound(what="organisation")
+    return org
+
+
+async def list_(session: AsyncSession, *, kind: OrgKind | None = None,
+                division_code: str | None = None, limit: int = 20,
+                cursor: str | None = None) -> Page[Organisation]:
+    stmt = select(Organisation)
+    if kind is not None:
+        stmt = stmt.where(Organisation.kind == kind)
+    if division_code:
+        stmt = stmt.where(Organisation.division_code.startswith(division_code, autoescape=True))
+    if cursor:
+        stmt = stmt.where(Organisation.id > decode_cursor(cursor))
+    rows = list((await session.execute(stmt.order_by(Organisation.id).limit(limit + 1)))
+                .scalars())
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return Page(items=rows[:limit], next_cursor=next_cursor)
+
+
+async def update_(session: AsyncSession, principal: Principal, org_id: str,
+                  body: OrganisationUpdate, if_match: str | None) -> Organisation:
+    org = await get(session, org_id)
+    check_if_match(if_match, org.id, org.version)
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("division_code"):
+        divisions.validate(changes["division_code"])
+    if org.kind != OrgKind.care_institution:
+        for field in ("ownership", "rating", "medical_care"):
+            changes.pop(field, None)
+    for field in ("name", "division_code"):
+        if field in changes and changes[field] is None:
+            changes.pop(field)
+    # Optimistic concurrency: the version in the WHERE clause makes two editors
+    # with the same ETag produce one winner and one 412.
+    result = await session.execute(
+        update(Organisation)
+        .where(Organisation.id == org.id, Organisation.version == org.version)
+        .values(**changes, version=org.version + 1, updated_at=clock.now())
+    )
+    if result.rowcount != 1:
+        raise PreconditionFailed()
+    await session.refresh(org)
+    await audit.record(session, principal, "organisation.update", "organisation", org.id,
+                       org_id=org.id)
+    return org
+
+
+async def create_api_key(session: AsyncSession, principal: Principal | None,
+                         org_id: str | None, body: ApiKeyCreate) -> ApiKeyCreated:
+    if org_id is not None:
+        org = await get(session, org_id)
+        if body.role not in ROLES_BY_KIND[OrgKind(org.kind)]:
+            raise RoleNotAllowed(kind=org.kind, role=body.role.value)
+    elif body.role != Role.admin:
+        raise RoleNotAllowed(kind="platform", role=body.role.value)
+    clear, lookup, key_hash = new_api_key()
+    key = ApiKey(id=new_id("key"), org_id=org_id, name=body.name, role=body.role,
+                 lookup=lookup, key_hash=key_hash, created_at=clock.now())
+    session.add(key)
+    await session.flush()
+    await audit.record(session, principal, "api_key.create", "api_key", key.id, org_id=org_id)
+    return ApiKeyCreated(id=key.id, key=clear, role=body.role, org_id=org_id, name=key.name)
+
+
+async def list_api_keys(session: AsyncSession, org_id: str) -> list[ApiKey]:
+    await get(session, org_id)
+    rows = await session.execute(select(ApiKey).where(ApiKey.org_id == org_id).order_by(ApiKey.id))
+    return list(rows.scalars())
+
+
+async def revoke_api_key(session: AsyncSession, principal: Principal, org_id: str,
+                         key_id: str) -> ApiKey:
+    key = await session.get(ApiKey, key_id)
+    if key is None or key.org_id != org_id:
+        raise NotFound(what="API key")
+    if key.revoked_at is None:
+        key.revoked_at = clock.now()
+        session.add(key)
+        await session.flush()
+        await audit.record(session, principal, "api_key.revoke", "api_key", key.id,
+                           org_id=org_id)
+    return key
+
+
+async def authenticate_api_key(session: AsyncSession, clear: str) -> Principal | None:
+    lookup = parse_api_key(clear)
+    if lookup is None:
+        return None
+    key = (await session.execute(select(ApiKey).where(ApiKey.lookup == lookup))
+           ).scalar_one_or_none()
+    if key is None or key.revoked_at is not None or not api_keys_equal(clear, key.key_hash):
+        return None
+    return Principal(kind="staff", subject=key.id, role=key.role, org_id=key.org_id,
+                     staff_name=key.name)

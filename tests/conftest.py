@@ -1,0 +1,114 @@
+"""Test harness: the real app over httpx's ASGI transport, on a database built by
+`alembic upgrade head`.
+
+- SQLite (default): the migrated database is built once per run, and every test
+  gets its own copy of the file, so no test sees another's committed state.
+- PostgreSQL (`TEST_DATABASE_URL=postgresql+asyncpg://...`): a fresh database is
+  created for the run, migrated once, and every table is truncated before each
+  test. It is dropped at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from api.app import create_app
+from api.cli import run_migrations
+from core.clock import clock
+from core.db import Database
+from core.settings import Settings
+from schemas.common import metadata
+from schemas.organisation import ApiKeyCreate, Role
+from services import organisations
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+IS_PG = bool(TEST_DATABASE_URL and TEST_DATABASE_URL.startswith("postgresql"))
+
+
+async def _pg_admin(url: str, sql: str) -> None:
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(text(sql))
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if IS_PG:
+        assert TEST_DATABASE_URL
+        name = f"huimin_test_{uuid.uuid4().hex[:10]}"
+        asyncio.run(_pg_admin(TEST_DATABASE_URL, f'CREATE DATABASE "{name}"'))
+        url = make_url(TEST_DATABASE_URL).set(database=name).render_as_string(
+            hide_password=False)
+        run_migrations(url)
+        yield url
+        asyncio.run(_pg_admin(TEST_DATABASE_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    else:
+        template = tmp_path_factory.mktemp("template") / "huimin.db"
+        run_migrations(f"sqlite+aiosqlite:///{template}")
+        yield str(template)
+
+
+@pytest.fixture
+def db_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    if IS_PG:
+        tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+        asyncio.run(_pg_admin(database_url, f"TRUNCATE {tables} CASCADE"))
+        yield database_url
+    else:
+        path = tmp_path / "huimin.db"
+        shutil.copyfile(database_url, path)
+        yield f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return Settings(env="test", database_url=db_url, rate_limit_enabled=False,
+                    redis_url=None, _env_file=None)
+
+
+@pytest.fixture(autouse=True)
+def _reset_clock() -> Iterator[None]:
+    clock.reset()
+    yield
+    clock.reset()
+
+
+@pytest.fixture
+async def app(settings: Settings):  # noqa: ANN201
+    application = create_app(settings)
+    yield application
+    await application.state.db.dispose()
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test",
+                                 timeout=60) as c:
+        yield c
+
+
+@pytest.fixture
+def db(app) -> Database:  # noqa: ANN001
+    return app.state.db
+
+
+@pytest.fixture
+async def admin_headers(db: Database) -> dict[str, str]:
+    async with db.session() as session:
+        created = await organisations.create_api_key(
+            session, None, None, ApiKeyCreate(role=Role.admin, name="test-admin"))
+        await session.commit()
+    return {"X-API-Key": created.key}
