@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import AdminPrincipal, Db, IfMatch, Paging
+from api.deps import AdminPrincipal, Db, IfMatch, OptionalIdempotent, Paging
 from api.problems import responses
 from api.route import TransactionalRoute
 from core import errors
@@ -31,9 +31,9 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=Transactional
 @router.post("/organisations", status_code=201, response_model=OrganisationPublic,
              summary="Create an organisation",
              responses=responses(errors.Forbidden, errors.InvalidDivisionCode,
-                                 errors.ValidationFailed))
+                                 errors.IdempotencyKeyReused, errors.IdempotencyInFlight))
 async def create_organisation(body: OrganisationCreate, session: Db, principal: AdminPrincipal,
-                              response: Response) -> OrganisationPublic:
+                              response: Response, _: OptionalIdempotent) -> OrganisationPublic:
     org = await organisations.create(session, principal, body)
     response.headers["ETag"] = etag(org.id, org.version)
     response.headers["Location"] = f"/v1/admin/organisations/{org.id}"

@@ -105,6 +105,20 @@ async def _idempotency(request: Request, session: Db, settings: SettingsDep,
 
 Idempotent = Annotated[idempotency.Claim, Depends(_idempotency)]
 
+
+async def _optional_idempotency(request: Request, session: Db, settings: SettingsDep,
+                                principal: AnyPrincipal,
+                                key: Annotated[str | None, Header(
+                                    alias="Idempotency-Key",
+                                    description="Optional here; same semantics when sent")] = None,
+                                ) -> idempotency.Claim | None:
+    if key is None:
+        return None
+    return await _idempotency(request, session, settings, principal, key)
+
+
+OptionalIdempotent = Annotated[idempotency.Claim | None, Depends(_optional_idempotency)]
+
 def _if_match(value: Annotated[str | None, Header(
     alias="If-Match", description="The ETag last read; required to change the resource",
     examples=['"org_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4.1"'])] = None) -> str | None:

@@ -75,10 +75,14 @@ class RequestContextMiddleware:
 
         try:
             early = self._refuse_early(scope, headers)
+            if early is None and scope.get("method") in BODY_METHODS \
+                    and b"content-length" not in headers:
+                # A body of unknown length: read it (up to the limit) before the app does.
+                receive, early = await self._buffer_body(receive)
             if early is not None:
                 await self._send_problem(early, scope, send_wrapper)
             else:
-                await self.app(scope, self._limited_receive(receive), send_wrapper)
+                await self.app(scope, receive, send_wrapper)
         except Exception:
             log.exception("unhandled_exception", method=scope.get("method"))
             if not status_holder["started"]:
@@ -116,20 +120,30 @@ class RequestContextMiddleware:
                 return errors.UnsupportedMediaType()
         return None
 
-    def _limited_receive(self, receive: Receive) -> Receive:
-        seen = 0
-        limit = self.max_body
-
-        async def wrapped() -> Message:
-            nonlocal seen
+    async def _buffer_body(self, receive: Receive) -> tuple[Receive, errors.DomainError | None]:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise errors.PayloadTooLarge(limit=limit)
-            return message
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_body:
+                return receive, errors.PayloadTooLarge(limit=self.max_body)
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        sent = False
 
-        return wrapped
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return replay, None
 
     async def _send_problem(self, err: errors.DomainError, scope: Scope, send: Send) -> None:
         body = json.dumps(problem_body(err, _lang(scope), scope.get("path")),

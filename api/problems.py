@@ -159,7 +159,8 @@ _STATUS_DESCRIPTIONS = {
 def responses(*errs: type[errors.DomainError] | int) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route: each status with its possible problem codes as examples."""
     by_status: dict[int, list[type[errors.DomainError]]] = {}
-    for e in (*errs, errors.Unauthenticated, errors.RateLimited, errors.DatabaseUnavailable):
+    for e in (*errs, errors.MalformedJson, errors.Unauthenticated, errors.ValidationFailed,
+              errors.RateLimited, errors.DatabaseUnavailable):
         if isinstance(e, int):
             by_status.setdefault(e, [])
         else:

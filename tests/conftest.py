@@ -64,7 +64,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def db_url(database_url: str, tmp_path: Path) -> Iterator[str]:
     if IS_PG:
         tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-        asyncio.run(_pg_admin(database_url, f"TRUNCATE {tables} CASCADE"))
+        asyncio.run(_pg_admin(database_url, f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         yield database_url
     else:
         path = tmp_path / "huimin.db"

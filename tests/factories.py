@@ -25,7 +25,7 @@ def make_id_number(birth: date | str = "19900101", *, sex: str = "male",
     if order == 0:
         order = 2
     body = f"{region}{birth}{order:03d}"
-    return body + ric.calc_check_digit(body)
+    return body + ric.calc_check_digit(body + "0")  # the function ignores the last character
 
 
 def born_years_ago(years: int, today: date, extra_days: int = 0) -> date:

@@ -1,0 +1,84 @@
+"""The identity-number service: validation, derived facts, encryption, masking."""
+
+from __future__ import annotations
+
+import io
+from datetime import date, datetime, timezone
+
+import pytest
+
+from core.clock import clock
+from core.errors import InvalidIdNumber
+from core.logging import configure_logging, get_logger, scrub
+from core.settings import Settings
+from services import identity
+from tests.factories import make_id_number
+
+VALID = "11010519491231002X"  # the GB 11643 example number
+
+
+def test_valid_number_gives_birth_date_sex_and_age():
+    idn = identity.parse(VALID.lower())
+    assert idn.number == VALID
+    assert idn.birth_date == date(1949, 12, 31)
+    assert idn.sex == "female"
+    assert idn.age_on(date(2019, 12, 30)) == 69
+    assert idn.age_on(date(2019, 12, 31)) == 70
+    male = identity.parse(make_id_number("19900101", sex="male"))
+    assert male.sex == "male"
+
+
+@pytest.mark.parametrize("bad", [
+    "110105194912310021",   # wrong check character
+    "11010519491331002X",   # month 13
+    "110105194902300027",   # 30 February (check digit computed below)
+    "1101051949123100",     # too short
+    "11010519491231002Y",
+    "",
+])
+def test_invalid_numbers_are_refused(bad):
+    if bad == "110105194902300027":
+        from stdnum.cn import ric
+
+        bad = bad[:17] + ric.calc_check_digit(bad[:17] + "0")
+    with pytest.raises(InvalidIdNumber):
+        identity.parse(bad)
+
+
+def test_birth_date_in_the_future_is_refused():
+    clock.set(datetime(2026, 11, 29, tzinfo=timezone.utc))
+    with pytest.raises(InvalidIdNumber):
+        identity.parse(make_id_number("20261231"))
+    identity.parse(make_id_number("20261129"))
+
+
+def test_mask_shows_first_six_and_last_four():
+    assert identity.mask(VALID) == "110105********002X"
+
+
+def test_encryption_round_trips_and_hides_the_number():
+    s = Settings(env="test", _env_file=None)
+    stored = identity.encrypt(VALID, s)
+    assert VALID not in stored
+    assert identity.encrypt(VALID, s) != stored  # fresh nonce each time
+    assert identity.decrypt(stored, s) == VALID
+
+
+def test_blind_index_is_stable_keyed_and_case_insensitive():
+    s = Settings(env="test", _env_file=None)
+    other = Settings(env="test", blind_index_key="another-key", _env_file=None)
+    assert identity.blind_index(VALID, s) == identity.blind_index(VALID.lower(), s)
+    assert identity.blind_index(VALID, s) != identity.blind_index(VALID, other)
+    assert VALID not in identity.blind_index(VALID, s)
+
+
+def test_logs_mask_anything_shaped_like_an_identity_number():
+    assert scrub({"a": f"id={VALID} ok"}) == {"a": "id=110105********002X ok"}
+    stream = io.StringIO()
+    configure_logging("INFO", stream=stream)
+    try:
+        get_logger("t").info("oops", leaked=VALID, nested={"x": [VALID]})
+    finally:
+        configure_logging("INFO")
+    assert VALID not in stream.getvalue()
+    assert "110105********002X" in stream.getvalue()
