@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from pydantic import Field as PField
 from sqlalchemy import DateTime
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 NAMING_CONVENTION = {
@@ -23,9 +24,34 @@ metadata = SQLModel.metadata
 T = TypeVar("T")
 
 
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out, on every database.
+
+    SQLite has no time zones and hands back naive values; without this the API
+    would print datetimes without an offset, which API.md forbids.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
 def utc_datetime(**kwargs: Any) -> Any:
-    """A timezone-aware datetime column (stored as UTC)."""
-    return Field(sa_type=DateTime(timezone=True), **kwargs)
+    """A timezone-aware datetime column (stored as UTC, read back aware)."""
+    return Field(sa_type=UTCDateTime, **kwargs)
 
 
 def id_field(**kwargs: Any) -> Any:
