@@ -130,5 +130,61 @@ DatabaseUnavailable = _error("DatabaseUnavailable", "database_unavailable", 503,
 
 
 # --- marriage registration (DOMAIN.md section 1) ---
+PartyHasActiveAppointment = _error(
+    "PartyHasActiveAppointment", "party_has_active_appointment", 409,
+    "当事人已有一个有效的婚姻登记预约", "A party already holds an active appointment",
+    "同一当事人同一时间只能持有一个有效的婚姻登记预约（全国范围）。",
+    "A person may hold only one active marriage-registration appointment, in any office.")
+ScheduleNotSet = _error(
+    "ScheduleNotSet", "schedule_not_set", 409, "尚未发布每周排班", "No weekly schedule yet",
+    "请先发布每周排班，再设置休息日或特别开放日。",
+    "Publish the weekly schedule before adding closures or special days.")
+SessionNotEnded = _error(
+    "SessionNotEnded", "session_not_ended", 409, "场次尚未结束", "The session has not ended",
+    "场次于 {ends_at} 结束，之后才能标记为未到。",
+    "The session ends at {ends_at}; only then can it be marked as a no-show.")
+Underage = _error(
+    "Underage", "underage", 422, "未达法定婚龄", "Below the legal marriage age",
+    "预约日期当天，男方须年满 {male} 周岁，女方须年满 {female} 周岁。",
+    "On the appointment date the man must be at least {male} and the woman at least {female}.")
+InvalidParties = _error(
+    "InvalidParties", "invalid_parties", 422, "当事人不符合要求",
+    "The parties do not fit this kind of appointment", "{reason_zh}", "{reason_en}")
+OutsideBookingWindow = _error(
+    "OutsideBookingWindow", "outside_booking_window", 422, "不在可预约时间内",
+    "Outside the booking window",
+    "可预约 {opens_days} 天内、且距开始至少 {notice_hours} 小时的场次。",
+    "Sessions can be booked up to {opens_days} days ahead and at least {notice_hours} hours "
+    "before they start.")
+OutsideConfirmationWindow = _error(
+    "OutsideConfirmationWindow", "outside_confirmation_window", 422,
+    "不在离婚确认期内", "Outside the divorce confirmation window",
+    "离婚登记确认只能预约 {first} 至 {last} 之间的场次。",
+    "A divorce confirmation can be booked only for sessions from {first} to {last}.")
+BookingSuspended = _error(
+    "BookingSuspended", "booking_suspended", 422, "因多次未到暂停预约",
+    "Booking suspended after repeated no-shows",
+    "当事人因多次预约未到，{until} 前不能预约。",
+    "A party missed appointments repeatedly and cannot book before {until}.")
+CancelDeadlinePassed = _error(
+    "CancelDeadlinePassed", "cancel_deadline_passed", 422, "已过取消截止时间",
+    "The cancellation deadline has passed",
+    "须在场次开始前 {hours} 小时取消。",
+    "Appointments can be cancelled until {hours} hours before the session.")
+InvalidCheckInCode = _error(
+    "InvalidCheckInCode", "invalid_check_in_code", 422, "签到码不正确",
+    "Wrong check-in code")
+CheckInNotToday = _error(
+    "CheckInNotToday", "check_in_not_today", 422, "只能在预约当天签到",
+    "Check-in is only possible on the appointment date",
+    "该预约的日期是 {date}。", "The appointment is on {date}.")
+DateRangeTooLong = _error(
+    "DateRangeTooLong", "date_range_too_long", 422, "查询日期范围过长",
+    "Date range too long",
+    "from 与 to 之间最多 {days} 天（含首尾），且 to 不早于 from。",
+    "At most {days} days from `from` to `to` inclusive, and `to` not before `from`.")
+InvalidSessions = _error(
+    "InvalidSessions", "invalid_sessions", 422, "场次设置无效", "Invalid sessions",
+    "{reason_zh}", "{reason_en}")
 
 # --- elderly-care beds (DOMAIN.md section 2) ---

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import shutil
 import uuid
@@ -27,10 +28,12 @@ from api.app import create_app
 from api.cli import run_migrations
 from core.clock import clock
 from core.db import Database
+from core.logging import configure_logging
 from core.settings import Settings
 from schemas.common import metadata
 from schemas.organisation import ApiKeyCreate, Role
 from services import organisations
+from tests.factories import ISSUED_ID_NUMBERS
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 IS_PG = bool(TEST_DATABASE_URL and TEST_DATABASE_URL.startswith("postgresql"))
@@ -74,7 +77,7 @@ def db_url(database_url: str, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def settings(db_url: str) -> Settings:
-    return Settings(env="test", database_url=db_url, rate_limit_enabled=False, log_level="WARNING",
+    return Settings(env="test", database_url=db_url, rate_limit_enabled=False, log_level="INFO",
                     redis_url=None, _env_file=None)
 
 
@@ -86,18 +89,45 @@ def _reset_clock() -> Iterator[None]:
 
 
 @pytest.fixture
-async def app(settings: Settings):  # noqa: ANN201
+def log_stream() -> Iterator[io.StringIO]:
+    """Everything the app logs during a test (JSON lines)."""
+    stream = io.StringIO()
+    yield stream
+    configure_logging("WARNING")
+
+
+@pytest.fixture
+async def app(settings: Settings, log_stream: io.StringIO):  # noqa: ANN201
     application = create_app(settings)
+    configure_logging("INFO", stream=log_stream)
     yield application
     await application.state.db.dispose()
 
 
 @pytest.fixture
-async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
+async def client(app, log_stream) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
+    """The real app over ASGI. After the test, no identity number a test made may
+    appear in any response body or log line, whatever endpoint was called."""
+    bodies: list[str] = []
+
+    async def keep_body(response: httpx.Response) -> None:
+        await response.aread()
+        bodies.append(response.text)
+
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test",
-                                 timeout=60) as c:
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=60,
+                                 event_hooks={"response": [keep_body]}) as c:
         yield c
+    leaked = _leaks(ISSUED_ID_NUMBERS, [*bodies, log_stream.getvalue()])
+    assert not leaked, f"full identity numbers reached a response or a log line: {leaked}"
+
+
+def _leaks(numbers: set[str], texts: list[str]) -> set[str]:
+    found = set()
+    for text_ in texts:
+        upper = text_.upper()
+        found.update(n for n in numbers if n in upper)
+    return found
 
 
 @pytest.fixture

@@ -14,6 +14,10 @@ from core.settings import Settings
 
 _seq = itertools.count(1)
 
+# Every identity number a test makes: the client fixture asserts that none of
+# them ever appears in a response body or a log line (see tests/conftest.py).
+ISSUED_ID_NUMBERS: set[str] = set()
+
 
 def make_id_number(birth: date | str = "19900101", *, sex: str = "male",
                    region: str = "110105", seq: int | None = None) -> str:
@@ -25,7 +29,9 @@ def make_id_number(birth: date | str = "19900101", *, sex: str = "male",
     if order == 0:
         order = 2
     body = f"{region}{birth}{order:03d}"
-    return body + ric.calc_check_digit(body + "0")  # the function ignores the last character
+    number = body + ric.calc_check_digit(body + "0")  # the function ignores the last character
+    ISSUED_ID_NUMBERS.add(number)
+    return number
 
 
 def born_years_ago(years: int, today: date, extra_days: int = 0) -> date:

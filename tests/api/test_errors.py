@@ -32,8 +32,8 @@ async def test_wrong_method_is_problem_405(client):
 
 async def test_titles_follow_accept_language(client):
     zh = assert_problem(await client.get("/v1/nowhere"), 404, "not_found")
-    en = assert_problem(await client.get("/v1/nowhere", headers={"Accept-Language": "en-US,en;q=0.9"}),
-                        404, "not_found")
+    en_headers = {"Accept-Language": "en-US,en;q=0.9"}
+    en = assert_problem(await client.get("/v1/nowhere", headers=en_headers), 404, "not_found")
     assert zh["title"] == "资源不存在"
     assert en["title"] == "Not found"
     mixed = (await client.get("/v1/nowhere",

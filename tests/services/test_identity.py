@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -46,7 +46,7 @@ def test_invalid_numbers_are_refused(bad):
 
 
 def test_birth_date_in_the_future_is_refused():
-    clock.set(datetime(2026, 11, 29, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 11, 29, tzinfo=UTC))
     with pytest.raises(InvalidIdNumber):
         identity.parse(make_id_number("20261231"))
     identity.parse(make_id_number("20261129"))
