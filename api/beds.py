@@ -1,8 +1,306 @@
-"""Placeholder: the beds router is being built (see the open issue)."""
+"""Elderly-care institution beds (养老机构床位): the public search and profiles,
+the institution's beds and waiting list, and the citizen's applications."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, Depends, Query, Response
+
+from api.deps import (
+    CitizenPrincipal,
+    Db,
+    Idempotent,
+    IfMatch,
+    InstitutionStaff,
+    Paging,
+    SettingsDep,
+    require_role,
+)
+from api.problems import PUBLIC_RESPONSES, responses
 from api.route import TransactionalRoute
+from core import errors
+from core.principal import Principal
+from schemas.beds import (
+    ApplicationStatus,
+    AssessmentIn,
+    BedApplicationCreate,
+    BedApplicationPublic,
+    BedCategory,
+    BedCreate,
+    BedPublic,
+    BedStatus,
+    BedUpdate,
+    DischargeIn,
+    InstitutionPublic,
+    InstitutionUpdate,
+    OccupancyPublic,
+    OutsideResidentIn,
+)
+from schemas.common import Page
+from services.beds import applications, institutions, inventory
+from services.etag import etag
 
-router = APIRouter(route_class=TransactionalRoute)
-public_router = APIRouter(route_class=TransactionalRoute)
+router = APIRouter(tags=["beds"], route_class=TransactionalRoute)
+public_router = APIRouter(tags=["beds"], route_class=TransactionalRoute)
+
+CitizenOrInstitution = Annotated[Principal, Depends(require_role("citizen", "institution"))]
+
+_STAFF = (errors.Forbidden, errors.NotFound)
+_APP_ACTION = (errors.Forbidden, errors.NotFound, errors.InvalidState)
+
+
+# --- public ------------------------------------------------------------------
+
+
+@public_router.get(
+    "/v1/institutions", response_model=Page[InstitutionPublic],
+    summary="Search care institutions, with vacancies per category",
+    description="Filters combine. `category` narrows `has_vacancy` and `max_fee_fen` to that "
+                "category (and alone lists institutions that have such beds). `max_fee_fen`: "
+                "some bed (a vacant one with `has_vacancy=true`) costs at most this much a "
+                "month. `near=lat,lon` adds `distance_km` to each item; `sort=distance` orders "
+                "by it (institutions without a location are then left out).",
+    responses={**PUBLIC_RESPONSES, **{k: v for k, v in responses(
+        errors.ValidationFailed, errors.InvalidCursor).items() if k != 401}})
+async def search_institutions(
+    session: Db, paging: Paging,
+    division_code: Annotated[str | None, Query(pattern=r"^\d{1,6}$",
+                                               description="prefix, e.g. `5101`")] = None,
+    category: BedCategory | None = None,
+    has_vacancy: bool | None = None,
+    max_fee_fen: Annotated[int | None, Query(ge=0)] = None,
+    min_rating: Annotated[int | None, Query(ge=1, le=5)] = None,
+    near: Annotated[str | None, Query(max_length=40, description="`lat,lon` in degrees",
+                                      examples=["30.65,104.05"])] = None,
+    sort: Literal["id", "distance"] = "id",
+) -> Page[InstitutionPublic]:
+    filters = institutions.SearchFilters(
+        division_code=division_code, category=category.value if category else None,
+        has_vacancy=has_vacancy, max_fee_fen=max_fee_fen, min_rating=min_rating)
+    return await institutions.search(session, filters, near=near, sort=sort,
+                                     limit=paging.limit, cursor=paging.cursor)
+
+
+@public_router.get(
+    "/v1/institutions/{institution_id}", response_model=InstitutionPublic,
+    summary="Read a care institution's profile and vacancies (with ETag)",
+    responses={**PUBLIC_RESPONSES, **{k: v for k, v in responses(errors.NotFound).items()
+                                      if k != 401}})
+async def get_institution(institution_id: str, session: Db,
+                          response: Response) -> InstitutionPublic:
+    item, version = await institutions.get(session, institution_id)
+    response.headers["ETag"] = etag(item.id, version)
+    return item
+
+
+# --- the institution ---------------------------------------------------------
+
+
+@router.patch(
+    "/v1/institutions/{institution_id}", response_model=InstitutionPublic,
+    summary="Update the institution's own profile (If-Match)",
+    responses=responses(*_STAFF, errors.PreconditionFailed, errors.PreconditionRequired,
+                        errors.InvalidDivisionCode, errors.ValidationFailed))
+async def update_institution(institution_id: str, body: InstitutionUpdate, session: Db,
+                             principal: InstitutionStaff, if_match: IfMatch,
+                             response: Response) -> InstitutionPublic:
+    item, version = await institutions.update(session, principal, institution_id, body,
+                                              if_match)
+    response.headers["ETag"] = etag(item.id, version)
+    return item
+
+
+@router.get(
+    "/v1/institutions/{institution_id}/beds", response_model=Page[BedPublic],
+    summary="List the institution's beds with status and ETag", responses=responses(*_STAFF))
+async def list_beds(institution_id: str, session: Db, principal: InstitutionStaff,
+                    paging: Paging, category: BedCategory | None = None,
+                    status: BedStatus | None = None) -> Page[BedPublic]:
+    return await inventory.list_beds(
+        session, principal, institution_id, category=category.value if category else None,
+        status=status.value if status else None, limit=paging.limit, cursor=paging.cursor)
+
+
+@router.post(
+    "/v1/institutions/{institution_id}/beds", status_code=201, response_model=BedPublic,
+    summary="Add a bed (offered at once to the waiting list when available)",
+    responses=responses(*_STAFF, errors.DuplicateBedCode, errors.ValidationFailed))
+async def add_bed(institution_id: str, body: BedCreate, session: Db,
+                  principal: InstitutionStaff, settings: SettingsDep,
+                  response: Response) -> BedPublic:
+    bed = await inventory.add_bed(session, principal, institution_id, body, settings)
+    response.headers["ETag"] = bed.etag
+    response.headers["Location"] = f"/v1/institutions/{institution_id}/beds/{bed.id}"
+    return bed
+
+
+@router.get(
+    "/v1/institutions/{institution_id}/beds/{bed_id}", response_model=BedPublic,
+    summary="Read one bed (with ETag)", responses=responses(*_STAFF))
+async def get_bed(institution_id: str, bed_id: str, session: Db, principal: InstitutionStaff,
+                  response: Response) -> BedPublic:
+    bed = await inventory.get_bed(session, principal, institution_id, bed_id)
+    response.headers["ETag"] = bed.etag
+    return bed
+
+
+@router.patch(
+    "/v1/institutions/{institution_id}/beds/{bed_id}", response_model=BedPublic,
+    summary="Change a bed: status available/maintenance, fee, reserved flag (If-Match)",
+    responses=responses(*_STAFF, errors.InvalidState, errors.PreconditionFailed,
+                        errors.PreconditionRequired, errors.ValidationFailed))
+async def update_bed(institution_id: str, bed_id: str, body: BedUpdate, session: Db,
+                     principal: InstitutionStaff, if_match: IfMatch, settings: SettingsDep,
+                     response: Response) -> BedPublic:
+    bed = await inventory.update_bed(session, principal, institution_id, bed_id, body,
+                                     if_match, settings)
+    response.headers["ETag"] = bed.etag
+    return bed
+
+
+@router.post(
+    "/v1/institutions/{institution_id}/beds/{bed_id}/discharge", response_model=BedPublic,
+    summary="Discharge the resident: the occupancy ends and the bed is offered on",
+    responses=responses(*_STAFF, errors.InvalidState))
+async def discharge(institution_id: str, bed_id: str, session: Db,
+                    principal: InstitutionStaff, settings: SettingsDep, response: Response,
+                    body: Annotated[DischargeIn | None, Body()] = None) -> BedPublic:
+    bed = await inventory.discharge(session, principal, institution_id, bed_id,
+                                    body.reason if body else None, settings)
+    response.headers["ETag"] = bed.etag
+    return bed
+
+
+@router.post(
+    "/v1/institutions/{institution_id}/residents", status_code=201,
+    response_model=OccupancyPublic,
+    summary="Record a resident admitted outside huimin (the bed becomes occupied)",
+    responses=responses(*_STAFF, errors.InvalidState, errors.NoBedAvailable,
+                        errors.InvalidIdNumber, errors.ValidationFailed))
+async def admit_outside(institution_id: str, body: OutsideResidentIn, session: Db,
+                        principal: InstitutionStaff, settings: SettingsDep) -> OccupancyPublic:
+    return await inventory.admit_outside(session, principal, institution_id, body, settings)
+
+
+@router.get(
+    "/v1/institutions/{institution_id}/occupancies", response_model=Page[OccupancyPublic],
+    summary="Occupancy history of the institution (who occupied which bed when)",
+    responses=responses(*_STAFF))
+async def institution_occupancies(institution_id: str, session: Db,
+                                  principal: InstitutionStaff,
+                                  paging: Paging) -> Page[OccupancyPublic]:
+    return await inventory.occupancies(session, principal, institution_id, bed_id=None,
+                                       limit=paging.limit, cursor=paging.cursor)
+
+
+@router.get(
+    "/v1/institutions/{institution_id}/beds/{bed_id}/occupancies",
+    response_model=Page[OccupancyPublic], summary="Occupancy history of one bed",
+    responses=responses(*_STAFF))
+async def bed_occupancies(institution_id: str, bed_id: str, session: Db,
+                          principal: InstitutionStaff, paging: Paging) -> Page[OccupancyPublic]:
+    return await inventory.occupancies(session, principal, institution_id, bed_id=bed_id,
+                                       limit=paging.limit, cursor=paging.cursor)
+
+
+@router.get(
+    "/v1/institutions/{institution_id}/waitlist", response_model=Page[BedApplicationPublic],
+    summary="The waiting list in priority order", responses=responses(*_STAFF))
+async def waitlist(institution_id: str, session: Db, principal: InstitutionStaff,
+                   paging: Paging,
+                   category: BedCategory | None = None) -> Page[BedApplicationPublic]:
+    return await applications.waitlist(session, principal, institution_id, category=category,
+                                       limit=paging.limit, cursor=paging.cursor)
+
+
+# --- applications ------------------------------------------------------------
+
+
+@router.post(
+    "/v1/bed-applications", status_code=201, response_model=BedApplicationPublic,
+    summary="Apply for a bed for an elder (Idempotency-Key)",
+    responses=responses(errors.Forbidden, errors.NotFound, errors.IdempotencyKeyRequired,
+                        errors.DuplicateApplication, errors.TooManyActiveApplications,
+                        errors.IdempotencyInFlight, errors.ApplicantUnderage,
+                        errors.InvalidIdNumber, errors.IdempotencyKeyReused,
+                        errors.ValidationFailed))
+async def create_application(body: BedApplicationCreate, session: Db,
+                             principal: CitizenPrincipal, settings: SettingsDep,
+                             _idem: Idempotent, response: Response) -> BedApplicationPublic:
+    app = await applications.create(session, principal, body, settings)
+    response.headers["Location"] = f"/v1/bed-applications/{app.id}"
+    return app
+
+
+@router.get(
+    "/v1/bed-applications", response_model=Page[BedApplicationPublic],
+    summary="The citizen's own applications, or the institution's",
+    responses=responses(errors.Forbidden))
+async def list_applications(session: Db, principal: CitizenOrInstitution, paging: Paging,
+                            status: ApplicationStatus | None = None
+                            ) -> Page[BedApplicationPublic]:
+    return await applications.list_(session, principal, status=status.value if status else None,
+                                    limit=paging.limit, cursor=paging.cursor)
+
+
+@router.get(
+    "/v1/bed-applications/{application_id}", response_model=BedApplicationPublic,
+    summary="Read an application (status, waitlist position, offer expiry)",
+    responses=responses(errors.Forbidden, errors.NotFound))
+async def get_application(application_id: str, session: Db,
+                          principal: CitizenOrInstitution) -> BedApplicationPublic:
+    return await applications.get(session, principal, application_id)
+
+
+@router.post(
+    "/v1/bed-applications/{application_id}/assess", response_model=BedApplicationPublic,
+    summary="Record the assessment: waitlisted, or offered at once when a bed is free",
+    responses=responses(*_APP_ACTION, errors.ValidationFailed))
+async def assess(application_id: str, body: AssessmentIn, session: Db,
+                 principal: InstitutionStaff, settings: SettingsDep) -> BedApplicationPublic:
+    return await applications.assess(session, principal, application_id, body, settings)
+
+
+@router.post(
+    "/v1/bed-applications/{application_id}/accept", response_model=BedApplicationPublic,
+    summary="Accept the offered bed (kept until admission)", responses=responses(*_APP_ACTION))
+async def accept(application_id: str, session: Db, principal: CitizenPrincipal,
+                 settings: SettingsDep) -> BedApplicationPublic:
+    return await applications.accept(session, principal, application_id, settings)
+
+
+@router.post(
+    "/v1/bed-applications/{application_id}/decline", response_model=BedApplicationPublic,
+    summary="Decline the offered bed (it goes to the next applicant)",
+    responses=responses(*_APP_ACTION))
+async def decline(application_id: str, session: Db, principal: CitizenPrincipal,
+                  settings: SettingsDep) -> BedApplicationPublic:
+    return await applications.decline(session, principal, application_id, settings)
+
+
+@router.post(
+    "/v1/bed-applications/{application_id}/withdraw", response_model=BedApplicationPublic,
+    summary="Withdraw the application (a held bed goes to the next applicant)",
+    responses=responses(*_APP_ACTION))
+async def withdraw(application_id: str, session: Db, principal: CitizenPrincipal,
+                   settings: SettingsDep) -> BedApplicationPublic:
+    return await applications.withdraw(session, principal, application_id, settings)
+
+
+@router.post(
+    "/v1/bed-applications/{application_id}/admit", response_model=BedApplicationPublic,
+    summary="Admit the elder: the bed becomes occupied, an occupancy record starts",
+    responses=responses(*_APP_ACTION))
+async def admit(application_id: str, session: Db, principal: InstitutionStaff,
+                settings: SettingsDep) -> BedApplicationPublic:
+    return await applications.admit(session, principal, application_id, settings)
+
+
+@router.post(
+    "/v1/bed-applications/{application_id}/reject", response_model=BedApplicationPublic,
+    summary="Reject the application (a held bed goes to the next applicant)",
+    responses=responses(*_APP_ACTION))
+async def reject(application_id: str, session: Db, principal: InstitutionStaff,
+                 settings: SettingsDep) -> BedApplicationPublic:
+    return await applications.reject(session, principal, application_id, settings)

@@ -188,3 +188,25 @@ InvalidSessions = _error(
     "{reason_zh}", "{reason_en}")
 
 # --- elderly-care beds (DOMAIN.md section 2) ---
+NoBedAvailable = _error(
+    "NoBedAvailable", "no_bed_available", 409, "没有空余床位", "No bed available",
+    "该机构没有可用的{category}床位。", "The institution has no available {category} bed.")
+DuplicateApplication = _error(
+    "DuplicateApplication", "duplicate_application", 409, "已有同类在办申请",
+    "An active application already exists",
+    "该老人在此机构已有一个同类床位的在办申请。",
+    "The elder already has an active application for this bed category here.")
+TooManyActiveApplications = _error(
+    "TooManyActiveApplications", "too_many_active_applications", 409, "在办申请过多",
+    "Too many active applications",
+    "每位老人最多同时有 {limit} 个在办入住申请。",
+    "An elder may hold at most {limit} active applications.")
+DuplicateBedCode = _error(
+    "DuplicateBedCode", "duplicate_bed_code", 409, "床位编号已存在", "Bed code already exists",
+    "本机构已有编号为 {code} 的床位。", "The institution already has a bed {code}.")
+# Same code as the marriage `Underage`, with the beds wording.
+ApplicantUnderage = type("ApplicantUnderage", (Underage,), {
+    "title_zh": "未达到申请入住的年龄", "title_en": "Below the minimum age to apply",
+    "detail_zh": "申请入住的老人须年满 {min_age} 周岁。",
+    "detail_en": "The elder must be at least {min_age} years old to apply.",
+})

@@ -1,1 +1,427 @@
-"""Placeholder: the beds tables are being built (see the open issue)."""
+"""Elderly-care institution beds (DOMAIN.md section 2): tables and, beside them,
+the request and response models.
+
+- `bed_pool`: one row per institution and bed category. It carries the vacancy
+  count (beds whose status is `available`), kept in the same transaction as every
+  bed status change, so a search never counts beds; and it is the row every
+  change to that category's beds or waiting list locks first, which serialises
+  matching beds to applicants per pool on both databases.
+- `bed`: an individual bed, with its own `version` for ETags.
+- `bed_application`: an elder's application for a category at one institution.
+  A unique partial index (blind index, institution, category) over the active
+  statuses allows one active application per elder per pool.
+- `bed_applicant`: one row per elder (by blind index) with the number of active
+  applications, raised by a conditional UPDATE (`active_count < limit`).
+- `bed_occupancy`: who occupied which bed when; at most one open record per bed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import Field as PField
+from sqlalchemy import JSON, CheckConstraint, Index, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from schemas.common import IdNumberIn, Name, Phone, StrictModel, id_field, utc_datetime
+from schemas.organisation import Organisation, OrganisationUpdate, Ownership
+
+
+class BedCategory(StrEnum):
+    self_care = "self_care"
+    semi_care = "semi_care"
+    full_care = "full_care"
+    dementia = "dementia"
+
+
+class BedStatus(StrEnum):
+    available = "available"
+    held = "held"
+    occupied = "occupied"
+    maintenance = "maintenance"
+
+
+class PriorityGroup(StrEnum):
+    destitute = "destitute"
+    minimum_living = "minimum_living"
+    low_income = "low_income"
+    entitled_group = "entitled_group"
+    lost_only_child = "lost_only_child"
+
+
+class ApplicationStatus(StrEnum):
+    submitted = "submitted"
+    waitlisted = "waitlisted"
+    offered = "offered"
+    accepted = "accepted"
+    admitted = "admitted"
+    declined = "declined"
+    expired = "expired"
+    withdrawn = "withdrawn"
+    rejected = "rejected"
+
+
+ACTIVE_STATUSES = ("submitted", "waitlisted", "offered", "accepted")
+_ACTIVE_SQL = "status IN ('submitted', 'waitlisted', 'offered', 'accepted')"
+_BED_STATUS_SQL = "status IN ('available', 'held', 'occupied', 'maintenance')"
+
+
+# --- tables ------------------------------------------------------------------
+
+
+class BedPool(SQLModel, table=True):
+    __tablename__ = "bed_pool"
+    __table_args__ = (
+        CheckConstraint("vacant >= 0 AND vacant <= total", name="vacant_within_total"),
+        Index("ix_bed_pool_category_vacant", "category", "vacant"),
+    )
+
+    institution_id: str = Field(primary_key=True, foreign_key="organisation.id", max_length=40)
+    category: str = Field(primary_key=True, max_length=16)
+    total: int = 0
+    vacant: int = 0
+    lock_seq: int = 0
+
+
+class Bed(SQLModel, table=True):
+    __tablename__ = "bed"
+    __table_args__ = (
+        UniqueConstraint("institution_id", "code", name="uq_bed_institution_code"),
+        CheckConstraint(_BED_STATUS_SQL, name="status_known"),
+        CheckConstraint("monthly_fee_fen >= 0", name="fee_non_negative"),
+        Index("ix_bed_institution_category_status_fee", "institution_id", "category", "status",
+              "monthly_fee_fen"),
+    )
+
+    id: str = id_field()
+    institution_id: str = Field(foreign_key="organisation.id", max_length=40)
+    code: str = Field(max_length=32)
+    category: str = Field(max_length=16)
+    monthly_fee_fen: int
+    reserved_for_destitute: bool = False
+    status: str = Field(max_length=16)
+    version: int = 1
+    created_at: datetime = utc_datetime()
+    updated_at: datetime = utc_datetime()
+
+
+class BedApplication(SQLModel, table=True):
+    __tablename__ = "bed_application"
+    __table_args__ = (
+        Index("uq_bed_application_active_elder", "elder_id_blind", "institution_id", "category",
+              unique=True, sqlite_where=text(_ACTIVE_SQL), postgresql_where=text(_ACTIVE_SQL)),
+        Index("ix_bed_application_waitlist", "institution_id", "category", "status",
+              "priority_class", "applied_at"),
+        Index("ix_bed_application_elder_status", "elder_id_blind", "status"),
+        Index("ix_bed_application_citizen", "citizen_subject", "id"),
+        Index("ix_bed_application_offer_expiry", "status", "offer_expires_at"),
+        CheckConstraint("ability_level IS NULL OR ability_level BETWEEN 0 AND 4",
+                        name="ability_range"),
+    )
+
+    id: str = id_field()
+    institution_id: str = Field(foreign_key="organisation.id", max_length=40)
+    category: str = Field(max_length=16)
+    citizen_subject: str = Field(max_length=128)
+    elder_name: str = Field(max_length=100)
+    elder_id_encrypted: str = Field(max_length=255)
+    elder_id_blind: str = Field(max_length=64)
+    elder_id_masked: str = Field(max_length=18)
+    elder_phone: str = Field(max_length=32)
+    priority_groups: list[str] = Field(default_factory=list, sa_type=JSON)
+    declared_ability_level: int | None = None
+    ability_level: int | None = None
+    verified_priority_groups: list[str] = Field(default_factory=list, sa_type=JSON)
+    priority_class: int | None = None
+    destitute: bool = False
+    status: str = Field(max_length=16)
+    bed_id: str | None = Field(default=None, foreign_key="bed.id", max_length=40, index=True)
+    applied_at: datetime = utc_datetime()
+    assessed_at: datetime | None = utc_datetime(default=None, nullable=True)
+    offered_at: datetime | None = utc_datetime(default=None, nullable=True)
+    offer_expires_at: datetime | None = utc_datetime(default=None, nullable=True)
+    accepted_at: datetime | None = utc_datetime(default=None, nullable=True)
+    admitted_at: datetime | None = utc_datetime(default=None, nullable=True)
+    closed_at: datetime | None = utc_datetime(default=None, nullable=True)
+    updated_at: datetime = utc_datetime()
+
+
+class BedApplicant(SQLModel, table=True):
+    """One row per elder (by blind index): the count of active applications."""
+
+    __tablename__ = "bed_applicant"
+    __table_args__ = (CheckConstraint("active_count >= 0", name="active_non_negative"),)
+
+    elder_id_blind: str = Field(primary_key=True, max_length=64)
+    active_count: int = 0
+    updated_at: datetime = utc_datetime()
+
+
+class BedOccupancy(SQLModel, table=True):
+    __tablename__ = "bed_occupancy"
+    __table_args__ = (
+        Index("uq_bed_occupancy_open_bed", "bed_id", unique=True,
+              sqlite_where=text("ended_at IS NULL"), postgresql_where=text("ended_at IS NULL")),
+        Index("ix_bed_occupancy_institution", "institution_id", "id"),
+        Index("ix_bed_occupancy_bed", "bed_id", "id"),
+    )
+
+    id: str = id_field()
+    institution_id: str = Field(foreign_key="organisation.id", max_length=40)
+    bed_id: str = Field(foreign_key="bed.id", max_length=40)
+    application_id: str | None = Field(default=None, foreign_key="bed_application.id",
+                                       max_length=40)
+    resident_name: str = Field(max_length=100)
+    resident_id_encrypted: str | None = Field(default=None, max_length=255)
+    resident_id_blind: str | None = Field(default=None, max_length=64)
+    resident_id_masked: str | None = Field(default=None, max_length=18)
+    outside_huimin: bool = False
+    started_at: datetime = utc_datetime()
+    ended_at: datetime | None = utc_datetime(default=None, nullable=True)
+    end_reason: str | None = Field(default=None, max_length=200)
+
+
+# Nearest-institution search narrows by a latitude/longitude box first.
+Index("ix_organisation_lat_lon", Organisation.__table__.c.lat, Organisation.__table__.c.lon)
+
+
+# --- request and response models ---------------------------------------------
+
+
+class Vacancies(BaseModel):
+    self_care: int = 0
+    semi_care: int = 0
+    full_care: int = 0
+    dementia: int = 0
+
+
+class InstitutionPublic(BaseModel):
+    id: str
+    name: str
+    division_code: str
+    division_name: str | None = None
+    address: str | None = None
+    phone: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    ownership: Ownership | None = None
+    rating: int | None = None
+    medical_care: bool | None = None
+    vacancies: Vacancies
+    distance_km: float | None = PField(
+        default=None, description="Great-circle distance from `near`, in kilometres")
+    updated_at: datetime
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "org_0193a1b2c3d4e5f6a7b8c9d0e1f2", "name": "武侯区社会福利院",
+        "division_code": "510107", "division_name": "四川省成都市武侯区",
+        "address": "成都市武侯区武侯祠大街 1 号", "phone": "028-85550000",
+        "lat": 30.646, "lon": 104.048, "ownership": "public", "rating": 4,
+        "medical_care": True,
+        "vacancies": {"self_care": 3, "semi_care": 1, "full_care": 0, "dementia": 0},
+        "distance_km": 2.41, "updated_at": "2026-11-29T10:00:00+08:00",
+    }]})
+
+
+class InstitutionUpdate(OrganisationUpdate):
+    """The institution's own profile; every field optional (PATCH)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"rating": 5, "medical_care": True, "phone": "028-85550001"},
+        {"address": "成都市武侯区武侯祠大街 3 号", "lat": 30.645, "lon": 104.047},
+    ]})
+
+
+class BedCreate(StrictModel):
+    code: str = PField(min_length=1, max_length=32, pattern=r"^\S(.*\S)?$",
+                       description="Room and bed number, unique in the institution")
+    category: BedCategory
+    monthly_fee_fen: int = PField(ge=0, le=100_000_000)
+    reserved_for_destitute: bool = False
+    status: Literal["available", "maintenance"] = PField(
+        default="available", description="A new bed starts available (offered at once to "
+        "the waiting list) or in maintenance")
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"code": "3-301-1", "category": "full_care", "monthly_fee_fen": 380000,
+         "reserved_for_destitute": False},
+        {"code": "1-101-2", "category": "self_care", "monthly_fee_fen": 200000,
+         "reserved_for_destitute": True, "status": "maintenance"},
+    ]})
+
+
+class BedUpdate(StrictModel):
+    status: Literal["available", "maintenance"] | None = PField(
+        default=None, description="Only `available` or `maintenance`; `held` and "
+        "`occupied` follow offers and admissions")
+    monthly_fee_fen: int | None = PField(default=None, ge=0, le=100_000_000)
+    reserved_for_destitute: bool | None = None
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"status": "maintenance"}, {"status": "available", "monthly_fee_fen": 390000},
+    ]})
+
+
+class BedPublic(BaseModel):
+    id: str
+    institution_id: str
+    code: str
+    category: BedCategory
+    monthly_fee_fen: int
+    reserved_for_destitute: bool
+    status: BedStatus
+    application_id: str | None = PField(
+        default=None, description="The application the bed is held for or occupied by")
+    offer_expires_at: datetime | None = None
+    etag: str
+    created_at: datetime
+    updated_at: datetime
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "bed_0193a1b2c3d4e5f6a7b8c9d0e1f2", "institution_id": "org_0193a1b2c3d4",
+        "code": "3-301-1", "category": "full_care", "monthly_fee_fen": 380000,
+        "reserved_for_destitute": False, "status": "available", "application_id": None,
+        "offer_expires_at": None, "etag": '"bed_0193a1b2c3d4e5f6a7b8c9d0e1f2.1"',
+        "created_at": "2026-11-29T10:00:00+08:00", "updated_at": "2026-11-29T10:00:00+08:00",
+    }]})
+
+
+class ElderIn(StrictModel):
+    name: Name
+    id_number: IdNumberIn
+    phone: Phone
+
+
+class BedApplicationCreate(StrictModel):
+    institution_id: str = PField(min_length=1, max_length=40)
+    category: BedCategory
+    elder: ElderIn
+    priority_groups: list[PriorityGroup] = PField(default_factory=list, max_length=5)
+    ability_level: int | None = PField(
+        default=None, ge=0, le=4,
+        description="The applicant's own statement (0 intact to 4 total); only a hint, "
+                    "the institution's assessment counts")
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "institution_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1f2", "category": "full_care",
+        "elder": {"name": "张秀英", "id_number": "11010519491231002X", "phone": "13800138000"},
+        "priority_groups": ["lost_only_child"], "ability_level": 3,
+    }]})
+
+    @model_validator(mode="after")
+    def _unique_groups(self) -> BedApplicationCreate:
+        self.priority_groups = sorted(set(self.priority_groups))
+        return self
+
+
+class AssessmentIn(StrictModel):
+    ability_level: int = PField(ge=0, le=4, description="GB/T 42195-2022: 0 intact, 1 mild, "
+                                "2 moderate, 3 severe, 4 total")
+    verified_priority_groups: list[PriorityGroup] = PField(default_factory=list, max_length=5)
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"ability_level": 3, "verified_priority_groups": ["lost_only_child"]},
+    ]})
+
+    @model_validator(mode="after")
+    def _unique_groups(self) -> AssessmentIn:
+        self.verified_priority_groups = sorted(set(self.verified_priority_groups))
+        return self
+
+
+class ElderPublic(BaseModel):
+    name: str
+    id_number_masked: str
+    phone: str
+
+
+class BedApplicationPublic(BaseModel):
+    id: str
+    institution_id: str
+    category: BedCategory
+    status: ApplicationStatus
+    elder: ElderPublic
+    priority_groups: list[PriorityGroup]
+    declared_ability_level: int | None = None
+    ability_level: int | None = None
+    verified_priority_groups: list[PriorityGroup]
+    priority_class: int | None = PField(
+        default=None, description="0 goes first; set by the assessment")
+    waitlist_position: int | None = PField(
+        default=None, description="1-based place on the waiting list while `waitlisted`")
+    bed_id: str | None = None
+    bed_code: str | None = None
+    offer_expires_at: datetime | None = None
+    applied_at: datetime
+    assessed_at: datetime | None = None
+    offered_at: datetime | None = None
+    accepted_at: datetime | None = None
+    admitted_at: datetime | None = None
+    closed_at: datetime | None = None
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "bap_0193a1b2c3d4e5f6a7b8c9d0e1f2", "institution_id": "org_0193a1b2c3d4",
+        "category": "full_care", "status": "offered",
+        "elder": {"name": "张秀英", "id_number_masked": "110105********002X",
+                  "phone": "13800138000"},
+        "priority_groups": ["lost_only_child"], "declared_ability_level": 3,
+        "ability_level": 3, "verified_priority_groups": ["lost_only_child"],
+        "priority_class": 2, "waitlist_position": None,
+        "bed_id": "bed_0193a1b2c3d4e5f6a7b8c9d0e1f2", "bed_code": "3-301-1",
+        "offer_expires_at": "2026-12-02T10:00:00+08:00",
+        "applied_at": "2026-11-28T09:00:00+08:00", "assessed_at": "2026-11-29T10:00:00+08:00",
+        "offered_at": "2026-11-29T10:00:00+08:00", "accepted_at": None, "admitted_at": None,
+        "closed_at": None,
+    }]})
+
+
+class OutsideResidentIn(StrictModel):
+    bed_id: str | None = PField(default=None, max_length=40,
+                                description="The bed; or give `category` to take any free one")
+    category: BedCategory | None = None
+    name: Name
+    id_number: IdNumberIn | None = None
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"bed_id": "bed_0193a1b2c3d4e5f6a7b8c9d0e1f2", "name": "王建国",
+         "id_number": "110105194805050011"},
+        {"category": "self_care", "name": "李桂兰"},
+    ]})
+
+    @model_validator(mode="after")
+    def _bed_or_category(self) -> OutsideResidentIn:
+        if (self.bed_id is None) == (self.category is None):
+            raise ValueError("give exactly one of bed_id and category")
+        return self
+
+
+class DischargeIn(StrictModel):
+    reason: str | None = PField(default=None, max_length=200)
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"reason": "moved to a hospital"}]})
+
+
+class OccupancyPublic(BaseModel):
+    id: str
+    institution_id: str
+    bed_id: str
+    bed_code: str | None = None
+    application_id: str | None = None
+    resident_name: str
+    resident_id_number_masked: str | None = None
+    outside_huimin: bool
+    started_at: datetime
+    ended_at: datetime | None = None
+    end_reason: str | None = None
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "occ_0193a1b2c3d4e5f6a7b8c9d0e1f2", "institution_id": "org_0193a1b2c3d4",
+        "bed_id": "bed_0193a1b2c3d4e5f6a7b8c9d0e1f2", "bed_code": "3-301-1",
+        "application_id": "bap_0193a1b2c3d4e5f6a7b8c9d0e1f2", "resident_name": "张秀英",
+        "resident_id_number_masked": "110105********002X", "outside_huimin": False,
+        "started_at": "2026-12-01T09:00:00+08:00", "ended_at": None, "end_reason": None,
+    }]})

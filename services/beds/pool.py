@@ -1,0 +1,255 @@
+"""A pool is one institution's beds of one category and that category's waiting
+list. Everything that changes either goes through here, holding the pool's lock:
+
+1. `lock` the pool row first (an UPDATE, so PostgreSQL takes a row lock; SQLite
+   writers are already serialised by `BEGIN IMMEDIATE`). Rows are then touched in
+   a fixed order: pool, beds, applications, the elder's counter.
+2. `settle` expired offers: the stored `offer_expires_at` decides, so a late
+   settlement changes nothing a reader saw (reads compute expiry themselves).
+3. make the change, each bed status change through `change_bed_status`, which
+   keeps the pool's vacancy count in the same transaction.
+4. `match`: while a bed is free and an eligible application waits, offer it.
+
+So a bed is never free while an eligible applicant waits, and never held twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core.clock import clock, utc
+from core.errors import InvalidState
+from core.principal import Principal
+from core.settings import Settings
+from schemas.beds import (
+    ACTIVE_STATUSES,
+    ApplicationStatus,
+    Bed,
+    BedApplicant,
+    BedApplication,
+    BedPool,
+    BedStatus,
+)
+from services import audit
+
+
+def _insert_ignore(session: AsyncSession, model, index_elements: list[str]):  # noqa: ANN001, ANN202
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    if dialect == "postgresql":
+        return pg_insert(model).on_conflict_do_nothing(index_elements=index_elements)
+    if dialect == "sqlite":
+        return sqlite_insert(model).on_conflict_do_nothing(index_elements=index_elements)
+    return insert(model)
+
+
+async def ensure(session: AsyncSession, institution_id: str, category: str) -> None:
+    await session.execute(
+        _insert_ignore(session, BedPool, ["institution_id", "category"]).values(
+            institution_id=institution_id, category=category, total=0, vacant=0, lock_seq=0))
+
+
+async def lock(session: AsyncSession, institution_id: str, category: str) -> None:
+    await ensure(session, institution_id, category)
+    await session.execute(
+        update(BedPool)
+        .where(BedPool.institution_id == institution_id, BedPool.category == category)
+        .values(lock_seq=BedPool.lock_seq + 1)
+        .execution_options(synchronize_session=False))
+
+
+async def change_bed_status(session: AsyncSession, bed: Bed | str, institution_id: str,
+                            category: str, frm: str, to: str, **values: object) -> bool:
+    """Move a bed from `frm` to `to` (conditionally) and keep the vacancy count."""
+    bed_id = bed if isinstance(bed, str) else bed.id
+    result = await session.execute(
+        update(Bed)
+        .where(Bed.id == bed_id, Bed.status == frm)
+        .values(status=to, version=Bed.version + 1, updated_at=clock.now(), **values)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        return False
+    delta = (to == BedStatus.available) - (frm == BedStatus.available)
+    if delta:
+        await adjust_pool(session, institution_id, category, vacant=delta)
+    return True
+
+
+async def adjust_pool(session: AsyncSession, institution_id: str, category: str, *,
+                      vacant: int = 0, total: int = 0) -> None:
+    await session.execute(
+        update(BedPool)
+        .where(BedPool.institution_id == institution_id, BedPool.category == category)
+        .values(vacant=BedPool.vacant + vacant, total=BedPool.total + total)
+        .execution_options(synchronize_session=False))
+
+
+async def release_elder(session: AsyncSession, elder_id_blind: str) -> None:
+    await session.execute(
+        update(BedApplicant)
+        .where(BedApplicant.elder_id_blind == elder_id_blind, BedApplicant.active_count > 0)
+        .values(active_count=BedApplicant.active_count - 1, updated_at=clock.now())
+        .execution_options(synchronize_session=False))
+
+
+def effective_status(app: BedApplication, now: datetime | None = None) -> str:
+    """An offer past its expiry is `expired`, whether or not it has been settled."""
+    now = now or clock.now()
+    if (app.status == ApplicationStatus.offered and app.offer_expires_at is not None
+            and utc(app.offer_expires_at) <= now):
+        return ApplicationStatus.expired
+    return app.status
+
+
+async def load_application(session: AsyncSession, application_id: str) -> BedApplication | None:
+    return (await session.execute(
+        select(BedApplication).where(BedApplication.id == application_id)
+        .execution_options(populate_existing=True))).scalar_one_or_none()
+
+
+async def close_application(session: AsyncSession, app: BedApplication, to: str, *,
+                            allowed: tuple[str, ...], principal: Principal | None,
+                            action: str) -> BedApplication:
+    """End an active application; a bed it held goes back to the pool (the caller
+    holds the pool lock and calls `match` afterwards)."""
+    app = await load_application(session, app.id) or app
+    status = effective_status(app)
+    if status not in allowed:
+        raise InvalidState(status=status, action=action)
+    now = clock.now()
+    result = await session.execute(
+        update(BedApplication)
+        .where(BedApplication.id == app.id, BedApplication.status == app.status)
+        .values(status=to, closed_at=now, updated_at=now)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        raise InvalidState(status=status, action=action)
+    if app.status in (ApplicationStatus.offered, ApplicationStatus.accepted) and app.bed_id:
+        await change_bed_status(session, app.bed_id, app.institution_id, app.category,
+                                BedStatus.held, BedStatus.available)
+    if app.status in ACTIVE_STATUSES:
+        await release_elder(session, app.elder_id_blind)
+    await audit.record(session, principal, f"bed_application.{action}", "bed_application",
+                       app.id, org_id=app.institution_id)
+    return await load_application(session, app.id) or app
+
+
+async def settle(session: AsyncSession, institution_id: str, category: str) -> int:
+    """Expire the pool's offers whose time has passed; their beds go back."""
+    expired = list((await session.execute(
+        select(BedApplication)
+        .where(BedApplication.institution_id == institution_id,
+               BedApplication.category == category,
+               BedApplication.status == ApplicationStatus.offered,
+               BedApplication.offer_expires_at <= clock.now())
+        .order_by(BedApplication.offer_expires_at, BedApplication.id))).scalars())
+    for app in expired:
+        await close_application(session, app, ApplicationStatus.expired,
+                                allowed=(ApplicationStatus.expired,), principal=None,
+                                action="expire")
+    return len(expired)
+
+
+async def match(session: AsyncSession, institution_id: str, category: str,
+                settings: Settings) -> list[str]:
+    """Offer every free bed to the first eligible waiting application; reserved
+    beds first, and only to destitute elders. Returns the applications offered."""
+    free = list((await session.execute(
+        select(Bed.id, Bed.reserved_for_destitute)
+        .where(Bed.institution_id == institution_id, Bed.category == category,
+               Bed.status == BedStatus.available)
+        .order_by(Bed.reserved_for_destitute.desc(), Bed.id))).all())
+    if not free:
+        return []
+    waiting_q = (
+        select(BedApplication.id, BedApplication.destitute)
+        .where(BedApplication.institution_id == institution_id,
+               BedApplication.category == category,
+               BedApplication.status == ApplicationStatus.waitlisted)
+        .order_by(*waitlist_order()))
+    waiting = list((await session.execute(waiting_q.limit(len(free)))).all())
+    reserved = sum(1 for _, r in free if r)
+    destitute = list((await session.execute(
+        waiting_q.where(BedApplication.destitute.is_(True)).limit(reserved))).all()
+    ) if reserved else []
+    taken: set[str] = set()
+    offered: list[str] = []
+    now = clock.now()
+    expires = now + timedelta(hours=settings.beds_offer_hold_hours)
+    for bed_id, is_reserved in free:
+        candidates = destitute if is_reserved else waiting
+        app_id = next((a for a, _ in candidates if a not in taken), None)
+        if app_id is None:
+            continue
+        taken.add(app_id)
+        result = await session.execute(
+            update(BedApplication)
+            .where(BedApplication.id == app_id,
+                   BedApplication.status == ApplicationStatus.waitlisted)
+            .values(status=ApplicationStatus.offered, bed_id=bed_id, offered_at=now,
+                    offer_expires_at=expires, updated_at=now)
+            .execution_options(synchronize_session=False))
+        if result.rowcount != 1:
+            continue
+        held = await change_bed_status(session, bed_id, institution_id, category,
+                                       BedStatus.available, BedStatus.held)
+        if not held:  # cannot happen under the pool lock; never leave an offer bedless
+            raise InvalidState(status="held", action="offered")
+        await audit.record(session, None, "bed_application.offer", "bed_application", app_id,
+                           org_id=institution_id)
+        offered.append(app_id)
+    return offered
+
+
+def waitlist_order() -> tuple:
+    return (BedApplication.priority_class, BedApplication.applied_at, BedApplication.id)
+
+
+async def waitlist_position(session: AsyncSession, app: BedApplication) -> int | None:
+    if app.status != ApplicationStatus.waitlisted or app.priority_class is None:
+        return None
+    c, t = app.priority_class, app.applied_at
+    ahead = (await session.execute(
+        select(func.count()).select_from(BedApplication)
+        .where(BedApplication.institution_id == app.institution_id,
+               BedApplication.category == app.category,
+               BedApplication.status == ApplicationStatus.waitlisted,
+               (BedApplication.priority_class < c)
+               | ((BedApplication.priority_class == c)
+                  & ((BedApplication.applied_at < t)
+                     | ((BedApplication.applied_at == t) & (BedApplication.id < app.id))))))
+    ).scalar_one()
+    return ahead + 1
+
+
+async def pools_with_expired_offers(session: AsyncSession, *, elder_id_blind: str | None = None,
+                                    institution_id: str | None = None) -> list[tuple[str, str]]:
+    stmt = (select(BedApplication.institution_id, BedApplication.category)
+            .where(BedApplication.status == ApplicationStatus.offered,
+                   BedApplication.offer_expires_at <= clock.now()).distinct())
+    if elder_id_blind is not None:
+        stmt = stmt.where(BedApplication.elder_id_blind == elder_id_blind)
+    if institution_id is not None:
+        stmt = stmt.where(BedApplication.institution_id == institution_id)
+    return sorted((r[0], r[1]) for r in await session.execute(stmt))
+
+
+async def settle_and_match(session: AsyncSession, institution_id: str, category: str,
+                           settings: Settings) -> None:
+    """For a pool already locked: settle expired offers, then match."""
+    await settle(session, institution_id, category)
+    await match(session, institution_id, category, settings)
+
+
+async def sweep(session: AsyncSession, settings: Settings) -> int:
+    """Tidy-up for a periodic job: settle every pool with expired offers and pass
+    their beds on. Correctness never depends on it running."""
+    pools = await pools_with_expired_offers(session)
+    for institution_id, category in pools:
+        await lock(session, institution_id, category)
+        await settle_and_match(session, institution_id, category, settings)
+    return len(pools)
