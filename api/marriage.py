@@ -1,8 +1,356 @@
-"""Placeholder: the marriage router is being built (see the open issue)."""
+"""Marriage registration appointments (婚姻登记预约): API.md "Marriage registration".
 
-from fastapi import APIRouter
+Public: the offices and their slots. Offices (role `office`) edit their calendar
+and run the front desk; citizens book, cancel, and fetch their calendar entry and
+check-in QR code.
+"""
 
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from api.deps import (
+    CitizenPrincipal,
+    Db,
+    Idempotent,
+    IfMatch,
+    OfficeStaff,
+    Paging,
+    SettingsDep,
+    require_role,
+)
+from api.problems import PUBLIC_RESPONSES, responses
 from api.route import TransactionalRoute
+from core import errors
+from core.principal import Principal
+from schemas.common import Page
+from schemas.marriage import (
+    AppointmentCreate,
+    AppointmentPublic,
+    AppointmentStatus,
+    CheckInRequest,
+    ClosureCreate,
+    ClosurePublic,
+    DaySession,
+    DivorceCasePublic,
+    MarriageClosure,
+    MarriageSchedule,
+    MarriageSpecialDay,
+    OfficePublic,
+    SlotList,
+    SpecialDayCreate,
+    SpecialDayPublic,
+    WeeklySchedulePublic,
+    WeeklyScheduleUpdate,
+    WeeklySession,
+)
+from services.etag import etag
+from services.marriage import appointments, divorce, schedules
 
-router = APIRouter(route_class=TransactionalRoute)
-public_router = APIRouter(route_class=TransactionalRoute)
+TAGS: list[str | object] = ["marriage"]
+router = APIRouter(prefix="/v1/marriage", tags=TAGS, route_class=TransactionalRoute)
+public_router = APIRouter(prefix="/v1/marriage", tags=TAGS, route_class=TransactionalRoute)
+
+CitizenOrOffice = Annotated[Principal, Depends(require_role("citizen", "office"))]
+OfficeId = Annotated[str, "office_id"]
+
+_DIVISION = Query(pattern=r"^\d{1,6}$", description="Division code prefix, e.g. `1101`",
+                  examples=["110105"])
+
+
+def _schedule_public(s: MarriageSchedule, cancelled: int = 0) -> WeeklySchedulePublic:
+    return WeeklySchedulePublic(
+        office_id=s.office_id, sessions=[WeeklySession.model_validate(x) for x in s.sessions],
+        booking_opens_days_ahead=s.booking_opens_days_ahead,
+        min_notice_hours=s.min_notice_hours, cancel_deadline_hours=s.cancel_deadline_hours,
+        version=s.version, updated_at=s.updated_at, cancelled_appointments=cancelled)
+
+
+def _closure_public(c: MarriageClosure, cancelled: int = 0) -> ClosurePublic:
+    return ClosurePublic(id=c.id, office_id=c.office_id, date=c.closure_date, reason=c.reason,
+                         created_at=c.created_at, cancelled_appointments=cancelled)
+
+
+def _special_public(s: MarriageSpecialDay, cancelled: int = 0) -> SpecialDayPublic:
+    return SpecialDayPublic(id=s.id, office_id=s.office_id, date=s.special_date,
+                            sessions=[DaySession.model_validate(x) for x in s.sessions],
+                            created_at=s.created_at, updated_at=s.updated_at,
+                            cancelled_appointments=cancelled)
+
+
+# --- public ------------------------------------------------------------------------
+
+
+@public_router.get("/offices", response_model=Page[OfficePublic],
+                   summary="List registration offices (public)",
+                   responses={**PUBLIC_RESPONSES, **{
+                       k: v for k, v in responses(errors.InvalidCursor).items() if k == 400}})
+async def list_offices(session: Db, paging: Paging,
+                       division_code: Annotated[str | None, _DIVISION] = None,
+                       ) -> Page[OfficePublic]:
+    return await schedules.list_offices(session, division_code=division_code,
+                                        limit=paging.limit, cursor=paging.cursor)
+
+
+@public_router.get(
+    "/offices/{office_id}/slots", response_model=SlotList,
+    summary="An office's sessions with remaining capacity (public, at most 62 days)",
+    responses={**PUBLIC_RESPONSES, **{k: v for k, v in responses(
+        errors.NotFound, errors.DateRangeTooLong).items() if k != 401}})
+async def list_slots(
+    office_id: str, session: Db,
+    from_: Annotated[dt.date | None, Query(alias="from", description="First date (default "
+                                           "today, China time)", examples=["2026-12-01"])] = None,
+    to: Annotated[dt.date | None, Query(description="Last date, inclusive (default: 62 days "
+                                        "from `from`)", examples=["2026-12-31"])] = None,
+) -> SlotList:
+    return SlotList(items=await schedules.list_slots(session, office_id, from_, to))
+
+
+# --- the office's calendar ------------------------------------------------------------
+
+
+@router.put(
+    "/offices/{office_id}/weekly-schedule", response_model=WeeklySchedulePublic,
+    summary="Publish or change the weekly schedule (If-Match once it exists)",
+    description="Sessions per weekday (1 = Monday) with capacities, and the booking settings. "
+                "A change that would leave a session with more appointments than capacity, "
+                "or drop a session that has appointments, is refused with 409 "
+                "`capacity_below_booked` and `affected_appointments`, unless "
+                "`cancel_affected` is true: then they are cancelled with reason "
+                "`office_closed`.",
+    responses=responses(errors.Forbidden, errors.NotFound, errors.CapacityBelowBooked,
+                        errors.PreconditionFailed, errors.PreconditionRequired,
+                        errors.InvalidSessions, errors.ValidationFailed))
+async def put_weekly_schedule(office_id: str, body: WeeklyScheduleUpdate, session: Db,
+                              principal: OfficeStaff, settings: SettingsDep, if_match: IfMatch,
+                              response: Response) -> WeeklySchedulePublic:
+    result = await schedules.put_schedule(session, principal, settings, office_id, body,
+                                          if_match)
+    response.headers["ETag"] = etag(office_id, result.schedule.version)
+    return _schedule_public(result.schedule, result.cancelled)
+
+
+@router.get("/offices/{office_id}/weekly-schedule", response_model=WeeklySchedulePublic,
+            summary="Read the weekly schedule (with ETag)",
+            responses=responses(errors.Forbidden, errors.NotFound))
+async def get_weekly_schedule(office_id: str, session: Db, principal: OfficeStaff,
+                              response: Response) -> WeeklySchedulePublic:
+    schedule = await schedules.get_schedule(session, principal, office_id)
+    response.headers["ETag"] = etag(office_id, schedule.version)
+    return _schedule_public(schedule)
+
+
+@router.post(
+    "/offices/{office_id}/closures", response_model=ClosurePublic, status_code=201,
+    summary="Close a date (201 new, 200 when the date was already closed)",
+    description="Closes the office on a date, whatever the calendar says. Bookings on that "
+                "date make it 409 `capacity_below_booked` unless `cancel_affected` is true.",
+    responses=responses(errors.Forbidden, errors.NotFound, errors.ScheduleNotSet,
+                        errors.CapacityBelowBooked, errors.ValidationFailed))
+async def add_closure(office_id: str, body: ClosureCreate, session: Db, principal: OfficeStaff,
+                      response: Response) -> ClosurePublic:
+    result = await schedules.add_closure(session, principal, office_id, body)
+    if not result.created:
+        response.status_code = 200
+    return _closure_public(result.closure, result.cancelled)
+
+
+@router.get("/offices/{office_id}/closures", response_model=list[ClosurePublic],
+            summary="The office's closures (from a date)",
+            responses=responses(errors.Forbidden, errors.NotFound))
+async def list_closures(office_id: str, session: Db, principal: OfficeStaff,
+                        from_: Annotated[dt.date | None, Query(alias="from")] = None,
+                        ) -> list[ClosurePublic]:
+    rows = await schedules.list_closures(session, principal, office_id, from_)
+    return [_closure_public(c) for c in rows]
+
+
+@router.delete("/offices/{office_id}/closures/{date}", status_code=204,
+               summary="Reopen a closed date",
+               responses=responses(errors.Forbidden, errors.NotFound, errors.ScheduleNotSet))
+async def remove_closure(office_id: str, date: dt.date, session: Db,
+                         principal: OfficeStaff) -> Response:
+    await schedules.remove_closure(session, principal, office_id, date)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/offices/{office_id}/special-days", response_model=SpecialDayPublic, status_code=201,
+    summary="Open a date with its own sessions (201 new, 200 replaced)",
+    description="Opens a holiday, a weekend or a peak date (5.20, 七夕) with its own sessions, "
+                "or replaces a special day's sessions. A closure of the same date still wins. "
+                "Dropping booked sessions is 409 `capacity_below_booked` unless "
+                "`cancel_affected` is true.",
+    responses=responses(errors.Forbidden, errors.NotFound, errors.ScheduleNotSet,
+                        errors.CapacityBelowBooked, errors.InvalidSessions,
+                        errors.ValidationFailed))
+async def put_special_day(office_id: str, body: SpecialDayCreate, session: Db,
+                          principal: OfficeStaff, response: Response) -> SpecialDayPublic:
+    result = await schedules.put_special_day(session, principal, office_id, body)
+    if not result.created:
+        response.status_code = 200
+    return _special_public(result.special, result.cancelled)
+
+
+@router.get("/offices/{office_id}/special-days", response_model=list[SpecialDayPublic],
+            summary="The office's special days (from a date)",
+            responses=responses(errors.Forbidden, errors.NotFound))
+async def list_special_days(office_id: str, session: Db, principal: OfficeStaff,
+                            from_: Annotated[dt.date | None, Query(alias="from")] = None,
+                            ) -> list[SpecialDayPublic]:
+    rows = await schedules.list_special_days(session, principal, office_id, from_)
+    return [_special_public(s) for s in rows]
+
+
+@router.delete("/offices/{office_id}/special-days/{date}", status_code=204,
+               summary="Remove a special day (its date follows the calendar again)",
+               responses=responses(errors.Forbidden, errors.NotFound, errors.ScheduleNotSet,
+                                   errors.CapacityBelowBooked))
+async def remove_special_day(office_id: str, date: dt.date, session: Db,
+                             principal: OfficeStaff,
+                             cancel_affected: bool = False) -> Response:
+    await schedules.remove_special_day(session, principal, office_id, date,
+                                       cancel_affected=cancel_affected)
+    return Response(status_code=204)
+
+
+# --- appointments -------------------------------------------------------------------------
+
+
+@router.post(
+    "/appointments", response_model=AppointmentPublic, status_code=201,
+    summary="Book an appointment (Idempotency-Key required)",
+    description="Marriage: one man and one woman, at least 22 and 20 on the appointment date "
+                "(from the identity numbers). Divorce and divorce confirmation: two parties; "
+                "reissue: one or two. A person holds at most one booked appointment in any "
+                "office. `divorce_confirmation` needs `divorce_case_id` and a session in the "
+                "case's confirmation window (days 31-60 after receipt).",
+    responses=responses(errors.IdempotencyKeyRequired, errors.Forbidden, errors.NotFound,
+                        errors.SlotFull, errors.PartyHasActiveAppointment,
+                        errors.IdempotencyInFlight, errors.InvalidState, errors.Underage,
+                        errors.InvalidParties, errors.InvalidIdNumber,
+                        errors.OutsideBookingWindow, errors.OutsideConfirmationWindow,
+                        errors.BookingSuspended, errors.IdempotencyKeyReused,
+                        errors.ValidationFailed))
+async def book_appointment(body: AppointmentCreate, session: Db, principal: CitizenPrincipal,
+                           settings: SettingsDep, _idem: Idempotent,
+                           response: Response) -> AppointmentPublic:
+    view = await appointments.book(session, principal, settings, body)
+    response.headers["Location"] = f"/v1/marriage/appointments/{view.appointment.id}"
+    return appointments.to_public(view, show_code=True)
+
+
+@router.get("/appointments", response_model=Page[AppointmentPublic],
+            summary="A citizen's own appointments, or an office's (by date and status)",
+            responses=responses(errors.Forbidden, errors.InvalidCursor))
+async def list_appointments(
+    session: Db, principal: CitizenOrOffice, paging: Paging,
+    date: Annotated[dt.date | None, Query(description="Session date (China time)",
+                                          examples=["2026-12-01"])] = None,
+    status: AppointmentStatus | None = None,
+) -> Page[AppointmentPublic]:
+    page = await appointments.list_for(session, principal, on=date, status=status,
+                                       limit=paging.limit, cursor=paging.cursor)
+    return Page(items=[appointments.to_public(v, show_code=principal.is_citizen)
+                       for v in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/appointments/{appointment_id}", response_model=AppointmentPublic,
+            summary="Read an appointment (its citizen, or its office's staff)",
+            responses=responses(errors.Forbidden, errors.NotFound))
+async def get_appointment(appointment_id: str, session: Db,
+                          principal: CitizenOrOffice) -> AppointmentPublic:
+    view = await appointments.get(session, principal, appointment_id)
+    return appointments.to_public(view, show_code=principal.is_citizen)
+
+
+@router.post("/appointments/{appointment_id}/cancel", response_model=AppointmentPublic,
+             summary="Cancel (the citizen, until the cancellation deadline)",
+             responses=responses(errors.Forbidden, errors.NotFound, errors.InvalidState,
+                                 errors.CancelDeadlinePassed))
+async def cancel_appointment(appointment_id: str, session: Db,
+                             principal: CitizenPrincipal) -> AppointmentPublic:
+    view = await appointments.cancel(session, principal, appointment_id)
+    return appointments.to_public(view, show_code=True)
+
+
+@router.post("/appointments/{appointment_id}/check-in", response_model=AppointmentPublic,
+             summary="Check a couple in with their check-in code (the office, on the day)",
+             responses=responses(errors.Forbidden, errors.NotFound, errors.InvalidState,
+                                 errors.InvalidCheckInCode, errors.CheckInNotToday,
+                                 errors.ValidationFailed))
+async def check_in_appointment(appointment_id: str, body: CheckInRequest, session: Db,
+                               principal: OfficeStaff) -> AppointmentPublic:
+    view = await appointments.check_in(session, principal, appointment_id, body.check_in_code)
+    return appointments.to_public(view, show_code=False)
+
+
+@router.post("/appointments/{appointment_id}/complete", response_model=AppointmentPublic,
+             summary="Complete a checked-in appointment (a divorce opens a divorce case)",
+             responses=responses(errors.Forbidden, errors.NotFound, errors.InvalidState))
+async def complete_appointment(appointment_id: str, session: Db, principal: OfficeStaff,
+                               settings: SettingsDep) -> AppointmentPublic:
+    view = await appointments.complete(session, principal, settings, appointment_id)
+    return appointments.to_public(view, show_code=False)
+
+
+@router.post("/appointments/{appointment_id}/no-show", response_model=AppointmentPublic,
+             summary="Mark a no-show (only after the session ended)",
+             description="2 no-shows within 180 days suspend booking for 30 days "
+                         "(settings `HUIMIN_MARRIAGE_NO_SHOW_*`).",
+             responses=responses(errors.Forbidden, errors.NotFound, errors.InvalidState,
+                                 errors.SessionNotEnded))
+async def no_show_appointment(appointment_id: str, session: Db,
+                              principal: OfficeStaff) -> AppointmentPublic:
+    view = await appointments.no_show(session, principal, appointment_id)
+    return appointments.to_public(view, show_code=False)
+
+
+@router.get("/appointments/{appointment_id}/calendar.ics", response_class=Response,
+            summary="The appointment as an iCalendar event (Asia/Shanghai)",
+            responses={200: {"content": {"text/calendar": {"example": (
+                "BEGIN:VCALENDAR\r\nVERSION:2.0\r\n...\r\nBEGIN:VEVENT\r\n"
+                "SUMMARY:结婚登记（朝阳区婚姻登记处）\r\n"
+                "DTSTART;TZID=Asia/Shanghai:20261201T090000\r\n...\r\nEND:VCALENDAR\r\n")}}},
+                **responses(errors.Forbidden, errors.NotFound)})
+async def appointment_calendar(appointment_id: str, session: Db,
+                               principal: CitizenPrincipal) -> Response:
+    body = await appointments.calendar_ics(session, principal, appointment_id)
+    return Response(body, media_type="text/calendar; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="{appointment_id}.ics"'})
+
+
+@router.get("/appointments/{appointment_id}/check-in-qr.svg", response_class=Response,
+            summary="The check-in code as a QR code (SVG)",
+            description="The QR code holds `huimin-marriage:<appointment id>:<check-in code>`.",
+            responses={200: {"content": {"image/svg+xml": {"example": "<svg ...>...</svg>"}}},
+                       **responses(errors.Forbidden, errors.NotFound, errors.InvalidState)})
+async def appointment_qr(appointment_id: str, session: Db,
+                         principal: CitizenPrincipal) -> Response:
+    body = await appointments.check_in_qr_svg(session, principal, appointment_id)
+    return Response(body, media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
+
+
+# --- divorce cases ----------------------------------------------------------------------
+
+
+@router.get("/divorce-cases/{case_id}", response_model=DivorceCasePublic,
+            summary="A divorce case and its cooling-off dates",
+            responses=responses(errors.Forbidden, errors.NotFound))
+async def get_divorce_case(case_id: str, session: Db, principal: CitizenOrOffice,
+                           settings: SettingsDep) -> DivorceCasePublic:
+    case = await divorce.get(session, principal, settings, case_id)
+    return divorce.to_public(case, settings)
+
+
+@router.post("/divorce-cases/{case_id}/withdraw", response_model=DivorceCasePublic,
+             summary="Withdraw a divorce application (during the cooling-off period)",
+             responses=responses(errors.Forbidden, errors.NotFound, errors.InvalidState))
+async def withdraw_divorce_case(case_id: str, session: Db, principal: CitizenPrincipal,
+                                settings: SettingsDep) -> DivorceCasePublic:
+    case = await divorce.withdraw(session, principal, settings, case_id)
+    return divorce.to_public(case, settings)

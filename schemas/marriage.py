@@ -1,1 +1,442 @@
-"""Placeholder: the marriage tables are being built (see the open issue)."""
+"""Marriage registration (DOMAIN.md section 1): tables and, beside them, the
+request and response models of the same resources.
+
+- `marriage_schedule`: one row per office, its weekly sessions and booking settings
+  (edited under If-Match; `version` feeds the ETag).
+- `marriage_closure` / `marriage_special_day`: an office's own calendar.
+- `marriage_appointment` + `marriage_party`: a booking and its one or two people.
+  Seats are units of `capacity_slot` (id `ms_<office_id>_<YYYYMMDD>_<HHMM>`).
+- `marriage_party_hold`: one row per person (blind index of the identity number)
+  while that person has a `booked` appointment; its primary key is what enforces
+  "one active appointment per person, across all offices".
+- `marriage_divorce_case`: opened when a `divorce` appointment is completed; its
+  status is computed from the stored dates and the clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import Field as PField
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from schemas.common import IdNumberIn, Name, Phone, StrictModel, id_field, utc_datetime
+
+# --- enums -------------------------------------------------------------------
+
+
+class AppointmentKind(StrEnum):
+    marriage = "marriage"
+    divorce = "divorce"
+    divorce_confirmation = "divorce_confirmation"
+    reissue = "reissue"
+
+
+class AppointmentStatus(StrEnum):
+    booked = "booked"
+    checked_in = "checked_in"
+    completed = "completed"
+    cancelled = "cancelled"
+    no_show = "no_show"
+
+
+class CancelReason(StrEnum):
+    citizen = "citizen"  # the citizen cancelled
+    office_closed = "office_closed"  # the office closed the day or cut the session
+    case_withdrawn = "case_withdrawn"  # the divorce application was withdrawn
+
+
+class DivorceCaseStatus(StrEnum):
+    cooling_off = "cooling_off"
+    awaiting_confirmation = "awaiting_confirmation"
+    registered = "registered"
+    withdrawn = "withdrawn"
+    lapsed = "lapsed"
+
+
+# --- tables --------------------------------------------------------------------
+
+
+class MarriageSchedule(SQLModel, table=True):
+    __tablename__ = "marriage_schedule"
+
+    office_id: str = Field(primary_key=True, foreign_key="organisation.id", max_length=40)
+    # [{"weekday": 1-7, "start": "HH:MM", "end": "HH:MM", "capacity": n}, ...]
+    sessions: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    booking_opens_days_ahead: int
+    min_notice_hours: int
+    cancel_deadline_hours: int
+    version: int = 1
+    created_at: dt.datetime = utc_datetime()
+    updated_at: dt.datetime = utc_datetime()
+
+
+class MarriageClosure(SQLModel, table=True):
+    __tablename__ = "marriage_closure"
+    __table_args__ = (UniqueConstraint("office_id", "closure_date"),)
+
+    id: str = id_field()
+    office_id: str = Field(foreign_key="organisation.id", max_length=40)
+    closure_date: dt.date
+    reason: str = Field(max_length=200)
+    created_at: dt.datetime = utc_datetime()
+
+
+class MarriageSpecialDay(SQLModel, table=True):
+    __tablename__ = "marriage_special_day"
+    __table_args__ = (UniqueConstraint("office_id", "special_date"),)
+
+    id: str = id_field()
+    office_id: str = Field(foreign_key="organisation.id", max_length=40)
+    special_date: dt.date
+    # [{"start": "HH:MM", "end": "HH:MM", "capacity": n}, ...]
+    sessions: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: dt.datetime = utc_datetime()
+    updated_at: dt.datetime = utc_datetime()
+
+
+class MarriageAppointment(SQLModel, table=True):
+    __tablename__ = "marriage_appointment"
+    __table_args__ = (
+        Index("ix_marriage_appointment_office_date", "office_id", "session_date", "status"),
+        Index("ix_marriage_appointment_owner", "owner_subject", "id"),
+        Index("ix_marriage_appointment_slot", "slot_id", "status"),
+    )
+
+    id: str = id_field()
+    office_id: str = Field(foreign_key="organisation.id", max_length=40)
+    slot_id: str = Field(foreign_key="capacity_slot.id", max_length=120)
+    session_date: dt.date
+    starts_at: dt.datetime = utc_datetime()
+    ends_at: dt.datetime = utc_datetime()
+    kind: str = Field(max_length=32)
+    status: str = Field(max_length=16)
+    owner_subject: str = Field(max_length=128)  # the citizen account that booked it
+    check_in_code: str = Field(max_length=16)
+    # For a divorce_confirmation, the case it confirms; for a completed divorce,
+    # the case it opened. (No FK: the case row points back at the appointment.)
+    divorce_case_id: str | None = Field(default=None, max_length=40, index=True)
+    cancel_reason: str | None = Field(default=None, max_length=32)
+    created_at: dt.datetime = utc_datetime()
+    cancelled_at: dt.datetime | None = utc_datetime(default=None, nullable=True)
+    checked_in_at: dt.datetime | None = utc_datetime(default=None, nullable=True)
+    completed_at: dt.datetime | None = utc_datetime(default=None, nullable=True)
+    no_show_at: dt.datetime | None = utc_datetime(default=None, nullable=True)
+
+
+class MarriageParty(SQLModel, table=True):
+    __tablename__ = "marriage_party"
+    __table_args__ = (UniqueConstraint("appointment_id", "position"),)
+
+    id: str = id_field()
+    appointment_id: str = Field(foreign_key="marriage_appointment.id", max_length=40)
+    position: int
+    name: str = Field(max_length=100)
+    id_number_encrypted: str = Field(max_length=200)
+    id_blind_index: str = Field(max_length=64, index=True)
+    id_number_masked: str = Field(max_length=18)
+    phone: str | None = Field(default=None, max_length=32)
+
+
+class MarriagePartyHold(SQLModel, table=True):
+    """A person's one active appointment. The primary key is the rule."""
+
+    __tablename__ = "marriage_party_hold"
+
+    id_blind_index: str = Field(primary_key=True, max_length=64)
+    appointment_id: str = Field(foreign_key="marriage_appointment.id", max_length=40,
+                                index=True)
+    created_at: dt.datetime = utc_datetime()
+
+
+class MarriageDivorceCase(SQLModel, table=True):
+    __tablename__ = "marriage_divorce_case"
+
+    id: str = id_field()
+    office_id: str = Field(foreign_key="organisation.id", max_length=40, index=True)
+    divorce_appointment_id: str = Field(foreign_key="marriage_appointment.id", max_length=40,
+                                        unique=True)
+    owner_subject: str = Field(max_length=128, index=True)
+    party_a_blind_index: str = Field(max_length=64)
+    party_b_blind_index: str = Field(max_length=64)
+    # [{"name", "id_number_masked"}, ...] copied from the divorce appointment
+    parties: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    received_date: dt.date
+    withdrawn_at: dt.datetime | None = utc_datetime(default=None, nullable=True)
+    registered_at: dt.datetime | None = utc_datetime(default=None, nullable=True)
+    confirmation_appointment_id: str | None = Field(default=None, max_length=40)
+    created_at: dt.datetime = utc_datetime()
+
+
+# --- request and response models -------------------------------------------------
+
+HHMM = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$"),
+                 PField(description="Local time (Asia/Shanghai), HH:MM", examples=["09:00"])]
+Capacity = Annotated[int, PField(ge=1, le=1000, description="Appointments in this session",
+                                 examples=[20])]
+CANCEL_AFFECTED = PField(
+    default=False,
+    description="If the change lowers a session below what is booked or closes a session "
+                "with bookings, cancel the affected appointments (reason `office_closed`) "
+                "instead of refusing with 409 `capacity_below_booked`.")
+
+
+class DaySessionIn(StrictModel):
+    start: HHMM
+    end: HHMM
+    capacity: Capacity
+
+    @model_validator(mode="after")
+    def _order(self) -> DaySessionIn:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class WeeklySessionIn(DaySessionIn):
+    weekday: int = PField(ge=1, le=7, description="1 = Monday ... 7 = Sunday")
+
+
+class WeeklyScheduleUpdate(StrictModel):
+    sessions: list[WeeklySessionIn] = PField(max_length=70)
+    booking_opens_days_ahead: int | None = PField(
+        default=None, ge=1, le=365, description="Default from settings (30)")
+    min_notice_hours: int | None = PField(default=None, ge=0, le=720,
+                                          description="Default from settings (2)")
+    cancel_deadline_hours: int | None = PField(default=None, ge=0, le=720,
+                                               description="Default from settings (24)")
+    cancel_affected: bool = CANCEL_AFFECTED
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "sessions": [
+            {"weekday": d, "start": s, "end": e, "capacity": c}
+            for d in range(1, 6) for s, e, c in (("09:00", "12:00", 20), ("13:30", "17:00", 20))
+        ],
+        "booking_opens_days_ahead": 30, "min_notice_hours": 2, "cancel_deadline_hours": 24,
+    }]})
+
+
+class WeeklySession(BaseModel):
+    weekday: int
+    start: str
+    end: str
+    capacity: int
+
+
+class DaySession(BaseModel):
+    start: str
+    end: str
+    capacity: int
+
+
+class WeeklySchedulePublic(BaseModel):
+    office_id: str
+    sessions: list[WeeklySession]
+    booking_opens_days_ahead: int
+    min_notice_hours: int
+    cancel_deadline_hours: int
+    version: int
+    updated_at: dt.datetime
+    cancelled_appointments: int = PField(
+        default=0, description="Appointments this change cancelled (with `cancel_affected`)")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "office_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4",
+        "sessions": [{"weekday": 1, "start": "09:00", "end": "12:00", "capacity": 20}],
+        "booking_opens_days_ahead": 30, "min_notice_hours": 2, "cancel_deadline_hours": 24,
+        "version": 2, "updated_at": "2026-11-29T10:00:00+00:00", "cancelled_appointments": 0,
+    }]})
+
+
+class ClosureCreate(StrictModel):
+    date: dt.date
+    reason: str = PField(min_length=1, max_length=200)
+    cancel_affected: bool = CANCEL_AFFECTED
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"date": "2026-12-24", "reason": "系统升级停办一天"}]})
+
+
+class ClosurePublic(BaseModel):
+    id: str
+    office_id: str
+    date: dt.date
+    reason: str
+    created_at: dt.datetime
+    cancelled_appointments: int = 0
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "mcl_0193a1b2c3d4e5f6a7b8c9d0", "office_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1",
+        "date": "2026-12-24", "reason": "系统升级停办一天",
+        "created_at": "2026-11-29T10:00:00+00:00", "cancelled_appointments": 0}]})
+
+
+class SpecialDayCreate(StrictModel):
+    date: dt.date
+    sessions: list[DaySessionIn] = PField(min_length=1, max_length=10)
+    cancel_affected: bool = CANCEL_AFFECTED
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "date": "2027-05-20",
+        "sessions": [{"start": "08:30", "end": "12:00", "capacity": 60},
+                     {"start": "13:00", "end": "18:00", "capacity": 60}],
+    }]})
+
+
+class SpecialDayPublic(BaseModel):
+    id: str
+    office_id: str
+    date: dt.date
+    sessions: list[DaySession]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    cancelled_appointments: int = 0
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "msd_0193a1b2c3d4e5f6a7b8c9d0", "office_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1",
+        "date": "2027-05-20", "sessions": [{"start": "08:30", "end": "12:00", "capacity": 60}],
+        "created_at": "2026-11-29T10:00:00+00:00", "updated_at": "2026-11-29T10:00:00+00:00",
+        "cancelled_appointments": 0}]})
+
+
+class OfficePublic(BaseModel):
+    id: str
+    name: str
+    division_code: str
+    division_name: str | None = None
+    address: str | None = None
+    phone: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "org_0193a1b2c3d4e5f6a7b8c9d0e1", "name": "朝阳区婚姻登记处",
+        "division_code": "110105", "division_name": "北京市朝阳区",
+        "address": "北京市朝阳区工体东路 20 号", "phone": "010-65099999",
+        "lat": 39.93, "lon": 116.447}]})
+
+
+class SlotPublic(BaseModel):
+    slot_id: str
+    date: dt.date
+    start: str
+    end: str
+    capacity: int
+    remaining: int
+    bookable: bool
+
+
+class SlotList(BaseModel):
+    items: list[SlotPublic]
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [{
+        "slot_id": "ms_org_0193a1b2c3d4e5f6a7b8c9d0e1_20261201_0900", "date": "2026-12-01",
+        "start": "09:00", "end": "12:00", "capacity": 20, "remaining": 7, "bookable": True}]}]})
+
+
+class PartyIn(StrictModel):
+    name: Name
+    id_number: IdNumberIn
+    phone: Phone | None = None
+
+
+class AppointmentCreate(StrictModel):
+    slot_id: str = PField(min_length=1, max_length=120)
+    kind: AppointmentKind
+    parties: list[PartyIn] = PField(min_length=1, max_length=2)
+    divorce_case_id: str | None = PField(
+        default=None, max_length=40,
+        description="Required for `divorce_confirmation`, refused for other kinds")
+
+    @model_validator(mode="after")
+    def _case_only_for_confirmation(self) -> AppointmentCreate:
+        needs = self.kind == AppointmentKind.divorce_confirmation
+        if needs and not self.divorce_case_id:
+            raise ValueError("divorce_case_id is required for divorce_confirmation")
+        if not needs and self.divorce_case_id:
+            raise ValueError("divorce_case_id is only for divorce_confirmation")
+        return self
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "slot_id": "ms_org_0193a1b2c3d4e5f6a7b8c9d0e1_20261201_0900",
+        "kind": "marriage",
+        "parties": [
+            {"name": "张伟", "id_number": "110105199001010015", "phone": "13800138000"},
+            {"name": "李娜", "id_number": "110105199203040026", "phone": "13900139000"},
+        ],
+    }]})
+
+
+class PartyPublic(BaseModel):
+    name: str
+    id_number_masked: str
+
+
+class AppointmentSlot(BaseModel):
+    slot_id: str
+    office_id: str
+    date: dt.date
+    start: str
+    end: str
+
+
+class AppointmentPublic(BaseModel):
+    id: str
+    status: AppointmentStatus
+    kind: AppointmentKind
+    office_id: str
+    slot: AppointmentSlot
+    parties: list[PartyPublic]
+    check_in_code: str | None = PField(
+        default=None, description="Shown to the citizen who booked; never to staff")
+    divorce_case_id: str | None = None
+    cancel_reason: CancelReason | None = None
+    created_at: dt.datetime
+    cancelled_at: dt.datetime | None = None
+    checked_in_at: dt.datetime | None = None
+    completed_at: dt.datetime | None = None
+    no_show_at: dt.datetime | None = None
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "mapt_0193a1b2c3d4e5f6a7b8c9d0", "status": "booked", "kind": "marriage",
+        "office_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1",
+        "slot": {"slot_id": "ms_org_0193a1b2c3d4e5f6a7b8c9d0e1_20261201_0900",
+                 "office_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1", "date": "2026-12-01",
+                 "start": "09:00", "end": "12:00"},
+        "parties": [{"name": "张伟", "id_number_masked": "110105********0015"},
+                    {"name": "李娜", "id_number_masked": "110105********0026"}],
+        "check_in_code": "48213907", "divorce_case_id": None, "cancel_reason": None,
+        "created_at": "2026-11-29T10:00:00+00:00"}]})
+
+
+class CheckInRequest(StrictModel):
+    check_in_code: str = PField(min_length=1, max_length=16)
+
+    model_config = ConfigDict(extra="forbid",
+                              json_schema_extra={"examples": [{"check_in_code": "48213907"}]})
+
+
+class DivorceCasePublic(BaseModel):
+    id: str
+    status: DivorceCaseStatus
+    office_id: str
+    received_date: dt.date
+    cooling_off_ends: dt.date
+    confirmation_deadline: dt.date
+    parties: list[PartyPublic]
+    divorce_appointment_id: str
+    confirmation_appointment_id: str | None = None
+    withdrawn_at: dt.datetime | None = None
+    registered_at: dt.datetime | None = None
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "mdc_0193a1b2c3d4e5f6a7b8c9d0", "status": "cooling_off",
+        "office_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1", "received_date": "2026-12-01",
+        "cooling_off_ends": "2026-12-31", "confirmation_deadline": "2027-01-30",
+        "parties": [{"name": "张伟", "id_number_masked": "110105********0015"},
+                    {"name": "李娜", "id_number_masked": "110105********0026"}],
+        "divorce_appointment_id": "mapt_0193a1b2c3d4e5f6a7b8c9d0"}]})

@@ -1,0 +1,495 @@
+"""Booking and the life of an appointment: booked -> checked_in -> completed,
+or cancelled / no_show.
+
+One active appointment per person is the primary key of `marriage_party_hold`
+(the blind index of the identity number): a row exists while the person's
+appointment is `booked` and is deleted when it leaves that state. Seats are taken
+with the conditional UPDATE of `services.capacity`. Neither rule reads first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import io
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass
+
+import segno
+from icalendar import Calendar, Event
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core.clock import CHINA_TZ, clock, utc
+from core.db import is_unique_violation
+from core.errors import (
+    BookingSuspended,
+    CancelDeadlinePassed,
+    CheckInNotToday,
+    InvalidCheckInCode,
+    InvalidParties,
+    InvalidState,
+    NotFound,
+    OutsideBookingWindow,
+    PartyHasActiveAppointment,
+    SessionNotEnded,
+    Underage,
+)
+from core.ids import decode_cursor, encode_cursor, new_id
+from core.principal import Principal
+from core.settings import Settings
+from schemas.common import Page
+from schemas.marriage import (
+    AppointmentCreate,
+    AppointmentKind,
+    AppointmentPublic,
+    AppointmentSlot,
+    AppointmentStatus,
+    CancelReason,
+    MarriageAppointment,
+    MarriageClosure,
+    MarriageParty,
+    MarriagePartyHold,
+    MarriageSchedule,
+    MarriageSpecialDay,
+    PartyPublic,
+)
+from schemas.organisation import OrgKind
+from services import audit, capacity, identity, organisations
+from services.marriage import calendar, divorce
+from services.marriage.schedules import bookable_now
+
+KIND_LABELS = {
+    AppointmentKind.marriage: ("结婚登记", "Marriage registration"),
+    AppointmentKind.divorce: ("离婚登记申请", "Divorce application"),
+    AppointmentKind.divorce_confirmation: ("离婚登记确认", "Divorce confirmation"),
+    AppointmentKind.reissue: ("补领婚姻登记证", "Certificate reissue"),
+}
+
+
+@dataclass
+class AppointmentView:
+    appointment: MarriageAppointment
+    parties: list[MarriageParty]
+
+
+def to_public(view: AppointmentView, *, show_code: bool) -> AppointmentPublic:
+    a = view.appointment
+    parsed = calendar.parse_slot_id(a.slot_id)
+    start = parsed[2] if parsed else utc(a.starts_at).astimezone(CHINA_TZ).strftime("%H:%M")
+    end = utc(a.ends_at).astimezone(CHINA_TZ).strftime("%H:%M")
+    return AppointmentPublic(
+        id=a.id, status=a.status, kind=a.kind, office_id=a.office_id,
+        slot=AppointmentSlot(slot_id=a.slot_id, office_id=a.office_id, date=a.session_date,
+                             start=start, end=end),
+        parties=[PartyPublic(name=p.name, id_number_masked=p.id_number_masked)
+                 for p in sorted(view.parties, key=lambda p: p.position)],
+        check_in_code=a.check_in_code if show_code else None,
+        divorce_case_id=a.divorce_case_id, cancel_reason=a.cancel_reason,
+        created_at=a.created_at, cancelled_at=a.cancelled_at, checked_in_at=a.checked_in_at,
+        completed_at=a.completed_at, no_show_at=a.no_show_at,
+    )
+
+
+# --- booking ---------------------------------------------------------------------
+
+
+def _check_parties(body: AppointmentCreate, day: dt.date,
+                   settings: Settings) -> list[identity.IdNumber]:
+    ids = [identity.parse(p.id_number, field=f"parties[{i}].id_number")
+           for i, p in enumerate(body.parties)]
+    kind = body.kind
+    if kind == AppointmentKind.reissue:
+        if not 1 <= len(ids) <= 2:
+            raise InvalidParties(reason_zh="补领需要一名或两名当事人。",
+                                 reason_en="A reissue needs one or two parties.")
+    elif len(ids) != 2:
+        raise InvalidParties(reason_zh="该类预约需要两名当事人。",
+                             reason_en="This kind of appointment needs exactly two parties.")
+    if len({i.number for i in ids}) != len(ids):
+        raise InvalidParties(reason_zh="两名当事人不能是同一人。",
+                             reason_en="The two parties must be different people.")
+    if kind == AppointmentKind.marriage:
+        if {i.sex for i in ids} != {"male", "female"}:
+            raise InvalidParties(reason_zh="结婚登记须为一男一女（以身份证号码为准）。",
+                                 reason_en="A marriage needs one man and one woman, "
+                                           "by their identity numbers.")
+        male = settings.marriage_min_age_male
+        female = settings.marriage_min_age_female
+        for i in ids:
+            if i.age_on(day) < (male if i.sex == "male" else female):
+                raise Underage(male=male, female=female)
+    return ids
+
+
+async def _check_suspension(session: AsyncSession, settings: Settings,
+                            blind: list[str]) -> None:
+    """2 no-shows within 180 days -> no booking for 30 days (numbers from settings)."""
+    window = dt.timedelta(days=settings.marriage_no_show_window_days)
+    suspension = dt.timedelta(days=settings.marriage_no_show_suspension_days)
+    now = clock.now()
+    rows = (await session.execute(
+        select(MarriageParty.id_blind_index, MarriageAppointment.no_show_at)
+        .join(MarriageAppointment, MarriageAppointment.id == MarriageParty.appointment_id)
+        .where(MarriageParty.id_blind_index.in_(blind),
+               MarriageAppointment.status == AppointmentStatus.no_show,
+               MarriageAppointment.no_show_at >= now - window - suspension)
+    )).all()
+    by_person: dict[str, list[dt.datetime]] = defaultdict(list)
+    for person, at in rows:
+        by_person[person].append(utc(at))
+    until: dt.datetime | None = None
+    for times in by_person.values():
+        times.sort()
+        for i, t in enumerate(times):
+            recent = [x for x in times[: i + 1] if x > t - window]
+            if len(recent) >= settings.marriage_no_show_limit:
+                end = t + suspension
+                if end > now and (until is None or end > until):
+                    until = end
+    if until is not None:
+        err = BookingSuspended(until=until.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M"))
+        err.extra["suspended_until"] = until.isoformat()
+        raise err
+
+
+async def book(session: AsyncSession, principal: Principal, settings: Settings,
+               body: AppointmentCreate) -> AppointmentView:
+    parsed = calendar.parse_slot_id(body.slot_id)
+    if parsed is None:
+        raise NotFound(what="slot")
+    office_id, day, start = parsed
+    # FOR SHARE on PostgreSQL: a schedule change (which locks the row for update)
+    # and a booking never interleave. SQLite serialises writers anyway.
+    schedule = (await session.execute(
+        select(MarriageSchedule).where(MarriageSchedule.office_id == office_id)
+        .with_for_update(read=True)
+    )).scalar_one_or_none()
+    if schedule is None:
+        raise NotFound(what="slot")
+    closed = (await session.execute(select(MarriageClosure.id).where(
+        MarriageClosure.office_id == office_id, MarriageClosure.closure_date == day)
+    )).first() is not None
+    special = (await session.execute(select(MarriageSpecialDay.sessions).where(
+        MarriageSpecialDay.office_id == office_id, MarriageSpecialDay.special_date == day)
+    )).scalar_one_or_none()
+    held = next((s for s in calendar.sessions_on(office_id, day, schedule.sessions, closed,
+                                                   special) if s.start == start), None)
+    if held is None:
+        raise NotFound(what="slot")
+    now = clock.now()
+    if not bookable_now(schedule, held, now, clock.today()):
+        raise OutsideBookingWindow(opens_days=schedule.booking_opens_days_ahead,
+                                   notice_hours=schedule.min_notice_hours)
+    ids = _check_parties(body, day, settings)
+    protected = [identity.protect(i, settings) for i in ids]
+    blind = [p.blind_index for p in protected]
+    await _check_suspension(session, settings, blind)
+    case_id = None
+    if body.kind == AppointmentKind.divorce_confirmation:
+        assert body.divorce_case_id is not None
+        case = await divorce.case_for_confirmation(session, principal, settings,
+                                                   body.divorce_case_id, blind, day)
+        case_id = case.id
+
+    await capacity.ensure(session, held.slot_id, owner_org_id=office_id,
+                          kind=calendar.SLOT_KIND, capacity=held.capacity)
+    await capacity.take(session, held.slot_id)
+    appointment = MarriageAppointment(
+        id=new_id("mapt"), office_id=office_id, slot_id=held.slot_id, session_date=day,
+        starts_at=held.starts_at, ends_at=held.ends_at, kind=body.kind,
+        status=AppointmentStatus.booked, owner_subject=principal.subject,
+        check_in_code=f"{secrets.randbelow(10**8):08d}", divorce_case_id=case_id,
+        created_at=now)
+    parties = [
+        MarriageParty(id=new_id("mpty"), appointment_id=appointment.id, position=n,
+                      name=p.name, id_number_encrypted=prot.encrypted,
+                      id_blind_index=prot.blind_index, id_number_masked=prot.masked,
+                      phone=p.phone)
+        for n, (p, prot) in enumerate(zip(body.parties, protected, strict=True))
+    ]
+    session.add(appointment)
+    session.add_all(parties)
+    session.add_all([MarriagePartyHold(id_blind_index=b, appointment_id=appointment.id,
+                                       created_at=now) for b in blind])
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if is_unique_violation(exc):
+            raise PartyHasActiveAppointment() from None
+        raise
+    await audit.record(session, principal, "marriage_appointment.create",
+                       "marriage_appointment", appointment.id, org_id=office_id)
+    return AppointmentView(appointment, parties)
+
+
+# --- reading -----------------------------------------------------------------------
+
+
+async def _parties_of(session: AsyncSession, ids: list[str]) -> dict[str, list[MarriageParty]]:
+    out: dict[str, list[MarriageParty]] = defaultdict(list)
+    if ids:
+        rows = await session.execute(
+            select(MarriageParty).where(MarriageParty.appointment_id.in_(ids)))
+        for p in rows.scalars():
+            out[p.appointment_id].append(p)
+    return out
+
+
+async def _visible(session: AsyncSession, principal: Principal,
+                   appointment_id: str) -> MarriageAppointment:
+    """The appointment if the caller may see it (its citizen, or its office's staff)."""
+    a = await session.get(MarriageAppointment, appointment_id)
+    if a is None:
+        raise NotFound(what="appointment")
+    if principal.is_citizen:
+        if a.owner_subject != principal.subject:
+            raise NotFound(what="appointment")
+    elif principal.role != "office" or a.office_id != principal.org_id:
+        raise NotFound(what="appointment")
+    return a
+
+
+async def get(session: AsyncSession, principal: Principal, appointment_id: str) -> AppointmentView:
+    if not principal.is_citizen:
+        # A staff read of people's records is audited (first, so the read
+        # transaction takes the write lock up front on SQLite).
+        await audit.record(session, principal, "marriage_appointment.read",
+                           "marriage_appointment", appointment_id)
+    a = await _visible(session, principal, appointment_id)
+    return AppointmentView(a, (await _parties_of(session, [a.id]))[a.id])
+
+
+async def list_for(session: AsyncSession, principal: Principal, *, on: dt.date | None,
+                   status: AppointmentStatus | None, limit: int,
+                   cursor: str | None) -> Page[AppointmentView]:
+    """A citizen's own appointments (newest first), or an office's appointments
+    (by session time, for the front desk)."""
+    stmt = select(MarriageAppointment)
+    if status is not None:
+        stmt = stmt.where(MarriageAppointment.status == status)
+    if on is not None:
+        stmt = stmt.where(MarriageAppointment.session_date == on)
+    if principal.is_citizen:
+        stmt = stmt.where(MarriageAppointment.owner_subject == principal.subject)
+        if cursor:
+            stmt = stmt.where(MarriageAppointment.id < decode_cursor(cursor))
+        stmt = stmt.order_by(MarriageAppointment.id.desc())
+    else:
+        await audit.record(session, principal, "marriage_appointment.list",
+                           "marriage_appointment", None)
+        stmt = stmt.where(MarriageAppointment.office_id == principal.org_id)
+        if cursor:
+            at_text, _, last_id = decode_cursor(cursor).partition("|")
+            try:
+                at = dt.datetime.fromisoformat(at_text)
+            except ValueError:
+                from core.errors import InvalidCursor
+                raise InvalidCursor() from None
+            stmt = stmt.where(or_(MarriageAppointment.starts_at > at,
+                                  and_(MarriageAppointment.starts_at == at,
+                                       MarriageAppointment.id > last_id)))
+        stmt = stmt.order_by(MarriageAppointment.starts_at, MarriageAppointment.id)
+    rows = list((await session.execute(stmt.limit(limit + 1))).scalars())
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor(last.id if principal.is_citizen
+                                    else f"{utc(last.starts_at).isoformat()}|{last.id}")
+    rows = rows[:limit]
+    parties = await _parties_of(session, [a.id for a in rows])
+    return Page(items=[AppointmentView(a, parties[a.id]) for a in rows], next_cursor=next_cursor)
+
+
+# --- transitions ----------------------------------------------------------------------
+
+
+async def _transition(session: AsyncSession, a: MarriageAppointment,
+                      from_status: AppointmentStatus, action: str, **values: object) -> None:
+    """Move `a` out of `from_status` with a conditional UPDATE (one winner)."""
+    if a.status != from_status:
+        raise InvalidState(status=a.status, action=action)
+    result = await session.execute(
+        update(MarriageAppointment)
+        .where(MarriageAppointment.id == a.id, MarriageAppointment.status == from_status)
+        .values(**values))
+    if result.rowcount != 1:
+        await session.refresh(a)
+        raise InvalidState(status=a.status, action=action)
+    await session.refresh(a)
+    if from_status == AppointmentStatus.booked:
+        await session.execute(delete(MarriagePartyHold).where(
+            MarriagePartyHold.appointment_id == a.id))
+
+
+async def cancel(session: AsyncSession, principal: Principal,
+                 appointment_id: str) -> AppointmentView:
+    a = await _visible(session, principal, appointment_id)
+    schedule = (await session.execute(
+        select(MarriageSchedule).where(MarriageSchedule.office_id == a.office_id)
+        .with_for_update(read=True))).scalar_one()
+    if a.status != AppointmentStatus.booked:
+        raise InvalidState(status=a.status, action="cancelled")
+    deadline = utc(a.starts_at) - dt.timedelta(hours=schedule.cancel_deadline_hours)
+    if clock.now() > deadline:
+        raise CancelDeadlinePassed(hours=schedule.cancel_deadline_hours)
+    await _transition(session, a, AppointmentStatus.booked, "cancelled",
+                      status=AppointmentStatus.cancelled, cancel_reason=CancelReason.citizen,
+                      cancelled_at=clock.now())
+    await capacity.give_back(session, a.slot_id)
+    await audit.record(session, principal, "marriage_appointment.cancel",
+                       "marriage_appointment", a.id, org_id=a.office_id)
+    return AppointmentView(a, (await _parties_of(session, [a.id]))[a.id])
+
+
+async def check_in(session: AsyncSession, principal: Principal, appointment_id: str,
+                   code: str) -> AppointmentView:
+    a = await _visible(session, principal, appointment_id)
+    if a.status != AppointmentStatus.booked:
+        raise InvalidState(status=a.status, action="checked in")
+    if a.session_date != clock.today():
+        raise CheckInNotToday(date=a.session_date.isoformat())
+    if not hmac.compare_digest(code.encode(), a.check_in_code.encode()):
+        raise InvalidCheckInCode()
+    await _transition(session, a, AppointmentStatus.booked, "checked in",
+                      status=AppointmentStatus.checked_in, checked_in_at=clock.now())
+    await audit.record(session, principal, "marriage_appointment.check_in",
+                       "marriage_appointment", a.id)
+    return AppointmentView(a, (await _parties_of(session, [a.id]))[a.id])
+
+
+async def complete(session: AsyncSession, principal: Principal, settings: Settings,
+                   appointment_id: str) -> AppointmentView:
+    a = await _visible(session, principal, appointment_id)
+    await _transition(session, a, AppointmentStatus.checked_in, "completed",
+                      status=AppointmentStatus.completed, completed_at=clock.now())
+    parties = (await _parties_of(session, [a.id]))[a.id]
+    if a.kind == AppointmentKind.divorce:
+        case = await divorce.open_case(session, principal, a, parties)
+        await session.execute(update(MarriageAppointment).where(MarriageAppointment.id == a.id)
+                              .values(divorce_case_id=case.id))
+        await session.refresh(a)
+    elif a.kind == AppointmentKind.divorce_confirmation and a.divorce_case_id:
+        await divorce.register(session, principal, a.divorce_case_id, a.id)
+    await audit.record(session, principal, "marriage_appointment.complete",
+                       "marriage_appointment", a.id)
+    return AppointmentView(a, parties)
+
+
+async def no_show(session: AsyncSession, principal: Principal,
+                  appointment_id: str) -> AppointmentView:
+    a = await _visible(session, principal, appointment_id)
+    if a.status != AppointmentStatus.booked:
+        raise InvalidState(status=a.status, action="marked as a no-show")
+    if clock.now() < utc(a.ends_at):
+        raise SessionNotEnded(
+            ends_at=utc(a.ends_at).astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M"))
+    await _transition(session, a, AppointmentStatus.booked, "marked as a no-show",
+                      status=AppointmentStatus.no_show, no_show_at=clock.now())
+    await audit.record(session, principal, "marriage_appointment.no_show",
+                       "marriage_appointment", a.id)
+    return AppointmentView(a, (await _parties_of(session, [a.id]))[a.id])
+
+
+async def _cancel_many(session: AsyncSession, principal: Principal,
+                       chosen: list[MarriageAppointment], reason: CancelReason) -> None:
+    if not chosen:
+        return
+    ids = [a.id for a in chosen]
+    now = clock.now()
+    await session.execute(
+        update(MarriageAppointment).where(MarriageAppointment.id.in_(ids))
+        .values(status=AppointmentStatus.cancelled, cancel_reason=reason, cancelled_at=now))
+    await session.execute(delete(MarriagePartyHold).where(
+        MarriagePartyHold.appointment_id.in_(ids)))
+    for a in chosen:
+        await audit.record(session, principal, "marriage_appointment.cancel",
+                           "marriage_appointment", a.id, outcome=f"success:{reason}",
+                           org_id=a.office_id)
+
+
+async def cancel_for_office(session: AsyncSession, principal: Principal,
+                            excess_by_slot: dict[str, int],
+                            reason: CancelReason) -> dict[str, int]:
+    """Cancel, in each slot, up to `excess` of its active appointments, most recently
+    booked first. Seats are NOT given back here: the caller resets the slot rows.
+    Returns how many were cancelled per slot."""
+    rows = (await session.execute(
+        select(MarriageAppointment)
+        .where(MarriageAppointment.slot_id.in_(list(excess_by_slot)),
+               MarriageAppointment.status.in_([AppointmentStatus.booked,
+                                               AppointmentStatus.checked_in]))
+        .order_by(MarriageAppointment.slot_id, MarriageAppointment.created_at.desc(),
+                  MarriageAppointment.id.desc())
+    )).scalars().all()
+    chosen: list[MarriageAppointment] = []
+    counts: dict[str, int] = defaultdict(int)
+    for a in rows:
+        if counts[a.slot_id] < excess_by_slot[a.slot_id]:
+            counts[a.slot_id] += 1
+            chosen.append(a)
+    await _cancel_many(session, principal, chosen, reason)
+    return dict(counts)
+
+
+async def cancel_for_case(session: AsyncSession, principal: Principal, case_id: str) -> int:
+    """A withdrawn divorce application takes its booked confirmation with it."""
+    rows = (await session.execute(
+        select(MarriageAppointment).where(
+            MarriageAppointment.divorce_case_id == case_id,
+            MarriageAppointment.kind == AppointmentKind.divorce_confirmation,
+            MarriageAppointment.status == AppointmentStatus.booked)
+    )).scalars().all()
+    await _cancel_many(session, principal, list(rows), CancelReason.case_withdrawn)
+    for a in rows:
+        await capacity.give_back(session, a.slot_id)
+    return len(rows)
+
+
+# --- the citizen's calendar entry and check-in QR code ----------------------------------
+
+
+async def calendar_ics(session: AsyncSession, principal: Principal,
+                       appointment_id: str) -> bytes:
+    a = await _visible(session, principal, appointment_id)
+    office = await organisations.get(session, a.office_id, kind=OrgKind.registration_office)
+    zh, en = KIND_LABELS[AppointmentKind(a.kind)]
+    cal = Calendar()
+    cal.add("prodid", "-//huimin//marriage registration//ZH")
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
+    event = Event()
+    event.add("uid", f"{a.id}@huimin")
+    event.add("dtstamp", clock.now())
+    event.add("dtstart", utc(a.starts_at).astimezone(CHINA_TZ))
+    event.add("dtend", utc(a.ends_at).astimezone(CHINA_TZ))
+    event.add("summary", f"{zh}（{office.name}）")
+    event.add("location", " ".join(x for x in (office.name, office.address) if x))
+    lines = [f"{zh} / {en}", f"预约号 Appointment: {a.id}"]
+    if a.status == AppointmentStatus.booked:
+        lines.append(f"签到码 Check-in code: {a.check_in_code}")
+    if office.phone:
+        lines.append(f"电话 Phone: {office.phone}")
+    event.add("description", "\n".join(lines))
+    event.add("status", "CANCELLED" if a.status == AppointmentStatus.cancelled else "CONFIRMED")
+    cal.add_component(event)
+    cal.add_missing_timezones()
+    return cal.to_ical()
+
+
+def qr_payload(a: MarriageAppointment) -> str:
+    return f"huimin-marriage:{a.id}:{a.check_in_code}"
+
+
+async def check_in_qr_svg(session: AsyncSession, principal: Principal,
+                          appointment_id: str) -> bytes:
+    a = await _visible(session, principal, appointment_id)
+    if a.status != AppointmentStatus.booked:
+        raise InvalidState(status=a.status, action="checked in")
+    out = io.BytesIO()
+    segno.make(qr_payload(a), error="m").save(out, kind="svg", scale=6, border=2,
+                                                xmldecl=False)
+    return out.getvalue()

@@ -1,0 +1,137 @@
+"""Which sessions an office holds on a date.
+
+Precedence, highest first:
+
+1. the office's closure of that date: closed;
+2. the office's special day on that date: its own sessions;
+3. China's official calendar (chinese-calendar, the State Council's yearly notice):
+   a statutory public holiday (including the days off it moves) is closed; an
+   adjusted working day (调休, a Saturday or Sunday worked in exchange) is open with
+   that weekday's own weekly sessions if it has any, else Monday's (or the first
+   weekday, Monday to Friday, that has sessions);
+4. the weekly schedule for that weekday.
+
+Years the library does not know yet (the notice is published each November or
+December) fall back to step 4 alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import chinese_calendar
+
+from core.clock import CHINA_TZ
+
+SLOT_PREFIX = "ms"
+SLOT_KIND = "marriage_session"
+
+_HOLIDAYS: Mapping[dt.date, Any] = chinese_calendar.holidays
+_WORKDAYS: Mapping[dt.date, Any] = chinese_calendar.workdays
+KNOWN_YEARS: frozenset[int] = frozenset(d.year for d in _HOLIDAYS)
+
+
+def official_day(day: dt.date) -> str | None:
+    """`holiday`, `workday` (调休 weekend day), `normal`, or None for an unknown year."""
+    if day.year not in KNOWN_YEARS:
+        return None
+    if day in _HOLIDAYS:
+        return "holiday"
+    if day in _WORKDAYS and day.isoweekday() >= 6:
+        return "workday"
+    return "normal"
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    office_id: str
+    date: dt.date
+    start: str
+    end: str
+    capacity: int
+
+    @property
+    def slot_id(self) -> str:
+        return slot_id(self.office_id, self.date, self.start)
+
+    @property
+    def starts_at(self) -> dt.datetime:
+        return local_to_utc(self.date, self.start)
+
+    @property
+    def ends_at(self) -> dt.datetime:
+        return local_to_utc(self.date, self.end)
+
+
+def local_to_utc(day: dt.date, hhmm: str) -> dt.datetime:
+    hour, minute = (int(x) for x in hhmm.split(":"))
+    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=CHINA_TZ).astimezone(dt.UTC)
+
+
+def slot_id(office_id: str, day: dt.date, start: str) -> str:
+    return f"{SLOT_PREFIX}_{office_id}_{day:%Y%m%d}_{start.replace(':', '')}"
+
+
+def slot_prefix(office_id: str, day: dt.date | None = None) -> str:
+    base = f"{SLOT_PREFIX}_{office_id}_"
+    return base if day is None else f"{base}{day:%Y%m%d}_"
+
+
+def parse_slot_id(value: str) -> tuple[str, dt.date, str] | None:
+    """(office_id, date, "HH:MM"), or None when the id is not one of ours."""
+    if not value.startswith(SLOT_PREFIX + "_"):
+        return None
+    rest = value[len(SLOT_PREFIX) + 1:]
+    parts = rest.rsplit("_", 2)
+    if len(parts) != 3:
+        return None
+    office_id, ymd, hm = parts
+    if not office_id or len(ymd) != 8 or len(hm) != 4 or not (ymd + hm).isdigit():
+        return None
+    try:
+        day = dt.datetime.strptime(ymd, "%Y%m%d").date()
+    except ValueError:
+        return None
+    hour, minute = int(hm[:2]), int(hm[2:])
+    if hour > 23 or minute > 59:
+        return None
+    return office_id, day, f"{hm[:2]}:{hm[2:]}"
+
+
+def _weekday_sessions(weekly: Iterable[dict[str, Any]], weekday: int) -> list[dict[str, Any]]:
+    return [s for s in weekly if s["weekday"] == weekday]
+
+
+def sessions_on(office_id: str, day: dt.date, weekly: list[dict[str, Any]],
+                closed: bool, special: list[dict[str, Any]] | None) -> list[Session]:
+    """The sessions held on `day`, earliest first."""
+    if closed:
+        return []
+    if special is not None:
+        chosen = special
+    else:
+        kind = official_day(day)
+        if kind == "holiday":
+            chosen = []
+        elif kind == "workday":
+            chosen = _weekday_sessions(weekly, day.isoweekday())
+            for weekday in range(1, 6):
+                if chosen:
+                    break
+                chosen = _weekday_sessions(weekly, weekday)
+        else:
+            chosen = _weekday_sessions(weekly, day.isoweekday())
+    return sorted(
+        (Session(office_id, day, s["start"], s["end"], int(s["capacity"])) for s in chosen),
+        key=lambda s: s.start,
+    )
+
+
+def daterange(first: dt.date, last: dt.date) -> Iterable[dt.date]:
+    day = first
+    while day <= last:
+        yield day
+        day += dt.timedelta(days=1)

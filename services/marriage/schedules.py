@@ -1,0 +1,430 @@
+"""An office's calendar: weekly schedule, closures, special days, and the slots
+they produce. A change never silently overbooks or drops appointments: see
+`reconcile`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import case, delete, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core.clock import clock
+from core.errors import (
+    CapacityBelowBooked,
+    DateRangeTooLong,
+    InvalidSessions,
+    NotFound,
+    PreconditionFailed,
+    ScheduleNotSet,
+)
+from core.ids import new_id
+from core.principal import Principal
+from core.settings import Settings
+from schemas.capacity import CapacitySlot
+from schemas.common import Page
+from schemas.marriage import (
+    CancelReason,
+    ClosureCreate,
+    DaySessionIn,
+    MarriageClosure,
+    MarriageSchedule,
+    MarriageSpecialDay,
+    OfficePublic,
+    SlotPublic,
+    SpecialDayCreate,
+    WeeklyScheduleUpdate,
+)
+from schemas.organisation import OrgKind
+from services import audit, divisions, organisations
+from services.etag import check_if_match
+from services.marriage import calendar
+from services.marriage.calendar import Session
+
+MAX_SLOT_RANGE_DAYS = 62
+
+
+# --- offices -------------------------------------------------------------------
+
+
+async def list_offices(session: AsyncSession, *, division_code: str | None, limit: int,
+                       cursor: str | None) -> Page[OfficePublic]:
+    page = await organisations.list_(session, kind=OrgKind.registration_office,
+                                     division_code=division_code, limit=limit, cursor=cursor)
+    items = [OfficePublic(id=o.id, name=o.name, division_code=o.division_code,
+                          division_name=divisions.name_of(o.division_code), address=o.address,
+                          phone=o.phone, lat=o.lat, lon=o.lon) for o in page.items]
+    return Page(items=items, next_cursor=page.next_cursor)
+
+
+def own_office(principal: Principal, office_id: str) -> None:
+    """Staff act only on their own office; any other office is simply not found."""
+    if principal.org_id != office_id:
+        raise NotFound(what="office")
+
+
+# --- weekly schedule ---------------------------------------------------------------
+
+
+async def get_schedule(session: AsyncSession, principal: Principal,
+                       office_id: str) -> MarriageSchedule:
+    own_office(principal, office_id)
+    schedule = await session.get(MarriageSchedule, office_id)
+    if schedule is None:
+        raise NotFound(what="weekly schedule")
+    return schedule
+
+
+def _check_overlaps(sessions: list[DaySessionIn], weekday: int | None = None) -> None:
+    ordered = sorted(sessions, key=lambda s: s.start)
+    for a, b in zip(ordered, ordered[1:], strict=False):
+        if b.start < a.end:
+            day = f"星期{weekday}" if weekday else ""
+            raise InvalidSessions(
+                reason_zh=f"{day}场次 {a.start}-{a.end} 与 {b.start}-{b.end} 重叠。",
+                reason_en=f"Sessions {a.start}-{a.end} and {b.start}-{b.end} overlap"
+                          + (f" on weekday {weekday}." if weekday else "."))
+
+
+@dataclass
+class ScheduleResult:
+    schedule: MarriageSchedule
+    cancelled: int
+
+
+async def put_schedule(session: AsyncSession, principal: Principal, settings: Settings,
+                       office_id: str, body: WeeklyScheduleUpdate,
+                       if_match: str | None) -> ScheduleResult:
+    own_office(principal, office_id)
+    by_day: dict[int, list[DaySessionIn]] = defaultdict(list)
+    for s in body.sessions:
+        by_day[s.weekday].append(s)
+    for weekday, day_sessions in by_day.items():
+        _check_overlaps(day_sessions, weekday)
+    sessions = [{"weekday": s.weekday, "start": s.start, "end": s.end, "capacity": s.capacity}
+                for s in sorted(body.sessions, key=lambda s: (s.weekday, s.start))]
+    now = clock.now()
+    existing = (await session.execute(
+        select(MarriageSchedule).where(MarriageSchedule.office_id == office_id)
+        .with_for_update()
+    )).scalar_one_or_none()
+    if existing is None:
+        schedule = MarriageSchedule(
+            office_id=office_id, sessions=sessions,
+            booking_opens_days_ahead=body.booking_opens_days_ahead
+            or settings.marriage_booking_opens_days_ahead,
+            min_notice_hours=_or(body.min_notice_hours, settings.marriage_min_notice_hours),
+            cancel_deadline_hours=_or(body.cancel_deadline_hours,
+                                      settings.marriage_cancel_deadline_hours),
+            version=1, created_at=now, updated_at=now)
+        session.add(schedule)
+        await session.flush()
+        action = "marriage_schedule.create"
+    else:
+        check_if_match(if_match, office_id, existing.version)
+        values: dict[str, Any] = {
+            "sessions": sessions, "version": existing.version + 1, "updated_at": now,
+            "booking_opens_days_ahead": _or(body.booking_opens_days_ahead,
+                                            existing.booking_opens_days_ahead),
+            "min_notice_hours": _or(body.min_notice_hours, existing.min_notice_hours),
+            "cancel_deadline_hours": _or(body.cancel_deadline_hours,
+                                         existing.cancel_deadline_hours),
+        }
+        result = await session.execute(
+            update(MarriageSchedule)
+            .where(MarriageSchedule.office_id == office_id,
+                   MarriageSchedule.version == existing.version)
+            .values(**values))
+        if result.rowcount != 1:
+            raise PreconditionFailed()
+        await session.refresh(existing)
+        schedule = existing
+        action = "marriage_schedule.update"
+    cancelled = await reconcile(session, principal, schedule, cancel=body.cancel_affected)
+    await audit.record(session, principal, action, "marriage_schedule", office_id,
+                       org_id=office_id)
+    return ScheduleResult(schedule, cancelled)
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+async def _locked_schedule(session: AsyncSession, office_id: str) -> MarriageSchedule:
+    schedule = (await session.execute(
+        select(MarriageSchedule).where(MarriageSchedule.office_id == office_id)
+        .with_for_update()
+    )).scalar_one_or_none()
+    if schedule is None:
+        raise ScheduleNotSet()
+    return schedule
+
+
+# --- closures and special days ----------------------------------------------------
+
+
+@dataclass
+class ClosureResult:
+    closure: MarriageClosure
+    created: bool
+    cancelled: int
+
+
+async def add_closure(session: AsyncSession, principal: Principal, office_id: str,
+                      body: ClosureCreate) -> ClosureResult:
+    own_office(principal, office_id)
+    schedule = await _locked_schedule(session, office_id)
+    closure = (await session.execute(select(MarriageClosure).where(
+        MarriageClosure.office_id == office_id, MarriageClosure.closure_date == body.date)
+    )).scalar_one_or_none()
+    created = closure is None
+    if closure is None:
+        closure = MarriageClosure(id=new_id("mcl"), office_id=office_id, closure_date=body.date,
+                                  reason=body.reason, created_at=clock.now())
+    else:
+        closure.reason = body.reason
+    session.add(closure)
+    await session.flush()
+    cancelled = await reconcile(session, principal, schedule, cancel=body.cancel_affected,
+                                day=body.date)
+    await audit.record(session, principal, "marriage_closure.create" if created
+                       else "marriage_closure.update", "marriage_closure", closure.id,
+                       org_id=office_id)
+    return ClosureResult(closure, created, cancelled)
+
+
+async def list_closures(session: AsyncSession, principal: Principal, office_id: str,
+                        first: dt.date | None) -> list[MarriageClosure]:
+    own_office(principal, office_id)
+    stmt = select(MarriageClosure).where(MarriageClosure.office_id == office_id)
+    if first is not None:
+        stmt = stmt.where(MarriageClosure.closure_date >= first)
+    rows = await session.execute(stmt.order_by(MarriageClosure.closure_date).limit(500))
+    return list(rows.scalars())
+
+
+async def remove_closure(session: AsyncSession, principal: Principal, office_id: str,
+                         day: dt.date) -> None:
+    own_office(principal, office_id)
+    schedule = await _locked_schedule(session, office_id)
+    closure = (await session.execute(select(MarriageClosure).where(
+        MarriageClosure.office_id == office_id, MarriageClosure.closure_date == day)
+    )).scalar_one_or_none()
+    if closure is None:
+        raise NotFound(what="closure")
+    await session.execute(delete(MarriageClosure).where(MarriageClosure.id == closure.id))
+    # Reopening adds capacity back to sessions that already have rows.
+    await reconcile(session, principal, schedule, cancel=False, day=day)
+    await audit.record(session, principal, "marriage_closure.delete", "marriage_closure",
+                       closure.id, org_id=office_id)
+
+
+@dataclass
+class SpecialDayResult:
+    special: MarriageSpecialDay
+    created: bool
+    cancelled: int
+
+
+async def put_special_day(session: AsyncSession, principal: Principal, office_id: str,
+                          body: SpecialDayCreate) -> SpecialDayResult:
+    own_office(principal, office_id)
+    _check_overlaps(body.sessions)
+    schedule = await _locked_schedule(session, office_id)
+    sessions = [{"start": s.start, "end": s.end, "capacity": s.capacity}
+                for s in sorted(body.sessions, key=lambda s: s.start)]
+    now = clock.now()
+    special = (await session.execute(select(MarriageSpecialDay).where(
+        MarriageSpecialDay.office_id == office_id, MarriageSpecialDay.special_date == body.date)
+    )).scalar_one_or_none()
+    created = special is None
+    if special is None:
+        special = MarriageSpecialDay(id=new_id("msd"), office_id=office_id,
+                                     special_date=body.date, sessions=sessions,
+                                     created_at=now, updated_at=now)
+    else:
+        special.sessions = sessions
+        special.updated_at = now
+    session.add(special)
+    await session.flush()
+    cancelled = await reconcile(session, principal, schedule, cancel=body.cancel_affected,
+                                day=body.date)
+    await audit.record(session, principal, "marriage_special_day.create" if created
+                       else "marriage_special_day.update", "marriage_special_day", special.id,
+                       org_id=office_id)
+    return SpecialDayResult(special, created, cancelled)
+
+
+async def list_special_days(session: AsyncSession, principal: Principal, office_id: str,
+                            first: dt.date | None) -> list[MarriageSpecialDay]:
+    own_office(principal, office_id)
+    stmt = select(MarriageSpecialDay).where(MarriageSpecialDay.office_id == office_id)
+    if first is not None:
+        stmt = stmt.where(MarriageSpecialDay.special_date >= first)
+    rows = await session.execute(stmt.order_by(MarriageSpecialDay.special_date).limit(500))
+    return list(rows.scalars())
+
+
+async def remove_special_day(session: AsyncSession, principal: Principal, office_id: str,
+                             day: dt.date, *, cancel_affected: bool) -> int:
+    own_office(principal, office_id)
+    schedule = await _locked_schedule(session, office_id)
+    special = (await session.execute(select(MarriageSpecialDay).where(
+        MarriageSpecialDay.office_id == office_id, MarriageSpecialDay.special_date == day)
+    )).scalar_one_or_none()
+    if special is None:
+        raise NotFound(what="special day")
+    await session.execute(delete(MarriageSpecialDay).where(MarriageSpecialDay.id == special.id))
+    cancelled = await reconcile(session, principal, schedule, cancel=cancel_affected, day=day)
+    await audit.record(session, principal, "marriage_special_day.delete",
+                       "marriage_special_day", special.id, org_id=office_id)
+    return cancelled
+
+
+# --- computing sessions ------------------------------------------------------------
+
+
+@dataclass
+class OfficeCalendar:
+    """Everything needed to compute an office's sessions over a date range."""
+
+    schedule: MarriageSchedule
+    closed: set[dt.date]
+    specials: dict[dt.date, list[dict[str, Any]]]
+
+    def sessions_on(self, day: dt.date) -> list[Session]:
+        return calendar.sessions_on(self.schedule.office_id, day, self.schedule.sessions,
+                                    day in self.closed, self.specials.get(day))
+
+
+async def load_calendar(session: AsyncSession, schedule: MarriageSchedule, first: dt.date,
+                        last: dt.date) -> OfficeCalendar:
+    office_id = schedule.office_id
+    closed = set((await session.execute(
+        select(MarriageClosure.closure_date).where(
+            MarriageClosure.office_id == office_id,
+            MarriageClosure.closure_date >= first, MarriageClosure.closure_date <= last)
+    )).scalars())
+    specials = {d: s for d, s in (await session.execute(
+        select(MarriageSpecialDay.special_date, MarriageSpecialDay.sessions).where(
+            MarriageSpecialDay.office_id == office_id,
+            MarriageSpecialDay.special_date >= first, MarriageSpecialDay.special_date <= last)
+    )).all()}
+    return OfficeCalendar(schedule, closed, specials)
+
+
+def bookable_now(schedule: MarriageSchedule, s: Session, now: dt.datetime,
+                 today: dt.date) -> bool:
+    """Within the booking window: released (`booking_opens_days_ahead`, by China
+    date) and not later than `min_notice_hours` before the start."""
+    released = s.date <= today + dt.timedelta(days=schedule.booking_opens_days_ahead)
+    return released and now <= s.starts_at - dt.timedelta(hours=schedule.min_notice_hours)
+
+
+async def list_slots(session: AsyncSession, office_id: str, first: dt.date | None,
+                     last: dt.date | None) -> list[SlotPublic]:
+    today = clock.today()
+    first = first or today
+    last = last or first + dt.timedelta(days=MAX_SLOT_RANGE_DAYS - 1)
+    if last < first or (last - first).days + 1 > MAX_SLOT_RANGE_DAYS:
+        raise DateRangeTooLong(days=MAX_SLOT_RANGE_DAYS)
+    schedule = await session.get(MarriageSchedule, office_id)
+    if schedule is None:
+        await organisations.get(session, office_id, kind=OrgKind.registration_office)
+        return []
+    cal = await load_calendar(session, schedule, first, last)
+    sessions = [s for day in calendar.daterange(first, last) for s in cal.sessions_on(day)]
+    used = await _usage_in_range(session, office_id, first, last)
+    now = clock.now()
+    out: list[SlotPublic] = []
+    for s in sessions:
+        capacity, booked = used.get(s.slot_id, (s.capacity, 0))
+        remaining = max(capacity - booked, 0)
+        out.append(SlotPublic(
+            slot_id=s.slot_id, date=s.date, start=s.start, end=s.end, capacity=capacity,
+            remaining=remaining,
+            bookable=remaining > 0 and bookable_now(schedule, s, now, today)))
+    return out
+
+
+async def _usage_in_range(session: AsyncSession, office_id: str, first: dt.date,
+                          last: dt.date) -> dict[str, tuple[int, int]]:
+    """{slot_id: (capacity, booked)} for the office's slot rows in [first, last]:
+    one range scan on the primary key (slot ids sort by date, then start)."""
+    rows = await session.execute(
+        select(CapacitySlot.id, CapacitySlot.capacity, CapacitySlot.booked).where(
+            CapacitySlot.id >= calendar.slot_prefix(office_id, first),
+            CapacitySlot.id < calendar.slot_prefix(office_id, last + dt.timedelta(days=1)),
+        ))
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+# --- keeping seats and schedule in step ---------------------------------------------
+
+
+async def reconcile(session: AsyncSession, principal: Principal, schedule: MarriageSchedule,
+                    *, cancel: bool, day: dt.date | None = None) -> int:
+    """Bring every future seat row of the office in line with its calendar as it now
+    stands (the change is already flushed).
+
+    A session whose capacity falls below what is booked, or that no longer exists,
+    has appointments in excess: without `cancel` the whole change is refused with 409
+    `capacity_below_booked` and their number; with it, the most recently booked of
+    them are cancelled with reason `office_closed`. Returns how many were cancelled.
+    """
+    from services.marriage import appointments  # the appointment service owns cancelling
+
+    office_id = schedule.office_id
+    now = clock.now()
+    today = clock.today()
+    lower = calendar.slot_prefix(office_id, day or today)
+    upper = (calendar.slot_prefix(office_id, day + dt.timedelta(days=1)) if day
+             else calendar.slot_prefix(office_id) + "~")
+    rows = (await session.execute(
+        select(CapacitySlot.id, CapacitySlot.capacity, CapacitySlot.booked).where(
+            CapacitySlot.id >= lower, CapacitySlot.id < upper)
+    )).all()
+    future: list[tuple[str, int, int, dt.date, str]] = []
+    for sid, capacity, booked in rows:
+        parsed = calendar.parse_slot_id(sid)
+        if parsed is None or parsed[0] != office_id:
+            continue
+        _, sdate, start = parsed
+        if calendar.local_to_utc(sdate, start) <= now:
+            continue  # sessions that have started are history
+        future.append((sid, capacity, booked, sdate, start))
+    if not future:
+        return 0
+    cal = await load_calendar(session, schedule, min(r[3] for r in future),
+                              max(r[3] for r in future))
+    sessions_by_day: dict[dt.date, dict[str, int]] = {}
+    changes: list[tuple[str, int, int]] = []  # (slot_id, new capacity, excess)
+    for sid, capacity, booked, sdate, start in future:
+        if sdate not in sessions_by_day:
+            sessions_by_day[sdate] = {s.start: s.capacity for s in cal.sessions_on(sdate)}
+        new_capacity = sessions_by_day[sdate].get(start, 0)
+        excess = max(booked - new_capacity, 0)
+        if new_capacity != capacity or excess:
+            changes.append((sid, new_capacity, excess))
+    affected = sum(c[2] for c in changes)
+    if affected and not cancel:
+        err = CapacityBelowBooked(affected=affected)
+        err.extra["affected_appointments"] = affected
+        raise err
+    excess_by_slot = {sid: excess for sid, _, excess in changes if excess}
+    cancelled: dict[str, int] = {}
+    if excess_by_slot:
+        cancelled = await appointments.cancel_for_office(
+            session, principal, excess_by_slot, reason=CancelReason.office_closed)
+    for sid, new_capacity, _excess in changes:
+        booked = CapacitySlot.booked - cancelled.get(sid, 0)
+        # Seats already used (say, completed early) cannot be taken back.
+        await session.execute(
+            update(CapacitySlot).where(CapacitySlot.id == sid)
+            .values(booked=booked,
+                    capacity=case((booked > new_capacity, booked), else_=new_capacity)))
+    return sum(cancelled.values())
+
