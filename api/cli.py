@@ -25,6 +25,7 @@ def alembic_config(database_url: str | None = None):  # noqa: ANN201
 
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    cfg.attributes["configure_logger"] = False  # keep huimin's JSON logging
     if database_url:
         cfg.attributes["database_url"] = database_url
     return cfg
