@@ -35,9 +35,10 @@ eco-burial subsidy claims.
   `Idempotency-Key`.
 """
 
-# (router, public?)
+# (router, public?). Liveness, readiness and metrics are neither authenticated
+# nor rate limited: load balancers and Prometheus call them.
+PROBES = system.public_router
 ROUTERS: list[tuple[Any, bool]] = [
-    (system.public_router, True),
     (system.router, False),
     (admin.router, False),
     (marriage.public_router, True),
@@ -62,18 +63,19 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        dependencies=[Depends(rate_limit)],
     )
     app.state.settings = settings
     app.state.db = db
     app.state.limiter = Limiter(settings)
     app.state.metrics = Metrics()
 
+    app.include_router(PROBES)
     for router, public in ROUTERS:
         if public:
-            app.include_router(router)
+            app.include_router(router, dependencies=[Depends(rate_limit)])
         else:
-            app.include_router(router, dependencies=[Depends(current_principal)])
+            app.include_router(router, dependencies=[Depends(rate_limit),
+                                                     Depends(current_principal)])
 
     problems.install(app)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics,

@@ -57,6 +57,12 @@ class Database:
     read_engine: AsyncEngine
     is_sqlite: bool
 
+    def __post_init__(self) -> None:
+        self._write_maker = async_sessionmaker(self.write_engine, class_=AsyncSession,
+                                               expire_on_commit=False)
+        self._read_maker = async_sessionmaker(self.read_engine, class_=AsyncSession,
+                                              expire_on_commit=False)
+
     @classmethod
     def from_settings(cls, settings: Settings, url: str | None = None) -> Database:
         url = url or settings.database_url
@@ -73,9 +79,7 @@ class Database:
         return cls(write_engine=engine, read_engine=engine, is_sqlite=False)
 
     def session(self, *, write: bool = True) -> AsyncSession:
-        engine = self.write_engine if write else self.read_engine
-        maker = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
-        return maker()
+        return self._write_maker() if write else self._read_maker()
 
     async def dispose(self) -> None:
         await self.write_engine.dispose()

@@ -22,12 +22,20 @@ async def make_client(settings, **overrides):
 async def test_anonymous_callers_are_limited_by_address_with_retry_after(settings):
     app, client = await make_client(settings, rate_limit_anonymous="3/minute")
     async with client:
-        statuses = [(await client.get("/healthz")).status_code for _ in range(4)]
-        assert statuses == [200, 200, 200, 429]
-        r = await client.get("/healthz")
+        statuses = [(await client.get("/v1/me")).status_code for _ in range(4)]
+        assert statuses == [401, 401, 401, 429]
+        r = await client.get("/v1/me")
         assert r.status_code == 429
         assert r.json()["code"] == "rate_limited"
         assert int(r.headers["retry-after"]) >= 1
+    await app.state.db.dispose()
+
+
+async def test_probes_are_never_rate_limited(settings):
+    app, client = await make_client(settings, rate_limit_anonymous="1/minute")
+    async with client:
+        for path in ("/healthz", "/readyz", "/metrics", "/healthz"):
+            assert (await client.get(path)).status_code == 200
     await app.state.db.dispose()
 
 
