@@ -8,20 +8,21 @@ from sqlalchemy import select
 from schemas.marriage import MarriageParty
 from tests.api.test_marriage_support import (
     book,
+    citizen,
     couple,
     office_with_schedule,
     person,
     set_china_time,
     slot_id,
 )
-from tests.factories import citizen_headers, idem, make_id_number
+from tests.factories import idem, make_id_number
 
 
 async def test_book_a_marriage_appointment(client, admin_headers, settings, db):
     set_china_time("2026-12-01", "10:00")
     office, _ = await office_with_schedule(client, admin_headers)
     parties = couple()
-    me = citizen_headers(settings)
+    me = citizen(settings)
     r = await book(client, settings, slot_id(office["id"], "2026-12-08"), parties, headers=me)
     assert r.status_code == 201, r.text
     body = r.json()
@@ -51,7 +52,7 @@ async def test_book_a_marriage_appointment(client, admin_headers, settings, db):
 async def test_booking_needs_an_idempotency_key_and_replays(client, admin_headers, settings):
     set_china_time("2026-12-01")
     office, _ = await office_with_schedule(client, admin_headers)
-    me = citizen_headers(settings)
+    me = citizen(settings)
     body = {"slot_id": slot_id(office["id"], "2026-12-08"), "kind": "marriage",
             "parties": couple()}
     r = await client.post("/v1/marriage/appointments", json=body, headers=me)
@@ -159,7 +160,7 @@ async def test_unknown_fields_are_refused(client, admin_headers, settings):
     body = {"slot_id": slot_id(office["id"], "2026-12-08"), "kind": "marriage",
             "parties": couple(), "status": "completed"}
     r = await client.post("/v1/marriage/appointments", json=body,
-                          headers={**citizen_headers(settings), **idem()})
+                          headers={**citizen(settings), **idem()})
     assert r.status_code == 422 and r.json()["code"] == "validation_error"
 
 
@@ -169,7 +170,7 @@ async def test_one_active_appointment_per_person_across_offices(client, admin_he
     office_a, _ = await office_with_schedule(client, admin_headers)
     office_b, _ = await office_with_schedule(client, admin_headers)
     groom, bride, other = person("male"), person("female"), person("female")
-    daughter = citizen_headers(settings)
+    daughter = citizen(settings)
     r = await book(client, settings, slot_id(office_a["id"], "2026-12-08"), [groom, bride],
                    headers=daughter)
     assert r.status_code == 201
@@ -192,7 +193,7 @@ async def test_one_active_appointment_per_person_across_offices(client, admin_he
 async def test_a_cancelled_appointment_frees_the_person(client, admin_headers, settings):
     set_china_time("2026-12-01")
     office, _ = await office_with_schedule(client, admin_headers)
-    me = citizen_headers(settings)
+    me = citizen(settings)
     parties = couple()
     r = await book(client, settings, slot_id(office["id"], "2026-12-08"), parties, headers=me)
     assert r.status_code == 201

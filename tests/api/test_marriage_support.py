@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import uuid
+
+import jwt
 
 from core.clock import CHINA_TZ, clock
-from tests.factories import citizen_headers, idem, make_id_number, org_with_staff
+from core.security import JWT_ALGORITHM
+from tests.factories import idem, make_id_number, org_with_staff
 
 _births = itertools.count(0)
 
@@ -18,6 +22,17 @@ WEEKDAY_SESSIONS = [
     {"weekday": d, "start": s, "end": e, "capacity": 5}
     for d in range(1, 6) for s, e in (("09:00", "12:00"), ("13:30", "17:00"))
 ]
+
+
+def citizen(settings, subject: str | None = None) -> dict[str, str]:
+    """A citizen's headers that survive the tests' clock moves (a year either way)."""
+    now = clock.now()
+    claims = {"sub": subject or f"citizen-{uuid.uuid4().hex[:12]}", "role": "citizen",
+              "iss": settings.jwt_issuer, "aud": settings.jwt_audience,
+              "iat": int((now - dt.timedelta(days=365)).timestamp()),
+              "exp": int((now + dt.timedelta(days=365)).timestamp())}
+    token = jwt.encode(claims, settings.jwt_secret, algorithm=JWT_ALGORITHM)
+    return {"Authorization": f"Bearer {token}"}
 
 
 def set_china_time(day: str, hhmm: str = "10:00") -> None:
@@ -59,4 +74,4 @@ async def book(client, settings, slot: str, parties: list[dict] | None = None, *
     if case_id:
         body["divorce_case_id"] = case_id
     return await client.post("/v1/marriage/appointments", json=body,
-                             headers={**(headers or citizen_headers(settings)), **idem()})
+                             headers={**(headers or citizen(settings)), **idem()})
