@@ -165,7 +165,11 @@ async def update_bed(institution_id: str, bed_id: str, body: BedUpdate, session:
     responses=responses(*_STAFF, errors.InvalidState))
 async def discharge(institution_id: str, bed_id: str, session: Db,
                     principal: InstitutionStaff, settings: SettingsDep, response: Response,
-                    body: Annotated[DischargeIn | None, Body()] = None) -> BedPublic:
+                    body: Annotated[DischargeIn | None, Body(openapi_examples={
+                        "reason": {"summary": "With a reason",
+                                   "value": {"reason": "moved to a hospital"}},
+                        "none": {"summary": "No body", "value": {}},
+                    })] = None) -> BedPublic:
     bed = await inventory.discharge(session, principal, institution_id, bed_id,
                                     body.reason if body else None, settings)
     response.headers["ETag"] = bed.etag

@@ -153,6 +153,8 @@ async def update_bed(session: AsyncSession, principal: Principal, institution_id
     await pool.lock(session, institution_id, bed.category)
     await pool.settle(session, institution_id, bed.category)
     bed = await _bed(session, institution_id, bed_id)
+    # Again under the pool lock: another editor may have committed meanwhile.
+    check_if_match(if_match, bed.id, bed.version)
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     new_status = changes.get("status", bed.status)
     if new_status != bed.status and bed.status not in (BedStatus.available,
