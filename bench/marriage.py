@@ -1,0 +1,842 @@
+"""Marriage registration benchmark: huimin beside the peer reference app, in one run.
+
+    .venv/bin/python bench/marriage.py [--db sqlite|postgres|both] [--workers 1 2]
+                                       [--duration 15] [--connections 32] [--profile]
+
+For each database and worker count it starts huimin on a fresh database, seeds an
+office through the HTTP API, drives two loads with wrk (the office's slots for 30
+days; bookings by distinct couples with distinct Idempotency-Keys), then starts
+`../shared/bench/reference_app.py` on a fresh database of the same server and drives
+its `GET /hello` and `POST /book/{id}` the same way. It prints requests/s, p50 and
+p99 of the four, the ratios against the targets, and an SQL check that no session is
+overbooked. Every server it starts is stopped and every database it creates is
+dropped, also on Ctrl-C. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import fcntl
+import itertools
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from stdnum.cn import ric
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+VAR = ROOT / "var" / "bench"
+VENV_BIN = ROOT / ".venv" / "bin"
+REFERENCE_APP = (ROOT / ".." / "shared" / "bench" / "reference_app.py").resolve()
+CHINA = ZoneInfo("Asia/Shanghai")
+HOST = "127.0.0.1"
+
+# Targets from issue 3 ("Benchmark").
+TARGET_BOOK_RATIO = 2.0
+TARGET_BOOK_P99_MS = 150.0
+TARGET_SLOTS_RATIO = 0.25
+
+# The office's week: 10 one-hour sessions on all 7 weekdays (the schedule's
+# maximum is 70 sessions), each of the largest capacity the API takes.
+SESSION_HOURS = [(h, h + 1) for h in range(8, 18)]
+SESSION_CAPACITY = 1000
+SLOT_DAYS = 30
+# Pre-generated bookings: enough for this many requests/s over the whole run, so
+# no thread runs out (a run that does says so, loudly).
+MAX_BOOKINGS_PER_SECOND = 2500
+
+STOP_TIMEOUT = 10.0
+# Shared with the other benchmarks under bench/: one measurement at a time.
+LOCK_PATH = "/tmp/huimin-bench.lock"  # noqa: S108
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# --- processes and databases we own -----------------------------------------------
+
+
+class Owned:
+    """Every server this run starts and every database it creates, to undo."""
+
+    def __init__(self, pg_admin: str) -> None:
+        self.procs: list[subprocess.Popen] = []
+        self.pg_admin = pg_admin
+        self.pg_dbs: list[str] = []
+
+    def start(self, argv: list[str], *, env: dict[str, str], log_path: Path,
+              cwd: Path = ROOT) -> subprocess.Popen:
+        out = open(log_path, "ab")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc._bench_log = out  # type: ignore[attr-defined]
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, proc: subprocess.Popen) -> None:
+        """SIGTERM to the server's own process group, SIGKILL after STOP_TIMEOUT."""
+        if proc.poll() is None:
+            for sig, wait in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, 5.0)):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, sig)
+                try:
+                    proc.wait(timeout=wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        # Workers left behind in the group (uvicorn's children) go too.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc._bench_log.close()  # type: ignore[attr-defined]
+        if proc in self.procs:
+            self.procs.remove(proc)
+
+    def create_db(self, name: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.pg_admin, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        self.pg_dbs.append(name)
+
+    def drop_db(self, name: str) -> None:
+        import psycopg
+
+        try:
+            with psycopg.connect(self.pg_admin, autocommit=True, connect_timeout=10) as conn:
+                conn.execute("SET statement_timeout = '30s'")
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except Exception as exc:  # noqa: BLE001 - report and go on cleaning up
+            log(f"could not drop database {name}: {exc}")
+        if name in self.pg_dbs:
+            self.pg_dbs.remove(name)
+
+    def cleanup(self) -> None:
+        for proc in list(self.procs):
+            self.stop(proc)
+        for name in list(self.pg_dbs):
+            self.drop_db(name)
+
+
+def _raise_interrupt(signum, _frame):  # noqa: ANN001, ANN202
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def bench_lock(max_wait: float = 600):  # noqa: ANN201
+    """Hold the benchmarks' shared lock (other bench/ scripts take the same one)."""
+    fd = os.open(LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o666)
+    start = time.monotonic()
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() - start > max_wait:
+                    raise RuntimeError(f"{LOCK_PATH} held by another benchmark for "
+                                       f"{max_wait:.0f}s") from None
+                time.sleep(0.5)
+        if time.monotonic() - start > 1:
+            log(f"waited {time.monotonic() - start:.0f}s for {LOCK_PATH}")
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def cpu_busy(seconds: float = 1.0) -> float:
+    """Share of all CPUs busy over `seconds` (measured while we run nothing)."""
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            vals = [int(v) for v in f.readline().split()[1:]]
+        idle = vals[3] + vals[4]
+        return sum(vals) - idle, sum(vals)
+
+    b0, t0 = sample()
+    time.sleep(seconds)
+    b1, t1 = sample()
+    return (b1 - b0) / max(1, t1 - t0)
+
+
+def wait_quiet(threshold: float, max_wait: float) -> float:
+    """Wait (bounded) until other processes leave the CPUs mostly idle; the last
+    reading is reported beside the figures, since others' load skews them."""
+    deadline = time.monotonic() + max_wait
+    busy = cpu_busy()
+    while busy > threshold and time.monotonic() < deadline:
+        log(f"CPUs {busy:.0%} busy with other work; waiting for <= {threshold:.0%}")
+        time.sleep(4)
+        busy = cpu_busy()
+    return busy
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+# --- HTTP ------------------------------------------------------------------------
+
+
+def http(method: str, url: str, body: object | None = None,
+         headers: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, dict, object]:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers={
+        **({"Content-Type": "application/json"} if data is not None else {}),
+        **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            raw = resp.read()
+            status, resp_headers = resp.status, dict(resp.headers)
+    except urllib.error.HTTPError as exc:
+        raw, status, resp_headers = exc.read(), exc.code, dict(exc.headers)
+    try:
+        parsed: object = json.loads(raw) if raw else None
+    except ValueError:
+        parsed = raw.decode(errors="replace")
+    return status, resp_headers, parsed
+
+
+def expect(status: int, body: object, want: int, what: str) -> None:
+    if status != want:
+        raise RuntimeError(f"{what}: HTTP {status} (wanted {want}): {body}")
+
+
+def wait_ready(base: str, path: str, proc: subprocess.Popen, log_path: Path,
+               timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited ({proc.returncode}) before it was ready; "
+                               f"see {log_path}:\n{tail(log_path)}")
+        try:
+            with urllib.request.urlopen(base + path, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (OSError, urllib.error.URLError):
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"{base}{path} not ready after {timeout:.0f}s; see {log_path}")
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+# --- test data ------------------------------------------------------------------------
+
+
+def id_number(birth: dt.date, order: int, region: str = "110105") -> str:
+    """A valid resident identity number; `order` odd = man, even = woman."""
+    body = f"{region}{birth:%Y%m%d}{order:03d}"
+    return body + ric.calc_check_digit(body + "0")  # the function ignores the last char
+
+
+def person(index: int, sex: str) -> str:
+    """The index-th distinct man or woman: 499 sequence numbers per birth date.
+
+    Men are born from 1960-01-01 on, women from 1962-01-01 on, one date per 499
+    people: even index 5,000,000 is born before 1988, far above the legal ages (22
+    and 20) on any date, and no two people share a number."""
+    day, seq = divmod(index, 499)
+    base = dt.date(1960, 1, 1) if sex == "male" else dt.date(1962, 1, 1)
+    order = 2 * seq + (1 if sex == "male" else 2)  # 1..997 odd, 2..998 even
+    return id_number(base + dt.timedelta(days=day), order)
+
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英"
+
+
+def write_bodies(path: Path, slot_ids: list[str], first: int, count: int) -> None:
+    """`count` bookings by couples `first`..`first+count-1`, round-robin over the slots.
+
+    One line per request: "<Idempotency-Key>\\t<JSON body>"."""
+    with path.open("w", encoding="utf-8") as f:
+        for n in range(first, first + count):
+            body = {
+                "slot_id": slot_ids[n % len(slot_ids)],
+                "kind": "marriage",
+                "parties": [
+                    {"name": SURNAMES[n % 20] + GIVEN[n % 23], "id_number": person(n, "male"),
+                     "phone": f"138{n % 10**8:08d}"},
+                    {"name": SURNAMES[(n // 20) % 20] + GIVEN[(n // 7) % 23],
+                     "id_number": person(n, "female"), "phone": f"139{n % 10**8:08d}"},
+                ],
+            }
+            f.write(f"bench-{uuid.uuid4().hex}\t{json.dumps(body, ensure_ascii=False)}\n")
+
+
+# --- wrk ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    name: str
+    requests: int = 0
+    duration_us: int = 1
+    p50_us: int = 0
+    p99_us: int = 0
+    max_us: int = 0
+    err_connect: int = 0
+    err_read: int = 0
+    err_write: int = 0
+    err_status: int = 0
+    err_timeout: int = 0
+    exhausted: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    samples: dict[str, str] = field(default_factory=dict)
+    failed: str | None = None  # wrk itself failed
+
+    @property
+    def rps(self) -> float:
+        return self.requests / (self.duration_us / 1e6) if self.duration_us else 0.0
+
+    @property
+    def non2xx(self) -> int:
+        if self.statuses:
+            return sum(n for code, n in self.statuses.items() if not code.startswith("2"))
+        return self.err_status
+
+    @property
+    def ok(self) -> int:
+        if self.statuses:
+            return sum(n for code, n in self.statuses.items() if code.startswith("2"))
+        return self.requests - self.err_status
+
+    @property
+    def socket_errors(self) -> int:
+        return self.err_connect + self.err_read + self.err_write + self.err_timeout
+
+    @property
+    def has_errors(self) -> bool:
+        return bool(self.failed or self.non2xx or self.socket_errors or self.exhausted)
+
+
+def run_wrk(name: str, url: str, script: str, args: list[str], opts: argparse.Namespace,
+            duration: int, out_dir: Path) -> Result:
+    argv = ["wrk", f"-t{opts.threads}", f"-c{opts.connections}", f"-d{duration}s",
+            "--latency", "--timeout", f"{opts.wrk_timeout}s", "-s", str(BENCH / script), url]
+    if args:
+        argv += ["--", *args]
+    slug = name.replace(" ", "_").replace("/", "_")
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60,
+                              check=False)
+    except subprocess.TimeoutExpired:
+        return Result(name, failed="wrk did not finish in time")
+    (out_dir / f"wrk-{slug}.txt").write_text(proc.stdout + proc.stderr)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("BENCH_RESULT ")), None)
+    if proc.returncode != 0 or line is None:
+        return Result(name, failed=f"wrk exit {proc.returncode}: {proc.stderr.strip()[:300]}")
+    data = json.loads(line.removeprefix("BENCH_RESULT "))
+    known = {k: v for k, v in data.items() if k in Result.__dataclass_fields__}
+    return Result(name, **known)
+
+
+# --- huimin ------------------------------------------------------------------------------
+
+
+@dataclass
+class Seeded:
+    office_id: str
+    token: str
+    slot_ids: list[str]
+    date_from: dt.date
+    date_to: dt.date
+
+
+def huimin_env(database_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    for k in [k for k in env if k.startswith("HUIMIN_")]:
+        del env[k]
+    env.update({"DATABASE_URL": database_url, "HUIMIN_RATE_LIMIT_ENABLED": "false",
+                "HUIMIN_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"})
+    env.pop("REDIS_URL", None)
+    return env
+
+
+def cli_last_line(argv: list[str], env: dict[str, str]) -> str:
+    proc = subprocess.run([str(VENV_BIN / "huimin"), *argv], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
+    lines = [x for x in proc.stdout.splitlines() if x.strip()]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"huimin {' '.join(argv)} failed ({proc.returncode}): "
+                           f"{proc.stdout[-500:]} {proc.stderr[-1500:]}")
+    return lines[-1].strip()
+
+
+def seed(base: str, env: dict[str, str]) -> Seeded:
+    admin = cli_last_line(["apikey", "create", "--role", "admin", "--name", "bench-admin"], env)
+    admin_h = {"X-API-Key": admin}
+    status, _, org = http("POST", f"{base}/v1/admin/organisations", {
+        "kind": "registration_office", "name": "基准测试婚姻登记处", "division_code": "110105",
+        "address": "北京市朝阳区工体东路 20 号", "phone": "010-65099999",
+        "lat": 39.93, "lon": 116.447}, admin_h)
+    expect(status, org, 201, "create office")
+    office_id = org["id"]  # type: ignore[index]
+    status, _, key = http("POST", f"{base}/v1/admin/organisations/{office_id}/api-keys",
+                          {"role": "office", "name": "bench-desk"}, admin_h)
+    expect(status, key, 201, "office key")
+    staff_h = {"X-API-Key": key["key"]}  # type: ignore[index]
+    sessions = [{"weekday": d, "start": f"{a:02d}:00", "end": f"{b:02d}:00",
+                 "capacity": SESSION_CAPACITY}
+                for d in range(1, 8) for a, b in SESSION_HOURS]
+    status, _, sched = http("PUT", f"{base}/v1/marriage/offices/{office_id}/weekly-schedule", {
+        "sessions": sessions, "booking_opens_days_ahead": SLOT_DAYS + 30,
+        "min_notice_hours": 0, "cancel_deadline_hours": 24}, staff_h)
+    expect(status, sched, 200, "weekly schedule")
+    token = cli_last_line(["token", "citizen", "--subject", "bench-citizen"], env)
+    # Tomorrow (China time) and the 29 days after: 30 days, all inside the window.
+    date_from = dt.datetime.now(CHINA).date() + dt.timedelta(days=1)
+    date_to = date_from + dt.timedelta(days=SLOT_DAYS - 1)
+    status, _, slots = http("GET", f"{base}/v1/marriage/offices/{office_id}/slots"
+                            f"?from={date_from}&to={date_to}")
+    expect(status, slots, 200, "slots")
+    items = slots["items"]  # type: ignore[index]
+    bookable = [s["slot_id"] for s in items if s["bookable"] and s["remaining"] > 0]
+    if not bookable:
+        raise RuntimeError(f"no bookable slot between {date_from} and {date_to}: {items[:3]}")
+    log(f"  seeded office {office_id}: {len(items)} sessions in {SLOT_DAYS} days, "
+        f"{len(bookable)} bookable")
+    return Seeded(office_id, token, bookable, date_from, date_to)
+
+
+# --- the overbooking check ------------------------------------------------------------
+
+OVERBOOK_SQL = """
+SELECT s.id, s.capacity, s.booked, COALESCE(a.n, 0)
+FROM capacity_slot s
+LEFT JOIN (SELECT slot_id, COUNT(*) AS n FROM marriage_appointment
+           WHERE status = 'booked' GROUP BY slot_id) a ON a.slot_id = s.id
+WHERE s.booked > s.capacity OR s.booked <> COALESCE(a.n, 0)
+"""
+TOTALS_SQL = """
+SELECT (SELECT COUNT(*) FROM capacity_slot),
+       (SELECT COALESCE(SUM(booked), 0) FROM capacity_slot),
+       (SELECT COUNT(*) FROM marriage_appointment WHERE status = 'booked'),
+       (SELECT COUNT(*) FROM marriage_appointment a
+        WHERE NOT EXISTS (SELECT 1 FROM capacity_slot s WHERE s.id = a.slot_id)),
+       (SELECT COUNT(*) FROM marriage_party_hold)
+"""
+
+
+@dataclass
+class Check:
+    slots: int = 0
+    booked_sum: int = 0
+    appointments: int = 0
+    orphans: int = 0
+    holds: int = 0
+    bad: list[tuple] = field(default_factory=list)
+    created: int = 0  # 201s that wrk saw
+    error: str | None = None
+
+    in_flight: int = 0  # at most this many requests were still running when wrk stopped
+
+    @property
+    def ok(self) -> bool:
+        # wrk stops with up to `connections` requests in flight per run: the server
+        # completes them, wrk never sees their 201. Hence a bounded excess.
+        return (self.error is None and not self.bad and not self.orphans
+                and self.appointments == self.booked_sum
+                and self.created <= self.appointments <= self.created + self.in_flight
+                and self.holds == 2 * self.appointments)
+
+    def describe(self) -> str:
+        if self.error:
+            return f"CHECK FAILED TO RUN: {self.error}"
+        verdict = "OK, no session overbooked" if self.ok else "MISMATCH"
+        text = (f"{verdict}: {self.slots} capacity_slot rows, sum(booked)={self.booked_sum}, "
+                f"booked appointments={self.appointments}, 201s seen by wrk={self.created} "
+                f"(+ at most {self.in_flight} in flight at wrk's ends), "
+                f"person holds={self.holds}, rows with booked>capacity or booked!=count: "
+                f"{len(self.bad)}, appointments without a slot row: {self.orphans}")
+        if self.bad:
+            text += f"; first: {self.bad[:5]}"
+        return text
+
+
+def overbooking_check(kind: str, target: str, created: int, in_flight: int) -> Check:
+    check = Check(created=created, in_flight=in_flight)
+    try:
+        if kind == "sqlite":
+            conn = sqlite3.connect(target, timeout=30)
+            try:
+                check.bad = [tuple(r) for r in conn.execute(OVERBOOK_SQL).fetchall()]
+                totals = conn.execute(TOTALS_SQL).fetchone()
+            finally:
+                conn.close()
+        else:
+            import psycopg
+
+            with psycopg.connect(target, connect_timeout=10) as conn:
+                check.bad = [tuple(r) for r in conn.execute(OVERBOOK_SQL).fetchall()]
+                totals = conn.execute(TOTALS_SQL).fetchone()
+        (check.slots, check.booked_sum, check.appointments, check.orphans,
+         check.holds) = (int(x) for x in totals)
+    except Exception as exc:  # noqa: BLE001 - reported as a failed check
+        check.error = str(exc)
+    return check
+
+
+# --- one database, one worker count ----------------------------------------------------
+
+
+@dataclass
+class Combo:
+    db: str
+    workers: int
+    results: dict[str, Result] = field(default_factory=dict)
+    check: Check | None = None
+    error: str | None = None
+    busy_before: float | None = None  # CPU share others used just before the run
+
+
+def pg_conninfo(base: str, dbname: str) -> str:
+    return f"{base.rstrip('/')}/{dbname}"
+
+
+def run_combo(combo: Combo, opts: argparse.Namespace, owned: Owned, out_dir: Path,
+              person_offset: int) -> None:
+    """Fills `combo` as it goes, so a failure keeps what was measured before it."""
+    db, workers = combo.db, combo.workers
+    tag = f"{db}-w{workers}"
+    run_id = f"{os.getpid()}_{workers}"
+    pg_base = opts.pg.rstrip("/")  # postgresql://postgres@127.0.0.1:5432
+    pg_rest = pg_base.split("://", 1)[1]
+    if db == "postgres":
+        hm_name, ref_name = f"bench_huimin_{run_id}", f"bench_reference_{run_id}"
+        owned.create_db(hm_name)
+        hm_url = f"postgresql+asyncpg://{pg_rest}/{hm_name}"
+        hm_check_target = pg_conninfo(pg_base, hm_name)
+    else:
+        hm_file = out_dir / f"huimin-{tag}.db"
+        ref_file = out_dir / f"reference-{tag}.db"
+        hm_url = f"sqlite+aiosqlite:///{hm_file}"
+        hm_check_target = str(hm_file)
+
+    # --- huimin ---
+    env = huimin_env(hm_url)
+    port = free_port()
+    base = f"http://{HOST}:{port}"
+    hm_log = out_dir / f"huimin-{tag}.log"
+    log(f"{tag}: starting huimin ({workers} worker(s)) on {base}, {hm_url}")
+    proc = owned.start([str(VENV_BIN / "huimin"), "serve", "--host", HOST, "--port", str(port),
+                        "--workers", str(workers)], env=env, log_path=hm_log)
+    created = 0
+    try:
+        wait_ready(base, "/readyz", proc, hm_log)
+        seeded = seed(base, env)
+        slots_url = (f"{base}/v1/marriage/offices/{seeded.office_id}/slots"
+                     f"?from={seeded.date_from}&to={seeded.date_to}")
+        if opts.warmup:
+            run_wrk("warmup slots", slots_url, "wrk_get.lua", [], opts, opts.warmup, out_dir)
+        log(f"{tag}: wrk GET slots ({SLOT_DAYS} days), {opts.duration}s")
+        combo.results["slots"] = run_wrk(f"{tag} huimin slots", slots_url, "wrk_get.lua", [],
+                                         opts, opts.duration, out_dir)
+
+        book_url = f"{base}/v1/marriage/appointments"
+        next_person = person_offset
+        if opts.warmup:
+            wfile = out_dir / f"bodies-{tag}-warmup.tsv"
+            n = MAX_BOOKINGS_PER_SECOND * opts.warmup
+            write_bodies(wfile, seeded.slot_ids, next_person, n)
+            next_person += n
+            r = run_wrk(f"{tag} warmup booking", book_url, "wrk_book.lua",
+                        [str(wfile), seeded.token, str(opts.threads)], opts, opts.warmup,
+                        out_dir)
+            created += r.ok
+        bfile = out_dir / f"bodies-{tag}.tsv"
+        n = MAX_BOOKINGS_PER_SECOND * opts.duration
+        write_bodies(bfile, seeded.slot_ids, next_person, n)
+        next_person += n
+        log(f"{tag}: wrk POST appointments ({n} distinct couples ready), {opts.duration}s")
+        r = run_wrk(f"{tag} huimin booking", book_url, "wrk_book.lua",
+                    [str(bfile), seeded.token, str(opts.threads)], opts, opts.duration, out_dir)
+        combo.results["book"] = r
+        created += r.ok
+
+        if opts.profile and workers == 1:
+            pfile = out_dir / f"bodies-{tag}-profile.tsv"
+            n = MAX_BOOKINGS_PER_SECOND * opts.profile_duration
+            write_bodies(pfile, seeded.slot_ids, next_person, n)
+            next_person += n
+            r = profile_load(tag, "booking", proc.pid, book_url, "wrk_book.lua",
+                             [str(pfile), seeded.token, str(opts.threads)], opts, out_dir)
+            created += r.ok
+            profile_load(tag, "slots", proc.pid, slots_url, "wrk_get.lua", [], opts, out_dir)
+    finally:
+        owned.stop(proc)
+        if not opts.keep:
+            for f in out_dir.glob(f"bodies-{tag}*.tsv"):
+                f.unlink()
+    booking_runs = 1 + bool(opts.warmup) + bool(opts.profile and workers == 1)
+    combo.check = overbooking_check(db, hm_check_target, created,
+                                    booking_runs * opts.connections)
+    log(f"{tag}: overbooking check: {combo.check.describe()}")
+
+    # --- the reference app, same database server ---
+    ref_dir = out_dir / "reference_app"
+    ref_dir.mkdir(exist_ok=True)
+    shutil.copy(REFERENCE_APP, ref_dir / "reference_app.py")
+    if db == "postgres":
+        owned.create_db(ref_name)
+        ref_url = f"postgresql+psycopg://{pg_rest}/{ref_name}"
+    else:
+        ref_url = f"sqlite:///{ref_file}"
+    ref_env = {**os.environ, "DB": ref_url}
+    init = subprocess.run([str(VENV_BIN / "python"), "reference_app.py"], env=ref_env,
+                          cwd=ref_dir, capture_output=True, text=True, timeout=300, check=False)
+    if init.returncode != 0:
+        raise RuntimeError(f"reference_app init failed: {init.stderr[-1500:]}")
+    port = free_port()
+    rbase = f"http://{HOST}:{port}"
+    ref_log = out_dir / f"reference-{tag}.log"
+    log(f"{tag}: starting reference app ({workers} worker(s)) on {rbase}, {ref_url}")
+    rproc = owned.start([str(VENV_BIN / "uvicorn"), "reference_app:app", "--app-dir",
+                         str(ref_dir), "--host", HOST, "--port", str(port), "--workers",
+                         str(workers), "--no-access-log", "--log-level", "warning"],
+                        env=ref_env, log_path=ref_log, cwd=ref_dir)
+    try:
+        wait_ready(rbase, "/hello", rproc, ref_log)
+        if opts.warmup:
+            run_wrk("warmup hello", f"{rbase}/hello", "wrk_get.lua", [], opts, opts.warmup,
+                    out_dir)
+        log(f"{tag}: wrk reference GET /hello, {opts.duration}s")
+        combo.results["hello"] = run_wrk(f"{tag} reference hello", f"{rbase}/hello",
+                                         "wrk_get.lua", [], opts, opts.duration, out_dir)
+        if opts.warmup:
+            run_wrk("warmup ref book", f"{rbase}/book/1", "wrk_ref_book.lua", [], opts,
+                    opts.warmup, out_dir)
+        log(f"{tag}: wrk reference POST /book/{{1..1000}}, {opts.duration}s")
+        combo.results["ref_book"] = run_wrk(f"{tag} reference book", f"{rbase}/book/1",
+                                            "wrk_ref_book.lua", [], opts, opts.duration,
+                                            out_dir)
+    finally:
+        owned.stop(rproc)
+    if db == "postgres":
+        owned.drop_db(hm_name)
+        owned.drop_db(ref_name)
+    elif not opts.keep:
+        for f in (hm_file, ref_file):
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{f}{suffix}").unlink(missing_ok=True)
+
+
+# --- profiling -------------------------------------------------------------------------
+
+
+def profile_load(tag: str, what: str, pid: int, url: str, script: str, args: list[str],
+                 opts: argparse.Namespace, out_dir: Path) -> Result:
+    """An extra, unmeasured load while py-spy samples the (single) huimin process.
+
+    Writes var/bench/profile-<tag>-<what>.speedscope.json (open it in
+    https://www.speedscope.app) and, beside it, the summary of profile_summary.py."""
+    out = VAR / f"profile-{tag}-{what}.speedscope.json"
+    argv = [str(VENV_BIN / "py-spy"), "record", "--pid", str(pid), "--duration",
+            str(opts.profile_duration), "--rate", "200", "--nonblocking",
+            "--format", "speedscope", "--output", str(out)]
+    log(f"{tag}: profiling {what} with py-spy for {opts.profile_duration}s -> {out}")
+    spy = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           start_new_session=True)
+    output = b""
+    try:
+        time.sleep(0.5)
+        r = run_wrk(f"{tag} profiled {what}", url, script, args, opts, opts.profile_duration,
+                    out_dir)
+        try:
+            output, _ = spy.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(spy.pid, signal.SIGINT)
+            output, _ = spy.communicate(timeout=10)
+    finally:
+        if spy.poll() is None:
+            os.killpg(spy.pid, signal.SIGKILL)
+            spy.wait(timeout=5)
+    log(f"{tag}: profiled {what}: {r.rps:.0f} req/s under py-spy "
+        f"({output.decode(errors='replace').strip().splitlines()[-1:] or ''})")
+    if out.exists():
+        from profile_summary import summarise  # bench/ is on sys.path
+
+        text = summarise(out, top=opts.profile_top, seconds=opts.profile_duration)
+        out.with_name(out.name.replace(".speedscope.json", ".summary.txt")).write_text(text)
+        print(text, flush=True)
+    return r
+
+
+# --- the report ----------------------------------------------------------------------------
+
+LABELS = {"slots": "huimin GET slots (30 days)", "book": "huimin POST appointments",
+          "hello": "reference GET /hello", "ref_book": "reference POST /book/{id}"}
+
+
+def fmt_ms(us: int) -> str:
+    return f"{us / 1000:.1f}"
+
+
+def report(combos: list[Combo], opts: argparse.Namespace) -> str:
+    lines = []
+    lines.append(f"wrk -t{opts.threads} -c{opts.connections} -d{opts.duration}s --latency, "
+                 f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M %Z')}")
+    lines.append("")
+    head = (f"{'db':<9}{'workers':>7}  {'endpoint':<28}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+            f"{'requests':>10}{'non-2xx':>9}{'sock err':>9}")
+    lines.append(head)
+    lines.append("-" * len(head))
+    for c in combos:
+        if c.error:
+            lines.append(f"{c.db:<9}{c.workers:>7}  RUN FAILED: {c.error}")
+        for key in ("slots", "book", "hello", "ref_book"):
+            r = c.results.get(key)
+            if r is None:
+                continue
+            if r.failed:
+                lines.append(f"{c.db:<9}{c.workers:>7}  {LABELS[key]:<28}FAILED: {r.failed}")
+                continue
+            flag = "  <-- ERRORS" if r.has_errors else ""
+            lines.append(f"{c.db:<9}{c.workers:>7}  {LABELS[key]:<28}{r.rps:>9.0f}"
+                         f"{fmt_ms(r.p50_us):>9}{fmt_ms(r.p99_us):>9}{r.requests:>10}"
+                         f"{r.non2xx:>9}{r.socket_errors:>9}{flag}")
+            if r.statuses and r.non2xx:
+                lines.append(f"{'':<18}statuses: {r.statuses}")
+                for code, body in r.samples.items():
+                    lines.append(f"{'':<18}{code}: {body[:200]}")
+            if r.exhausted:
+                lines.append(f"{'':<18}ran out of pre-generated bodies ({r.exhausted} asks): "
+                             f"raise MAX_BOOKINGS_PER_SECOND")
+    lines.append("")
+    head = (f"{'db':<9}{'workers':>7}  {'booking/ref book':>17}{'(>=2x)':>8}"
+            f"{'booking p99':>13}{'(<=150ms)':>10}{'slots/hello':>13}{'(>=25%)':>9}")
+    lines.append(head)
+    lines.append("-" * len(head))
+    for c in combos:
+        r = c.results
+        if not all(k in r and not r[k].failed for k in ("slots", "book", "hello", "ref_book")):
+            lines.append(f"{c.db:<9}{c.workers:>7}  (incomplete)")
+            continue
+        book_ratio = r["book"].rps / r["ref_book"].rps if r["ref_book"].rps else 0.0
+        slots_ratio = r["slots"].rps / r["hello"].rps if r["hello"].rps else 0.0
+        p99 = r["book"].p99_us / 1000
+        lines.append(
+            f"{c.db:<9}{c.workers:>7}  {book_ratio:>16.2f}x"
+            f"{'yes' if book_ratio >= TARGET_BOOK_RATIO else 'NO':>8}"
+            f"{p99:>10.1f} ms{'yes' if p99 <= TARGET_BOOK_P99_MS else 'NO':>10}"
+            f"{slots_ratio:>12.1%}{'yes' if slots_ratio >= TARGET_SLOTS_RATIO else 'NO':>9}")
+    lines.append("")
+    lines.append("CPU busy with other work just before each run (skews absolute figures): "
+                 + ", ".join(f"{c.db} w{c.workers} {c.busy_before:.0%}" for c in combos
+                             if c.busy_before is not None))
+    lines.append("")
+    lines.append("Overbooking check (SQL on huimin's database after the load):")
+    for c in combos:
+        if c.check:
+            lines.append(f"  {c.db} w{c.workers}: {c.check.describe()}")
+    return "\n".join(lines)
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
+    p.add_argument("--connections", type=int, default=32)
+    p.add_argument("--threads", type=int, default=2, help="wrk threads")
+    p.add_argument("--warmup", type=int, default=2,
+                   help="seconds of unmeasured load before each measured run (0: none)")
+    p.add_argument("--wrk-timeout", type=int, default=10,
+                   help="wrk's per-request timeout in seconds (slower ones count as errors)")
+    p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432",
+                   help="PostgreSQL server (fresh databases are created and dropped on it)")
+    p.add_argument("--profile", action="store_true",
+                   help="also profile huimin (1 worker) with py-spy under a booking load")
+    p.add_argument("--profile-duration", type=int, default=10)
+    p.add_argument("--profile-top", type=int, default=25)
+    p.add_argument("--quiet", type=float, default=0.25,
+                   help="before each database/worker run, wait until the CPUs are at most "
+                        "this busy with other work (0-1)")
+    p.add_argument("--quiet-wait", type=float, default=120,
+                   help="... but wait at most this many seconds, then go on (it is reported)")
+    p.add_argument("--keep", action="store_true", help="keep the SQLite files")
+    opts = p.parse_args(argv)
+    if any(w < 1 for w in opts.workers):
+        p.error("--workers must be >= 1")
+    if opts.duration < 1 or opts.connections < opts.threads:
+        p.error("--duration >= 1 and --connections >= --threads")
+    return opts
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 2
+    if not REFERENCE_APP.exists():
+        print(f"reference app not found at {REFERENCE_APP}", file=sys.stderr)
+        return 2
+    out_dir = VAR / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dbs = ["postgres", "sqlite"] if opts.db == "both" else [opts.db]
+    owned = Owned(opts.pg.rstrip("/") + "/postgres")
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    combos: list[Combo] = []
+    offsets = itertools.count(0, 10**6)
+    started = time.monotonic()
+    try:
+        for db in dbs:
+            for workers in opts.workers:
+                combo = Combo(db, workers)
+                combos.append(combo)
+                try:
+                    with bench_lock():
+                        combo.busy_before = wait_quiet(opts.quiet, opts.quiet_wait)
+                        run_combo(combo, opts, owned, out_dir, next(offsets))
+                except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as exc:
+                    log(f"{db} w{workers}: FAILED: {exc}")
+                    combo.error = str(exc)[:500]
+                    owned.cleanup()
+    except KeyboardInterrupt:
+        log("interrupted: stopping servers and dropping databases")
+        owned.cleanup()
+        print(report(combos, opts))
+        return 130
+    finally:
+        owned.cleanup()
+    text = report(combos, opts)
+    print()
+    print(text)
+    (out_dir / "report.txt").write_text(text + "\n")
+    log(f"done in {time.monotonic() - started:.0f}s; wrk outputs and logs in {out_dir}")
+    bad = any(c.error or (c.check and not c.check.ok)
+              or any(r.has_errors for r in c.results.values()) for c in combos)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
