@@ -143,13 +143,20 @@ class MarriageParty(SQLModel, table=True):
 
 
 class MarriagePartyHold(SQLModel, table=True):
-    """A person's one active appointment. The primary key is the rule."""
+    """A person's one active appointment. The primary key is the rule.
+
+    The row goes when the appointment leaves `booked`; it also stops counting once
+    its session has ended (`expires_at`), so a booking the office never marked as a
+    no-show cannot bar the person for ever. Booking deletes expired rows of its own
+    people just before inserting, under the same primary key.
+    """
 
     __tablename__ = "marriage_party_hold"
 
     id_blind_index: str = Field(primary_key=True, max_length=64)
     appointment_id: str = Field(foreign_key="marriage_appointment.id", max_length=40,
                                 index=True)
+    expires_at: dt.datetime = utc_datetime()
     created_at: dt.datetime = utc_datetime()
 
 

@@ -125,6 +125,7 @@ def upgrade() -> None:
     op.create_table('marriage_party_hold',
     sa.Column('id_blind_index', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('appointment_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['appointment_id'], ['marriage_appointment.id'], name=op.f('fk_marriage_party_hold_appointment_id_marriage_appointment')),
     sa.PrimaryKeyConstraint('id_blind_index', name=op.f('pk_marriage_party_hold'))

@@ -161,11 +161,12 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
     if parsed is None:
         raise NotFound(what="slot")
     office_id, day, start = parsed
-    # FOR SHARE on PostgreSQL: a schedule change (which locks the row for update)
-    # and a booking never interleave. SQLite serialises writers anyway.
+    # FOR KEY SHARE on PostgreSQL: a schedule change (which locks the row FOR
+    # UPDATE) and a booking never interleave, while bookings do not block each
+    # other. SQLite serialises writers anyway.
     schedule = (await session.execute(
         select(MarriageSchedule).where(MarriageSchedule.office_id == office_id)
-        .with_for_update(read=True)
+        .with_for_update(read=True, key_share=True)
     )).scalar_one_or_none()
     if schedule is None:
         raise NotFound(what="slot")
@@ -212,8 +213,12 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
     ]
     session.add(appointment)
     session.add_all(parties)
+    # A hold whose session has ended no longer counts (see MarriagePartyHold).
+    await session.execute(delete(MarriagePartyHold).where(
+        MarriagePartyHold.id_blind_index.in_(blind), MarriagePartyHold.expires_at <= now))
     session.add_all([MarriagePartyHold(id_blind_index=b, appointment_id=appointment.id,
-                                       created_at=now) for b in blind])
+                                       expires_at=held.ends_at, created_at=now)
+                     for b in blind])
     try:
         await session.flush()
     except IntegrityError as exc:
@@ -329,7 +334,7 @@ async def cancel(session: AsyncSession, principal: Principal,
     a = await _visible(session, principal, appointment_id)
     schedule = (await session.execute(
         select(MarriageSchedule).where(MarriageSchedule.office_id == a.office_id)
-        .with_for_update(read=True))).scalar_one()
+        .with_for_update(read=True, key_share=True))).scalar_one()
     if a.status != AppointmentStatus.booked:
         raise InvalidState(status=a.status, action="cancelled")
     deadline = utc(a.starts_at) - dt.timedelta(hours=schedule.cancel_deadline_hours)

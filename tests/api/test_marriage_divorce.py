@@ -173,3 +173,17 @@ async def test_a_lapsed_case_cannot_be_confirmed(client, admin_headers, settings
     r = await book(client, settings, slot_id(office["id"], "2027-02-08"), parties,
                    kind="divorce_confirmation", case_id=case_id, headers=me)
     assert r.status_code == 409 and r.json()["code"] == "invalid_state"
+
+
+async def test_day_60_is_the_last_possible_date(client, admin_headers, settings):
+    office, staff, me, parties, case_id = await _open_case(client, admin_headers, settings)
+    # Day 60 (2027-02-06) is a Saturday: the office opens it specially.
+    r = await client.post(f"/v1/marriage/offices/{office['id']}/special-days", headers=staff,
+                          json={"date": "2027-02-06",
+                                "sessions": [{"start": "09:00", "end": "12:00",
+                                              "capacity": 5}]})
+    assert r.status_code == 201
+    set_china_time("2027-01-30")
+    r = await book(client, settings, slot_id(office["id"], "2027-02-06"), parties,
+                   kind="divorce_confirmation", case_id=case_id, headers=me)
+    assert r.status_code == 201, r.text

@@ -293,3 +293,18 @@ async def test_cancelled_by_the_office_shows_to_the_owner(client, admin_headers,
     assert a["cancelled_at"]
     # Its people are free to book elsewhere at once.
     assert clock.now()
+
+
+async def test_a_past_booking_never_marked_stops_counting_when_its_session_ends(
+        client, admin_headers, settings):
+    set_china_time("2026-12-01")
+    parties = couple()
+    office, _staff, _me, _appt = await _booked(client, admin_headers, settings,
+                                               parties=parties)
+    set_china_time("2026-12-08", "11:59")
+    r = await book(client, settings, slot_id(office["id"], "2026-12-15"), parties)
+    assert r.status_code == 409 and r.json()["code"] == "party_has_active_appointment"
+    # The session ended and nobody marked it: the couple is not held hostage.
+    set_china_time("2026-12-08", "12:00")
+    r = await book(client, settings, slot_id(office["id"], "2026-12-15"), parties)
+    assert r.status_code == 201, r.text
