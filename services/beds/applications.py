@@ -159,7 +159,15 @@ async def list_(session: AsyncSession, principal: Principal, *, status: str | No
         stmt = stmt.where(BedApplication.citizen_subject == principal.subject)
     else:
         stmt = stmt.where(BedApplication.institution_id == principal.org_id)
-    if status is not None:
+    now = clock.now()
+    if status == S.offered:  # statuses as read: an offer past its time is expired
+        stmt = stmt.where(BedApplication.status == S.offered,
+                          BedApplication.offer_expires_at > now)
+    elif status == S.expired:
+        stmt = stmt.where((BedApplication.status == S.expired)
+                          | ((BedApplication.status == S.offered)
+                             & (BedApplication.offer_expires_at <= now)))
+    elif status is not None:
         stmt = stmt.where(BedApplication.status == status)
     if cursor:
         stmt = stmt.where(BedApplication.id < decode_cursor(cursor))

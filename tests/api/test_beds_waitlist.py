@@ -15,6 +15,7 @@ from tests.api.test_beds_support import (
     apply,
     assess,
     check_pool_invariants,
+    elder_id,
     institution,
     read_app,
     renewed,
@@ -241,3 +242,31 @@ async def test_reassessment_moves_a_waiting_application(client, admin_headers, s
     b = await assess(client, staff, b["id"], ability=4)
     assert b["priority_class"] == 3 and b["waitlist_position"] == 1
     assert (await read_app(client, staff, a["id"]))["waitlist_position"] == 2
+
+
+async def test_an_expired_offer_no_longer_counts_against_the_elder(client, admin_headers,
+                                                                   settings):
+    insts = [await institution(client, admin_headers, name=f"限额院{i}") for i in range(4)]
+    elder = elder_id(83)
+    inst0, staff0 = insts[0]
+    await add_bed(client, inst0, staff0, "X-1")
+    offered, citizen = await waiting_applicant(client, settings, inst0, staff0, id_number=elder)
+    assert offered["status"] == "offered"
+    for inst, _ in insts[1:3]:
+        await apply(client, settings, inst["id"], id_number=elder, citizen=citizen)
+    r, _ = await apply(client, settings, insts[3][0]["id"], id_number=elder, citizen=citizen,
+                       expect=409)
+    assert r["code"] == "too_many_active_applications"
+
+    clock.advance(timedelta(hours=73))
+    citizen = renewed(settings, citizen)
+    r = await client.get("/v1/bed-applications?status=expired", headers=citizen)
+    assert [a["id"] for a in r.json()["items"]] == [offered["id"]]
+    r = await client.get("/v1/bed-applications?status=offered", headers=citizen)
+    assert r.json()["items"] == []
+    # Not swept yet, and still the elder may apply again, even to the same bed pool.
+    again, _ = await apply(client, settings, inst0["id"], id_number=elder, citizen=citizen)
+    assert again["status"] == "submitted"
+    r, _ = await apply(client, settings, insts[3][0]["id"], id_number=elder, citizen=citizen,
+                       expect=409)
+    assert r["code"] == "too_many_active_applications"
