@@ -308,3 +308,29 @@ async def test_a_past_booking_never_marked_stops_counting_when_its_session_ends(
     set_china_time("2026-12-08", "12:00")
     r = await book(client, settings, slot_id(office["id"], "2026-12-15"), parties)
     assert r.status_code == 201, r.text
+
+
+async def test_every_write_is_audited(client, admin_headers, settings):
+    set_china_time("2026-12-01")
+    office, staff, me, appt = await _booked(client, admin_headers, settings)
+    oid = office["id"]
+    second = (await book(client, settings, slot_id(oid, "2026-12-08"), headers=me)).json()
+    third = (await book(client, settings, slot_id(oid, "2026-12-08"), headers=me)).json()
+    await client.post(f"{APPT}/{second['id']}/cancel", headers=me)
+    await client.post(f"/v1/marriage/offices/{oid}/closures", headers=staff,
+                      json={"date": "2026-12-24", "reason": "x"})
+    await client.post(f"/v1/marriage/offices/{oid}/special-days", headers=staff, json={
+        "date": "2026-12-26", "sessions": [{"start": "09:00", "end": "12:00", "capacity": 5}]})
+    set_china_time("2026-12-08", "09:05")
+    await client.post(f"{APPT}/{appt['id']}/check-in", headers=staff,
+                      json={"check_in_code": appt["check_in_code"]})
+    await client.post(f"{APPT}/{appt['id']}/complete", headers=staff)
+    set_china_time("2026-12-08", "12:05")
+    await client.post(f"{APPT}/{third['id']}/no-show", headers=staff)
+    r = await client.get("/v1/admin/audit-events", headers=admin_headers,
+                         params={"org_id": oid, "limit": 100})
+    actions = {e["action"] for e in r.json()["items"]}
+    assert {"marriage_schedule.create", "marriage_appointment.create",
+            "marriage_appointment.cancel", "marriage_closure.create",
+            "marriage_special_day.create", "marriage_appointment.check_in",
+            "marriage_appointment.complete", "marriage_appointment.no_show"} <= actions
