@@ -146,7 +146,8 @@ async def settle(session: AsyncSession, institution_id: str, category: str) -> i
                BedApplication.category == category,
                BedApplication.status == ApplicationStatus.offered,
                BedApplication.offer_expires_at <= clock.now())
-        .order_by(BedApplication.offer_expires_at, BedApplication.id))).scalars())
+        # Elder rows are the only ones shared between pools: lock them in one order.
+        .order_by(BedApplication.elder_id_blind, BedApplication.id))).scalars())
     for app in expired:
         await close_application(session, app, ApplicationStatus.expired,
                                 allowed=(ApplicationStatus.expired,), principal=None,
