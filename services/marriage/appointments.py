@@ -49,17 +49,15 @@ from schemas.marriage import (
     AppointmentStatus,
     CancelReason,
     MarriageAppointment,
-    MarriageClosure,
     MarriageParty,
     MarriagePartyHold,
     MarriageSchedule,
-    MarriageSpecialDay,
     PartyPublic,
 )
 from schemas.organisation import OrgKind
 from services import audit, capacity, identity, organisations
 from services.marriage import calendar, divorce
-from services.marriage.schedules import bookable_now
+from services.marriage.schedules import bookable_now, day_overrides
 
 KIND_LABELS = {
     AppointmentKind.marriage: ("结婚登记", "Marriage registration"),
@@ -170,14 +168,10 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
     )).scalar_one_or_none()
     if schedule is None:
         raise NotFound(what="slot")
-    closed = (await session.execute(select(MarriageClosure.id).where(
-        MarriageClosure.office_id == office_id, MarriageClosure.closure_date == day)
-    )).first() is not None
-    special = (await session.execute(select(MarriageSpecialDay.sessions).where(
-        MarriageSpecialDay.office_id == office_id, MarriageSpecialDay.special_date == day)
-    )).scalar_one_or_none()
-    held = next((s for s in calendar.sessions_on(office_id, day, schedule.sessions, closed,
-                                                   special) if s.start == start), None)
+    closed, special = await day_overrides(session, office_id, day, day)
+    held = next((s for s in calendar.sessions_on(office_id, day, schedule.sessions,
+                                                   day in closed, special.get(day))
+                 if s.start == start), None)
     if held is None:
         raise NotFound(what="slot")
     now = clock.now()

@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import JSON, case, cast, delete, literal, null, select, union_all, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.clock import clock
@@ -300,19 +300,32 @@ class OfficeCalendar:
                                     day in self.closed, self.specials.get(day))
 
 
+async def day_overrides(session: AsyncSession, office_id: str, first: dt.date, last: dt.date,
+                        ) -> tuple[set[dt.date], dict[dt.date, list[dict[str, Any]]]]:
+    """The office's closures and special days in [first, last], in one round trip."""
+    closures = select(literal("closed").label("what"), MarriageClosure.closure_date.label("day"),
+                      cast(null(), JSON).label("sessions")).where(
+        MarriageClosure.office_id == office_id,
+        MarriageClosure.closure_date >= first, MarriageClosure.closure_date <= last)
+    specials = select(literal("special"), MarriageSpecialDay.special_date,
+                      MarriageSpecialDay.sessions).where(
+        MarriageSpecialDay.office_id == office_id,
+        MarriageSpecialDay.special_date >= first, MarriageSpecialDay.special_date <= last)
+    closed: set[dt.date] = set()
+    special: dict[dt.date, list[dict[str, Any]]] = {}
+    for what, day, sessions in (await session.execute(union_all(closures, specials))).all():
+        if isinstance(day, str):  # SQLite hands a UNION's dates back as text
+            day = dt.date.fromisoformat(day)
+        if what == "closed":
+            closed.add(day)
+        else:
+            special[day] = sessions
+    return closed, special
+
+
 async def load_calendar(session: AsyncSession, schedule: MarriageSchedule, first: dt.date,
                         last: dt.date) -> OfficeCalendar:
-    office_id = schedule.office_id
-    closed = set((await session.execute(
-        select(MarriageClosure.closure_date).where(
-            MarriageClosure.office_id == office_id,
-            MarriageClosure.closure_date >= first, MarriageClosure.closure_date <= last)
-    )).scalars())
-    specials = {d: s for d, s in (await session.execute(
-        select(MarriageSpecialDay.special_date, MarriageSpecialDay.sessions).where(
-            MarriageSpecialDay.office_id == office_id,
-            MarriageSpecialDay.special_date >= first, MarriageSpecialDay.special_date <= last)
-    )).all()}
+    closed, specials = await day_overrides(session, schedule.office_id, first, last)
     return OfficeCalendar(schedule, closed, specials)
 
 
