@@ -210,9 +210,10 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
     # A hold whose session has ended no longer counts (see MarriagePartyHold).
     await session.execute(delete(MarriagePartyHold).where(
         MarriagePartyHold.id_blind_index.in_(blind), MarriagePartyHold.expires_at <= now))
+    # In a fixed order, so two bookings of the same two people never deadlock.
     session.add_all([MarriagePartyHold(id_blind_index=b, appointment_id=appointment.id,
                                        expires_at=held.ends_at, created_at=now)
-                     for b in blind])
+                     for b in sorted(blind)])
     try:
         await session.flush()
     except IntegrityError as exc:

@@ -99,3 +99,19 @@ async def test_cancel_racing_bookings_on_a_full_session(client, admin_headers, s
         capacity, booked, rows = await _seats(db, slot)
         assert booked == rows <= capacity == 3
         assert booked == 2 + wins
+
+
+async def test_the_same_couple_twice_in_either_order(client, admin_headers, settings, db):
+    set_china_time("2026-12-01")
+    office, _ = await office_with_schedule(client, admin_headers)
+    for _ in range(3):
+        groom, bride = person("male"), person("female")
+        results = await asyncio.gather(
+            book(client, settings, slot_id(office["id"], "2026-12-08"), [groom, bride]),
+            book(client, settings, slot_id(office["id"], "2026-12-10"), [bride, groom]),
+            book(client, settings, slot_id(office["id"], "2026-12-11"), [groom, bride]))
+        assert sorted(r.status_code for r in results) == [201, 409, 409]
+    async with db.session() as s:
+        holds = (await s.execute(select(func.count()).select_from(MarriagePartyHold))
+                 ).scalar_one()
+    assert holds == 6
