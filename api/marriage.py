@@ -50,12 +50,11 @@ from schemas.marriage import (
 from services.etag import etag
 from services.marriage import appointments, divorce, schedules
 
-TAGS: list[str | object] = ["marriage"]
-router = APIRouter(prefix="/v1/marriage", tags=TAGS, route_class=TransactionalRoute)
-public_router = APIRouter(prefix="/v1/marriage", tags=TAGS, route_class=TransactionalRoute)
+router = APIRouter(prefix="/v1/marriage", tags=["marriage"], route_class=TransactionalRoute)
+public_router = APIRouter(prefix="/v1/marriage", tags=["marriage"],
+                          route_class=TransactionalRoute)
 
 CitizenOrOffice = Annotated[Principal, Depends(require_role("citizen", "office"))]
-OfficeId = Annotated[str, "office_id"]
 
 _DIVISION = Query(pattern=r"^\d{1,6}$", description="Division code prefix, e.g. `1101`",
                   examples=["110105"])

@@ -372,8 +372,8 @@ class AppointmentCreate(StrictModel):
         "slot_id": "ms_org_0193a1b2c3d4e5f6a7b8c9d0e1_20261201_0900",
         "kind": "marriage",
         "parties": [
-            {"name": "张伟", "id_number": "110105199001010037", "phone": "13800138000"},
-            {"name": "李娜", "id_number": "110105199203040023", "phone": "13900139000"},
+            {"name": "张伟", "id_number": "440305198503151238", "phone": "13800138000"},
+            {"name": "李娜", "id_number": "440305198707222464", "phone": "13900139000"},
         ],
     }]})
 
@@ -414,8 +414,8 @@ class AppointmentPublic(BaseModel):
         "slot": {"slot_id": "ms_org_0193a1b2c3d4e5f6a7b8c9d0e1_20261201_0900",
                  "office_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1", "date": "2026-12-01",
                  "start": "09:00", "end": "12:00"},
-        "parties": [{"name": "张伟", "id_number_masked": "110105********0037"},
-                    {"name": "李娜", "id_number_masked": "110105********0023"}],
+        "parties": [{"name": "张伟", "id_number_masked": "440305********1238"},
+                    {"name": "李娜", "id_number_masked": "440305********2464"}],
         "check_in_code": "48213907", "divorce_case_id": None, "cancel_reason": None,
         "created_at": "2026-11-29T10:00:00+00:00"}]})
 
@@ -444,6 +444,6 @@ class DivorceCasePublic(BaseModel):
         "id": "mdc_0193a1b2c3d4e5f6a7b8c9d0", "status": "cooling_off",
         "office_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1", "received_date": "2026-12-01",
         "cooling_off_ends": "2026-12-31", "confirmation_deadline": "2027-01-30",
-        "parties": [{"name": "张伟", "id_number_masked": "110105********0037"},
-                    {"name": "李娜", "id_number_masked": "110105********0023"}],
+        "parties": [{"name": "张伟", "id_number_masked": "440305********1238"},
+                    {"name": "李娜", "id_number_masked": "440305********2464"}],
         "divorce_appointment_id": "mapt_0193a1b2c3d4e5f6a7b8c9d0"}]})

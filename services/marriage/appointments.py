@@ -29,6 +29,7 @@ from core.errors import (
     CancelDeadlinePassed,
     CheckInNotToday,
     InvalidCheckInCode,
+    InvalidCursor,
     InvalidParties,
     InvalidState,
     NotFound,
@@ -286,7 +287,6 @@ async def list_for(session: AsyncSession, principal: Principal, *, on: dt.date |
             try:
                 at = dt.datetime.fromisoformat(at_text)
             except ValueError:
-                from core.errors import InvalidCursor
                 raise InvalidCursor() from None
             stmt = stmt.where(or_(MarriageAppointment.starts_at > at,
                                   and_(MarriageAppointment.starts_at == at,

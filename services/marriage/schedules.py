@@ -114,8 +114,8 @@ async def put_schedule(session: AsyncSession, principal: Principal, settings: Se
     if existing is None:
         schedule = MarriageSchedule(
             office_id=office_id, sessions=sessions,
-            booking_opens_days_ahead=body.booking_opens_days_ahead
-            or settings.marriage_booking_opens_days_ahead,
+            booking_opens_days_ahead=_or(body.booking_opens_days_ahead,
+                                         settings.marriage_booking_opens_days_ahead),
             min_notice_hours=_or(body.min_notice_hours, settings.marriage_min_notice_hours),
             cancel_deadline_hours=_or(body.cancel_deadline_hours,
                                       settings.marriage_cancel_deadline_hours),
