@@ -6,6 +6,8 @@ a new route is protected unless someone decides otherwise.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,8 +21,11 @@ from api.middleware import Metrics, RequestContextMiddleware
 from api.problems import ProblemDetail
 from api.ratelimit import Limiter, rate_limit
 from core.db import Database
-from core.logging import configure_logging
+from core.logging import configure_logging, get_logger
 from core.settings import Settings, get_settings
+from services import maintenance
+
+log = get_logger("huimin.app")
 
 DESCRIPTION = """
 huimin (惠民) is the booking and claims API behind China's civil-affairs services:
@@ -55,8 +60,17 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await db.dispose()
+        task = None
+        if settings.maintenance_interval_seconds > 0:
+            task = asyncio.create_task(_maintenance_loop(db, settings))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await db.dispose()
 
     app = FastAPI(
         title="huimin 惠民 API",
@@ -114,6 +128,15 @@ TAGS = [
     {"name": "home-care", "description": "Home and community care (居家社区养老服务)"},
     {"name": "burial", "description": "Eco-burial subsidy claims (节地生态安葬奖补)"},
 ]
+
+
+async def _maintenance_loop(db: Database, settings: Settings) -> None:
+    while True:
+        await asyncio.sleep(settings.maintenance_interval_seconds)
+        try:
+            await maintenance.run_once(db, settings)
+        except Exception:  # noqa: BLE001 - keep the loop alive; the error is logged
+            log.exception("maintenance_loop_error")
 
 
 def asgi() -> FastAPI:

@@ -76,6 +76,26 @@ def demo() -> None:
     asyncio.run(load_demo(get_settings(), typer.echo))
 
 
+@app.command()
+def sweep() -> None:
+    """Run the periodic tidy-up once (for cron when the in-process loop is off)."""
+    from core.db import Database
+    from services import maintenance
+
+    settings = get_settings()
+
+    async def _run() -> dict[str, int]:
+        db = Database.from_settings(settings)
+        try:
+            return await maintenance.run_once(db, settings)
+        finally:
+            await db.dispose()
+
+    run_migrations()
+    for name, count in asyncio.run(_run()).items():
+        typer.echo(f"{name}: {count}")
+
+
 @apikey_app.command("create")
 def apikey_create(
     role: Annotated[str, typer.Option(help="admin, or a staff role with --org")],

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = 24
 
     log_level: str = "INFO"
+    # Seconds between maintenance runs inside each server process (0: never;
+    # then run `huimin sweep` from cron instead).
+    maintenance_interval_seconds: float = 60.0
 
     # Marriage registration policy (DOMAIN.md section 1).
     marriage_min_age_male: int = 22

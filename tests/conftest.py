@@ -78,6 +78,7 @@ def db_url(database_url: str, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def settings(db_url: str) -> Settings:
     return Settings(env="test", database_url=db_url, rate_limit_enabled=False, log_level="INFO",
+                    maintenance_interval_seconds=0,
                     redis_url=None, _env_file=None)
 
 

@@ -1,0 +1,39 @@
+"""Periodic tidy-up: pass on beds whose offers expired, forget expired
+idempotency keys. Correctness never depends on it (expiry is computed from
+stored times when read); it only makes sure an expired offer's bed reaches the
+next applicant without waiting for the next change to that waiting list.
+
+Each job runs in its own transaction, so one failing job does not hold back
+the others. Safe to run from several workers at once: the jobs lock what they
+change.
+"""
+
+from __future__ import annotations
+
+from core.db import Database, is_retryable
+from core.logging import get_logger
+from core.settings import Settings
+from services import idempotency
+from services.beds import pool
+
+log = get_logger("huimin.maintenance")
+
+
+async def run_once(db: Database, settings: Settings) -> dict[str, int]:
+    done: dict[str, int] = {}
+    jobs = {
+        "bed_pools_settled": lambda s: pool.sweep(s, settings),
+        "idempotency_keys_purged": idempotency.purge_expired,
+    }
+    for name, job in jobs.items():
+        async with db.session(write=True) as session:
+            try:
+                done[name] = await job(session)
+                await session.commit()
+            except Exception as exc:  # noqa: BLE001 - one job's failure is logged, not fatal
+                await session.rollback()
+                log.warning("maintenance_job_failed", job=name, error_type=type(exc).__name__,
+                            retryable=is_retryable(exc))
+    if any(done.values()):
+        log.info("maintenance", **done)
+    return done
