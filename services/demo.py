@@ -8,6 +8,8 @@ from collections.abc import Callable
 from sqlalchemy import select
 
 from core.db import Database
+from core.errors import NotFound
+from core.principal import Principal
 from core.security import issue_citizen_token
 from core.settings import Settings
 from schemas.organisation import ApiKeyCreate, Organisation, OrganisationCreate, OrgKind, Role
@@ -37,6 +39,44 @@ DEMO_ORGS: list[tuple[dict, list[tuple[Role, str]]]] = [
 ]
 
 
+async def _demo_schedule(session, settings: Settings, staff: Principal,  # noqa: ANN001
+                         office_id: str) -> None:
+    """Weekday sessions 09:00-12:00 and 13:30-17:00, 20 couples each."""
+    from schemas.marriage import WeeklyScheduleUpdate
+    from services.marriage import schedules
+
+    try:
+        await schedules.get_schedule(session, staff, office_id)
+        return  # already published on an earlier run
+    except NotFound:
+        pass
+    sessions = [{"weekday": d, "start": start, "end": end, "capacity": 20}
+                for d in range(1, 6) for start, end in (("09:00", "12:00"), ("13:30", "17:00"))]
+    await schedules.put_schedule(session, staff, settings, office_id,
+                                 WeeklyScheduleUpdate(sessions=sessions), None)
+
+
+async def _demo_beds(session, settings: Settings, staff: Principal,  # noqa: ANN001
+                     org: Organisation) -> None:
+    """A dozen beds over the four categories; public homes reserve two for the destitute."""
+    from schemas.beds import BedCreate
+    from services.beds import inventory
+
+    existing = await inventory.list_beds(session, staff, org.id, category=None, status=None,
+                                         limit=1, cursor=None)
+    if existing.items:
+        return
+    # Codes: room prefix from the category's pinyin initials (自理 半失能 护理 失智).
+    plan = [("self_care", "ZL", 3, 260_000), ("semi_care", "BS", 3, 420_000),
+            ("full_care", "HL", 4, 580_000), ("dementia", "SZ", 2, 650_000)]
+    for category, prefix, count, fee in plan:
+        for n in range(1, count + 1):
+            reserved = org.ownership == "public" and category == "full_care" and n <= 2
+            await inventory.add_bed(session, staff, org.id, BedCreate(
+                code=f"{prefix}-{n:02d}", category=category, monthly_fee_fen=fee,
+                reserved_for_destitute=reserved), settings)
+
+
 async def load_demo(settings: Settings, echo: Callable[[str], object]) -> None:
     db = Database.from_settings(settings)
     lines: list[str] = []
@@ -58,6 +98,12 @@ async def load_demo(settings: Settings, echo: Callable[[str], object]) -> None:
                         session, None, org.id, ApiKeyCreate(role=role, name=name))
                     lines.append(f"{role.value:<10} {org.name} ({org.division_code}, {org.id})"
                                  f"\n                           X-API-Key: {created.key}")
+                    staff = Principal(kind="staff", subject=created.id, role=role.value,
+                                      org_id=org.id, staff_name=name)
+                    if role == Role.office:
+                        await _demo_schedule(session, settings, staff, org.id)
+                    elif role == Role.institution:
+                        await _demo_beds(session, settings, staff, org)
             await session.commit()
     finally:
         await db.dispose()
