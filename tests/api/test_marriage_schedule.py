@@ -3,6 +3,8 @@ China's official calendar, slots, and changes that would drop bookings."""
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.api.test_marriage_support import (
     WEEKDAY_SESSIONS,
     book,
@@ -336,3 +338,32 @@ async def test_offices_are_listed_publicly_by_division(client, admin_headers):
     r2 = await client.get("/v1/marriage/offices",
                           params={"limit": 1, "cursor": r.json()["next_cursor"]})
     assert r2.json()["items"][0]["id"] != r.json()["items"][0]["id"]
+
+
+async def test_holidays_cannot_be_booked_unless_opened(client, admin_headers, settings):
+    set_china_time("2026-09-15")
+    office, staff = await office_with_schedule(client, admin_headers)
+    slot = slot_id(office["id"], "2026-10-01")
+    r = await book(client, settings, slot)
+    assert r.status_code == 404
+    r = await client.post(_url(office["id"], "special-days"), headers=staff, json={
+        "date": "2026-10-01", "sessions": [{"start": "09:00", "end": "12:00", "capacity": 9}]})
+    assert r.status_code == 201
+    r = await book(client, settings, slot)
+    assert r.status_code == 201, r.text
+    # An adjusted working Sunday is bookable like a weekday.
+    r = await book(client, settings, slot_id(office["id"], "2026-09-20", "13:30"))
+    assert r.status_code == 201, r.text
+
+
+async def test_two_editors_with_the_same_etag_one_wins(client, admin_headers):
+    office, staff = await office_with_schedule(client, admin_headers)
+    etag = (await client.get(_url(office["id"]), headers=staff)).headers["etag"]
+    bodies = [{"sessions": WEEKDAY_SESSIONS[:n]} for n in (2, 4)]
+    results = await asyncio.gather(*(
+        client.put(_url(office["id"]), json=b, headers={**staff, "If-Match": etag})
+        for b in bodies))
+    assert sorted(r.status_code for r in results) == [200, 412]
+    final = (await client.get(_url(office["id"]), headers=staff)).json()
+    winner = next(r for r in results if r.status_code == 200).json()
+    assert final["sessions"] == winner["sessions"] and final["version"] == 2
