@@ -394,20 +394,33 @@ async def no_show(session: AsyncSession, principal: Principal,
 
 
 async def _cancel_many(session: AsyncSession, principal: Principal,
-                       chosen: list[MarriageAppointment], reason: CancelReason) -> None:
+                       chosen: list[MarriageAppointment], reason: CancelReason,
+                       from_statuses: tuple[AppointmentStatus, ...],
+                       ) -> list[MarriageAppointment]:
+    """Cancel those of `chosen` still in `from_statuses` (one conditional UPDATE);
+    returns the ones actually cancelled."""
     if not chosen:
-        return
-    ids = [a.id for a in chosen]
+        return []
     now = clock.now()
-    await session.execute(
-        update(MarriageAppointment).where(MarriageAppointment.id.in_(ids))
-        .values(status=AppointmentStatus.cancelled, cancel_reason=reason, cancelled_at=now))
+    done = set((await session.execute(
+        update(MarriageAppointment)
+        .where(MarriageAppointment.id.in_([a.id for a in chosen]),
+               MarriageAppointment.status.in_(from_statuses))
+        .values(status=AppointmentStatus.cancelled, cancel_reason=reason, cancelled_at=now)
+        .returning(MarriageAppointment.id))).scalars())
+    cancelled = [a for a in chosen if a.id in done]
+    if not cancelled:
+        return []
     await session.execute(delete(MarriagePartyHold).where(
-        MarriagePartyHold.appointment_id.in_(ids)))
-    for a in chosen:
+        MarriagePartyHold.appointment_id.in_([a.id for a in cancelled])))
+    for a in cancelled:
         await audit.record(session, principal, "marriage_appointment.cancel",
                            "marriage_appointment", a.id, outcome=f"success:{reason}",
                            org_id=a.office_id)
+    return cancelled
+
+
+ACTIVE = (AppointmentStatus.booked, AppointmentStatus.checked_in)
 
 
 async def cancel_for_office(session: AsyncSession, principal: Principal,
@@ -419,18 +432,19 @@ async def cancel_for_office(session: AsyncSession, principal: Principal,
     rows = (await session.execute(
         select(MarriageAppointment)
         .where(MarriageAppointment.slot_id.in_(list(excess_by_slot)),
-               MarriageAppointment.status.in_([AppointmentStatus.booked,
-                                               AppointmentStatus.checked_in]))
+               MarriageAppointment.status.in_(ACTIVE))
         .order_by(MarriageAppointment.slot_id, MarriageAppointment.created_at.desc(),
                   MarriageAppointment.id.desc())
     )).scalars().all()
     chosen: list[MarriageAppointment] = []
-    counts: dict[str, int] = defaultdict(int)
+    taken: dict[str, int] = defaultdict(int)
     for a in rows:
-        if counts[a.slot_id] < excess_by_slot[a.slot_id]:
-            counts[a.slot_id] += 1
+        if taken[a.slot_id] < excess_by_slot[a.slot_id]:
+            taken[a.slot_id] += 1
             chosen.append(a)
-    await _cancel_many(session, principal, chosen, reason)
+    counts: dict[str, int] = defaultdict(int)
+    for a in await _cancel_many(session, principal, chosen, reason, ACTIVE):
+        counts[a.slot_id] += 1
     return dict(counts)
 
 
@@ -442,10 +456,11 @@ async def cancel_for_case(session: AsyncSession, principal: Principal, case_id: 
             MarriageAppointment.kind == AppointmentKind.divorce_confirmation,
             MarriageAppointment.status == AppointmentStatus.booked)
     )).scalars().all()
-    await _cancel_many(session, principal, list(rows), CancelReason.case_withdrawn)
-    for a in rows:
+    cancelled = await _cancel_many(session, principal, list(rows), CancelReason.case_withdrawn,
+                                   (AppointmentStatus.booked,))
+    for a in cancelled:
         await capacity.give_back(session, a.slot_id)
-    return len(rows)
+    return len(cancelled)
 
 
 # --- the citizen's calendar entry and check-in QR code ----------------------------------
