@@ -1,0 +1,246 @@
+"""One request at a time, in process: what a slot listing and a booking cost.
+
+    .venv/bin/python bench/marriage_probe.py [--db sqlite|postgres] [-n 200]
+                                             [--pyinstrument] [--cprofile]
+
+Where bench/marriage.py measures throughput under load, this answers "why": it
+builds huimin's app in process (no HTTP server, httpx's ASGI transport) on a fresh
+database, seeds an office like marriage.py, then sends N sequential requests of
+each kind and prints, per kind, the median and p90 time per request, the CPU time
+the process spent on it (1/that bounds one worker's requests/s), and the SQL
+statements each one sends (counted with an SQLAlchemy cursor event), grouped by
+statement. With --pyinstrument it also profiles the N bookings (wall time, async
+aware: time awaiting the database shows under the awaiting function) and writes
+the HTML to var/bench/; with --cprofile, a deterministic profile of the bookings and
+of the 30-day listings, self time grouped by library. PostgreSQL databases it
+creates are dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from marriage import (  # noqa: E402 - bench/ is on sys.path when run as a script
+    CHINA,
+    SESSION_CAPACITY,
+    SESSION_HOURS,
+    SLOT_DAYS,
+    VAR,
+    VENV_BIN,
+    person,
+)
+
+
+def _normalise(sql: str) -> str:
+    sql = " ".join(sql.split())
+    sql = re.sub(r"\(([^()]*)\)", lambda m: "(...)" if len(m.group(1)) > 40 else m.group(0),
+                 sql)
+    return sql[:110]
+
+
+def cli_keys() -> tuple[str, str]:
+    """An admin key and a citizen token, from the `huimin` command (migrates first)."""
+    env = {**os.environ}
+    admin = subprocess.run([str(VENV_BIN / "huimin"), "apikey", "create", "--role", "admin",
+                            "--name", "probe"], env=env, cwd=ROOT, capture_output=True,
+                           text=True, timeout=120, check=True).stdout.split()[-1]
+    token = subprocess.run([str(VENV_BIN / "huimin"), "token", "citizen", "--subject",
+                            "probe-citizen"], env=env, cwd=ROOT, capture_output=True,
+                           text=True, timeout=60, check=True).stdout.split()[-1]
+    return admin, token
+
+
+# Deterministic-profile groups: (label, substrings of "file:function").
+CPROFILE_GROUPS = [
+    ("SQLAlchemy (all, cumulative)", ("sqlalchemy/",)),
+    ("asyncpg (own code + Cython protocol)", ("asyncpg/", "asyncpg.protocol")),
+    ("aiosqlite + sqlite3", ("aiosqlite/", "sqlite3")),
+    ("pydantic", ("pydantic",)),
+    ("fastapi", ("fastapi/",)),
+    ("starlette", ("starlette/",)),
+    ("stdnum (identity validation)", ("stdnum/",)),
+    ("cryptography/hmac (encryption, blind index)", ("cryptography", "hmac.py")),
+    ("jwt", ("jwt/",)),
+    ("json", ("json/",)),
+    ("chinese_calendar / holidays", ("chinese_calendar", "holidays/")),
+    ("huimin services/ (own time)", ("services/",)),
+    ("huimin api/ + core/ (own time)", ("/api/", "/core/")),
+]
+
+
+def print_cprofile(cprof, n: int, top: int = 30) -> None:  # noqa: ANN001
+    """Self time by library (tottime sums, so groups do not overlap) and top functions."""
+    import pstats
+
+    stats = pstats.Stats(cprof)
+    total = sum(v[2] for v in stats.stats.values())  # tottime
+    groups: Counter[str] = Counter()
+    rows = []
+    for (file, line, func), (_cc, nc, tt, ct, _callers) in stats.stats.items():
+        key = f"{file}:{func}"
+        label = next((lab for lab, pats in CPROFILE_GROUPS if any(p in key for p in pats)),
+                     "other (stdlib, uvloop, builtins, ...)")
+        groups[label] += tt
+        rows.append((tt, ct, nc, f"{func} ({file.split('site-packages/')[-1]}:{line})"))
+    print(f"  cProfile: {1000 * total / n:.1f} ms of profiled self time per request "
+          f"(inflated by the profiler); self time by library:")
+    for label, tt in groups.most_common():
+        print(f"    {100 * tt / total:5.1f}%  {label}")
+    print(f"  top {top} functions by self time (share, calls per request):")
+    for tt, _ct, nc, name in sorted(rows, reverse=True)[:top]:
+        print(f"    {100 * tt / total:5.1f}%  {nc / n:6.1f}x  {name}")
+
+
+async def probe(url: str, n: int, use_pyinstrument: bool, admin: str, token: str,
+                use_cprofile: bool = False) -> None:
+    import httpx
+    from sqlalchemy import event
+
+    from api.app import create_app
+
+    app = create_app()
+    db = app.state.db
+    statements: list[str] = []
+
+    def on_execute(_conn, _cursor, statement, *_args):  # noqa: ANN001, ANN202
+        statements.append(statement)
+
+    for engine in {db.write_engine, db.read_engine}:
+        event.listen(engine.sync_engine, "before_cursor_execute", on_execute)
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://probe") as c:
+        a = {"X-API-Key": admin}
+        org = (await c.post("/v1/admin/organisations", headers=a, json={
+            "kind": "registration_office", "name": "探针婚姻登记处",
+            "division_code": "110105"})).json()
+        key = (await c.post(f"/v1/admin/organisations/{org['id']}/api-keys", headers=a,
+                            json={"role": "office", "name": "desk"})).json()["key"]
+        sessions = [{"weekday": d, "start": f"{h:02d}:00", "end": f"{e:02d}:00",
+                     "capacity": SESSION_CAPACITY} for d in range(1, 8) for h, e in SESSION_HOURS]
+        r = await c.put(f"/v1/marriage/offices/{org['id']}/weekly-schedule",
+                        headers={"X-API-Key": key},
+                        json={"sessions": sessions, "booking_opens_days_ahead": 60,
+                              "min_notice_hours": 0})
+        assert r.status_code == 200, r.text
+        start = dt.datetime.now(CHINA).date() + dt.timedelta(days=1)
+        end = start + dt.timedelta(days=SLOT_DAYS - 1)
+        slots_path = f"/v1/marriage/offices/{org['id']}/slots?from={start}&to={end}"
+        one_day = f"/v1/marriage/offices/{org['id']}/slots?from={start}&to={start}"
+        items = (await c.get(slots_path)).json()["items"]
+        bookable = [s["slot_id"] for s in items if s["bookable"]]
+        cit = {"Authorization": f"Bearer {token}"}
+
+        def booking(i: int) -> tuple[dict, dict]:
+            body = {"slot_id": bookable[i % len(bookable)], "kind": "marriage", "parties": [
+                {"name": "张伟", "id_number": person(i, "male"), "phone": "13800138000"},
+                {"name": "李娜", "id_number": person(i, "female"), "phone": "13900139000"}]}
+            return body, {**cit, "Idempotency-Key": f"probe-{i}"}
+
+        kinds = {
+            "GET /healthz (no database)": lambda i: c.get("/healthz"),
+            "GET /v1/me (citizen token)": lambda i: c.get("/v1/me", headers=cit),
+            "GET slots, 1 day": lambda i: c.get(one_day),
+            f"GET slots, {SLOT_DAYS} days": lambda i: c.get(slots_path),
+            "POST appointments": lambda i: c.post("/v1/marriage/appointments",
+                                                   json=booking(i)[0], headers=booking(i)[1]),
+        }
+        print(f"{url.split('://')[0]}: {n} sequential requests of each kind, in process "
+              f"(python {sys.version.split()[0]})")
+        for name, send in kinds.items():
+            for i in range(5):  # warm caches (compiled statements, pools)
+                await send(10**6 + i)
+            times, cpu, counts, by_sql = [], [], [], Counter()
+            profiler = cprof = None
+            if use_cprofile and name.startswith(("POST", "GET slots, 3")):
+                import cProfile
+
+                cprof = cProfile.Profile()
+                cprof.enable()
+            if use_pyinstrument and name.startswith("POST"):
+                from pyinstrument import Profiler
+
+                profiler = Profiler(async_mode="enabled", interval=0.0005)
+                profiler.start()
+            for i in range(n):
+                statements.clear()
+                t0, c0 = time.perf_counter(), time.process_time()
+                r = await send(i)
+                times.append(time.perf_counter() - t0)
+                cpu.append(time.process_time() - c0)
+                if r.status_code >= 300:
+                    raise RuntimeError(f"{name}: {r.status_code} {r.text[:300]}")
+                counts.append(len(statements))
+                by_sql.update(_normalise(s) for s in statements)
+            times.sort()
+            print(f"\n{name}: median {1000 * statistics.median(times):.1f} ms, "
+                  f"p90 {1000 * times[int(0.9 * n)]:.1f} ms, this process's CPU "
+                  f"{1000 * statistics.mean(cpu):.1f} ms (-> at most "
+                  f"{1 / max(statistics.mean(cpu), 1e-9):.0f} req/s per core), "
+                  f"SQL statements per request: {statistics.mean(counts):.1f}")
+            for sql, k in by_sql.most_common():
+                print(f"  {k / n:4.1f}x  {sql}")
+            if cprof is not None:
+                cprof.disable()
+                print_cprofile(cprof, n)
+            if profiler is not None:
+                profiler.stop()
+                out = VAR / f"probe-{url.split('+')[0].split(':')[0]}-booking.html"
+                out.write_text(profiler.output_html())
+                print(profiler.output_text(unicode=False, color=False, show_all=False,
+                                           short_mode=False)[:12000])
+                print(f"pyinstrument HTML: {out}")
+    await db.dispose()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    p.add_argument("-n", type=int, default=200)
+    p.add_argument("--pyinstrument", action="store_true")
+    p.add_argument("--cprofile", action="store_true",
+                   help="deterministic profile of the bookings and 30-day listings")
+    p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
+    opts = p.parse_args()
+    VAR.mkdir(parents=True, exist_ok=True)
+    name = f"bench_probe_{os.getpid()}"
+    if opts.db == "sqlite":
+        path = VAR / f"{name}.db"
+        url = f"sqlite+aiosqlite:///{path}"
+    else:
+        import psycopg
+
+        with psycopg.connect(f"{opts.pg}/postgres", autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = f"postgresql+asyncpg://{opts.pg.split('://', 1)[1]}/{name}"
+    os.environ.update({"DATABASE_URL": url, "HUIMIN_RATE_LIMIT_ENABLED": "false",
+                       "HUIMIN_LOG_LEVEL": "WARNING"})
+    try:
+        admin, token = cli_keys()
+        asyncio.run(probe(url, opts.n, opts.pyinstrument, admin, token, opts.cprofile))
+    finally:
+        if opts.db == "sqlite":
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        else:
+            with psycopg.connect(f"{opts.pg}/postgres", autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    print(json.dumps({"done": True}))
+
+
+if __name__ == "__main__":
+    main()
