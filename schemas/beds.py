@@ -27,7 +27,11 @@ from sqlalchemy import JSON, CheckConstraint, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from schemas.common import IdNumberIn, Name, Phone, StrictModel, id_field, utc_datetime
-from schemas.organisation import Organisation, OrganisationUpdate, Ownership
+from schemas.organisation import (
+    InstitutionFacts,
+    Organisation,
+    OrganisationUpdate,
+)
 
 
 class BedCategory(StrEnum):
@@ -198,18 +202,7 @@ class Vacancies(BaseModel):
     dementia: int = 0
 
 
-class InstitutionPublic(BaseModel):
-    id: str
-    name: str
-    division_code: str
-    division_name: str | None = None
-    address: str | None = None
-    phone: str | None = None
-    lat: float | None = None
-    lon: float | None = None
-    ownership: Ownership | None = None
-    rating: int | None = None
-    medical_care: bool | None = None
+class InstitutionPublic(InstitutionFacts):
     vacancies: Vacancies
     distance_km: float | None = PField(
         default=None, description="Great-circle distance from `near`, in kilometres")

@@ -25,6 +25,7 @@ from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from schemas.common import IdNumberIn, Name, Phone, StrictModel, id_field, utc_datetime
+from schemas.organisation import OrganisationContact
 
 # --- enums -------------------------------------------------------------------
 
@@ -310,15 +311,7 @@ class SpecialDayPublic(BaseModel):
         "cancelled_appointments": 0}]})
 
 
-class OfficePublic(BaseModel):
-    id: str
-    name: str
-    division_code: str
-    division_name: str | None = None
-    address: str | None = None
-    phone: str | None = None
-    lat: float | None = None
-    lon: float | None = None
+class OfficePublic(OrganisationContact):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "org_0193a1b2c3d4e5f6a7b8c9d0e1", "name": "朝阳区婚姻登记处",

@@ -108,9 +108,10 @@ class OrganisationUpdate(StrictModel):
     )
 
 
-class OrganisationPublic(BaseModel):
+class OrganisationContact(BaseModel):
+    """What the public sees of any organisation: who and where it is."""
+
     id: str
-    kind: OrgKind
     name: str
     division_code: str
     division_name: str | None = None
@@ -118,9 +119,18 @@ class OrganisationPublic(BaseModel):
     phone: str | None = None
     lat: float | None = None
     lon: float | None = None
+
+
+class InstitutionFacts(OrganisationContact):
+    """And what describes a care institution (None for the other kinds)."""
+
     ownership: Ownership | None = None
     rating: int | None = None
     medical_care: bool | None = None
+
+
+class OrganisationPublic(InstitutionFacts):
+    kind: OrgKind
     created_at: datetime
     updated_at: datetime
 
