@@ -104,6 +104,12 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
     def _refuse_early(self, scope: Scope, headers: dict[bytes, bytes]) -> errors.DomainError | None:
+        # No id, cursor or filter contains a NUL; PostgreSQL would refuse it deep
+        # inside a query, so refuse it at the door.
+        target = (scope.get("raw_path") or scope.get("path", "").encode()) + b"?" + \
+            scope.get("query_string", b"")
+        if b"%00" in target or b"\x00" in target:
+            return errors.BadRequest()
         if scope.get("method") not in BODY_METHODS:
             return None
         length = headers.get(b"content-length")

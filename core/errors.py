@@ -69,8 +69,27 @@ Forbidden = _error("Forbidden", "forbidden", 403, "无权执行此操作",
 SeparationOfDuties = _error("SeparationOfDuties", "separation_of_duties", 403,
                             "审核与审批须由不同人员完成",
                             "Review and approval need different staff members")
-NotFound = _error("NotFound", "not_found", 404, "资源不存在", "Not found",
-                  "找不到该{what}。", "No such {what}.")
+_NotFound = _error("NotFound", "not_found", 404, "资源不存在", "Not found",
+                   "找不到该{what}。", "No such {what}.")
+
+# The Chinese names of what NotFound(what=...) can name.
+NOUNS_ZH = {
+    "resource": "资源", "organisation": "机构", "API key": "API 密钥",
+    "appointment": "预约", "slot": "时段", "office": "婚姻登记机关",
+    "weekly schedule": "每周排班", "closure": "休息日", "special day": "特别开放日",
+    "divorce case": "离婚登记申请", "institution": "养老机构", "bed": "床位",
+    "bed application": "入住申请", "occupancy": "入住记录",
+}
+
+
+class NotFound(_NotFound):
+    """An object that does not exist, or is not the caller's (same answer)."""
+
+    def detail(self, lang: str) -> str:
+        what = self.params.get("what", "resource")
+        if lang != "en":
+            return self.detail_zh.format(what=NOUNS_ZH.get(what, "资源"))  # type: ignore[union-attr]
+        return self.detail_en.format(what=what)  # type: ignore[union-attr]
 MethodNotAllowed = _error("MethodNotAllowed", "method_not_allowed", 405, "不支持该请求方法",
                           "Method not allowed")
 # 409

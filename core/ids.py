@@ -27,6 +27,11 @@ def decode_cursor(cursor: str) -> str:
 
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.urlsafe_b64decode(padded.encode()).decode()
+        value = base64.urlsafe_b64decode(padded.encode()).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise InvalidCursor() from exc
+    # Only what encode_cursor made round-trips; anything else (garbage, control
+    # characters PostgreSQL would refuse) is a client error, not a query.
+    if encode_cursor(value) != cursor or not value.isprintable():
+        raise InvalidCursor()
+    return value

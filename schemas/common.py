@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
 from pydantic import Field as PField
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
@@ -68,17 +68,39 @@ Phone = Annotated[
     PField(examples=["13800138000"]),
 ]
 IdNumberIn = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=15, max_length=18,
-                           pattern=r"^[0-9]{17}[0-9Xx]$"),
-    PField(description="Resident identity number (GB 11643); returned only masked",
-           examples=["11010519491231002X"]),
+    # Only the length is bounded here: the service validates the number itself, so
+    # every malformed number gets the one code frontends switch on,
+    # `invalid_id_number`, not sometimes `validation_error`.
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32),
+    PField(description="Resident identity number (GB 11643, 18 characters); returned "
+                       "only masked", examples=["11010519491231002X"]),
 ]
 
 
 class StrictModel(BaseModel):
-    """Request bodies: unknown fields are refused, not silently dropped."""
+    """Request bodies: unknown fields are refused, not silently dropped, and no
+    string may carry a NUL or other control character (PostgreSQL refuses NUL;
+    none belongs in a name, code or reason)."""
 
     model_config = ConfigDict(extra="forbid", str_max_length=2000)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        for text in _strings_in(value):
+            if any(ord(c) < 32 and c not in "\t\n\r" for c in text):
+                raise ValueError("control characters are not allowed")
+        return value
+
+
+def _strings_in(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple, set)):
+        return [s for v in value for s in _strings_in(v)]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_strings_in(k), *_strings_in(v))]
+    return []
 
 
 class Page(BaseModel, Generic[T]):

@@ -23,12 +23,18 @@ from core.errors import IdempotencyInFlight, IdempotencyKeyRequired, Idempotency
 from schemas.idempotency import IdempotencyRecord
 
 
-@dataclass(frozen=True, slots=True)
-class Replay(Exception):
-    """Raised to short-circuit a request with its stored first response."""
+class Replay(Exception):  # noqa: N818 - a signal, not an error
+    """Raised to short-circuit a request with its stored first response.
 
-    status: int
-    body: str
+    A plain exception on purpose: Starlette clears `__traceback__` on handled
+    exceptions, which a frozen dataclass refuses (and the failure used to log
+    the stored body, personal data included). Its repr carries no body.
+    """
+
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(status)
+        self.status = status
+        self.body = body
 
 
 @dataclass(slots=True)

@@ -120,3 +120,33 @@ async def test_database_down_is_503_with_retry_after(app, client, admin_headers)
 async def test_readyz_is_200_when_the_database_answers(client):
     r = await client.get("/readyz")
     assert r.status_code == 200 and r.json() == {"status": "ready"}
+
+
+async def test_nul_characters_are_refused_at_the_door(client, admin_headers):
+    r = await client.post("/v1/admin/organisations", json={
+        "kind": "registration_office", "name": "a\u0000b", "division_code": "110105"},
+        headers=admin_headers)
+    assert_problem(r, 422, "validation_error")
+    assert_problem(await client.get("/v1/admin/organisations/a%00b", headers=admin_headers),
+                   400, "bad_request")
+    assert_problem(await client.get("/v1/admin/organisations?cursor=%00", headers=admin_headers),
+                   400, "bad_request")
+
+
+async def test_garbage_cursors_are_400(client, admin_headers):
+    import base64
+
+    for cursor in ("zzz", "%%%", base64.urlsafe_b64encode(b"a\x01b").decode().rstrip("=")):
+        r = await client.get("/v1/admin/organisations", params={"cursor": cursor},
+                             headers=admin_headers)
+        assert_problem(r, 400, "invalid_cursor")
+
+
+async def test_not_found_names_the_object_in_each_language(client, admin_headers):
+    zh = assert_problem(await client.get("/v1/admin/organisations/org_x", headers=admin_headers),
+                        404, "not_found")
+    assert zh["detail"] == "找不到该机构。"
+    en = assert_problem(await client.get("/v1/admin/organisations/org_x",
+                                         headers={**admin_headers, "Accept-Language": "en"}),
+                        404, "not_found")
+    assert en["detail"] == "No such organisation."

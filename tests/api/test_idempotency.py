@@ -112,3 +112,13 @@ async def test_required_key_missing_or_malformed_is_400(app, client, admin_heade
     r = await client.post("/test-only/idempotent", json={},
                           headers={**admin_headers, "Idempotency-Key": "k" * 255})
     assert r.status_code == 201
+
+
+async def test_a_replay_logs_no_error_and_no_body(client, admin_headers, log_stream):
+    h = {**admin_headers, "Idempotency-Key": "org-create-log"}
+    await client.post("/v1/admin/organisations", json=BODY, headers=h)
+    r = await client.post("/v1/admin/organisations", json=BODY, headers=h)
+    assert r.headers["idempotent-replayed"] == "true"
+    logged = log_stream.getvalue()
+    assert "unhandled_exception" not in logged
+    assert BODY["name"] not in logged

@@ -82,3 +82,16 @@ def test_logs_mask_anything_shaped_like_an_identity_number():
         configure_logging("INFO")
     assert VALID not in stream.getvalue()
     assert "110105********002X" in stream.getvalue()
+
+
+def test_region_codes_younger_than_the_holder_are_accepted():
+    # 武侯区 (510107) was created long after 1956; the card follows residence.
+    idn = identity.parse(make_id_number("19560301", region="510107"))
+    assert idn.birth_date == date(1956, 3, 1)
+    assert identity.parse("510107195603010332").sex == "male"
+
+
+@pytest.mark.parametrize("bad", ["012345199001011234", "11010519900101123", "ABCDEF199001011234"])
+def test_malformed_numbers_get_the_one_code(bad):
+    with pytest.raises(InvalidIdNumber):
+        identity.parse(bad)
