@@ -17,12 +17,15 @@ from core.security import decode_citizen_token
 from core.settings import Settings
 from services import idempotency, organisations
 
+# Every dependency here is `async def`: FastAPI runs a plain `def` dependency in
+# a worker thread, a hop that cost more than the work on each request.
 
-def db_session(request: Request) -> AsyncSession:
+
+async def db_session(request: Request) -> AsyncSession:
     return request.state.db_session
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -119,7 +122,7 @@ async def _optional_idempotency(request: Request, session: Db, settings: Setting
 
 OptionalIdempotent = Annotated[idempotency.Claim | None, Depends(_optional_idempotency)]
 
-def _if_match(value: Annotated[str | None, Header(
+async def _if_match(value: Annotated[str | None, Header(
     alias="If-Match", description="The ETag last read; required to change the resource",
     examples=['"org_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4.1"'])] = None) -> str | None:
     return value
@@ -129,10 +132,14 @@ IfMatch = Annotated[str | None, Depends(_if_match)]
 
 
 class PageParams:
-    def __init__(self, limit: Annotated[int, Query(ge=1, le=100)] = 20,
-                 cursor: Annotated[str | None, Query(max_length=200)] = None) -> None:
+    def __init__(self, limit: int, cursor: str | None) -> None:
         self.limit = limit
         self.cursor = cursor
 
 
-Paging = Annotated[PageParams, Depends()]
+async def _paging(limit: Annotated[int, Query(ge=1, le=100)] = 20,
+                  cursor: Annotated[str | None, Query(max_length=200)] = None) -> PageParams:
+    return PageParams(limit, cursor)
+
+
+Paging = Annotated[PageParams, Depends(_paging)]

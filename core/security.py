@@ -6,6 +6,7 @@ No database and no framework here; `api.auth` puts them to work.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
@@ -14,12 +15,31 @@ from datetime import timedelta
 
 import jwt
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from jwt.algorithms import HMACAlgorithm
 
 from core.clock import clock
 from core.settings import Settings
 
 JWT_ALGORITHM = "HS256"  # pinned: tokens naming any other algorithm are refused
 API_KEY_PREFIX = "hm"
+
+
+class _CachedHMAC(HMACAlgorithm):
+    """HS256 whose key preparation runs once per secret, not on every request.
+
+    pyjwt re-checks on each decode that the HMAC secret is not a PEM/DER key,
+    by trying to parse it as one: about 0.4 ms per request. The secret comes
+    from settings and does not change, so the (same) check runs once here.
+    """
+
+    @functools.lru_cache(maxsize=8)  # noqa: B019 - a handful of secrets, kept for the process
+    def prepare_key(self, key: str | bytes) -> bytes:  # type: ignore[override]
+        return super().prepare_key(key)
+
+
+_jwt = jwt.PyJWT()
+_jwt._jws.unregister_algorithm(JWT_ALGORITHM)
+_jwt._jws.register_algorithm(JWT_ALGORITHM, _CachedHMAC(HMACAlgorithm.SHA256))
 
 
 def issue_citizen_token(settings: Settings, subject: str, ttl: timedelta | None = None) -> str:
@@ -33,12 +53,12 @@ def issue_citizen_token(settings: Settings, subject: str, ttl: timedelta | None 
         "iat": int(now.timestamp()),
         "exp": int((now + ttl).timestamp()),
     }
-    return jwt.encode(claims, settings.jwt_secret, algorithm=JWT_ALGORITHM)
+    return _jwt.encode(claims, settings.jwt_secret, algorithm=JWT_ALGORITHM)
 
 
 def decode_citizen_token(settings: Settings, token: str) -> dict:
     """Verify signature, algorithm, `exp`, `iss`, `aud` and `sub`; raise jwt errors."""
-    claims = jwt.decode(
+    claims = _jwt.decode(
         token,
         settings.jwt_secret,
         algorithms=[JWT_ALGORITHM],
