@@ -8,9 +8,9 @@ check-in QR code.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from api.deps import (
     CitizenPrincipal,
@@ -28,6 +28,9 @@ from core import errors
 from core.principal import Principal
 from schemas.common import Page
 from schemas.marriage import (
+    DATE_RANGE_NOTE,
+    FIRST_DATE,
+    LAST_DATE,
     AppointmentCreate,
     AppointmentPublic,
     AppointmentStatus,
@@ -58,6 +61,18 @@ CitizenOrOffice = Annotated[Principal, Depends(require_role("citizen", "office")
 
 _DIVISION = Query(pattern=r"^\d{1,6}$", description="Division code prefix, e.g. `1101`",
                   examples=["110105"])
+
+
+def _date_query(description: str, *, alias: str | None = None,
+                example: str = "2026-12-01") -> Any:
+    """A date query parameter, bounded like every date the marriage API takes."""
+    return Query(alias=alias, ge=FIRST_DATE, le=LAST_DATE,
+                 description=f"{description}; {DATE_RANGE_NOTE}", examples=[example])
+
+
+_FROM = _date_query("Only from this date on", alias="from")
+_DATE_PATH = Path(ge=FIRST_DATE, le=LAST_DATE, description=f"The date, {DATE_RANGE_NOTE}",
+                  examples=["2026-12-24"])
 
 
 def _schedule_public(s: MarriageSchedule, cancelled: int = 0) -> WeeklySchedulePublic:
@@ -101,10 +116,10 @@ async def list_offices(session: Db, paging: Paging,
         errors.NotFound, errors.DateRangeTooLong).items() if k != 401}})
 async def list_slots(
     office_id: str, session: Db,
-    from_: Annotated[dt.date | None, Query(alias="from", description="First date (default "
-                                           "today, China time)", examples=["2026-12-01"])] = None,
-    to: Annotated[dt.date | None, Query(description="Last date, inclusive (default: 62 days "
-                                        "from `from`)", examples=["2026-12-31"])] = None,
+    from_: Annotated[dt.date | None, _date_query("First date (default today, China time)",
+                                                 alias="from")] = None,
+    to: Annotated[dt.date | None, _date_query("Last date, inclusive (default: 62 days from "
+                                              "`from`)", example="2026-12-31")] = None,
 ) -> SlotList:
     return SlotList(items=await schedules.list_slots(session, office_id, from_, to))
 
@@ -129,7 +144,8 @@ async def put_weekly_schedule(office_id: str, body: WeeklyScheduleUpdate, sessio
                               response: Response) -> WeeklySchedulePublic:
     result = await schedules.put_schedule(session, principal, settings, office_id, body,
                                           if_match)
-    response.headers["ETag"] = etag(office_id, result.schedule.version)
+    response.headers["ETag"] = etag(schedules.schedule_etag_id(office_id),
+                                    result.schedule.version)
     return _schedule_public(result.schedule, result.cancelled)
 
 
@@ -139,7 +155,7 @@ async def put_weekly_schedule(office_id: str, body: WeeklyScheduleUpdate, sessio
 async def get_weekly_schedule(office_id: str, session: Db, principal: OfficeStaff,
                               response: Response) -> WeeklySchedulePublic:
     schedule = await schedules.get_schedule(session, principal, office_id)
-    response.headers["ETag"] = etag(office_id, schedule.version)
+    response.headers["ETag"] = etag(schedules.schedule_etag_id(office_id), schedule.version)
     return _schedule_public(schedule)
 
 
@@ -162,7 +178,7 @@ async def add_closure(office_id: str, body: ClosureCreate, session: Db, principa
             summary="The office's closures (from a date)",
             responses=responses(errors.Forbidden, errors.NotFound))
 async def list_closures(office_id: str, session: Db, principal: OfficeStaff,
-                        from_: Annotated[dt.date | None, Query(alias="from")] = None,
+                        from_: Annotated[dt.date | None, _FROM] = None,
                         ) -> list[ClosurePublic]:
     rows = await schedules.list_closures(session, principal, office_id, from_)
     return [_closure_public(c) for c in rows]
@@ -171,7 +187,7 @@ async def list_closures(office_id: str, session: Db, principal: OfficeStaff,
 @router.delete("/offices/{office_id}/closures/{date}", status_code=204,
                summary="Reopen a closed date",
                responses=responses(errors.Forbidden, errors.NotFound, errors.ScheduleNotSet))
-async def remove_closure(office_id: str, date: dt.date, session: Db,
+async def remove_closure(office_id: str, date: Annotated[dt.date, _DATE_PATH], session: Db,
                          principal: OfficeStaff) -> Response:
     await schedules.remove_closure(session, principal, office_id, date)
     return Response(status_code=204)
@@ -199,7 +215,7 @@ async def put_special_day(office_id: str, body: SpecialDayCreate, session: Db,
             summary="The office's special days (from a date)",
             responses=responses(errors.Forbidden, errors.NotFound))
 async def list_special_days(office_id: str, session: Db, principal: OfficeStaff,
-                            from_: Annotated[dt.date | None, Query(alias="from")] = None,
+                            from_: Annotated[dt.date | None, _FROM] = None,
                             ) -> list[SpecialDayPublic]:
     rows = await schedules.list_special_days(session, principal, office_id, from_)
     return [_special_public(s) for s in rows]
@@ -209,7 +225,8 @@ async def list_special_days(office_id: str, session: Db, principal: OfficeStaff,
                summary="Remove a special day (its date follows the calendar again)",
                responses=responses(errors.Forbidden, errors.NotFound, errors.ScheduleNotSet,
                                    errors.CapacityBelowBooked))
-async def remove_special_day(office_id: str, date: dt.date, session: Db,
+async def remove_special_day(office_id: str, date: Annotated[dt.date, _DATE_PATH],
+                             session: Db,
                              principal: OfficeStaff,
                              cancel_affected: bool = False) -> Response:
     await schedules.remove_special_day(session, principal, office_id, date,
@@ -248,8 +265,7 @@ async def book_appointment(body: AppointmentCreate, session: Db, principal: Citi
             responses=responses(errors.Forbidden, errors.InvalidCursor))
 async def list_appointments(
     session: Db, principal: CitizenOrOffice, paging: Paging,
-    date: Annotated[dt.date | None, Query(description="Session date (China time)",
-                                          examples=["2026-12-01"])] = None,
+    date: Annotated[dt.date | None, _date_query("Session date (China time)")] = None,
     status: AppointmentStatus | None = None,
 ) -> Page[AppointmentPublic]:
     page = await appointments.list_for(session, principal, on=date, status=status,

@@ -182,6 +182,23 @@ class MarriageDivorceCase(SQLModel, table=True):
 
 # --- request and response models -------------------------------------------------
 
+# Every date the marriage API takes (query, path, body, the date inside a slot id)
+# lies in this range; anything else is 422 `validation_error` (a slot id: 404).
+FIRST_DATE = dt.date(2000, 1, 1)
+LAST_DATE = dt.date(2099, 12, 31)
+DATE_RANGE_NOTE = f"between {FIRST_DATE} and {LAST_DATE} (else 422 `validation_error`)"
+
+
+def in_date_range(day: dt.date) -> bool:
+    return FIRST_DATE <= day <= LAST_DATE
+
+
+def date_field(description: str, **kwargs: Any) -> Any:
+    """A `YYYY-MM-DD` date bounded to [FIRST_DATE, LAST_DATE]."""
+    return PField(ge=FIRST_DATE, le=LAST_DATE, description=f"{description}, {DATE_RANGE_NOTE}",
+                  **kwargs)
+
+
 HHMM = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$"),
                  PField(description="Local time (Asia/Shanghai), HH:MM", examples=["09:00"])]
 Capacity = Annotated[int, PField(ge=1, le=1000, description="Appointments in this session",
@@ -261,7 +278,7 @@ class WeeklySchedulePublic(BaseModel):
 
 
 class ClosureCreate(StrictModel):
-    date: dt.date
+    date: dt.date = date_field("The date to close (China time)")
     reason: str = PField(min_length=1, max_length=200)
     cancel_affected: bool = CANCEL_AFFECTED
 
@@ -284,7 +301,7 @@ class ClosurePublic(BaseModel):
 
 
 class SpecialDayCreate(StrictModel):
-    date: dt.date
+    date: dt.date = date_field("The date to open with its own sessions (China time)")
     sessions: list[DaySessionIn] = PField(min_length=1, max_length=10)
     cancel_affected: bool = CANCEL_AFFECTED
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import io
+import re
 import secrets
 from collections import defaultdict
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ from schemas.marriage import (
 from schemas.organisation import OrgKind
 from services import audit, capacity, identity, organisations
 from services.marriage import calendar, divorce
-from services.marriage.schedules import bookable_now, day_overrides
+from services.marriage.schedules import bookable_now, check_id_cursor, day_overrides
 
 KIND_LABELS = {
     AppointmentKind.marriage: ("结婚登记", "Marriage registration"),
@@ -228,6 +229,26 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
 
 # --- reading -----------------------------------------------------------------------
 
+_APPOINTMENT_ID = re.compile(r"mapt_[0-9a-z]{1,35}")
+
+
+def _office_cursor(last: MarriageAppointment) -> str:
+    return encode_cursor(f"{utc(last.starts_at).isoformat()}|{last.id}")
+
+
+def _decode_office_cursor(cursor: str) -> tuple[dt.datetime, str]:
+    """(starts_at, id) from an office list cursor; 400 `invalid_cursor` unless it is
+    exactly what `_office_cursor` makes (an aware UTC time, an appointment id)."""
+    at_text, sep, last_id = decode_cursor(cursor).partition("|")
+    try:
+        at = dt.datetime.fromisoformat(at_text)
+    except ValueError:
+        raise InvalidCursor() from None
+    if (not sep or at.utcoffset() != dt.timedelta(0) or not _APPOINTMENT_ID.fullmatch(last_id)
+            or encode_cursor(f"{utc(at).isoformat()}|{last_id}") != cursor):
+        raise InvalidCursor()
+    return at, last_id
+
 
 async def _parties_of(session: AsyncSession, ids: list[str]) -> dict[str, list[MarriageParty]]:
     out: dict[str, list[MarriageParty]] = defaultdict(list)
@@ -276,18 +297,14 @@ async def list_for(session: AsyncSession, principal: Principal, *, on: dt.date |
     if principal.is_citizen:
         stmt = stmt.where(MarriageAppointment.owner_subject == principal.subject)
         if cursor:
-            stmt = stmt.where(MarriageAppointment.id < decode_cursor(cursor))
+            stmt = stmt.where(MarriageAppointment.id < check_id_cursor(cursor, _APPOINTMENT_ID))
         stmt = stmt.order_by(MarriageAppointment.id.desc())
     else:
         await audit.record(session, principal, "marriage_appointment.list",
                            "marriage_appointment", None)
         stmt = stmt.where(MarriageAppointment.office_id == principal.org_id)
         if cursor:
-            at_text, _, last_id = decode_cursor(cursor).partition("|")
-            try:
-                at = dt.datetime.fromisoformat(at_text)
-            except ValueError:
-                raise InvalidCursor() from None
+            at, last_id = _decode_office_cursor(cursor)
             stmt = stmt.where(or_(MarriageAppointment.starts_at > at,
                                   and_(MarriageAppointment.starts_at == at,
                                        MarriageAppointment.id > last_id)))
@@ -296,8 +313,7 @@ async def list_for(session: AsyncSession, principal: Principal, *, on: dt.date |
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = encode_cursor(last.id if principal.is_citizen
-                                    else f"{utc(last.starts_at).isoformat()}|{last.id}")
+        next_cursor = encode_cursor(last.id) if principal.is_citizen else _office_cursor(last)
     rows = rows[:limit]
     parties = await _parties_of(session, [a.id for a in rows])
     return Page(items=[AppointmentView(a, parties[a.id]) for a in rows], next_cursor=next_cursor)

@@ -25,6 +25,7 @@ from typing import Any
 import chinese_calendar
 
 from core.clock import CHINA_TZ
+from schemas.marriage import in_date_range
 
 SLOT_PREFIX = "ms"
 SLOT_KIND = "marriage_session"
@@ -81,7 +82,9 @@ def slot_prefix(office_id: str, day: dt.date | None = None) -> str:
 
 
 def parse_slot_id(value: str) -> tuple[str, dt.date, str] | None:
-    """(office_id, date, "HH:MM"), or None when the id is not one of ours."""
+    """(office_id, date, "HH:MM"), or None when the id is not one of ours (which
+    includes a date outside the range the API takes, `schemas.marriage.FIRST_DATE`
+    to `LAST_DATE`)."""
     if not value.startswith(SLOT_PREFIX + "_"):
         return None
     rest = value[len(SLOT_PREFIX) + 1:]
@@ -94,6 +97,8 @@ def parse_slot_id(value: str) -> tuple[str, dt.date, str] | None:
     try:
         day = dt.datetime.strptime(ymd, "%Y%m%d").date()
     except ValueError:
+        return None
+    if not in_date_range(day):
         return None
     hour, minute = int(hm[:2]), int(hm[2:])
     if hour > 23 or minute > 59:

@@ -5,28 +5,33 @@ they produce. A change never silently overbooks or drops appointments: see
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import JSON, case, cast, delete, literal, null, select, union_all, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.clock import clock
 from core.errors import (
     CapacityBelowBooked,
     DateRangeTooLong,
+    InvalidCursor,
     InvalidSessions,
     NotFound,
     PreconditionFailed,
     ScheduleNotSet,
 )
-from core.ids import new_id
+from core.ids import decode_cursor, encode_cursor, new_id
 from core.principal import Principal
 from core.settings import Settings
 from schemas.capacity import CapacitySlot
 from schemas.common import Page
 from schemas.marriage import (
+    LAST_DATE,
     CancelReason,
     ClosureCreate,
     DaySessionIn,
@@ -50,14 +55,34 @@ MAX_SLOT_RANGE_DAYS = 62
 # --- offices -------------------------------------------------------------------
 
 
+_ORG_ID = re.compile(r"org_[0-9a-z]{1,36}")
+
+
+def check_id_cursor(cursor: str, id_pattern: re.Pattern[str]) -> str:
+    """The id an id cursor holds: 400 `invalid_cursor` unless it decodes to exactly
+    what `encode_cursor` makes of such an id."""
+    value = decode_cursor(cursor)
+    if not id_pattern.fullmatch(value) or encode_cursor(value) != cursor:
+        raise InvalidCursor()
+    return value
+
+
 async def list_offices(session: AsyncSession, *, division_code: str | None, limit: int,
                        cursor: str | None) -> Page[OfficePublic]:
+    if cursor:
+        check_id_cursor(cursor, _ORG_ID)
     page = await organisations.list_(session, kind=OrgKind.registration_office,
                                      division_code=division_code, limit=limit, cursor=cursor)
     items = [OfficePublic(id=o.id, name=o.name, division_code=o.division_code,
                           division_name=divisions.name_of(o.division_code), address=o.address,
                           phone=o.phone, lat=o.lat, lon=o.lon) for o in page.items]
     return Page(items=items, next_cursor=page.next_cursor)
+
+
+def schedule_etag_id(office_id: str) -> str:
+    """What the schedule's ETag is made of: its own name, never the bare office id
+    (that is the organisation's ETag, which must not pass the schedule's If-Match)."""
+    return f"schedule:{office_id}"
 
 
 def own_office(principal: Principal, office_id: str) -> None:
@@ -107,24 +132,29 @@ async def put_schedule(session: AsyncSession, principal: Principal, settings: Se
     sessions = [{"weekday": s.weekday, "start": s.start, "end": s.end, "capacity": s.capacity}
                 for s in sorted(body.sessions, key=lambda s: (s.weekday, s.start))]
     now = clock.now()
-    existing = (await session.execute(
-        select(MarriageSchedule).where(MarriageSchedule.office_id == office_id)
-        .with_for_update()
-    )).scalar_one_or_none()
+    existing = await _schedule_for_update(session, office_id)
+    created = False
     if existing is None:
-        schedule = MarriageSchedule(
-            office_id=office_id, sessions=sessions,
-            booking_opens_days_ahead=_or(body.booking_opens_days_ahead,
-                                         settings.marriage_booking_opens_days_ahead),
-            min_notice_hours=_or(body.min_notice_hours, settings.marriage_min_notice_hours),
-            cancel_deadline_hours=_or(body.cancel_deadline_hours,
-                                      settings.marriage_cancel_deadline_hours),
-            version=1, created_at=now, updated_at=now)
-        session.add(schedule)
-        await session.flush()
+        # FOR UPDATE locks nothing while the row does not exist, so two first PUTs
+        # can both get here: the insert decides. The loser's insert waits for the
+        # winner's transaction and then does nothing; it goes on as an update of the
+        # schedule that now exists (so without If-Match, 428).
+        created = await _insert_schedule(session, {
+            "office_id": office_id, "sessions": sessions,
+            "booking_opens_days_ahead": _or(body.booking_opens_days_ahead,
+                                            settings.marriage_booking_opens_days_ahead),
+            "min_notice_hours": _or(body.min_notice_hours, settings.marriage_min_notice_hours),
+            "cancel_deadline_hours": _or(body.cancel_deadline_hours,
+                                         settings.marriage_cancel_deadline_hours),
+            "version": 1, "created_at": now, "updated_at": now})
+        existing = await _schedule_for_update(session, office_id)
+        if existing is None:  # pragma: no cover - inserted or there already
+            raise PreconditionFailed()
+    if created:
+        schedule = existing
         action = "marriage_schedule.create"
     else:
-        check_if_match(if_match, office_id, existing.version)
+        check_if_match(if_match, schedule_etag_id(office_id), existing.version)
         values: dict[str, Any] = {
             "sessions": sessions, "version": existing.version + 1, "updated_at": now,
             "booking_opens_days_ahead": _or(body.booking_opens_days_ahead,
@@ -151,6 +181,23 @@ async def put_schedule(session: AsyncSession, principal: Principal, settings: Se
 
 def _or(value: int | None, default: int) -> int:
     return default if value is None else value
+
+
+async def _schedule_for_update(session: AsyncSession, office_id: str) -> MarriageSchedule | None:
+    return (await session.execute(
+        select(MarriageSchedule).where(MarriageSchedule.office_id == office_id)
+        .with_for_update().execution_options(populate_existing=True)
+    )).scalar_one_or_none()
+
+
+async def _insert_schedule(session: AsyncSession, values: dict[str, Any]) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING: True if this transaction created the row."""
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    result = await session.execute(
+        insert(MarriageSchedule).values(**values)
+        .on_conflict_do_nothing(index_elements=["office_id"]))
+    return result.rowcount == 1
 
 
 async def _locked_schedule(session: AsyncSession, office_id: str) -> MarriageSchedule:
@@ -341,7 +388,7 @@ async def list_slots(session: AsyncSession, office_id: str, first: dt.date | Non
                      last: dt.date | None) -> list[SlotPublic]:
     today = clock.today()
     first = first or today
-    last = last or first + dt.timedelta(days=MAX_SLOT_RANGE_DAYS - 1)
+    last = last or min(first + dt.timedelta(days=MAX_SLOT_RANGE_DAYS - 1), LAST_DATE)
     if last < first or (last - first).days + 1 > MAX_SLOT_RANGE_DAYS:
         raise DateRangeTooLong(days=MAX_SLOT_RANGE_DAYS)
     schedule = await session.get(MarriageSchedule, office_id)

@@ -367,3 +367,46 @@ async def test_two_editors_with_the_same_etag_one_wins(client, admin_headers):
     final = (await client.get(_url(office["id"]), headers=staff)).json()
     winner = next(r for r in results if r.status_code == 200).json()
     assert final["sessions"] == winner["sessions"] and final["version"] == 2
+
+
+async def test_the_organisations_etag_does_not_pass_the_schedules_if_match(client,
+                                                                           admin_headers):
+    office, staff = await office_with_schedule(client, admin_headers)
+    r = await client.get(f"/v1/admin/organisations/{office['id']}", headers=admin_headers)
+    assert r.status_code == 200
+    org_etag = r.headers["etag"]
+    r = await client.get(_url(office["id"]), headers=staff)
+    schedule_etag = r.headers["etag"]
+    assert r.json()["version"] == 1  # the organisation's version is 1 too
+    body = {"sessions": WEEKDAY_SESSIONS[:2]}
+    r = await client.put(_url(office["id"]), json=body, headers={**staff, "If-Match": org_etag})
+    assert r.status_code == 412 and r.json()["code"] == "precondition_failed"
+    assert schedule_etag != org_etag
+    assert (await client.get(_url(office["id"]), headers=staff)).json()["version"] == 1
+    r = await client.put(_url(office["id"]), json=body,
+                         headers={**staff, "If-Match": schedule_etag})
+    assert r.status_code == 200 and r.json()["version"] == 2
+    # Nor does the schedule's ETag pass the organisation's.
+    new_schedule_etag = r.headers["etag"]
+    r = await client.patch(f"/v1/admin/organisations/{office['id']}",
+                           json={"phone": "010-65090001"},
+                           headers={**admin_headers, "If-Match": schedule_etag})
+    assert r.status_code == 412
+    assert new_schedule_etag != schedule_etag
+
+
+async def test_concurrent_first_schedules_one_creates_the_others_need_if_match(
+        client, admin_headers):
+    for _ in range(3):
+        office, staff = await org_with_staff(client, admin_headers, "registration_office")
+        bodies = [{"sessions": WEEKDAY_SESSIONS[:n]} for n in (1, 2, 3, 4)]
+        results = await asyncio.gather(*(client.put(_url(office["id"]), json=b, headers=staff)
+                                         for b in bodies))
+        codes = sorted(r.status_code for r in results)
+        assert codes == [200, 428, 428, 428], [r.text for r in results]
+        assert {r.json()["code"] for r in results if r.status_code == 428} == {
+            "precondition_required"}
+        winner = next(r for r in results if r.status_code == 200)
+        r = await client.get(_url(office["id"]), headers=staff)
+        assert r.json()["version"] == 1 and r.json()["sessions"] == winner.json()["sessions"]
+        assert r.headers["etag"] == winner.headers["etag"]
