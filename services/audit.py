@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.clock import clock
@@ -27,7 +27,8 @@ async def record(
     outcome: str = "success",
     org_id: str | None = None,
 ) -> None:
-    event = AuditEvent(
+    # A Core INSERT: no object to track, one statement, no flush of anything else.
+    await session.execute(insert(AuditEvent).values(
         id=new_id("aud"),
         at=clock.now(),
         actor_kind=principal.kind if principal else "system",
@@ -39,9 +40,7 @@ async def record(
         object_id=object_id,
         outcome=outcome[:32],
         request_id=request_id_var.get(),
-    )
-    session.add(event)
-    await session.flush()
+    ))
 
 
 async def list_events(

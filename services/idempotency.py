@@ -15,7 +15,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, insert, select, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.clock import clock, utc
@@ -41,6 +41,8 @@ class Replay(Exception):  # noqa: N818 - a signal, not an error
 class Claim:
     scope: str
     key: str
+    request_hash: str
+    ttl_hours: int
 
 
 def validate_key(key: str | None) -> str:
@@ -59,7 +61,12 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
 
 async def begin(session: AsyncSession, *, scope: str, key: str, request_hash: str,
                 ttl_hours: int) -> Claim:
-    """Claim (scope, key) for this request, or raise Replay / reuse / in-flight."""
+    """Claim (scope, key) for this request, or raise Replay / reuse / in-flight.
+
+    Nothing is written here: the record is inserted by `complete`, with the
+    response, in the same transaction as the write. While the first request
+    runs, PostgreSQL's advisory lock (or SQLite's single writer) stands for it.
+    """
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         locked = (await session.execute(
             text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 0))"),
@@ -67,35 +74,30 @@ async def begin(session: AsyncSession, *, scope: str, key: str, request_hash: st
         )).scalar_one()
         if not locked:
             raise IdempotencyInFlight()
-    now = clock.now()
-    existing = (await session.execute(
-        select(IdempotencyRecord).where(IdempotencyRecord.scope == scope,
-                                        IdempotencyRecord.key == key)
-    )).scalar_one_or_none()
-    if existing is not None:
-        if utc(existing.expires_at) <= now:
+    row = (await session.execute(
+        select(IdempotencyRecord.request_hash, IdempotencyRecord.response_status,
+               IdempotencyRecord.response_body, IdempotencyRecord.expires_at)
+        .where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
+    )).one_or_none()
+    if row is not None:
+        if utc(row.expires_at) <= clock.now():
             await session.execute(delete(IdempotencyRecord).where(
                 IdempotencyRecord.scope == scope, IdempotencyRecord.key == key))
-        elif existing.request_hash != request_hash:
+        elif row.request_hash != request_hash:
             raise IdempotencyKeyReused()
-        elif existing.response_status is None:
+        elif row.response_status is None:
             raise IdempotencyInFlight()
         else:
-            raise Replay(existing.response_status, existing.response_body or "")
-    session.add(IdempotencyRecord(
-        scope=scope, key=key, request_hash=request_hash, created_at=now,
-        expires_at=now + timedelta(hours=ttl_hours),
-    ))
-    await session.flush()
-    return Claim(scope=scope, key=key)
+            raise Replay(row.response_status, row.response_body or "")
+    return Claim(scope=scope, key=key, request_hash=request_hash, ttl_hours=ttl_hours)
 
 
 async def complete(session: AsyncSession, claim: Claim, status: int, body: bytes) -> None:
-    await session.execute(
-        update(IdempotencyRecord)
-        .where(IdempotencyRecord.scope == claim.scope, IdempotencyRecord.key == claim.key)
-        .values(response_status=status, response_body=body.decode("utf-8"))
-    )
+    now = clock.now()
+    await session.execute(insert(IdempotencyRecord).values(
+        scope=claim.scope, key=claim.key, request_hash=claim.request_hash,
+        response_status=status, response_body=body.decode("utf-8"), created_at=now,
+        expires_at=now + timedelta(hours=claim.ttl_hours)))
 
 
 async def purge_expired(session: AsyncSession) -> int:
