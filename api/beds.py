@@ -113,7 +113,8 @@ async def update_institution(institution_id: str, body: InstitutionUpdate, sessi
 
 @router.get(
     "/v1/institutions/{institution_id}/beds", response_model=Page[BedPublic],
-    summary="List the institution's beds with status and ETag", responses=responses(*_STAFF))
+    summary="List the institution's beds with status and ETag",
+    responses=responses(*_STAFF, errors.InvalidCursor))
 async def list_beds(institution_id: str, session: Db, principal: InstitutionStaff,
                     paging: Paging, category: BedCategory | None = None,
                     status: BedStatus | None = None) -> Page[BedPublic]:
@@ -190,7 +191,7 @@ async def admit_outside(institution_id: str, body: OutsideResidentIn, session: D
 @router.get(
     "/v1/institutions/{institution_id}/occupancies", response_model=Page[OccupancyPublic],
     summary="Occupancy history of the institution (who occupied which bed when)",
-    responses=responses(*_STAFF))
+    responses=responses(*_STAFF, errors.InvalidCursor))
 async def institution_occupancies(institution_id: str, session: Db,
                                   principal: InstitutionStaff,
                                   paging: Paging) -> Page[OccupancyPublic]:
@@ -201,7 +202,7 @@ async def institution_occupancies(institution_id: str, session: Db,
 @router.get(
     "/v1/institutions/{institution_id}/beds/{bed_id}/occupancies",
     response_model=Page[OccupancyPublic], summary="Occupancy history of one bed",
-    responses=responses(*_STAFF))
+    responses=responses(*_STAFF, errors.InvalidCursor))
 async def bed_occupancies(institution_id: str, bed_id: str, session: Db,
                           principal: InstitutionStaff, paging: Paging) -> Page[OccupancyPublic]:
     return await inventory.occupancies(session, principal, institution_id, bed_id=bed_id,
@@ -210,7 +211,9 @@ async def bed_occupancies(institution_id: str, bed_id: str, session: Db,
 
 @router.get(
     "/v1/institutions/{institution_id}/waitlist", response_model=Page[BedApplicationPublic],
-    summary="The waiting list in priority order", responses=responses(*_STAFF))
+    summary="The waiting list in priority order (the class on today's date: an elder "
+            "who reaches a priority age moves up)",
+    responses=responses(*_STAFF, errors.InvalidCursor))
 async def waitlist(institution_id: str, session: Db, principal: InstitutionStaff,
                    paging: Paging,
                    category: BedCategory | None = None) -> Page[BedApplicationPublic]:
@@ -240,7 +243,7 @@ async def create_application(body: BedApplicationCreate, session: Db,
 @router.get(
     "/v1/bed-applications", response_model=Page[BedApplicationPublic],
     summary="The citizen's own applications, or the institution's",
-    responses=responses(errors.Forbidden))
+    responses=responses(errors.Forbidden, errors.InvalidCursor))
 async def list_applications(session: Db, principal: CitizenOrInstitution, paging: Paging,
                             status: ApplicationStatus | None = None
                             ) -> Page[BedApplicationPublic]:

@@ -10,6 +10,9 @@ the request and response models.
 - `bed_application`: an elder's application for a category at one institution.
   A unique partial index (blind index, institution, category) over the active
   statuses allows one active application per elder per pool.
+- `bed_application_priority_step`: the dates from which an elder's age lowers the
+  application's priority class (turning 80, under the default rules), so the
+  class is computed for the current date, never frozen at assessment.
 - `bed_applicant`: one row per elder (by blind index) with the number of active
   applications, raised by a conditional UPDATE (`active_count < limit`).
 - `bed_occupancy`: who occupied which bed when; at most one open record per bed.
@@ -17,7 +20,7 @@ the request and response models.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Literal
 
@@ -139,6 +142,7 @@ class BedApplication(SQLModel, table=True):
     declared_ability_level: int | None = None
     ability_level: int | None = None
     verified_priority_groups: list[str] = Field(default_factory=list, sa_type=JSON)
+    # The class on the day of assessment; later classes are in the steps below.
     priority_class: int | None = None
     destitute: bool = False
     status: str = Field(max_length=16)
@@ -151,6 +155,20 @@ class BedApplication(SQLModel, table=True):
     admitted_at: datetime | None = utc_datetime(default=None, nullable=True)
     closed_at: datetime | None = utc_datetime(default=None, nullable=True)
     updated_at: datetime = utc_datetime()
+
+
+class BedApplicationPriorityStep(SQLModel, table=True):
+    """From `from_date` on, the application is in `priority_class` (lower than the
+    class at assessment): the day the elder reaches an age a priority rule names.
+    Written with the assessment, replaced by a reassessment."""
+
+    __tablename__ = "bed_application_priority_step"
+    __table_args__ = (CheckConstraint("priority_class >= 0", name="class_non_negative"),)
+
+    application_id: str = Field(primary_key=True, foreign_key="bed_application.id",
+                                max_length=40)
+    from_date: date = Field(primary_key=True)
+    priority_class: int
 
 
 class BedApplicant(SQLModel, table=True):
@@ -342,7 +360,8 @@ class BedApplicationPublic(BaseModel):
     ability_level: int | None = None
     verified_priority_groups: list[PriorityGroup]
     priority_class: int | None = PField(
-        default=None, description="0 goes first; set by the assessment")
+        default=None, description="0 goes first; set by the assessment, and on the "
+        "current date: an elder who reaches a priority age (80) while waiting moves up")
     waitlist_position: int | None = PField(
         default=None, description="1-based place on the waiting list while `waitlisted`")
     bed_id: str | None = None

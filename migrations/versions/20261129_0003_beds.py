@@ -4,6 +4,8 @@
   status change (searches never count beds) and the row that serialises offers.
 - bed_application: one active application per elder per institution and category
   (a unique partial index on the blind index).
+- bed_application_priority_step: the dates from which an elder's age lowers an
+  application's priority class (the class is computed for the current date).
 - bed_applicant: the elder's count of active applications (conditional UPDATE).
 - bed_occupancy: who occupied which bed when; one open record per bed.
 - organisation (lat, lon) index for the nearest-institution search.
@@ -101,6 +103,14 @@ def upgrade() -> None:
         batch_op.create_index('ix_bed_application_offer_expiry', ['status', 'offer_expires_at'], unique=False)
         batch_op.create_index('ix_bed_application_waitlist', ['institution_id', 'category', 'status', 'priority_class', 'applied_at'], unique=False)
         batch_op.create_index('uq_bed_application_active_elder', ['elder_id_blind', 'institution_id', 'category'], unique=True, sqlite_where=sa.text("status IN ('submitted', 'waitlisted', 'offered', 'accepted')"), postgresql_where=sa.text("status IN ('submitted', 'waitlisted', 'offered', 'accepted')"))
+    op.create_table('bed_application_priority_step',
+    sa.Column('application_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('from_date', sa.Date(), nullable=False),
+    sa.Column('priority_class', sa.Integer(), nullable=False),
+    sa.CheckConstraint('priority_class >= 0', name=op.f('ck_bed_application_priority_step_class_non_negative')),
+    sa.ForeignKeyConstraint(['application_id'], ['bed_application.id'], name=op.f('fk_bed_application_priority_step_application_id_bed_application')),
+    sa.PrimaryKeyConstraint('application_id', 'from_date', name=op.f('pk_bed_application_priority_step'))
+    )
     op.create_table('bed_occupancy',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('institution_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
@@ -135,6 +145,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_bed_occupancy_institution')
         batch_op.drop_index('ix_bed_occupancy_bed')
     op.drop_table('bed_occupancy')
+    op.drop_table('bed_application_priority_step')
     with op.batch_alter_table('bed_application', schema=None) as batch_op:
         batch_op.drop_index('uq_bed_application_active_elder', sqlite_where=sa.text("status IN ('submitted', 'waitlisted', 'offered', 'accepted')"), postgresql_where=sa.text("status IN ('submitted', 'waitlisted', 'offered', 'accepted')"))
         batch_op.drop_index('ix_bed_application_waitlist')

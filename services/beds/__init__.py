@@ -4,9 +4,11 @@
 - `inventory`: an institution's beds, outside admissions, discharge, occupancy.
 - `applications`: apply, assess, accept / decline / withdraw, admit, reject, waitlist.
 - `pool`: the one place beds and waiting applications meet (locking, expiry, offers).
-- `priority`: the waiting-list priority classes, configurable per city.
+- `priority`: the waiting-list priority classes, configurable per city, and the
+  class on a given date (age moves it) as one SQL expression.
+- `cursors`: the strict page cursors of the beds lists.
 """
 
-from services.beds import applications, institutions, inventory, pool, priority
+from services.beds import applications, cursors, institutions, inventory, pool, priority
 
-__all__ = ["applications", "institutions", "inventory", "pool", "priority"]
+__all__ = ["applications", "cursors", "institutions", "inventory", "pool", "priority"]

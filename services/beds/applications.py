@@ -17,12 +17,11 @@ from core.db import is_unique_violation
 from core.errors import (
     ApplicantUnderage,
     DuplicateApplication,
-    InvalidCursor,
     InvalidState,
     NotFound,
     TooManyActiveApplications,
 )
-from core.ids import decode_cursor, encode_cursor, new_id
+from core.ids import new_id
 from core.principal import Principal
 from core.settings import Settings
 from schemas.beds import (
@@ -41,13 +40,14 @@ from schemas.beds import (
 from schemas.common import Page
 from schemas.organisation import OrgKind
 from services import audit, identity, organisations
-from services.beds import inventory, pool, priority
+from services.beds import cursors, inventory, pool, priority
 
 S = ApplicationStatus
 
 
 async def to_public(session: AsyncSession, app: BedApplication) -> BedApplicationPublic:
     status = pool.effective_status(app)
+    cls = await pool.effective_class(session, app)
     bed_code = None
     if app.bed_id is not None:
         bed_code = (await session.execute(select(Bed.code).where(Bed.id == app.bed_id))
@@ -58,8 +58,7 @@ async def to_public(session: AsyncSession, app: BedApplication) -> BedApplicatio
                           phone=app.elder_phone),
         priority_groups=app.priority_groups, declared_ability_level=app.declared_ability_level,
         ability_level=app.ability_level, verified_priority_groups=app.verified_priority_groups,
-        priority_class=app.priority_class,
-        waitlist_position=await pool.waitlist_position(session, app),
+        priority_class=cls, waitlist_position=await pool.waitlist_position(session, app, cls),
         bed_id=app.bed_id, bed_code=bed_code,
         offer_expires_at=app.offer_expires_at if status == S.offered else None,
         applied_at=app.applied_at, assessed_at=app.assessed_at, offered_at=app.offered_at,
@@ -170,10 +169,10 @@ async def list_(session: AsyncSession, principal: Principal, *, status: str | No
     elif status is not None:
         stmt = stmt.where(BedApplication.status == status)
     if cursor:
-        stmt = stmt.where(BedApplication.id < decode_cursor(cursor))
+        stmt = stmt.where(BedApplication.id < cursors.decode_id(cursor, "bap"))
     rows = list((await session.execute(stmt.order_by(BedApplication.id.desc()).limit(limit + 1))
                  ).scalars())
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    next_cursor = cursors.encode_id(rows[limit - 1].id) if len(rows) > limit else None
     if not principal.is_citizen:
         await audit.record(session, principal, "bed_application.list", "organisation",
                            principal.org_id, org_id=principal.org_id)
@@ -196,20 +195,21 @@ async def assess(session: AsyncSession, principal: Principal, application_id: st
     if app.status not in (S.submitted, S.waitlisted):
         raise InvalidState(status=pool.effective_status(app), action="assessed")
     institution = await organisations.get(session, app.institution_id)
-    age = identity.parse(identity.decrypt(app.elder_id_encrypted, settings)).age_on(
-        clock.today())
+    birth_date = identity.parse(identity.decrypt(app.elder_id_encrypted, settings)).birth_date
     groups = [g.value for g in body.verified_priority_groups]
-    cls = priority.priority_class(groups, body.ability_level, age, institution.division_code)
+    plan = priority.schedule(groups, body.ability_level, birth_date, clock.today(),
+                             institution.division_code)
     now = clock.now()
     result = await session.execute(
         update(BedApplication)
         .where(BedApplication.id == app.id, BedApplication.status == app.status)
         .values(status=S.waitlisted, ability_level=body.ability_level,
-                verified_priority_groups=groups, priority_class=cls,
+                verified_priority_groups=groups, priority_class=plan.base_class,
                 destitute=priority.is_destitute(groups), assessed_at=now, updated_at=now)
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
         raise InvalidState(status=app.status, action="assessed")
+    await pool.store_priority_schedule(session, app.id, plan)
     await audit.record(session, principal, "bed_application.assess", "bed_application", app.id,
                        org_id=app.institution_id)
     await pool.match(session, app.institution_id, app.category, settings)
@@ -299,15 +299,10 @@ async def waitlist(session: AsyncSession, principal: Principal, institution_id: 
     if category is not None:
         stmt = stmt.where(BedApplication.category == category.value)
     order = (BedApplication.category, *pool.waitlist_order())
-    offset = 0
-    if cursor:
-        raw = decode_cursor(cursor)
-        if not raw.isdigit():
-            raise InvalidCursor()
-        offset = int(raw)
+    offset = cursors.decode_offset(cursor) if cursor else 0
     rows = list((await session.execute(stmt.order_by(*order).offset(offset).limit(limit + 1))
                  ).scalars())
-    next_cursor = encode_cursor(str(offset + limit)) if len(rows) > limit else None
+    next_cursor = cursors.encode_offset(offset + limit) if len(rows) > limit else None
     await audit.record(session, principal, "bed_application.waitlist_read", "organisation",
                        institution_id, org_id=institution_id)
     return Page(items=[await to_public(session, a) for a in rows[:limit]],

@@ -18,8 +18,7 @@ from sqlalchemy import and_, exists, func, not_, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.clock import clock
-from core.errors import InvalidCursor, NotFound, ValidationFailed
-from core.ids import decode_cursor, encode_cursor
+from core.errors import NotFound, ValidationFailed
 from core.principal import Principal
 from schemas.beds import (
     ApplicationStatus,
@@ -34,6 +33,7 @@ from schemas.beds import (
 from schemas.common import Page
 from schemas.organisation import Organisation, OrgKind
 from services import divisions, organisations
+from services.beds import cursors
 from services.beds.inventory import own_institution
 
 EARTH_RADIUS_KM = 6371.0088
@@ -163,10 +163,10 @@ async def search(session: AsyncSession, f: SearchFilters, *, near: str | None, s
         return await _search_by_distance(session, f, origin, limit, cursor)
     stmt = select(Organisation).where(*_filtered(f))
     if cursor:
-        stmt = stmt.where(Organisation.id > decode_cursor(cursor))
+        stmt = stmt.where(Organisation.id > cursors.decode_id(cursor, "org"))
     rows = list((await session.execute(stmt.order_by(Organisation.id).limit(limit + 1)))
                 .scalars())
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    next_cursor = cursors.encode_id(rows[limit - 1].id) if len(rows) > limit else None
     page = rows[:limit]
     vac = await vacancies_of(session, [o.id for o in page])
     items = []
@@ -197,14 +197,7 @@ def _box(lat0: float, lon0: float, r_km: float) -> list:
 async def _search_by_distance(session: AsyncSession, f: SearchFilters,
                               origin: tuple[float, float], limit: int,
                               cursor: str | None) -> Page[InstitutionPublic]:
-    after: tuple[float, str] | None = None
-    if cursor:
-        raw = decode_cursor(cursor)
-        try:
-            d_s, after_id = raw.split("|", 1)
-            after = (float(d_s), after_id)
-        except ValueError as exc:
-            raise InvalidCursor() from exc
+    after = cursors.decode_distance(cursor) if cursor else None
     lat0, lon0 = origin
     base = _filtered(f)
     r = max(FIRST_RADIUS_KM, after[0] * 2 if after else 0.0)
@@ -222,8 +215,7 @@ async def _search_by_distance(session: AsyncSession, f: SearchFilters,
         r *= 4
     found.sort()
     page = found[:limit]
-    next_cursor = (encode_cursor(f"{page[-1][0]!r}|{page[-1][1]}")
-                   if len(found) > limit else None)
+    next_cursor = cursors.encode_distance(*page[-1]) if len(found) > limit else None
     ids = [oid for _, oid in page]
     orgs = {o.id: o for o in (await session.execute(
         select(Organisation).where(Organisation.id.in_(ids)))).scalars()} if ids else {}

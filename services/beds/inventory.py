@@ -17,7 +17,7 @@ from core.errors import (
     NotFound,
     PreconditionFailed,
 )
-from core.ids import decode_cursor, encode_cursor, new_id
+from core.ids import new_id
 from core.principal import Principal
 from core.settings import Settings
 from schemas.beds import (
@@ -35,7 +35,7 @@ from schemas.beds import (
 from schemas.common import Page
 from schemas.organisation import OrgKind
 from services import audit, identity, organisations
-from services.beds import pool
+from services.beds import cursors, pool
 from services.etag import check_if_match, etag
 
 
@@ -43,7 +43,10 @@ async def own_institution(session: AsyncSession, principal: Principal, instituti
     """The caller's own care institution, else 404 (never 403: not the caller's)."""
     if principal.org_id != institution_id:
         raise NotFound(what="institution")
-    return await organisations.get(session, institution_id, kind=OrgKind.care_institution)
+    try:
+        return await organisations.get(session, institution_id, kind=OrgKind.care_institution)
+    except NotFound as exc:
+        raise NotFound(what="institution") from exc
 
 
 async def _bed(session: AsyncSession, institution_id: str, bed_id: str) -> Bed:
@@ -107,9 +110,9 @@ async def list_beds(session: AsyncSession, principal: Principal, institution_id:
     if status:
         stmt = stmt.where(Bed.status == status)
     if cursor:
-        stmt = stmt.where(Bed.id > decode_cursor(cursor))
+        stmt = stmt.where(Bed.id > cursors.decode_id(cursor, "bed"))
     rows = list((await session.execute(stmt.order_by(Bed.id).limit(limit + 1))).scalars())
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    next_cursor = cursors.encode_id(rows[limit - 1].id) if len(rows) > limit else None
     return Page(items=await beds_public(session, rows[:limit]), next_cursor=next_cursor)
 
 
@@ -270,9 +273,9 @@ async def occupancies(session: AsyncSession, principal: Principal, institution_i
         await _bed(session, institution_id, bed_id)
         stmt = stmt.where(BedOccupancy.bed_id == bed_id)
     if cursor:
-        stmt = stmt.where(BedOccupancy.id < decode_cursor(cursor))
+        stmt = stmt.where(BedOccupancy.id < cursors.decode_id(cursor, "occ"))
     rows = list(await session.execute(stmt.order_by(BedOccupancy.id.desc()).limit(limit + 1)))
-    next_cursor = encode_cursor(rows[limit - 1][0].id) if len(rows) > limit else None
+    next_cursor = cursors.encode_id(rows[limit - 1][0].id) if len(rows) > limit else None
     await audit.record(session, principal, "bed_occupancy.read", "bed" if bed_id else
                        "organisation", bed_id or institution_id, org_id=institution_id)
     return Page(items=[occupancy_public(o, code) for o, code in rows[:limit]],

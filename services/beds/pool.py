@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -32,10 +32,12 @@ from schemas.beds import (
     Bed,
     BedApplicant,
     BedApplication,
+    BedApplicationPriorityStep,
     BedPool,
     BedStatus,
 )
 from services import audit
+from services.beds import priority
 
 
 def _insert_ignore(session: AsyncSession, model, index_elements: list[str]):  # noqa: ANN001, ANN202
@@ -207,20 +209,48 @@ async def match(session: AsyncSession, institution_id: str, category: str,
 
 
 def waitlist_order() -> tuple:
-    return (BedApplication.priority_class, BedApplication.applied_at, BedApplication.id)
+    """Class on today's date (age moves it), then application time."""
+    return (priority.effective_class_sql(clock.today()), BedApplication.applied_at,
+            BedApplication.id)
 
 
-async def waitlist_position(session: AsyncSession, app: BedApplication) -> int | None:
+async def store_priority_schedule(session: AsyncSession, application_id: str,
+                                  plan: priority.PrioritySchedule) -> None:
+    """The assessment's later classes by date; a reassessment replaces them."""
+    await session.execute(
+        delete(BedApplicationPriorityStep)
+        .where(BedApplicationPriorityStep.application_id == application_id)
+        .execution_options(synchronize_session=False))
+    if plan.steps:
+        await session.execute(insert(BedApplicationPriorityStep), [
+            {"application_id": application_id, "from_date": day, "priority_class": cls}
+            for day, cls in plan.steps])
+
+
+async def effective_class(session: AsyncSession, app: BedApplication) -> int | None:
+    """The application's priority class today (None before the assessment)."""
+    if app.priority_class is None:
+        return None
+    return (await session.execute(
+        select(priority.effective_class_sql(clock.today()))
+        .where(BedApplication.id == app.id))).scalar_one_or_none()
+
+
+async def waitlist_position(session: AsyncSession, app: BedApplication,
+                            effective: int | None = None) -> int | None:
+    """1-based, by the class on today's date (`effective`, when the caller has it)."""
     if app.status != ApplicationStatus.waitlisted or app.priority_class is None:
         return None
-    c, t = app.priority_class, app.applied_at
+    cls = priority.effective_class_sql(clock.today())
+    c = effective if effective is not None else await effective_class(session, app)
+    t = app.applied_at
     ahead = (await session.execute(
         select(func.count()).select_from(BedApplication)
         .where(BedApplication.institution_id == app.institution_id,
                BedApplication.category == app.category,
                BedApplication.status == ApplicationStatus.waitlisted,
-               (BedApplication.priority_class < c)
-               | ((BedApplication.priority_class == c)
+               (cls < c)
+               | ((cls == c)
                   & ((BedApplication.applied_at < t)
                      | ((BedApplication.applied_at == t) & (BedApplication.id < app.id))))))
     ).scalar_one()

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 
-from core.clock import clock, utc
+from core.clock import CHINA_TZ, clock, utc
 from schemas.audit import AuditEvent
 from schemas.beds import BedOccupancy
-from services.beds import pool
+from services.beds import pool, priority
 from tests.api.test_beds_support import (
     add_bed,
     apply,
@@ -21,6 +21,7 @@ from tests.api.test_beds_support import (
     renewed,
     waiting_applicant,
 )
+from tests.factories import make_id_number
 
 
 async def test_assessment_orders_the_waiting_list_by_priority_class(client, admin_headers,
@@ -270,3 +271,79 @@ async def test_an_expired_offer_no_longer_counts_against_the_elder(client, admin
     r, _ = await apply(client, settings, insts[3][0]["id"], id_number=elder, citizen=citizen,
                        expect=409)
     assert r["code"] == "too_many_active_applications"
+
+
+async def test_an_elder_who_turns_80_while_waiting_moves_up(client, admin_headers, settings,
+                                                            db):
+    """The class is the one on today's date (China time), not frozen at assessment:
+    in the waiting list, in `waitlist_position`, and in who is offered a freed bed."""
+    clock.set(datetime(2026, 12, 1, 10, 0, tzinfo=CHINA_TZ))
+    inst, staff = await institution(client, admin_headers)
+    bed = await add_bed(client, inst, staff, "T-1")
+    r = await client.post(f"/v1/institutions/{inst['id']}/residents",
+                          json={"bed_id": bed["id"], "name": "王建国"}, headers=staff)
+    assert r.status_code == 201, r.text
+    a, citizen_a = await waiting_applicant(
+        client, settings, inst, staff, ability=0, id_number=make_id_number(date(1946, 12, 15)))
+    assert a["status"] == "waitlisted"
+    assert a["priority_class"] == 4 and a["waitlist_position"] == 1
+    b, citizen_b = await waiting_applicant(client, settings, inst, staff, age=85, ability=0)
+    assert b["priority_class"] == 3 and b["waitlist_position"] == 1
+    assert (await read_app(client, citizen_a, a["id"]))["waitlist_position"] == 2
+
+    async def waitlist() -> list[tuple[str, int, int]]:
+        r = await client.get(f"/v1/institutions/{inst['id']}/waitlist", headers=staff)
+        assert r.status_code == 200, r.text
+        return [(x["id"], x["priority_class"], x["waitlist_position"])
+                for x in r.json()["items"]]
+
+    # The last day at 79, to the second in China time: still class 4.
+    clock.set(datetime(2026, 12, 14, 23, 59, 59, tzinfo=CHINA_TZ))
+    assert await waitlist() == [(b["id"], 3, 1), (a["id"], 4, 2)]
+    clock.set(datetime(2026, 12, 15, 0, 0, tzinfo=CHINA_TZ))
+    assert await waitlist() == [(a["id"], 3, 1), (b["id"], 3, 2)]
+
+    clock.set(datetime(2027, 1, 10, 10, 0, tzinfo=CHINA_TZ))
+    now_a = await read_app(client, citizen_a, a["id"], settings)
+    assert now_a["priority_class"] == 3 and now_a["waitlist_position"] == 1
+    assert (await read_app(client, citizen_b, b["id"], settings))["waitlist_position"] == 2
+    assert await waitlist() == [(a["id"], 3, 1), (b["id"], 3, 2)]
+
+    # The freed bed goes to A: same class as B now, and applied first.
+    r = await client.post(f"/v1/institutions/{inst['id']}/beds/{bed['id']}/discharge",
+                          headers=staff)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "held" and r.json()["application_id"] == a["id"]
+    assert (await read_app(client, citizen_a, a["id"], settings))["status"] == "offered"
+    later_b = await read_app(client, citizen_b, b["id"], settings)
+    assert later_b["status"] == "waitlisted" and later_b["waitlist_position"] == 1
+    await check_pool_invariants(db, inst["id"])
+
+
+async def test_a_reassessment_replaces_the_age_schedule(client, admin_headers, settings):
+    clock.set(datetime(2026, 12, 1, 10, 0, tzinfo=CHINA_TZ))
+    inst, staff = await institution(client, admin_headers)
+    a, citizen_a = await waiting_applicant(
+        client, settings, inst, staff, ability=0, id_number=make_id_number(date(1946, 12, 15)))
+    a = await assess(client, staff, a["id"], ability=1, groups=("lost_only_child",))
+    assert a["priority_class"] == 2
+    clock.set(datetime(2027, 1, 10, 10, 0, tzinfo=CHINA_TZ))
+    # Turning 80 (class 3) does not push a class-2 elder down.
+    assert (await read_app(client, citizen_a, a["id"], settings))["priority_class"] == 2
+    a = await assess(client, staff, a["id"], ability=0)
+    assert a["priority_class"] == 3  # reassessed when already 80
+
+
+async def test_a_city_with_several_priority_ages_moves_an_elder_up_at_each(
+        client, admin_headers, settings, monkeypatch):
+    rules = (*priority.DEFAULT_RULES, priority.PriorityRule(2, min_age=90, note="aged 90+"))
+    monkeypatch.setitem(priority.RULES_BY_DIVISION, "5101", rules)
+    clock.set(datetime(2026, 12, 1, 10, 0, tzinfo=CHINA_TZ))
+    inst, staff = await institution(client, admin_headers)  # division 510107
+    a, citizen = await waiting_applicant(
+        client, settings, inst, staff, ability=0, id_number=make_id_number(date(1947, 6, 1)))
+    assert a["priority_class"] == 4
+    for day, expected in ((date(2027, 5, 31), 4), (date(2027, 6, 1), 3),
+                          (date(2037, 5, 31), 3), (date(2037, 6, 1), 2)):
+        clock.set(datetime(day.year, day.month, day.day, 12, 0, tzinfo=CHINA_TZ))
+        assert (await read_app(client, citizen, a["id"], settings))["priority_class"] == expected
