@@ -86,3 +86,34 @@ async def usage(session: AsyncSession, slot_ids: list[str]) -> dict[str, tuple[i
         .where(CapacitySlot.id.in_(slot_ids))
     )
     return {r[0]: (r[1], r[2]) for r in rows}
+
+
+async def ensure_and_take(session: AsyncSession, slot_id: str, *, owner_org_id: str, kind: str,
+                          capacity: int, units: int = 1) -> int:
+    """`ensure` then `take` in one statement; raise `SlotFull` if the units are not
+    there. Returns what remains.
+
+    An upsert: a new row is inserted with `units` already booked; an existing one
+    takes them only `WHERE booked + units <= capacity` (the same condition as `take`,
+    evaluated on the latest version of the row, so concurrent takers queue on it
+    exactly as they do for the UPDATE). No row back means full. The CHECK backs it.
+    """
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    if dialect not in ("postgresql", "sqlite") or units > capacity:
+        await ensure(session, slot_id, owner_org_id=owner_org_id, kind=kind, capacity=capacity)
+        return await take(session, slot_id, units)
+    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = CapacitySlot.__table__  # type: ignore[attr-defined]
+    stmt = insert_(CapacitySlot).values(
+        id=slot_id, owner_org_id=owner_org_id, kind=kind, capacity=capacity, booked=units,
+        created_at=clock.now(),
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["id"],
+        set_={"booked": table.c.booked + units},
+        where=table.c.booked + units <= table.c.capacity,
+    ).returning(table.c.capacity - table.c.booked)
+    remaining = (await session.execute(stmt)).scalar_one_or_none()
+    if remaining is None:
+        raise SlotFull()
+    return remaining
