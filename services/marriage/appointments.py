@@ -16,10 +16,13 @@ import re
 import secrets
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 import segno
 from icalendar import Calendar, Event
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import Select, and_, delete, insert, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -29,6 +32,7 @@ from core.errors import (
     BookingSuspended,
     CancelDeadlinePassed,
     CheckInNotToday,
+    DomainError,
     InvalidCheckInCode,
     InvalidCursor,
     InvalidParties,
@@ -51,15 +55,17 @@ from schemas.marriage import (
     AppointmentStatus,
     CancelReason,
     MarriageAppointment,
+    MarriageClosure,
     MarriageParty,
     MarriagePartyHold,
     MarriageSchedule,
+    MarriageSpecialDay,
     PartyPublic,
 )
 from schemas.organisation import OrgKind
 from services import audit, capacity, identity, organisations
 from services.marriage import calendar, divorce
-from services.marriage.schedules import bookable_now, check_id_cursor, day_overrides
+from services.marriage.schedules import bookable_now, check_id_cursor
 
 KIND_LABELS = {
     AppointmentKind.marriage: ("结婚登记", "Marriage registration"),
@@ -155,35 +161,80 @@ async def _check_suspension(session: AsyncSession, settings: Settings,
         raise err
 
 
+def _upsert(session: AsyncSession):  # noqa: ANN202
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    return pg_insert if dialect == "postgresql" else sqlite_insert
+
+
+def _slot_and_overrides(office_id: str, day: dt.date, blind: list[str] | None,
+                        settings: Settings, now: dt.datetime) -> Select[Any]:
+    """One round trip for what booking reads before it writes: the schedule's booking
+    settings (FOR KEY SHARE on PostgreSQL: a schedule change, which locks the row
+    FOR UPDATE, and a booking never interleave, while bookings do not block each
+    other; SQLite serialises writers anyway), whether the office closed the day,
+    its special sessions that day, and whether any of the people has a no-show
+    recent enough to matter (only then are the no-shows read, `_check_suspension`)."""
+    closed = select(MarriageClosure.id).where(
+        MarriageClosure.office_id == office_id, MarriageClosure.closure_date == day).exists()
+    special = select(MarriageSpecialDay.sessions).where(
+        MarriageSpecialDay.office_id == office_id, MarriageSpecialDay.special_date == day,
+    ).scalar_subquery()
+    if blind:
+        since = now - dt.timedelta(days=settings.marriage_no_show_window_days
+                                   + settings.marriage_no_show_suspension_days)
+        no_shows: Any = select(MarriageParty.id).join(
+            MarriageAppointment, MarriageAppointment.id == MarriageParty.appointment_id,
+        ).where(MarriageParty.id_blind_index.in_(blind),
+                MarriageAppointment.status == AppointmentStatus.no_show,
+                MarriageAppointment.no_show_at >= since).exists()
+    else:
+        no_shows = literal(False)
+    return (
+        select(MarriageSchedule.sessions, MarriageSchedule.booking_opens_days_ahead,
+               MarriageSchedule.min_notice_hours, closed.label("closed"),
+               special.label("special"), no_shows.label("no_shows"))
+        .where(MarriageSchedule.office_id == office_id)
+        .with_for_update(read=True, key_share=True, of=MarriageSchedule.__table__)  # type: ignore[attr-defined]
+    )
+
+
 async def book(session: AsyncSession, principal: Principal, settings: Settings,
                body: AppointmentCreate) -> AppointmentView:
     parsed = calendar.parse_slot_id(body.slot_id)
     if parsed is None:
         raise NotFound(what="slot")
     office_id, day, start = parsed
-    # FOR KEY SHARE on PostgreSQL: a schedule change (which locks the row FOR
-    # UPDATE) and a booking never interleave, while bookings do not block each
-    # other. SQLite serialises writers anyway.
-    schedule = (await session.execute(
-        select(MarriageSchedule).where(MarriageSchedule.office_id == office_id)
-        .with_for_update(read=True, key_share=True)
-    )).scalar_one_or_none()
-    if schedule is None:
+    now = clock.now()
+    # The parties are checked before the read so that the no-show look-up can ride
+    # along with it; their errors are raised where they always were, after the
+    # slot's (a missing slot is still 404 whatever the parties).
+    party_error: DomainError | None = None
+    blind: list[str] = []
+    protected: list[identity.ProtectedId] = []
+    try:
+        ids = _check_parties(body, day, settings)
+    except DomainError as exc:
+        party_error = exc
+    else:
+        protected = [identity.protect(i, settings) for i in ids]
+        blind = [p.blind_index for p in protected]
+    row = (await session.execute(
+        _slot_and_overrides(office_id, day, blind, settings, now))).one_or_none()
+    if row is None:
         raise NotFound(what="slot")
-    closed, special = await day_overrides(session, office_id, day, day)
-    held = next((s for s in calendar.sessions_on(office_id, day, schedule.sessions,
-                                                   day in closed, special.get(day))
+    held = next((s for s in calendar.sessions_on(office_id, day, row.sessions, bool(row.closed),
+                                                   row.special)
                  if s.start == start), None)
     if held is None:
         raise NotFound(what="slot")
-    now = clock.now()
-    if not bookable_now(schedule, held, now, clock.today()):
-        raise OutsideBookingWindow(opens_days=schedule.booking_opens_days_ahead,
-                                   notice_hours=schedule.min_notice_hours)
-    ids = _check_parties(body, day, settings)
-    protected = [identity.protect(i, settings) for i in ids]
-    blind = [p.blind_index for p in protected]
-    await _check_suspension(session, settings, blind)
+    starts_at, ends_at = held.starts_at, held.ends_at
+    if not bookable_now(row, held, now, clock.today()):
+        raise OutsideBookingWindow(opens_days=row.booking_opens_days_ahead,
+                                   notice_hours=row.min_notice_hours)
+    if party_error is not None:
+        raise party_error
+    if row.no_shows:
+        await _check_suspension(session, settings, blind)
     case_id = None
     if body.kind == AppointmentKind.divorce_confirmation:
         assert body.divorce_case_id is not None
@@ -191,40 +242,54 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
                                                    body.divorce_case_id, blind, day)
         case_id = case.id
 
-    await capacity.ensure(session, held.slot_id, owner_org_id=office_id,
-                          kind=calendar.SLOT_KIND, capacity=held.capacity)
-    await capacity.take(session, held.slot_id)
-    appointment = MarriageAppointment(
-        id=new_id("mapt"), office_id=office_id, slot_id=held.slot_id, session_date=day,
-        starts_at=held.starts_at, ends_at=held.ends_at, kind=body.kind,
-        status=AppointmentStatus.booked, owner_subject=principal.subject,
-        check_in_code=f"{secrets.randbelow(10**8):08d}", divorce_case_id=case_id,
-        created_at=now)
+    slot_id = held.slot_id
+    await capacity.ensure_and_take(session, slot_id, owner_org_id=office_id,
+                                   kind=calendar.SLOT_KIND, capacity=held.capacity)
+    # Core INSERTs of plain rows: nothing for the session to track or flush.
+    appointment = {
+        "id": new_id("mapt"), "office_id": office_id, "slot_id": slot_id,
+        "session_date": day, "starts_at": starts_at, "ends_at": ends_at, "kind": body.kind,
+        "status": AppointmentStatus.booked, "owner_subject": principal.subject,
+        "check_in_code": f"{secrets.randbelow(10**8):08d}", "divorce_case_id": case_id,
+        "created_at": now}
+    appointment_id = appointment["id"]
     parties = [
-        MarriageParty(id=new_id("mpty"), appointment_id=appointment.id, position=n,
-                      name=p.name, id_number_encrypted=prot.encrypted,
-                      id_blind_index=prot.blind_index, id_number_masked=prot.masked,
-                      phone=p.phone)
+        {"id": new_id("mpty"), "appointment_id": appointment_id, "position": n,
+         "name": p.name, "id_number_encrypted": prot.encrypted,
+         "id_blind_index": prot.blind_index, "id_number_masked": prot.masked,
+         "phone": p.phone}
         for n, (p, prot) in enumerate(zip(body.parties, protected, strict=True))
     ]
-    session.add(appointment)
-    session.add_all(parties)
-    # A hold whose session has ended no longer counts (see MarriagePartyHold).
-    await session.execute(delete(MarriagePartyHold).where(
-        MarriagePartyHold.id_blind_index.in_(blind), MarriagePartyHold.expires_at <= now))
-    # In a fixed order, so two bookings of the same two people never deadlock.
-    session.add_all([MarriagePartyHold(id_blind_index=b, appointment_id=appointment.id,
-                                       expires_at=held.ends_at, created_at=now)
-                     for b in sorted(blind)])
     try:
-        await session.flush()
+        await session.execute(insert(MarriageAppointment).values(appointment))
+        # One active appointment per person: the hold's primary key decides. A hold
+        # whose session has ended no longer counts (see MarriagePartyHold): on
+        # conflict it is taken over (the same as deleting it and inserting), and only
+        # then; a live one is left alone and not returned. In a fixed order, so two
+        # bookings of the same two people never deadlock.
+        stmt = _upsert(session)(MarriagePartyHold).values([
+            {"id_blind_index": b, "appointment_id": appointment_id, "expires_at": ends_at,
+             "created_at": now} for b in sorted(blind)])
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["id_blind_index"],
+            set_={"appointment_id": stmt.excluded.appointment_id,
+                  "expires_at": stmt.excluded.expires_at,
+                  "created_at": stmt.excluded.created_at},
+            where=MarriagePartyHold.expires_at <= now,  # type: ignore[arg-type]
+        ).returning(MarriagePartyHold.id_blind_index)
+        taken = (await session.execute(stmt)).all()
+        if len(taken) != len(blind):
+            raise PartyHasActiveAppointment()
+        await session.execute(insert(MarriageParty).values(parties))
     except IntegrityError as exc:
         if is_unique_violation(exc):
             raise PartyHasActiveAppointment() from None
         raise
     await audit.record(session, principal, "marriage_appointment.create",
-                       "marriage_appointment", appointment.id, org_id=office_id)
-    return AppointmentView(appointment, parties)
+                       "marriage_appointment", appointment_id, org_id=office_id)
+    # The response is built from what was written, not read back.
+    return AppointmentView(MarriageAppointment(**appointment),
+                           [MarriageParty(**p) for p in parties])
 
 
 # --- reading -----------------------------------------------------------------------

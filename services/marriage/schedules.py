@@ -8,7 +8,7 @@ import datetime as dt
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import JSON, case, cast, delete, literal, null, select, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -376,7 +376,12 @@ async def load_calendar(session: AsyncSession, schedule: MarriageSchedule, first
     return OfficeCalendar(schedule, closed, specials)
 
 
-def bookable_now(schedule: MarriageSchedule, s: Session, now: dt.datetime,
+class BookingSettings(Protocol):
+    booking_opens_days_ahead: int
+    min_notice_hours: int
+
+
+def bookable_now(schedule: BookingSettings, s: Session, now: dt.datetime,
                  today: dt.date) -> bool:
     """Within the booking window: released (`booking_opens_days_ahead`, by China
     date) and not later than `min_notice_hours` before the start."""
