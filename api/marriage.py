@@ -120,8 +120,11 @@ async def list_slots(
                                                  alias="from")] = None,
     to: Annotated[dt.date | None, _date_query("Last date, inclusive (default: 62 days from "
                                               "`from`)", example="2026-12-31")] = None,
-) -> SlotList:
-    return SlotList(items=await schedules.list_slots(session, office_id, from_, to))
+) -> Response:
+    # The JSON is built by the service (the response model stays declared for the
+    # OpenAPI document; returning a Response skips validating 300 items again).
+    return Response(await schedules.list_slots(session, office_id, from_, to),
+                    media_type="application/json")
 
 
 # --- the office's calendar ------------------------------------------------------------
@@ -253,11 +256,13 @@ async def remove_special_day(office_id: str, date: Annotated[dt.date, _DATE_PATH
                         errors.BookingSuspended, errors.IdempotencyKeyReused,
                         errors.ValidationFailed))
 async def book_appointment(body: AppointmentCreate, session: Db, principal: CitizenPrincipal,
-                           settings: SettingsDep, _idem: Idempotent,
-                           response: Response) -> AppointmentPublic:
+                           settings: SettingsDep, _idem: Idempotent) -> Response:
     view = await appointments.book(session, principal, settings, body)
-    response.headers["Location"] = f"/v1/marriage/appointments/{view.appointment.id}"
-    return appointments.to_public(view, show_code=True)
+    # Serialised once here: the model was just built and validated, so FastAPI's
+    # second pass through `response_model` (kept for the OpenAPI document) is skipped.
+    return Response(appointments.to_public(view, show_code=True).model_dump_json(),
+                    status_code=201, media_type="application/json",
+                    headers={"Location": f"/v1/marriage/appointments/{view.appointment.id}"})
 
 
 @router.get("/appointments", response_model=Page[AppointmentPublic],

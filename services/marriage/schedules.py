@@ -5,6 +5,7 @@ they produce. A change never silently overbooks or drops appointments: see
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -39,7 +40,6 @@ from schemas.marriage import (
     MarriageSchedule,
     MarriageSpecialDay,
     OfficePublic,
-    SlotPublic,
     SpecialDayCreate,
     WeeklyScheduleUpdate,
 )
@@ -389,30 +389,74 @@ def bookable_now(schedule: BookingSettings, s: Session, now: dt.datetime,
     return released and now <= s.starts_at - dt.timedelta(hours=schedule.min_notice_hours)
 
 
+# What a day's slots look like depends only on the office's weekly sessions (its
+# `version`), the date (China's calendar), and the office's closure and special
+# sessions of that date: the ids, times and the constant start of each slot's JSON
+# are computed once per such combination and kept here (bounded).
+_DayKey = tuple[str, int, Any, dt.date, bool, Any]
+_DaySlots = tuple[tuple[str, str, int, dt.date, dt.datetime], ...]
+_DAY_CACHE: dict[_DayKey, _DaySlots] = {}
+_DAY_CACHE_MAX = 20_000
+
+
+def _day_slots(office_id: str, version: int, updated_at: Any, weekly: list[dict[str, Any]],
+               day: dt.date, closed: bool, special: list[dict[str, Any]] | None) -> _DaySlots:
+    """(JSON up to `"capacity":`, slot id, schedule capacity, date, UTC start) of each
+    session held on `day`, earliest first."""
+    special_key = (None if special is None
+                   else tuple((x["start"], x["end"], x["capacity"]) for x in special))
+    key = (office_id, version, updated_at, day, closed, special_key)
+    hit = _DAY_CACHE.get(key)
+    if hit is not None:
+        return hit
+    out = []
+    for sess in calendar.sessions_on(office_id, day, weekly, closed, special):
+        sid = sess.slot_id
+        head = (f'{{"slot_id":{json.dumps(sid, ensure_ascii=False)},"date":"{day.isoformat()}",'
+                f'"start":{json.dumps(sess.start, ensure_ascii=False)},'
+                f'"end":{json.dumps(sess.end, ensure_ascii=False)},"capacity":')
+        out.append((head, sid, sess.capacity, day, sess.starts_at))
+    if len(_DAY_CACHE) >= _DAY_CACHE_MAX:
+        _DAY_CACHE.clear()
+    _DAY_CACHE[key] = result = tuple(out)
+    return result
+
+
 async def list_slots(session: AsyncSession, office_id: str, first: dt.date | None,
-                     last: dt.date | None) -> list[SlotPublic]:
+                     last: dt.date | None) -> bytes:
+    """The `SlotList` of the office in [first, last] as JSON bytes, exactly as the
+    response model would serialise it (`remaining` from the seat rows, `bookable`
+    as `bookable_now` says), built without a model per slot."""
     today = clock.today()
     first = first or today
     last = last or min(first + dt.timedelta(days=MAX_SLOT_RANGE_DAYS - 1), LAST_DATE)
     if last < first or (last - first).days + 1 > MAX_SLOT_RANGE_DAYS:
         raise DateRangeTooLong(days=MAX_SLOT_RANGE_DAYS)
-    schedule = await session.get(MarriageSchedule, office_id)
+    schedule = (await session.execute(
+        select(MarriageSchedule.sessions, MarriageSchedule.booking_opens_days_ahead,
+               MarriageSchedule.min_notice_hours, MarriageSchedule.version,
+               MarriageSchedule.updated_at).where(MarriageSchedule.office_id == office_id)
+    )).one_or_none()
     if schedule is None:
         await organisations.get(session, office_id, kind=OrgKind.registration_office)
-        return []
-    cal = await load_calendar(session, schedule, first, last)
-    sessions = [s for day in calendar.daterange(first, last) for s in cal.sessions_on(day)]
+        return b'{"items":[]}'
+    closed, specials = await day_overrides(session, office_id, first, last)
     used = await _usage_in_range(session, office_id, first, last)
-    now = clock.now()
-    out: list[SlotPublic] = []
-    for s in sessions:
-        capacity, booked = used.get(s.slot_id, (s.capacity, 0))
-        remaining = max(capacity - booked, 0)
-        out.append(SlotPublic(
-            slot_id=s.slot_id, date=s.date, start=s.start, end=s.end, capacity=capacity,
-            remaining=remaining,
-            bookable=remaining > 0 and bookable_now(schedule, s, now, today)))
-    return out
+    # bookable_now, per slot: released by date, and now <= starts_at - notice.
+    released_until = today + dt.timedelta(days=schedule.booking_opens_days_ahead)
+    latest_start_needed = clock.now() + dt.timedelta(hours=schedule.min_notice_hours)
+    parts: list[str] = []
+    for day in calendar.daterange(first, last):
+        for head, sid, slot_capacity, sdate, starts_at in _day_slots(
+                office_id, schedule.version, schedule.updated_at, schedule.sessions, day,
+                day in closed, specials.get(day)):
+            capacity, booked = used.get(sid, (slot_capacity, 0))
+            remaining = max(capacity - booked, 0)
+            bookable = (remaining > 0 and sdate <= released_until
+                        and latest_start_needed <= starts_at)
+            parts.append(f'{head}{capacity},"remaining":{remaining},'
+                         f'"bookable":{"true" if bookable else "false"}}}')
+    return ('{"items":[' + ",".join(parts) + "]}").encode()
 
 
 async def _usage_in_range(session: AsyncSession, office_id: str, first: dt.date,
