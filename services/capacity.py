@@ -7,6 +7,8 @@ can overbook. No read-then-write, no reliance on SELECT ... FOR UPDATE.
 
 from __future__ import annotations
 
+from functools import cache
+
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -102,18 +104,21 @@ async def ensure_and_take(session: AsyncSession, slot_id: str, *, owner_org_id: 
     if dialect not in ("postgresql", "sqlite") or units > capacity:
         await ensure(session, slot_id, owner_org_id=owner_org_id, kind=kind, capacity=capacity)
         return await take(session, slot_id, units)
-    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
-    table = CapacitySlot.__table__  # type: ignore[attr-defined]
-    stmt = insert_(CapacitySlot).values(
-        id=slot_id, owner_org_id=owner_org_id, kind=kind, capacity=capacity, booked=units,
-        created_at=clock.now(),
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["id"],
-        set_={"booked": table.c.booked + units},
-        where=table.c.booked + units <= table.c.capacity,
-    ).returning(table.c.capacity - table.c.booked)
-    remaining = (await session.execute(stmt)).scalar_one_or_none()
+    remaining = (await session.execute(_ensure_and_take_stmt(dialect, units), {
+        "id": slot_id, "owner_org_id": owner_org_id, "kind": kind, "capacity": capacity,
+        "booked": units, "created_at": clock.now()})).scalar_one_or_none()
     if remaining is None:
         raise SlotFull()
     return remaining
+
+
+@cache
+def _ensure_and_take_stmt(dialect: str, units: int):  # noqa: ANN202
+    """Built once per dialect and units (building it cost more than running it)."""
+    table = CapacitySlot.__table__  # type: ignore[attr-defined]
+    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert_(table).on_conflict_do_update(
+        index_elements=[table.c.id],
+        set_={"booked": table.c.booked + units},
+        where=table.c.booked + units <= table.c.capacity,
+    ).returning(table.c.capacity - table.c.booked)

@@ -16,11 +16,23 @@ import re
 import secrets
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import segno
 from icalendar import Calendar, Event
-from sqlalchemy import Select, and_, delete, insert, literal, or_, select, update
+from sqlalchemy import (
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -161,41 +173,66 @@ async def _check_suspension(session: AsyncSession, settings: Settings,
         raise err
 
 
-def _upsert(session: AsyncSession):  # noqa: ANN202
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    return pg_insert if dialect == "postgresql" else sqlite_insert
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind else "sqlite"
 
 
-def _slot_and_overrides(office_id: str, day: dt.date, blind: list[str] | None,
-                        settings: Settings, now: dt.datetime) -> Select[Any]:
+# Booking's statements are built once (per dialect) with bound parameters: building
+# and cache-keying SQLAlchemy constructs on every request cost more than running them.
+
+
+@cache
+def _slot_read(with_people: bool) -> Select[Any]:
     """One round trip for what booking reads before it writes: the schedule's booking
     settings (FOR KEY SHARE on PostgreSQL: a schedule change, which locks the row
     FOR UPDATE, and a booking never interleave, while bookings do not block each
     other; SQLite serialises writers anyway), whether the office closed the day,
-    its special sessions that day, and whether any of the people has a no-show
-    recent enough to matter (only then are the no-shows read, `_check_suspension`)."""
+    its special sessions that day, and whether any of the people (`:blind`) has a
+    no-show since `:since` (only then are the no-shows read, `_check_suspension`).
+    Parameters: office_id, day, and with people, blind and since."""
+    office_id, day = bindparam("office_id"), bindparam("day")
     closed = select(MarriageClosure.id).where(
         MarriageClosure.office_id == office_id, MarriageClosure.closure_date == day).exists()
     special = select(MarriageSpecialDay.sessions).where(
         MarriageSpecialDay.office_id == office_id, MarriageSpecialDay.special_date == day,
     ).scalar_subquery()
-    if blind:
-        since = now - dt.timedelta(days=settings.marriage_no_show_window_days
-                                   + settings.marriage_no_show_suspension_days)
-        no_shows: Any = select(MarriageParty.id).join(
+    no_shows: Any = literal(False)
+    if with_people:
+        no_shows = select(MarriageParty.id).join(
             MarriageAppointment, MarriageAppointment.id == MarriageParty.appointment_id,
-        ).where(MarriageParty.id_blind_index.in_(blind),
+        ).where(MarriageParty.id_blind_index.in_(bindparam("blind", expanding=True)),
                 MarriageAppointment.status == AppointmentStatus.no_show,
-                MarriageAppointment.no_show_at >= since).exists()
-    else:
-        no_shows = literal(False)
+                MarriageAppointment.no_show_at >= bindparam("since")).exists()
     return (
         select(MarriageSchedule.sessions, MarriageSchedule.booking_opens_days_ahead,
                MarriageSchedule.min_notice_hours, closed.label("closed"),
                special.label("special"), no_shows.label("no_shows"))
         .where(MarriageSchedule.office_id == office_id)
-        .with_for_update(read=True, key_share=True, of=MarriageSchedule.__table__)  # type: ignore[attr-defined]
+        .with_for_update(read=True, key_share=True, of=_SCHEDULE)
     )
+
+
+_SCHEDULE: Table = MarriageSchedule.__table__  # type: ignore[attr-defined]
+_APPOINTMENT: Table = MarriageAppointment.__table__  # type: ignore[attr-defined]
+_PARTY: Table = MarriageParty.__table__  # type: ignore[attr-defined]
+_HOLD: Table = MarriagePartyHold.__table__  # type: ignore[attr-defined]
+_INSERT_APPOINTMENT = insert(_APPOINTMENT)
+_INSERT_PARTY = insert(_PARTY)
+
+
+@cache
+def _take_holds(dialect: str) -> Any:
+    """Insert a hold per person (executemany, one statement): on conflict with a hold
+    whose session has ended (`expires_at <= :now`; see MarriagePartyHold) it is taken
+    over, the same as deleting it and inserting; a live one is left alone and its
+    row is not returned."""
+    ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(_HOLD)
+    return ins.on_conflict_do_update(
+        index_elements=[_HOLD.c.id_blind_index],
+        set_={"appointment_id": ins.excluded.appointment_id,
+              "expires_at": ins.excluded.expires_at, "created_at": ins.excluded.created_at},
+        where=_HOLD.c.expires_at <= bindparam("now"),
+    ).returning(_HOLD.c.id_blind_index)
 
 
 async def book(session: AsyncSession, principal: Principal, settings: Settings,
@@ -218,8 +255,12 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
     else:
         protected = [identity.protect(i, settings) for i in ids]
         blind = [p.blind_index for p in protected]
-    row = (await session.execute(
-        _slot_and_overrides(office_id, day, blind, settings, now))).one_or_none()
+    params: dict[str, Any] = {"office_id": office_id, "day": day}
+    if blind:
+        params["blind"] = blind
+        params["since"] = now - dt.timedelta(days=settings.marriage_no_show_window_days
+                                             + settings.marriage_no_show_suspension_days)
+    row = (await session.execute(_slot_read(bool(blind)), params)).one_or_none()
     if row is None:
         raise NotFound(what="slot")
     held = next((s for s in calendar.sessions_on(office_id, day, row.sessions, bool(row.closed),
@@ -261,26 +302,16 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
         for n, (p, prot) in enumerate(zip(body.parties, protected, strict=True))
     ]
     try:
-        await session.execute(insert(MarriageAppointment).values(appointment))
-        # One active appointment per person: the hold's primary key decides. A hold
-        # whose session has ended no longer counts (see MarriagePartyHold): on
-        # conflict it is taken over (the same as deleting it and inserting), and only
-        # then; a live one is left alone and not returned. In a fixed order, so two
-        # bookings of the same two people never deadlock.
-        stmt = _upsert(session)(MarriagePartyHold).values([
+        await session.execute(_INSERT_APPOINTMENT, appointment)
+        # One active appointment per person: the hold's primary key decides (see
+        # `_take_holds`). In a fixed order, so two bookings of the same two people
+        # never deadlock.
+        taken = (await session.execute(_take_holds(_dialect(session)), [
             {"id_blind_index": b, "appointment_id": appointment_id, "expires_at": ends_at,
-             "created_at": now} for b in sorted(blind)])
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["id_blind_index"],
-            set_={"appointment_id": stmt.excluded.appointment_id,
-                  "expires_at": stmt.excluded.expires_at,
-                  "created_at": stmt.excluded.created_at},
-            where=MarriagePartyHold.expires_at <= now,  # type: ignore[arg-type]
-        ).returning(MarriagePartyHold.id_blind_index)
-        taken = (await session.execute(stmt)).all()
+             "created_at": now, "now": now} for b in sorted(blind)])).all()
         if len(taken) != len(blind):
             raise PartyHasActiveAppointment()
-        await session.execute(insert(MarriageParty).values(parties))
+        await session.execute(_INSERT_PARTY, parties)
     except IntegrityError as exc:
         if is_unique_violation(exc):
             raise PartyHasActiveAppointment() from None
