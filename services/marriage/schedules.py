@@ -9,9 +9,25 @@ import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, case, cast, delete, literal, null, select, union_all, update
+from sqlalchemy import (
+    JSON,
+    CompoundSelect,
+    Date,
+    Integer,
+    String,
+    bindparam,
+    case,
+    cast,
+    delete,
+    literal,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -389,23 +405,24 @@ def bookable_now(schedule: BookingSettings, s: Session, now: dt.datetime,
     return released and now <= s.starts_at - dt.timedelta(hours=schedule.min_notice_hours)
 
 
-# What a day's slots look like depends only on the office's weekly sessions (its
-# `version`), the date (China's calendar), and the office's closure and special
-# sessions of that date: the ids, times and the constant start of each slot's JSON
-# are computed once per such combination and kept here (bounded).
-_DayKey = tuple[str, int, Any, dt.date, bool, Any]
+# What a day's slots look like depends only on the office's weekly sessions, the
+# date (China's calendar), and the office's closure and special sessions of that
+# date: the ids, times and the constant start of each slot's JSON are computed once
+# per such combination and kept here (bounded). The key holds the weekly sessions
+# themselves (as JSON text), so no change to them can be missed.
+_DayKey = tuple[str, str, dt.date, bool, Any]
 _DaySlots = tuple[tuple[str, str, int, dt.date, dt.datetime], ...]
 _DAY_CACHE: dict[_DayKey, _DaySlots] = {}
 _DAY_CACHE_MAX = 20_000
 
 
-def _day_slots(office_id: str, version: int, updated_at: Any, weekly: list[dict[str, Any]],
-               day: dt.date, closed: bool, special: list[dict[str, Any]] | None) -> _DaySlots:
+def _day_slots(office_id: str, weekly_key: str, weekly: list[dict[str, Any]], day: dt.date,
+               closed: bool, special: list[dict[str, Any]] | None) -> _DaySlots:
     """(JSON up to `"capacity":`, slot id, schedule capacity, date, UTC start) of each
     session held on `day`, earliest first."""
     special_key = (None if special is None
                    else tuple((x["start"], x["end"], x["capacity"]) for x in special))
-    key = (office_id, version, updated_at, day, closed, special_key)
+    key = (office_id, weekly_key, day, closed, special_key)
     hit = _DAY_CACHE.get(key)
     if hit is not None:
         return hit
@@ -422,6 +439,36 @@ def _day_slots(office_id: str, version: int, updated_at: Any, weekly: list[dict[
     return result
 
 
+@cache
+def _slots_read() -> CompoundSelect:
+    """Everything a slot listing reads, in one round trip, built once: the schedule
+    (`n1`, `n2` = booking_opens_days_ahead, min_notice_hours), the closures and
+    special days in [:first, :last], and the seat rows with ids in [:lo, :hi) (one
+    range scan on the primary key: slot ids sort by date, then start)."""
+    office_id, first, last = bindparam("office_id"), bindparam("first"), bindparam("last")
+    no_day, no_sessions = cast(null(), Date), cast(null(), JSON)
+    no_id, no_n = cast(null(), String), cast(null(), Integer)
+    return union_all(
+        select(literal("schedule").label("what"), no_day.label("day"),
+               MarriageSchedule.sessions.label("sessions"), no_id.label("id"),
+               MarriageSchedule.booking_opens_days_ahead.label("n1"),
+               MarriageSchedule.min_notice_hours.label("n2"),
+               ).where(MarriageSchedule.office_id == office_id),
+        select(literal("closed"), MarriageClosure.closure_date, no_sessions, no_id, no_n, no_n,
+               ).where(MarriageClosure.office_id == office_id,
+                       MarriageClosure.closure_date >= first,
+                       MarriageClosure.closure_date <= last),
+        select(literal("special"), MarriageSpecialDay.special_date, MarriageSpecialDay.sessions,
+               no_id, no_n, no_n,
+               ).where(MarriageSpecialDay.office_id == office_id,
+                       MarriageSpecialDay.special_date >= first,
+                       MarriageSpecialDay.special_date <= last),
+        select(literal("seat"), no_day, no_sessions, CapacitySlot.id, CapacitySlot.capacity,
+               CapacitySlot.booked,
+               ).where(CapacitySlot.id >= bindparam("lo"), CapacitySlot.id < bindparam("hi")),
+    )
+
+
 async def list_slots(session: AsyncSession, office_id: str, first: dt.date | None,
                      last: dt.date | None) -> bytes:
     """The `SlotList` of the office in [first, last] as JSON bytes, exactly as the
@@ -432,24 +479,38 @@ async def list_slots(session: AsyncSession, office_id: str, first: dt.date | Non
     last = last or min(first + dt.timedelta(days=MAX_SLOT_RANGE_DAYS - 1), LAST_DATE)
     if last < first or (last - first).days + 1 > MAX_SLOT_RANGE_DAYS:
         raise DateRangeTooLong(days=MAX_SLOT_RANGE_DAYS)
-    schedule = (await session.execute(
-        select(MarriageSchedule.sessions, MarriageSchedule.booking_opens_days_ahead,
-               MarriageSchedule.min_notice_hours, MarriageSchedule.version,
-               MarriageSchedule.updated_at).where(MarriageSchedule.office_id == office_id)
-    )).one_or_none()
-    if schedule is None:
+    rows = (await session.execute(_slots_read(), {
+        "office_id": office_id, "first": first, "last": last,
+        "lo": calendar.slot_prefix(office_id, first),
+        "hi": calendar.slot_prefix(office_id, last + dt.timedelta(days=1))})).all()
+    weekly: list[dict[str, Any]] | None = None
+    opens_days = notice_hours = 0
+    closed: set[dt.date] = set()
+    specials: dict[dt.date, list[dict[str, Any]]] = {}
+    used: dict[str, tuple[int, int]] = {}
+    for what, day, sessions, sid, n1, n2 in rows:
+        if what == "seat":
+            used[sid] = (n1, n2)
+            continue
+        if isinstance(day, str):  # SQLite may hand a UNION's dates back as text
+            day = dt.date.fromisoformat(day)
+        if what == "schedule":
+            weekly, opens_days, notice_hours = sessions, n1, n2
+        elif what == "closed":
+            closed.add(day)
+        else:
+            specials[day] = sessions
+    if weekly is None:
         await organisations.get(session, office_id, kind=OrgKind.registration_office)
         return b'{"items":[]}'
-    closed, specials = await day_overrides(session, office_id, first, last)
-    used = await _usage_in_range(session, office_id, first, last)
+    weekly_key = json.dumps(weekly, sort_keys=True)
     # bookable_now, per slot: released by date, and now <= starts_at - notice.
-    released_until = today + dt.timedelta(days=schedule.booking_opens_days_ahead)
-    latest_start_needed = clock.now() + dt.timedelta(hours=schedule.min_notice_hours)
+    released_until = today + dt.timedelta(days=opens_days)
+    latest_start_needed = clock.now() + dt.timedelta(hours=notice_hours)
     parts: list[str] = []
     for day in calendar.daterange(first, last):
         for head, sid, slot_capacity, sdate, starts_at in _day_slots(
-                office_id, schedule.version, schedule.updated_at, schedule.sessions, day,
-                day in closed, specials.get(day)):
+                office_id, weekly_key, weekly, day, day in closed, specials.get(day)):
             capacity, booked = used.get(sid, (slot_capacity, 0))
             remaining = max(capacity - booked, 0)
             bookable = (remaining > 0 and sdate <= released_until
@@ -457,18 +518,6 @@ async def list_slots(session: AsyncSession, office_id: str, first: dt.date | Non
             parts.append(f'{head}{capacity},"remaining":{remaining},'
                          f'"bookable":{"true" if bookable else "false"}}}')
     return ('{"items":[' + ",".join(parts) + "]}").encode()
-
-
-async def _usage_in_range(session: AsyncSession, office_id: str, first: dt.date,
-                          last: dt.date) -> dict[str, tuple[int, int]]:
-    """{slot_id: (capacity, booked)} for the office's slot rows in [first, last]:
-    one range scan on the primary key (slot ids sort by date, then start)."""
-    rows = await session.execute(
-        select(CapacitySlot.id, CapacitySlot.capacity, CapacitySlot.booked).where(
-            CapacitySlot.id >= calendar.slot_prefix(office_id, first),
-            CapacitySlot.id < calendar.slot_prefix(office_id, last + dt.timedelta(days=1)),
-        ))
-    return {r[0]: (r[1], r[2]) for r in rows}
 
 
 # --- keeping seats and schedule in step ---------------------------------------------
