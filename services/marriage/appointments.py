@@ -318,9 +318,10 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
         raise
     await audit.record(session, principal, "marriage_appointment.create",
                        "marriage_appointment", appointment_id, org_id=office_id)
-    # The response is built from what was written, not read back.
-    return AppointmentView(MarriageAppointment(**appointment),
-                           [MarriageParty(**p) for p in parties])
+    # The response is built from what was written, not read back (model_construct:
+    # plain carriers of the values, never added to the session).
+    return AppointmentView(MarriageAppointment.model_construct(**appointment),
+                           [MarriageParty.model_construct(**p) for p in parties])
 
 
 # --- reading -----------------------------------------------------------------------
