@@ -61,6 +61,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         task = None
+        if db.is_sqlite:
+            async with db.session(write=True) as session:
+                await maintenance.refresh_statistics(session)
+                await session.commit()
         if settings.maintenance_interval_seconds > 0:
             task = asyncio.create_task(_maintenance_loop(db, settings))
         try:

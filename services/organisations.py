@@ -63,7 +63,7 @@ async def list_(session: AsyncSession, *, kind: OrgKind | None = None,
     if kind is not None:
         stmt = stmt.where(Organisation.kind == kind)
     if division_code:
-        stmt = stmt.where(Organisation.division_code.startswith(division_code, autoescape=True))
+        stmt = stmt.where(divisions.prefix_condition(Organisation.division_code, division_code))
     if cursor:
         stmt = stmt.where(Organisation.id > decode_cursor(cursor))
     rows = list((await session.execute(stmt.order_by(Organisation.id).limit(limit + 1)))

@@ -124,7 +124,7 @@ class SearchFilters:
 def _filtered(f: SearchFilters):  # noqa: ANN202
     conds = [Organisation.kind == OrgKind.care_institution]
     if f.division_code:
-        conds.append(Organisation.division_code.startswith(f.division_code, autoescape=True))
+        conds.append(divisions.prefix_condition(Organisation.division_code, f.division_code))
     if f.min_rating is not None:
         conds.append(Organisation.rating >= f.min_rating)
     pool_conds = [BedPool.institution_id == Organisation.id]

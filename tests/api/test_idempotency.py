@@ -122,3 +122,29 @@ async def test_a_replay_logs_no_error_and_no_body(client, admin_headers, log_str
     logged = log_stream.getvalue()
     assert "unhandled_exception" not in logged
     assert BODY["name"] not in logged
+
+
+async def test_a_first_request_committed_under_a_stale_snapshot_gives_409_not_500(db):
+    """PostgreSQL reads the record in the statement that takes the advisory lock;
+    a first request committing in between makes the final INSERT conflict, which
+    must come out as 'in flight' (retry, then replay), never as a server error."""
+    import pytest
+
+    from core.clock import clock as clk
+    from core.errors import IdempotencyInFlight
+    from services import idempotency
+
+    if db.is_sqlite:
+        pytest.skip("SQLite serialises writers: the second request cannot begin meanwhile")
+    async with db.session() as late:
+        claim = await idempotency.begin(late, scope="s", key="k", request_hash="h",
+                                        ttl_hours=24)
+        async with db.session() as first:
+            first.add(IdempotencyRecord(scope="s", key="k", request_hash="h",
+                                        response_status=201, response_body="{}",
+                                        created_at=clk.now(),
+                                        expires_at=clk.now() + timedelta(hours=24)))
+            await first.commit()
+        with pytest.raises(IdempotencyInFlight):
+            await idempotency.complete(late, claim, 201, b"{}")
+        await late.rollback()

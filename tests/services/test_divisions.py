@@ -29,3 +29,14 @@ def test_known_codes_and_names():
 ])
 def test_jurisdiction_is_prefix_containment(bureau, code, covered):
     assert divisions.covers(bureau, code) is covered
+
+
+def test_prefix_condition_is_an_index_friendly_range():
+    from sqlalchemy import column
+
+    sql = str(divisions.prefix_condition(column("division_code"), "5101")
+              .compile(compile_kwargs={"literal_binds": True}))
+    assert "LIKE" not in sql
+    assert "division_code >= '5101'" in sql and "division_code < '5101:'" in sql
+    with pytest.raises(InvalidDivisionCode):
+        divisions.prefix_condition(column("division_code"), "51%")
