@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         task = None
         if db.is_sqlite:
             async with db.session(write=True) as session:
-                await maintenance.refresh_statistics(session)
+                await maintenance.refresh_statistics(session, sample_rows=0)
                 await session.commit()
         if settings.maintenance_interval_seconds > 0:
             task = asyncio.create_task(_maintenance_loop(db, settings))
