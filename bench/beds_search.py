@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import fcntl
 import json
 import os
 import random
@@ -51,12 +50,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from machine import bench_lock, cpu_busy  # noqa: E402 - bench/ is on sys.path as a script
+
 HUIMIN = str(ROOT / ".venv" / "bin" / "huimin")
 PY_SPY = str(ROOT / ".venv" / "bin" / "py-spy")
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
 LUA = ROOT / "bench" / "beds_paths.lua"
 VAR = ROOT / "var" / "bench"
-LOCK_PATH = "/tmp/huimin-bench.lock"  # noqa: S108 - shared with the other benchmarks
 PG_BASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/"
 
 P50_TARGET_MS = 30.0
@@ -502,53 +502,13 @@ def stop_process(proc: subprocess.Popen) -> None:
 # --- measuring ---------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def bench_lock(max_wait: float = 600):
-    fd = os.open(LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o666)
-    start = time.monotonic()
-    try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() - start > max_wait:
-                    raise RuntimeError(
-                        f"{LOCK_PATH} held by someone else for {max_wait} s") from None
-                time.sleep(0.5)
-        waited = time.monotonic() - start
-        if waited > 1:
-            log(f"waited {waited:.0f} s for {LOCK_PATH}")
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
-def cpu_busy(seconds: float = 1.0) -> float:
-    """Share of all CPUs busy over `seconds` (our server is idle meanwhile)."""
-    def sample() -> tuple[int, int]:
-        with open("/proc/stat") as f:
-            vals = [int(v) for v in f.readline().split()[1:]]
-        idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
-        return idle, sum(vals)
-    try:
-        i0, t0 = sample()
-        time.sleep(seconds)
-        i1, t1 = sample()
-    except OSError:
-        return float("nan")
-    return 100.0 * (1 - (i1 - i0) / max(1, t1 - t0))
-
-
 def wait_quiet(max_wait: float, threshold: float = 25.0) -> float:
     """Wait up to `max_wait` s for the machine's CPU use to fall under `threshold` %
     (other people's test runs); return the last sample."""
     start = time.monotonic()
-    busy = cpu_busy(1.0)
+    busy = 100 * cpu_busy(1.0)
     while busy > threshold and time.monotonic() - start < max_wait:
-        busy = cpu_busy(2.0)
+        busy = 100 * cpu_busy(2.0)
     if busy > threshold:
         log(f"machine still busy ({busy:.0f} % CPU) after {max_wait:g} s; measuring anyway")
     return busy
@@ -887,7 +847,7 @@ def run_db(db: str, args: argparse.Namespace, results: dict, notes: list[str],
                     raise RuntimeError(f"GET {plist[0]} answered {status}: {body}")
         # One lock for all the runs of this database: the other benchmarks hold it
         # for whole runs too, so taking it per query would interleave with them.
-        with bench_lock(max_wait=max(60.0, deadline - time.monotonic())):
+        with bench_lock(log, max_wait=max(60.0, deadline - time.monotonic())):
             for key in args.queries:
                 for target in created:
                     if time.monotonic() > deadline:

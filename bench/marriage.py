@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import fcntl
 import itertools
 import json
 import os
@@ -36,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from machine import bench_lock, cpu_busy  # bench/ is on sys.path when run as a script
 from stdnum.cn import ric
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,7 +62,6 @@ MAX_BOOKINGS_PER_SECOND = 2500
 
 STOP_TIMEOUT = 10.0
 # Shared with the other benchmarks under bench/: one measurement at a time.
-LOCK_PATH = "/tmp/huimin-bench.lock"  # noqa: S108
 
 
 def log(msg: str) -> None:
@@ -136,44 +135,6 @@ class Owned:
 
 def _raise_interrupt(signum, _frame):  # noqa: ANN001, ANN202
     raise KeyboardInterrupt(f"signal {signum}")
-
-
-@contextlib.contextmanager
-def bench_lock(max_wait: float = 600):  # noqa: ANN201
-    """Hold the benchmarks' shared lock (other bench/ scripts take the same one)."""
-    fd = os.open(LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o666)
-    start = time.monotonic()
-    try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() - start > max_wait:
-                    raise RuntimeError(f"{LOCK_PATH} held by another benchmark for "
-                                       f"{max_wait:.0f}s") from None
-                time.sleep(0.5)
-        if time.monotonic() - start > 1:
-            log(f"waited {time.monotonic() - start:.0f}s for {LOCK_PATH}")
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
-def cpu_busy(seconds: float = 1.0) -> float:
-    """Share of all CPUs busy over `seconds` (measured while we run nothing)."""
-    def sample() -> tuple[int, int]:
-        with open("/proc/stat") as f:
-            vals = [int(v) for v in f.readline().split()[1:]]
-        idle = vals[3] + vals[4]
-        return sum(vals) - idle, sum(vals)
-
-    b0, t0 = sample()
-    time.sleep(seconds)
-    b1, t1 = sample()
-    return (b1 - b0) / max(1, t1 - t0)
 
 
 def wait_quiet(threshold: float, max_wait: float) -> float:
@@ -814,7 +775,7 @@ def main(argv: list[str] | None = None) -> int:
                 combo = Combo(db, workers)
                 combos.append(combo)
                 try:
-                    with bench_lock():
+                    with bench_lock(log):
                         combo.busy_before = wait_quiet(opts.quiet, opts.quiet_wait)
                         run_combo(combo, opts, owned, out_dir, next(offsets))
                 except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as exc:
