@@ -8,8 +8,9 @@ can overbook. No read-then-write, no reliance on SELECT ... FOR UPDATE.
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Select, case, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -122,3 +123,27 @@ def _ensure_and_take_stmt(dialect: str, units: int):  # noqa: ANN202
         set_={"booked": table.c.booked + units},
         where=table.c.booked + units <= table.c.capacity,
     ).returning(table.c.capacity - table.c.booked)
+
+
+def rows_between(lower: Any, upper: Any) -> Select:
+    """`SELECT id, capacity, booked` of the slots whose ids are in [lower, upper).
+
+    Domains choose ids that sort by owner, date and start, so one primary-key range
+    scan reads a period; the statement can be run alone or in a UNION.
+    """
+    return select(CapacitySlot.id, CapacitySlot.capacity, CapacitySlot.booked).where(
+        CapacitySlot.id >= lower, CapacitySlot.id < upper)
+
+
+async def in_range(session: AsyncSession, lower: str, upper: str) -> list[tuple[str, int, int]]:
+    rows = await session.execute(rows_between(lower, upper))
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+async def resize(session: AsyncSession, slot_id: str, capacity: int, *, released: int = 0) -> None:
+    """Give back `released` units and set the capacity, never below what stays booked
+    (seats already used cannot be taken back)."""
+    booked = CapacitySlot.booked - released
+    await session.execute(
+        update(CapacitySlot).where(CapacitySlot.id == slot_id)
+        .values(booked=booked, capacity=case((booked > capacity, booked), else_=capacity)))

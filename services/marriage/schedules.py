@@ -19,7 +19,6 @@ from sqlalchemy import (
     Integer,
     String,
     bindparam,
-    case,
     cast,
     delete,
     literal,
@@ -45,7 +44,6 @@ from core.errors import (
 from core.ids import decode_cursor, encode_cursor, new_id
 from core.principal import Principal
 from core.settings import Settings
-from schemas.capacity import CapacitySlot
 from schemas.common import Page
 from schemas.marriage import (
     LAST_DATE,
@@ -60,7 +58,7 @@ from schemas.marriage import (
     WeeklyScheduleUpdate,
 )
 from schemas.organisation import OrgKind
-from services import audit, divisions, organisations
+from services import audit, capacity, divisions, organisations
 from services.etag import check_if_match
 from services.marriage import calendar
 from services.marriage.calendar import Session
@@ -463,9 +461,8 @@ def _slots_read() -> CompoundSelect:
                ).where(MarriageSpecialDay.office_id == office_id,
                        MarriageSpecialDay.special_date >= first,
                        MarriageSpecialDay.special_date <= last),
-        select(literal("seat"), no_day, no_sessions, CapacitySlot.id, CapacitySlot.capacity,
-               CapacitySlot.booked,
-               ).where(CapacitySlot.id >= bindparam("lo"), CapacitySlot.id < bindparam("hi")),
+        select(literal("seat"), no_day, no_sessions,
+               *capacity.rows_between(bindparam("lo"), bindparam("hi")).subquery().c),
     )
 
 
@@ -511,11 +508,11 @@ async def list_slots(session: AsyncSession, office_id: str, first: dt.date | Non
     for day in calendar.daterange(first, last):
         for head, sid, slot_capacity, sdate, starts_at in _day_slots(
                 office_id, weekly_key, weekly, day, day in closed, specials.get(day)):
-            capacity, booked = used.get(sid, (slot_capacity, 0))
-            remaining = max(capacity - booked, 0)
+            units, booked = used.get(sid, (slot_capacity, 0))
+            remaining = max(units - booked, 0)
             bookable = (remaining > 0 and sdate <= released_until
                         and latest_start_needed <= starts_at)
-            parts.append(f'{head}{capacity},"remaining":{remaining},'
+            parts.append(f'{head}{units},"remaining":{remaining},'
                          f'"bookable":{"true" if bookable else "false"}}}')
     return ('{"items":[' + ",".join(parts) + "]}").encode()
 
@@ -541,31 +538,28 @@ async def reconcile(session: AsyncSession, principal: Principal, schedule: Marri
     lower = calendar.slot_prefix(office_id, day or today)
     upper = (calendar.slot_prefix(office_id, day + dt.timedelta(days=1)) if day
              else calendar.slot_prefix(office_id) + "~")
-    rows = (await session.execute(
-        select(CapacitySlot.id, CapacitySlot.capacity, CapacitySlot.booked).where(
-            CapacitySlot.id >= lower, CapacitySlot.id < upper)
-    )).all()
+    rows = await capacity.in_range(session, lower, upper)
     future: list[tuple[str, int, int, dt.date, str]] = []
-    for sid, capacity, booked in rows:
+    for sid, units, booked in rows:
         parsed = calendar.parse_slot_id(sid)
         if parsed is None or parsed[0] != office_id:
             continue
         _, sdate, start = parsed
         if calendar.local_to_utc(sdate, start) <= now:
             continue  # sessions that have started are history
-        future.append((sid, capacity, booked, sdate, start))
+        future.append((sid, units, booked, sdate, start))
     if not future:
         return 0
     cal = await load_calendar(session, schedule, min(r[3] for r in future),
                               max(r[3] for r in future))
     sessions_by_day: dict[dt.date, dict[str, int]] = {}
     changes: list[tuple[str, int, int]] = []  # (slot_id, new capacity, excess)
-    for sid, capacity, booked, sdate, start in future:
+    for sid, units, booked, sdate, start in future:
         if sdate not in sessions_by_day:
             sessions_by_day[sdate] = {s.start: s.capacity for s in cal.sessions_on(sdate)}
         new_capacity = sessions_by_day[sdate].get(start, 0)
         excess = max(booked - new_capacity, 0)
-        if new_capacity != capacity or excess:
+        if new_capacity != units or excess:
             changes.append((sid, new_capacity, excess))
     affected = sum(c[2] for c in changes)
     if affected and not cancel:
@@ -578,11 +572,6 @@ async def reconcile(session: AsyncSession, principal: Principal, schedule: Marri
         cancelled = await appointments.cancel_for_office(
             session, principal, excess_by_slot, reason=CancelReason.office_closed)
     for sid, new_capacity, _excess in changes:
-        booked = CapacitySlot.booked - cancelled.get(sid, 0)
-        # Seats already used (say, completed early) cannot be taken back.
-        await session.execute(
-            update(CapacitySlot).where(CapacitySlot.id == sid)
-            .values(booked=booked,
-                    capacity=case((booked > new_capacity, booked), else_=new_capacity)))
+        await capacity.resize(session, sid, new_capacity, released=cancelled.get(sid, 0))
     return sum(cancelled.values())
 
