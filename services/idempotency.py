@@ -15,7 +15,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Boolean, Integer, String, Text, bindparam, delete, func, insert, select, text
+from sqlalchemy import Boolean, Integer, String, Text, bindparam, delete, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -103,8 +103,6 @@ async def begin(session: AsyncSession, *, scope: str, key: str, request_hash: st
             await conn.execute(_DELETE, params)
         elif row.request_hash != request_hash:
             raise IdempotencyKeyReused()
-        elif row.response_status is None:
-            raise IdempotencyInFlight()
         else:
             raise Replay(row.response_status, row.response_body or "")
     return Claim(scope=scope, key=key, request_hash=request_hash, ttl_hours=ttl_hours)
@@ -134,8 +132,3 @@ async def purge_expired(session: AsyncSession) -> int:
         delete(IdempotencyRecord).where(IdempotencyRecord.expires_at < clock.now())
     )
     return result.rowcount or 0
-
-
-async def count(session: AsyncSession) -> int:
-    return (await session.execute(select(func.count()).select_from(IdempotencyRecord))
-            ).scalar_one()
