@@ -83,12 +83,14 @@ async def create_api_key(org_id: str, body: ApiKeyCreate, session: Db,
     return await organisations.create_api_key(session, principal, org_id, body)
 
 
-@router.get("/organisations/{org_id}/api-keys", response_model=list[ApiKeyPublic],
+@router.get("/organisations/{org_id}/api-keys", response_model=Page[ApiKeyPublic],
             summary="List an organisation's staff keys (never the keys themselves)",
-            responses=responses(errors.Forbidden, errors.NotFound))
-async def list_api_keys(org_id: str, session: Db, _: AdminPrincipal) -> list[ApiKeyPublic]:
-    keys = await organisations.list_api_keys(session, org_id)
-    return [ApiKeyPublic.model_validate(k.model_dump()) for k in keys]
+            responses=responses(errors.Forbidden, errors.NotFound, errors.InvalidCursor))
+async def list_api_keys(org_id: str, session: Db, _: AdminPrincipal,
+                        paging: Paging) -> Page[ApiKeyPublic]:
+    page = await organisations.list_api_keys(session, org_id, limit=paging.limit,
+                                             cursor=paging.cursor)
+    return page.map(lambda k: ApiKeyPublic.model_validate(k.model_dump()))
 
 
 @router.post("/organisations/{org_id}/api-keys/{key_id}/revoke", response_model=ApiKeyPublic,

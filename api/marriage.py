@@ -177,14 +177,15 @@ async def add_closure(office_id: str, body: ClosureCreate, session: Db, principa
     return _closure_public(result.closure, result.cancelled)
 
 
-@router.get("/offices/{office_id}/closures", response_model=list[ClosurePublic],
-            summary="The office's closures (from a date)",
-            responses=responses(errors.Forbidden, errors.NotFound))
-async def list_closures(office_id: str, session: Db, principal: OfficeStaff,
+@router.get("/offices/{office_id}/closures", response_model=Page[ClosurePublic],
+            summary="The office's closures (from a date), by date",
+            responses=responses(errors.Forbidden, errors.NotFound, errors.InvalidCursor))
+async def list_closures(office_id: str, session: Db, principal: OfficeStaff, paging: Paging,
                         from_: Annotated[dt.date | None, _FROM] = None,
-                        ) -> list[ClosurePublic]:
-    rows = await schedules.list_closures(session, principal, office_id, from_)
-    return [_closure_public(c) for c in rows]
+                        ) -> Page[ClosurePublic]:
+    page = await schedules.list_closures(session, principal, office_id, from_,
+                                         limit=paging.limit, cursor=paging.cursor)
+    return page.map(_closure_public)
 
 
 @router.delete("/offices/{office_id}/closures/{date}", status_code=204,
@@ -214,14 +215,15 @@ async def put_special_day(office_id: str, body: SpecialDayCreate, session: Db,
     return _special_public(result.special, result.cancelled)
 
 
-@router.get("/offices/{office_id}/special-days", response_model=list[SpecialDayPublic],
-            summary="The office's special days (from a date)",
-            responses=responses(errors.Forbidden, errors.NotFound))
+@router.get("/offices/{office_id}/special-days", response_model=Page[SpecialDayPublic],
+            summary="The office's special days (from a date), by date",
+            responses=responses(errors.Forbidden, errors.NotFound, errors.InvalidCursor))
 async def list_special_days(office_id: str, session: Db, principal: OfficeStaff,
-                            from_: Annotated[dt.date | None, _FROM] = None,
-                            ) -> list[SpecialDayPublic]:
-    rows = await schedules.list_special_days(session, principal, office_id, from_)
-    return [_special_public(s) for s in rows]
+                            paging: Paging, from_: Annotated[dt.date | None, _FROM] = None,
+                            ) -> Page[SpecialDayPublic]:
+    page = await schedules.list_special_days(session, principal, office_id, from_,
+                                             limit=paging.limit, cursor=paging.cursor)
+    return page.map(_special_public)
 
 
 @router.delete("/offices/{office_id}/special-days/{date}", status_code=204,
@@ -275,8 +277,7 @@ async def list_appointments(
 ) -> Page[AppointmentPublic]:
     page = await appointments.list_for(session, principal, on=date, status=status,
                                        limit=paging.limit, cursor=paging.cursor)
-    return Page(items=[appointments.to_public(v, show_code=principal.is_citizen)
-                       for v in page.items], next_cursor=page.next_cursor)
+    return page.map(lambda v: appointments.to_public(v, show_code=principal.is_citizen))
 
 
 @router.get("/appointments/{appointment_id}", response_model=AppointmentPublic,

@@ -12,6 +12,11 @@ class Principal:
     role: str  # citizen | office | institution | provider | reviewer | approver | admin
     org_id: str | None = None
     staff_name: str | None = None
+    # The staff member's organisation's division code (jurisdiction of a bureau).
+    division_code: str | None = None
+    # The blind index of the person a citizen account is bound to by real-name
+    # verification (实名认证), when it is: then the account acts as that person.
+    identity_blind: str | None = None
 
     @property
     def is_citizen(self) -> bool:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
 from pydantic import Field as PField
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+
+from core.pages import Page  # noqa: F401 - the list envelope, re-exported for schemas
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -101,11 +103,6 @@ def _strings_in(value: Any) -> list[str]:
     if isinstance(value, dict):
         return [s for k, v in value.items() for s in (*_strings_in(k), *_strings_in(v))]
     return []
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    next_cursor: str | None = None
 
 
 class Timestamps(SQLModel):

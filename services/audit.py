@@ -9,9 +9,10 @@ from datetime import datetime
 from sqlalchemy import insert, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core import pages
 from core.clock import clock
 from core.context import request_id_var
-from core.ids import decode_cursor, encode_cursor, new_id
+from core.ids import new_id
 from core.principal import Principal
 from schemas.audit import AuditEvent
 from schemas.common import Page
@@ -47,6 +48,9 @@ async def record(
     ))
 
 
+NEWEST_FIRST = pages.Keyset(pages.Key(AuditEvent.id, pages.IdOf("aud"), descending=True))
+
+
 async def list_events(
     session: AsyncSession,
     *,
@@ -72,9 +76,4 @@ async def list_events(
         stmt = stmt.where(AuditEvent.at >= since)
     if until is not None:
         stmt = stmt.where(AuditEvent.at < until)
-    if cursor:
-        stmt = stmt.where(AuditEvent.id < decode_cursor(cursor))
-    rows = list((await session.execute(stmt.order_by(AuditEvent.id.desc()).limit(limit + 1)))
-                .scalars())
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return Page(items=rows[:limit], next_cursor=next_cursor)
+    return await NEWEST_FIRST.page(session, stmt, limit=limit, cursor=cursor)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core import pages
 from core.clock import clock
 from core.errors import NotFound, PreconditionFailed, RoleNotAllowed
-from core.ids import decode_cursor, encode_cursor, new_id
+from core.ids import new_id
 from core.principal import Principal
 from core.security import api_keys_equal, new_api_key, parse_api_key
 from schemas.common import Page
@@ -56,6 +57,10 @@ async def get(session: AsyncSession, org_id: str, *, kind: OrgKind | None = None
     return org
 
 
+BY_ID = pages.Keyset(pages.Key(Organisation.id, pages.IdOf("org")))
+KEYS_BY_ID = pages.Keyset(pages.Key(ApiKey.id, pages.IdOf("key")))
+
+
 async def list_(session: AsyncSession, *, kind: OrgKind | None = None,
                 division_code: str | None = None, limit: int = 20,
                 cursor: str | None = None) -> Page[Organisation]:
@@ -64,12 +69,7 @@ async def list_(session: AsyncSession, *, kind: OrgKind | None = None,
         stmt = stmt.where(Organisation.kind == kind)
     if division_code:
         stmt = stmt.where(divisions.prefix_condition(Organisation.division_code, division_code))
-    if cursor:
-        stmt = stmt.where(Organisation.id > decode_cursor(cursor))
-    rows = list((await session.execute(stmt.order_by(Organisation.id).limit(limit + 1)))
-                .scalars())
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return Page(items=rows[:limit], next_cursor=next_cursor)
+    return await BY_ID.page(session, stmt, limit=limit, cursor=cursor)
 
 
 async def update_(session: AsyncSession, principal: Principal, org_id: str,
@@ -117,10 +117,11 @@ async def create_api_key(session: AsyncSession, principal: Principal | None,
     return ApiKeyCreated(id=key.id, key=clear, role=body.role, org_id=org_id, name=key.name)
 
 
-async def list_api_keys(session: AsyncSession, org_id: str) -> list[ApiKey]:
+async def list_api_keys(session: AsyncSession, org_id: str, *, limit: int = 20,
+                        cursor: str | None = None) -> Page[ApiKey]:
     await get(session, org_id)
-    rows = await session.execute(select(ApiKey).where(ApiKey.org_id == org_id).order_by(ApiKey.id))
-    return list(rows.scalars())
+    return await KEYS_BY_ID.page(session, select(ApiKey).where(ApiKey.org_id == org_id),
+                                 limit=limit, cursor=cursor)
 
 
 async def revoke_api_key(session: AsyncSession, principal: Principal, org_id: str,
@@ -141,9 +142,14 @@ async def authenticate_api_key(session: AsyncSession, clear: str) -> Principal |
     lookup = parse_api_key(clear)
     if lookup is None:
         return None
-    key = (await session.execute(select(ApiKey).where(ApiKey.lookup == lookup))
-           ).scalar_one_or_none()
-    if key is None or key.revoked_at is not None or not api_keys_equal(clear, key.key_hash):
+    row = (await session.execute(
+        select(ApiKey, Organisation.division_code)
+        .outerjoin(Organisation, Organisation.id == ApiKey.org_id)
+        .where(ApiKey.lookup == lookup))).one_or_none()
+    if row is None:
+        return None
+    key, division_code = row
+    if key.revoked_at is not None or not api_keys_equal(clear, key.key_hash):
         return None
     return Principal(kind="staff", subject=key.id, role=key.role, org_id=key.org_id,
-                     staff_name=key.name)
+                     staff_name=key.name, division_code=division_code)

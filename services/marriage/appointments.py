@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import io
-import re
 import secrets
 from collections import defaultdict
 from dataclasses import dataclass
@@ -24,12 +23,10 @@ from icalendar import Calendar, Event
 from sqlalchemy import (
     Select,
     Table,
-    and_,
     bindparam,
-    delete,
+    exists,
     insert,
     literal,
-    or_,
     select,
     update,
 )
@@ -38,6 +35,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core import pages
 from core.clock import CHINA_TZ, clock, utc
 from core.db import is_unique_violation
 from core.errors import (
@@ -46,16 +44,14 @@ from core.errors import (
     CheckInNotToday,
     DomainError,
     InvalidCheckInCode,
-    InvalidCursor,
     InvalidParties,
-    InvalidState,
     NotFound,
     OutsideBookingWindow,
     PartyHasActiveAppointment,
     SessionNotEnded,
     Underage,
 )
-from core.ids import decode_cursor, encode_cursor, new_id
+from core.ids import new_id
 from core.principal import Principal
 from core.settings import Settings
 from schemas.common import Page
@@ -75,9 +71,9 @@ from schemas.marriage import (
     PartyPublic,
 )
 from schemas.organisation import OrgKind
-from services import audit, capacity, identity, organisations
-from services.marriage import calendar, divorce
-from services.marriage.schedules import bookable_now, check_id_cursor
+from services import audit, capacity, identity, organisations, scopes, transitions
+from services.marriage import calendar, cancellation, divorce
+from services.marriage.calendar import bookable_now
 
 KIND_LABELS = {
     AppointmentKind.marriage: ("结婚登记", "Marriage registration"),
@@ -324,27 +320,46 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
                            [MarriageParty.model_construct(**p) for p in parties])
 
 
-# --- reading -----------------------------------------------------------------------
-
-_APPOINTMENT_ID = re.compile(r"mapt_[0-9a-z]{1,35}")
+# --- who sees an appointment, and its life ---------------------------------------------
 
 
-def _office_cursor(last: MarriageAppointment) -> str:
-    return encode_cursor(f"{utc(last.starts_at).isoformat()}|{last.id}")
+def _is_party(blind: str) -> Any:
+    return exists().where(MarriageParty.appointment_id == MarriageAppointment.id,
+                          MarriageParty.id_blind_index == blind)
 
 
-def _decode_office_cursor(cursor: str) -> tuple[dt.datetime, str]:
-    """(starts_at, id) from an office list cursor; 400 `invalid_cursor` unless it is
-    exactly what `_office_cursor` makes (an aware UTC time, an appointment id)."""
-    at_text, sep, last_id = decode_cursor(cursor).partition("|")
-    try:
-        at = dt.datetime.fromisoformat(at_text)
-    except ValueError:
-        raise InvalidCursor() from None
-    if (not sep or at.utcoffset() != dt.timedelta(0) or not _APPOINTMENT_ID.fullmatch(last_id)
-            or encode_cursor(f"{utc(at).isoformat()}|{last_id}") != cursor):
-        raise InvalidCursor()
-    return at, last_id
+# Its citizen (the account that booked it, or a party bound to the account by
+# real-name identity), or its office's staff.
+APPOINTMENT = scopes.Resource(
+    model=MarriageAppointment, noun="appointment", audit_type="marriage_appointment",
+    rules={"citizen": scopes.own_or_party(MarriageAppointment.owner_subject, _is_party),
+           "office": scopes.of_org(MarriageAppointment.office_id)},
+    org_attr="office_id")
+
+S = AppointmentStatus
+LIFE = transitions.Machine(APPOINTMENT, {
+    "cancel": transitions.Transition(frm={S.booked}, to=S.cancelled, stamp="cancelled_at"),
+    "check_in": transitions.Transition(frm={S.booked}, to=S.checked_in,
+                                       stamp="checked_in_at"),
+    "complete": transitions.Transition(frm={S.checked_in}, to=S.completed,
+                                       stamp="completed_at"),
+    "no_show": transitions.Transition(frm={S.booked}, to=S.no_show, stamp="no_show_at"),
+})
+_LEAVES_BOOKED = frozenset(a for a, t in LIFE.transitions.items() if S.booked in t.allowed())
+
+
+async def _release_hold(session: AsyncSession, _principal: Principal | None,
+                        a: MarriageAppointment, action: str) -> None:
+    if action in _LEAVES_BOOKED:
+        await cancellation.release_holds(session, [a.id])
+
+
+LIFE.after.append(_release_hold)
+
+NEWEST_FIRST = pages.Keyset(pages.Key(MarriageAppointment.id, pages.IdOf("mapt"),
+                                      descending=True))
+BY_SESSION_TIME = pages.Keyset(pages.Key(MarriageAppointment.starts_at, pages.AT),
+                               pages.Key(MarriageAppointment.id, pages.IdOf("mapt")))
 
 
 async def _parties_of(session: AsyncSession, ids: list[str]) -> dict[str, list[MarriageParty]]:
@@ -357,28 +372,13 @@ async def _parties_of(session: AsyncSession, ids: list[str]) -> dict[str, list[M
     return out
 
 
-async def _visible(session: AsyncSession, principal: Principal,
-                   appointment_id: str) -> MarriageAppointment:
-    """The appointment if the caller may see it (its citizen, or its office's staff)."""
-    a = await session.get(MarriageAppointment, appointment_id)
-    if a is None:
-        raise NotFound(what="appointment")
-    if principal.is_citizen:
-        if a.owner_subject != principal.subject:
-            raise NotFound(what="appointment")
-    elif principal.role != "office" or a.office_id != principal.org_id:
-        raise NotFound(what="appointment")
-    return a
+async def _view(session: AsyncSession, a: MarriageAppointment) -> AppointmentView:
+    return AppointmentView(a, (await _parties_of(session, [a.id]))[a.id])
 
 
 async def get(session: AsyncSession, principal: Principal, appointment_id: str) -> AppointmentView:
-    if not principal.is_citizen:
-        # A staff read of people's records is audited (first, so the read
-        # transaction takes the write lock up front on SQLite).
-        await audit.record(session, principal, "marriage_appointment.read",
-                           "marriage_appointment", appointment_id)
-    a = await _visible(session, principal, appointment_id)
-    return AppointmentView(a, (await _parties_of(session, [a.id]))[a.id])
+    a = await scopes.load(session, principal, APPOINTMENT, appointment_id)
+    return await _view(session, a)
 
 
 async def list_for(session: AsyncSession, principal: Principal, *, on: dt.date | None,
@@ -386,194 +386,72 @@ async def list_for(session: AsyncSession, principal: Principal, *, on: dt.date |
                    cursor: str | None) -> Page[AppointmentView]:
     """A citizen's own appointments (newest first), or an office's appointments
     (by session time, for the front desk)."""
-    stmt = select(MarriageAppointment)
+    stmt = scopes.select_visible(APPOINTMENT, principal)
     if status is not None:
         stmt = stmt.where(MarriageAppointment.status == status)
     if on is not None:
         stmt = stmt.where(MarriageAppointment.session_date == on)
-    if principal.is_citizen:
-        stmt = stmt.where(MarriageAppointment.owner_subject == principal.subject)
-        if cursor:
-            stmt = stmt.where(MarriageAppointment.id < check_id_cursor(cursor, _APPOINTMENT_ID))
-        stmt = stmt.order_by(MarriageAppointment.id.desc())
-    else:
-        await audit.record(session, principal, "marriage_appointment.list",
-                           "marriage_appointment", None)
-        stmt = stmt.where(MarriageAppointment.office_id == principal.org_id)
-        if cursor:
-            at, last_id = _decode_office_cursor(cursor)
-            stmt = stmt.where(or_(MarriageAppointment.starts_at > at,
-                                  and_(MarriageAppointment.starts_at == at,
-                                       MarriageAppointment.id > last_id)))
-        stmt = stmt.order_by(MarriageAppointment.starts_at, MarriageAppointment.id)
-    rows = list((await session.execute(stmt.limit(limit + 1))).scalars())
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = encode_cursor(last.id) if principal.is_citizen else _office_cursor(last)
-    rows = rows[:limit]
-    parties = await _parties_of(session, [a.id for a in rows])
-    return Page(items=[AppointmentView(a, parties[a.id]) for a in rows], next_cursor=next_cursor)
-
-
-# --- transitions ----------------------------------------------------------------------
-
-
-async def _transition(session: AsyncSession, a: MarriageAppointment,
-                      from_status: AppointmentStatus, action: str, **values: object) -> None:
-    """Move `a` out of `from_status` with a conditional UPDATE (one winner)."""
-    if a.status != from_status:
-        raise InvalidState(status=a.status, action=action)
-    result = await session.execute(
-        update(MarriageAppointment)
-        .where(MarriageAppointment.id == a.id, MarriageAppointment.status == from_status)
-        .values(**values))
-    if result.rowcount != 1:
-        await session.refresh(a)
-        raise InvalidState(status=a.status, action=action)
-    await session.refresh(a)
-    if from_status == AppointmentStatus.booked:
-        await session.execute(delete(MarriagePartyHold).where(
-            MarriagePartyHold.appointment_id == a.id))
+    order = NEWEST_FIRST if principal.is_citizen else BY_SESSION_TIME
+    page = await order.page(session, stmt, limit=limit, cursor=cursor)
+    await scopes.listed(session, principal, APPOINTMENT)
+    parties = await _parties_of(session, [a.id for a in page.items])
+    return page.map(lambda a: AppointmentView(a, parties[a.id]))
 
 
 async def cancel(session: AsyncSession, principal: Principal,
                  appointment_id: str) -> AppointmentView:
-    a = await _visible(session, principal, appointment_id)
-    schedule = (await session.execute(
-        select(MarriageSchedule).where(MarriageSchedule.office_id == a.office_id)
-        .with_for_update(read=True, key_share=True))).scalar_one()
-    if a.status != AppointmentStatus.booked:
-        raise InvalidState(status=a.status, action="cancelled")
-    deadline = utc(a.starts_at) - dt.timedelta(hours=schedule.cancel_deadline_hours)
-    if clock.now() > deadline:
-        raise CancelDeadlinePassed(hours=schedule.cancel_deadline_hours)
-    await _transition(session, a, AppointmentStatus.booked, "cancelled",
-                      status=AppointmentStatus.cancelled, cancel_reason=CancelReason.citizen,
-                      cancelled_at=clock.now())
+    a = await scopes.load(session, principal, APPOINTMENT, appointment_id, audit_read=False)
+
+    async def before_deadline(a: MarriageAppointment) -> None:
+        hours = (await session.execute(
+            select(MarriageSchedule.cancel_deadline_hours)
+            .where(MarriageSchedule.office_id == a.office_id)
+            .with_for_update(read=True, key_share=True))).scalar_one()
+        if clock.now() > utc(a.starts_at) - dt.timedelta(hours=hours):
+            raise CancelDeadlinePassed(hours=hours)
+
+    a = await LIFE.move(session, principal, a, "cancel", guard=before_deadline,
+                        values={"cancel_reason": CancelReason.citizen})
     await capacity.give_back(session, a.slot_id)
-    await audit.record(session, principal, "marriage_appointment.cancel",
-                       "marriage_appointment", a.id, org_id=a.office_id)
-    return AppointmentView(a, (await _parties_of(session, [a.id]))[a.id])
+    return await _view(session, a)
 
 
 async def check_in(session: AsyncSession, principal: Principal, appointment_id: str,
                    code: str) -> AppointmentView:
-    a = await _visible(session, principal, appointment_id)
-    if a.status != AppointmentStatus.booked:
-        raise InvalidState(status=a.status, action="checked in")
-    if a.session_date != clock.today():
-        raise CheckInNotToday(date=a.session_date.isoformat())
-    if not hmac.compare_digest(code.encode(), a.check_in_code.encode()):
-        raise InvalidCheckInCode()
-    await _transition(session, a, AppointmentStatus.booked, "checked in",
-                      status=AppointmentStatus.checked_in, checked_in_at=clock.now())
-    await audit.record(session, principal, "marriage_appointment.check_in",
-                       "marriage_appointment", a.id)
-    return AppointmentView(a, (await _parties_of(session, [a.id]))[a.id])
+    def on_the_day_with_code(a: MarriageAppointment) -> None:
+        if a.session_date != clock.today():
+            raise CheckInNotToday(date=a.session_date.isoformat())
+        if not hmac.compare_digest(code.encode(), a.check_in_code.encode()):
+            raise InvalidCheckInCode()
+
+    a = await LIFE.apply(session, principal, appointment_id, "check_in",
+                         guard=on_the_day_with_code)
+    return await _view(session, a)
 
 
 async def complete(session: AsyncSession, principal: Principal, settings: Settings,
                    appointment_id: str) -> AppointmentView:
-    a = await _visible(session, principal, appointment_id)
-    await _transition(session, a, AppointmentStatus.checked_in, "completed",
-                      status=AppointmentStatus.completed, completed_at=clock.now())
+    a = await LIFE.apply(session, principal, appointment_id, "complete")
     parties = (await _parties_of(session, [a.id]))[a.id]
     if a.kind == AppointmentKind.divorce:
         case = await divorce.open_case(session, principal, a, parties)
         await session.execute(update(MarriageAppointment).where(MarriageAppointment.id == a.id)
                               .values(divorce_case_id=case.id))
-        await session.refresh(a)
+        a = await LIFE.reload(session, a)
     elif a.kind == AppointmentKind.divorce_confirmation and a.divorce_case_id:
         await divorce.register(session, principal, a.divorce_case_id, a.id)
-    await audit.record(session, principal, "marriage_appointment.complete",
-                       "marriage_appointment", a.id)
     return AppointmentView(a, parties)
 
 
 async def no_show(session: AsyncSession, principal: Principal,
                   appointment_id: str) -> AppointmentView:
-    a = await _visible(session, principal, appointment_id)
-    if a.status != AppointmentStatus.booked:
-        raise InvalidState(status=a.status, action="marked as a no-show")
-    if clock.now() < utc(a.ends_at):
-        raise SessionNotEnded(
-            ends_at=utc(a.ends_at).astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M"))
-    await _transition(session, a, AppointmentStatus.booked, "marked as a no-show",
-                      status=AppointmentStatus.no_show, no_show_at=clock.now())
-    await audit.record(session, principal, "marriage_appointment.no_show",
-                       "marriage_appointment", a.id)
-    return AppointmentView(a, (await _parties_of(session, [a.id]))[a.id])
+    def session_ended(a: MarriageAppointment) -> None:
+        if clock.now() < utc(a.ends_at):
+            raise SessionNotEnded(
+                ends_at=utc(a.ends_at).astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M"))
 
-
-async def _cancel_many(session: AsyncSession, principal: Principal,
-                       chosen: list[MarriageAppointment], reason: CancelReason,
-                       from_statuses: tuple[AppointmentStatus, ...],
-                       ) -> list[MarriageAppointment]:
-    """Cancel those of `chosen` still in `from_statuses` (one conditional UPDATE);
-    returns the ones actually cancelled."""
-    if not chosen:
-        return []
-    now = clock.now()
-    done = set((await session.execute(
-        update(MarriageAppointment)
-        .where(MarriageAppointment.id.in_([a.id for a in chosen]),
-               MarriageAppointment.status.in_(from_statuses))
-        .values(status=AppointmentStatus.cancelled, cancel_reason=reason, cancelled_at=now)
-        .returning(MarriageAppointment.id))).scalars())
-    cancelled = [a for a in chosen if a.id in done]
-    if not cancelled:
-        return []
-    await session.execute(delete(MarriagePartyHold).where(
-        MarriagePartyHold.appointment_id.in_([a.id for a in cancelled])))
-    for a in cancelled:
-        await audit.record(session, principal, "marriage_appointment.cancel",
-                           "marriage_appointment", a.id, outcome=f"success:{reason}",
-                           org_id=a.office_id)
-    return cancelled
-
-
-ACTIVE = (AppointmentStatus.booked, AppointmentStatus.checked_in)
-
-
-async def cancel_for_office(session: AsyncSession, principal: Principal,
-                            excess_by_slot: dict[str, int],
-                            reason: CancelReason) -> dict[str, int]:
-    """Cancel, in each slot, up to `excess` of its active appointments, most recently
-    booked first. Seats are NOT given back here: the caller resets the slot rows.
-    Returns how many were cancelled per slot."""
-    rows = (await session.execute(
-        select(MarriageAppointment)
-        .where(MarriageAppointment.slot_id.in_(list(excess_by_slot)),
-               MarriageAppointment.status.in_(ACTIVE))
-        .order_by(MarriageAppointment.slot_id, MarriageAppointment.created_at.desc(),
-                  MarriageAppointment.id.desc())
-    )).scalars().all()
-    chosen: list[MarriageAppointment] = []
-    taken: dict[str, int] = defaultdict(int)
-    for a in rows:
-        if taken[a.slot_id] < excess_by_slot[a.slot_id]:
-            taken[a.slot_id] += 1
-            chosen.append(a)
-    counts: dict[str, int] = defaultdict(int)
-    for a in await _cancel_many(session, principal, chosen, reason, ACTIVE):
-        counts[a.slot_id] += 1
-    return dict(counts)
-
-
-async def cancel_for_case(session: AsyncSession, principal: Principal, case_id: str) -> int:
-    """A withdrawn divorce application takes its booked confirmation with it."""
-    rows = (await session.execute(
-        select(MarriageAppointment).where(
-            MarriageAppointment.divorce_case_id == case_id,
-            MarriageAppointment.kind == AppointmentKind.divorce_confirmation,
-            MarriageAppointment.status == AppointmentStatus.booked)
-    )).scalars().all()
-    cancelled = await _cancel_many(session, principal, list(rows), CancelReason.case_withdrawn,
-                                   (AppointmentStatus.booked,))
-    for a in cancelled:
-        await capacity.give_back(session, a.slot_id)
-    return len(cancelled)
+    a = await LIFE.apply(session, principal, appointment_id, "no_show", guard=session_ended)
+    return await _view(session, a)
 
 
 # --- the citizen's calendar entry and check-in QR code ----------------------------------
@@ -581,7 +459,7 @@ async def cancel_for_case(session: AsyncSession, principal: Principal, case_id: 
 
 async def calendar_ics(session: AsyncSession, principal: Principal,
                        appointment_id: str) -> bytes:
-    a = await _visible(session, principal, appointment_id)
+    a = await scopes.load(session, principal, APPOINTMENT, appointment_id)
     office = await organisations.get(session, a.office_id, kind=OrgKind.registration_office)
     zh, en = KIND_LABELS[AppointmentKind(a.kind)]
     cal = Calendar()
@@ -614,9 +492,8 @@ def qr_payload(a: MarriageAppointment) -> str:
 
 async def check_in_qr_svg(session: AsyncSession, principal: Principal,
                           appointment_id: str) -> bytes:
-    a = await _visible(session, principal, appointment_id)
-    if a.status != AppointmentStatus.booked:
-        raise InvalidState(status=a.status, action="checked in")
+    a = await scopes.load(session, principal, APPOINTMENT, appointment_id)
+    LIFE.check(a, "check_in")  # a code is only worth showing while it can be used
     out = io.BytesIO()
     segno.make(qr_payload(a), error="m").save(out, kind="svg", scale=6, border=2,
                                                 xmldecl=False)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import chinese_calendar
 
@@ -140,3 +140,16 @@ def daterange(first: dt.date, last: dt.date) -> Iterable[dt.date]:
     while day <= last:
         yield day
         day += dt.timedelta(days=1)
+
+
+class BookingSettings(Protocol):
+    booking_opens_days_ahead: int
+    min_notice_hours: int
+
+
+def bookable_now(schedule: BookingSettings, s: Session, now: dt.datetime,
+                 today: dt.date) -> bool:
+    """Within the booking window: released (`booking_opens_days_ahead`, by China
+    date) and not later than `min_notice_hours` before the start."""
+    released = s.date <= today + dt.timedelta(days=schedule.booking_opens_days_ahead)
+    return released and now <= s.starts_at - dt.timedelta(hours=schedule.min_notice_hours)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, or_, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.clock import clock
@@ -28,7 +29,8 @@ from schemas.marriage import (
     MarriageParty,
     PartyPublic,
 )
-from services import audit
+from services import audit, scopes, transitions
+from services.marriage import cancellation
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,47 +92,46 @@ async def open_case(session: AsyncSession, principal: Principal, appointment: Ma
     return case
 
 
+def _is_party(blind: str) -> Any:
+    return or_(MarriageDivorceCase.party_a_blind_index == blind,
+               MarriageDivorceCase.party_b_blind_index == blind)
+
+
+def _confirming_office(p: Principal) -> Any:
+    """An office that holds the case's confirmation appointment sees the case too."""
+    return exists().where(MarriageAppointment.divorce_case_id == MarriageDivorceCase.id,
+                          MarriageAppointment.office_id == p.org_id)
+
+
+# Citizens: the cases they applied for (or, bound by real-name identity, are a
+# party to); offices: the cases they received or hold a confirmation for.
+CASE = scopes.Resource(
+    model=MarriageDivorceCase, noun="divorce case", audit_type="marriage_divorce_case",
+    rules={"citizen": scopes.own_or_party(MarriageDivorceCase.owner_subject, _is_party),
+           "office": scopes.any_of(scopes.of_org(MarriageDivorceCase.office_id),
+                                   _confirming_office)},
+    org_attr="office_id")
+
+_OPEN = (MarriageDivorceCase.withdrawn_at.is_(None), MarriageDivorceCase.registered_at.is_(None))
+
+
+def _life(settings: Settings) -> transitions.Machine:
+    """The case's status is computed from its dates and the clock, never stored."""
+    return transitions.Machine(
+        CASE, {"withdraw": transitions.Transition(frm={DivorceCaseStatus.cooling_off}, to=None,
+                                                  stamp="withdrawn_at")},
+        status_column=None, status_of=lambda case: status_of(case, settings))
+
+
 async def get(session: AsyncSession, principal: Principal, settings: Settings,
               case_id: str) -> MarriageDivorceCase:
-    """Citizens see the cases they applied for; office staff see the cases their
-    office received or holds a confirmation appointment for."""
-    if not principal.is_citizen:
-        await audit.record(session, principal, "marriage_divorce_case.read",
-                           "marriage_divorce_case", case_id)
-    case = await session.get(MarriageDivorceCase, case_id)
-    if case is None:
-        raise NotFound(what="divorce case")
-    if principal.is_citizen:
-        if case.owner_subject != principal.subject:
-            raise NotFound(what="divorce case")
-    elif case.office_id != principal.org_id:
-        confirming = (await session.execute(select(MarriageAppointment.id).where(
-            MarriageAppointment.divorce_case_id == case.id,
-            MarriageAppointment.office_id == principal.org_id).limit(1))).first()
-        if confirming is None:
-            raise NotFound(what="divorce case")
-    return case
+    return await scopes.load(session, principal, CASE, case_id)
 
 
 async def withdraw(session: AsyncSession, principal: Principal, settings: Settings,
                    case_id: str) -> MarriageDivorceCase:
-    from services.marriage import appointments
-
-    case = await get(session, principal, settings, case_id)
-    status = status_of(case, settings)
-    if status != DivorceCaseStatus.cooling_off:
-        raise InvalidState(status=status, action="withdrawn")
-    result = await session.execute(
-        update(MarriageDivorceCase)
-        .where(MarriageDivorceCase.id == case.id, MarriageDivorceCase.withdrawn_at.is_(None),
-               MarriageDivorceCase.registered_at.is_(None))
-        .values(withdrawn_at=clock.now()))
-    if result.rowcount != 1:
-        raise InvalidState(status=DivorceCaseStatus.withdrawn, action="withdrawn")
-    await session.refresh(case)
-    await appointments.cancel_for_case(session, principal, case.id)
-    await audit.record(session, principal, "marriage_divorce_case.withdraw",
-                       "marriage_divorce_case", case.id, org_id=case.office_id)
+    case = await _life(settings).apply(session, principal, case_id, "withdraw", where=_OPEN)
+    await cancellation.cancel_for_case(session, principal, case.id)
     return case
 
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -31,17 +30,17 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core import pages
 from core.clock import clock
 from core.errors import (
     CapacityBelowBooked,
     DateRangeTooLong,
-    InvalidCursor,
     InvalidSessions,
     NotFound,
     PreconditionFailed,
     ScheduleNotSet,
 )
-from core.ids import decode_cursor, encode_cursor, new_id
+from core.ids import new_id
 from core.principal import Principal
 from core.settings import Settings
 from schemas.common import Page
@@ -60,7 +59,7 @@ from schemas.marriage import (
 from schemas.organisation import OrgKind
 from services import audit, capacity, divisions, organisations
 from services.etag import check_if_match
-from services.marriage import calendar
+from services.marriage import calendar, cancellation
 from services.marriage.calendar import Session
 
 MAX_SLOT_RANGE_DAYS = 62
@@ -69,22 +68,8 @@ MAX_SLOT_RANGE_DAYS = 62
 # --- offices -------------------------------------------------------------------
 
 
-_ORG_ID = re.compile(r"org_[0-9a-z]{1,36}")
-
-
-def check_id_cursor(cursor: str, id_pattern: re.Pattern[str]) -> str:
-    """The id an id cursor holds: 400 `invalid_cursor` unless it decodes to exactly
-    what `encode_cursor` makes of such an id."""
-    value = decode_cursor(cursor)
-    if not id_pattern.fullmatch(value) or encode_cursor(value) != cursor:
-        raise InvalidCursor()
-    return value
-
-
 async def list_offices(session: AsyncSession, *, division_code: str | None, limit: int,
                        cursor: str | None) -> Page[OfficePublic]:
-    if cursor:
-        check_id_cursor(cursor, _ORG_ID)
     page = await organisations.list_(session, kind=OrgKind.registration_office,
                                      division_code=division_code, limit=limit, cursor=cursor)
     items = [OfficePublic(id=o.id, name=o.name, division_code=o.division_code,
@@ -257,14 +242,18 @@ async def add_closure(session: AsyncSession, principal: Principal, office_id: st
     return ClosureResult(closure, created, cancelled)
 
 
+CLOSURES_BY_DATE = pages.Keyset(pages.Key(MarriageClosure.closure_date, pages.DAY))
+SPECIAL_DAYS_BY_DATE = pages.Keyset(pages.Key(MarriageSpecialDay.special_date, pages.DAY))
+
+
 async def list_closures(session: AsyncSession, principal: Principal, office_id: str,
-                        first: dt.date | None) -> list[MarriageClosure]:
+                        first: dt.date | None, *, limit: int = 20,
+                        cursor: str | None = None) -> Page[MarriageClosure]:
     own_office(principal, office_id)
     stmt = select(MarriageClosure).where(MarriageClosure.office_id == office_id)
     if first is not None:
         stmt = stmt.where(MarriageClosure.closure_date >= first)
-    rows = await session.execute(stmt.order_by(MarriageClosure.closure_date).limit(500))
-    return list(rows.scalars())
+    return await CLOSURES_BY_DATE.page(session, stmt, limit=limit, cursor=cursor)
 
 
 async def remove_closure(session: AsyncSession, principal: Principal, office_id: str,
@@ -320,13 +309,13 @@ async def put_special_day(session: AsyncSession, principal: Principal, office_id
 
 
 async def list_special_days(session: AsyncSession, principal: Principal, office_id: str,
-                            first: dt.date | None) -> list[MarriageSpecialDay]:
+                            first: dt.date | None, *, limit: int = 20,
+                            cursor: str | None = None) -> Page[MarriageSpecialDay]:
     own_office(principal, office_id)
     stmt = select(MarriageSpecialDay).where(MarriageSpecialDay.office_id == office_id)
     if first is not None:
         stmt = stmt.where(MarriageSpecialDay.special_date >= first)
-    rows = await session.execute(stmt.order_by(MarriageSpecialDay.special_date).limit(500))
-    return list(rows.scalars())
+    return await SPECIAL_DAYS_BY_DATE.page(session, stmt, limit=limit, cursor=cursor)
 
 
 async def remove_special_day(session: AsyncSession, principal: Principal, office_id: str,
@@ -388,19 +377,6 @@ async def load_calendar(session: AsyncSession, schedule: MarriageSchedule, first
                         last: dt.date) -> OfficeCalendar:
     closed, specials = await day_overrides(session, schedule.office_id, first, last)
     return OfficeCalendar(schedule, closed, specials)
-
-
-class BookingSettings(Protocol):
-    booking_opens_days_ahead: int
-    min_notice_hours: int
-
-
-def bookable_now(schedule: BookingSettings, s: Session, now: dt.datetime,
-                 today: dt.date) -> bool:
-    """Within the booking window: released (`booking_opens_days_ahead`, by China
-    date) and not later than `min_notice_hours` before the start."""
-    released = s.date <= today + dt.timedelta(days=schedule.booking_opens_days_ahead)
-    return released and now <= s.starts_at - dt.timedelta(hours=schedule.min_notice_hours)
 
 
 # What a day's slots look like depends only on the office's weekly sessions, the
@@ -530,8 +506,6 @@ async def reconcile(session: AsyncSession, principal: Principal, schedule: Marri
     `capacity_below_booked` and their number; with it, the most recently booked of
     them are cancelled with reason `office_closed`. Returns how many were cancelled.
     """
-    from services.marriage import appointments  # the appointment service owns cancelling
-
     office_id = schedule.office_id
     now = clock.now()
     today = clock.today()
@@ -569,7 +543,7 @@ async def reconcile(session: AsyncSession, principal: Principal, schedule: Marri
     excess_by_slot = {sid: excess for sid, _, excess in changes if excess}
     cancelled: dict[str, int] = {}
     if excess_by_slot:
-        cancelled = await appointments.cancel_for_office(
+        cancelled = await cancellation.cancel_for_office(
             session, principal, excess_by_slot, reason=CancelReason.office_closed)
     for sid, new_capacity, _excess in changes:
         await capacity.resize(session, sid, new_capacity, released=cancelled.get(sid, 0))

@@ -92,8 +92,9 @@ async def test_api_key_is_shown_once_stored_hashed_and_revocable(client, admin_h
 
     listed = (await client.get(f"/v1/admin/organisations/{org['id']}/api-keys",
                                headers=admin_headers)).json()
-    assert [k["id"] for k in listed] == [created["id"]]
-    assert "key" not in listed[0]
+    assert listed["next_cursor"] is None
+    assert [k["id"] for k in listed["items"]] == [created["id"]]
+    assert "key" not in listed["items"][0]
 
     me = await client.get("/v1/me", headers={"X-API-Key": key})
     assert me.status_code == 200

@@ -9,7 +9,7 @@ import datetime as dt
 from core.clock import clock
 from schemas.marriage import AppointmentPublic, SlotList
 from services.marriage import calendar
-from services.marriage.schedules import bookable_now
+from services.marriage.calendar import bookable_now
 from tests.api.test_marriage_support import (
     book,
     citizen,

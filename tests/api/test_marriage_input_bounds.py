@@ -89,7 +89,7 @@ async def test_closures_and_special_days_outside_the_supported_dates_are_refused
     _problem(r, 422, "validation_error")
     # Nothing was stored.
     r = await client.get(f"/v1/marriage/offices/{office['id']}/{what}", headers=staff)
-    assert r.status_code == 200 and r.json() == []
+    assert r.status_code == 200 and r.json() == {"items": [], "next_cursor": None}
 
 
 @pytest.mark.parametrize("what", ["closures", "special-days"])

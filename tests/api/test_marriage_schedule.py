@@ -196,9 +196,17 @@ async def test_closures_close_a_day_and_special_days_open_one(client, admin_head
     assert await _slots(client, oid, "2026-09-26") == []
     # Lists, and reopening.
     r = await client.get(_url(oid, "closures"), headers=staff)
-    assert [c["date"] for c in r.json()] == ["2026-09-22", "2026-09-26"]
+    assert [c["date"] for c in r.json()["items"]] == ["2026-09-22", "2026-09-26"]
+    # Every list is a page: one closure a page, then the next by its cursor.
+    r = await client.get(_url(oid, "closures"), headers=staff, params={"limit": 1})
+    assert [c["date"] for c in r.json()["items"]] == ["2026-09-22"]
+    r = await client.get(_url(oid, "closures"), headers=staff,
+                         params={"limit": 1, "cursor": r.json()["next_cursor"]})
+    assert [c["date"] for c in r.json()["items"]] == ["2026-09-26"]
+    assert r.json()["next_cursor"] is None
     r = await client.get(_url(oid, "special-days"), headers=staff)
-    assert [c["date"] for c in r.json()] == ["2026-09-26", "2026-10-02"]
+    assert [c["date"] for c in r.json()["items"]] == ["2026-09-26", "2026-10-02"]
+    assert r.json()["next_cursor"] is None
     assert (await client.delete(_url(oid, "closures/2026-09-22"), headers=staff)
             ).status_code == 204
     assert len(await _slots(client, oid, "2026-09-22")) == 2

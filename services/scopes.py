@@ -1,0 +1,144 @@
+"""Who may see what: every caller-visible load and list goes through here.
+
+A `Resource` declares, per role, one SQL condition that says which rows the
+caller may see (built by the scope functions below). `load` and `select_visible`
+put that condition into the query itself, so an object the caller may not see is
+never loaded: it is simply not found (404, never 403). Staff reads of a person's
+record are audited here, in the request's transaction, and nowhere else.
+
+Scope functions (each returns a rule: principal -> SQL condition):
+- `own(column)`: a citizen's own rows (`column` holds the account's subject);
+- `own_or_party(owner, party)`: a citizen's own rows, or those in which the person
+  the account is bound to (real-name identity) is a party;
+- `of_org(column)`: rows of the staff member's own organisation;
+- `within_division(column)`: rows whose division code lies within the staff
+  member's bureau (prefix containment, DOMAIN.md);
+- `any_of(...)`: either of several rules (an office that received a divorce case,
+  or holds its confirmation appointment).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import false, or_, select
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core.errors import NotFound
+from core.principal import Principal
+from services import audit, divisions
+
+Rule = Callable[[Principal], ColumnElement[bool]]
+
+
+def own(column: Any) -> Rule:
+    def rule(p: Principal) -> ColumnElement[bool]:
+        return column == p.subject
+    return rule
+
+
+def own_or_party(owner: Any, party: Callable[[str], ColumnElement[bool]]) -> Rule:
+    """`party(blind_index)` is the condition "that person is a party to the row"
+    (e.g. an EXISTS over the parties table)."""
+    def rule(p: Principal) -> ColumnElement[bool]:
+        if p.identity_blind is None:
+            return owner == p.subject
+        return or_(owner == p.subject, party(p.identity_blind))
+    return rule
+
+
+def of_org(column: Any) -> Rule:
+    def rule(p: Principal) -> ColumnElement[bool]:
+        if p.org_id is None:
+            return false()
+        return column == p.org_id
+    return rule
+
+
+def within_division(column: Any) -> Rule:
+    def rule(p: Principal) -> ColumnElement[bool]:
+        if not p.division_code:
+            return false()
+        return divisions.prefix_condition(column,
+                                          divisions.jurisdiction_prefix(p.division_code))
+    return rule
+
+
+def any_of(*rules: Rule) -> Rule:
+    def rule(p: Principal) -> ColumnElement[bool]:
+        return or_(*(r(p) for r in rules))
+    return rule
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One kind of object as callers see it.
+
+    `rules` maps a role to its visibility rule; a role not named sees nothing.
+    `audit_type` names the object in the audit trail; when `personal` is true
+    (the record holds a person's data), every staff read is audited as
+    `{audit_type}.read` (one object) or `{audit_type}.list` (a list).
+    """
+
+    model: Any
+    noun: str
+    audit_type: str
+    rules: Mapping[str, Rule]
+    personal: bool = True
+    org_attr: str | None = None
+    id_column: Any = field(default=None)
+
+    @property
+    def id_col(self) -> Any:
+        return self.id_column if self.id_column is not None else self.model.id
+
+    def condition(self, principal: Principal) -> ColumnElement[bool]:
+        rule = self.rules.get(principal.role)
+        return rule(principal) if rule is not None else false()
+
+    def not_found(self) -> NotFound:
+        return NotFound(what=self.noun)
+
+
+def select_visible(resource: Resource, principal: Principal, *columns: Any) -> Any:
+    """`SELECT` of the resource (or of `columns`) limited to what the caller sees."""
+    stmt = select(*columns) if columns else select(resource.model)
+    return stmt.where(resource.condition(principal))
+
+
+async def load(session: AsyncSession, principal: Principal, resource: Resource,
+               object_id: str, *, for_update: bool = False, audit_read: bool = True) -> Any:
+    """The object if the caller may see it, else `NotFound`. Always read fresh
+    (a row changed earlier in the request is not served stale from the session)."""
+    stmt = select_visible(resource, principal).where(resource.id_col == object_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    obj = (await session.execute(stmt.execution_options(populate_existing=True))
+           ).scalar_one_or_none()
+    if obj is None:
+        raise resource.not_found()
+    if audit_read:
+        await audited_read(session, principal, resource, object_id,
+                           org_id=getattr(obj, resource.org_attr) if resource.org_attr else None)
+    return obj
+
+
+async def audited_read(session: AsyncSession, principal: Principal, resource: Resource,
+                       object_id: str | None, *, org_id: str | None = None,
+                       many: bool = False) -> None:
+    """A staff read of a person's record leaves an audit row (citizens reading
+    their own records do not)."""
+    if principal.is_citizen or not resource.personal:
+        return
+    await audit.record(session, principal,
+                       f"{resource.audit_type}.{'list' if many else 'read'}",
+                       resource.audit_type, object_id, org_id=org_id or principal.org_id)
+
+
+async def listed(session: AsyncSession, principal: Principal, resource: Resource,
+                 object_id: str | None = None) -> None:
+    """Audit a staff list read of the resource (object: what the list is of)."""
+    await audited_read(session, principal, resource, object_id, many=True)
