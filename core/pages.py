@@ -91,13 +91,16 @@ class Int(Kind):
 
 
 class Float(Kind):
+    def __init__(self, lo: float = -math.inf) -> None:
+        self.lo = lo
+
     def dump(self, value: Any) -> Any:
         return float(value)
 
     def load(self, raw: Any) -> Any:
-        if type(raw) not in (int, float) or not math.isfinite(raw):
+        if type(raw) is not float or not math.isfinite(raw) or raw < self.lo:
             raise InvalidCursor()
-        return float(raw)
+        return raw
 
 
 class Bool(Kind):

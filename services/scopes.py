@@ -128,17 +128,17 @@ async def load(session: AsyncSession, principal: Principal, resource: Resource,
 
 async def audited_read(session: AsyncSession, principal: Principal, resource: Resource,
                        object_id: str | None, *, org_id: str | None = None,
-                       many: bool = False) -> None:
-    """A staff read of a person's record leaves an audit row (citizens reading
-    their own records do not)."""
+                       read: str = "read") -> None:
+    """A staff read of a person's record leaves an audit row
+    `{audit_type}.{read}` (citizens reading their own records do not)."""
     if principal.is_citizen or not resource.personal:
         return
-    await audit.record(session, principal,
-                       f"{resource.audit_type}.{'list' if many else 'read'}",
+    await audit.record(session, principal, f"{resource.audit_type}.{read}",
                        resource.audit_type, object_id, org_id=org_id or principal.org_id)
 
 
 async def listed(session: AsyncSession, principal: Principal, resource: Resource,
-                 object_id: str | None = None) -> None:
-    """Audit a staff list read of the resource (object: what the list is of)."""
-    await audited_read(session, principal, resource, object_id, many=True)
+                 object_id: str | None = None, *, read: str = "list") -> None:
+    """Audit a staff list read of the resource (`object_id`: what the list is of,
+    e.g. the institution whose waiting list was read)."""
+    await audited_read(session, principal, resource, object_id, read=read)

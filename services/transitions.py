@@ -60,6 +60,7 @@ class Machine:
     status_column: str | None = "status"
     status_of: Callable[[Any], str] | None = None
     after: list[Hook] = field(default_factory=list)
+    touched: str | None = None  # a column set to now on every move (`updated_at`)
 
     def current(self, obj: Any) -> str:
         if self.status_of is not None:
@@ -105,8 +106,11 @@ class Machine:
             # the row moves only if nobody moved it since.
             conditions.append(getattr(model, self.status_column)
                               == getattr(obj, self.status_column))
+        now = clock.now()
         if t.stamp is not None:
-            changes.setdefault(t.stamp, clock.now())
+            changes.setdefault(t.stamp, now)
+        if self.touched is not None:
+            changes.setdefault(self.touched, now)
         result = await session.execute(
             update(model)
             .where(*conditions)

@@ -6,9 +6,9 @@
 - `pool`: the one place beds and waiting applications meet (locking, expiry, offers).
 - `priority`: the waiting-list priority classes, configurable per city, and the
   class on a given date (age moves it) as one SQL expression.
-- `cursors`: the strict page cursors of the beds lists.
+- `lifecycle`: who sees an application, and the actions that move it.
 """
 
-from services.beds import applications, cursors, institutions, inventory, pool, priority
+from services.beds import applications, institutions, inventory, lifecycle, pool, priority
 
-__all__ = ["applications", "cursors", "institutions", "inventory", "pool", "priority"]
+__all__ = ["applications", "institutions", "inventory", "lifecycle", "pool", "priority"]

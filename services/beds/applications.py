@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core import pages
 from core.clock import clock
 from core.db import is_unique_violation
 from core.errors import (
@@ -39,8 +40,8 @@ from schemas.beds import (
 )
 from schemas.common import Page
 from schemas.organisation import OrgKind
-from services import audit, identity, organisations
-from services.beds import cursors, inventory, pool, priority
+from services import audit, identity, organisations, scopes
+from services.beds import inventory, lifecycle, pool, priority
 
 S = ApplicationStatus
 
@@ -65,17 +66,7 @@ async def to_public(session: AsyncSession, app: BedApplication) -> BedApplicatio
         accepted_at=app.accepted_at, admitted_at=app.admitted_at, closed_at=app.closed_at)
 
 
-async def _visible(session: AsyncSession, principal: Principal,
-                   application_id: str) -> BedApplication:
-    app = await pool.load_application(session, application_id)
-    if app is None:
-        raise NotFound(what="bed application")
-    if principal.is_citizen:
-        if app.citizen_subject != principal.subject:
-            raise NotFound(what="bed application")
-    elif principal.role != "institution" or app.institution_id != principal.org_id:
-        raise NotFound(what="bed application")
-    return app
+NEWEST_FIRST = pages.Keyset(pages.Key(BedApplication.id, pages.IdOf("bap"), descending=True))
 
 
 async def create(session: AsyncSession, principal: Principal, body: BedApplicationCreate,
@@ -143,21 +134,14 @@ async def create(session: AsyncSession, principal: Principal, body: BedApplicati
 
 async def get(session: AsyncSession, principal: Principal,
               application_id: str) -> BedApplicationPublic:
-    app = await _visible(session, principal, application_id)
-    if not principal.is_citizen:
-        await audit.record(session, principal, "bed_application.read", "bed_application",
-                           app.id, org_id=app.institution_id)
+    app = await scopes.load(session, principal, lifecycle.APPLICATION, application_id)
     return await to_public(session, app)
 
 
 async def list_(session: AsyncSession, principal: Principal, *, status: str | None,
                 limit: int, cursor: str | None) -> Page[BedApplicationPublic]:
     """The citizen's own applications, or the institution's, newest first."""
-    stmt = select(BedApplication)
-    if principal.is_citizen:
-        stmt = stmt.where(BedApplication.citizen_subject == principal.subject)
-    else:
-        stmt = stmt.where(BedApplication.institution_id == principal.org_id)
+    stmt = scopes.select_visible(lifecycle.APPLICATION, principal)
     now = clock.now()
     if status == S.offered:  # statuses as read: an offer past its time is expired
         stmt = stmt.where(BedApplication.status == S.offered,
@@ -168,22 +152,17 @@ async def list_(session: AsyncSession, principal: Principal, *, status: str | No
                              & (BedApplication.offer_expires_at <= now)))
     elif status is not None:
         stmt = stmt.where(BedApplication.status == status)
-    if cursor:
-        stmt = stmt.where(BedApplication.id < cursors.decode_id(cursor, "bap"))
-    rows = list((await session.execute(stmt.order_by(BedApplication.id.desc()).limit(limit + 1))
-                 ).scalars())
-    next_cursor = cursors.encode_id(rows[limit - 1].id) if len(rows) > limit else None
-    if not principal.is_citizen:
-        await audit.record(session, principal, "bed_application.list", "organisation",
-                           principal.org_id, org_id=principal.org_id)
-    return Page(items=[await to_public(session, a) for a in rows[:limit]],
-                next_cursor=next_cursor)
+    page = await NEWEST_FIRST.page(session, stmt, limit=limit, cursor=cursor)
+    await scopes.listed(session, principal, lifecycle.APPLICATION, principal.org_id)
+    return Page(items=[await to_public(session, a) for a in page.items],
+                next_cursor=page.next_cursor)
 
 
 async def _locked(session: AsyncSession, principal: Principal, application_id: str,
                   settings: Settings) -> BedApplication:
     """The application, visible to the caller, with its pool locked and settled."""
-    app = await _visible(session, principal, application_id)
+    app = await scopes.load(session, principal, lifecycle.APPLICATION, application_id,
+                            audit_read=False)
     await pool.lock(session, app.institution_id, app.category)
     await pool.settle_and_match(session, app.institution_id, app.category, settings)
     return await pool.load_application(session, app.id) or app
@@ -192,26 +171,16 @@ async def _locked(session: AsyncSession, principal: Principal, application_id: s
 async def assess(session: AsyncSession, principal: Principal, application_id: str,
                  body: AssessmentIn, settings: Settings) -> BedApplicationPublic:
     app = await _locked(session, principal, application_id, settings)
-    if app.status not in (S.submitted, S.waitlisted):
-        raise InvalidState(status=pool.effective_status(app), action="assessed")
+    lifecycle.LIFE.check(app, "assess")
     institution = await organisations.get(session, app.institution_id)
     birth_date = identity.parse(identity.decrypt(app.elder_id_encrypted, settings)).birth_date
     groups = [g.value for g in body.verified_priority_groups]
     plan = priority.schedule(groups, body.ability_level, birth_date, clock.today(),
                              institution.division_code)
-    now = clock.now()
-    result = await session.execute(
-        update(BedApplication)
-        .where(BedApplication.id == app.id, BedApplication.status == app.status)
-        .values(status=S.waitlisted, ability_level=body.ability_level,
-                verified_priority_groups=groups, priority_class=plan.base_class,
-                destitute=priority.is_destitute(groups), assessed_at=now, updated_at=now)
-        .execution_options(synchronize_session=False))
-    if result.rowcount != 1:
-        raise InvalidState(status=app.status, action="assessed")
+    await lifecycle.LIFE.move(session, principal, app, "assess", values={
+        "ability_level": body.ability_level, "verified_priority_groups": groups,
+        "priority_class": plan.base_class, "destitute": priority.is_destitute(groups)})
     await pool.store_priority_schedule(session, app.id, plan)
-    await audit.record(session, principal, "bed_application.assess", "bed_application", app.id,
-                       org_id=app.institution_id)
     await pool.match(session, app.institution_id, app.category, settings)
     return await to_public(session, await pool.load_application(session, app.id) or app)
 
@@ -219,74 +188,54 @@ async def assess(session: AsyncSession, principal: Principal, application_id: st
 async def accept(session: AsyncSession, principal: Principal, application_id: str,
                  settings: Settings) -> BedApplicationPublic:
     app = await _locked(session, principal, application_id, settings)
-    if app.status != S.offered:
-        raise InvalidState(status=app.status, action="accepted")
-    now = clock.now()
-    result = await session.execute(
-        update(BedApplication)
-        .where(BedApplication.id == app.id, BedApplication.status == S.offered,
-               BedApplication.offer_expires_at > now)
-        .values(status=S.accepted, accepted_at=now, updated_at=now)
-        .execution_options(synchronize_session=False))
-    if result.rowcount != 1:
-        raise InvalidState(status=pool.effective_status(app), action="accepted")
-    await audit.record(session, principal, "bed_application.accept", "bed_application", app.id,
-                       org_id=app.institution_id)
-    return await to_public(session, await pool.load_application(session, app.id) or app)
+    app = await lifecycle.LIFE.move(session, principal, app, "accept",
+                                    where=[BedApplication.offer_expires_at > clock.now()])
+    return await to_public(session, app)
 
 
 async def _close(session: AsyncSession, principal: Principal, application_id: str,
-                 settings: Settings, to: str, allowed: tuple[str, ...],
-                 action: str) -> BedApplicationPublic:
+                 settings: Settings, action: str) -> BedApplicationPublic:
     app = await _locked(session, principal, application_id, settings)
-    app = await pool.close_application(session, app, to, allowed=allowed,
-                                       principal=principal, action=action)
+    app = await pool.close_application(session, app, action, principal=principal)
     await pool.match(session, app.institution_id, app.category, settings)
     return await to_public(session, app)
 
 
 async def decline(session: AsyncSession, principal: Principal, application_id: str,
                   settings: Settings) -> BedApplicationPublic:
-    return await _close(session, principal, application_id, settings, S.declined,
-                        (S.offered,), "decline")
+    return await _close(session, principal, application_id, settings, "decline")
 
 
 async def withdraw(session: AsyncSession, principal: Principal, application_id: str,
                    settings: Settings) -> BedApplicationPublic:
-    return await _close(session, principal, application_id, settings, S.withdrawn,
-                        ACTIVE_STATUSES, "withdraw")
+    return await _close(session, principal, application_id, settings, "withdraw")
 
 
 async def reject(session: AsyncSession, principal: Principal, application_id: str,
                  settings: Settings) -> BedApplicationPublic:
-    return await _close(session, principal, application_id, settings, S.rejected,
-                        ACTIVE_STATUSES, "reject")
+    return await _close(session, principal, application_id, settings, "reject")
 
 
 async def admit(session: AsyncSession, principal: Principal, application_id: str,
                 settings: Settings) -> BedApplicationPublic:
     app = await _locked(session, principal, application_id, settings)
-    if app.status != S.accepted or app.bed_id is None:
-        raise InvalidState(status=pool.effective_status(app), action="admitted")
-    now = clock.now()
-    result = await session.execute(
-        update(BedApplication)
-        .where(BedApplication.id == app.id, BedApplication.status == S.accepted)
-        .values(status=S.admitted, admitted_at=now, updated_at=now)
-        .execution_options(synchronize_session=False))
-    if result.rowcount != 1 or not await pool.change_bed_status(
-            session, app.bed_id, app.institution_id, app.category, BedStatus.held,
-            BedStatus.occupied):
-        raise InvalidState(status=app.status, action="admitted")
+
+    def holds_a_bed(app: BedApplication) -> None:
+        if app.bed_id is None:  # every accepted application holds one; never admit without
+            raise InvalidState(status=lifecycle.effective_status(app), action="admit")
+
+    app = await lifecycle.LIFE.move(session, principal, app, "admit", guard=holds_a_bed)
+    assert app.bed_id is not None
+    if not await pool.change_bed_status(session, app.bed_id, app.institution_id, app.category,
+                                        BedStatus.held, BedStatus.occupied):
+        raise InvalidState(status=app.status, action="admit")
     await pool.release_elder(session, app.elder_id_blind)
     bed = (await session.execute(select(Bed).where(Bed.id == app.bed_id))).scalar_one()
     occupant = identity.ProtectedId(encrypted=app.elder_id_encrypted,
                                     blind_index=app.elder_id_blind, masked=app.elder_id_masked)
     await inventory.start_occupancy(session, bed, name=app.elder_name, id_number=occupant,
                                     application_id=app.id)
-    await audit.record(session, principal, "bed_application.admit", "bed_application", app.id,
-                       org_id=app.institution_id)
-    return await to_public(session, await pool.load_application(session, app.id) or app)
+    return await to_public(session, app)
 
 
 async def waitlist(session: AsyncSession, principal: Principal, institution_id: str, *,
@@ -298,12 +247,15 @@ async def waitlist(session: AsyncSession, principal: Principal, institution_id: 
                                         BedApplication.status == S.waitlisted)
     if category is not None:
         stmt = stmt.where(BedApplication.category == category.value)
-    order = (BedApplication.category, *pool.waitlist_order())
-    offset = cursors.decode_offset(cursor) if cursor else 0
-    rows = list((await session.execute(stmt.order_by(*order).offset(offset).limit(limit + 1))
-                 ).scalars())
-    next_cursor = cursors.encode_offset(offset + limit) if len(rows) > limit else None
-    await audit.record(session, principal, "bed_application.waitlist_read", "organisation",
-                       institution_id, org_id=institution_id)
-    return Page(items=[await to_public(session, a) for a in rows[:limit]],
-                next_cursor=next_cursor)
+    # The priority class on today's date is part of the order (age moves it).
+    cls, applied_at, app_id = pool.waitlist_order()
+    order = pages.Keyset(pages.Key(BedApplication.category, pages.Text(20)),
+                         pages.Key(cls, pages.Int(0, 99), attr="cls"),
+                         pages.Key(applied_at, pages.AT), pages.Key(app_id, pages.IdOf("bap")))
+    page = await order.page(
+        session, stmt.add_columns(cls.label("cls")), limit=limit, cursor=cursor, scalars=False,
+        values_of=lambda r: (r[0].category, r.cls, r[0].applied_at, r[0].id))
+    await scopes.listed(session, principal, lifecycle.APPLICATION, institution_id,
+                        read="waitlist_read")
+    return Page(items=[await to_public(session, r[0]) for r in page.items],
+                next_cursor=page.next_cursor)

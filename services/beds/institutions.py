@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, exists, func, not_, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core import pages
 from core.clock import clock
 from core.errors import NotFound, ValidationFailed
 from core.principal import Principal
@@ -33,7 +34,6 @@ from schemas.beds import (
 from schemas.common import Page
 from schemas.organisation import Organisation, OrgKind
 from services import divisions, organisations
-from services.beds import cursors
 from services.beds.inventory import own_institution
 
 EARTH_RADIUS_KM = 6371.0088
@@ -151,6 +151,12 @@ def _filtered(f: SearchFilters):  # noqa: ANN202
     return conds
 
 
+BY_ID = pages.Keyset(pages.Key(Organisation.id, pages.IdOf("org")))
+# Computed in Python (the same on both databases): nearest first, then by id.
+BY_DISTANCE = pages.Keyset(pages.Key(None, pages.Float(lo=0.0), attr="distance_km"),
+                           pages.Key(Organisation.id, pages.IdOf("org")))
+
+
 async def search(session: AsyncSession, f: SearchFilters, *, near: str | None, sort: str,
                  limit: int, cursor: str | None) -> Page[InstitutionPublic]:
     origin = parse_near(near) if near is not None else None
@@ -161,13 +167,9 @@ async def search(session: AsyncSession, f: SearchFilters, *, near: str | None, s
                                     "msg": "sort=distance needs near=lat,lon"}]
             raise err
         return await _search_by_distance(session, f, origin, limit, cursor)
-    stmt = select(Organisation).where(*_filtered(f))
-    if cursor:
-        stmt = stmt.where(Organisation.id > cursors.decode_id(cursor, "org"))
-    rows = list((await session.execute(stmt.order_by(Organisation.id).limit(limit + 1)))
-                .scalars())
-    next_cursor = cursors.encode_id(rows[limit - 1].id) if len(rows) > limit else None
-    page = rows[:limit]
+    found = await BY_ID.page(session, select(Organisation).where(*_filtered(f)), limit=limit,
+                             cursor=cursor)
+    next_cursor, page = found.next_cursor, found.items
     vac = await vacancies_of(session, [o.id for o in page])
     items = []
     for o in page:
@@ -197,7 +199,7 @@ def _box(lat0: float, lon0: float, r_km: float) -> list:
 async def _search_by_distance(session: AsyncSession, f: SearchFilters,
                               origin: tuple[float, float], limit: int,
                               cursor: str | None) -> Page[InstitutionPublic]:
-    after = cursors.decode_distance(cursor) if cursor else None
+    after = BY_DISTANCE.decode(cursor) if cursor else None
     lat0, lon0 = origin
     base = _filtered(f)
     r = max(FIRST_RADIUS_KM, after[0] * 2 if after else 0.0)
@@ -208,14 +210,14 @@ async def _search_by_distance(session: AsyncSession, f: SearchFilters,
         found = []
         for oid, lat, lon in rows:
             d = haversine_km(lat0, lon0, lat, lon)
-            if d <= r and (after is None or (d, oid) > after):
+            if d <= r and (after is None or BY_DISTANCE.is_after((d, oid), after)):
                 found.append((d, oid))
         if len(found) > limit or r >= HALF_CIRCUMFERENCE_KM:
             break
         r *= 4
     found.sort()
     page = found[:limit]
-    next_cursor = cursors.encode_distance(*page[-1]) if len(found) > limit else None
+    next_cursor = BY_DISTANCE.encode(page[-1]) if len(found) > limit else None
     ids = [oid for _, oid in page]
     orgs = {o.id: o for o in (await session.execute(
         select(Organisation).where(Organisation.id.in_(ids)))).scalars()} if ids else {}

@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core import pages
 from core.clock import clock
 from core.db import is_unique_violation
 from core.errors import (
@@ -35,8 +36,12 @@ from schemas.beds import (
 from schemas.common import Page
 from schemas.organisation import OrgKind
 from services import audit, identity, organisations
-from services.beds import cursors, pool
+from services.beds import pool
 from services.etag import check_if_match, etag
+
+BEDS_BY_ID = pages.Keyset(pages.Key(Bed.id, pages.IdOf("bed")))
+OCCUPANCIES_NEWEST_FIRST = pages.Keyset(pages.Key(BedOccupancy.id, pages.IdOf("occ"),
+                                                  descending=True))
 
 
 async def own_institution(session: AsyncSession, principal: Principal, institution_id: str):  # noqa: ANN201
@@ -109,11 +114,8 @@ async def list_beds(session: AsyncSession, principal: Principal, institution_id:
         stmt = stmt.where(Bed.category == category)
     if status:
         stmt = stmt.where(Bed.status == status)
-    if cursor:
-        stmt = stmt.where(Bed.id > cursors.decode_id(cursor, "bed"))
-    rows = list((await session.execute(stmt.order_by(Bed.id).limit(limit + 1))).scalars())
-    next_cursor = cursors.encode_id(rows[limit - 1].id) if len(rows) > limit else None
-    return Page(items=await beds_public(session, rows[:limit]), next_cursor=next_cursor)
+    page = await BEDS_BY_ID.page(session, stmt, limit=limit, cursor=cursor)
+    return Page(items=await beds_public(session, page.items), next_cursor=page.next_cursor)
 
 
 async def get_bed(session: AsyncSession, principal: Principal, institution_id: str,
@@ -272,11 +274,8 @@ async def occupancies(session: AsyncSession, principal: Principal, institution_i
     if bed_id is not None:
         await _bed(session, institution_id, bed_id)
         stmt = stmt.where(BedOccupancy.bed_id == bed_id)
-    if cursor:
-        stmt = stmt.where(BedOccupancy.id < cursors.decode_id(cursor, "occ"))
-    rows = list(await session.execute(stmt.order_by(BedOccupancy.id.desc()).limit(limit + 1)))
-    next_cursor = cursors.encode_id(rows[limit - 1][0].id) if len(rows) > limit else None
+    page = await OCCUPANCIES_NEWEST_FIRST.page(session, stmt, limit=limit, cursor=cursor,
+                                               scalars=False, values_of=lambda r: (r[0].id,))
     await audit.record(session, principal, "bed_occupancy.read", "bed" if bed_id else
                        "organisation", bed_id or institution_id, org_id=institution_id)
-    return Page(items=[occupancy_public(o, code) for o, code in rows[:limit]],
-                next_cursor=next_cursor)
+    return page.map(lambda r: occupancy_public(r[0], r[1]))

@@ -15,14 +15,14 @@ So a bed is never free while an eligible applicant waits, and never held twice.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.clock import clock, utc
+from core.clock import clock
 from core.errors import InvalidState
 from core.principal import Principal
 from core.settings import Settings
@@ -36,8 +36,7 @@ from schemas.beds import (
     BedPool,
     BedStatus,
 )
-from services import audit
-from services.beds import priority
+from services.beds import lifecycle, priority
 
 
 def _insert_ignore(session: AsyncSession, model, index_elements: list[str]):  # noqa: ANN001, ANN202
@@ -98,13 +97,7 @@ async def release_elder(session: AsyncSession, elder_id_blind: str) -> None:
         .execution_options(synchronize_session=False))
 
 
-def effective_status(app: BedApplication, now: datetime | None = None) -> str:
-    """An offer past its expiry is `expired`, whether or not it has been settled."""
-    now = now or clock.now()
-    if (app.status == ApplicationStatus.offered and app.offer_expires_at is not None
-            and utc(app.offer_expires_at) <= now):
-        return ApplicationStatus.expired
-    return app.status
+effective_status = lifecycle.effective_status
 
 
 async def load_application(session: AsyncSession, application_id: str) -> BedApplication | None:
@@ -113,31 +106,20 @@ async def load_application(session: AsyncSession, application_id: str) -> BedApp
         .execution_options(populate_existing=True))).scalar_one_or_none()
 
 
-async def close_application(session: AsyncSession, app: BedApplication, to: str, *,
-                            allowed: tuple[str, ...], principal: Principal | None,
-                            action: str) -> BedApplication:
-    """End an active application; a bed it held goes back to the pool (the caller
-    holds the pool lock and calls `match` afterwards)."""
+async def close_application(session: AsyncSession, app: BedApplication, action: str, *,
+                            principal: Principal | None) -> BedApplication:
+    """End an active application (`decline`, `withdraw`, `reject`, `expire`); a bed it
+    held goes back to the pool (the caller holds the pool lock and calls `match`
+    afterwards)."""
     app = await load_application(session, app.id) or app
-    status = effective_status(app)
-    if status not in allowed:
-        raise InvalidState(status=status, action=action)
-    now = clock.now()
-    result = await session.execute(
-        update(BedApplication)
-        .where(BedApplication.id == app.id, BedApplication.status == app.status)
-        .values(status=to, closed_at=now, updated_at=now)
-        .execution_options(synchronize_session=False))
-    if result.rowcount != 1:
-        raise InvalidState(status=status, action=action)
-    if app.status in (ApplicationStatus.offered, ApplicationStatus.accepted) and app.bed_id:
-        await change_bed_status(session, app.bed_id, app.institution_id, app.category,
+    was, bed_id = app.status, app.bed_id
+    closed = await lifecycle.LIFE.move(session, principal, app, action)
+    if was in (ApplicationStatus.offered, ApplicationStatus.accepted) and bed_id:
+        await change_bed_status(session, bed_id, app.institution_id, app.category,
                                 BedStatus.held, BedStatus.available)
-    if app.status in ACTIVE_STATUSES:
+    if was in ACTIVE_STATUSES:
         await release_elder(session, app.elder_id_blind)
-    await audit.record(session, principal, f"bed_application.{action}", "bed_application",
-                       app.id, org_id=app.institution_id)
-    return await load_application(session, app.id) or app
+    return closed
 
 
 async def settle(session: AsyncSession, institution_id: str, category: str) -> int:
@@ -151,9 +133,7 @@ async def settle(session: AsyncSession, institution_id: str, category: str) -> i
         # Elder rows are the only ones shared between pools: lock them in one order.
         .order_by(BedApplication.elder_id_blind, BedApplication.id))).scalars())
     for app in expired:
-        await close_application(session, app, ApplicationStatus.expired,
-                                allowed=(ApplicationStatus.expired,), principal=None,
-                                action="expire")
+        await close_application(session, app, "expire", principal=None)
     return len(expired)
 
 
@@ -169,42 +149,32 @@ async def match(session: AsyncSession, institution_id: str, category: str,
     if not free:
         return []
     waiting_q = (
-        select(BedApplication.id, BedApplication.destitute)
+        select(BedApplication)
         .where(BedApplication.institution_id == institution_id,
                BedApplication.category == category,
                BedApplication.status == ApplicationStatus.waitlisted)
         .order_by(*waitlist_order()))
-    waiting = list((await session.execute(waiting_q.limit(len(free)))).all())
+    waiting = list((await session.execute(waiting_q.limit(len(free)))).scalars())
     reserved = sum(1 for _, r in free if r)
     destitute = list((await session.execute(
-        waiting_q.where(BedApplication.destitute.is_(True)).limit(reserved))).all()
+        waiting_q.where(BedApplication.destitute.is_(True)).limit(reserved))).scalars()
     ) if reserved else []
     taken: set[str] = set()
     offered: list[str] = []
-    now = clock.now()
-    expires = now + timedelta(hours=settings.beds_offer_hold_hours)
+    expires = clock.now() + timedelta(hours=settings.beds_offer_hold_hours)
     for bed_id, is_reserved in free:
         candidates = destitute if is_reserved else waiting
-        app_id = next((a for a, _ in candidates if a not in taken), None)
-        if app_id is None:
+        app = next((a for a in candidates if a.id not in taken), None)
+        if app is None:
             continue
-        taken.add(app_id)
-        result = await session.execute(
-            update(BedApplication)
-            .where(BedApplication.id == app_id,
-                   BedApplication.status == ApplicationStatus.waitlisted)
-            .values(status=ApplicationStatus.offered, bed_id=bed_id, offered_at=now,
-                    offer_expires_at=expires, updated_at=now)
-            .execution_options(synchronize_session=False))
-        if result.rowcount != 1:
-            continue
+        taken.add(app.id)
+        await lifecycle.LIFE.move(session, None, app, "offer",
+                                  values={"bed_id": bed_id, "offer_expires_at": expires})
         held = await change_bed_status(session, bed_id, institution_id, category,
                                        BedStatus.available, BedStatus.held)
         if not held:  # cannot happen under the pool lock; never leave an offer bedless
-            raise InvalidState(status="held", action="offered")
-        await audit.record(session, None, "bed_application.offer", "bed_application", app_id,
-                           org_id=institution_id)
-        offered.append(app_id)
+            raise InvalidState(status="held", action="offer")
+        offered.append(app.id)
     return offered
 
 

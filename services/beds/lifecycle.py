@@ -1,0 +1,45 @@
+"""Who sees a bed application, and the actions that move it.
+
+An offer past its `offer_expires_at` reads `expired` from that instant, whether or
+not anything has settled it yet (`effective_status`); the machine judges actions
+by that status, and its conditional UPDATE by the stored one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from core.clock import clock, utc
+from schemas.beds import ACTIVE_STATUSES, ApplicationStatus, BedApplication
+from services import scopes, transitions
+
+S = ApplicationStatus
+T = transitions.Transition
+
+
+def effective_status(app: BedApplication, now: datetime | None = None) -> str:
+    """An offer past its expiry is `expired`, whether or not it has been settled."""
+    now = now or clock.now()
+    if (app.status == S.offered and app.offer_expires_at is not None
+            and utc(app.offer_expires_at) <= now):
+        return S.expired
+    return app.status
+
+
+# The applying citizen and the institution applied to; nobody else.
+APPLICATION = scopes.Resource(
+    model=BedApplication, noun="bed application", audit_type="bed_application",
+    rules={"citizen": scopes.own(BedApplication.citizen_subject),
+           "institution": scopes.of_org(BedApplication.institution_id)},
+    org_attr="institution_id")
+
+LIFE = transitions.Machine(APPLICATION, {
+    "assess": T(frm={S.submitted, S.waitlisted}, to=S.waitlisted, stamp="assessed_at"),
+    "offer": T(frm={S.waitlisted}, to=S.offered, stamp="offered_at"),
+    "accept": T(frm={S.offered}, to=S.accepted, stamp="accepted_at"),
+    "decline": T(frm={S.offered}, to=S.declined, stamp="closed_at"),
+    "withdraw": T(frm=ACTIVE_STATUSES, to=S.withdrawn, stamp="closed_at"),
+    "reject": T(frm=ACTIVE_STATUSES, to=S.rejected, stamp="closed_at"),
+    "expire": T(frm={S.expired}, to=S.expired, stamp="closed_at"),
+    "admit": T(frm={S.accepted}, to=S.admitted, stamp="admitted_at"),
+}, status_of=effective_status, touched="updated_at")
