@@ -7,7 +7,6 @@ import base64
 
 import pytest
 
-from core.ids import encode_cursor
 from tests.api.test_beds_support import add_bed, institution, waiting_applicant
 
 
@@ -69,7 +68,7 @@ async def test_every_beds_list_refuses_a_garbage_cursor(client, admin_headers, s
 async def test_the_waitlist_cursor_from_the_review_is_400_not_500(client, admin_headers,
                                                                   settings, raw):
     inst, staff = await institution(client, admin_headers)
-    r = await client.get(f"/v1/institutions/{inst['id']}/waitlist?cursor={encode_cursor(raw)}",
+    r = await client.get(f"/v1/institutions/{inst['id']}/waitlist?cursor={b64(raw)}",
                          headers=staff)
     assert r.status_code == 400 and r.json()["code"] == "invalid_cursor"
     r = await client.get("/v1/institutions?cursor=%%%")
