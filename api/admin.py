@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 
 from api.deps import AdminPrincipal, Db, IfMatch, OptionalIdempotent, Paging
 from api.problems import responses
-from api.route import TransactionalRoute
+from api.route import Router
 from core import errors
 from schemas.audit import AuditEventPublic
 from schemas.common import Page
@@ -25,7 +25,7 @@ from schemas.organisation import (
 from services import audit, organisations
 from services.etag import etag
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=TransactionalRoute)
+router = Router(prefix="/v1/admin", tags=["admin"])
 
 
 @router.post("/organisations", status_code=201, response_model=OrganisationPublic,

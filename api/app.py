@@ -20,6 +20,7 @@ from api.deps import current_principal
 from api.middleware import Metrics, RequestContextMiddleware
 from api.problems import ProblemDetail
 from api.ratelimit import Limiter, rate_limit
+from api.route import Router
 from core.db import Database
 from core.logging import configure_logging, get_logger
 from core.settings import Settings, get_settings
@@ -40,16 +41,17 @@ eco-burial subsidy claims.
   `Idempotency-Key`.
 """
 
-# (router, public?). Liveness, readiness and metrics are neither authenticated
-# nor rate limited: load balancers and Prometheus call them.
+# Liveness, readiness and metrics are neither authenticated nor rate limited (load
+# balancers and Prometheus call them), and hold no transaction. Every other router
+# is an `api.route.Router`: transactional, and authenticated unless it says `public`.
 PROBES = system.public_router
-ROUTERS: list[tuple[Any, bool]] = [
-    (system.router, False),
-    (admin.router, False),
-    (marriage.public_router, True),
-    (marriage.router, False),
-    (beds.public_router, True),
-    (beds.router, False),
+ROUTERS: list[Router] = [
+    system.router,
+    admin.router,
+    marriage.public_router,
+    marriage.router,
+    beds.public_router,
+    beds.router,
 ]
 
 
@@ -88,8 +90,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.metrics = Metrics()
 
     app.include_router(PROBES)
-    for router, public in ROUTERS:
-        if public:
+    for router in ROUTERS:
+        if router.public:
             app.include_router(router, dependencies=[Depends(rate_limit)])
         else:
             app.include_router(router, dependencies=[Depends(rate_limit),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Response
+from fastapi import Body, Depends, Query, Response
 
 from api.deps import (
     CitizenPrincipal,
@@ -18,7 +18,7 @@ from api.deps import (
     require_role,
 )
 from api.problems import PUBLIC_RESPONSES, responses
-from api.route import TransactionalRoute
+from api.route import Router
 from core import errors
 from core.principal import Principal
 from schemas.beds import (
@@ -41,8 +41,8 @@ from schemas.common import Page
 from services.beds import applications, institutions, inventory
 from services.etag import etag
 
-router = APIRouter(tags=["beds"], route_class=TransactionalRoute)
-public_router = APIRouter(tags=["beds"], route_class=TransactionalRoute)
+router = Router(tags=["beds"])
+public_router = Router(tags=["beds"], public=True)
 
 CitizenOrInstitution = Annotated[Principal, Depends(require_role("citizen", "institution"))]
 

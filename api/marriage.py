@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import Depends, Path, Query, Response
 
 from api.deps import (
     CitizenPrincipal,
@@ -23,7 +23,7 @@ from api.deps import (
     require_role,
 )
 from api.problems import PUBLIC_RESPONSES, responses
-from api.route import TransactionalRoute
+from api.route import Router
 from core import errors
 from core.principal import Principal
 from schemas.common import Page
@@ -53,9 +53,8 @@ from schemas.marriage import (
 from services.etag import etag
 from services.marriage import appointments, divorce, schedules
 
-router = APIRouter(prefix="/v1/marriage", tags=["marriage"], route_class=TransactionalRoute)
-public_router = APIRouter(prefix="/v1/marriage", tags=["marriage"],
-                          route_class=TransactionalRoute)
+router = Router(prefix="/v1/marriage", tags=["marriage"])
+public_router = Router(prefix="/v1/marriage", tags=["marriage"], public=True)
 
 CitizenOrOffice = Annotated[Principal, Depends(require_role("citizen", "office"))]
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIRouter
 
 from core.db import Database, is_retryable
 from core.errors import DomainError
@@ -79,3 +79,15 @@ async def _audit_refusal(db: Database, request: Request, exc: DomainError) -> No
         await audit.record(session, principal, action, "request", object_id,
                            outcome=f"refused:{exc.code}")
         await session.commit()
+
+
+class Router(APIRouter):
+    """The router every domain mounts: its routes always run in the request's
+    transaction (`TransactionalRoute`), so no router can forget it. `public` routers
+    are mounted without authentication (api/app.py); every other one requires it."""
+
+    def __init__(self, *, public: bool = False, **kwargs: Any) -> None:
+        if kwargs.setdefault("route_class", TransactionalRoute) is not TransactionalRoute:
+            raise TypeError("domain routers always use TransactionalRoute")
+        super().__init__(**kwargs)
+        self.public = public

@@ -11,11 +11,11 @@ from sqlalchemy import text
 
 from api.deps import AnyPrincipal
 from api.problems import PUBLIC_RESPONSES, problem_response, responses
-from api.route import TransactionalRoute
+from api.route import Router
 from core.errors import DatabaseUnavailable
 
 public_router = APIRouter(tags=["system"])
-router = APIRouter(tags=["system"], route_class=TransactionalRoute)
+router = Router(tags=["system"])
 
 
 class Health(BaseModel):

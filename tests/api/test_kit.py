@@ -7,8 +7,11 @@ import asyncio
 from collections import Counter
 
 import pytest
+from fastapi.routing import APIRoute
 from sqlalchemy import select
 
+from api.app import ROUTERS
+from api.route import Router, TransactionalRoute
 from core.errors import NotFound
 from core.principal import Principal
 from schemas.capacity import CapacitySlot
@@ -139,3 +142,12 @@ async def test_an_account_bound_to_a_party_sees_the_appointment(client, admin_he
         unbound = Principal(kind="citizen", subject="someone-else", role="citizen")
         with pytest.raises(NotFound):
             await appointments.get(s, unbound, appointment_id)
+
+
+def test_every_route_but_the_probes_runs_in_a_transaction():
+    routes = [r for router in ROUTERS for r in router.routes]
+    assert len(routes) > 40
+    assert all(isinstance(r, TransactionalRoute) for r in routes), [
+        r.path for r in routes if not isinstance(r, TransactionalRoute)]
+    with pytest.raises(TypeError):
+        Router(route_class=APIRoute)
