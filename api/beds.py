@@ -47,7 +47,6 @@ public_router = Router(tags=["beds"], public=True)
 CitizenOrInstitution = Annotated[Principal, Depends(require_role("citizen", "institution"))]
 
 _STAFF = (errors.Forbidden, errors.NotFound)
-_APP_ACTION = (errors.Forbidden, errors.NotFound, errors.InvalidState)
 
 
 # --- public ------------------------------------------------------------------
@@ -160,10 +159,9 @@ async def update_bed(institution_id: str, bed_id: str, body: BedUpdate, session:
     return bed
 
 
-@router.post(
+@router.action(
     "/v1/institutions/{institution_id}/beds/{bed_id}/discharge", response_model=BedPublic,
-    summary="Discharge the resident: the occupancy ends and the bed is offered on",
-    responses=responses(*_STAFF, errors.InvalidState))
+    summary="Discharge the resident: the occupancy ends and the bed is offered on")
 async def discharge(institution_id: str, bed_id: str, session: Db,
                     principal: InstitutionStaff, settings: SettingsDep, response: Response,
                     body: Annotated[DischargeIn | None, Body(openapi_examples={
@@ -260,54 +258,50 @@ async def get_application(application_id: str, session: Db,
     return await applications.get(session, principal, application_id)
 
 
-@router.post(
+@router.action(
     "/v1/bed-applications/{application_id}/assess", response_model=BedApplicationPublic,
     summary="Record the assessment: waitlisted, or offered at once when a bed is free",
-    responses=responses(*_APP_ACTION, errors.ValidationFailed))
+    errors=(errors.ValidationFailed,))
 async def assess(application_id: str, body: AssessmentIn, session: Db,
                  principal: InstitutionStaff, settings: SettingsDep) -> BedApplicationPublic:
     return await applications.assess(session, principal, application_id, body, settings)
 
 
-@router.post(
+@router.action(
     "/v1/bed-applications/{application_id}/accept", response_model=BedApplicationPublic,
-    summary="Accept the offered bed (kept until admission)", responses=responses(*_APP_ACTION))
+    summary="Accept the offered bed (kept until admission)")
 async def accept(application_id: str, session: Db, principal: CitizenPrincipal,
                  settings: SettingsDep) -> BedApplicationPublic:
     return await applications.accept(session, principal, application_id, settings)
 
 
-@router.post(
+@router.action(
     "/v1/bed-applications/{application_id}/decline", response_model=BedApplicationPublic,
-    summary="Decline the offered bed (it goes to the next applicant)",
-    responses=responses(*_APP_ACTION))
+    summary="Decline the offered bed (it goes to the next applicant)")
 async def decline(application_id: str, session: Db, principal: CitizenPrincipal,
                   settings: SettingsDep) -> BedApplicationPublic:
     return await applications.decline(session, principal, application_id, settings)
 
 
-@router.post(
+@router.action(
     "/v1/bed-applications/{application_id}/withdraw", response_model=BedApplicationPublic,
-    summary="Withdraw the application (a held bed goes to the next applicant)",
-    responses=responses(*_APP_ACTION))
+    summary="Withdraw the application (a held bed goes to the next applicant)")
 async def withdraw(application_id: str, session: Db, principal: CitizenPrincipal,
                    settings: SettingsDep) -> BedApplicationPublic:
     return await applications.withdraw(session, principal, application_id, settings)
 
 
-@router.post(
+@router.action(
     "/v1/bed-applications/{application_id}/admit", response_model=BedApplicationPublic,
-    summary="Admit the elder: the bed becomes occupied, an occupancy record starts",
-    responses=responses(*_APP_ACTION))
+    summary="Admit the elder: the bed becomes occupied, an occupancy record starts")
 async def admit(application_id: str, session: Db, principal: InstitutionStaff,
                 settings: SettingsDep) -> BedApplicationPublic:
     return await applications.admit(session, principal, application_id, settings)
 
 
-@router.post(
+@router.action(
     "/v1/bed-applications/{application_id}/reject", response_model=BedApplicationPublic,
-    summary="Reject the application (a held bed goes to the next applicant)",
-    responses=responses(*_APP_ACTION))
+    summary="Reject the application (a held bed goes to the next applicant)")
 async def reject(application_id: str, session: Db, principal: InstitutionStaff,
                  settings: SettingsDep) -> BedApplicationPublic:
     return await applications.reject(session, principal, application_id, settings)

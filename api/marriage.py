@@ -288,42 +288,41 @@ async def get_appointment(appointment_id: str, session: Db,
     return appointments.to_public(view, show_code=principal.is_citizen)
 
 
-@router.post("/appointments/{appointment_id}/cancel", response_model=AppointmentPublic,
-             summary="Cancel (the citizen, until the cancellation deadline)",
-             responses=responses(errors.Forbidden, errors.NotFound, errors.InvalidState,
-                                 errors.CancelDeadlinePassed))
+@router.action("/appointments/{appointment_id}/cancel",
+               response_model=AppointmentPublic,
+               summary="Cancel (the citizen, until the cancellation deadline)",
+               errors=(errors.CancelDeadlinePassed,))
 async def cancel_appointment(appointment_id: str, session: Db,
                              principal: CitizenPrincipal) -> AppointmentPublic:
     view = await appointments.cancel(session, principal, appointment_id)
     return appointments.to_public(view, show_code=True)
 
 
-@router.post("/appointments/{appointment_id}/check-in", response_model=AppointmentPublic,
-             summary="Check a couple in with their check-in code (the office, on the day)",
-             responses=responses(errors.Forbidden, errors.NotFound, errors.InvalidState,
-                                 errors.InvalidCheckInCode, errors.CheckInNotToday,
-                                 errors.ValidationFailed))
+@router.action("/appointments/{appointment_id}/check-in",
+               response_model=AppointmentPublic,
+               summary="Check a couple in with their check-in code (the office, on the day)",
+               errors=(errors.InvalidCheckInCode, errors.CheckInNotToday, errors.ValidationFailed))
 async def check_in_appointment(appointment_id: str, body: CheckInRequest, session: Db,
                                principal: OfficeStaff) -> AppointmentPublic:
     view = await appointments.check_in(session, principal, appointment_id, body.check_in_code)
     return appointments.to_public(view, show_code=False)
 
 
-@router.post("/appointments/{appointment_id}/complete", response_model=AppointmentPublic,
-             summary="Complete a checked-in appointment (a divorce opens a divorce case)",
-             responses=responses(errors.Forbidden, errors.NotFound, errors.InvalidState))
+@router.action("/appointments/{appointment_id}/complete",
+               response_model=AppointmentPublic,
+               summary="Complete a checked-in appointment (a divorce opens a divorce case)")
 async def complete_appointment(appointment_id: str, session: Db, principal: OfficeStaff,
                                settings: SettingsDep) -> AppointmentPublic:
     view = await appointments.complete(session, principal, settings, appointment_id)
     return appointments.to_public(view, show_code=False)
 
 
-@router.post("/appointments/{appointment_id}/no-show", response_model=AppointmentPublic,
-             summary="Mark a no-show (only after the session ended)",
-             description="2 no-shows within 180 days suspend booking for 30 days "
-                         "(settings `HUIMIN_MARRIAGE_NO_SHOW_*`).",
-             responses=responses(errors.Forbidden, errors.NotFound, errors.InvalidState,
-                                 errors.SessionNotEnded))
+@router.action("/appointments/{appointment_id}/no-show",
+               response_model=AppointmentPublic,
+               summary="Mark a no-show (only after the session ended)",
+               description="2 no-shows within 180 days suspend booking for 30 days "
+                           "(settings `HUIMIN_MARRIAGE_NO_SHOW_*`).",
+               errors=(errors.SessionNotEnded,))
 async def no_show_appointment(appointment_id: str, session: Db,
                               principal: OfficeStaff) -> AppointmentPublic:
     view = await appointments.no_show(session, principal, appointment_id)
@@ -367,9 +366,8 @@ async def get_divorce_case(case_id: str, session: Db, principal: CitizenOrOffice
     return divorce.to_public(case, settings)
 
 
-@router.post("/divorce-cases/{case_id}/withdraw", response_model=DivorceCasePublic,
-             summary="Withdraw a divorce application (during the cooling-off period)",
-             responses=responses(errors.Forbidden, errors.NotFound, errors.InvalidState))
+@router.action("/divorce-cases/{case_id}/withdraw", response_model=DivorceCasePublic,
+               summary="Withdraw a divorce application (during the cooling-off period)")
 async def withdraw_divorce_case(case_id: str, session: Db, principal: CitizenPrincipal,
                                 settings: SettingsDep) -> DivorceCasePublic:
     case = await divorce.withdraw(session, principal, settings, case_id)

@@ -9,14 +9,15 @@ deadlock re-runs the whole request, a bounded number of times.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute, APIRouter
 
+from api.problems import responses
 from core.db import Database, is_retryable
-from core.errors import DomainError
+from core.errors import DomainError, Forbidden, InvalidState, NotFound
 from core.logging import get_logger
 from services import audit, idempotency
 
@@ -91,3 +92,12 @@ class Router(APIRouter):
             raise TypeError("domain routers always use TransactionalRoute")
         super().__init__(**kwargs)
         self.public = public
+
+    def action(self, path: str, *, errors: Sequence[type[DomainError]] = (),
+               **kwargs: Any) -> Callable[[Any], Any]:
+        """An action endpoint (`POST .../{id}/{action}`, a transition of
+        `services.transitions`): it answers 200 with the resource as it now is, and
+        403, 404 and 409 `invalid_state` are documented on every one, beside the
+        domain's own `errors`."""
+        return self.post(path, responses=responses(Forbidden, NotFound, InvalidState, *errors),
+                         **kwargs)

@@ -151,3 +151,16 @@ def test_every_route_but_the_probes_runs_in_a_transaction():
         r.path for r in routes if not isinstance(r, TransactionalRoute)]
     with pytest.raises(TypeError):
         Router(route_class=APIRoute)
+
+
+async def test_every_action_documents_403_404_and_invalid_state(client):
+    doc = (await client.get("/openapi.json")).json()
+    actions = {p: item["post"] for p, item in doc["paths"].items()
+               if "post" in item and p.rsplit("/", 1)[1] in {
+                   "cancel", "check-in", "complete", "no-show", "withdraw", "assess", "accept",
+                   "decline", "admit", "reject", "discharge"}}
+    assert len(actions) >= 12
+    for path, op in actions.items():
+        assert {"403", "404", "409"} <= set(op["responses"]), path
+        examples = op["responses"]["409"]["content"]["application/problem+json"]["examples"]
+        assert "invalid_state" in examples, path
