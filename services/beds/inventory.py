@@ -35,10 +35,15 @@ from schemas.beds import (
 )
 from schemas.common import Page
 from schemas.organisation import OrgKind
-from services import audit, identity, organisations
+from services import audit, identity, organisations, scopes
 from services.beds import pool
 from services.etag import check_if_match, etag
 
+# Residents' records: the institution's own staff only.
+OCCUPANCY = scopes.Resource(
+    model=BedOccupancy, noun="occupancy", audit_type="bed_occupancy",
+    rules={"institution": scopes.of_org(BedOccupancy.institution_id)},
+    org_attr="institution_id")
 BEDS_BY_ID = pages.Keyset(pages.Key(Bed.id, pages.IdOf("bed")))
 OCCUPANCIES_NEWEST_FIRST = pages.Keyset(pages.Key(BedOccupancy.id, pages.IdOf("occ"),
                                                   descending=True))
@@ -269,13 +274,13 @@ async def occupancies(session: AsyncSession, principal: Principal, institution_i
     """Who occupied which bed when, newest first. A staff read of people's
     records, so it is audited."""
     await own_institution(session, principal, institution_id)
-    stmt = (select(BedOccupancy, Bed.code).join(Bed, Bed.id == BedOccupancy.bed_id)
+    stmt = (scopes.select_visible(OCCUPANCY, principal, BedOccupancy, Bed.code)
+            .join(Bed, Bed.id == BedOccupancy.bed_id)
             .where(BedOccupancy.institution_id == institution_id))
     if bed_id is not None:
         await _bed(session, institution_id, bed_id)
         stmt = stmt.where(BedOccupancy.bed_id == bed_id)
     page = await OCCUPANCIES_NEWEST_FIRST.page(session, stmt, limit=limit, cursor=cursor,
                                                scalars=False, values_of=lambda r: (r[0].id,))
-    await audit.record(session, principal, "bed_occupancy.read", "bed" if bed_id else
-                       "organisation", bed_id or institution_id, org_id=institution_id)
+    await scopes.listed(session, principal, OCCUPANCY, bed_id or institution_id, read="read")
     return page.map(lambda r: occupancy_public(r[0], r[1]))
