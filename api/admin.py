@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Query, Response
 
+from api.conditional import NOT_MODIFIED, Conditional, ETagged
 from api.deps import AdminPrincipal, Db, IfMatch, OptionalIdempotent, Paging
 from api.problems import responses
 from api.route import Router
@@ -23,7 +24,6 @@ from schemas.organisation import (
     OrgKind,
 )
 from services import audit, organisations
-from services.etag import etag
 
 router = Router(prefix="/v1/admin", tags=["admin"])
 
@@ -33,11 +33,11 @@ router = Router(prefix="/v1/admin", tags=["admin"])
              responses=responses(errors.Forbidden, errors.InvalidDivisionCode,
                                  errors.IdempotencyKeyReused, errors.IdempotencyInFlight))
 async def create_organisation(body: OrganisationCreate, session: Db, principal: AdminPrincipal,
-                              response: Response, _: OptionalIdempotent) -> OrganisationPublic:
+                              response: Response, cond: ETagged,
+                              _: OptionalIdempotent) -> OrganisationPublic:
     org = await organisations.create(session, principal, body)
-    response.headers["ETag"] = etag(org.id, org.version)
     response.headers["Location"] = f"/v1/admin/organisations/{org.id}"
-    return organisations.to_public(org)
+    return cond.respond(organisations.to_public(org), organisations.org_etag(org))
 
 
 @router.get("/organisations", response_model=Page[OrganisationPublic],
@@ -55,12 +55,12 @@ async def list_organisations(
 
 
 @router.get("/organisations/{org_id}", response_model=OrganisationPublic,
-            summary="Read an organisation", responses=responses(errors.Forbidden, errors.NotFound))
+            summary="Read an organisation (with ETag)",
+            responses={**NOT_MODIFIED, **responses(errors.Forbidden, errors.NotFound)})
 async def get_organisation(org_id: str, session: Db, _: AdminPrincipal,
-                           response: Response) -> OrganisationPublic:
+                           cond: Conditional) -> OrganisationPublic:
     org = await organisations.get(session, org_id)
-    response.headers["ETag"] = etag(org.id, org.version)
-    return organisations.to_public(org)
+    return cond.respond(organisations.to_public(org), organisations.org_etag(org))
 
 
 @router.patch("/organisations/{org_id}", response_model=OrganisationPublic,
@@ -69,10 +69,9 @@ async def get_organisation(org_id: str, session: Db, _: AdminPrincipal,
                                   errors.PreconditionRequired, errors.InvalidDivisionCode))
 async def update_organisation(org_id: str, body: OrganisationUpdate, session: Db,
                               principal: AdminPrincipal, if_match: IfMatch,
-                              response: Response) -> OrganisationPublic:
+                              cond: ETagged) -> OrganisationPublic:
     org = await organisations.update_(session, principal, org_id, body, if_match)
-    response.headers["ETag"] = etag(org.id, org.version)
-    return organisations.to_public(org)
+    return cond.respond(organisations.to_public(org), organisations.org_etag(org))
 
 
 @router.post("/organisations/{org_id}/api-keys", status_code=201, response_model=ApiKeyCreated,

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import Body, Depends, Query, Response
 
+from api.conditional import NOT_MODIFIED, Conditional, ETagged
 from api.deps import (
     CitizenPrincipal,
     Db,
@@ -39,7 +40,6 @@ from schemas.beds import (
 )
 from schemas.common import Page
 from services.beds import applications, institutions, inventory
-from services.etag import etag
 
 router = Router(tags=["beds"])
 public_router = Router(tags=["beds"], public=True)
@@ -84,13 +84,13 @@ async def search_institutions(
 @public_router.get(
     "/v1/institutions/{institution_id}", response_model=InstitutionPublic,
     summary="Read a care institution's profile and vacancies (with ETag)",
-    responses={**PUBLIC_RESPONSES, **{k: v for k, v in responses(errors.NotFound).items()
-                                      if k != 401}})
+    description="The ETag changes with the profile and with the vacancies it shows.",
+    responses={**NOT_MODIFIED, **PUBLIC_RESPONSES, **{
+        k: v for k, v in responses(errors.NotFound).items() if k != 401}})
 async def get_institution(institution_id: str, session: Db,
-                          response: Response) -> InstitutionPublic:
-    item, version = await institutions.get(session, institution_id)
-    response.headers["ETag"] = etag(item.id, version)
-    return item
+                          cond: Conditional) -> InstitutionPublic:
+    item, tag = await institutions.get(session, institution_id)
+    return cond.respond(item, tag)
 
 
 # --- the institution ---------------------------------------------------------
@@ -103,11 +103,9 @@ async def get_institution(institution_id: str, session: Db,
                         errors.InvalidDivisionCode, errors.ValidationFailed))
 async def update_institution(institution_id: str, body: InstitutionUpdate, session: Db,
                              principal: InstitutionStaff, if_match: IfMatch,
-                             response: Response) -> InstitutionPublic:
-    item, version = await institutions.update(session, principal, institution_id, body,
-                                              if_match)
-    response.headers["ETag"] = etag(item.id, version)
-    return item
+                             cond: ETagged) -> InstitutionPublic:
+    item, tag = await institutions.update(session, principal, institution_id, body, if_match)
+    return cond.respond(item, tag)
 
 
 @router.get(
@@ -128,21 +126,19 @@ async def list_beds(institution_id: str, session: Db, principal: InstitutionStaf
     responses=responses(*_STAFF, errors.DuplicateBedCode, errors.ValidationFailed))
 async def add_bed(institution_id: str, body: BedCreate, session: Db,
                   principal: InstitutionStaff, settings: SettingsDep,
-                  response: Response) -> BedPublic:
+                  response: Response, cond: ETagged) -> BedPublic:
     bed = await inventory.add_bed(session, principal, institution_id, body, settings)
-    response.headers["ETag"] = bed.etag
     response.headers["Location"] = f"/v1/institutions/{institution_id}/beds/{bed.id}"
-    return bed
+    return cond.respond(bed, bed.etag)
 
 
 @router.get(
     "/v1/institutions/{institution_id}/beds/{bed_id}", response_model=BedPublic,
-    summary="Read one bed (with ETag)", responses=responses(*_STAFF))
+    summary="Read one bed (with ETag)", responses={**NOT_MODIFIED, **responses(*_STAFF)})
 async def get_bed(institution_id: str, bed_id: str, session: Db, principal: InstitutionStaff,
-                  response: Response) -> BedPublic:
+                  cond: Conditional) -> BedPublic:
     bed = await inventory.get_bed(session, principal, institution_id, bed_id)
-    response.headers["ETag"] = bed.etag
-    return bed
+    return cond.respond(bed, bed.etag)
 
 
 @router.patch(
@@ -152,18 +148,17 @@ async def get_bed(institution_id: str, bed_id: str, session: Db, principal: Inst
                         errors.PreconditionRequired, errors.ValidationFailed))
 async def update_bed(institution_id: str, bed_id: str, body: BedUpdate, session: Db,
                      principal: InstitutionStaff, if_match: IfMatch, settings: SettingsDep,
-                     response: Response) -> BedPublic:
+                     cond: ETagged) -> BedPublic:
     bed = await inventory.update_bed(session, principal, institution_id, bed_id, body,
                                      if_match, settings)
-    response.headers["ETag"] = bed.etag
-    return bed
+    return cond.respond(bed, bed.etag)
 
 
 @router.action(
     "/v1/institutions/{institution_id}/beds/{bed_id}/discharge", response_model=BedPublic,
     summary="Discharge the resident: the occupancy ends and the bed is offered on")
 async def discharge(institution_id: str, bed_id: str, session: Db,
-                    principal: InstitutionStaff, settings: SettingsDep, response: Response,
+                    principal: InstitutionStaff, settings: SettingsDep, cond: ETagged,
                     body: Annotated[DischargeIn | None, Body(openapi_examples={
                         "reason": {"summary": "With a reason",
                                    "value": {"reason": "moved to a hospital"}},
@@ -171,8 +166,7 @@ async def discharge(institution_id: str, bed_id: str, session: Db,
                     })] = None) -> BedPublic:
     bed = await inventory.discharge(session, principal, institution_id, bed_id,
                                     body.reason if body else None, settings)
-    response.headers["ETag"] = bed.etag
-    return bed
+    return cond.respond(bed, bed.etag)
 
 
 @router.post(

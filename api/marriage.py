@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Response
 
+from api.conditional import NOT_MODIFIED, Conditional, ETagged
 from api.deps import (
     CitizenPrincipal,
     Db,
@@ -50,7 +51,6 @@ from schemas.marriage import (
     WeeklyScheduleUpdate,
     WeeklySession,
 )
-from services.etag import etag
 from services.marriage import appointments, divorce, schedules
 
 router = Router(prefix="/v1/marriage", tags=["marriage"])
@@ -143,22 +143,20 @@ async def list_slots(
                         errors.InvalidSessions, errors.ValidationFailed))
 async def put_weekly_schedule(office_id: str, body: WeeklyScheduleUpdate, session: Db,
                               principal: OfficeStaff, settings: SettingsDep, if_match: IfMatch,
-                              response: Response) -> WeeklySchedulePublic:
+                              cond: ETagged) -> WeeklySchedulePublic:
     result = await schedules.put_schedule(session, principal, settings, office_id, body,
                                           if_match)
-    response.headers["ETag"] = etag(schedules.schedule_etag_id(office_id),
-                                    result.schedule.version)
-    return _schedule_public(result.schedule, result.cancelled)
+    return cond.respond(_schedule_public(result.schedule, result.cancelled),
+                        schedules.schedule_etag(result.schedule))
 
 
 @router.get("/offices/{office_id}/weekly-schedule", response_model=WeeklySchedulePublic,
             summary="Read the weekly schedule (with ETag)",
-            responses=responses(errors.Forbidden, errors.NotFound))
+            responses={**NOT_MODIFIED, **responses(errors.Forbidden, errors.NotFound)})
 async def get_weekly_schedule(office_id: str, session: Db, principal: OfficeStaff,
-                              response: Response) -> WeeklySchedulePublic:
+                              cond: Conditional) -> WeeklySchedulePublic:
     schedule = await schedules.get_schedule(session, principal, office_id)
-    response.headers["ETag"] = etag(schedules.schedule_etag_id(office_id), schedule.version)
-    return _schedule_public(schedule)
+    return cond.respond(_schedule_public(schedule), schedules.schedule_etag(schedule))
 
 
 @router.post(

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import pages
 from core.clock import clock
-from core.errors import NotFound, PreconditionFailed, RoleNotAllowed
+from core.errors import NotFound, RoleNotAllowed
 from core.ids import new_id
 from core.principal import Principal
 from core.security import api_keys_equal, new_api_key, parse_api_key
+from core.writes import versioned_update
 from schemas.common import Page
 from schemas.organisation import (
     ROLES_BY_KIND,
@@ -25,7 +29,7 @@ from schemas.organisation import (
     Role,
 )
 from services import audit, divisions
-from services.etag import check_if_match
+from services.etag import etag
 
 
 def to_public(org: Organisation) -> OrganisationPublic:
@@ -72,29 +76,31 @@ async def list_(session: AsyncSession, *, kind: OrgKind | None = None,
     return await BY_ID.page(session, stmt, limit=limit, cursor=cursor)
 
 
+def org_etag(org: Organisation) -> str:
+    return etag(org.id, org.version)
+
+
 async def update_(session: AsyncSession, principal: Principal, org_id: str,
-                  body: OrganisationUpdate, if_match: str | None) -> Organisation:
+                  body: OrganisationUpdate, if_match: str | None, *,
+                  etag_of: Callable[[Organisation], str] = org_etag) -> Organisation:
+    """Change an organisation under `If-Match` (`etag_of` says which representation's
+    ETag it must name: the admin's organisation, or an institution's profile)."""
     org = await get(session, org_id)
-    check_if_match(if_match, org.id, org.version)
-    changes = body.model_dump(exclude_unset=True)
-    if changes.get("division_code"):
-        divisions.validate(changes["division_code"])
-    if org.kind != OrgKind.care_institution:
-        for field in ("ownership", "rating", "medical_care"):
-            changes.pop(field, None)
-    for field in ("name", "division_code"):
-        if field in changes and changes[field] is None:
-            changes.pop(field)
-    # Optimistic concurrency: the version in the WHERE clause makes two editors
-    # with the same ETag produce one winner and one 412.
-    result = await session.execute(
-        update(Organisation)
-        .where(Organisation.id == org.id, Organisation.version == org.version)
-        .values(**changes, version=org.version + 1, updated_at=clock.now())
-    )
-    if result.rowcount != 1:
-        raise PreconditionFailed()
-    await session.refresh(org)
+
+    def changes_of(current: Organisation) -> dict[str, Any]:
+        changes = body.model_dump(exclude_unset=True)
+        if changes.get("division_code"):
+            divisions.validate(changes["division_code"])
+        if current.kind != OrgKind.care_institution:
+            for field in ("ownership", "rating", "medical_care"):
+                changes.pop(field, None)
+        for field in ("name", "division_code"):
+            if field in changes and changes[field] is None:
+                changes.pop(field)
+        return {**changes, "updated_at": clock.now()}
+
+    org = await versioned_update(session, org, if_match=if_match, etag=etag_of,
+                                 values=changes_of)
     await audit.record(session, principal, "organisation.update", "organisation", org.id,
                        org_id=org.id)
     return org

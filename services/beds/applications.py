@@ -9,12 +9,10 @@ applied to, nobody else (404); staff reads are audited.
 from __future__ import annotations
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import pages
 from core.clock import clock
-from core.db import is_unique_violation
 from core.errors import (
     ApplicantUnderage,
     DuplicateApplication,
@@ -25,6 +23,7 @@ from core.errors import (
 from core.ids import new_id
 from core.principal import Principal
 from core.settings import Settings
+from core.writes import constraint_of, unique_violation
 from schemas.beds import (
     ACTIVE_STATUSES,
     ApplicationStatus,
@@ -121,12 +120,10 @@ async def create(session: AsyncSession, principal: Principal, body: BedApplicati
         declared_ability_level=body.ability_level, status=S.submitted, applied_at=now,
         updated_at=now)
     session.add(app)
-    try:
+    # The unique partial index decides when two arrive at once.
+    with unique_violation(DuplicateApplication(), constraint=constraint_of(
+            BedApplication, "uq_bed_application_active_elder")):
         await session.flush()
-    except IntegrityError as exc:  # the unique partial index, when two arrive at once
-        if is_unique_violation(exc):
-            raise DuplicateApplication() from exc
-        raise
     await audit.record(session, principal, "bed_application.create", "bed_application", app.id,
                        org_id=body.institution_id)
     return await to_public(session, app)

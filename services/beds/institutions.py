@@ -35,6 +35,7 @@ from schemas.common import Page
 from schemas.organisation import Organisation, OrgKind
 from services import divisions, organisations
 from services.beds.inventory import own_institution
+from services.etag import institution_etag
 
 EARTH_RADIUS_KM = 6371.0088
 KM_PER_DEGREE = EARTH_RADIUS_KM * math.pi / 180
@@ -98,18 +99,26 @@ async def _institution(session: AsyncSession, institution_id: str) -> Organisati
         raise NotFound(what="institution") from exc
 
 
-async def get(session: AsyncSession, institution_id: str) -> tuple[InstitutionPublic, int]:
+def etag_of(org: Organisation, vacancies: Vacancies) -> str:
+    """The profile's ETag: its version and the vacancies it shows (see services.etag)."""
+    return institution_etag(org.id, org.version, vacancies.model_dump())
+
+
+async def get(session: AsyncSession, institution_id: str) -> tuple[InstitutionPublic, str]:
+    """The public profile and its ETag."""
     org = await _institution(session, institution_id)
     vac = (await vacancies_of(session, [org.id]))[org.id]
-    return to_public(org, vac), org.version
+    return to_public(org, vac), etag_of(org, vac)
 
 
 async def update(session: AsyncSession, principal: Principal, institution_id: str,
-                 body: InstitutionUpdate, if_match: str | None) -> tuple[InstitutionPublic, int]:
+                 body: InstitutionUpdate, if_match: str | None) -> tuple[InstitutionPublic, str]:
+    """The institution's own profile under `If-Match` (the ETag its GET gave)."""
     await own_institution(session, principal, institution_id)
-    org = await organisations.update_(session, principal, institution_id, body, if_match)
-    vac = (await vacancies_of(session, [org.id]))[org.id]
-    return to_public(org, vac), org.version
+    vac = (await vacancies_of(session, [institution_id]))[institution_id]
+    org = await organisations.update_(session, principal, institution_id, body, if_match,
+                                      etag_of=lambda o: etag_of(o, vac))
+    return to_public(org, vac), etag_of(org, vac)
 
 
 @dataclass(frozen=True, slots=True)

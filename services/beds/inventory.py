@@ -5,22 +5,20 @@ institution in the path; any other institution's objects are simply not found.""
 from __future__ import annotations
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import pages
 from core.clock import clock
-from core.db import is_unique_violation
 from core.errors import (
     DuplicateBedCode,
     InvalidState,
     NoBedAvailable,
     NotFound,
-    PreconditionFailed,
 )
 from core.ids import new_id
 from core.principal import Principal
 from core.settings import Settings
+from core.writes import constraint_of, unique_violation, versioned_update
 from schemas.beds import (
     ApplicationStatus,
     Bed,
@@ -66,6 +64,10 @@ async def _bed(session: AsyncSession, institution_id: str, bed_id: str) -> Bed:
     if bed is None or bed.institution_id != institution_id:
         raise NotFound(what="bed")
     return bed
+
+
+def bed_etag(bed: Bed) -> str:
+    return etag(bed.id, bed.version)
 
 
 async def bed_public(session: AsyncSession, bed: Bed) -> BedPublic:
@@ -141,12 +143,9 @@ async def add_bed(session: AsyncSession, principal: Principal, institution_id: s
               reserved_for_destitute=body.reserved_for_destitute, status=body.status,
               version=1, created_at=now, updated_at=now)
     session.add(bed)
-    try:
+    with unique_violation(DuplicateBedCode(code=body.code),
+                          constraint=constraint_of(Bed, "uq_bed_institution_code")):
         await session.flush()
-    except IntegrityError as exc:
-        if is_unique_violation(exc):
-            raise DuplicateBedCode(code=body.code) from exc
-        raise
     await pool.adjust_pool(session, institution_id, category, total=1,
                            vacant=int(body.status == BedStatus.available))
     await audit.record(session, principal, "bed.create", "bed", bed.id, org_id=institution_id)
@@ -163,22 +162,21 @@ async def update_bed(session: AsyncSession, principal: Principal, institution_id
     await pool.lock(session, institution_id, bed.category)
     await pool.settle(session, institution_id, bed.category)
     bed = await _bed(session, institution_id, bed_id)
-    # Again under the pool lock: another editor may have committed meanwhile.
-    check_if_match(if_match, bed.id, bed.version)
+    old_status = bed.status
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
-    new_status = changes.get("status", bed.status)
-    if new_status != bed.status and bed.status not in (BedStatus.available,
-                                                       BedStatus.maintenance):
-        raise InvalidState(status=bed.status, action=f"set to {new_status}")
-    # The version in the WHERE clause: two editors with one ETag, one winner.
-    result = await session.execute(
-        update(Bed)
-        .where(Bed.id == bed.id, Bed.version == bed.version, Bed.status == bed.status)
-        .values(**changes, version=bed.version + 1, updated_at=clock.now())
-        .execution_options(synchronize_session=False))
-    if result.rowcount != 1:
-        raise PreconditionFailed()
-    delta = (new_status == BedStatus.available) - (bed.status == BedStatus.available)
+    new_status = changes.get("status", old_status)
+
+    def checked(current: Bed) -> dict:
+        if new_status != current.status and current.status not in (BedStatus.available,
+                                                                   BedStatus.maintenance):
+            raise InvalidState(status=current.status, action=f"set to {new_status}")
+        return {**changes, "updated_at": clock.now()}
+
+    # Again under the pool lock (another editor may have committed meanwhile), and
+    # the UPDATE is conditional on the version: two editors with one ETag, one winner.
+    await versioned_update(session, bed, if_match=if_match, etag=bed_etag, values=checked,
+                           where=[Bed.status == old_status])
+    delta = (new_status == BedStatus.available) - (old_status == BedStatus.available)
     if delta:
         await pool.adjust_pool(session, institution_id, bed.category, vacant=delta)
     await audit.record(session, principal, "bed.update", "bed", bed.id, org_id=institution_id)

@@ -24,10 +24,7 @@ from sqlalchemy import (
     null,
     select,
     union_all,
-    update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import pages
@@ -43,6 +40,7 @@ from core.errors import (
 from core.ids import new_id
 from core.principal import Principal
 from core.settings import Settings
+from core.writes import insert_if_absent, versioned_update
 from schemas.common import Page
 from schemas.marriage import (
     LAST_DATE,
@@ -58,7 +56,7 @@ from schemas.marriage import (
 )
 from schemas.organisation import OrgKind
 from services import audit, capacity, divisions, organisations
-from services.etag import check_if_match
+from services.etag import etag
 from services.marriage import calendar, cancellation
 from services.marriage.calendar import Session
 
@@ -82,6 +80,10 @@ def schedule_etag_id(office_id: str) -> str:
     """What the schedule's ETag is made of: its own name, never the bare office id
     (that is the organisation's ETag, which must not pass the schedule's If-Match)."""
     return f"schedule:{office_id}"
+
+
+def schedule_etag(schedule: MarriageSchedule) -> str:
+    return etag(schedule_etag_id(schedule.office_id), schedule.version)
 
 
 def own_office(principal: Principal, office_id: str) -> None:
@@ -153,24 +155,15 @@ async def put_schedule(session: AsyncSession, principal: Principal, settings: Se
         schedule = existing
         action = "marriage_schedule.create"
     else:
-        check_if_match(if_match, schedule_etag_id(office_id), existing.version)
-        values: dict[str, Any] = {
-            "sessions": sessions, "version": existing.version + 1, "updated_at": now,
-            "booking_opens_days_ahead": _or(body.booking_opens_days_ahead,
-                                            existing.booking_opens_days_ahead),
-            "min_notice_hours": _or(body.min_notice_hours, existing.min_notice_hours),
-            "cancel_deadline_hours": _or(body.cancel_deadline_hours,
-                                         existing.cancel_deadline_hours),
-        }
-        result = await session.execute(
-            update(MarriageSchedule)
-            .where(MarriageSchedule.office_id == office_id,
-                   MarriageSchedule.version == existing.version)
-            .values(**values))
-        if result.rowcount != 1:
-            raise PreconditionFailed()
-        await session.refresh(existing)
-        schedule = existing
+        schedule = await versioned_update(
+            session, existing, if_match=if_match, etag=schedule_etag, values=lambda current: {
+                "sessions": sessions, "updated_at": now,
+                "booking_opens_days_ahead": _or(body.booking_opens_days_ahead,
+                                                current.booking_opens_days_ahead),
+                "min_notice_hours": _or(body.min_notice_hours, current.min_notice_hours),
+                "cancel_deadline_hours": _or(body.cancel_deadline_hours,
+                                             current.cancel_deadline_hours),
+            })
         action = "marriage_schedule.update"
     cancelled = await reconcile(session, principal, schedule, cancel=body.cancel_affected)
     await audit.record(session, principal, action, "marriage_schedule", office_id,
@@ -190,13 +183,8 @@ async def _schedule_for_update(session: AsyncSession, office_id: str) -> Marriag
 
 
 async def _insert_schedule(session: AsyncSession, values: dict[str, Any]) -> bool:
-    """INSERT ... ON CONFLICT DO NOTHING: True if this transaction created the row."""
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    result = await session.execute(
-        insert(MarriageSchedule).values(**values)
-        .on_conflict_do_nothing(index_elements=["office_id"]))
-    return result.rowcount == 1
+    """True if this transaction created the row (INSERT ... ON CONFLICT DO NOTHING)."""
+    return await insert_if_absent(session, MarriageSchedule, values, conflict=["office_id"])
 
 
 async def _locked_schedule(session: AsyncSession, office_id: str) -> MarriageSchedule:
