@@ -228,8 +228,7 @@ async def admit_outside(session: AsyncSession, principal: Principal, institution
     await own_institution(session, principal, institution_id)
     protected = None
     if body.id_number:
-        protected = identity.protect(identity.parse(body.id_number, field="id_number"),
-                                     settings)
+        protected = identity.ID_NUMBER.protect(body.id_number, settings, field="id_number")
     if body.bed_id is not None:
         category = (await _bed(session, institution_id, body.bed_id)).category
     else:
