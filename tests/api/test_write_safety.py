@@ -207,3 +207,21 @@ async def test_two_admins_editing_one_organisation_with_one_etag_one_wins(client
     assert sorted([r1.status_code, r2.status_code]) == [200, 412], (r1.text, r2.text)
     winner = r1 if r1.status_code == 200 else r2
     assert (await client.get(url, headers=admin_headers)).json()["name"] == winner.json()["name"]
+
+
+async def test_two_beds_with_one_code_at_once_one_is_409_duplicate_bed_code(client,
+                                                                           admin_headers):
+    inst, staff = await institution(client, admin_headers)
+    url = f"/v1/institutions/{inst['id']}/beds"
+    body = {"code": "DUP-1", "category": "self_care", "monthly_fee_fen": 1000,
+            "reserved_for_destitute": False}
+    r1, r2 = await asyncio.gather(client.post(url, json=body, headers=staff),
+                                  client.post(url, json=body, headers=staff))
+    assert sorted([r1.status_code, r2.status_code]) == [201, 409], (r1.text, r2.text)
+    loser = r1 if r1.status_code == 409 else r2
+    assert loser.json()["code"] == "duplicate_bed_code"
+    assert "DUP-1" in loser.json()["detail"]
+    listed = (await client.get(url, headers=staff)).json()["items"]
+    assert [b["code"] for b in listed] == ["DUP-1"]
+    r = await client.get(f"/v1/institutions/{inst['id']}")
+    assert r.json()["vacancies"]["self_care"] == 1
