@@ -23,7 +23,7 @@ from core.errors import (
 from core.ids import new_id
 from core.principal import Principal
 from core.settings import Settings
-from core.writes import constraint_of, unique_violation
+from core.writes import constraint_of, insert_if_absent, unique_violation
 from schemas.beds import (
     ACTIVE_STATUSES,
     ApplicationStatus,
@@ -99,9 +99,9 @@ async def create(session: AsyncSession, principal: Principal, body: BedApplicati
 
     # The elder's counter: one conditional UPDATE serialises an elder's applications.
     now = clock.now()
-    await session.execute(
-        pool._insert_ignore(session, BedApplicant, ["elder_id_blind"]).values(
-            elder_id_blind=protected.blind_index, active_count=0, updated_at=now))
+    await insert_if_absent(session, BedApplicant, {
+        "elder_id_blind": protected.blind_index, "active_count": 0, "updated_at": now},
+        conflict=["elder_id_blind"])
     taken = await session.execute(
         update(BedApplicant)
         .where(BedApplicant.elder_id_blind == protected.blind_index,

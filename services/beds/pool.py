@@ -18,14 +18,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.clock import clock
 from core.errors import InvalidState
 from core.principal import Principal
 from core.settings import Settings
+from core.writes import insert_if_absent
 from schemas.beds import (
     ACTIVE_STATUSES,
     ApplicationStatus,
@@ -39,19 +38,10 @@ from schemas.beds import (
 from services.beds import lifecycle, priority
 
 
-def _insert_ignore(session: AsyncSession, model, index_elements: list[str]):  # noqa: ANN001, ANN202
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    if dialect == "postgresql":
-        return pg_insert(model).on_conflict_do_nothing(index_elements=index_elements)
-    if dialect == "sqlite":
-        return sqlite_insert(model).on_conflict_do_nothing(index_elements=index_elements)
-    return insert(model)
-
-
 async def ensure(session: AsyncSession, institution_id: str, category: str) -> None:
-    await session.execute(
-        _insert_ignore(session, BedPool, ["institution_id", "category"]).values(
-            institution_id=institution_id, category=category, total=0, vacant=0, lock_seq=0))
+    await insert_if_absent(session, BedPool, {
+        "institution_id": institution_id, "category": category, "total": 0, "vacant": 0,
+        "lock_seq": 0}, conflict=["institution_id", "category"])
 
 
 async def lock(session: AsyncSession, institution_id: str, category: str) -> None:
