@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -65,14 +66,70 @@ BY_ID = pages.Keyset(pages.Key(Organisation.id, pages.IdOf("org")))
 KEYS_BY_ID = pages.Keyset(pages.Key(ApiKey.id, pages.IdOf("key")))
 
 
+# Conditions another domain adds to a directory search, correlated to the
+# organisation's id (e.g. "has a free bed": EXISTS over that domain's own table).
+Correlated = Callable[[Any], list[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """A latitude/longitude box (degrees); `lon_lo`/`lon_hi` None: any longitude."""
+
+    lat_lo: float
+    lat_hi: float
+    lon_lo: float | None = None
+    lon_hi: float | None = None
+
+
+def _directory(kind: OrgKind | None, division_code: str | None, min_rating: int | None,
+               where: Correlated | None) -> list[Any]:
+    conds: list[Any] = []
+    if kind is not None:
+        conds.append(Organisation.kind == kind)
+    if division_code:
+        conds.append(divisions.prefix_condition(Organisation.division_code, division_code))
+    if min_rating is not None:
+        conds.append(Organisation.rating >= min_rating)
+    if where is not None:
+        conds.extend(where(Organisation.id))
+    return conds
+
+
+async def search(session: AsyncSession, *, kind: OrgKind, division_code: str | None = None,
+                 min_rating: int | None = None, where: Correlated | None = None,
+                 limit: int, cursor: str | None) -> Page[Organisation]:
+    """A page of one kind's directory by id: the division (prefix), the rating, and
+    whatever `where` adds for the asking domain."""
+    stmt = select(Organisation).where(*_directory(kind, division_code, min_rating, where))
+    return await BY_ID.page(session, stmt, limit=limit, cursor=cursor)
+
+
+async def located(session: AsyncSession, *, kind: OrgKind, box: Box | None,
+                  division_code: str | None = None, min_rating: int | None = None,
+                  where: Correlated | None = None) -> list[tuple[str, float, float]]:
+    """(id, lat, lon) of the directory's organisations with coordinates in `box`."""
+    conds = _directory(kind, division_code, min_rating, where)
+    conds += [Organisation.lat.is_not(None), Organisation.lon.is_not(None)]
+    if box is not None:
+        conds += [Organisation.lat >= box.lat_lo, Organisation.lat <= box.lat_hi]
+        if box.lon_lo is not None and box.lon_hi is not None:
+            conds += [Organisation.lon >= box.lon_lo, Organisation.lon <= box.lon_hi]
+    rows = await session.execute(
+        select(Organisation.id, Organisation.lat, Organisation.lon).where(*conds))
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+async def get_many(session: AsyncSession, ids: list[str]) -> dict[str, Organisation]:
+    if not ids:
+        return {}
+    rows = await session.execute(select(Organisation).where(Organisation.id.in_(ids)))
+    return {o.id: o for o in rows.scalars()}
+
+
 async def list_(session: AsyncSession, *, kind: OrgKind | None = None,
                 division_code: str | None = None, limit: int = 20,
                 cursor: str | None = None) -> Page[Organisation]:
-    stmt = select(Organisation)
-    if kind is not None:
-        stmt = stmt.where(Organisation.kind == kind)
-    if division_code:
-        stmt = stmt.where(divisions.prefix_condition(Organisation.division_code, division_code))
+    stmt = select(Organisation).where(*_directory(kind, division_code, None, None))
     return await BY_ID.page(session, stmt, limit=limit, cursor=cursor)
 
 

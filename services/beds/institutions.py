@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import and_, exists, func, not_, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -130,17 +131,19 @@ class SearchFilters:
     min_rating: int | None = None
 
 
-def _filtered(f: SearchFilters):  # noqa: ANN202
-    conds = [Organisation.kind == OrgKind.care_institution]
-    if f.division_code:
-        conds.append(divisions.prefix_condition(Organisation.division_code, f.division_code))
-    if f.min_rating is not None:
-        conds.append(Organisation.rating >= f.min_rating)
-    pool_conds = [BedPool.institution_id == Organisation.id]
+def _beds_conditions(f: SearchFilters) -> organisations.Correlated:
+    """What the beds filters add to the directory search, correlated to the
+    institution's id: EXISTS over this domain's own pools, offers and beds."""
+    return lambda institution_id: _filtered(f, institution_id)
+
+
+def _filtered(f: SearchFilters, institution_id: Any) -> list[Any]:
+    conds: list[Any] = []
+    pool_conds = [BedPool.institution_id == institution_id]
     if f.category:
         pool_conds.append(BedPool.category == f.category)
     if f.has_vacancy is not None:
-        expired_conds = [BedApplication.institution_id == Organisation.id,
+        expired_conds = [BedApplication.institution_id == institution_id,
                          BedApplication.status == ApplicationStatus.offered,
                          BedApplication.offer_expires_at <= clock.now()]
         if f.category:
@@ -151,7 +154,7 @@ def _filtered(f: SearchFilters):  # noqa: ANN202
     elif f.category:
         conds.append(exists().where(and_(*pool_conds, BedPool.total > 0)))
     if f.max_fee_fen is not None:
-        bed_conds = [Bed.institution_id == Organisation.id, Bed.monthly_fee_fen <= f.max_fee_fen]
+        bed_conds = [Bed.institution_id == institution_id, Bed.monthly_fee_fen <= f.max_fee_fen]
         if f.category:
             bed_conds.append(Bed.category == f.category)
         if f.has_vacancy:
@@ -160,10 +163,9 @@ def _filtered(f: SearchFilters):  # noqa: ANN202
     return conds
 
 
-BY_ID = pages.Keyset(pages.Key(Organisation.id, pages.IdOf("org")))
 # Computed in Python (the same on both databases): nearest first, then by id.
 BY_DISTANCE = pages.Keyset(pages.Key(None, pages.Float(lo=0.0), attr="distance_km"),
-                           pages.Key(Organisation.id, pages.IdOf("org")))
+                           pages.Key(None, pages.IdOf("org"), attr="id"))
 
 
 async def search(session: AsyncSession, f: SearchFilters, *, near: str | None, sort: str,
@@ -176,8 +178,9 @@ async def search(session: AsyncSession, f: SearchFilters, *, near: str | None, s
                                     "msg": "sort=distance needs near=lat,lon"}]
             raise err
         return await _search_by_distance(session, f, origin, limit, cursor)
-    found = await BY_ID.page(session, select(Organisation).where(*_filtered(f)), limit=limit,
-                             cursor=cursor)
+    found = await organisations.search(
+        session, kind=OrgKind.care_institution, division_code=f.division_code,
+        min_rating=f.min_rating, where=_beds_conditions(f), limit=limit, cursor=cursor)
     next_cursor, page = found.next_cursor, found.items
     vac = await vacancies_of(session, [o.id for o in page])
     items = []
@@ -189,20 +192,18 @@ async def search(session: AsyncSession, f: SearchFilters, *, near: str | None, s
     return Page(items=items, next_cursor=next_cursor)
 
 
-def _box(lat0: float, lon0: float, r_km: float) -> list:
-    """Conditions that every point within r_km of (lat0, lon0) satisfies."""
-    conds = [Organisation.lat.is_not(None), Organisation.lon.is_not(None)]
+def _box(lat0: float, lon0: float, r_km: float) -> organisations.Box | None:
+    """A box that holds every point within r_km of (lat0, lon0) (None: the globe)."""
     if r_km >= HALF_CIRCUMFERENCE_KM:
-        return conds
+        return None
     ang = r_km / EARTH_RADIUS_KM
     dlat = math.degrees(ang) + 1e-9
-    conds += [Organisation.lat >= lat0 - dlat, Organisation.lat <= lat0 + dlat]
     cos_lat = math.cos(math.radians(lat0))
     if lat0 - dlat > -90 and lat0 + dlat < 90 and math.sin(ang) < cos_lat:
         dlon = math.degrees(math.asin(math.sin(ang) / cos_lat)) + 1e-9
         if -180 <= lon0 - dlon and lon0 + dlon <= 180:
-            conds += [Organisation.lon >= lon0 - dlon, Organisation.lon <= lon0 + dlon]
-    return conds
+            return organisations.Box(lat0 - dlat, lat0 + dlat, lon0 - dlon, lon0 + dlon)
+    return organisations.Box(lat0 - dlat, lat0 + dlat)
 
 
 async def _search_by_distance(session: AsyncSession, f: SearchFilters,
@@ -210,12 +211,12 @@ async def _search_by_distance(session: AsyncSession, f: SearchFilters,
                               cursor: str | None) -> Page[InstitutionPublic]:
     after = BY_DISTANCE.decode(cursor) if cursor else None
     lat0, lon0 = origin
-    base = _filtered(f)
+    where = _beds_conditions(f)
     r = max(FIRST_RADIUS_KM, after[0] * 2 if after else 0.0)
     while True:
-        rows = await session.execute(
-            select(Organisation.id, Organisation.lat, Organisation.lon)
-            .where(*base, *_box(lat0, lon0, r)))
+        rows = await organisations.located(
+            session, kind=OrgKind.care_institution, box=_box(lat0, lon0, r),
+            division_code=f.division_code, min_rating=f.min_rating, where=where)
         found = []
         for oid, lat, lon in rows:
             d = haversine_km(lat0, lon0, lat, lon)
@@ -228,8 +229,7 @@ async def _search_by_distance(session: AsyncSession, f: SearchFilters,
     page = found[:limit]
     next_cursor = BY_DISTANCE.encode(page[-1]) if len(found) > limit else None
     ids = [oid for _, oid in page]
-    orgs = {o.id: o for o in (await session.execute(
-        select(Organisation).where(Organisation.id.in_(ids)))).scalars()} if ids else {}
+    orgs = await organisations.get_many(session, ids)
     vac = await vacancies_of(session, ids)
     return Page(items=[to_public(orgs[oid], vac[oid], d) for d, oid in page],
                 next_cursor=next_cursor)
