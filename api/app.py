@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from api import admin, beds, marriage, problems, system
+from api import admin, beds, docs, marriage, problems, system
 from api.deps import current_principal
 from api.middleware import Metrics, RequestContextMiddleware
 from api.problems import ProblemDetail
@@ -83,6 +83,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # /docs and /redoc come from api.docs, with assets served here, not a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = db
@@ -90,6 +93,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.metrics = Metrics()
 
     app.include_router(PROBES)
+    docs.install(app)
     for router in ROUTERS:
         if router.public:
             app.include_router(router, dependencies=[Depends(rate_limit)])
