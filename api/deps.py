@@ -11,9 +11,9 @@ from fastapi import Depends, Header, Query, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.errors import Forbidden, InvalidApiKey, InvalidToken, Unauthenticated
+from core.errors import Forbidden, InvalidApiKey, InvalidToken, TokenExpired, Unauthenticated
 from core.principal import Principal
-from core.security import decode_citizen_token
+from core.security import CitizenTokenExpired, decode_citizen_token
 from core.settings import Settings
 from services import idempotency, organisations
 
@@ -54,6 +54,11 @@ async def current_principal(
     elif bearer is not None:
         try:
             claims = decode_citizen_token(settings, bearer.credentials)
+        except CitizenTokenExpired as exc:
+            err = TokenExpired(expired_at=exc.expired_at.isoformat())
+            err.headers = {"WWW-Authenticate":
+                           'Bearer error="invalid_token", error_description="token expired"'}
+            raise err from exc
         except jwt.PyJWTError as exc:
             raise InvalidToken() from exc
         principal = Principal(kind="citizen", subject=claims["sub"], role="citizen")

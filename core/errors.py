@@ -229,3 +229,11 @@ ApplicantUnderage = type("ApplicantUnderage", (Underage,), {
     "detail_zh": "申请入住的老人须年满 {min_age} 周岁。",
     "detail_en": "The elder must be at least {min_age} years old to apply.",
 })
+
+# --- citizen tokens ---
+# A genuine token past its `exp`: its own code, so a mini-program knows to sign in
+# again rather than report a bug. Anything else wrong with a token is `invalid_token`.
+TokenExpired = _error(
+    "TokenExpired", "token_expired", 401, "令牌已过期", "Token expired",
+    "登录令牌已于 {expired_at} 过期，请重新登录。",
+    "The token expired at {expired_at}; sign in again.")

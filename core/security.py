@@ -11,13 +11,13 @@ import hashlib
 import hmac
 import os
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import jwt
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from jwt.algorithms import HMACAlgorithm
 
-from core.clock import clock
+from core.clock import CHINA_TZ, clock
 from core.settings import Settings
 
 JWT_ALGORITHM = "HS256"  # pinned: tokens naming any other algorithm are refused
@@ -42,6 +42,14 @@ _jwt._jws.unregister_algorithm(JWT_ALGORITHM)
 _jwt._jws.register_algorithm(JWT_ALGORITHM, _CachedHMAC(HMACAlgorithm.SHA256))
 
 
+class CitizenTokenExpired(jwt.ExpiredSignatureError):
+    """A well-signed citizen token past its `exp`; says when it expired (China time)."""
+
+    def __init__(self, expired_at: datetime) -> None:
+        super().__init__("Signature has expired")
+        self.expired_at = expired_at
+
+
 def issue_citizen_token(settings: Settings, subject: str, ttl: timedelta | None = None) -> str:
     now = clock.now()
     ttl = ttl if ttl is not None else timedelta(minutes=settings.jwt_ttl_minutes)
@@ -57,7 +65,8 @@ def issue_citizen_token(settings: Settings, subject: str, ttl: timedelta | None 
 
 
 def decode_citizen_token(settings: Settings, token: str) -> dict:
-    """Verify signature, algorithm, `exp`, `iss`, `aud` and `sub`; raise jwt errors."""
+    """Verify signature, algorithm, `exp`, `iss`, `aud` and `sub`; raise jwt errors
+    (`CitizenTokenExpired` for a token that is genuine but past its `exp`)."""
     claims = _jwt.decode(
         token,
         settings.jwt_secret,
@@ -73,14 +82,15 @@ def decode_citizen_token(settings: Settings, token: str) -> dict:
     for claim in ("exp", "iat", "nbf"):
         if claim in claims and not isinstance(claims[claim], int | float):
             raise jwt.InvalidTokenError(f"{claim} must be a number")
-    if claims["exp"] <= now:
-        raise jwt.ExpiredSignatureError("Signature has expired")
-    if claims.get("nbf", now) > now or claims.get("iat", now) > now:
-        raise jwt.ImmatureSignatureError("The token is not yet valid")
     if claims.get("role") != "citizen" or not isinstance(claims.get("sub"), str):
         raise jwt.InvalidTokenError("not a citizen token")
     if not 1 <= len(claims["sub"]) <= 128:
         raise jwt.InvalidTokenError("bad subject")
+    if claims.get("nbf", now) > now or claims.get("iat", now) > now:
+        raise jwt.ImmatureSignatureError("The token is not yet valid")
+    # Last: "expired" is said only of a token that is otherwise a good citizen token.
+    if claims["exp"] <= now:
+        raise CitizenTokenExpired(datetime.fromtimestamp(claims["exp"], CHINA_TZ))
     return claims
 
 

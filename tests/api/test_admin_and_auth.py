@@ -170,7 +170,9 @@ async def test_citizen_token_claims_are_checked(client, settings):
                    algorithm="HS256"),
         forged(iss="someone-else"),
         forged(aud="another-audience"),
-        forged(exp=int((clock.now() - timedelta(minutes=1)).timestamp())),
+        # Expired and wrong in another way too: the other fault is what is reported.
+        forged(exp=int((clock.now() - timedelta(minutes=1)).timestamp()), iss="someone-else"),
+        forged(exp=int((clock.now() - timedelta(minutes=1)).timestamp()), role="admin"),
         forged(exp=None),
         forged(sub=None),
         forged(role="admin"),
@@ -197,7 +199,7 @@ async def test_expired_token_is_refused_when_the_clock_moves(client, settings):
     clock.advance(timedelta(minutes=6))
     r = await client.get("/v1/me", headers=headers)
     assert r.status_code == 401
-    assert r.json()["code"] == "invalid_token"
+    assert r.json()["code"] == "token_expired"
 
 
 async def test_bad_api_keys_are_401(client):
