@@ -129,12 +129,15 @@ def apikey_create(
 @token_app.command("citizen")
 def token_citizen(
     subject: Annotated[str, typer.Option(help="The citizen's account id")],
-    ttl_minutes: Annotated[int, typer.Option(help="Lifetime in minutes")] = 60 * 24,
+    ttl_minutes: Annotated[int | None, typer.Option(
+        min=1, help="Lifetime in minutes [default: HUIMIN_JWT_TTL_MINUTES, 1440]")] = None,
 ) -> None:
     """Print a citizen token signed with the configured key (alone on the last line)."""
     from core.security import issue_citizen_token
 
-    typer.echo(issue_citizen_token(get_settings(), subject, timedelta(minutes=ttl_minutes)))
+    settings = get_settings()
+    ttl = timedelta(minutes=ttl_minutes if ttl_minutes is not None else settings.jwt_ttl_minutes)
+    typer.echo(issue_citizen_token(settings, subject, ttl))
 
 
 if __name__ == "__main__":
