@@ -68,12 +68,17 @@ def serve(
 
 
 @app.command()
-def demo() -> None:
-    """Load demo organisations, keys and data, and print how to call the API."""
+def demo(
+    base_url: Annotated[str, typer.Option(help="Where the API will be served, for the "
+                                               "example printed")] = "http://127.0.0.1:8000",
+) -> None:
+    """Load demo organisations, keys and data, and print how to call the API.
+
+    Safe to run again: it finds its own organisations and prints new keys."""
     from services.demo import load_demo
 
     run_migrations()
-    asyncio.run(load_demo(get_settings(), typer.echo))
+    asyncio.run(load_demo(get_settings(), typer.echo, base_url.rstrip("/")))
 
 
 @app.command()

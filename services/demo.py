@@ -1,11 +1,16 @@
 """Demo data: one organisation of each kind in real division codes, with keys,
-and how to call the API as each of them."""
+and how to call the API as each of them.
+
+It can run again on the same database: each demo organisation has a fixed id made
+from its demo key (`demo_org_id`), so a later run finds its own organisations by id,
+never by a name that anyone may also give an organisation. Keys are shown once and
+stored hashed, so every run makes and prints new keys; earlier ones keep working.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
-
-from sqlalchemy import select
 
 from core.db import Database
 from core.errors import NotFound
@@ -15,28 +20,52 @@ from core.settings import Settings
 from schemas.organisation import ApiKeyCreate, Organisation, OrganisationCreate, OrgKind, Role
 from services import organisations
 
-DEMO_ORGS: list[tuple[dict, list[tuple[Role, str]]]] = [
-    ({"kind": OrgKind.registration_office, "name": "朝阳区婚姻登记处", "division_code": "110105",
+# (stable demo key, organisation fields, staff keys). The key makes the id: never
+# change one, or a later run on an existing database makes that organisation again.
+DEMO_ORGS: list[tuple[str, dict, list[tuple[Role, str]]]] = [
+    ("office-110105",
+     {"kind": OrgKind.registration_office, "name": "朝阳区婚姻登记处", "division_code": "110105",
       "address": "北京市朝阳区工体东路 20 号", "phone": "010-65099999", "lat": 39.930,
       "lon": 116.447}, [(Role.office, "窗口-王芳")]),
-    ({"kind": OrgKind.registration_office, "name": "黄浦区婚姻登记中心", "division_code": "310101",
+    ("office-310101",
+     {"kind": OrgKind.registration_office, "name": "黄浦区婚姻登记中心", "division_code": "310101",
       "address": "上海市黄浦区南京东路 100 号", "phone": "021-63210000", "lat": 31.235,
       "lon": 121.485}, [(Role.office, "窗口-陈静")]),
-    ({"kind": OrgKind.care_institution, "name": "武侯区社会福利院", "division_code": "510107",
+    ("institution-510107",
+     {"kind": OrgKind.care_institution, "name": "武侯区社会福利院", "division_code": "510107",
       "address": "成都市武侯区武侯祠大街 1 号", "phone": "028-85550000", "lat": 30.646,
       "lon": 104.048, "ownership": "public", "rating": 4, "medical_care": True},
      [(Role.institution, "院长-李强")]),
-    ({"kind": OrgKind.care_institution, "name": "朝阳区康乐养老院", "division_code": "110105",
+    ("institution-110105",
+     {"kind": OrgKind.care_institution, "name": "朝阳区康乐养老院", "division_code": "110105",
       "address": "北京市朝阳区望京街 8 号", "phone": "010-64700000", "lat": 39.996,
       "lon": 116.470, "ownership": "private", "rating": 3, "medical_care": False},
      [(Role.institution, "主任-赵敏")]),
-    ({"kind": OrgKind.home_care_provider, "name": "黄浦区为老服务中心", "division_code": "310101",
+    ("provider-310101",
+     {"kind": OrgKind.home_care_provider, "name": "黄浦区为老服务中心", "division_code": "310101",
       "address": "上海市黄浦区淮海中路 50 号", "phone": "021-63300000", "lat": 31.222,
       "lon": 121.470}, [(Role.provider, "调度-周洁")]),
-    ({"kind": OrgKind.civil_affairs_bureau, "name": "北京市朝阳区民政局", "division_code": "110105",
+    ("bureau-110105",
+     {"kind": OrgKind.civil_affairs_bureau, "name": "北京市朝阳区民政局", "division_code": "110105",
       "address": "北京市朝阳区日坛北路 33 号", "phone": "010-65000000"},
      [(Role.reviewer, "审核-孙伟"), (Role.approver, "审批-钱丽")]),
 ]
+
+
+def demo_org_id(demo_key: str) -> str:
+    """The fixed id of a demo organisation: shaped like every id (`org_` and 32 hex
+    digits), with a zero time part, so demo organisations list first."""
+    digest = hashlib.sha256(f"huimin-demo:{demo_key}".encode()).hexdigest()
+    return f"org_{'0' * 12}{digest[:20]}"
+
+
+async def _demo_org(session, demo_key: str, fields: dict) -> Organisation:  # noqa: ANN001
+    org_id = demo_org_id(demo_key)
+    org = await session.get(Organisation, org_id)
+    if org is None:
+        org = await organisations.create(session, None, OrganisationCreate(**fields),
+                                         org_id=org_id)
+    return org
 
 
 async def _demo_schedule(session, settings: Settings, staff: Principal,  # noqa: ANN001
@@ -77,22 +106,17 @@ async def _demo_beds(session, settings: Settings, staff: Principal,  # noqa: ANN
                 reserved_for_destitute=reserved), settings)
 
 
-async def load_demo(settings: Settings, echo: Callable[[str], object]) -> None:
+async def load_demo(settings: Settings, echo: Callable[[str], object],
+                    base_url: str = "http://127.0.0.1:8000") -> None:
     db = Database.from_settings(settings)
     lines: list[str] = []
     try:
         async with db.session() as session:
-            existing = (await session.execute(
-                select(Organisation.name))).scalars().all()
             admin = await organisations.create_api_key(
                 session, None, None, ApiKeyCreate(role=Role.admin, name="demo-admin"))
             lines.append(f"admin                      X-API-Key: {admin.key}")
-            for fields, keys in DEMO_ORGS:
-                if fields["name"] in existing:
-                    org = (await session.execute(select(Organisation).where(
-                        Organisation.name == fields["name"]))).scalar_one()
-                else:
-                    org = await organisations.create(session, None, OrganisationCreate(**fields))
+            for demo_key, fields, keys in DEMO_ORGS:
+                org = await _demo_org(session, demo_key, fields)
                 for role, name in keys:
                     created = await organisations.create_api_key(
                         session, None, org.id, ApiKeyCreate(role=role, name=name))
@@ -108,8 +132,9 @@ async def load_demo(settings: Settings, echo: Callable[[str], object]) -> None:
     finally:
         await db.dispose()
     token = issue_citizen_token(settings, "demo-citizen-0001")
-    echo("huimin demo data loaded. Call the API as:")
+    echo("huimin demo data loaded. Call the API as (new keys on every run; keys from "
+         "earlier runs still work):")
     for line in lines:
         echo("  " + line)
     echo("  citizen                    Authorization: Bearer " + token)
-    echo("Example: curl -s http://127.0.0.1:8000/v1/me -H 'X-API-Key: <key above>'")
+    echo(f"Example: curl -s {base_url}/v1/me -H 'X-API-Key: <key above>'")

@@ -39,15 +39,17 @@ def to_public(org: Organisation) -> OrganisationPublic:
     return OrganisationPublic.model_validate(data)
 
 
-async def create(session: AsyncSession, principal: Principal,
-                 body: OrganisationCreate) -> Organisation:
+async def create(session: AsyncSession, principal: Principal, body: OrganisationCreate,
+                 *, org_id: str | None = None) -> Organisation:
+    """`org_id` only for fixed ids (the demo's); otherwise a fresh one."""
     divisions.validate(body.division_code)
     now = clock.now()
     fields = body.model_dump()
     if body.kind != OrgKind.care_institution:
         # Ownership, rating and medical care describe care institutions only.
         fields.update(ownership=None, rating=None, medical_care=None)
-    org = Organisation(id=new_id("org"), created_at=now, updated_at=now, version=1, **fields)
+    org = Organisation(id=org_id or new_id("org"), created_at=now, updated_at=now, version=1,
+                       **fields)
     session.add(org)
     await session.flush()
     await audit.record(session, principal, "organisation.create", "organisation", org.id,

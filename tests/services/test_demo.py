@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from typer.testing import CliRunner
+
+from api.cli import app as cli
 from core.clock import clock
-from services.demo import load_demo
+from core.settings import get_settings
+from services.demo import DEMO_ORGS, demo_org_id, load_demo
 
 
 async def test_demo_data_is_usable_through_the_api(client, settings):
@@ -33,3 +37,75 @@ async def test_demo_data_is_usable_through_the_api(client, settings):
     admin = {"X-API-Key": keys[0]}
     orgs = (await client.get("/v1/admin/organisations?limit=100", headers=admin)).json()
     assert len(orgs["items"]) == 6
+
+
+def _items(body):  # noqa: ANN001, ANN202 - a page or, for API keys, a bare list
+    return body["items"] if isinstance(body, dict) else body
+
+
+async def _user_office(client, admin_headers) -> str:  # noqa: ANN001
+    """An organisation an admin made, named exactly like a demo one."""
+    r = await client.post("/v1/admin/organisations", headers=admin_headers, json={
+        "kind": "registration_office", "name": "朝阳区婚姻登记处", "division_code": "110105"})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+async def _demo_keys(run) -> list[str]:  # noqa: ANN001
+    printed: list[str] = []
+    await run(printed.append)
+    return [line.split("X-API-Key: ")[1] for line in printed if "X-API-Key: hm_" in line]
+
+
+async def test_demo_runs_again_after_someone_made_an_organisation_with_a_demo_name(
+        client, settings, admin_headers):
+    assert len(await _demo_keys(lambda echo: load_demo(settings, echo))) == 8
+    user_office = await _user_office(client, admin_headers)
+
+    # Before: two organisations named 朝阳区婚姻登记处 -> MultipleResultsFound.
+    keys = await _demo_keys(lambda echo: load_demo(settings, echo))
+    assert len(keys) == 8  # new keys for every demo role again
+
+    offices = _items((await client.get("/v1/marriage/offices?division_code=110105")).json())
+    assert sorted(o["id"] for o in offices) == sorted([demo_org_id("office-110105"),
+                                                       user_office])
+    orgs = (await client.get("/v1/admin/organisations?limit=100", headers=admin_headers)).json()
+    assert len(orgs["items"]) == 7
+    user_keys = await client.get(f"/v1/admin/organisations/{user_office}/api-keys",
+                                 headers=admin_headers)
+    assert _items(user_keys.json()) == []  # the demo never touches it
+    r = await client.get("/v1/me", headers={"X-API-Key": keys[1]})
+    assert r.json()["org_id"] == demo_org_id("office-110105")
+
+
+async def test_demo_does_not_take_over_an_organisation_that_only_shares_a_demo_name(
+        client, settings, admin_headers):
+    user_office = await _user_office(client, admin_headers)
+    await load_demo(settings, lambda _line: None)
+
+    user_keys = await client.get(f"/v1/admin/organisations/{user_office}/api-keys",
+                                 headers=admin_headers)
+    assert _items(user_keys.json()) == []
+    orgs = (await client.get("/v1/admin/organisations?limit=100", headers=admin_headers)).json()
+    assert len(orgs["items"]) == 7
+    assert {demo_org_id(key) for key, _fields, _keys in DEMO_ORGS} <= \
+        {o["id"] for o in orgs["items"]}
+
+
+def test_huimin_demo_twice_on_one_database_prints_keys_both_times(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/demo.db")
+    get_settings.cache_clear()
+    try:
+        runs = [CliRunner().invoke(cli, ["demo", "--base-url", "http://127.0.0.1:8101"])
+                for _ in range(2)]
+    finally:
+        get_settings.cache_clear()
+    for result in runs:
+        assert result.exit_code == 0, result.output
+        assert result.output.count("X-API-Key: hm_") == 8
+        assert "new keys on every run" in result.output
+        assert "curl -s http://127.0.0.1:8101/v1/me" in result.output
+    first, second = ({line.split("X-API-Key: ")[1] for line in r.output.splitlines()
+                      if "X-API-Key: hm_" in line} for r in runs)
+    assert len(first) == len(second) == 8
+    assert not first & second, first & second  # fresh keys: only their hashes are stored
