@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# Where `make run` serves: `make run PORT=8101`, `make run HOST=0.0.0.0 PORT=8101`.
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
 export DATABASE_URL ?= sqlite+aiosqlite:///var/huimin.db
 
 .PHONY: run test install lint migrate demo check clean bench
@@ -14,11 +17,12 @@ $(BIN)/huimin: pyproject.toml
 
 install: $(BIN)/huimin
 
-## Serve on http://127.0.0.1:8000 (docs at /docs) with demo data on SQLite.
+## Serve on http://$(HOST):$(PORT) (docs at /docs) with demo data on SQLite; runs again
+## on the same database (the demo finds its own organisations and prints new keys).
 run: install
 	mkdir -p var
-	$(BIN)/huimin demo
-	$(BIN)/huimin serve --host 127.0.0.1 --port 8000
+	$(BIN)/huimin demo --base-url http://$(HOST):$(PORT)
+	$(BIN)/huimin serve --host $(HOST) --port $(PORT)
 
 ## Run the test suite (SQLite; set TEST_DATABASE_URL for PostgreSQL).
 test: install

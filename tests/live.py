@@ -19,9 +19,9 @@ import httpx
 HOST = "127.0.0.1"
 
 
-def free_port() -> int:
+def free_port(host: str = HOST) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
+        sock.bind((host, 0))
         return sock.getsockname()[1]
 
 
@@ -47,14 +47,14 @@ def huimin_serve(workdir: Path, *, workers: int = 1, env: dict[str, str] | None 
         start_new_session=True)
     base = f"http://{HOST}:{port}"
     try:
-        _wait_ready(proc, base, start_timeout, workdir / "serve.log")
+        wait_ready(proc, base, start_timeout, workdir / "serve.log")
         yield base
     finally:
-        _stop(proc)
+        stop(proc)
         log.close()
 
 
-def _wait_ready(proc: subprocess.Popen, base: str, timeout: float, log_path: Path) -> None:
+def wait_ready(proc: subprocess.Popen, base: str, timeout: float, log_path: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -70,7 +70,7 @@ def _wait_ready(proc: subprocess.Popen, base: str, timeout: float, log_path: Pat
                        f"{log_path.read_text(errors='replace')[-4000:]}")
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def stop(proc: subprocess.Popen) -> None:
     """SIGTERM to the server's own process group (it and its workers), then SIGKILL."""
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
