@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await db.dispose()
+            _app.state.metrics.close()
 
     app = FastAPI(
         title="huimin 惠民 API",

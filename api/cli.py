@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -62,9 +65,33 @@ def serve(
 
     settings = get_settings()
     run_migrations()
+    metrics_dir = _multiprocess_metrics(workers)
     typer.echo(f"huimin serving on http://{host}:{port} (docs at /docs), env={settings.env}")
-    uvicorn.run("api.app:asgi", factory=True, host=host, port=port, workers=workers,
-                access_log=False, log_config=None, proxy_headers=False)
+    try:
+        uvicorn.run("api.app:asgi", factory=True, host=host, port=port, workers=workers,
+                    access_log=False, log_config=None, proxy_headers=False)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _multiprocess_metrics(workers: int) -> str | None:
+    """With several workers, /metrics must sum them all: prometheus_client's
+    multiprocess mode, in a fresh directory made here (and removed at exit) and named
+    by PROMETHEUS_MULTIPROC_DIR before any worker imports prometheus_client. A
+    directory the operator named instead is emptied of old values and kept.
+    Returns the directory to remove at exit, if this made it."""
+    configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if configured:
+        Path(configured).mkdir(parents=True, exist_ok=True)
+        for stale in Path(configured).glob("*.db"):
+            stale.unlink()
+        return None
+    if workers <= 1:
+        return None
+    made = tempfile.mkdtemp(prefix="huimin-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    return made
 
 
 @app.command()

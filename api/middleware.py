@@ -12,11 +12,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import uuid
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import internal_error_body, problem_body
@@ -30,7 +32,20 @@ log = get_logger("huimin.access")
 
 
 class Metrics:
+    """The request counter and latency histogram, and their exposition.
+
+    One process: the values live in `registry`. Several workers (`huimin serve
+    --workers N`): `PROMETHEUS_MULTIPROC_DIR` is set before any worker starts, each
+    process then keeps its values in files there (prometheus_client's multiprocess
+    mode, chosen when prometheus_client is first imported), and `exposition()` sums
+    every process's files, so /metrics is one registry whichever worker answers.
+    """
+
     def __init__(self) -> None:
+        path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        # Multiprocess only if prometheus_client itself is (it decided at import time).
+        self.multiprocess_dir = path if path and values.ValueClass is not values.MutexValue \
+            else None
         self.registry = CollectorRegistry()
         self.requests = Counter("huimin_http_requests_total", "HTTP requests",
                                 ["method", "route", "status"], registry=self.registry)
@@ -39,6 +54,20 @@ class Metrics:
             ["method", "route", "status"], registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+
+    def exposition(self) -> bytes:
+        """The Prometheus text of every process serving this app."""
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, path=self.multiprocess_dir)
+        return generate_latest(merged)
+
+    def close(self) -> None:
+        """This process is stopping: let the other workers' scrapes know. Its counts
+        stay in the sums (a counter must not fall when a worker is replaced)."""
+        if self.multiprocess_dir is not None:
+            mark_process_dead(os.getpid(), self.multiprocess_dir)
 
 
 def _lang(scope: Scope) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import jwt
 from typer.testing import CliRunner
 
@@ -63,3 +65,30 @@ def test_token_citizen_defaults_to_a_day_without_the_setting(monkeypatch):
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert _token_lifetime(result.output) == 24 * 60 * 60
+
+
+def test_serve_with_workers_keeps_metrics_in_a_fresh_directory(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from api.cli import _multiprocess_metrics
+
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    assert _multiprocess_metrics(1) is None  # one process: the in-memory registry
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    made = _multiprocess_metrics(2)
+    try:
+        assert made is not None and os.environ["PROMETHEUS_MULTIPROC_DIR"] == made
+        assert Path(made).is_dir() and not any(Path(made).iterdir())
+    finally:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        Path(made).rmdir()
+
+
+def test_serve_empties_a_metrics_directory_the_operator_named(monkeypatch, tmp_path):
+    from api.cli import _multiprocess_metrics
+
+    (tmp_path / "counter_123.db").write_bytes(b"old run")
+    (tmp_path / "keep.txt").write_text("not ours")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    assert _multiprocess_metrics(4) is None  # kept at exit: it is the operator's
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
