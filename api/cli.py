@@ -11,8 +11,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import uvicorn
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import make_url
 
+from core.db import Database
+from core.security import issue_citizen_token
 from core.settings import get_settings
+from schemas.organisation import ApiKeyCreate, Role
+from services import maintenance, organisations
+from services.demo import load_demo
 
 app = typer.Typer(help="huimin 惠民: civil-affairs booking and claims API", no_args_is_help=True)
 apikey_app = typer.Typer(help="Staff API keys", no_args_is_help=True)
@@ -23,9 +32,7 @@ app.add_typer(token_app, name="token")
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def alembic_config(database_url: str | None = None):  # noqa: ANN201
-    from alembic.config import Config
-
+def alembic_config(database_url: str | None = None) -> Config:
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(ROOT / "migrations"))
     cfg.attributes["configure_logger"] = False  # keep huimin's JSON logging
@@ -35,12 +42,8 @@ def alembic_config(database_url: str | None = None):  # noqa: ANN201
 
 
 def run_migrations(database_url: str | None = None) -> None:
-    from alembic import command
-
     url = database_url or get_settings().database_url
     if url.startswith("sqlite"):
-        from sqlalchemy.engine import make_url
-
         db_path = make_url(url).database
         if db_path and db_path != ":memory:":
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
@@ -61,8 +64,6 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
 ) -> None:
     """Migrate the database, then serve the API."""
-    import uvicorn
-
     settings = get_settings()
     run_migrations()
     metrics_dir = _multiprocess_metrics(workers)
@@ -102,8 +103,6 @@ def demo(
     """Load demo organisations, keys and data, and print how to call the API.
 
     Safe to run again: it finds its own organisations and prints new keys."""
-    from services.demo import load_demo
-
     run_migrations()
     asyncio.run(load_demo(get_settings(), typer.echo, base_url.rstrip("/")))
 
@@ -111,9 +110,6 @@ def demo(
 @app.command()
 def sweep() -> None:
     """Run the periodic tidy-up once (for cron when the in-process loop is off)."""
-    from core.db import Database
-    from services import maintenance
-
     settings = get_settings()
 
     async def _run() -> dict[str, int]:
@@ -135,10 +131,6 @@ def apikey_create(
     org: Annotated[str | None, typer.Option(help="Organisation id (staff roles)")] = None,
 ) -> None:
     """Create an API key; the key is printed alone on the last line."""
-    from core.db import Database
-    from schemas.organisation import ApiKeyCreate, Role
-    from services import organisations
-
     settings = get_settings()
 
     async def _run() -> str:
@@ -165,8 +157,6 @@ def token_citizen(
         min=1, help="Lifetime in minutes [default: HUIMIN_JWT_TTL_MINUTES, 1440]")] = None,
 ) -> None:
     """Print a citizen token signed with the configured key (alone on the last line)."""
-    from core.security import issue_citizen_token
-
     settings = get_settings()
     ttl = timedelta(minutes=ttl_minutes if ttl_minutes is not None else settings.jwt_ttl_minutes)
     typer.echo(issue_citizen_token(settings, subject, ttl))

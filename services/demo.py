@@ -17,8 +17,12 @@ from core.errors import NotFound
 from core.principal import Principal
 from core.security import issue_citizen_token
 from core.settings import Settings
+from schemas.beds import BedCreate
+from schemas.marriage import WeeklyScheduleUpdate
 from schemas.organisation import ApiKeyCreate, Organisation, OrganisationCreate, OrgKind, Role
 from services import organisations
+from services.beds import inventory
+from services.marriage import schedules
 
 # (stable demo key, organisation fields, staff keys). The key makes the id: never
 # change one, or a later run on an existing database makes that organisation again.
@@ -71,9 +75,6 @@ async def _demo_org(session, demo_key: str, fields: dict) -> Organisation:  # no
 async def _demo_schedule(session, settings: Settings, staff: Principal,  # noqa: ANN001
                          office_id: str) -> None:
     """Weekday sessions 09:00-12:00 and 13:30-17:00, 20 couples each."""
-    from schemas.marriage import WeeklyScheduleUpdate
-    from services.marriage import schedules
-
     try:
         await schedules.get_schedule(session, staff, office_id)
         return  # already published on an earlier run
@@ -88,9 +89,6 @@ async def _demo_schedule(session, settings: Settings, staff: Principal,  # noqa:
 async def _demo_beds(session, settings: Settings, staff: Principal,  # noqa: ANN001
                      org: Organisation) -> None:
     """A dozen beds over the four categories; public homes reserve two for the destitute."""
-    from schemas.beds import BedCreate
-    from services.beds import inventory
-
     existing = await inventory.list_beds(session, staff, org.id, category=None, status=None,
                                          limit=1, cursor=None)
     if existing.items:
