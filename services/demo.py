@@ -65,11 +65,11 @@ def demo_org_id(demo_key: str) -> str:
 
 async def _demo_org(session, demo_key: str, fields: dict) -> Organisation:  # noqa: ANN001
     org_id = demo_org_id(demo_key)
-    org = await session.get(Organisation, org_id)
-    if org is None:
-        org = await organisations.create(session, None, OrganisationCreate(**fields),
-                                         org_id=org_id)
-    return org
+    try:
+        return await organisations.get(session, org_id)
+    except NotFound:
+        return await organisations.create(session, None, OrganisationCreate(**fields),
+                                          org_id=org_id)
 
 
 async def _demo_schedule(session, settings: Settings, staff: Principal,  # noqa: ANN001
