@@ -50,6 +50,8 @@ HOST = "127.0.0.1"
 TARGET_BOOK_RATIO = 2.0
 TARGET_BOOK_P99_MS = 150.0
 TARGET_SLOTS_RATIO = 0.25
+# Issue 7 ("A leaner write path"), 1 worker, 32 connections: booking against the peer's.
+TARGET_BOOK_RATIO_ISSUE7 = {"postgres": 1.5, "sqlite": 1.0}
 
 # The office's week: 10 one-hour sessions on all 7 weekdays (the schedule's
 # maximum is 70 sessions), each of the largest capacity the API takes.
@@ -270,6 +272,13 @@ class Result:
     statuses: dict[str, int] = field(default_factory=dict)
     samples: dict[str, str] = field(default_factory=dict)
     failed: str | None = None  # wrk itself failed
+    cpu_s: float | None = None  # CPU seconds the server's processes used during the run
+
+    @property
+    def cpu_ms_per_request(self) -> float | None:
+        if self.cpu_s is None or not self.requests:
+            return None
+        return 1000 * self.cpu_s / self.requests
 
     @property
     def rps(self) -> float:
@@ -296,25 +305,49 @@ class Result:
         return bool(self.failed or self.non2xx or self.socket_errors or self.exhausted)
 
 
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU seconds of every live process in process group `pgid` (the
+    server and its workers: each is started in a session of its own)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # Fields after the parenthesised command name: state ppid pgrp ... utime(14) stime(15)
+        fields = stat[stat.rindex(b")") + 2:].split()
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 def run_wrk(name: str, url: str, script: str, args: list[str], opts: argparse.Namespace,
-            duration: int, out_dir: Path) -> Result:
+            duration: int, out_dir: Path, cpu_of: int | None = None) -> Result:
+    """wrk against `url`; with `cpu_of` (a server's process group), also the CPU the
+    server used meanwhile, for `Result.cpu_ms_per_request`."""
     argv = ["wrk", f"-t{opts.threads}", f"-c{opts.connections}", f"-d{duration}s",
             "--latency", "--timeout", f"{opts.wrk_timeout}s", "-s", str(BENCH / script), url]
     if args:
         argv += ["--", *args]
     slug = name.replace(" ", "_").replace("/", "_")
+    cpu0 = group_cpu_seconds(cpu_of) if cpu_of is not None else None
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60,
                               check=False)
     except subprocess.TimeoutExpired:
         return Result(name, failed="wrk did not finish in time")
+    cpu_s = group_cpu_seconds(cpu_of) - cpu0 if cpu_of is not None and cpu0 is not None else None
     (out_dir / f"wrk-{slug}.txt").write_text(proc.stdout + proc.stderr)
     line = next((x for x in proc.stdout.splitlines() if x.startswith("BENCH_RESULT ")), None)
     if proc.returncode != 0 or line is None:
         return Result(name, failed=f"wrk exit {proc.returncode}: {proc.stderr.strip()[:300]}")
     data = json.loads(line.removeprefix("BENCH_RESULT "))
     known = {k: v for k, v in data.items() if k in Result.__dataclass_fields__}
-    return Result(name, **known)
+    return Result(name, **known, cpu_s=cpu_s)
 
 
 # --- huimin ------------------------------------------------------------------------------
@@ -517,7 +550,7 @@ def run_combo(combo: Combo, opts: argparse.Namespace, owned: Owned, out_dir: Pat
             run_wrk("warmup slots", slots_url, "wrk_get.lua", [], opts, opts.warmup, out_dir)
         log(f"{tag}: wrk GET slots ({SLOT_DAYS} days), {opts.duration}s")
         combo.results["slots"] = run_wrk(f"{tag} huimin slots", slots_url, "wrk_get.lua", [],
-                                         opts, opts.duration, out_dir)
+                                         opts, opts.duration, out_dir, cpu_of=proc.pid)
 
         book_url = f"{base}/v1/marriage/appointments"
         next_person = person_offset
@@ -536,7 +569,8 @@ def run_combo(combo: Combo, opts: argparse.Namespace, owned: Owned, out_dir: Pat
         next_person += n
         log(f"{tag}: wrk POST appointments ({n} distinct couples ready), {opts.duration}s")
         r = run_wrk(f"{tag} huimin booking", book_url, "wrk_book.lua",
-                    [str(bfile), seeded.token, str(opts.threads)], opts, opts.duration, out_dir)
+                    [str(bfile), seeded.token, str(opts.threads)], opts, opts.duration, out_dir,
+                    cpu_of=proc.pid)
         combo.results["book"] = r
         created += r.ok
 
@@ -588,14 +622,15 @@ def run_combo(combo: Combo, opts: argparse.Namespace, owned: Owned, out_dir: Pat
                     out_dir)
         log(f"{tag}: wrk reference GET /hello, {opts.duration}s")
         combo.results["hello"] = run_wrk(f"{tag} reference hello", f"{rbase}/hello",
-                                         "wrk_get.lua", [], opts, opts.duration, out_dir)
+                                         "wrk_get.lua", [], opts, opts.duration, out_dir,
+                                         cpu_of=rproc.pid)
         if opts.warmup:
             run_wrk("warmup ref book", f"{rbase}/book/1", "wrk_ref_book.lua", [], opts,
                     opts.warmup, out_dir)
         log(f"{tag}: wrk reference POST /book/{{1..1000}}, {opts.duration}s")
         combo.results["ref_book"] = run_wrk(f"{tag} reference book", f"{rbase}/book/1",
                                             "wrk_ref_book.lua", [], opts, opts.duration,
-                                            out_dir)
+                                            out_dir, cpu_of=rproc.pid)
     finally:
         owned.stop(rproc)
     if db == "postgres":
@@ -664,7 +699,7 @@ def report(combos: list[Combo], opts: argparse.Namespace) -> str:
                  f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M %Z')}")
     lines.append("")
     head = (f"{'db':<9}{'workers':>7}  {'endpoint':<28}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
-            f"{'requests':>10}{'non-2xx':>9}{'sock err':>9}")
+            f"{'requests':>10}{'non-2xx':>9}{'sock err':>9}{'cpu ms/req':>11}")
     lines.append(head)
     lines.append("-" * len(head))
     for c in combos:
@@ -678,9 +713,11 @@ def report(combos: list[Combo], opts: argparse.Namespace) -> str:
                 lines.append(f"{c.db:<9}{c.workers:>7}  {LABELS[key]:<28}FAILED: {r.failed}")
                 continue
             flag = "  <-- ERRORS" if r.has_errors else ""
+            cpu = r.cpu_ms_per_request
+            cpu_text = f"{cpu:>11.2f}" if cpu is not None else f"{'-':>11}"
             lines.append(f"{c.db:<9}{c.workers:>7}  {LABELS[key]:<28}{r.rps:>9.0f}"
                          f"{fmt_ms(r.p50_us):>9}{fmt_ms(r.p99_us):>9}{r.requests:>10}"
-                         f"{r.non2xx:>9}{r.socket_errors:>9}{flag}")
+                         f"{r.non2xx:>9}{r.socket_errors:>9}{cpu_text}{flag}")
             if r.statuses and r.non2xx:
                 lines.append(f"{'':<18}statuses: {r.statuses}")
                 for code, body in r.samples.items():
@@ -690,7 +727,8 @@ def report(combos: list[Combo], opts: argparse.Namespace) -> str:
                              f"raise MAX_BOOKINGS_PER_SECOND")
     lines.append("")
     head = (f"{'db':<9}{'workers':>7}  {'booking/ref book':>17}{'(>=2x)':>8}"
-            f"{'booking p99':>13}{'(<=150ms)':>10}{'slots/hello':>13}{'(>=25%)':>9}")
+            f"{'(issue 7)':>13}{'booking p99':>13}{'(<=150ms)':>10}{'slots/hello':>13}"
+            f"{'(>=25%)':>9}{'cpu/booking':>13}{'ref cpu/book':>14}")
     lines.append(head)
     lines.append("-" * len(head))
     for c in combos:
@@ -701,11 +739,18 @@ def report(combos: list[Combo], opts: argparse.Namespace) -> str:
         book_ratio = r["book"].rps / r["ref_book"].rps if r["ref_book"].rps else 0.0
         slots_ratio = r["slots"].rps / r["hello"].rps if r["hello"].rps else 0.0
         p99 = r["book"].p99_us / 1000
+        target7 = TARGET_BOOK_RATIO_ISSUE7[c.db]
+        verdict7 = f"{'yes' if book_ratio >= target7 else 'NO'} >={target7:g}x"
+        cpu, ref_cpu = r["book"].cpu_ms_per_request, r["ref_book"].cpu_ms_per_request
         lines.append(
             f"{c.db:<9}{c.workers:>7}  {book_ratio:>16.2f}x"
-            f"{'yes' if book_ratio >= TARGET_BOOK_RATIO else 'NO':>8}"
+            f"{'yes' if book_ratio >= TARGET_BOOK_RATIO else 'NO':>8}{verdict7:>13}"
             f"{p99:>10.1f} ms{'yes' if p99 <= TARGET_BOOK_P99_MS else 'NO':>10}"
-            f"{slots_ratio:>12.1%}{'yes' if slots_ratio >= TARGET_SLOTS_RATIO else 'NO':>9}")
+            f"{slots_ratio:>12.1%}{'yes' if slots_ratio >= TARGET_SLOTS_RATIO else 'NO':>9}"
+            f"{(f'{cpu:.2f} ms' if cpu is not None else '-'):>13}"
+            f"{(f'{ref_cpu:.2f} ms' if ref_cpu is not None else '-'):>14}")
+    lines.append("cpu/booking: user+system CPU seconds of the server's processes during the "
+                 "measured booking run / its requests")
     lines.append("")
     lines.append("CPU busy with other work just before each run (skews absolute figures): "
                  + ", ".join(f"{c.db} w{c.workers} {c.busy_before:.0%}" for c in combos
