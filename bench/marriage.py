@@ -42,7 +42,21 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 VAR = ROOT / "var" / "bench"
 VENV_BIN = ROOT / ".venv" / "bin"
-REFERENCE_APP = (ROOT / ".." / "shared" / "bench" / "reference_app.py").resolve()
+
+
+def _reference_app() -> Path:
+    """../shared/bench/reference_app.py beside the checkout; from a git worktree
+    elsewhere (e.g. /work/wt/NAME), beside the main checkout that owns it."""
+    candidates = [ROOT / ".." / "shared" / "bench" / "reference_app.py"]
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        common = subprocess.run(["git", "rev-parse", "--path-format=absolute",
+                                 "--git-common-dir"], cwd=ROOT, capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        candidates.append(Path(common).parent / ".." / "shared" / "bench" / "reference_app.py")
+    return next((c.resolve() for c in candidates if c.exists()), candidates[0].resolve())
+
+
+REFERENCE_APP = _reference_app()
 CHINA = ZoneInfo("Asia/Shanghai")
 HOST = "127.0.0.1"
 
