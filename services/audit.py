@@ -6,18 +6,35 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core import pages
+from core import pages, prepared
 from core.clock import clock
 from core.context import request_id_var
 from core.ids import new_id
+from core.prepared import Sql
 from core.principal import Principal
 from schemas.audit import AuditEvent
 from schemas.common import Page
 
-_INSERT = insert(AuditEvent.__table__)
+# Prepared once per connection (core.prepared): every write audits.
+COLUMNS = ("id, at, actor_kind, actor_id, actor_role, org_id, action, object_type, object_id, "
+           "outcome, request_id")
+_INSERT = Sql(f"INSERT INTO audit_event ({COLUMNS}) "  # noqa: S608 - constant text
+              "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+
+
+def row(principal: Principal | None, action: str, object_type: str, object_id: str | None,
+        *, at: object, outcome: str = "success", org_id: str | None = None) -> tuple:
+    """The values of one audit row, in `_INSERT`'s order (`at` already in the
+    driver's form), for statements that write it together with other rows."""
+    return (new_id("aud"), at,
+            principal.kind if principal else "system",
+            principal.subject if principal else "system",
+            principal.role if principal else None,
+            org_id if org_id is not None else (principal.org_id if principal else None),
+            action, object_type, object_id, outcome[:32], request_id_var.get())
 
 
 async def record(
@@ -30,22 +47,9 @@ async def record(
     outcome: str = "success",
     org_id: str | None = None,
 ) -> None:
-    # A Core INSERT built once, on the transaction's connection: no object to
-    # track, no ORM flush, one statement.
-    conn = await session.connection()
-    await conn.execute(_INSERT, dict(
-        id=new_id("aud"),
-        at=clock.now(),
-        actor_kind=principal.kind if principal else "system",
-        actor_id=principal.subject if principal else "system",
-        actor_role=principal.role if principal else None,
-        org_id=org_id if org_id is not None else (principal.org_id if principal else None),
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        outcome=outcome[:32],
-        request_id=request_id_var.get(),
-    ))
+    db = await prepared.driver(session)
+    await db.execute(_INSERT, *row(principal, action, object_type, object_id,
+                                   at=db.ts(clock.now()), outcome=outcome, org_id=org_id))
 
 
 NEWEST_FIRST = pages.Keyset(pages.Key(AuditEvent.id, pages.IdOf("aud"), descending=True))

@@ -7,7 +7,6 @@ can overbook. No read-then-write, no reliance on SELECT ... FOR UPDATE.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from sqlalchemy import Select, case, insert, select, update
@@ -15,8 +14,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core import prepared
 from core.clock import clock
 from core.errors import CapacityBelowBooked, SlotFull
+from core.prepared import Sql
 from schemas.capacity import CapacitySlot
 
 
@@ -91,6 +92,24 @@ async def usage(session: AsyncSession, slot_ids: list[str]) -> dict[str, tuple[i
     return {r[0]: (r[1], r[2]) for r in rows}
 
 
+def ensure_and_take_sql(id_: str, owner_org_id: str, kind: str, capacity: int | str,
+                        units: int | str, created_at: str) -> str:
+    """The upsert of `ensure_and_take` as SQL text, with the given placeholders (or
+    literals): no row back means full. Built once by callers that run it inside a
+    statement of their own (booking writes everything in one)."""
+    return (
+        "INSERT INTO capacity_slot (id, owner_org_id, kind, capacity, booked, created_at) "  # noqa: S608 - placeholders, never values
+        f"VALUES ({id_}, {owner_org_id}, {kind}, {capacity}, {units}, {created_at}) "
+        f"ON CONFLICT (id) DO UPDATE SET booked = capacity_slot.booked + {units} "
+        f"WHERE capacity_slot.booked + {units} <= capacity_slot.capacity "
+        "RETURNING capacity_slot.capacity - capacity_slot.booked")
+
+
+# Prepared once per connection (core.prepared).
+ENSURE_AND_TAKE_SQL = ensure_and_take_sql("$1", "$2", "$3", "$4", "$5", "$6")
+_ENSURE_AND_TAKE = Sql(ENSURE_AND_TAKE_SQL)
+
+
 async def ensure_and_take(session: AsyncSession, slot_id: str, *, owner_org_id: str, kind: str,
                           capacity: int, units: int = 1) -> int:
     """`ensure` then `take` in one statement; raise `SlotFull` if the units are not
@@ -101,28 +120,15 @@ async def ensure_and_take(session: AsyncSession, slot_id: str, *, owner_org_id: 
     evaluated on the latest version of the row, so concurrent takers queue on it
     exactly as they do for the UPDATE). No row back means full. The CHECK backs it.
     """
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    if dialect not in ("postgresql", "sqlite") or units > capacity:
+    if units > capacity:
         await ensure(session, slot_id, owner_org_id=owner_org_id, kind=kind, capacity=capacity)
         return await take(session, slot_id, units)
-    remaining = (await session.execute(_ensure_and_take_stmt(dialect, units), {
-        "id": slot_id, "owner_org_id": owner_org_id, "kind": kind, "capacity": capacity,
-        "booked": units, "created_at": clock.now()})).scalar_one_or_none()
-    if remaining is None:
+    db = await prepared.driver(session)
+    row = await db.fetchrow(_ENSURE_AND_TAKE, slot_id, owner_org_id, kind, capacity, units,
+                            db.ts(clock.now()))
+    if row is None:
         raise SlotFull()
-    return remaining
-
-
-@cache
-def _ensure_and_take_stmt(dialect: str, units: int):  # noqa: ANN202
-    """Built once per dialect and units (building it cost more than running it)."""
-    table = CapacitySlot.__table__  # type: ignore[attr-defined]
-    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
-    return insert_(table).on_conflict_do_update(
-        index_elements=[table.c.id],
-        set_={"booked": table.c.booked + units},
-        where=table.c.booked + units <= table.c.capacity,
-    ).returning(table.c.capacity - table.c.booked)
+    return row[0]
 
 
 def rows_between(lower: Any, upper: Any) -> Select:

@@ -15,14 +15,15 @@ import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Boolean, Integer, String, Text, bindparam, delete, insert, select, text
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.clock import clock, utc
+from core import prepared
+from core.clock import clock
 from core.db import is_unique_violation
 from core.errors import IdempotencyInFlight, IdempotencyKeyRequired, IdempotencyKeyReused
-from schemas.common import UTCDateTime
+from core.prepared import Sql
 from schemas.idempotency import IdempotencyRecord
 
 
@@ -62,21 +63,19 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return h.hexdigest()
 
 
-_T = IdempotencyRecord.__table__
-# Statements built once: per request only the parameters change.
-_SELECT = select(_T.c.request_hash, _T.c.response_status, _T.c.response_body,
-                 _T.c.expires_at).where(_T.c.scope == bindparam("scope"),
-                                        _T.c.key == bindparam("key"))
+# Prepared once per connection (core.prepared): the claim and the stored response
+# are on every idempotent request, where SQLAlchemy's per-statement cost showed.
 # PostgreSQL: take the advisory lock and read the record in one round trip.
-_LOCK_AND_SELECT = text(
-    "SELECT pg_try_advisory_xact_lock(hashtextextended(:lock_key, 0)) AS locked, "
+_LOCK_AND_SELECT = Sql(
+    "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)), "
     "r.request_hash, r.response_status, r.response_body, r.expires_at "
     "FROM (SELECT 1) AS one LEFT JOIN idempotency_record AS r "
-    "ON r.scope = :scope AND r.key = :key"
-).columns(locked=Boolean, request_hash=String, response_status=Integer,
-          response_body=Text, expires_at=UTCDateTime)
-_DELETE = delete(_T).where(_T.c.scope == bindparam("scope"), _T.c.key == bindparam("key"))
-_INSERT = insert(_T)
+    "ON r.scope = $2 AND r.key = $3")
+_SELECT = Sql("SELECT 1, request_hash, response_status, response_body, expires_at "
+              "FROM idempotency_record WHERE scope = $1 AND key = $2")
+_DELETE = Sql("DELETE FROM idempotency_record WHERE scope = $1 AND key = $2")
+_INSERT = Sql("INSERT INTO idempotency_record (scope, key, request_hash, response_status, "
+              "response_body, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
 
 
 async def begin(session: AsyncSession, *, scope: str, key: str, request_hash: str,
@@ -87,24 +86,23 @@ async def begin(session: AsyncSession, *, scope: str, key: str, request_hash: st
     response, in the same transaction as the write. While the first request
     runs, PostgreSQL's advisory lock (or SQLite's single writer) stands for it.
     """
-    conn = await session.connection()
-    params = {"scope": scope, "key": key}
-    if conn.dialect.name == "postgresql":
-        row = (await conn.execute(_LOCK_AND_SELECT,
-                                  {**params, "lock_key": f"idem:{scope}:{key}"})).one()
-        if not row.locked:
-            raise IdempotencyInFlight()
-        if row.request_hash is None:
-            row = None
+    db = await prepared.driver(session)
+    if db.is_sqlite:
+        row = await db.fetchrow(_SELECT, scope, key)
     else:
-        row = (await conn.execute(_SELECT, params)).one_or_none()
+        row = await db.fetchrow(_LOCK_AND_SELECT, f"idem:{scope}:{key}", scope, key)
+        if not row[0]:
+            raise IdempotencyInFlight()
+        if row[1] is None:
+            row = None
     if row is not None:
-        if utc(row.expires_at) <= clock.now():
-            await conn.execute(_DELETE, params)
-        elif row.request_hash != request_hash:
+        _, stored_hash, status, body, expires_at = row
+        if db.ts_out(expires_at) <= clock.now():
+            await db.execute(_DELETE, scope, key)
+        elif stored_hash != request_hash:
             raise IdempotencyKeyReused()
         else:
-            raise Replay(row.response_status, row.response_body or "")
+            raise Replay(status, body or "")
     return Claim(scope=scope, key=key, request_hash=request_hash, ttl_hours=ttl_hours)
 
 
@@ -114,12 +112,11 @@ async def complete(session: AsyncSession, claim: Claim, status: int, body: bytes
     conflict: nothing of this request is kept, and the caller is told to retry
     (409 in flight), which then replays the first response."""
     now = clock.now()
-    conn = await session.connection()
+    db = await prepared.driver(session)
     try:
-        await conn.execute(_INSERT, {
-            "scope": claim.scope, "key": claim.key, "request_hash": claim.request_hash,
-            "response_status": status, "response_body": body.decode("utf-8"),
-            "created_at": now, "expires_at": now + timedelta(hours=claim.ttl_hours)})
+        await db.execute(_INSERT, claim.scope, claim.key, claim.request_hash, status,
+                         body.decode("utf-8"), db.ts(now),
+                         db.ts(now + timedelta(hours=claim.ttl_hours)))
     except IntegrityError as exc:
         if is_unique_violation(exc):
             raise IdempotencyInFlight() from None

@@ -13,29 +13,22 @@ import datetime as dt
 import hmac
 import io
 import secrets
+import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import segno
 from icalendar import Calendar, Event
 from sqlalchemy import (
-    Select,
-    Table,
-    bindparam,
     exists,
-    insert,
-    literal,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core import pages
+from core import pages, prepared
 from core.clock import CHINA_TZ, clock, utc
 from core.db import is_unique_violation
 from core.errors import (
@@ -49,9 +42,11 @@ from core.errors import (
     OutsideBookingWindow,
     PartyHasActiveAppointment,
     SessionNotEnded,
+    SlotFull,
     Underage,
 )
 from core.ids import new_id
+from core.prepared import Sql
 from core.principal import Principal
 from core.settings import Settings
 from schemas.common import Page
@@ -63,11 +58,8 @@ from schemas.marriage import (
     AppointmentStatus,
     CancelReason,
     MarriageAppointment,
-    MarriageClosure,
     MarriageParty,
-    MarriagePartyHold,
     MarriageSchedule,
-    MarriageSpecialDay,
     PartyPublic,
 )
 from schemas.organisation import OrgKind
@@ -169,66 +161,109 @@ async def _check_suspension(session: AsyncSession, settings: Settings,
         raise err
 
 
-def _dialect(session: AsyncSession) -> str:
-    return session.bind.dialect.name if session.bind else "sqlite"
+# Booking's statements are plain SQL prepared once per connection (core.prepared):
+# SQLAlchemy's per-statement cost was most of a booking's CPU. Their parameters are
+# positional; `db.ts` / `db.date` put values in the form each driver stores.
+
+class _SlotRead(NamedTuple):
+    sessions: list[dict[str, Any]]
+    booking_opens_days_ahead: int
+    min_notice_hours: int
+    closed: bool
+    special: list[dict[str, Any]] | None
+    no_shows: bool
 
 
-# Booking's statements are built once (per dialect) with bound parameters: building
-# and cache-keying SQLAlchemy constructs on every request cost more than running them.
+# One round trip for what booking reads before it writes: the schedule's booking
+# settings (FOR KEY SHARE on PostgreSQL: a schedule change, which locks the row FOR
+# UPDATE, and a booking never interleave, while bookings do not block each other;
+# SQLite serialises writers anyway), whether the office closed the day, its special
+# sessions that day, and whether any of the people has a no-show since $4 (only then
+# are the no-shows read, `_check_suspension`). $1 office, $2 day, $3 the people.
+_SLOT_READ_SELECT = """
+SELECT s.sessions, s.booking_opens_days_ahead, s.min_notice_hours,
+  EXISTS (SELECT 1 FROM marriage_closure AS c
+          WHERE c.office_id = $1 AND c.closure_date = $2),
+  (SELECT d.sessions FROM marriage_special_day AS d
+   WHERE d.office_id = $1 AND d.special_date = $2),
+  EXISTS (SELECT 1 FROM marriage_party AS p
+          JOIN marriage_appointment AS a ON a.id = p.appointment_id
+          WHERE p.id_blind_index {people} AND a.status = 'no_show' AND a.no_show_at >= $4)
+FROM marriage_schedule AS s WHERE s.office_id = $1
+"""
+_SLOT_READ = Sql(
+    _SLOT_READ_SELECT.format(people="= ANY($3::varchar[])") + " FOR KEY SHARE OF s",
+    # SQLite: the (at most two) people as $3 and $5; NULL never matches.
+    _SLOT_READ_SELECT.format(people="IN ($3, $5)").replace("$", "?"),
+)
+
+# PostgreSQL: every write of a booking in one statement, one round trip. The seat
+# (capacity's upsert: no row back means full, and then nothing else is written),
+# the appointment, a hold per person in a fixed order (a conflict with a live hold
+# leaves it alone and returns no row; one whose session ended is taken over), the
+# parties and the audit row. The counts of seats and holds taken come back; a
+# shortfall raises and the request's transaction rolls everything back. Foreign
+# keys are checked at the end of the statement, when every row is there.
+_BOOK_PG = Sql(f"""
+WITH cap AS (
+  {capacity.ensure_and_take_sql("$1", "$2", "$3", "$4", "1", "$5::timestamptz")}
+), appt AS (
+  INSERT INTO marriage_appointment (id, office_id, slot_id, session_date, starts_at, ends_at,
+    kind, status, owner_subject, check_in_code, divorce_case_id, created_at)
+  SELECT $6::varchar, $2, $1, $7::date, $8::timestamptz, $9::timestamptz, $10::varchar,
+    'booked', $11::varchar, $12::varchar, $13::varchar, $5 FROM cap
+  RETURNING id
+), hold AS (
+  INSERT INTO marriage_party_hold AS h (id_blind_index, appointment_id, expires_at, created_at)
+  SELECT b.blind, appt.id, $9, $5 FROM appt, unnest($14::varchar[]) AS b(blind)
+  ORDER BY b.blind
+  ON CONFLICT (id_blind_index) DO UPDATE SET appointment_id = excluded.appointment_id,
+    expires_at = excluded.expires_at, created_at = excluded.created_at
+  WHERE h.expires_at <= $5
+  RETURNING 1
+), party AS (
+  INSERT INTO marriage_party (id, appointment_id, position, name, id_number_encrypted,
+    id_blind_index, id_number_masked, phone)
+  SELECT p.id, appt.id, p.n - 1, p.name, p.enc, p.blind, p.masked, p.phone
+  FROM appt, unnest($15::varchar[], $16::varchar[], $17::varchar[], $18::varchar[],
+                    $19::varchar[], $20::varchar[])
+    WITH ORDINALITY AS p(id, name, enc, blind, masked, phone, n)
+), aud AS (
+  INSERT INTO audit_event ({audit.COLUMNS})
+  SELECT $21::varchar, $5, $22::varchar, $23::varchar, $24::varchar, $2, $25::varchar,
+    $26::varchar, $6, 'success', $27::varchar FROM appt
+)
+SELECT (SELECT count(*) FROM cap), (SELECT count(*) FROM hold)
+""")  # noqa: S608 - constant text, built at import
+
+# SQLite (no writes in a WITH): the same statements one by one, all in one hop to
+# aiosqlite's thread (`_book_sqlite`).
+_CAP_SQLITE = capacity.ensure_and_take_sql("?", "?", "?", "?", "1", "?")
+_APPOINTMENT_SQLITE = (
+    "INSERT INTO marriage_appointment (id, office_id, slot_id, session_date, starts_at, "
+    "ends_at, kind, status, owner_subject, check_in_code, divorce_case_id, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, 'booked', ?, ?, ?, ?)")
+_HOLD_SQLITE = (
+    "INSERT INTO marriage_party_hold AS h (id_blind_index, appointment_id, expires_at, "
+    "created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id_blind_index) DO UPDATE SET "
+    "appointment_id = excluded.appointment_id, expires_at = excluded.expires_at, "
+    "created_at = excluded.created_at WHERE h.expires_at <= ?4 RETURNING 1")
+_PARTY_SQLITE = (
+    "INSERT INTO marriage_party (id, appointment_id, position, name, id_number_encrypted, "
+    "id_blind_index, id_number_masked, phone) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+_AUDIT_SQLITE = f"INSERT INTO audit_event ({audit.COLUMNS}) VALUES ({', '.join('?' * 11)})"  # noqa: S608 - constant text
 
 
-@cache
-def _slot_read(with_people: bool) -> Select[Any]:
-    """One round trip for what booking reads before it writes: the schedule's booking
-    settings (FOR KEY SHARE on PostgreSQL: a schedule change, which locks the row
-    FOR UPDATE, and a booking never interleave, while bookings do not block each
-    other; SQLite serialises writers anyway), whether the office closed the day,
-    its special sessions that day, and whether any of the people (`:blind`) has a
-    no-show since `:since` (only then are the no-shows read, `_check_suspension`).
-    Parameters: office_id, day, and with people, blind and since."""
-    office_id, day = bindparam("office_id"), bindparam("day")
-    closed = select(MarriageClosure.id).where(
-        MarriageClosure.office_id == office_id, MarriageClosure.closure_date == day).exists()
-    special = select(MarriageSpecialDay.sessions).where(
-        MarriageSpecialDay.office_id == office_id, MarriageSpecialDay.special_date == day,
-    ).scalar_subquery()
-    no_shows: Any = literal(False)
-    if with_people:
-        no_shows = select(MarriageParty.id).join(
-            MarriageAppointment, MarriageAppointment.id == MarriageParty.appointment_id,
-        ).where(MarriageParty.id_blind_index.in_(bindparam("blind", expanding=True)),
-                MarriageAppointment.status == AppointmentStatus.no_show,
-                MarriageAppointment.no_show_at >= bindparam("since")).exists()
-    return (
-        select(MarriageSchedule.sessions, MarriageSchedule.booking_opens_days_ahead,
-               MarriageSchedule.min_notice_hours, closed.label("closed"),
-               special.label("special"), no_shows.label("no_shows"))
-        .where(MarriageSchedule.office_id == office_id)
-        .with_for_update(read=True, key_share=True, of=_SCHEDULE)
-    )
-
-
-_SCHEDULE: Table = MarriageSchedule.__table__  # type: ignore[attr-defined]
-_APPOINTMENT: Table = MarriageAppointment.__table__  # type: ignore[attr-defined]
-_PARTY: Table = MarriageParty.__table__  # type: ignore[attr-defined]
-_HOLD: Table = MarriagePartyHold.__table__  # type: ignore[attr-defined]
-_INSERT_APPOINTMENT = insert(_APPOINTMENT)
-_INSERT_PARTY = insert(_PARTY)
-
-
-@cache
-def _take_holds(dialect: str) -> Any:
-    """Insert a hold per person (executemany, one statement): on conflict with a hold
-    whose session has ended (`expires_at <= :now`; see MarriagePartyHold) it is taken
-    over, the same as deleting it and inserting; a live one is left alone and its
-    row is not returned."""
-    ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(_HOLD)
-    return ins.on_conflict_do_update(
-        index_elements=[_HOLD.c.id_blind_index],
-        set_={"appointment_id": ins.excluded.appointment_id,
-              "expires_at": ins.excluded.expires_at, "created_at": ins.excluded.created_at},
-        where=_HOLD.c.expires_at <= bindparam("now"),
-    ).returning(_HOLD.c.id_blind_index)
+def _book_sqlite(db: sqlite3.Connection, cap: tuple, appointment: tuple, holds: list[tuple],
+                 parties: list[tuple], audit_row: tuple) -> tuple[int, int]:
+    """`_BOOK_PG` for SQLite, run in aiosqlite's thread: (seats taken, holds taken)."""
+    if not db.execute(_CAP_SQLITE, cap).fetchall():
+        return 0, 0
+    db.execute(_APPOINTMENT_SQLITE, appointment)
+    taken = sum(len(db.execute(_HOLD_SQLITE, h).fetchall()) for h in holds)
+    db.executemany(_PARTY_SQLITE, parties)
+    db.execute(_AUDIT_SQLITE, audit_row)
+    return 1, taken
 
 
 async def book(session: AsyncSession, principal: Principal, settings: Settings,
@@ -251,15 +286,20 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
     else:
         protected = [identity.protect(i, settings) for i in ids]
         blind = [p.blind_index for p in protected]
-    params: dict[str, Any] = {"office_id": office_id, "day": day}
-    if blind:
-        params["blind"] = blind
-        params["since"] = now - dt.timedelta(days=settings.marriage_no_show_window_days
-                                             + settings.marriage_no_show_suspension_days)
-    row = (await session.execute(_slot_read(bool(blind)), params)).one_or_none()
-    if row is None:
+    since = now - dt.timedelta(days=settings.marriage_no_show_window_days
+                               + settings.marriage_no_show_suspension_days)
+    db = await prepared.driver(session)
+    if db.is_sqlite:
+        people = (blind + [None, None])[:2]
+        found = await db.fetchrow(_SLOT_READ, office_id, db.date(day), people[0], db.ts(since),
+                                  people[1])
+    else:
+        found = await db.fetchrow(_SLOT_READ, office_id, day, blind, since)
+    if found is None:
         raise NotFound(what="slot")
-    held = next((s for s in calendar.sessions_on(office_id, day, row.sessions, bool(row.closed),
+    row = _SlotRead(db.json_out(found[0]), found[1], found[2], bool(found[3]),
+                    db.json_out(found[4]), bool(found[5]))
+    held = next((s for s in calendar.sessions_on(office_id, day, row.sessions, row.closed,
                                                    row.special)
                  if s.start == start), None)
     if held is None:
@@ -280,9 +320,9 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
         case_id = case.id
 
     slot_id = held.slot_id
-    await capacity.ensure_and_take(session, slot_id, owner_org_id=office_id,
-                                   kind=calendar.SLOT_KIND, capacity=held.capacity)
-    # Core INSERTs of plain rows: nothing for the session to track or flush.
+    if held.capacity < 1:  # no seat to take: capacity's own path says so
+        await capacity.ensure_and_take(session, slot_id, owner_org_id=office_id,
+                                       kind=calendar.SLOT_KIND, capacity=held.capacity)
     appointment = {
         "id": new_id("mapt"), "office_id": office_id, "slot_id": slot_id,
         "session_date": day, "starts_at": starts_at, "ends_at": ends_at, "kind": body.kind,
@@ -297,23 +337,39 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
          "phone": p.phone}
         for n, (p, prot) in enumerate(zip(body.parties, protected, strict=True))
     ]
+    audit_row = audit.row(principal, "marriage_appointment.create", "marriage_appointment",
+                          appointment_id, at=db.ts(now), org_id=office_id)
+    # One active appointment per person: the hold's primary key decides. In a fixed
+    # order, so two bookings of the same two people never deadlock.
     try:
-        await session.execute(_INSERT_APPOINTMENT, appointment)
-        # One active appointment per person: the hold's primary key decides (see
-        # `_take_holds`). In a fixed order, so two bookings of the same two people
-        # never deadlock.
-        taken = (await session.execute(_take_holds(_dialect(session)), [
-            {"id_blind_index": b, "appointment_id": appointment_id, "expires_at": ends_at,
-             "created_at": now, "now": now} for b in sorted(blind)])).all()
-        if len(taken) != len(blind):
-            raise PartyHasActiveAppointment()
-        await session.execute(_INSERT_PARTY, parties)
+        if db.is_sqlite:
+            ts_now, ts_ends = db.ts(now), db.ts(ends_at)
+            seats, holds = await db.run(
+                _book_sqlite,
+                (slot_id, office_id, calendar.SLOT_KIND, held.capacity, ts_now),
+                (appointment_id, office_id, slot_id, db.date(day), db.ts(starts_at), ts_ends,
+                 body.kind, principal.subject, appointment["check_in_code"], case_id, ts_now),
+                [(b, appointment_id, ts_ends, ts_now) for b in sorted(blind)],
+                [(p["id"], appointment_id, p["position"], p["name"], p["id_number_encrypted"],
+                  p["id_blind_index"], p["id_number_masked"], p["phone"]) for p in parties],
+                audit_row)
+        else:
+            seats, holds = await db.fetchrow(
+                _BOOK_PG, slot_id, office_id, calendar.SLOT_KIND, held.capacity, now,
+                appointment_id, day, starts_at, ends_at, body.kind, principal.subject,
+                appointment["check_in_code"], case_id, blind,
+                *([p[k] for p in parties] for k in ("id", "name", "id_number_encrypted",
+                                                    "id_blind_index", "id_number_masked",
+                                                    "phone")),
+                audit_row[0], *audit_row[2:5], *audit_row[6:8], audit_row[10])
     except IntegrityError as exc:
         if is_unique_violation(exc):
             raise PartyHasActiveAppointment() from None
         raise
-    await audit.record(session, principal, "marriage_appointment.create",
-                       "marriage_appointment", appointment_id, org_id=office_id)
+    if not seats:
+        raise SlotFull()
+    if holds != len(blind):
+        raise PartyHasActiveAppointment()
     # The response is built from what was written, not read back (model_construct:
     # plain carriers of the values, never added to the session).
     return AppointmentView(MarriageAppointment.model_construct(**appointment),

@@ -1,0 +1,233 @@
+"""Prepared statements straight on the driver, for the hot write path.
+
+SQLAlchemy Core costs 100-200 us of Python per statement (parameter processing,
+the compiled cache, result wrapping, a greenlet switch each way); a booking's
+handful of statements spent more CPU there than in the database. Here a statement
+is plain SQL written once per dialect with positional parameters, run on the very
+connection (and transaction) of the request's session:
+
+- PostgreSQL: asyncpg's `Connection.prepare` once per physical connection (the
+  prepared statements are kept with the pooled connection), then
+  `PreparedStatement.fetch` / `executemany`. The transaction is the one
+  SQLAlchemy's asyncpg adapter would start for its own first statement, so
+  `session.commit()` / `rollback()` end it as they always did.
+- SQLite: the `sqlite3` connection inside aiosqlite, whose own statement cache
+  keeps them prepared. `run()` executes a whole sequence of statements in one hop
+  to aiosqlite's thread instead of one hop (and one event-loop wake-up) per
+  statement.
+
+Driver errors come out as SQLAlchemy's exceptions (`IntegrityError`,
+`OperationalError`, `DBAPIError`, with `.orig.sqlstate` on PostgreSQL), exactly as
+if SQLAlchemy had run the statement, so `core.db.is_retryable` and
+`is_unique_violation`, and the problem handlers, see no difference.
+
+Mixing with the session is fine (same connection, same transaction): use this only
+where the profile says SQLAlchemy's cost is not small.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncSession
+
+T = TypeVar("T")
+_DRIVER_KEY = "huimin.prepared.driver"
+_UTC = dt.UTC
+
+
+class Sql:
+    """One statement: PostgreSQL text with `$1..$n`, and SQLite's (by default the
+    same text with `?1..?n`, SQLite's numbered parameters)."""
+
+    __slots__ = ("postgresql", "sqlite")
+
+    def __init__(self, postgresql: str, sqlite: str | None = None) -> None:
+        self.postgresql = " ".join(postgresql.split())
+        self.sqlite = " ".join((sqlite if sqlite is not None
+                                else re.sub(r"\$(\d+)", r"?\1", postgresql)).split())
+
+    def __repr__(self) -> str:  # statements only, never parameters
+        return f"Sql({self.postgresql[:60]!r})"
+
+
+class PgDriver:
+    dialect = "postgresql"
+    is_sqlite = False
+
+    def __init__(self, adapted: Any) -> None:
+        self.adapted = self._adapted = adapted  # SQLAlchemy's AsyncAdapt_asyncpg_connection
+        self._conn = adapted._connection  # asyncpg.Connection
+        self._prepared: dict[Sql, Any] = {}
+
+    # Values go to asyncpg as they are: it encodes aware datetimes and dates itself.
+    @staticmethod
+    def ts(value: dt.datetime | None) -> Any:
+        return value
+
+    @staticmethod
+    def ts_out(value: Any) -> dt.datetime | None:
+        return None if value is None else value.astimezone(_UTC)
+
+    @staticmethod
+    def date(value: dt.date) -> Any:
+        return value
+
+    @staticmethod
+    def json_out(value: Any) -> Any:
+        # SQLAlchemy's asyncpg dialect registers a json codec on its connections:
+        # values arrive decoded.
+        return json.loads(value) if isinstance(value, str) else value
+
+    async def _statement(self, sql: Sql) -> Any:
+        if self._adapted._transaction is None:
+            # What SQLAlchemy's adapter does before its own first statement: the
+            # transaction is then the session's, committed or rolled back by it.
+            await self._adapted._start_transaction()
+        stmt = self._prepared.get(sql)
+        if stmt is None:
+            stmt = self._prepared[sql] = await self._conn.prepare(sql.postgresql)
+        return stmt
+
+    def _translate(self, sql: Sql, error: Exception) -> Exception:
+        try:
+            self._adapted._handle_exception(error)  # always raises
+        except self._adapted.dbapi.Error as dbapi_error:
+            return sa_exc.DBAPIError.instance(sql.postgresql, None, dbapi_error,
+                                              self._adapted.dbapi.Error)
+        except Exception as other:  # noqa: BLE001 - not a driver error: as it was
+            return other
+        return error  # pragma: no cover
+
+    async def fetch(self, sql: Sql, *args: Any) -> list[Any]:
+        try:
+            return await (await self._statement(sql)).fetch(*args)
+        except Exception as error:
+            raise self._translate(sql, error) from error
+
+    async def fetchrow(self, sql: Sql, *args: Any) -> Any | None:
+        try:
+            return await (await self._statement(sql)).fetchrow(*args)
+        except Exception as error:
+            raise self._translate(sql, error) from error
+
+    async def execute(self, sql: Sql, *args: Any) -> int:
+        """Run it; the number of rows it changed (or returned)."""
+        try:
+            stmt = await self._statement(sql)
+            await stmt.fetch(*args)
+            status = stmt.get_statusmsg() or ""
+        except Exception as error:
+            raise self._translate(sql, error) from error
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else -1
+
+    async def executemany(self, sql: Sql, rows: Sequence[Sequence[Any]]) -> None:
+        try:
+            await (await self._statement(sql)).executemany(rows)
+        except Exception as error:
+            raise self._translate(sql, error) from error
+
+
+class SqliteDriver:
+    dialect = "sqlite"
+    is_sqlite = True
+
+    def __init__(self, adapted: Any) -> None:
+        self.adapted = adapted  # SQLAlchemy's AsyncAdapt_aiosqlite_connection
+        self._aio = adapted._connection  # aiosqlite.Connection
+        self._db: sqlite3.Connection = self._aio._conn
+
+    # SQLAlchemy's SQLite DATETIME format, in UTC (what `schemas.common.UTCDateTime`
+    # stores), so rows written here and by SQLAlchemy compare and read alike.
+    @staticmethod
+    def ts(value: dt.datetime | None) -> str | None:
+        if value is None:
+            return None
+        v = value.astimezone(_UTC)
+        return (f"{v.year:04d}-{v.month:02d}-{v.day:02d} {v.hour:02d}:{v.minute:02d}:"
+                f"{v.second:02d}.{v.microsecond:06d}")
+
+    @staticmethod
+    def ts_out(value: str | None) -> dt.datetime | None:
+        return None if value is None else dt.datetime.fromisoformat(value).replace(tzinfo=_UTC)
+
+    @staticmethod
+    def date(value: dt.date) -> str:
+        return value.isoformat()
+
+    @staticmethod
+    def json_out(value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str | bytes) else value
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(sqlite3_connection, *args)` in aiosqlite's thread: every statement it
+        runs costs one hop to that thread in all. SQLite errors come out translated."""
+        try:
+            return await self._aio._execute(fn, self._db, *args)
+        except sqlite3.Error as error:
+            raise sa_exc.DBAPIError.instance(getattr(fn, "__name__", "sqlite batch"), None,
+                                             error, sqlite3.Error) from error
+
+    async def fetch(self, sql: Sql, *args: Any) -> list[Any]:
+        return await self.run(_fetchall, sql.sqlite, args)
+
+    async def fetchrow(self, sql: Sql, *args: Any) -> Any | None:
+        rows = await self.run(_fetchall, sql.sqlite, args)
+        return rows[0] if rows else None
+
+    async def execute(self, sql: Sql, *args: Any) -> int:
+        return await self.run(_execute, sql.sqlite, args)
+
+    async def executemany(self, sql: Sql, rows: Sequence[Sequence[Any]]) -> None:
+        await self.run(_executemany, sql.sqlite, rows)
+
+
+def _fetchall(db: sqlite3.Connection, text: str, args: Sequence[Any]) -> list[Any]:
+    cur = db.execute(text, args)
+    try:
+        return cur.fetchall()
+    finally:
+        cur.close()
+
+
+def _execute(db: sqlite3.Connection, text: str, args: Sequence[Any]) -> int:
+    cur = db.execute(text, args)
+    try:
+        rows = cur.fetchall()  # RETURNING rows, if any, are only counted after this
+        return cur.rowcount if cur.rowcount >= 0 else len(rows)
+    finally:
+        cur.close()
+
+
+def _executemany(db: sqlite3.Connection, text: str, rows: Sequence[Sequence[Any]]) -> None:
+    db.executemany(text, rows).close()
+
+
+Driver = PgDriver | SqliteDriver
+
+
+async def driver(session: AsyncSession) -> Driver:
+    """The driver of the session's connection, in the session's transaction (begun
+    here if it was not: on SQLite write engines that is `BEGIN IMMEDIATE`)."""
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    info = raw.info  # lives (and dies) with the physical connection
+    drv = info.get(_DRIVER_KEY)
+    adapted = raw.dbapi_connection
+    if drv is None or drv.adapted is not adapted:
+        name = conn.dialect.name
+        if name == "postgresql" and conn.dialect.driver == "asyncpg":
+            drv = PgDriver(adapted)
+        elif name == "sqlite" and conn.dialect.driver == "aiosqlite":
+            drv = SqliteDriver(adapted)
+        else:  # pragma: no cover - huimin runs on these two only
+            raise RuntimeError(f"no prepared-statement driver for {name}")
+        info[_DRIVER_KEY] = drv
+    return drv
