@@ -5,6 +5,25 @@ keys on. Write transactions start with `BEGIN IMMEDIATE` so two writers never
 both read and then collide at commit; reads use a second engine whose
 transactions stay deferred, so readers never queue behind writers.
 
+SQLite has one writer at a time whatever we do, so a process keeps one write
+connection: its writers queue for it in the pool, first come first served, instead
+of each holding a connection of its own and polling the file lock in SQLite's busy
+handler, which sleeps 1-100 ms between tries and so leaves the lock idle after every
+commit (and a thread per connection fighting for the GIL). Other processes (more
+workers, the CLI) still meet at the file lock with `busy_timeout`.
+
+Releasing a connection to the pool: SQLAlchemy's default reset is a ROLLBACK on
+every return, which on aiosqlite is a hop to the connection's thread even when the
+transaction already ended (as it always has: the request's session commits or rolls
+back before it closes). The SQLite engines reset with a check instead: roll back only
+if SQLite says a transaction is still open (`in_transaction`, read from the loop
+thread without a hop). So nothing is lost where something did go wrong (a transaction
+left open is still rolled back before the next checkout), and the normal case costs
+no round trip. On PostgreSQL SQLAlchemy's asyncpg adapter already knows whether it
+has a transaction open and sends nothing when it has none, and asyncpg's own pool
+(whose reset query runs on every release) is not used at all: there is no hidden
+round trip after COMMIT to remove.
+
 PostgreSQL goes through asyncpg. Serialization failures and deadlocks are
 reported by `is_retryable` so the request layer can retry a bounded number of
 times.
@@ -26,10 +45,24 @@ from core.settings import Settings
 
 def _sqlite_engine(url: str, settings: Settings, *, immediate: bool) -> AsyncEngine:
     parsed = make_url(url)
-    if parsed.database and parsed.database != ":memory:":
+    in_memory = not parsed.database or parsed.database == ":memory:"
+    if not in_memory:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     timeout = settings.sqlite_busy_timeout_ms / 1000
-    engine = create_async_engine(url, connect_args={"timeout": timeout})
+    # check_same_thread=False only so that the reset below may read `in_transaction`
+    # from the event loop's thread; every statement still runs in aiosqlite's thread.
+    options: dict = {"connect_args": {"timeout": timeout, "check_same_thread": False},
+                     "pool_reset_on_return": None}
+    if immediate and not in_memory:
+        # The single writer (module docstring): queue in the pool, not in SQLite.
+        options.update(pool_size=1, max_overflow=0, pool_timeout=timeout)
+    engine = create_async_engine(url, **options)
+
+    @event.listens_for(engine.sync_engine, "reset")
+    def _on_reset(dbapi_connection, _record, state):  # noqa: ANN001
+        # Instead of an unconditional ROLLBACK (a thread hop) on every release.
+        if state.asyncio_safe and _sqlite_in_transaction(dbapi_connection):
+            dbapi_connection.rollback()
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection, _record):  # noqa: ANN001
@@ -47,6 +80,15 @@ def _sqlite_engine(url: str, settings: Settings, *, immediate: bool) -> AsyncEng
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _sqlite_in_transaction(adapted) -> bool:  # noqa: ANN001
+    """Whether the aiosqlite connection behind SQLAlchemy's adapter has a transaction
+    open; True when that cannot be read, so the reset then rolls back as before."""
+    try:
+        return bool(adapted._connection._conn.in_transaction)
+    except Exception:  # noqa: BLE001 - closed or unknown: be safe
+        return True
 
 
 @dataclass
