@@ -31,6 +31,7 @@ times.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,22 +65,68 @@ def _sqlite_engine(url: str, settings: Settings, *, immediate: bool) -> AsyncEng
         if state.asyncio_safe and _sqlite_in_transaction(dbapi_connection):
             dbapi_connection.rollback()
 
+    busy_ms = int(settings.sqlite_busy_timeout_ms)
+    writer = immediate and not in_memory
+
     @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # noqa: ANN001
+    def _on_connect(dbapi_connection, record):  # noqa: ANN001
         # Let SQLAlchemy, not the driver, decide when transactions begin.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={int(settings.sqlite_busy_timeout_ms)}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        if writer:
+            record.info[SQLITE_WRITER] = True
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn):  # noqa: ANN001
+        if writer and _begin_inline(conn.connection.dbapi_connection, busy_ms):
+            return
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
+    if writer:
+        # COMMIT and ROLLBACK of the writer in the loop's thread too (see
+        # `_begin_inline`): its transaction holds the write lock, so they never wait
+        # for another connection. (A WAL auto-checkpoint, every 1,000 pages, then
+        # runs here: a few ms, now and then.)
+        dialect = engine.sync_engine.dialect
+        dialect.do_commit = lambda fairy: _sqlite3_of(fairy.dbapi_connection).commit()
+        dialect.do_rollback = lambda fairy: _sqlite3_of(fairy.dbapi_connection).rollback()
+
     return engine
+
+
+# Set on the writer's connections (connection record info): `core.prepared` runs
+# their statements in the event loop's thread once the write lock is held.
+SQLITE_WRITER = "huimin.sqlite.writer"
+
+
+def _sqlite3_of(adapted):  # noqa: ANN001, ANN202
+    """The sqlite3 connection inside SQLAlchemy's aiosqlite adapter."""
+    return adapted._connection._conn
+
+
+def _begin_inline(adapted, busy_ms: int) -> bool:  # noqa: ANN001
+    """`BEGIN IMMEDIATE` on the writer, in the event loop's thread, if the write lock
+    is free at once (always, but for other processes: the one connection of this
+    process is the only writer here). Each hop to aiosqlite's thread costs a thread
+    wake-up, a loop wake-up and, under load, up to the interpreter's 5 ms switch
+    interval waiting for the GIL: inside the write lock, that was most of a booking.
+    When another process holds the lock, returns False and the caller begins in
+    aiosqlite's thread, waiting up to `busy_timeout` there as before."""
+    db = _sqlite3_of(adapted)
+    try:
+        db.execute("PRAGMA busy_timeout=0")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        finally:
+            db.execute(f"PRAGMA busy_timeout={busy_ms}")
+    except sqlite3.OperationalError:
+        return False
+    return True
 
 
 def _sqlite_in_transaction(adapted) -> bool:  # noqa: ANN001

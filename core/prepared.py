@@ -37,6 +37,8 @@ from typing import Any, TypeVar
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import SQLITE_WRITER
+
 T = TypeVar("T")
 _DRIVER_KEY = "huimin.prepared.driver"
 _UTC = dt.UTC
@@ -139,10 +141,15 @@ class SqliteDriver:
     dialect = "sqlite"
     is_sqlite = True
 
-    def __init__(self, adapted: Any) -> None:
+    def __init__(self, adapted: Any, *, writer: bool) -> None:
         self.adapted = adapted  # SQLAlchemy's AsyncAdapt_aiosqlite_connection
         self._aio = adapted._connection  # aiosqlite.Connection
         self._db: sqlite3.Connection = self._aio._conn
+        # The process's one write connection (core.db): inside its transaction, which
+        # holds SQLite's write lock, nothing waits for another connection, so its
+        # statements run right here in the loop's thread (a few microseconds each)
+        # instead of hopping to aiosqlite's thread and back.
+        self._inline = writer
 
     # SQLAlchemy's SQLite DATETIME format, in UTC (what `schemas.common.UTCDateTime`
     # stores), so rows written here and by SQLAlchemy compare and read alike.
@@ -170,6 +177,8 @@ class SqliteDriver:
         """`fn(sqlite3_connection, *args)` in aiosqlite's thread: every statement it
         runs costs one hop to that thread in all. SQLite errors come out translated."""
         try:
+            if self._inline and self._db.in_transaction:
+                return fn(self._db, *args)
             return await self._aio._execute(fn, self._db, *args)
         except sqlite3.Error as error:
             raise sa_exc.DBAPIError.instance(getattr(fn, "__name__", "sqlite batch"), None,
@@ -226,7 +235,7 @@ async def driver(session: AsyncSession) -> Driver:
         if name == "postgresql" and conn.dialect.driver == "asyncpg":
             drv = PgDriver(adapted)
         elif name == "sqlite" and conn.dialect.driver == "aiosqlite":
-            drv = SqliteDriver(adapted)
+            drv = SqliteDriver(adapted, writer=bool(info.get(SQLITE_WRITER)))
         else:  # pragma: no cover - huimin runs on these two only
             raise RuntimeError(f"no prepared-statement driver for {name}")
         info[_DRIVER_KEY] = drv
