@@ -19,10 +19,19 @@ back before it closes). The SQLite engines reset with a check instead: roll back
 if SQLite says a transaction is still open (`in_transaction`, read from the loop
 thread without a hop). So nothing is lost where something did go wrong (a transaction
 left open is still rolled back before the next checkout), and the normal case costs
-no round trip. On PostgreSQL SQLAlchemy's asyncpg adapter already knows whether it
-has a transaction open and sends nothing when it has none, and asyncpg's own pool
-(whose reset query runs on every release) is not used at all: there is no hidden
-round trip after COMMIT to remove.
+no round trip. On PostgreSQL SQLAlchemy's asyncpg adapter already sends nothing on
+release when the transaction it began has ended, and asyncpg's own pool (whose
+reset query runs on every release) is not used at all, so there is no hidden round
+trip after COMMIT to remove; the reset adds the one case the adapter missed (a
+transaction open on the connection that it did not begin, which asyncpg reports
+without a round trip) and rolls that back.
+
+Why leaving out the unconditional reset is safe: every checkout ends through a
+Session or Connection that commits or rolls back its own transaction before
+release (TransactionalRoute commits or rolls back every request's session), and
+SQLAlchemy itself skips the reset when `Connection.close()` rolled back; what is
+left, a transaction begun behind SQLAlchemy's back or a commit that failed half
+way, is exactly what the check sees (tests/services/test_write_path.py).
 
 PostgreSQL goes through asyncpg. Serialization failures and deadlocks are
 reported by `is_retryable` so the request layer can retry a bounded number of
@@ -39,6 +48,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.util.concurrency import await_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.settings import Settings
@@ -168,6 +178,15 @@ class Database:
         engine = create_async_engine(
             url, pool_size=2 * settings.db_pool_size, max_overflow=0, pool_pre_ping=False,
         )
+
+        @event.listens_for(engine.sync_engine, "reset")
+        def _on_reset(dbapi_connection, _record, state):  # noqa: ANN001
+            # SQLAlchemy's own reset (on) only ends a transaction its adapter began;
+            # asyncpg knows, without a round trip, whether one is open at all.
+            if (state.asyncio_safe and dbapi_connection._transaction is None
+                    and dbapi_connection._connection.is_in_transaction()):
+                await_(dbapi_connection._connection.execute("ROLLBACK"))
+
         return cls(write_engine=engine, read_engine=engine, is_sqlite=False)
 
     def session(self, *, write: bool = True) -> AsyncSession:

@@ -40,7 +40,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db import SQLITE_WRITER
 
 T = TypeVar("T")
-_DRIVER_KEY = "huimin.prepared.driver"
+_DRIVER_KEY = "huimin.prepared.driver"  # on the pooled connection's record
+_SESSION_KEY = "huimin.prepared.session"  # on the session: (its transaction, driver)
 _UTC = dt.UTC
 
 
@@ -225,6 +226,13 @@ Driver = PgDriver | SqliteDriver
 async def driver(session: AsyncSession) -> Driver:
     """The driver of the session's connection, in the session's transaction (begun
     here if it was not: on SQLite write engines that is `BEGIN IMMEDIATE`)."""
+    sync = session.sync_session
+    cached = sync.info.get(_SESSION_KEY)
+    if cached is not None:
+        transaction, drv = cached
+        # The same transaction still running: the same connection (one bind).
+        if transaction is sync.get_transaction() and transaction.is_active:
+            return drv
     conn = await session.connection()
     raw = await conn.get_raw_connection()
     info = raw.info  # lives (and dies) with the physical connection
@@ -239,4 +247,5 @@ async def driver(session: AsyncSession) -> Driver:
         else:  # pragma: no cover - huimin runs on these two only
             raise RuntimeError(f"no prepared-statement driver for {name}")
         info[_DRIVER_KEY] = drv
+    sync.info[_SESSION_KEY] = (sync.get_transaction(), drv)
     return drv

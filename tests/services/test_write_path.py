@@ -1,0 +1,113 @@
+"""The lean write path keeps the guarantees of the one it replaced: statements on
+the driver share the session's transaction, driver errors are SQLAlchemy's, and a
+connection goes back to the pool with no transaction left open."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from core import prepared
+from core.clock import clock
+from core.db import is_unique_violation
+from schemas.idempotency import IdempotencyRecord
+
+_INSERT = prepared.Sql(
+    "INSERT INTO idempotency_record (scope, key, request_hash, response_status, "
+    "response_body, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+
+
+async def _insert(session, key: str) -> None:
+    db = await prepared.driver(session)
+    now = clock.now()
+    await db.execute(_INSERT, "test", key, "h", 201, "{}", db.ts(now),
+                     db.ts(now + timedelta(hours=1)))
+
+
+async def _count(database) -> int:
+    async with database.session() as s:
+        return (await s.execute(select(func.count()).select_from(IdempotencyRecord)
+                                .where(IdempotencyRecord.scope == "test"))).scalar_one()
+
+
+async def test_driver_statements_commit_and_roll_back_with_the_session(db):
+    async with db.session() as s:
+        await _insert(s, "kept")
+        await s.commit()
+    async with db.session() as s:
+        await _insert(s, "dropped")
+        await s.rollback()
+    assert await _count(db) == 1
+    async with db.session() as s:
+        row = (await s.execute(select(IdempotencyRecord.expires_at)
+                               .where(IdempotencyRecord.key == "kept"))).scalar_one()
+    # Written by the driver, read by SQLAlchemy: the same aware UTC value.
+    assert row.utcoffset() == timedelta(0) and row > clock.now()
+
+
+async def test_driver_errors_are_sqlalchemy_errors(db):
+    async with db.session() as s:
+        await _insert(s, "twice")
+        with pytest.raises(IntegrityError) as caught:
+            await _insert(s, "twice")
+        assert is_unique_violation(caught.value)
+        await s.rollback()
+    assert await _count(db) == 0
+
+
+async def test_a_connection_returned_mid_transaction_is_rolled_back(db):
+    """The pool resets only where a transaction is open, but there it still does."""
+    async with db.write_engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        if db.is_sqlite:
+            sqlite_conn = raw.dbapi_connection._connection._conn
+            await raw.driver_connection._execute(sqlite_conn.execute, "BEGIN IMMEDIATE")
+            await raw.driver_connection._execute(
+                sqlite_conn.execute,
+                "INSERT INTO idempotency_record (scope, key, request_hash, created_at, "
+                "expires_at) VALUES ('test', 'left-open', 'h', '2026-01-01 00:00:00.000000', "
+                "'2026-01-02 00:00:00.000000')")
+            assert sqlite_conn.in_transaction
+        else:
+            await raw.driver_connection.execute("BEGIN")
+            await raw.driver_connection.execute(
+                "INSERT INTO idempotency_record (scope, key, request_hash, created_at, "
+                "expires_at) VALUES ('test', 'left-open', 'h', now(), now())")
+        # Leaving the block returns the connection without SQLAlchemy knowing of the
+        # transaction (it began behind its back): only the pool's reset can end it.
+    assert await _count(db) == 0
+    async with db.session() as s:  # the same (SQLite: the only) write connection
+        await _insert(s, "after")
+        await s.commit()
+    assert await _count(db) == 1
+
+
+async def test_the_writer_waits_for_another_process_holding_the_lock(db, db_url):
+    """SQLite: with the write lock held elsewhere, BEGIN IMMEDIATE is not taken in
+    the loop's thread but waited for in aiosqlite's, as before."""
+    if not db.is_sqlite:
+        pytest.skip("SQLite only")
+    import asyncio
+
+    async with db.session() as s:  # the writer's connection exists (and is pooled)
+        await _insert(s, "first")
+        await s.commit()
+    other = sqlite3.connect(db_url.removeprefix("sqlite+aiosqlite:///"), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+
+    async def write() -> None:
+        async with db.session() as s:
+            await _insert(s, "waited")
+            await s.commit()
+
+    task = asyncio.create_task(write())
+    await asyncio.sleep(0.3)
+    assert not task.done()  # waiting for the lock, the loop free meanwhile
+    other.execute("COMMIT")
+    other.close()
+    await asyncio.wait_for(task, 30)
+    assert await _count(db) == 2
