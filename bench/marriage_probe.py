@@ -105,6 +105,33 @@ def print_cprofile(cprof, n: int, top: int = 30) -> None:  # noqa: ANN001
         print(f"    {100 * tt / total:5.1f}%  {nc / n:6.1f}x  {name}")
 
 
+def _count_driver_statements(statements: list[str]) -> None:
+    """Statements sent on the driver itself (core.prepared) bypass SQLAlchemy's
+    cursor events: count them too, marked `[driver]` (a SQLite batch run in one hop
+    counts once, under its function's name)."""
+    try:
+        from core import prepared
+    except ImportError:  # an older checkout without it
+        return
+
+    def wrap(cls: type, name: str) -> None:
+        original = getattr(cls, name)
+
+        async def counted(self, first, *args, **kwargs):  # noqa: ANN001, ANN202
+            text = getattr(first, cls.dialect, None)
+            if text is None:  # SqliteDriver.run(fn, sql?, ...)
+                text = args[0] if args and isinstance(args[0], str) else first.__name__
+            statements.append(f"[driver] {text}")
+            return await original(self, first, *args, **kwargs)
+
+        setattr(cls, name, counted)
+
+    for cls, names in ((prepared.PgDriver, ("fetch", "fetchrow", "execute", "executemany")),
+                       (prepared.SqliteDriver, ("run",))):
+        for name in names:
+            wrap(cls, name)
+
+
 async def probe(url: str, n: int, use_pyinstrument: bool, admin: str, token: str,
                 use_cprofile: bool = False) -> None:
     import httpx
@@ -121,6 +148,7 @@ async def probe(url: str, n: int, use_pyinstrument: bool, admin: str, token: str
 
     for engine in {db.write_engine, db.read_engine}:
         event.listen(engine.sync_engine, "before_cursor_execute", on_execute)
+    _count_driver_statements(statements)
 
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://probe") as c:
