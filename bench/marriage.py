@@ -287,6 +287,13 @@ class Result:
     samples: dict[str, str] = field(default_factory=dict)
     failed: str | None = None  # wrk itself failed
     cpu_s: float | None = None  # CPU seconds the server's processes used during the run
+    db_cpu_s: float | None = None  # ... and the PostgreSQL backends of its database
+
+    @property
+    def db_cpu_ms_per_request(self) -> float | None:
+        if self.db_cpu_s is None or not self.requests:
+            return None
+        return 1000 * self.db_cpu_s / self.requests
 
     @property
     def cpu_ms_per_request(self) -> float | None:
@@ -339,29 +346,56 @@ def group_cpu_seconds(pgid: int) -> float:
     return total / tick
 
 
+def pg_backends_cpu_seconds(dbname: str) -> float:
+    """User + system CPU seconds of the live PostgreSQL backends serving `dbname`
+    (their command line reads `postgres: USER DBNAME HOST(PORT) STATE`)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    needle = f" {dbname} ".encode()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                cmdline = f.read()
+            if not cmdline.startswith(b"postgres: ") or needle not in cmdline:
+                continue
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(b")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 def run_wrk(name: str, url: str, script: str, args: list[str], opts: argparse.Namespace,
-            duration: int, out_dir: Path, cpu_of: int | None = None) -> Result:
+            duration: int, out_dir: Path, cpu_of: int | None = None,
+            pg_db: str | None = None) -> Result:
     """wrk against `url`; with `cpu_of` (a server's process group), also the CPU the
-    server used meanwhile, for `Result.cpu_ms_per_request`."""
+    server used meanwhile, for `Result.cpu_ms_per_request`; with `pg_db`, also the
+    CPU of the PostgreSQL backends of that database (`Result.db_cpu_ms_per_request`)."""
     argv = ["wrk", f"-t{opts.threads}", f"-c{opts.connections}", f"-d{duration}s",
             "--latency", "--timeout", f"{opts.wrk_timeout}s", "-s", str(BENCH / script), url]
     if args:
         argv += ["--", *args]
     slug = name.replace(" ", "_").replace("/", "_")
     cpu0 = group_cpu_seconds(cpu_of) if cpu_of is not None else None
+    db0 = pg_backends_cpu_seconds(pg_db) if pg_db else None
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60,
                               check=False)
     except subprocess.TimeoutExpired:
         return Result(name, failed="wrk did not finish in time")
     cpu_s = group_cpu_seconds(cpu_of) - cpu0 if cpu_of is not None and cpu0 is not None else None
+    db_cpu_s = pg_backends_cpu_seconds(pg_db) - db0 if pg_db and db0 is not None else None
     (out_dir / f"wrk-{slug}.txt").write_text(proc.stdout + proc.stderr)
     line = next((x for x in proc.stdout.splitlines() if x.startswith("BENCH_RESULT ")), None)
     if proc.returncode != 0 or line is None:
         return Result(name, failed=f"wrk exit {proc.returncode}: {proc.stderr.strip()[:300]}")
     data = json.loads(line.removeprefix("BENCH_RESULT "))
     known = {k: v for k, v in data.items() if k in Result.__dataclass_fields__}
-    return Result(name, **known, cpu_s=cpu_s)
+    return Result(name, **known, cpu_s=cpu_s, db_cpu_s=db_cpu_s)
 
 
 # --- huimin ------------------------------------------------------------------------------
@@ -584,7 +618,7 @@ def run_combo(combo: Combo, opts: argparse.Namespace, owned: Owned, out_dir: Pat
         log(f"{tag}: wrk POST appointments ({n} distinct couples ready), {opts.duration}s")
         r = run_wrk(f"{tag} huimin booking", book_url, "wrk_book.lua",
                     [str(bfile), seeded.token, str(opts.threads)], opts, opts.duration, out_dir,
-                    cpu_of=proc.pid)
+                    cpu_of=proc.pid, pg_db=hm_name if db == "postgres" else None)
         combo.results["book"] = r
         created += r.ok
 
@@ -644,7 +678,8 @@ def run_combo(combo: Combo, opts: argparse.Namespace, owned: Owned, out_dir: Pat
         log(f"{tag}: wrk reference POST /book/{{1..1000}}, {opts.duration}s")
         combo.results["ref_book"] = run_wrk(f"{tag} reference book", f"{rbase}/book/1",
                                             "wrk_ref_book.lua", [], opts, opts.duration,
-                                            out_dir, cpu_of=rproc.pid)
+                                            out_dir, cpu_of=rproc.pid,
+                                            pg_db=ref_name if db == "postgres" else None)
     finally:
         owned.stop(rproc)
     if db == "postgres":
@@ -756,13 +791,17 @@ def report(combos: list[Combo], opts: argparse.Namespace) -> str:
         target7 = TARGET_BOOK_RATIO_ISSUE7[c.db]
         verdict7 = f"{'yes' if book_ratio >= target7 else 'NO'} >={target7:g}x"
         cpu, ref_cpu = r["book"].cpu_ms_per_request, r["ref_book"].cpu_ms_per_request
+        db_cpu, ref_db_cpu = (r["book"].db_cpu_ms_per_request,
+                              r["ref_book"].db_cpu_ms_per_request)
         lines.append(
             f"{c.db:<9}{c.workers:>7}  {book_ratio:>16.2f}x"
             f"{'yes' if book_ratio >= TARGET_BOOK_RATIO else 'NO':>8}{verdict7:>13}"
             f"{p99:>10.1f} ms{'yes' if p99 <= TARGET_BOOK_P99_MS else 'NO':>10}"
             f"{slots_ratio:>12.1%}{'yes' if slots_ratio >= TARGET_SLOTS_RATIO else 'NO':>9}"
             f"{(f'{cpu:.2f} ms' if cpu is not None else '-'):>13}"
-            f"{(f'{ref_cpu:.2f} ms' if ref_cpu is not None else '-'):>14}")
+            f"{(f'{ref_cpu:.2f} ms' if ref_cpu is not None else '-'):>14}"
+            + (f"   PostgreSQL backends: {db_cpu:.2f} ms vs {ref_db_cpu:.2f} ms"
+               if db_cpu is not None and ref_db_cpu is not None else ""))
     lines.append("cpu/booking: user+system CPU seconds of the server's processes during the "
                  "measured booking run / its requests")
     lines.append("")
