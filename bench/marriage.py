@@ -326,31 +326,34 @@ class Result:
         return bool(self.failed or self.non2xx or self.socket_errors or self.exhausted)
 
 
-def group_cpu_seconds(pgid: int) -> float:
-    """User + system CPU seconds of every live process in process group `pgid` (the
-    server and its workers: each is started in a session of its own)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+def _cpu_ticks(pid: str) -> tuple[int, int] | None:
+    """(process group, user + system clock ticks) of a live process, or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # Fields after the parenthesised command name: state ppid pgrp ... utime(14) stime(15)
+    fields = stat[stat.rindex(b")") + 2:].split()
+    return int(fields[2]), int(fields[11]) + int(fields[12])
+
+
+def group_cpu(pgid: int) -> dict[str, int]:
+    """CPU clock ticks per live process of process group `pgid` (the server and its
+    workers: each server is started in a session of its own)."""
+    out = {}
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # Fields after the parenthesised command name: state ppid pgrp ... utime(14) stime(15)
-        fields = stat[stat.rindex(b")") + 2:].split()
-        if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
+        if entry.name.isdigit():
+            got = _cpu_ticks(entry.name)
+            if got is not None and got[0] == pgid:
+                out[entry.name] = got[1]
+    return out
 
 
-def pg_backends_cpu_seconds(dbname: str) -> float:
-    """User + system CPU seconds of the live PostgreSQL backends serving `dbname`
-    (their command line reads `postgres: USER DBNAME HOST(PORT) STATE`)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+def pg_backends_cpu(dbname: str) -> dict[str, int]:
+    """CPU clock ticks per live PostgreSQL backend serving `dbname` (their command
+    line reads `postgres: USER DBNAME HOST(PORT) STATE`)."""
+    out = {}
     needle = f" {dbname} ".encode()
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -358,15 +361,21 @@ def pg_backends_cpu_seconds(dbname: str) -> float:
         try:
             with open(f"/proc/{entry.name}/cmdline", "rb") as f:
                 cmdline = f.read()
-            if not cmdline.startswith(b"postgres: ") or needle not in cmdline:
-                continue
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                stat = f.read()
         except OSError:
             continue
-        fields = stat[stat.rindex(b")") + 2:].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / tick
+        if cmdline.startswith(b"postgres: ") and needle in cmdline:
+            got = _cpu_ticks(entry.name)
+            if got is not None:
+                out[entry.name] = got[1]
+    return out
+
+
+def cpu_seconds_between(before: dict[str, int], after: dict[str, int]) -> float:
+    """CPU seconds used between two snapshots by the processes alive at the second
+    (one that exited meanwhile is missed: a lower bound where processes come and go,
+    as the peer's overflow connections' backends do)."""
+    ticks = sum(t - before.get(pid, 0) for pid, t in after.items())
+    return max(ticks, 0) / os.sysconf("SC_CLK_TCK")
 
 
 def run_wrk(name: str, url: str, script: str, args: list[str], opts: argparse.Namespace,
@@ -380,15 +389,17 @@ def run_wrk(name: str, url: str, script: str, args: list[str], opts: argparse.Na
     if args:
         argv += ["--", *args]
     slug = name.replace(" ", "_").replace("/", "_")
-    cpu0 = group_cpu_seconds(cpu_of) if cpu_of is not None else None
-    db0 = pg_backends_cpu_seconds(pg_db) if pg_db else None
+    cpu0 = group_cpu(cpu_of) if cpu_of is not None else None
+    db0 = pg_backends_cpu(pg_db) if pg_db else None
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60,
                               check=False)
     except subprocess.TimeoutExpired:
         return Result(name, failed="wrk did not finish in time")
-    cpu_s = group_cpu_seconds(cpu_of) - cpu0 if cpu_of is not None and cpu0 is not None else None
-    db_cpu_s = pg_backends_cpu_seconds(pg_db) - db0 if pg_db and db0 is not None else None
+    cpu_s = (cpu_seconds_between(cpu0, group_cpu(cpu_of))
+             if cpu_of is not None and cpu0 is not None else None)
+    db_cpu_s = (cpu_seconds_between(db0, pg_backends_cpu(pg_db))
+                if pg_db and db0 is not None else None)
     (out_dir / f"wrk-{slug}.txt").write_text(proc.stdout + proc.stderr)
     line = next((x for x in proc.stdout.splitlines() if x.startswith("BENCH_RESULT ")), None)
     if proc.returncode != 0 or line is None:
