@@ -111,3 +111,23 @@ async def test_the_writer_waits_for_another_process_holding_the_lock(db, db_url)
     other.close()
     await asyncio.wait_for(task, 30)
     assert await _count(db) == 2
+
+
+async def test_a_serialization_failure_on_the_driver_is_retried_like_sqlalchemys(db):
+    """TransactionalRoute retries 40001/40P01: from the driver they must look the
+    same as from SQLAlchemy (a DBAPIError whose .orig carries the SQLSTATE)."""
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL only")
+    from sqlalchemy.exc import DBAPIError
+
+    from core.db import is_retryable
+
+    for code, retryable in (("40001", True), ("40P01", True), ("22012", False)):
+        raising = prepared.Sql(
+            f"DO $$ BEGIN RAISE EXCEPTION 'test' USING ERRCODE = '{code}'; END $$")
+        async with db.session() as s:
+            drv = await prepared.driver(s)
+            with pytest.raises(DBAPIError) as caught:
+                await drv.execute(raising)
+            assert is_retryable(caught.value) is retryable, code
+            await s.rollback()
