@@ -2,12 +2,167 @@
 its title in zh-CN and en. Services raise these; never HTTPException.
 
 `detail` texts are formatted from the error's `params`, so the same error reads
-well in both languages.
+well in both languages. Params that are codes (statuses, actions, roles, kinds,
+categories, nouns) are named through the tables below: zh-CN text carries no English
+words, and a code the tables do not know makes the zh-CN detail say less, never
+the code.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+from enum import Enum
 from typing import Any, ClassVar
+
+from core.clock import CHINA_TZ
+
+# --- the words a detail may name, in zh-CN and en ------------------------------------
+# A detail's parameters are codes (a status, an action, a role); the templates name
+# them through these tables, so zh-CN text carries no English words. A code a table
+# does not know makes the zh-CN detail fall back to the title (never to the code).
+
+Names = dict[str, tuple[str, str]]
+
+STATUS_NAMES: Names = {
+    # marriage appointment
+    "booked": ("已预约", "booked"),
+    "checked_in": ("已签到", "checked in"),
+    "completed": ("已办结", "completed"),
+    "cancelled": ("已取消", "cancelled"),
+    "no_show": ("未到", "no-show"),
+    # divorce case
+    "cooling_off": ("离婚冷静期中", "cooling-off"),
+    "awaiting_confirmation": ("待确认登记", "awaiting confirmation"),
+    "registered": ("已登记", "registered"),
+    "withdrawn": ("已撤回", "withdrawn"),
+    "lapsed": ("已失效", "lapsed"),
+    # bed application
+    "submitted": ("已提交", "submitted"),
+    "waitlisted": ("轮候中", "waitlisted"),
+    "offered": ("已分配床位待确认", "offered"),
+    "accepted": ("已接受", "accepted"),
+    "admitted": ("已入住", "admitted"),
+    "declined": ("已谢绝", "declined"),
+    "expired": ("已过期", "expired"),
+    "rejected": ("已驳回", "rejected"),
+    # bed
+    "available": ("空闲", "available"),
+    "held": ("已为申请保留", "held"),
+    "occupied": ("已占用", "occupied"),
+    "maintenance": ("维修中", "under maintenance"),
+    # home-care booking (booked, completed, cancelled, no_show as above)
+    "in_service": ("服务中", "in service"),
+    # burial claim (submitted, rejected, withdrawn as above)
+    "returned": ("已退回补正", "returned"),
+    "reviewed": ("已初审", "reviewed"),
+    "approved": ("已批准", "approved"),
+    "paid": ("已发放", "paid"),
+    # lottery and lottery entry
+    "scheduled": ("未开始报名", "scheduled"),
+    "open": ("报名中", "open"),
+    "drawn": ("已开奖", "drawn"),
+    "entered": ("已报名", "entered"),
+    "won": ("已中签", "won"),
+    "not_drawn": ("未中签", "not drawn"),
+    # webhook delivery
+    "pending": ("待投递", "pending"),
+    "delivered": ("已送达", "delivered"),
+    "failed": ("投递失败", "failed"),
+}
+
+# Action codes: what `InvalidState(status=..., action=<code>)` refused. The en name
+# completes "Cannot ... while the status is ...".
+ACTION_NAMES: Names = {
+    # marriage appointment
+    "book": ("预约", "book"),
+    "cancel": ("取消", "cancel"),
+    "check_in": ("签到", "check in"),
+    "complete": ("办结", "complete"),
+    "no_show": ("标记为未到", "mark as a no-show"),
+    # divorce case
+    "withdraw": ("撤回", "withdraw"),
+    "confirm": ("预约确认登记", "book the confirmation"),
+    "register": ("登记", "register"),
+    # bed application and bed
+    "assess": ("评估", "assess"),
+    "offer": ("分配床位", "offer a bed"),
+    "accept": ("接受", "accept"),
+    "decline": ("谢绝", "decline"),
+    "admit": ("办理入住", "admit"),
+    "reject": ("驳回", "reject"),
+    "expire": ("按过期处理", "expire"),
+    "discharge": ("办理退住", "discharge"),
+    "occupy": ("安排入住", "occupy"),
+    "set_available": ("设为空闲", "set to available"),
+    "set_maintenance": ("设为维修中", "set to under maintenance"),
+    # home-care booking
+    "check_out": ("签退", "check out"),
+    "rate": ("评价", "rate"),
+    "assign": ("指派护理员", "assign a caregiver"),
+    # burial claim
+    "review": ("审核", "review"),
+    "return": ("退回补正", "return for correction"),
+    "resubmit": ("重新提交", "resubmit"),
+    "approve": ("批准", "approve"),
+    "mark_paid": ("标记为已发放", "mark as paid"),
+    # lottery, webhooks
+    "enter": ("报名", "enter"),
+    "draw": ("开奖", "draw"),
+    "retry": ("重新投递", "retry"),
+}
+
+ROLE_NAMES: Names = {
+    "citizen": ("市民", "citizen"),
+    "office": ("婚姻登记机关工作人员", "office"),
+    "institution": ("养老机构工作人员", "institution"),
+    "provider": ("居家养老服务机构工作人员", "provider"),
+    "reviewer": ("审核人员", "reviewer"),
+    "approver": ("审批人员", "approver"),
+    "identity_verifier": ("实名认证服务", "identity_verifier"),
+    "admin": ("平台管理员", "admin"),
+}
+
+ORG_KIND_NAMES: Names = {
+    "registration_office": ("婚姻登记机关", "registration_office"),
+    "care_institution": ("养老机构", "care_institution"),
+    "home_care_provider": ("居家养老服务机构", "home_care_provider"),
+    "civil_affairs_bureau": ("民政部门", "civil_affairs_bureau"),
+    "platform_service": ("平台服务机构", "platform_service"),
+    "platform": ("平台", "platform"),
+}
+
+BED_CATEGORY_NAMES: Names = {
+    "self_care": ("自理", "self-care"),
+    "semi_care": ("半护理", "semi-care"),
+    "full_care": ("全护理", "full-care"),
+    "dementia": ("失智照护", "dementia-care"),
+}
+
+# What NotFound(what=...) can name: the en noun is the code itself.
+NOUNS: Names = {noun: (zh, noun) for noun, zh in {
+    "resource": "资源", "organisation": "机构", "API key": "API 密钥",
+    "appointment": "预约", "slot": "时段", "office": "婚姻登记机关",
+    "weekly schedule": "每周排班", "closure": "休息日", "special day": "特别开放日",
+    "divorce case": "离婚登记申请", "institution": "养老机构", "bed": "床位",
+    "bed application": "入住申请", "occupancy": "入住记录",
+    "lottery": "摇号", "lottery entry": "摇号报名", "official calendar": "官方节假日安排",
+    "citizen": "市民账户", "identity": "实名信息", "audit event": "审计记录",
+    "provider": "居家养老服务机构", "caregiver": "护理员", "service": "服务项目",
+    "offering": "服务报价", "home-care booking": "居家养老服务预约",
+    "subsidy": "补贴资格", "burial policy": "生态安葬补贴政策",
+    "burial claim": "生态安葬补贴申请", "webhook subscription": "事件推送订阅",
+    "delivery": "推送记录",
+}.items()}
+NOUNS_ZH = {noun: zh for noun, (zh, _en) in NOUNS.items()}
+
+
+def _code(value: Any) -> str:
+    return str(value.value) if isinstance(value, Enum) else str(value)
+
+
+def china_time(at: datetime) -> str:
+    """`2026-12-04 00:00` in China time, as details say a moment."""
+    return at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
 
 
 class DomainError(Exception):
@@ -17,6 +172,8 @@ class DomainError(Exception):
     title_en: ClassVar[str] = "Bad request"
     detail_zh: ClassVar[str | None] = None
     detail_en: ClassVar[str | None] = None
+    # Parameters that are codes, each with the table that names it in both languages.
+    names: ClassVar[dict[str, Names]] = {}
     headers: dict[str, str] | None = None
 
     def __init__(self, **params: Any) -> None:
@@ -27,23 +184,50 @@ class DomainError(Exception):
     def title(self, lang: str) -> str:
         return self.title_en if lang == "en" else self.title_zh
 
+    def extensions(self, lang: str) -> dict[str, Any]:
+        """The problem's extension members, as said in `lang`."""
+        return self.extra
+
     def detail(self, lang: str) -> str:
         template = self.detail_en if lang == "en" else self.detail_zh
         if template is None:
             return self.title(lang)
-        try:
-            return template.format(**self.params)
-        except (KeyError, IndexError):
+        params = self.localised_params(lang)
+        if params is None:
             return self.title(lang)
+        try:
+            return template.format(**params)
+        except (KeyError, IndexError, ValueError):
+            return self.title(lang)
+
+    def localised_params(self, lang: str) -> dict[str, Any] | None:
+        """The params with each code named in `lang`; None when a zh-CN name is
+        missing (the caller then says the title rather than an English code)."""
+        out = dict(self.params)
+        for param, table in self.names.items():
+            if param not in out:
+                continue
+            code = _code(out[param])
+            pair = table.get(code)
+            if pair is None:
+                if lang != "en":
+                    return None
+                out[param] = code
+            else:
+                out[param] = pair[1] if lang == "en" else pair[0]
+        return out
 
 
 def _error(name: str, code: str, status: int, zh: str, en: str,
-           detail_zh: str | None = None, detail_en: str | None = None) -> type[DomainError]:
-    cls = type(name, (DomainError,), {
+           detail_zh: str | None = None, detail_en: str | None = None,
+           names: dict[str, Names] | None = None) -> type[DomainError]:
+    attrs: dict[str, Any] = {
         "code": code, "status": status, "title_zh": zh, "title_en": en,
         "detail_zh": detail_zh, "detail_en": detail_en,
-    })
-    return cls
+    }
+    if names:
+        attrs["names"] = names
+    return type(name, (DomainError,), attrs)
 
 
 # 400
@@ -63,47 +247,87 @@ InvalidToken = _error("InvalidToken", "invalid_token", 401, "令牌无效或已�
                       "Invalid or expired token")
 InvalidApiKey = _error("InvalidApiKey", "invalid_api_key", 401, "API 密钥无效或已吊销",
                        "Invalid or revoked API key")
-Forbidden = _error("Forbidden", "forbidden", 403, "无权执行此操作",
-                   "You may not perform this operation",
-                   "该操作需要角色：{roles}。", "This operation needs the role: {roles}.")
+_Forbidden = _error("Forbidden", "forbidden", 403, "无权执行此操作",
+                    "You may not perform this operation",
+                    "该操作需要以下角色之一：{roles}。",
+                    "This operation needs one of the roles: {roles}.")
+
+
+class Forbidden(_Forbidden):
+    """`roles`: the roles that may, as a list or as one comma-separated string."""
+
+    def localised_params(self, lang: str) -> dict[str, Any] | None:
+        roles = self.params.get("roles", ())
+        codes = [r.strip() for r in roles.split(",")] if isinstance(roles, str) \
+            else [_code(r) for r in roles]
+        codes = [c for c in codes if c]
+        if not codes:
+            return None
+        if lang == "en":
+            return {"roles": ", ".join(codes)}
+        if any(c not in ROLE_NAMES for c in codes):
+            return None
+        return {"roles": "、".join(ROLE_NAMES[c][0] for c in codes)}
+
+
 SeparationOfDuties = _error("SeparationOfDuties", "separation_of_duties", 403,
                             "审核与审批须由不同人员完成",
                             "Review and approval need different staff members")
 _NotFound = _error("NotFound", "not_found", 404, "资源不存在", "Not found",
-                   "找不到该{what}。", "No such {what}.")
-
-# The Chinese names of what NotFound(what=...) can name.
-NOUNS_ZH = {
-    "resource": "资源", "organisation": "机构", "API key": "API 密钥",
-    "appointment": "预约", "slot": "时段", "office": "婚姻登记机关",
-    "weekly schedule": "每周排班", "closure": "休息日", "special day": "特别开放日",
-    "divorce case": "离婚登记申请", "institution": "养老机构", "bed": "床位",
-    "bed application": "入住申请", "occupancy": "入住记录",
-}
+                   "找不到该{what}。", "No such {what}.", names={"what": NOUNS})
 
 
 class NotFound(_NotFound):
     """An object that does not exist, or is not the caller's (same answer)."""
 
-    def detail(self, lang: str) -> str:
-        what = self.params.get("what", "resource")
-        if lang != "en":
-            return self.detail_zh.format(what=NOUNS_ZH.get(what, "资源"))  # type: ignore[union-attr]
-        return self.detail_en.format(what=what)  # type: ignore[union-attr]
+    def localised_params(self, lang: str) -> dict[str, Any] | None:
+        what = _code(self.params.get("what", "resource"))
+        if lang == "en":
+            return {"what": what}
+        return {"what": NOUNS.get(what, NOUNS["resource"])[0]}
+
+
 MethodNotAllowed = _error("MethodNotAllowed", "method_not_allowed", 405, "不支持该请求方法",
                           "Method not allowed")
 # 409
 Conflict = _error("Conflict", "conflict", 409, "与当前状态冲突", "Conflict with the current state")
-InvalidState = _error("InvalidState", "invalid_state", 409, "当前状态不允许此操作",
-                      "Not allowed in the current state",
-                      "当前状态为 {status}，不能{action}。",
-                      "The resource is {status}; it cannot be {action}.")
+_InvalidState = _error("InvalidState", "invalid_state", 409, "当前状态不允许此操作",
+                       "Not allowed in the current state",
+                       "当前状态为“{status}”，不能{action}。",
+                       "Cannot {action} while the status is {status}.",
+                       names={"status": STATUS_NAMES, "action": ACTION_NAMES})
+
+
+class InvalidState(_InvalidState):
+    """`InvalidState(status=<the current status value>, action=<an ACTION_NAMES code>)`;
+    the problem also carries `current_status`."""
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        if "status" in params:
+            self.extra["current_status"] = _code(params["status"])
+
+    def detail(self, lang: str) -> str:
+        if lang == "en" or self.localised_params(lang) is not None:
+            return super().detail(lang)
+        # A code without a Chinese name: say what is known, in Chinese only.
+        status = STATUS_NAMES.get(_code(self.params.get("status", "")))
+        action = ACTION_NAMES.get(_code(self.params.get("action", "")))
+        if status is not None:
+            return f"当前状态为“{status[0]}”，不允许此操作。"
+        if action is not None:
+            return f"当前状态下不能{action[0]}。"
+        return "当前状态不允许此操作。"
+
+
 SlotFull = _error("SlotFull", "slot_full", 409, "该时段已约满", "This slot is full")
 CapacityBelowBooked = _error(
     "CapacityBelowBooked", "capacity_below_booked", 409, "容量低于已预约数",
     "Capacity below existing bookings",
-    "已有 {affected} 个预约受影响；如需取消它们，请在请求中注明。",
-    "{affected} existing appointments are affected; say so in the request to cancel them.")
+    "已有 {affected} 个预约超出新的容量；如需同时取消这些预约，请将 cancel_affected "
+    "设为 true 后重新提交。",
+    "{affected} existing appointments exceed the new capacity; to cancel them, send the "
+    "request again with cancel_affected set to true.")
 IdempotencyInFlight = _error("IdempotencyInFlight", "idempotency_in_flight", 409,
                              "相同 Idempotency-Key 的请求正在处理中",
                              "A request with this Idempotency-Key is still in progress")
@@ -123,12 +347,62 @@ UnsupportedMediaType = _error("UnsupportedMediaType", "unsupported_media_type", 
                               "不支持的内容类型", "Unsupported media type",
                               "请求体须为 application/json。", "The body must be application/json.")
 # 422
-ValidationFailed = _error("ValidationFailed", "validation_error", 422, "字段校验失败",
-                          "Field validation failed")
-InvalidIdNumber = _error("InvalidIdNumber", "invalid_id_number", 422, "身份证号码无效",
-                         "Invalid identity number",
-                         "{field} 不是有效的居民身份证号码。",
-                         "{field} is not a valid resident identity number.")
+_ValidationFailed = _error("ValidationFailed", "validation_error", 422, "字段校验失败",
+                           "Field validation failed")
+
+
+class ValidationFailed(_ValidationFailed):
+    """Field validation: `extra["errors"]` holds `{"loc", "type", "msg"}` items; a
+    service that refuses a field itself gives `msg` as a (zh-CN, en) pair."""
+
+    def extensions(self, lang: str) -> dict[str, Any]:
+        out = dict(self.extra)
+        if isinstance(out.get("errors"), list):
+            out["errors"] = [
+                dict(e, msg=e["msg"][1] if lang == "en" else e["msg"][0])
+                if isinstance(e, dict) and isinstance(e.get("msg"), tuple) else e
+                for e in out["errors"]]
+        return out
+
+
+_InvalidIdNumber = _error("InvalidIdNumber", "invalid_id_number", 422, "身份证号码无效",
+                          "Invalid identity number",
+                          "{field} 不是有效的居民身份证号码。",
+                          "{field} is not a valid resident identity number.")
+
+# What is wrong with an identity number (the `reason` extension member).
+ID_NUMBER_REASONS: dict[str, tuple[str, str]] = {
+    "length": ("{field}：居民身份证号码应为 18 位。",
+               "{field}: a resident identity number has 18 characters."),
+    "format": ("{field}：号码格式不正确，前 17 位应为数字（首位不为 0），末位为数字或 X。",
+               "{field}: the first 17 characters must be digits (the first not 0) and the "
+               "last a digit or X."),
+    "birth_date": ("{field}：号码中的出生日期（第 7 至 14 位）不是有效的日期。",
+                   "{field}: the birth date in it (characters 7 to 14) is not a valid date."),
+    "checksum": ("{field}：校验码（第 18 位）与前 17 位不符，请核对号码。",
+                 "{field}: the check character (the 18th) does not match the first 17; "
+                 "check the number."),
+}
+
+
+class InvalidIdNumber(_InvalidIdNumber):
+    """`InvalidIdNumber(field=<the field path>, reason=<an ID_NUMBER_REASONS key>)`;
+    the problem carries `field` and `reason`, never the number."""
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        if "field" in params:
+            self.extra["field"] = params["field"]
+        if params.get("reason") in ID_NUMBER_REASONS:
+            self.extra["reason"] = params["reason"]
+
+    def detail(self, lang: str) -> str:
+        pair = ID_NUMBER_REASONS.get(self.params.get("reason", ""))
+        if pair is None or "field" not in self.params:
+            return super().detail(lang)
+        return (pair[1] if lang == "en" else pair[0]).format(field=self.params["field"])
+
+
 InvalidDivisionCode = _error("InvalidDivisionCode", "invalid_division_code", 422,
                              "行政区划代码无效", "Invalid division code",
                              "{code} 不是有效的行政区划代码。",
@@ -138,8 +412,9 @@ IdempotencyKeyReused = _error("IdempotencyKeyReused", "idempotency_key_reused", 
                               "Idempotency-Key already used for a different request")
 RoleNotAllowed = _error("RoleNotAllowed", "role_not_allowed", 422, "该机构不能持有此角色",
                         "This organisation cannot hold that role",
-                        "{kind} 类机构不能持有角色 {role}。",
-                        "An organisation of kind {kind} cannot hold the role {role}.")
+                        "{kind}不能持有“{role}”角色的密钥。",
+                        "An organisation of kind {kind} cannot hold the role {role}.",
+                        names={"kind": ORG_KIND_NAMES, "role": ROLE_NAMES})
 # 429 / 5xx
 RateLimited = _error("RateLimited", "rate_limited", 429, "请求过于频繁", "Too many requests")
 InternalError = _error("InternalError", "internal_error", 500, "服务器内部错误",
@@ -149,11 +424,40 @@ DatabaseUnavailable = _error("DatabaseUnavailable", "database_unavailable", 503,
 
 
 # --- marriage registration (DOMAIN.md section 1) ---
-PartyHasActiveAppointment = _error(
+_PartyHasActiveAppointment = _error(
     "PartyHasActiveAppointment", "party_has_active_appointment", 409,
     "当事人已有一个有效的婚姻登记预约", "A party already holds an active appointment",
     "同一当事人同一时间只能持有一个有效的婚姻登记预约（全国范围）。",
     "A person may hold only one active marriage-registration appointment, in any office.")
+
+
+class PartyHasActiveAppointment(_PartyHasActiveAppointment):
+    """`PartyHasActiveAppointment(party_indexes=[...])`: the 0-based positions in
+    `parties` of those who already hold one; the problem carries `party_index` (the
+    first) and `party_indexes`. Without them, the general rule is said."""
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        indexes = sorted(params.get("party_indexes") or ())
+        if indexes:
+            self.extra["party_index"] = indexes[0]
+            self.extra["party_indexes"] = indexes
+
+    def detail(self, lang: str) -> str:
+        indexes = self.extra.get("party_indexes")
+        if not indexes:
+            return super().detail(lang)
+        if lang == "en":
+            who = ("party " if len(indexes) == 1 else "parties ") + \
+                " and ".join(str(i + 1) for i in indexes)
+            return (f"{who.capitalize()} (counting from 1) already "
+                    f"{'holds' if len(indexes) == 1 else 'hold'} an active marriage-registration "
+                    "appointment; a person may hold only one, in any office.")
+        who = "、".join(str(i + 1) for i in indexes)
+        return (f"第 {who} 位当事人已持有一个有效的婚姻登记预约；同一当事人同一时间只能"
+                "持有一个（全国范围）。")
+
+
 ScheduleNotSet = _error(
     "ScheduleNotSet", "schedule_not_set", 409, "尚未发布每周排班", "No weekly schedule yet",
     "请先发布每周排班，再设置休息日或特别开放日。",
@@ -169,12 +473,48 @@ Underage = _error(
 InvalidParties = _error(
     "InvalidParties", "invalid_parties", 422, "当事人不符合要求",
     "The parties do not fit this kind of appointment", "{reason_zh}", "{reason_en}")
-OutsideBookingWindow = _error(
+_OutsideBookingWindow = _error(
     "OutsideBookingWindow", "outside_booking_window", 422, "不在可预约时间内",
     "Outside the booking window",
     "可预约 {opens_days} 天内、且距开始至少 {notice_hours} 小时的场次。",
     "Sessions can be booked up to {opens_days} days ahead and at least {notice_hours} hours "
     "before they start.")
+
+
+class OutsideBookingWindow(_OutsideBookingWindow):
+    """Not yet open: `OutsideBookingWindow(opens_at=<aware datetime>, opens_days=n)`;
+    too late: `OutsideBookingWindow(closed_at=<aware datetime>, notice_hours=n)`. The
+    problem carries `opens_at` or `closed_at` (RFC 3339, China time)."""
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        for key in ("opens_at", "closed_at"):
+            if isinstance(params.get(key), datetime):
+                self.extra[key] = params[key].astimezone(CHINA_TZ).isoformat()
+
+    def detail(self, lang: str) -> str:
+        p = self.params
+        en = lang == "en"
+        if isinstance(p.get("opens_at"), datetime):
+            at = china_time(p["opens_at"])
+            days = p.get("opens_days")
+            if en:
+                return (f"This session opens for booking at {at} China time"
+                        + (f" ({days} days ahead)." if days is not None else "."))
+            return (f"该场次将于北京时间 {at} 开放预约"
+                    + (f"（提前 {days} 天开放）。" if days is not None else "。"))
+        if isinstance(p.get("closed_at"), datetime):
+            at = china_time(p["closed_at"])
+            hours = p.get("notice_hours")
+            if en:
+                return (f"Booking for this session closed at {at} China time"
+                        + (f": sessions must be booked at least {hours} hours before they "
+                           "start." if hours is not None else "."))
+            return (f"该场次已于北京时间 {at} 停止预约"
+                    + (f"：须在场次开始前至少 {hours} 小时预约。" if hours is not None else "。"))
+        return super().detail(lang)
+
+
 OutsideConfirmationWindow = _error(
     "OutsideConfirmationWindow", "outside_confirmation_window", 422,
     "不在离婚确认期内", "Outside the divorce confirmation window",
@@ -200,7 +540,7 @@ CheckInNotToday = _error(
 DateRangeTooLong = _error(
     "DateRangeTooLong", "date_range_too_long", 422, "查询日期范围过长",
     "Date range too long",
-    "from 与 to 之间最多 {days} 天（含首尾），且 to 不早于 from。",
+    "查询参数 from 与 to 之间最多 {days} 天（含首尾），且 to 不早于 from。",
     "At most {days} days from `from` to `to` inclusive, and `to` not before `from`.")
 InvalidSessions = _error(
     "InvalidSessions", "invalid_sessions", 422, "场次设置无效", "Invalid sessions",
@@ -209,7 +549,8 @@ InvalidSessions = _error(
 # --- elderly-care beds (DOMAIN.md section 2) ---
 NoBedAvailable = _error(
     "NoBedAvailable", "no_bed_available", 409, "没有空余床位", "No bed available",
-    "该机构没有可用的{category}床位。", "The institution has no available {category} bed.")
+    "该机构没有可用的{category}床位。", "The institution has no available {category} bed.",
+    names={"category": BED_CATEGORY_NAMES})
 DuplicateApplication = _error(
     "DuplicateApplication", "duplicate_application", 409, "已有同类在办申请",
     "An active application already exists",

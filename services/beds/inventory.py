@@ -169,7 +169,7 @@ async def update_bed(session: AsyncSession, principal: Principal, institution_id
     def checked(current: Bed) -> dict:
         if new_status != current.status and current.status not in (BedStatus.available,
                                                                    BedStatus.maintenance):
-            raise InvalidState(status=current.status, action=f"set to {new_status}")
+            raise InvalidState(status=current.status, action=f"set_{new_status}")
         return {**changes, "updated_at": clock.now()}
 
     # Again under the pool lock (another editor may have committed meanwhile), and
@@ -192,7 +192,7 @@ async def discharge(session: AsyncSession, principal: Principal, institution_id:
     await pool.settle(session, institution_id, bed.category)
     bed = await _bed(session, institution_id, bed_id)
     if bed.status != BedStatus.occupied:
-        raise InvalidState(status=bed.status, action="discharged")
+        raise InvalidState(status=bed.status, action="discharge")
     now = clock.now()
     await session.execute(
         update(BedOccupancy)
@@ -201,7 +201,7 @@ async def discharge(session: AsyncSession, principal: Principal, institution_id:
         .execution_options(synchronize_session=False))
     if not await pool.change_bed_status(session, bed.id, institution_id, bed.category,
                                         BedStatus.occupied, BedStatus.available):
-        raise InvalidState(status=bed.status, action="discharged")
+        raise InvalidState(status=bed.status, action="discharge")
     await audit.record(session, principal, "bed.discharge", "bed", bed.id, org_id=institution_id)
     await pool.match(session, institution_id, bed.category, settings)
     return await bed_public(session, await _bed(session, institution_id, bed.id))
@@ -239,7 +239,7 @@ async def admit_outside(session: AsyncSession, principal: Principal, institution
     if body.bed_id is not None:
         bed = await _bed(session, institution_id, body.bed_id)
         if bed.status not in (BedStatus.available, BedStatus.maintenance):
-            raise InvalidState(status=bed.status, action="occupied")
+            raise InvalidState(status=bed.status, action="occupy")
     else:
         bed = (await session.execute(
             select(Bed).where(Bed.institution_id == institution_id, Bed.category == category,
@@ -249,7 +249,7 @@ async def admit_outside(session: AsyncSession, principal: Principal, institution
             raise NoBedAvailable(category=category)
     if not await pool.change_bed_status(session, bed.id, institution_id, category, bed.status,
                                         BedStatus.occupied):
-        raise InvalidState(status=bed.status, action="occupied")
+        raise InvalidState(status=bed.status, action="occupy")
     occ = await start_occupancy(session, bed, name=body.name, id_number=protected,
                                 application_id=None)
     await audit.record(session, principal, "bed.admit_outside", "bed_occupancy", occ.id,

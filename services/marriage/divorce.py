@@ -150,7 +150,7 @@ async def case_for_confirmation(session: AsyncSession, principal: Principal, set
                              reason_en="The parties must be the two who applied for the divorce.")
     status = status_of(case, settings)
     if status not in (DivorceCaseStatus.cooling_off, DivorceCaseStatus.awaiting_confirmation):
-        raise InvalidState(status=status, action="confirmed")
+        raise InvalidState(status=status, action="confirm")
     d = dates_of(case, settings)
     if not d.confirmation_first <= day <= d.confirmation_deadline:
         raise OutsideConfirmationWindow(first=d.confirmation_first.isoformat(),
