@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -21,7 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problems import internal_error_body, problem_body
+from api.problems import send_problem
 from core import errors
 from core.context import request_id_var
 from core.logging import get_logger
@@ -70,13 +69,6 @@ class Metrics:
             mark_process_dead(os.getpid(), self.multiprocess_dir)
 
 
-def _lang(scope: Scope) -> str:
-    for name, value in scope.get("headers", ()):
-        if name == b"accept-language":
-            return "en" if value.decode("latin-1").lower().lstrip().startswith("en") else "zh"
-    return "zh"
-
-
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
         self.app = app
@@ -109,17 +101,13 @@ class RequestContextMiddleware:
                 # A body of unknown length: read it (up to the limit) before the app does.
                 receive, early = await self._buffer_body(receive)
             if early is not None:
-                await self._send_problem(early, scope, send_wrapper)
+                await send_problem(early, scope, send_wrapper)
             else:
                 await self.app(scope, receive, send_wrapper)
         except Exception:
             log.exception("unhandled_exception", method=scope.get("method"))
             if not status_holder["started"]:
-                body = internal_error_body(scope.get("path"), _lang(scope))
-                await send_wrapper({"type": "http.response.start", "status": 500, "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode())]})
-                await send_wrapper({"type": "http.response.body", "body": body})
+                await send_problem(errors.InternalError(), scope, send_wrapper)
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
@@ -179,11 +167,3 @@ class RequestContextMiddleware:
             return await receive()
 
         return replay, None
-
-    async def _send_problem(self, err: errors.DomainError, scope: Scope, send: Send) -> None:
-        body = json.dumps(problem_body(err, _lang(scope), scope.get("path")),
-                          ensure_ascii=False).encode()
-        await send({"type": "http.response.start", "status": err.status, "headers": [
-            (b"content-type", b"application/problem+json"),
-            (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})

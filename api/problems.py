@@ -2,27 +2,33 @@
 
 Domain errors carry their own code and status; FastAPI's validation errors,
 404 and 405 are mapped here; anything unexpected becomes a bare 500 with the
-request id and nothing else.
+request id and nothing else. `build_problem` makes every problem body and its
+headers, for these handlers and for the ASGI middleware (`send_problem`) alike,
+in the one language `negotiate` picks from `Accept-Language`.
 """
 
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope, Send
 
+from api.field_messages import field_message
 from core import errors
 from core.context import request_id_var
 from core.logging import get_logger
 from services.idempotency import Replay
 
 PROBLEM_TYPE_BASE = "https://huimin.example.cn/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = get_logger("huimin.errors")
 
 
@@ -34,27 +40,92 @@ class ProblemDetail(BaseModel):
     code: str = Field(examples=["slot_full"])
     instance: str | None = Field(default=None, examples=["/v1/marriage/appointments"])
     request_id: str | None = None
-    errors: list[dict[str, Any]] | None = None
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="`validation_error`: `{loc, type, msg}` per field; `msg` "
+                                  "in the problem's language, never the value sent")
+    current_status: str | None = Field(default=None, description="`invalid_state`")
+    opens_at: str | None = Field(
+        default=None, description="`outside_booking_window`, not open yet: when it opens "
+                                  "(RFC 3339, China time)",
+        examples=["2026-12-04T00:00:00+08:00"])
+    closed_at: str | None = Field(
+        default=None, description="`outside_booking_window`, too late: when booking closed")
+    field: str | None = Field(default=None, description="`invalid_id_number`: the field path",
+                              examples=["parties[1].id_number"])
+    reason: str | None = Field(
+        default=None, description="`invalid_id_number`: `length`, `format`, `birth_date` "
+                                  "or `checksum`")
+    party_index: int | None = Field(
+        default=None, description="`party_has_active_appointment`: the party (0-based) "
+                                  "who already holds one (the first, if several)")
+    party_indexes: list[int] | None = Field(
+        default=None, description="`party_has_active_appointment`: every such party")
+
+
+# --- language -----------------------------------------------------------------------
+
+CONTENT_LANGUAGE = {"zh": "zh-CN", "en": "en"}
+_MAX_RANGES = 32
+
+
+def negotiate(accept_language: str | None) -> str:
+    """`en` or `zh` (zh-CN) for an `Accept-Language` header (RFC 9110 section 12.5.4).
+
+    The range with the highest q-value that names a language huimin speaks wins (by
+    its primary subtag: `en-US` is English, `zh-TW` Chinese; `*` is the default,
+    Chinese); on equal q the earlier one. `q=0` means "not this one". A header that
+    names nothing huimin speaks, or none at all, gets zh-CN.
+    """
+    if accept_language is None or len(accept_language) <= _CACHED_HEADER_LENGTH:
+        return _negotiate_cached(accept_language)
+    return _negotiate(accept_language)
+
+
+_CACHED_HEADER_LENGTH = 128
+
+
+@lru_cache(maxsize=512)
+def _negotiate_cached(accept_language: str | None) -> str:
+    return _negotiate(accept_language)
+
+
+def _negotiate(accept_language: str | None) -> str:
+    best, best_q = "zh", 0.0
+    for part in (accept_language or "").split(",")[:_MAX_RANGES]:
+        tag, _, params = part.partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0
+                if not 0.0 <= q <= 1.0:
+                    q = 0.0
+        primary = tag.strip().lower().split("-", 1)[0]
+        lang = {"en": "en", "zh": "zh", "*": "zh"}.get(primary)
+        if lang is not None and q > best_q:
+            best, best_q = lang, q
+    return best
 
 
 def language(request: Request | None) -> str:
-    """`en` when the caller prefers English, else zh-CN (the default)."""
+    """The problem language of a request: `en` or `zh` (zh-CN, the default)."""
     if request is None:
         return "zh"
-    header = request.headers.get("accept-language", "")
-    best, best_q = "zh", -1.0
-    for part in header.split(","):
-        tag, _, params = part.strip().partition(";")
-        q = 1.0
-        if params.strip().startswith("q="):
-            try:
-                q = float(params.strip()[2:])
-            except ValueError:
-                q = 0.0
-        tag = tag.strip().lower()
-        if tag.startswith(("en", "zh")) and q > best_q:
-            best, best_q = tag[:2], q
-    return best
+    return negotiate(request.headers.get("accept-language"))
+
+
+def scope_language(scope: Scope) -> str:
+    """The same negotiation for a bare ASGI scope (the middleware's problems)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"accept-language":
+            return negotiate(value.decode("latin-1"))
+    return "zh"
+
+
+# --- the one problem builder -------------------------------------------------------------
 
 
 def problem_body(err: errors.DomainError, lang: str, instance: str | None) -> dict[str, Any]:
@@ -67,20 +138,42 @@ def problem_body(err: errors.DomainError, lang: str, instance: str | None) -> di
         "instance": instance,
         "request_id": request_id_var.get(),
     }
-    body.update(err.extra)
+    body.update(err.extensions(lang))
     return body
 
 
-def problem_response(err: errors.DomainError, request: Request | None) -> JSONResponse:
-    lang = language(request)
-    instance = request.url.path if request is not None else None
+def build_problem(err: errors.DomainError, lang: str,
+                  instance: str | None) -> tuple[int, dict[str, str], bytes]:
+    """Every problem huimin answers, from the handlers and the ASGI middleware alike:
+    (status, headers, body). The headers carry the error's own (Retry-After, Allow,
+    WWW-Authenticate, ...), the media type, `Content-Language` and
+    `Vary: Accept-Language`."""
+    body = json.dumps(problem_body(err, lang, instance), ensure_ascii=False,
+                      separators=(",", ":")).encode()
     headers = dict(err.headers or {})
-    headers["Content-Language"] = "en" if lang == "en" else "zh-CN"
-    return JSONResponse(problem_body(err, lang, instance), status_code=err.status,
-                        media_type="application/problem+json", headers=headers)
+    headers["Content-Type"] = PROBLEM_MEDIA_TYPE
+    headers["Content-Language"] = CONTENT_LANGUAGE.get(lang, "zh-CN")
+    headers["Vary"] = "Accept-Language"
+    return err.status, headers, body
 
 
-async def _domain_error(request: Request, exc: errors.DomainError) -> JSONResponse:
+def problem_response(err: errors.DomainError, request: Request | None) -> Response:
+    instance = request.url.path if request is not None else None
+    status, headers, body = build_problem(err, language(request), instance)
+    return Response(body, status_code=status, headers=headers,
+                    media_type=PROBLEM_MEDIA_TYPE)
+
+
+async def send_problem(err: errors.DomainError, scope: Scope, send: Send) -> None:
+    """The same problem sent straight over ASGI (from the middleware)."""
+    status, headers, body = build_problem(err, scope_language(scope), scope.get("path"))
+    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    raw.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _domain_error(request: Request, exc: errors.DomainError) -> Response:
     return problem_response(exc, request)
 
 
@@ -89,14 +182,16 @@ async def _replay(_request: Request, exc: Replay) -> Response:
                     headers={"Idempotent-Replayed": "true"})
 
 
-async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
     problems = exc.errors()
     if any(p.get("type") == "json_invalid" for p in problems):
         return problem_response(errors.MalformedJson(), request)
     err = errors.ValidationFailed()
     # Never echo the input back: it may hold an identity number.
+    lang = language(request)
     err.extra["errors"] = [
-        {"loc": [str(x) for x in p.get("loc", ())], "type": p.get("type"), "msg": p.get("msg")}
+        {"loc": [str(x) for x in p.get("loc", ())], "type": p.get("type"),
+         "msg": field_message(p, lang)}
         for p in problems
     ]
     return problem_response(err, request)
@@ -113,7 +208,7 @@ _HTTP_STATUS_ERRORS: dict[int, type[errors.DomainError]] = {
 }
 
 
-async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
     cls = _HTTP_STATUS_ERRORS.get(exc.status_code)
     if cls is None:
         cls = errors.BadRequest if exc.status_code < 500 else errors.InternalError
@@ -123,7 +218,7 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     return problem_response(err, request)
 
 
-async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
     log.error("database_unavailable", error_type=type(exc).__name__)
     err = errors.DatabaseUnavailable()
     err.headers = {"Retry-After": "5"}
@@ -138,11 +233,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(InterfaceError, _database_unavailable)
     app.add_exception_handler(ConnectionError, _database_unavailable)
-
-
-def internal_error_body(instance: str | None, lang: str = "zh") -> bytes:
-    return json.dumps(problem_body(errors.InternalError(), lang, instance),
-                      ensure_ascii=False).encode()
 
 
 # --- OpenAPI helpers -------------------------------------------------------

@@ -60,7 +60,8 @@ def parse_near(near: str) -> tuple[float, float]:
     except ValueError as exc:
         err = ValidationFailed()
         err.extra["errors"] = [{"loc": ["query", "near"], "type": "value_error",
-                                "msg": "near must be 'lat,lon' in degrees"}]
+                                "msg": ("near 须为“纬度,经度”（单位为度）",
+                                        "near must be 'lat,lon' in degrees")}]
         raise err from exc
     return lat, lon
 
@@ -175,7 +176,8 @@ async def search(session: AsyncSession, f: SearchFilters, *, near: str | None, s
         if origin is None:
             err = ValidationFailed()
             err.extra["errors"] = [{"loc": ["query", "near"], "type": "missing",
-                                    "msg": "sort=distance needs near=lat,lon"}]
+                                    "msg": ("按距离排序（sort=distance）须提供 near（纬度,经度）",
+                                            "sort=distance needs near=lat,lon")}]
             raise err
         return await _search_by_distance(session, f, origin, limit, cursor)
     found = await organisations.search(
