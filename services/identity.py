@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from datetime import date
 
 from stdnum.cn import ric
-from stdnum.exceptions import ValidationError
+from stdnum.exceptions import (
+    InvalidChecksum,
+    InvalidComponent,
+    InvalidFormat,
+    InvalidLength,
+    ValidationError,
+)
+from stdnum.util import isdigits
 
 from core.clock import clock
 from core.errors import InvalidIdNumber
@@ -22,6 +29,12 @@ from core.security import Cipher
 from core.settings import Settings
 
 BLIND_PURPOSE = "id_number"
+_CHECK_CHARS = frozenset("0123456789X")
+# python-stdnum's exceptions, as the `reason` of `invalid_id_number`.
+_REASONS: dict[type[ValidationError], str] = {
+    InvalidLength: "length", InvalidFormat: "format", InvalidComponent: "birth_date",
+    InvalidChecksum: "checksum",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,26 +55,31 @@ class IdNumber:
 
 
 def parse(value: str, *, field: str = "id_number") -> IdNumber:
-    """Validate and decode; raise `InvalidIdNumber` (422) on any defect.
+    """Validate and decode; raise `InvalidIdNumber` (422) on any defect, saying which
+    (`reason`: `length`, `format`, `birth_date`, `checksum`; never the number).
 
-    The checks are the ones DOMAIN.md names: 18 characters, the GB 11643 check
-    character, a real birth date that is not in the future. The region code is
-    deliberately not checked against the birth year: codes follow the holder's
-    residence when the card was issued, so an elder born in 1956 legitimately
-    carries a district code created decades later (python-stdnum's `validate`
-    refuses those).
+    The checks are the ones DOMAIN.md names, in this order: 18 characters, digits
+    (and a final X), a real birth date that is not in the future, the GB 11643 check
+    character. The region code is deliberately not checked against the birth year:
+    codes follow the holder's residence when the card was issued, so an elder born in
+    1956 legitimately carries a district code created decades later (python-stdnum's
+    `validate` refuses those).
     """
     try:
         number = ric.compact(value)
-        if len(number) != 18 or not number[:17].isdigit() or number[0] == "0":
-            raise InvalidIdNumber(field=field)
+        if len(number) != 18:
+            raise InvalidLength()
+        if not isdigits(number[:17]) or number[0] == "0" or number[-1] not in _CHECK_CHARS:
+            raise InvalidFormat()
+        birth = ric.get_birth_date(number)  # InvalidComponent: no such date
+        if birth > clock.today() or birth.year < 1880:
+            raise InvalidComponent()
         if ric.calc_check_digit(number) != number[-1]:
-            raise InvalidIdNumber(field=field)
-        birth = ric.get_birth_date(number)
-    except (ValidationError, ValueError, TypeError) as exc:
-        raise InvalidIdNumber(field=field) from exc
-    if birth > clock.today() or birth.year < 1880:
-        raise InvalidIdNumber(field=field)
+            raise InvalidChecksum()
+    except ValidationError as exc:
+        raise InvalidIdNumber(field=field, reason=_REASONS.get(type(exc), "format")) from None
+    except (ValueError, TypeError):
+        raise InvalidIdNumber(field=field, reason="format") from None
     sex = "male" if int(number[16]) % 2 == 1 else "female"
     return IdNumber(number=number, birth_date=birth, sex=sex)
 

@@ -39,7 +39,6 @@ from core.errors import (
     InvalidCheckInCode,
     InvalidParties,
     NotFound,
-    OutsideBookingWindow,
     PartyHasActiveAppointment,
     SessionNotEnded,
     SlotFull,
@@ -65,7 +64,7 @@ from schemas.marriage import (
 from schemas.organisation import OrgKind
 from services import audit, capacity, identity, organisations, scopes, transitions
 from services.marriage import calendar, cancellation, divorce
-from services.marriage.calendar import bookable_now
+from services.marriage.calendar import bookable_now, outside_window
 
 KIND_LABELS = {
     AppointmentKind.marriage: ("结婚登记", "Marriage registration"),
@@ -201,9 +200,10 @@ _SLOT_READ = Sql(
 # (capacity's upsert: no row back means full, and then nothing else is written),
 # the appointment, a hold per person in a fixed order (a conflict with a live hold
 # leaves it alone and returns no row; one whose session ended is taken over), the
-# parties and the audit row. The counts of seats and holds taken come back; a
-# shortfall raises and the request's transaction rolls everything back. Foreign
-# keys are checked at the end of the statement, when every row is there.
+# parties and the audit row. The count of seats and the holds taken (their blind
+# indexes, so a refusal can name the party) come back; a shortfall raises and the
+# request's transaction rolls everything back. Foreign keys are checked at the end
+# of the statement, when every row is there.
 _BOOK_PG = Sql(f"""
 WITH cap AS (
   {capacity.ensure_and_take_sql("$1", "$2", "$3", "$4", "1", "$5::timestamptz")}
@@ -220,7 +220,7 @@ WITH cap AS (
   ON CONFLICT (id_blind_index) DO UPDATE SET appointment_id = excluded.appointment_id,
     expires_at = excluded.expires_at, created_at = excluded.created_at
   WHERE h.expires_at <= $5
-  RETURNING 1
+  RETURNING h.id_blind_index
 ), party AS (
   INSERT INTO marriage_party (id, appointment_id, position, name, id_number_encrypted,
     id_blind_index, id_number_masked, phone)
@@ -233,7 +233,7 @@ WITH cap AS (
   SELECT $21::varchar, $5, $22::varchar, $23::varchar, $24::varchar, $2, $25::varchar,
     $26::varchar, $6, 'success', $27::varchar FROM appt
 )
-SELECT (SELECT count(*) FROM cap), (SELECT count(*) FROM hold)
+SELECT (SELECT count(*) FROM cap), (SELECT array_agg(id_blind_index) FROM hold)
 """)  # noqa: S608 - constant text, built at import
 
 # SQLite (no writes in a WITH): the same statements one by one, all in one hop to
@@ -247,7 +247,7 @@ _HOLD_SQLITE = (
     "INSERT INTO marriage_party_hold AS h (id_blind_index, appointment_id, expires_at, "
     "created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id_blind_index) DO UPDATE SET "
     "appointment_id = excluded.appointment_id, expires_at = excluded.expires_at, "
-    "created_at = excluded.created_at WHERE h.expires_at <= ?4 RETURNING 1")
+    "created_at = excluded.created_at WHERE h.expires_at <= ?4 RETURNING id_blind_index")
 _PARTY_SQLITE = (
     "INSERT INTO marriage_party (id, appointment_id, position, name, id_number_encrypted, "
     "id_blind_index, id_number_masked, phone) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
@@ -255,12 +255,12 @@ _AUDIT_SQLITE = f"INSERT INTO audit_event ({audit.COLUMNS}) VALUES ({', '.join('
 
 
 def _book_sqlite(db: sqlite3.Connection, cap: tuple, appointment: tuple, holds: list[tuple],
-                 parties: list[tuple], audit_row: tuple) -> tuple[int, int]:
+                 parties: list[tuple], audit_row: tuple) -> tuple[int, list[str]]:
     """`_BOOK_PG` for SQLite, run in aiosqlite's thread: (seats taken, holds taken)."""
     if not db.execute(_CAP_SQLITE, cap).fetchall():
-        return 0, 0
+        return 0, []
     db.execute(_APPOINTMENT_SQLITE, appointment)
-    taken = sum(len(db.execute(_HOLD_SQLITE, h).fetchall()) for h in holds)
+    taken = [row[0] for h in holds for row in db.execute(_HOLD_SQLITE, h).fetchall()]
     db.executemany(_PARTY_SQLITE, parties)
     db.execute(_AUDIT_SQLITE, audit_row)
     return 1, taken
@@ -306,8 +306,7 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
         raise NotFound(what="slot")
     starts_at, ends_at = held.starts_at, held.ends_at
     if not bookable_now(row, held, now, clock.today()):
-        raise OutsideBookingWindow(opens_days=row.booking_opens_days_ahead,
-                                   notice_hours=row.min_notice_hours)
+        raise outside_window(row, held, clock.today())
     if party_error is not None:
         raise party_error
     if row.no_shows:
@@ -368,8 +367,10 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
         raise
     if not seats:
         raise SlotFull()
-    if holds != len(blind):
-        raise PartyHasActiveAppointment()
+    if len(holds or ()) != len(blind):
+        # The blind indexes of the holds not taken name the parties who hold one.
+        raise PartyHasActiveAppointment(
+            party_indexes=[i for i, b in enumerate(blind) if b not in set(holds or ())])
     # The response is built from what was written, not read back (model_construct:
     # plain carriers of the values, never added to the session).
     return AppointmentView(MarriageAppointment.model_construct(**appointment),

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import chinese_calendar
 
 from core.clock import CHINA_TZ
+from core.errors import OutsideBookingWindow
 from schemas.marriage import in_date_range
 
 SLOT_PREFIX = "ms"
@@ -153,3 +154,16 @@ def bookable_now(schedule: BookingSettings, s: Session, now: dt.datetime,
     date) and not later than `min_notice_hours` before the start."""
     released = s.date <= today + dt.timedelta(days=schedule.booking_opens_days_ahead)
     return released and now <= s.starts_at - dt.timedelta(hours=schedule.min_notice_hours)
+
+
+def outside_window(schedule: BookingSettings, s: Session,
+                   today: dt.date) -> OutsideBookingWindow:
+    """Why `bookable_now` refused `s`: not released yet (it opens at midnight China
+    time, `booking_opens_days_ahead` days before its date) or past the minimum notice."""
+    days = schedule.booking_opens_days_ahead
+    if s.date > today + dt.timedelta(days=days):
+        return OutsideBookingWindow(
+            opens_at=local_to_utc(s.date - dt.timedelta(days=days), "00:00"), opens_days=days)
+    return OutsideBookingWindow(
+        closed_at=s.starts_at - dt.timedelta(hours=schedule.min_notice_hours),
+        notice_hours=schedule.min_notice_hours)
