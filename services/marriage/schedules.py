@@ -108,7 +108,7 @@ def _check_overlaps(sessions: list[DaySessionIn], weekday: int | None = None) ->
     ordered = sorted(sessions, key=lambda s: s.start)
     for a, b in zip(ordered, ordered[1:], strict=False):
         if b.start < a.end:
-            day = f"星期{weekday}" if weekday else ""
+            day = f"星期{'一二三四五六日'[weekday - 1]}" if weekday else ""
             raise InvalidSessions(
                 reason_zh=f"{day}场次 {a.start}-{a.end} 与 {b.start}-{b.end} 重叠。",
                 reason_en=f"Sessions {a.start}-{a.end} and {b.start}-{b.end} overlap"

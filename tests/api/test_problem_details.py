@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from tests.api.test_beds_support import add_bed, institution
 from tests.api.test_marriage_support import (
     WEEKDAY_SESSIONS,
     book,
@@ -292,3 +293,30 @@ async def test_party_has_active_appointment_says_which_party(client, admin_heade
                           headers={**citizen(settings), **idem(), **EN})
     body = problem(r, 409, "party_has_active_appointment", "en")
     assert body["party_index"] == 0 and body["detail"].startswith("Party 1 ")
+
+
+async def test_beds_problems_name_categories_and_statuses_in_chinese(client, admin_headers):
+    inst, staff = await institution(client, admin_headers)
+    bed = await add_bed(client, inst, staff, "A-1", category="full_care")
+    r = await client.post(f"/v1/institutions/{inst['id']}/residents",
+                          json={"category": "dementia", "name": "李桂兰"}, headers=staff)
+    body = problem(r, 409, "no_bed_available", "zh-CN")
+    assert body["detail"] == "该机构没有可用的失智照护床位。"
+    r = await client.post(f"/v1/institutions/{inst['id']}/beds/{bed['id']}/discharge",
+                          headers=staff)
+    body = problem(r, 409, "invalid_state", "zh-CN")
+    assert body["detail"] == "当前状态为“空闲”，不能办理退住。"
+    r = await client.post(f"/v1/institutions/{inst['id']}/beds/{bed['id']}/discharge",
+                          headers={**staff, **EN})
+    assert problem(r, 409, "invalid_state", "en")["detail"] == \
+        "Cannot discharge while the status is available."
+
+
+async def test_overlapping_sessions_name_the_weekday_in_chinese(client, admin_headers):
+    office, staff = await org_with_staff(client, admin_headers, "registration_office")
+    sessions = [{"weekday": 3, "start": "09:00", "end": "12:00", "capacity": 5},
+                {"weekday": 3, "start": "11:00", "end": "13:00", "capacity": 5}]
+    r = await client.put(f"/v1/marriage/offices/{office['id']}/weekly-schedule",
+                         json={"sessions": sessions}, headers=staff)
+    body = problem(r, 422, "invalid_sessions", "zh-CN")
+    assert body["detail"] == "星期三场次 09:00-12:00 与 11:00-13:00 重叠。"
