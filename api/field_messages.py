@@ -9,6 +9,7 @@ Neither ever repeats the value that was sent: it may be an identity number.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 # pydantic's English messages that would name an internal class or echo the input.
@@ -132,6 +133,13 @@ _ZH_VALUE_ERRORS = {
     "control characters are not allowed": "不能包含控制字符",
 }
 _ZH_FALLBACK = "取值无效"
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _is_when(value: Any) -> bool:
+    """A date or datetime bound (FastAPI may hand it over as its ISO text)."""
+    return isinstance(value, dt.date) or (isinstance(value, str)
+                                          and _ISO_DATE.match(value) is not None)
 
 
 def _zh_value(value: Any) -> str:
@@ -163,7 +171,7 @@ def field_message(error: dict[str, Any], lang: str) -> str:
     template = _ZH.get(kind)
     if template is None:
         return _ZH_FALLBACK
-    if kind in _ZH_WHEN and any(isinstance(v, dt.date) for v in ctx.values()):
+    if kind in _ZH_WHEN and any(_is_when(v) for v in ctx.values()):
         template = _ZH_WHEN[kind]
     params = {k: _zh_value(v) for k, v in ctx.items()}
     for key in ("expected", "expected_tags", "expected_schemes"):

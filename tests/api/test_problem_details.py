@@ -320,3 +320,16 @@ async def test_overlapping_sessions_name_the_weekday_in_chinese(client, admin_he
                          json={"sessions": sessions}, headers=staff)
     body = problem(r, 422, "invalid_sessions", "zh-CN")
     assert body["detail"] == "星期三场次 09:00-12:00 与 11:00-13:00 重叠。"
+
+
+async def test_date_bounds_read_as_earlier_and_later_in_chinese(client, admin_headers):
+    office, _ = await org_with_staff(client, admin_headers, "registration_office")
+    r = await client.get(f"/v1/marriage/offices/{office['id']}/slots",
+                         params={"from": "1900-01-01", "to": "soon"})
+    zh = problem(r, 422, "validation_error", "zh-CN")
+    msgs = {tuple(e["loc"]): e["msg"] for e in zh["errors"]}
+    assert msgs[("query", "from")].startswith("应不早于 ")
+    assert msgs[("query", "to")] == "应为日期（YYYY-MM-DD）"
+    r = await client.get("/v1/institutions", params={"limit": 1000})
+    zh = problem(r, 422, "validation_error", "zh-CN")
+    assert zh["errors"][0]["msg"] == "应小于或等于 100"
