@@ -66,6 +66,7 @@ class ProblemDetail(BaseModel):
 
 CONTENT_LANGUAGE = {"zh": "zh-CN", "en": "en"}
 _MAX_RANGES = 32
+_CACHED_HEADER_LENGTH = 128  # longer headers are rare; they are parsed every time
 
 
 def negotiate(accept_language: str | None) -> str:
@@ -79,9 +80,6 @@ def negotiate(accept_language: str | None) -> str:
     if accept_language is None or len(accept_language) <= _CACHED_HEADER_LENGTH:
         return _negotiate_cached(accept_language)
     return _negotiate(accept_language)
-
-
-_CACHED_HEADER_LENGTH = 128
 
 
 @lru_cache(maxsize=512)
