@@ -86,10 +86,11 @@ class ProtectedKind:
         return cipher(settings).decrypt(stored, context=self.context)
 
 
-def field_error(field: str, msg: str) -> ValidationFailed:
+def field_error(field: str, msg_zh: str, msg_en: str) -> ValidationFailed:
     err = ValidationFailed()
     err.extra["errors"] = [{"loc": ["body", *field.replace("]", "").replace("[", ".")
-                                    .split(".")], "type": "value_error", "msg": msg}]
+                                    .split(".")], "type": "value_error",
+                            "msg": (msg_zh, msg_en)}]
     return err
 
 
@@ -101,7 +102,8 @@ _SEPARATORS = re.compile(r"[\s\-]")
 def _bank_account(value: str, field: str) -> str:
     digits = _SEPARATORS.sub("", value or "")
     if not digits.isdigit() or not 8 <= len(digits) <= 32 or not digits.isascii():
-        raise field_error(field, "a bank account number is 8-32 digits")
+        raise field_error(field, "银行账号应为 8 至 32 位数字",
+                          "a bank account number is 8-32 digits")
     return digits
 
 
@@ -121,7 +123,8 @@ _PHONE = re.compile(r"\+?[0-9]{6,20}")
 def _phone(value: str, field: str) -> str:
     compact = _SEPARATORS.sub("", value or "")
     if not _PHONE.fullmatch(compact):
-        raise field_error(field, "a phone number is 6-20 digits, optionally with +")
+        raise field_error(field, "电话号码应为 6 至 20 位数字，可以 + 开头",
+                          "a phone number is 6-20 digits, optionally with +")
     if compact.startswith("+86"):
         compact = compact[3:]
     return compact
@@ -145,7 +148,7 @@ PHONE = ProtectedKind("phone", "phone", _phone, mask_phone)
 def _address(value: str, field: str) -> str:
     text = " ".join((value or "").split())
     if not 1 <= len(text) <= 300:
-        raise field_error(field, "an address is 1-300 characters")
+        raise field_error(field, "地址应为 1 至 300 个字符", "an address is 1-300 characters")
     return text
 
 

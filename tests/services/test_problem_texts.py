@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from core.errors import ACTION_NAMES, STATUS_NAMES, InvalidState
+from core.errors import ACTION_NAMES, STATUS_NAMES, InvalidState, ValidationFailed
+from core.protected import BANK_ACCOUNT, PHONE
 from schemas.beds import ApplicationStatus, BedStatus
 from schemas.marriage import AppointmentStatus, DivorceCaseStatus
 
@@ -55,3 +56,16 @@ def test_enum_values_and_unknown_codes():
     assert InvalidState(status="booked", action="teleport").detail("zh") == \
         "当前状态为“已预约”，不允许此操作。"
     assert InvalidState(status="x", action="y").detail("zh") == "当前状态不允许此操作。"
+
+
+def test_a_services_own_field_error_follows_the_language():
+    for kind, value, zh, en in (
+            (BANK_ACCOUNT, "12", "银行账号应为 8 至 32 位数字",
+             "a bank account number is 8-32 digits"),
+            (PHONE, "call me", "电话号码应为 6 至 20 位数字，可以 + 开头",
+             "a phone number is 6-20 digits, optionally with +")):
+        with pytest.raises(ValidationFailed) as caught:
+            kind.clean(value, field="payout.account_no")
+        [item] = caught.value.extensions("zh")["errors"]
+        assert item["msg"] == zh and value not in str(item)
+        assert caught.value.extensions("en")["errors"][0]["msg"] == en
