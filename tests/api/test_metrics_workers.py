@@ -42,6 +42,14 @@ def test_metrics_of_two_workers_count_every_request_whichever_answers(tmp_path):
                 ThreadPoolExecutor(max_workers=8) as pool:
             statuses = list(pool.map(lambda _: http.get("/readyz").status_code, range(n)))
             assert statuses == [200] * n
+            # A worker counts a request just after its last byte went out, so the very
+            # first scrape may race the last count: wait (bounded) until one scrape sees
+            # all n, then every later scrape, whichever worker answers, must too. With a
+            # registry per worker no scrape ever sees n.
+            deadline = time.monotonic() + 10
+            while _count(http.get("/metrics").text, "/readyz") != n \
+                    and time.monotonic() < deadline:
+                time.sleep(0.1)
             seen = [_count(http.get("/metrics").text, "/readyz") for _ in range(8)]
         pids = set(re.findall(r"Started server process \[(\d+)\]",
                               (tmp_path / "serve.log").read_text()))
