@@ -161,7 +161,12 @@ async def update_caregiver(provider_id: str, caregiver_id: str, body: CaregiverU
                errors=(errors.BookingsAffected,))
 async def deactivate_caregiver(provider_id: str, caregiver_id: str, session: Db,
                                principal: ProviderStaff,
-                               body: Annotated[CancelAffectedIn | None, Body()] = None,
+                               body: Annotated[CancelAffectedIn | None, Body(openapi_examples={
+                                   "refuse": {"summary": "Refuse if visits are booked",
+                                              "value": {}},
+                                   "cancel": {"summary": "Cancel the booked visits",
+                                              "value": {"cancel_affected": True}},
+                               })] = None,
                                ) -> CaregiverPublic:
     c = await caregivers.deactivate(session, principal, provider_id, caregiver_id,
                                     body or CancelAffectedIn())
@@ -276,7 +281,11 @@ async def no_show(booking_id: str, session: Db, principal: ProviderStaff,
                errors=(errors.VisitCancelDeadlinePassed, errors.CancelReasonRequired))
 async def cancel(booking_id: str, session: Db, principal: CitizenOrProvider,
                  settings: SettingsDep,
-                 body: Annotated[CancelIn | None, Body()] = None) -> BookingPublic:
+                 body: Annotated[CancelIn | None, Body(openapi_examples={
+                     "citizen": {"summary": "The family cancels", "value": {}},
+                     "provider": {"summary": "The provider cancels, with a reason",
+                                  "value": {"reason": "护理员生病"}},
+                 })] = None) -> BookingPublic:
     b = await bookings.cancel(session, principal, settings, booking_id, body)
     return await bookings.public(session, settings, b)
 
