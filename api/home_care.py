@@ -37,6 +37,10 @@ from schemas.home_care import (
     CaregiverPublic,
     CaregiverUpdate,
     CataloguePublic,
+    CentreBookingCreate,
+    CentreBookingPublic,
+    CentreSessionCreate,
+    CentreSessionPublic,
     LedgerEntryPublic,
     LocationIn,
     OfferingIn,
@@ -48,7 +52,7 @@ from schemas.home_care import (
     TimeOffCreate,
     TimeOffPublic,
 )
-from services.home_care import bookings, caregivers, catalogue, subsidies
+from services.home_care import bookings, caregivers, catalogue, centre, subsidies
 
 router = Router(tags=["home-care"])
 public_router = Router(tags=["home-care"], public=True)
@@ -330,3 +334,81 @@ async def provider_ledger(provider_id: str, session: Db, principal: ProviderStaf
                           paging: Paging, month: Month) -> Page[LedgerEntryPublic]:
     return await bookings.provider_ledger(session, principal, provider_id, month,
                                           limit=paging.limit, cursor=paging.cursor)
+
+
+# --- centre services (day care, canteen meals) -----------------------------------------
+
+
+@router.post("/v1/providers/{provider_id}/centre-sessions", status_code=201,
+             response_model=CentreSessionPublic,
+             summary="Publish a centre session (day care, canteen meal) with its capacity",
+             responses=responses(*_STAFF, errors.ValidationFailed))
+async def publish_centre_session(provider_id: str, body: CentreSessionCreate, session: Db,
+                                 principal: ProviderStaff,
+                                 settings: SettingsDep) -> CentreSessionPublic:
+    return await centre.publish(session, principal, settings, provider_id, body)
+
+
+@public_router.get(
+    "/v1/home-care/centre-sessions", response_model=Page[CentreSessionPublic],
+    summary="A provider's centre sessions between two dates, with seats remaining",
+    description="`from` and `to` inclusive, at most 31 days.",
+    responses=_public(errors.NotFound, errors.DateRangeTooLong, errors.InvalidCursor))
+async def list_centre_sessions(
+        session: Db, settings: SettingsDep, paging: Paging, provider_id: str,
+        first: Annotated[dt.date, Query(alias="from", examples=["2026-12-08"])],
+        last: Annotated[dt.date, Query(alias="to", examples=["2026-12-14"])],
+) -> Page[CentreSessionPublic]:
+    return await centre.list_sessions(session, settings, provider_id, first, last,
+                                      limit=paging.limit, cursor=paging.cursor)
+
+
+@router.post(
+    "/v1/home-care/centre-bookings", status_code=201, response_model=CentreBookingPublic,
+    summary="Book a seat in a centre session for an elder (Idempotency-Key)",
+    responses=responses(errors.Forbidden, errors.NotFound, errors.IdempotencyKeyRequired,
+                        errors.SlotFull, errors.DuplicateSeat, errors.IdempotencyInFlight,
+                        errors.ElderUnderage, errors.InvalidIdNumber,
+                        errors.OutsideBookingWindow, errors.IdempotencyKeyReused,
+                        errors.ValidationFailed))
+async def book_centre_seat(body: CentreBookingCreate, session: Db, principal: CitizenPrincipal,
+                           settings: SettingsDep, _idem: Idempotent,
+                           response: Response) -> CentreBookingPublic:
+    seat = await centre.book(session, principal, settings, body)
+    response.headers["Location"] = f"/v1/home-care/centre-bookings/{seat.id}"
+    return seat
+
+
+@router.get("/v1/home-care/centre-bookings", response_model=Page[CentreBookingPublic],
+            summary="The citizen's own seats, or the provider's (filter by session)",
+            responses=responses(errors.Forbidden, errors.InvalidCursor))
+async def list_centre_bookings(session: Db, principal: CitizenOrProvider, settings: SettingsDep,
+                               paging: Paging,
+                               session_id: Annotated[str | None, Query(max_length=40)] = None,
+                               ) -> Page[CentreBookingPublic]:
+    return await centre.list_bookings(session, principal, settings, session_id=session_id,
+                                      limit=paging.limit, cursor=paging.cursor)
+
+
+@router.get("/v1/home-care/centre-bookings/{booking_id}", response_model=CentreBookingPublic,
+            summary="One seat (its citizen or its provider)",
+            responses=responses(errors.Forbidden, errors.NotFound))
+async def get_centre_booking(booking_id: str, session: Db, principal: CitizenOrProvider,
+                             settings: SettingsDep) -> CentreBookingPublic:
+    return await centre.get(session, principal, settings, booking_id)
+
+
+@router.action("/v1/home-care/centre-bookings/{booking_id}/cancel",
+               response_model=CentreBookingPublic,
+               summary="Give a seat back (citizen until the session starts; provider with a "
+                       "reason)",
+               errors=(errors.VisitCancelDeadlinePassed, errors.CancelReasonRequired))
+async def cancel_centre_seat(booking_id: str, session: Db, principal: CitizenOrProvider,
+                             settings: SettingsDep,
+                             body: Annotated[CancelIn | None, Body(openapi_examples={
+                                 "citizen": {"summary": "The family cancels", "value": {}},
+                                 "provider": {"summary": "The centre cancels, with a reason",
+                                              "value": {"reason": "食堂停电"}},
+                             })] = None) -> CentreBookingPublic:
+    return await centre.cancel(session, principal, settings, booking_id,
+                               body.reason if body else None)

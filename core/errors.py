@@ -242,6 +242,7 @@ TokenExpired = _error(
 NOUNS_ZH.update({
     "provider": "居家养老服务机构", "service offering": "服务项目", "caregiver": "护理员",
     "home-care booking": "居家服务预约", "time off": "请假记录",
+    "centre session": "助餐/日间照料场次", "centre booking": "助餐/日间照料预约",
 })
 NoCaregiverAvailable = _error(
     "NoCaregiverAvailable", "no_caregiver_available", 409, "没有可用的护理员",
@@ -281,3 +282,6 @@ ElderUnderage = type("ElderUnderage", (Underage,), {
     "detail_zh": "服务对象须年满 {min_age} 周岁。",
     "detail_en": "The elder must be at least {min_age} years old.",
 })
+DuplicateSeat = _error(
+    "DuplicateSeat", "duplicate_seat", 409, "该老人已预约此场次",
+    "The elder already holds a seat in this session")

@@ -15,17 +15,23 @@ request and response models.
 - `home_care_allowance_month`: what an elder's allowance paid in one month; a
   CHECK keeps `used_fen` within `allowance_fen`, and completions take from it by
   a conditional UPDATE.
+- `home_care_centre_session`: a session at a centre (day care, canteen meals) with
+  its capacity; its seats are a `capacity_slot` row of the same id, taken and given
+  back through `services.capacity`.
+- `home_care_centre_booking`: a seat an elder holds in a session; one booked seat
+  per elder per session (a unique partial index on the blind index).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, model_validator
 from pydantic import Field as PField
-from sqlalchemy import JSON, CheckConstraint, Index
+from sqlalchemy import JSON, CheckConstraint, Index, text
 from sqlmodel import Field, SQLModel
 
 from schemas.common import IdNumberIn, Name, Phone, StrictModel, id_field, utc_datetime
@@ -193,6 +199,60 @@ class HomeCareAllowanceMonth(SQLModel, table=True):
     elder_id_masked: str = Field(max_length=18)
     allowance_fen: int
     used_fen: int = 0
+    updated_at: datetime = utc_datetime()
+
+
+CENTRE_SERVICES = ("day_care", "meal_assist")
+
+
+class HomeCareCentreSession(SQLModel, table=True):
+    __tablename__ = "home_care_centre_session"
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        CheckConstraint("capacity >= 0", name="capacity_non_negative"),
+        CheckConstraint("price_fen >= 0", name="price_non_negative"),
+        Index("ix_home_care_centre_session_provider_start", "provider_id", "starts_at"),
+    )
+
+    id: str = id_field()
+    provider_id: str = Field(foreign_key="organisation.id", max_length=40)
+    service_code: str = Field(max_length=32)
+    session_date: date
+    starts_at: datetime = utc_datetime()
+    ends_at: datetime = utc_datetime()
+    capacity: int
+    price_fen: int
+    created_at: datetime = utc_datetime()
+
+
+_SEAT_BOOKED_SQL = "status = 'booked'"
+
+
+class HomeCareCentreBooking(SQLModel, table=True):
+    __tablename__ = "home_care_centre_booking"
+    __table_args__ = (
+        Index("uq_home_care_centre_booking_elder_session", "elder_id_blind", "session_id",
+              unique=True, sqlite_where=text(_SEAT_BOOKED_SQL),
+              postgresql_where=text(_SEAT_BOOKED_SQL)),
+        Index("ix_home_care_centre_booking_citizen", "citizen_subject", "id"),
+        Index("ix_home_care_centre_booking_provider", "provider_id", "id"),
+    )
+
+    id: str = id_field()
+    session_id: str = Field(foreign_key="home_care_centre_session.id", max_length=40)
+    provider_id: str = Field(foreign_key="organisation.id", max_length=40)
+    status: str = Field(max_length=16)
+    citizen_subject: str = Field(max_length=128)
+    elder_name: str = Field(max_length=100)
+    elder_id_encrypted: str = Field(max_length=255)
+    elder_id_blind: str = Field(max_length=64)
+    elder_id_masked: str = Field(max_length=18)
+    elder_phone_encrypted: str = Field(max_length=255)
+    elder_phone_masked: str = Field(max_length=32)
+    cancelled_at: datetime | None = utc_datetime(default=None)
+    cancelled_by: str | None = Field(default=None, max_length=16)
+    cancel_reason: str | None = Field(default=None, max_length=200)
+    created_at: datetime = utc_datetime()
     updated_at: datetime = utc_datetime()
 
 
@@ -427,3 +487,62 @@ class LedgerEntryPublic(BaseModel):
     subsidy_paid_fen: int
     family_paid_fen: int
     completed_at: datetime
+
+
+class CentreService(StrEnum):
+    day_care = "day_care"
+    meal_assist = "meal_assist"
+
+
+class CentreSessionCreate(StrictModel):
+    service_code: CentreService
+    date: dt.date = PField(examples=["2026-12-08"])
+    start: HHMM = PField(examples=["11:00"])
+    end: HHMM = PField(examples=["13:00"])
+    capacity: int = PField(ge=0, le=10_000, examples=[40])
+    price_fen: int = PField(ge=0, le=10_000_000, examples=[1500])
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CentreSessionCreate:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class CentreSessionPublic(BaseModel):
+    id: str
+    provider_id: str
+    service_code: CentreService
+    date: date
+    start: str
+    end: str
+    starts_at: datetime
+    ends_at: datetime
+    capacity: int
+    remaining: int
+    price_fen: int
+    bookable: bool
+
+
+class CentreElderIn(StrictModel):
+    name: Name = PField(examples=["王建国"])
+    id_number: IdNumberIn
+    phone: Phone
+
+
+class CentreBookingCreate(StrictModel):
+    session_id: str = PField(max_length=40, examples=["hcs_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"])
+    elder: CentreElderIn
+
+
+class CentreBookingPublic(BaseModel):
+    id: str
+    status: str = PField(examples=["booked"])
+    session: CentreSessionPublic
+    elder_name: str
+    id_number_masked: str
+    phone_masked: str
+    cancelled_at: datetime | None = None
+    cancelled_by: str | None = None
+    cancel_reason: str | None = None
+    created_at: datetime

@@ -1,4 +1,5 @@
-"""home and community care: offerings, caregivers, time off, visits, subsidies
+"""home and community care: offerings, caregivers, time off, visits, subsidies,
+centre sessions
 
 - home_care_offering: a provider's price and duration per catalogue service (ETag).
 - home_care_caregiver: skills and weekly hours; its row serialises the bookings of
@@ -11,6 +12,9 @@
   SQLite has neither, and relies on the caregiver row alone.
 - home_care_subsidy and home_care_allowance_month: the monthly service allowance and
   what it has paid per month (CHECK used_fen <= allowance_fen).
+- home_care_centre_session and home_care_centre_booking: centre services (day care,
+  canteen meals) as sessions whose seats live in capacity_slot; one booked seat per
+  elder per session (unique partial index).
 
 Revision ID: 0005
 Revises: 0003
@@ -158,6 +162,51 @@ def upgrade() -> None:
     with op.batch_alter_table('home_care_time_off', schema=None) as batch_op:
         batch_op.create_index('ix_home_care_time_off_caregiver', ['caregiver_id', 'starts_at'], unique=False)
 
+    op.create_table('home_care_centre_session',
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('provider_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('service_code', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('session_date', sa.Date(), nullable=False),
+    sa.Column('starts_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('ends_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('capacity', sa.Integer(), nullable=False),
+    sa.Column('price_fen', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('capacity >= 0', name=op.f('ck_home_care_centre_session_capacity_non_negative')),
+    sa.CheckConstraint('ends_at > starts_at', name=op.f('ck_home_care_centre_session_ends_after_start')),
+    sa.CheckConstraint('price_fen >= 0', name=op.f('ck_home_care_centre_session_price_non_negative')),
+    sa.ForeignKeyConstraint(['provider_id'], ['organisation.id'], name=op.f('fk_home_care_centre_session_provider_id_organisation')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_home_care_centre_session'))
+    )
+    with op.batch_alter_table('home_care_centre_session', schema=None) as batch_op:
+        batch_op.create_index('ix_home_care_centre_session_provider_start', ['provider_id', 'starts_at'], unique=False)
+
+    op.create_table('home_care_centre_booking',
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('session_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('provider_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('citizen_subject', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+    sa.Column('elder_name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('elder_id_encrypted', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+    sa.Column('elder_id_blind', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('elder_id_masked', sqlmodel.sql.sqltypes.AutoString(length=18), nullable=False),
+    sa.Column('elder_phone_encrypted', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+    sa.Column('elder_phone_masked', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('cancelled_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('cancelled_by', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+    sa.Column('cancel_reason', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['provider_id'], ['organisation.id'], name=op.f('fk_home_care_centre_booking_provider_id_organisation')),
+    sa.ForeignKeyConstraint(['session_id'], ['home_care_centre_session.id'], name=op.f('fk_home_care_centre_booking_session_id_home_care_centre_session')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_home_care_centre_booking'))
+    )
+    with op.batch_alter_table('home_care_centre_booking', schema=None) as batch_op:
+        batch_op.create_index('ix_home_care_centre_booking_citizen', ['citizen_subject', 'id'], unique=False)
+        batch_op.create_index('ix_home_care_centre_booking_provider', ['provider_id', 'id'], unique=False)
+        batch_op.create_index('uq_home_care_centre_booking_elder_session', ['elder_id_blind', 'session_id'], unique=True, sqlite_where=sa.text("status = 'booked'"), postgresql_where=sa.text("status = 'booked'"))
+
     # ### end Alembic commands ###
     if op.get_bind().dialect.name == "postgresql":
         op.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
@@ -174,6 +223,16 @@ def downgrade() -> None:
                    "DROP CONSTRAINT IF EXISTS ex_home_care_booking_caregiver_time")
         # The extension stays: other schemas may use it, and dropping it needs no undo.
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('home_care_centre_booking', schema=None) as batch_op:
+        batch_op.drop_index('uq_home_care_centre_booking_elder_session', sqlite_where=sa.text("status = 'booked'"), postgresql_where=sa.text("status = 'booked'"))
+        batch_op.drop_index('ix_home_care_centre_booking_provider')
+        batch_op.drop_index('ix_home_care_centre_booking_citizen')
+
+    op.drop_table('home_care_centre_booking')
+    with op.batch_alter_table('home_care_centre_session', schema=None) as batch_op:
+        batch_op.drop_index('ix_home_care_centre_session_provider_start')
+
+    op.drop_table('home_care_centre_session')
     with op.batch_alter_table('home_care_time_off', schema=None) as batch_op:
         batch_op.drop_index('ix_home_care_time_off_caregiver')
 
