@@ -226,9 +226,9 @@ async def availability(session: Db, settings: SettingsDep, provider_id: str,
 async def create_booking(body: BookingCreate, session: Db, principal: CitizenPrincipal,
                          settings: SettingsDep, _idem: Idempotent,
                          response: Response) -> BookingPublic:
-    b, c = await bookings.book(session, principal, settings, body)
+    b, caregiver_name = await bookings.book(session, principal, settings, body)
     response.headers["Location"] = f"/v1/home-care/bookings/{b.id}"
-    return bookings.to_public(b, c.name, settings)
+    return bookings.to_public(b, caregiver_name, settings)
 
 
 @router.get(

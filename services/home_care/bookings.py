@@ -29,7 +29,7 @@ import datetime as dt
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -164,7 +164,7 @@ async def _visits_that_day(session: AsyncSession, caregiver_ids: list[str],
 
 
 async def book(session: AsyncSession, principal: Principal, settings: Settings,
-               body: BookingCreate) -> tuple[HomeCareBooking, HomeCareCaregiver]:
+               body: BookingCreate) -> tuple[HomeCareBooking, str]:
     await catalogue.provider(session, body.provider_id)
     offering = await catalogue.get_offering(session, body.provider_id, body.service_code.value)
     starts_at = body.start_at.astimezone(dt.UTC)
@@ -191,10 +191,10 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
         staff = await _skilled(session, body.provider_id, body.service_code.value)
         load = await _visits_that_day(session, [c.id for c in staff], day)
         candidates = [c.id for c in sorted(staff, key=lambda c: (load[c.id], c.id))]
-    chosen: HomeCareCaregiver | None = None
+    chosen: Any = None
     for cid in candidates:
-        c = await caregivers.lock(session, cid)
-        if c is None or c.provider_id != body.provider_id:
+        c = await caregivers.lock(session, cid, body.provider_id)
+        if c is None:
             continue
         visits, leave = await _day_context(session, [c.id], day, settings)
         if rules.fits(c.skills, c.weekly_hours, body.service_code.value, starts_at, ends_at,
@@ -204,7 +204,7 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
     if chosen is None:
         raise NoCaregiverAvailable()
     now = clock.now()
-    booking = HomeCareBooking(
+    values = dict(
         id=new_id("hcb"), provider_id=body.provider_id, caregiver_id=chosen.id,
         service_code=body.service_code.value, status=S.booked,
         citizen_subject=principal.subject, visit_date=day, starts_at=starts_at,
@@ -213,17 +213,22 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
         elder_id_blind=elder_id.blind_index or "", elder_id_masked=elder_id.masked,
         elder_phone_encrypted=phone.encrypted, elder_phone_masked=phone.masked,
         elder_address_encrypted=address.encrypted, elder_address_masked=address.masked,
-        elder_lat=body.elder.lat, elder_lon=body.elder.lon, created_at=now, updated_at=now)
-    session.add(booking)
+        elder_lat=body.elder.lat, elder_lon=body.elder.lon, location_flagged=False,
+        created_at=now, updated_at=now)
     try:
-        await session.flush()
+        # A Core INSERT of a plain row: nothing for the session to track or flush.
+        await session.execute(_INSERT_BOOKING, values)
     except IntegrityError as exc:  # the PostgreSQL exclusion constraint, as a backstop
         if "ex_home_care_booking_caregiver_time" in str(exc.orig):
             raise NoCaregiverAvailable() from None
         raise
+    booking = HomeCareBooking.model_construct(**values)
     await audit.record(session, principal, "home_care_booking.create", "home_care_booking",
                        booking.id, org_id=body.provider_id)
-    return booking, chosen
+    return booking, chosen.name
+
+
+_INSERT_BOOKING = insert(HomeCareBooking.__table__)  # type: ignore[attr-defined]
 
 
 # --- who sees a visit, and its life ----------------------------------------------------

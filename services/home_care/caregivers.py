@@ -100,20 +100,22 @@ async def list_(session: AsyncSession, principal: Principal, provider_id: str, *
     return (await BY_ID.page(session, stmt, limit=limit, cursor=cursor)).map(to_public)
 
 
-async def lock(session: AsyncSession, caregiver_id: str) -> HomeCareCaregiver | None:
+async def lock(session: AsyncSession, caregiver_id: str,
+               provider_id: str | None = None) -> Any | None:
     """Take the caregiver's row (a conditional UPDATE: the row lock on PostgreSQL;
-    SQLite's single writer already serialises) and read it as it now is; None when
-    the caregiver is not active."""
-    result = await session.execute(
-        update(HomeCareCaregiver)
-        .where(HomeCareCaregiver.id == caregiver_id, HomeCareCaregiver.active.is_(True))
-        .values(lock_seq=HomeCareCaregiver.lock_seq + 1)
-        .execution_options(synchronize_session=False))
-    if result.rowcount != 1:
-        return None
+    SQLite's single writer already serialises) and read it as it now is, in the same
+    statement (RETURNING id, provider_id, name, skills, weekly_hours); None when the
+    caregiver is not active (or not `provider_id`'s)."""
+    conditions = [HomeCareCaregiver.id == caregiver_id, HomeCareCaregiver.active.is_(True)]
+    if provider_id is not None:
+        conditions.append(HomeCareCaregiver.provider_id == provider_id)
     return (await session.execute(
-        select(HomeCareCaregiver).where(HomeCareCaregiver.id == caregiver_id)
-        .execution_options(populate_existing=True))).scalar_one()
+        update(HomeCareCaregiver).where(*conditions)
+        .values(lock_seq=HomeCareCaregiver.lock_seq + 1)
+        .returning(HomeCareCaregiver.id, HomeCareCaregiver.provider_id,
+                   HomeCareCaregiver.name, HomeCareCaregiver.skills,
+                   HomeCareCaregiver.weekly_hours)
+        .execution_options(synchronize_session=False))).one_or_none()
 
 
 async def _future_booked(session: AsyncSession, caregiver_id: str) -> list[HomeCareBooking]:
