@@ -186,6 +186,16 @@ async def add_time_off(provider_id: str, caregiver_id: str, body: TimeOffCreate,
     return await caregivers.add_time_off(session, principal, provider_id, caregiver_id, body)
 
 
+@router.delete("/v1/providers/{provider_id}/caregivers/{caregiver_id}/time-off/{time_off_id}",
+               status_code=204, summary="Take a caregiver's leave back",
+               responses=responses(*_STAFF))
+async def remove_time_off(provider_id: str, caregiver_id: str, time_off_id: str, session: Db,
+                          principal: ProviderStaff) -> Response:
+    await caregivers.remove_time_off(session, principal, provider_id, caregiver_id,
+                                     time_off_id)
+    return Response(status_code=204)
+
+
 @router.get("/v1/providers/{provider_id}/caregivers/{caregiver_id}/time-off",
             response_model=Page[TimeOffPublic], summary="A caregiver's leave",
             responses=responses(*_STAFF, errors.InvalidCursor))

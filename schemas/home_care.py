@@ -34,6 +34,7 @@ from pydantic import Field as PField
 from sqlalchemy import JSON, CheckConstraint, Index, text
 from sqlmodel import Field, SQLModel
 
+from core.clock import CHINA_TZ
 from schemas.common import IdNumberIn, Name, Phone, StrictModel, id_field, utc_datetime
 
 
@@ -336,13 +337,32 @@ class CaregiverPublic(BaseModel):
 
 
 class TimeOffCreate(StrictModel):
-    starts_at: datetime = PField(examples=["2026-12-08T08:00:00+08:00"])
-    ends_at: datetime = PField(examples=["2026-12-08T18:00:00+08:00"])
+    """Leave as a range of time (`starts_at`, `ends_at`), or as whole days (`date`, and
+    `to_date` for several, inclusive, China time)."""
+
+    starts_at: datetime | None = PField(default=None, examples=["2026-12-08T13:00:00+08:00"])
+    ends_at: datetime | None = PField(default=None, examples=["2026-12-08T17:00:00+08:00"])
+    date: dt.date | None = PField(default=None, examples=["2026-12-08"])
+    to_date: dt.date | None = PField(default=None, examples=["2026-12-09"])
     reason: str | None = PField(default=None, max_length=200, examples=["事假"])
     cancel_affected: bool = PField(default=False, examples=[False])
 
     @model_validator(mode="after")
-    def _ordered(self) -> TimeOffCreate:
+    def _one_form(self) -> TimeOffCreate:
+        if self.date is not None:
+            if self.starts_at is not None or self.ends_at is not None:
+                raise ValueError("give either date (and to_date) or starts_at and ends_at")
+            last = self.to_date or self.date
+            if last < self.date or (last - self.date).days > 366:
+                raise ValueError("to_date must be from date to a year after it")
+            self.starts_at = dt.datetime.combine(self.date, dt.time(0), tzinfo=CHINA_TZ)
+            self.ends_at = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(0),
+                                               tzinfo=CHINA_TZ)
+            return self
+        if self.to_date is not None:
+            raise ValueError("to_date goes with date")
+        if self.starts_at is None or self.ends_at is None:
+            raise ValueError("give either date (and to_date) or starts_at and ends_at")
         if self.starts_at.tzinfo is None or self.ends_at.tzinfo is None:
             raise ValueError("datetimes need an offset")
         if self.ends_at <= self.starts_at:

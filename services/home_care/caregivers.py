@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import pages
@@ -187,6 +187,7 @@ async def add_time_off(session: AsyncSession, principal: Principal, provider_id:
                        caregiver_id: str, body: TimeOffCreate) -> TimeOffPublic:
     c = await get(session, principal, provider_id, caregiver_id)
     await lock(session, c.id)  # bookings of this caregiver wait (or are seen)
+    assert body.starts_at is not None and body.ends_at is not None  # the model's validator
     t = HomeCareTimeOff(id=new_id("hto"), caregiver_id=c.id, provider_id=provider_id,
                         starts_at=body.starts_at.astimezone(dt.UTC),
                         ends_at=body.ends_at.astimezone(dt.UTC), reason=body.reason,
@@ -217,3 +218,15 @@ async def list_time_off(session: AsyncSession, principal: Principal, provider_id
     page = await TIME_OFF_ORDER.page(session, select(HomeCareTimeOff).where(
         HomeCareTimeOff.caregiver_id == c.id), limit=limit, cursor=cursor)
     return page.map(_time_off_public)
+
+
+async def remove_time_off(session: AsyncSession, principal: Principal, provider_id: str,
+                          caregiver_id: str, time_off_id: str) -> None:
+    """Leave taken back: the time is bookable again."""
+    c = await get(session, principal, provider_id, caregiver_id)
+    result = await session.execute(delete(HomeCareTimeOff).where(
+        HomeCareTimeOff.id == time_off_id, HomeCareTimeOff.caregiver_id == c.id))
+    if result.rowcount != 1:
+        raise NotFound(what="time off")
+    await audit.record(session, principal, "home_care_time_off.delete", "home_care_time_off",
+                       time_off_id, org_id=provider_id)

@@ -112,3 +112,36 @@ async def test_deactivation_strands_future_visits_and_takes_the_caregiver_off(
     r = await client.post(path, json={"cancel_affected": True}, headers=staff)
     assert r.status_code == 200 and r.json()["active"] is False
     assert await slots(client, org["id"]) == []
+
+
+async def test_leave_by_whole_days_and_taken_back(client, admin_headers, settings):
+    set_china_time("2026-12-01")
+    org, staff = await provider(client, admin_headers)
+    c = await caregiver(client, staff, org["id"])
+    path = f"/v1/providers/{org['id']}/caregivers/{c['id']}/time-off"
+    r = await client.post(path, json={"date": DAY, "to_date": "2026-12-09"}, headers=staff)
+    assert r.status_code == 201, r.text
+    leave = r.json()
+    assert leave["starts_at"].startswith("2026-12-07T16:00")  # 00:00 China time, in UTC
+    assert await slots(client, org["id"]) == []
+    assert await slots(client, org["id"], day="2026-12-09") == []
+    assert await slots(client, org["id"], day="2026-12-10")
+    r = await client.post(path, json={"date": DAY, "starts_at": at(DAY, "09:00"),
+                                      "ends_at": at(DAY, "10:00")}, headers=staff)
+    assert r.status_code == 422
+    r = await client.delete(f"{path}/{leave['id']}", headers=staff)
+    assert r.status_code == 204
+    assert await slots(client, org["id"])
+    r = await client.delete(f"{path}/{leave['id']}", headers=staff)
+    assert r.status_code == 404
+
+
+async def test_hours_of_leave_block_only_those_hours(client, admin_headers, settings):
+    set_china_time("2026-12-01")
+    org, staff = await provider(client, admin_headers)
+    c = await caregiver(client, staff, org["id"], weekly=hours("08:00", "12:00"))
+    r = await client.post(f"/v1/providers/{org['id']}/caregivers/{c['id']}/time-off",
+                          json={"starts_at": at(DAY, "09:00"), "ends_at": at(DAY, "10:00")},
+                          headers=staff)
+    assert r.status_code == 201
+    assert await slots(client, org["id"]) == ["08:00", "10:00", "10:30", "11:00"]
