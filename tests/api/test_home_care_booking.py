@@ -154,3 +154,19 @@ async def test_booking_replays_with_the_same_idempotency_key(client, admin_heade
     r = await client.post("/v1/home-care/bookings", json=body,
                           headers=citizen_headers(settings))
     assert r.status_code == 400 and r.json()["code"] == "idempotency_key_required"
+
+
+async def test_the_address_and_phone_never_reach_a_log_line(client, admin_headers, settings,
+                                                            log_stream):
+    set_china_time("2026-12-01")
+    org, staff = await provider(client, admin_headers)
+    await caregiver(client, staff, org["id"])
+    person = elder(address="上海市黄浦区独一无二路 8 号", phone="13912345678")
+    r = await book(client, settings, org["id"], at(DAY, "09:00"), elder_=person)
+    assert r.status_code == 201
+    r = await client.get(f"/v1/home-care/bookings/{r.json()['id']}", headers=staff)
+    assert r.status_code == 200
+    assert "独一无二路" not in r.text and "13912345678" not in r.text
+    logs = log_stream.getvalue()
+    assert logs  # the requests were logged ...
+    assert "独一无二路" not in logs and "13912345678" not in logs  # ... without them
