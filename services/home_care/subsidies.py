@@ -107,13 +107,9 @@ BY_ELDER = pages.Keyset(pages.Key(HomeCareAllowanceMonth.elder_id_blind, pages.T
 
 
 async def month_ledger(session: AsyncSession, principal: Principal, month: str, *,
-                       id_number: str | None, limit: int,
-                       cursor: str | None) -> Page[AllowanceMonthPublic]:
+                       limit: int, cursor: str | None) -> Page[AllowanceMonthPublic]:
     """The admin's view of a month: each elder's allowance, used and remaining."""
     stmt = select(HomeCareAllowanceMonth).where(HomeCareAllowanceMonth.month == month)
-    if id_number is not None:
-        stmt = stmt.where(HomeCareAllowanceMonth.elder_id_blind
-                          == identity.ID_NUMBER.blind_index(id_number))
     await audit.record(session, principal, "home_care_subsidy.ledger", "home_care_subsidy",
                        month)
     return (await BY_ELDER.page(session, stmt, limit=limit, cursor=cursor)).map(_month_public)

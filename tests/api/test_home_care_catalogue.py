@@ -51,3 +51,15 @@ async def test_unknown_service_code_is_a_validation_error(client, admin_headers)
     r = await client.put(f"/v1/providers/{org['id']}/offerings/massage",
                          json={"price_fen": 1}, headers=staff)
     assert r.status_code == 422
+
+
+async def test_two_editors_with_one_etag_get_one_200_and_one_412(client, admin_headers):
+    import asyncio
+
+    org, staff = await org_with_staff(client, admin_headers, "home_care_provider")
+    path = f"/v1/providers/{org['id']}/offerings/cleaning"
+    tag = (await client.put(path, json={"price_fen": 100}, headers=staff)).headers["ETag"]
+    results = await asyncio.gather(*(
+        client.put(path, json={"price_fen": p}, headers={**staff, "If-Match": tag})
+        for p in (200, 300)))
+    assert sorted(r.status_code for r in results) == [200, 412]
