@@ -70,11 +70,12 @@ def _public(*errs: type[errors.DomainError]) -> dict:
 # --- catalogue and offerings ------------------------------------------------------
 
 
-@public_router.get("/v1/home-care/services", response_model=list[CataloguePublic],
+@public_router.get("/v1/home-care/services", response_model=Page[CataloguePublic],
                    summary="The service catalogue (助餐 助洁 助浴 助医 助行 ...)",
+                   description="All eight services in one page (`next_cursor` is null).",
                    responses=_public())
-async def list_services() -> list[CataloguePublic]:
-    return catalogue.catalogue()
+async def list_services() -> Page[CataloguePublic]:
+    return Page(items=catalogue.catalogue(), next_cursor=None)
 
 
 @router.put(

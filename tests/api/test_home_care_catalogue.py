@@ -9,7 +9,8 @@ from tests.factories import org_with_staff
 async def test_catalogue_is_public_with_eight_services_and_durations(client):
     r = await client.get("/v1/home-care/services")
     assert r.status_code == 200
-    items = {s["code"]: s for s in r.json()}
+    assert r.json()["next_cursor"] is None
+    items = {s["code"]: s for s in r.json()["items"]}
     assert set(items) == {"meal_assist", "cleaning", "bathing", "medical_escort",
                           "mobility_assist", "emergency_help", "day_care", "rehab_nursing"}
     assert items["meal_assist"]["name"] == "助餐"
