@@ -138,3 +138,39 @@ async def test_the_exclusion_constraint_refuses_a_visit_inside_the_buffer(
                                  + dt.timedelta(minutes=90)}))
         s.add(HomeCareBooking(**{**values, "id": "hcb_cancelled", "status": "cancelled"}))
         await s.commit()
+
+
+async def test_racing_unrequested_bookings_fill_every_caregiver_once(client, admin_headers,
+                                                                     settings, db):
+    """Three caregivers with one free hour each, twelve families asking for it without
+    naming anyone: exactly three visits, one per caregiver."""
+    set_china_time("2026-12-01")
+    org, staff = await provider(client, admin_headers, duration=60)
+    ids = {(await caregiver(client, staff, org["id"], weekly=hours("09:00", "10:00")))["id"]
+           for _ in range(3)}
+    results = await asyncio.gather(*(book(client, settings, org["id"], at(DAY, "09:00"))
+                                     for _ in range(12)))
+    assert Counter(r.status_code for r in results) == {201: 3, 409: 9}
+    visits = await _holding(db)
+    assert sorted(v.caregiver_id for v in visits) == sorted(ids)
+
+
+async def test_leave_racing_bookings_never_leaves_a_visit_inside_the_leave(
+        client, admin_headers, settings, db):
+    set_china_time("2026-12-01")
+    org, staff = await provider(client, admin_headers, duration=60)
+    c = await caregiver(client, staff, org["id"], weekly=hours("08:00", "16:00"))
+    leave = client.post(f"/v1/providers/{org['id']}/caregivers/{c['id']}/time-off",
+                        json={"starts_at": at(DAY, "09:00"), "ends_at": at(DAY, "15:00")},
+                        headers=staff)
+    bookings = [book(client, settings, org["id"], at(DAY, s))
+                for s in ("09:00", "10:30", "12:00", "13:30")]
+    results = await asyncio.gather(leave, *bookings)
+    leave_r, booked = results[0], results[1:]
+    visits = await _holding(db, c["id"])
+    if leave_r.status_code == 201:
+        assert visits == [] and all(r.status_code == 409 for r in booked)
+    else:  # a visit got in first: the leave was refused with the number affected
+        assert leave_r.status_code == 409
+        # (bookings after the refusal may have added more)
+        assert 1 <= leave_r.json()["affected_bookings"] <= len(visits)
