@@ -578,3 +578,51 @@ TokenExpired = _error(
     "TokenExpired", "token_expired", 401, "令牌已过期", "Token expired",
     "登录令牌已于 {expired_at} 过期，请重新登录。",
     "The token expired at {expired_at}; sign in again.")
+
+# --- home and community care (DOMAIN.md section 3) ---
+NOUNS_ZH.update({
+    "provider": "居家养老服务机构", "service offering": "服务项目", "caregiver": "护理员",
+    "home-care booking": "居家服务预约", "time off": "请假记录",
+    "centre session": "助餐/日间照料场次", "centre booking": "助餐/日间照料预约",
+})
+NoCaregiverAvailable = _error(
+    "NoCaregiverAvailable", "no_caregiver_available", 409, "没有可用的护理员",
+    "No caregiver available",
+    "该时间没有具备此项技能、且空闲（含路途缓冲）的护理员。",
+    "No caregiver with this skill is free at that time (travel buffer included).")
+BookingsAffected = _error(
+    "BookingsAffected", "bookings_affected", 409, "该变更影响已预约的上门服务",
+    "The change strands booked visits",
+    "有 {affected} 个已预约的上门服务受影响；如需取消它们，请在请求中注明 cancel_affected。",
+    "{affected} booked visits are affected; send cancel_affected to cancel them.")
+VisitNotEnded = _error(
+    "VisitNotEnded", "visit_not_ended", 409, "服务时间尚未结束", "The visit has not ended",
+    "该服务于 {ends_at} 结束，之后才能标记为未上门。",
+    "The visit ends at {ends_at}; only then can it be marked as a no-show.")
+AlreadyRated = _error(
+    "AlreadyRated", "already_rated", 409, "已评价过该服务", "The visit is already rated")
+InvalidStartTime = _error(
+    "InvalidStartTime", "invalid_start_time", 422, "开始时间不在可预约的时间点上",
+    "The start time is not on the booking grid",
+    "开始时间须为整点或每 {minutes} 分钟的时间点（北京时间）。",
+    "Visits start on the {minutes}-minute grid (China time).")
+CheckInOutsideWindow = _error(
+    "CheckInOutsideWindow", "check_in_outside_window", 422, "不在签到时间内",
+    "Outside the check-in window",
+    "只能在服务当天、开始时间前后 {minutes} 分钟内签到。",
+    "Check-in is possible on the visit's day, within {minutes} minutes of its start.")
+CancelReasonRequired = _error(
+    "CancelReasonRequired", "cancel_reason_required", 422, "服务机构取消须说明原因",
+    "A provider's cancellation needs a reason")
+VisitCancelDeadlinePassed = type("VisitCancelDeadlinePassed", (CancelDeadlinePassed,), {
+    "detail_zh": "须在服务开始前 {hours} 小时取消。",
+    "detail_en": "Visits can be cancelled until {hours} hours before they start.",
+})
+ElderUnderage = type("ElderUnderage", (Underage,), {
+    "title_zh": "未达到居家养老服务的年龄", "title_en": "Below the minimum age for home care",
+    "detail_zh": "服务对象须年满 {min_age} 周岁。",
+    "detail_en": "The elder must be at least {min_age} years old.",
+})
+DuplicateSeat = _error(
+    "DuplicateSeat", "duplicate_seat", 409, "该老人已预约此场次",
+    "The elder already holds a seat in this session")

@@ -86,6 +86,14 @@ class Settings(BaseSettings):
 
     # Home care (DOMAIN.md section 3).
     home_care_travel_buffer_minutes: int = 30
+    home_care_grid_minutes: int = 30
+    home_care_min_notice_hours: int = 2
+    home_care_booking_window_days: int = 14
+    home_care_min_elder_age: int = 60
+    home_care_cancel_deadline_hours: int = 12
+    home_care_check_in_window_minutes: int = 60
+    home_care_location_tolerance_km: float = 1.0
+    home_care_service_radius_km: float = 20.0
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:

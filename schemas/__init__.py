@@ -9,6 +9,7 @@ from schemas import (  # noqa: F401
     beds,
     capacity,
     common,
+    home_care,
     idempotency,
     marriage,
     organisation,

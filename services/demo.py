@@ -1,5 +1,6 @@
 """Demo data: one organisation of each kind in real division codes, with keys,
-and how to call the API as each of them.
+and how to call the API as each of them (the home-care provider with offerings and
+caregivers).
 
 It can run again on the same database: each demo organisation has a fixed id made
 from its demo key (`demo_org_id`), so a later run finds its own organisations by id,
@@ -18,10 +19,12 @@ from core.principal import Principal
 from core.security import issue_citizen_token
 from core.settings import Settings
 from schemas.beds import BedCreate
+from schemas.home_care import CaregiverCreate, OfferingIn, ServiceCode
 from schemas.marriage import WeeklyScheduleUpdate
 from schemas.organisation import ApiKeyCreate, Organisation, OrganisationCreate, OrgKind, Role
 from services import organisations
 from services.beds import inventory
+from services.home_care import caregivers, catalogue
 from services.marriage import schedules
 
 # (stable demo key, organisation fields, staff keys). The key makes the id: never
@@ -104,6 +107,24 @@ async def _demo_beds(session, settings: Settings, staff: Principal,  # noqa: ANN
                 reserved_for_destitute=reserved), settings)
 
 
+async def _demo_home_care(session, staff: Principal, provider_id: str) -> None:  # noqa: ANN001
+    """Offerings of four services and three caregivers working weekdays 08:00-17:00."""
+    existing = await caregivers.list_(session, staff, provider_id, active=None, limit=1,
+                                      cursor=None)
+    if existing.items:
+        return
+    for code, price in ((ServiceCode.meal_assist, 1500), (ServiceCode.cleaning, 8000),
+                        (ServiceCode.bathing, 12000), (ServiceCode.medical_escort, 15000)):
+        await catalogue.put_offering(session, staff, provider_id, code, OfferingIn(
+            price_fen=price), None)
+    weekdays = [{"weekday": d, "start": "08:00", "end": "17:00"} for d in range(1, 6)]
+    for name, skills in (("李秀英", ["cleaning", "meal_assist"]),
+                         ("张桂兰", ["bathing", "cleaning"]),
+                         ("刘建华", ["medical_escort", "meal_assist"])):
+        await caregivers.create(session, staff, provider_id, CaregiverCreate(
+            name=name, skills=skills, weekly_hours=weekdays))
+
+
 async def load_demo(settings: Settings, echo: Callable[[str], object],
                     base_url: str = "http://127.0.0.1:8000") -> None:
     db = Database.from_settings(settings)
@@ -126,6 +147,8 @@ async def load_demo(settings: Settings, echo: Callable[[str], object],
                         await _demo_schedule(session, settings, staff, org.id)
                     elif role == Role.institution:
                         await _demo_beds(session, settings, staff, org)
+                    elif role == Role.provider:
+                        await _demo_home_care(session, staff, org.id)
             await session.commit()
     finally:
         await db.dispose()

@@ -30,7 +30,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from core import pages
 from core.clock import clock
 from core.errors import (
-    CapacityBelowBooked,
     DateRangeTooLong,
     InvalidSessions,
     NotFound,
@@ -55,7 +54,7 @@ from schemas.marriage import (
     WeeklyScheduleUpdate,
 )
 from schemas.organisation import OrgKind
-from services import audit, capacity, divisions, organisations
+from services import audit, capacity, divisions, organisations, stranding
 from services.etag import etag
 from services.marriage import calendar, cancellation
 from services.marriage.calendar import Session
@@ -523,11 +522,7 @@ async def reconcile(session: AsyncSession, principal: Principal, schedule: Marri
         excess = max(booked - new_capacity, 0)
         if new_capacity != units or excess:
             changes.append((sid, new_capacity, excess))
-    affected = sum(c[2] for c in changes)
-    if affected and not cancel:
-        err = CapacityBelowBooked(affected=affected)
-        err.extra["affected_appointments"] = affected
-        raise err
+    stranding.refuse_or_cancel(sum(c[2] for c in changes), cancel=cancel)
     excess_by_slot = {sid: excess for sid, _, excess in changes if excess}
     cancelled: dict[str, int] = {}
     if excess_by_slot:

@@ -123,6 +123,9 @@ PUBLIC_OPERATIONS = {
     ("GET", "/v1/marriage/offices"), ("GET", "/v1/marriage/offices/{office_id}/slots"),
     ("GET", "/v1/institutions"), ("GET", "/v1/institutions/{institution_id}"),
     ("GET", "/v1/home-care/services"), ("GET", "/v1/home-care/availability"),
+    ("GET", "/v1/providers/{provider_id}/offerings"),
+    ("GET", "/v1/providers/{provider_id}/offerings/{service_code}"),
+    ("GET", "/v1/home-care/centre-sessions"),
     ("GET", "/v1/burial/policies"),
 }
 

@@ -109,3 +109,17 @@ def test_huimin_demo_twice_on_one_database_prints_keys_both_times(tmp_path, monk
                       if "X-API-Key: hm_" in line} for r in runs)
     assert len(first) == len(second) == 8
     assert not first & second, first & second  # fresh keys: only their hashes are stored
+
+
+async def test_demo_home_care_provider_has_offerings_and_caregivers(client, settings):
+    await load_demo(settings, lambda _line: None)
+    await load_demo(settings, lambda _line: None)  # a second run adds no caregivers
+    provider_id = demo_org_id("provider-310101")
+    offerings = (await client.get(f"/v1/providers/{provider_id}/offerings")).json()
+    assert len(offerings["items"]) == 4
+    day = clock.today() + timedelta(days=1)
+    while day.isoweekday() > 5:
+        day += timedelta(days=1)
+    r = await client.get("/v1/home-care/availability", params={
+        "provider_id": provider_id, "service_code": "cleaning", "date": str(day)})
+    assert r.status_code == 200 and r.json()["start_times"]

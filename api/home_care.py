@@ -1,0 +1,425 @@
+"""Home and community care (居家社区养老服务): the catalogue, providers' offerings
+and caregivers, availability, visits and their record, and the service subsidy."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import Body, Depends, Query, Response
+
+from api.conditional import NOT_MODIFIED, Conditional, ETagged
+from api.deps import (
+    AdminPrincipal,
+    CitizenPrincipal,
+    Db,
+    Idempotent,
+    IfMatch,
+    Paging,
+    ProviderStaff,
+    SettingsDep,
+    require_role,
+)
+from api.problems import PUBLIC_RESPONSES, responses
+from api.route import Router
+from core import errors
+from core.principal import Principal
+from schemas.common import Page
+from schemas.home_care import (
+    AllowanceMonthPublic,
+    AvailabilityPublic,
+    BookingCreate,
+    BookingPublic,
+    BookingStatus,
+    CancelAffectedIn,
+    CancelIn,
+    CaregiverCreate,
+    CaregiverPublic,
+    CaregiverUpdate,
+    CataloguePublic,
+    CentreBookingCreate,
+    CentreBookingPublic,
+    CentreSessionCreate,
+    CentreSessionPublic,
+    LedgerEntryPublic,
+    LocationIn,
+    OfferingIn,
+    OfferingPublic,
+    RatingIn,
+    ServiceCode,
+    SubsidyIn,
+    SubsidyPublic,
+    TimeOffCreate,
+    TimeOffPublic,
+)
+from services.home_care import bookings, caregivers, catalogue, centre, subsidies
+
+router = Router(tags=["home-care"])
+public_router = Router(tags=["home-care"], public=True)
+
+CitizenOrProvider = Annotated[Principal, Depends(require_role("citizen", "provider"))]
+Month = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-12"],
+                             description="`YYYY-MM`, China time")]
+_STAFF = (errors.Forbidden, errors.NotFound)
+
+
+def _public(*errs: type[errors.DomainError]) -> dict:
+    return {**PUBLIC_RESPONSES, **{k: v for k, v in responses(*errs).items() if k != 401}}
+
+
+# --- catalogue and offerings ------------------------------------------------------
+
+
+@public_router.get("/v1/home-care/services", response_model=Page[CataloguePublic],
+                   summary="The service catalogue (助餐 助洁 助浴 助医 助行 ...)",
+                   description="All eight services in one page (`next_cursor` is null).",
+                   responses=_public())
+async def list_services() -> Page[CataloguePublic]:
+    return Page(items=catalogue.catalogue(), next_cursor=None)
+
+
+@router.put(
+    "/v1/providers/{provider_id}/offerings/{service_code}", response_model=OfferingPublic,
+    summary="Set the provider's price and duration of a service (If-Match once it exists)",
+    description="The first PUT creates the offering; later ones need the `ETag` as "
+                "`If-Match` (428 without, 412 when stale). `duration_minutes` left out "
+                "takes the catalogue's default.",
+    responses=responses(*_STAFF, errors.PreconditionFailed, errors.PreconditionRequired,
+                        errors.ValidationFailed))
+async def put_offering(provider_id: str, service_code: ServiceCode, body: OfferingIn,
+                       session: Db, principal: ProviderStaff, if_match: IfMatch,
+                       cond: ETagged) -> OfferingPublic:
+    row = await catalogue.put_offering(session, principal, provider_id, service_code, body,
+                                       if_match)
+    return cond.respond(catalogue.to_public(row), catalogue.offering_etag(row))
+
+
+@public_router.get(
+    "/v1/providers/{provider_id}/offerings", response_model=Page[OfferingPublic],
+    summary="A provider's offerings with prices and durations",
+    responses=_public(errors.NotFound, errors.InvalidCursor))
+async def list_offerings(provider_id: str, session: Db,
+                         paging: Paging) -> Page[OfferingPublic]:
+    return await catalogue.list_offerings(session, provider_id, limit=paging.limit,
+                                          cursor=paging.cursor)
+
+
+@public_router.get(
+    "/v1/providers/{provider_id}/offerings/{service_code}", response_model=OfferingPublic,
+    summary="One offering, with its ETag",
+    responses={**NOT_MODIFIED, **_public(errors.NotFound)})
+async def get_offering(provider_id: str, service_code: ServiceCode, session: Db,
+                       cond: Conditional) -> OfferingPublic:
+    row = await catalogue.get_offering(session, provider_id, service_code.value)
+    return cond.respond(catalogue.to_public(row), catalogue.offering_etag(row))
+
+
+# --- caregivers --------------------------------------------------------------------
+
+
+@router.post("/v1/providers/{provider_id}/caregivers", status_code=201,
+             response_model=CaregiverPublic, summary="Add a caregiver with skills and hours",
+             responses=responses(*_STAFF, errors.ValidationFailed))
+async def create_caregiver(provider_id: str, body: CaregiverCreate, session: Db,
+                           principal: ProviderStaff, cond: ETagged) -> CaregiverPublic:
+    c = await caregivers.create(session, principal, provider_id, body)
+    return cond.respond(caregivers.to_public(c), caregivers.caregiver_etag(c))
+
+
+@router.get("/v1/providers/{provider_id}/caregivers", response_model=Page[CaregiverPublic],
+            summary="The provider's caregivers", responses=responses(*_STAFF,
+                                                                     errors.InvalidCursor))
+async def list_caregivers(provider_id: str, session: Db, principal: ProviderStaff,
+                          paging: Paging, active: bool | None = None) -> Page[CaregiverPublic]:
+    return await caregivers.list_(session, principal, provider_id, active=active,
+                                  limit=paging.limit, cursor=paging.cursor)
+
+
+@router.get("/v1/providers/{provider_id}/caregivers/{caregiver_id}",
+            response_model=CaregiverPublic, summary="One caregiver, with its ETag",
+            responses={**NOT_MODIFIED, **responses(*_STAFF)})
+async def get_caregiver(provider_id: str, caregiver_id: str, session: Db,
+                        principal: ProviderStaff, cond: Conditional) -> CaregiverPublic:
+    c = await caregivers.get(session, principal, provider_id, caregiver_id)
+    return cond.respond(caregivers.to_public(c), caregivers.caregiver_etag(c))
+
+
+@router.patch(
+    "/v1/providers/{provider_id}/caregivers/{caregiver_id}", response_model=CaregiverPublic,
+    summary="Change a caregiver's name, skills or weekly hours (If-Match)",
+    description="New skills or hours that a booked future visit no longer fits answer 409 "
+                "`bookings_affected` with `affected_bookings`; with `cancel_affected: true` "
+                "those visits are cancelled (`cancelled_by` provider, `cancel_reason` "
+                "`caregiver_unavailable`).",
+    responses=responses(*_STAFF, errors.PreconditionFailed, errors.PreconditionRequired,
+                        errors.BookingsAffected, errors.ValidationFailed))
+async def update_caregiver(provider_id: str, caregiver_id: str, body: CaregiverUpdate,
+                           session: Db, principal: ProviderStaff, if_match: IfMatch,
+                           cond: ETagged) -> CaregiverPublic:
+    c = await caregivers.update_(session, principal, provider_id, caregiver_id, body, if_match)
+    return cond.respond(caregivers.to_public(c), caregivers.caregiver_etag(c))
+
+
+@router.action("/v1/providers/{provider_id}/caregivers/{caregiver_id}/deactivate",
+               response_model=CaregiverPublic,
+               summary="Deactivate a caregiver (409 bookings_affected unless cancel_affected)",
+               errors=(errors.BookingsAffected,))
+async def deactivate_caregiver(provider_id: str, caregiver_id: str, session: Db,
+                               principal: ProviderStaff,
+                               body: Annotated[CancelAffectedIn | None, Body(openapi_examples={
+                                   "refuse": {"summary": "Refuse if visits are booked",
+                                              "value": {}},
+                                   "cancel": {"summary": "Cancel the booked visits",
+                                              "value": {"cancel_affected": True}},
+                               })] = None,
+                               ) -> CaregiverPublic:
+    c = await caregivers.deactivate(session, principal, provider_id, caregiver_id,
+                                    body or CancelAffectedIn())
+    return caregivers.to_public(c)
+
+
+@router.post("/v1/providers/{provider_id}/caregivers/{caregiver_id}/time-off",
+             status_code=201, response_model=TimeOffPublic,
+             summary="Record a caregiver's leave (409 bookings_affected unless cancel_affected)",
+             responses=responses(*_STAFF, errors.BookingsAffected, errors.ValidationFailed))
+async def add_time_off(provider_id: str, caregiver_id: str, body: TimeOffCreate, session: Db,
+                       principal: ProviderStaff) -> TimeOffPublic:
+    return await caregivers.add_time_off(session, principal, provider_id, caregiver_id, body)
+
+
+@router.delete("/v1/providers/{provider_id}/caregivers/{caregiver_id}/time-off/{time_off_id}",
+               status_code=204, summary="Take a caregiver's leave back",
+               responses=responses(*_STAFF))
+async def remove_time_off(provider_id: str, caregiver_id: str, time_off_id: str, session: Db,
+                          principal: ProviderStaff) -> Response:
+    await caregivers.remove_time_off(session, principal, provider_id, caregiver_id,
+                                     time_off_id)
+    return Response(status_code=204)
+
+
+@router.get("/v1/providers/{provider_id}/caregivers/{caregiver_id}/time-off",
+            response_model=Page[TimeOffPublic], summary="A caregiver's leave",
+            responses=responses(*_STAFF, errors.InvalidCursor))
+async def list_time_off(provider_id: str, caregiver_id: str, session: Db,
+                        principal: ProviderStaff, paging: Paging) -> Page[TimeOffPublic]:
+    return await caregivers.list_time_off(session, principal, provider_id, caregiver_id,
+                                          limit=paging.limit, cursor=paging.cursor)
+
+
+# --- availability and bookings -------------------------------------------------------
+
+
+@public_router.get(
+    "/v1/home-care/availability", response_model=AvailabilityPublic,
+    summary="Start times at which at least one skilled caregiver is free",
+    description="On the grid (`HUIMIN_HOME_CARE_GRID_MINUTES`), the whole visit inside a "
+                "caregiver's weekly hours, not on leave, the travel buffer clear before and "
+                "after their other visits; only times at least the minimum notice ahead and "
+                "dates within the booking window.",
+    responses=_public(errors.NotFound))
+async def availability(session: Db, settings: SettingsDep, provider_id: str,
+                       service_code: ServiceCode,
+                       date: Annotated[dt.date, Query(examples=["2026-12-08"])],
+                       ) -> AvailabilityPublic:
+    return await bookings.availability(session, settings, provider_id, service_code, date)
+
+
+@router.post(
+    "/v1/home-care/bookings", status_code=201, response_model=BookingPublic,
+    summary="Book a home visit for an elder (Idempotency-Key)",
+    description="Without `caregiver_id`, the least-booked skilled caregiver free that day "
+                "is assigned (ties by id).",
+    responses=responses(errors.Forbidden, errors.NotFound, errors.IdempotencyKeyRequired,
+                        errors.NoCaregiverAvailable, errors.IdempotencyInFlight,
+                        errors.ElderUnderage, errors.InvalidIdNumber,
+                        errors.OutsideBookingWindow, errors.InvalidStartTime,
+                        errors.IdempotencyKeyReused, errors.ValidationFailed))
+async def create_booking(body: BookingCreate, session: Db, principal: CitizenPrincipal,
+                         settings: SettingsDep, _idem: Idempotent,
+                         response: Response) -> BookingPublic:
+    b, caregiver_name = await bookings.book(session, principal, settings, body)
+    response.headers["Location"] = f"/v1/home-care/bookings/{b.id}"
+    return bookings.to_public(b, caregiver_name, settings)
+
+
+@router.get(
+    "/v1/home-care/bookings", response_model=Page[BookingPublic],
+    summary="The citizen's own visits, or the provider's (by date and caregiver: the roster)",
+    responses=responses(errors.Forbidden, errors.InvalidCursor))
+async def list_bookings(session: Db, principal: CitizenOrProvider, settings: SettingsDep,
+                        paging: Paging,
+                        date: Annotated[dt.date | None, Query(examples=["2026-12-08"])] = None,
+                        caregiver_id: Annotated[str | None, Query(max_length=40)] = None,
+                        status: BookingStatus | None = None) -> Page[BookingPublic]:
+    return await bookings.list_(session, principal, settings, day=date,
+                                caregiver_id=caregiver_id, status=status,
+                                limit=paging.limit, cursor=paging.cursor)
+
+
+@router.get("/v1/home-care/bookings/{booking_id}", response_model=BookingPublic,
+            summary="One visit (its citizen or its provider)",
+            responses=responses(errors.Forbidden, errors.NotFound))
+async def get_booking(booking_id: str, session: Db, principal: CitizenOrProvider,
+                      settings: SettingsDep) -> BookingPublic:
+    return await bookings.public(session, settings,
+                                 await bookings.get(session, principal, booking_id))
+
+
+@router.action("/v1/home-care/bookings/{booking_id}/check-in", response_model=BookingPublic,
+               summary="Check in at the elder's home (provider, time and location)",
+               errors=(errors.CheckInOutsideWindow,))
+async def check_in(booking_id: str, body: LocationIn, session: Db, principal: ProviderStaff,
+                   settings: SettingsDep) -> BookingPublic:
+    b = await bookings.check_in(session, principal, settings, booking_id, body)
+    return await bookings.public(session, settings, b)
+
+
+@router.action("/v1/home-care/bookings/{booking_id}/check-out", response_model=BookingPublic,
+               summary="Check out: the visit is completed and paid (subsidy first)")
+async def check_out(booking_id: str, body: LocationIn, session: Db, principal: ProviderStaff,
+                    settings: SettingsDep) -> BookingPublic:
+    b = await bookings.check_out(session, principal, settings, booking_id, body)
+    return await bookings.public(session, settings, b)
+
+
+@router.action("/v1/home-care/bookings/{booking_id}/no-show", response_model=BookingPublic,
+               summary="Mark a visit not made (provider, after its end)",
+               errors=(errors.VisitNotEnded,))
+async def no_show(booking_id: str, session: Db, principal: ProviderStaff,
+                  settings: SettingsDep) -> BookingPublic:
+    return await bookings.public(session, settings,
+                                 await bookings.no_show(session, principal, booking_id))
+
+
+@router.action("/v1/home-care/bookings/{booking_id}/cancel", response_model=BookingPublic,
+               summary="Cancel a visit (citizen until the deadline; provider with a reason)",
+               errors=(errors.VisitCancelDeadlinePassed, errors.CancelReasonRequired))
+async def cancel(booking_id: str, session: Db, principal: CitizenOrProvider,
+                 settings: SettingsDep,
+                 body: Annotated[CancelIn | None, Body(openapi_examples={
+                     "citizen": {"summary": "The family cancels", "value": {}},
+                     "provider": {"summary": "The provider cancels, with a reason",
+                                  "value": {"reason": "护理员生病"}},
+                 })] = None) -> BookingPublic:
+    b = await bookings.cancel(session, principal, settings, booking_id, body)
+    return await bookings.public(session, settings, b)
+
+
+@router.action("/v1/home-care/bookings/{booking_id}/rate", response_model=BookingPublic,
+               summary="Rate a completed visit, once (the booking citizen)",
+               errors=(errors.AlreadyRated,))
+async def rate(booking_id: str, body: RatingIn, session: Db, principal: CitizenPrincipal,
+               settings: SettingsDep) -> BookingPublic:
+    return await bookings.public(session, settings,
+                                 await bookings.rate(session, principal, booking_id, body))
+
+
+# --- subsidy and ledger --------------------------------------------------------------
+
+
+@router.put("/v1/admin/home-care-subsidies", response_model=SubsidyPublic,
+            summary="Set an elder's monthly home-care service allowance",
+            responses=responses(errors.Forbidden, errors.InvalidIdNumber,
+                                errors.ValidationFailed))
+async def put_subsidy(body: SubsidyIn, session: Db,
+                      principal: AdminPrincipal) -> SubsidyPublic:
+    return await subsidies.put(session, principal, body)
+
+
+@router.get("/v1/admin/home-care-ledger", response_model=Page[AllowanceMonthPublic],
+            summary="A month's allowance ledger: each elder's allowance, used and remaining",
+            description="Identity numbers are shown masked; none is taken in the query "
+                        "string (URLs end up in access logs).",
+            responses=responses(errors.Forbidden, errors.InvalidCursor))
+async def admin_ledger(session: Db, principal: AdminPrincipal, paging: Paging,
+                       month: Month) -> Page[AllowanceMonthPublic]:
+    return await subsidies.month_ledger(session, principal, month, limit=paging.limit,
+                                        cursor=paging.cursor)
+
+
+@router.get("/v1/providers/{provider_id}/home-care-ledger",
+            response_model=Page[LedgerEntryPublic],
+            summary="The provider's completed visits of a month, subsidy and family parts",
+            responses=responses(*_STAFF, errors.InvalidCursor))
+async def provider_ledger(provider_id: str, session: Db, principal: ProviderStaff,
+                          paging: Paging, month: Month) -> Page[LedgerEntryPublic]:
+    return await bookings.provider_ledger(session, principal, provider_id, month,
+                                          limit=paging.limit, cursor=paging.cursor)
+
+
+# --- centre services (day care, canteen meals) -----------------------------------------
+
+
+@router.post("/v1/providers/{provider_id}/centre-sessions", status_code=201,
+             response_model=CentreSessionPublic,
+             summary="Publish a centre session (day care, canteen meal) with its capacity",
+             responses=responses(*_STAFF, errors.ValidationFailed))
+async def publish_centre_session(provider_id: str, body: CentreSessionCreate, session: Db,
+                                 principal: ProviderStaff,
+                                 settings: SettingsDep) -> CentreSessionPublic:
+    return await centre.publish(session, principal, settings, provider_id, body)
+
+
+@public_router.get(
+    "/v1/home-care/centre-sessions", response_model=Page[CentreSessionPublic],
+    summary="A provider's centre sessions between two dates, with seats remaining",
+    description="`from` and `to` inclusive, at most 31 days.",
+    responses=_public(errors.NotFound, errors.DateRangeTooLong, errors.InvalidCursor))
+async def list_centre_sessions(
+        session: Db, settings: SettingsDep, paging: Paging, provider_id: str,
+        first: Annotated[dt.date, Query(alias="from", examples=["2026-12-08"])],
+        last: Annotated[dt.date, Query(alias="to", examples=["2026-12-14"])],
+) -> Page[CentreSessionPublic]:
+    return await centre.list_sessions(session, settings, provider_id, first, last,
+                                      limit=paging.limit, cursor=paging.cursor)
+
+
+@router.post(
+    "/v1/home-care/centre-bookings", status_code=201, response_model=CentreBookingPublic,
+    summary="Book a seat in a centre session for an elder (Idempotency-Key)",
+    responses=responses(errors.Forbidden, errors.NotFound, errors.IdempotencyKeyRequired,
+                        errors.SlotFull, errors.DuplicateSeat, errors.IdempotencyInFlight,
+                        errors.ElderUnderage, errors.InvalidIdNumber,
+                        errors.OutsideBookingWindow, errors.IdempotencyKeyReused,
+                        errors.ValidationFailed))
+async def book_centre_seat(body: CentreBookingCreate, session: Db, principal: CitizenPrincipal,
+                           settings: SettingsDep, _idem: Idempotent,
+                           response: Response) -> CentreBookingPublic:
+    seat = await centre.book(session, principal, settings, body)
+    response.headers["Location"] = f"/v1/home-care/centre-bookings/{seat.id}"
+    return seat
+
+
+@router.get("/v1/home-care/centre-bookings", response_model=Page[CentreBookingPublic],
+            summary="The citizen's own seats, or the provider's (filter by session)",
+            responses=responses(errors.Forbidden, errors.InvalidCursor))
+async def list_centre_bookings(session: Db, principal: CitizenOrProvider, settings: SettingsDep,
+                               paging: Paging,
+                               session_id: Annotated[str | None, Query(max_length=40)] = None,
+                               ) -> Page[CentreBookingPublic]:
+    return await centre.list_bookings(session, principal, settings, session_id=session_id,
+                                      limit=paging.limit, cursor=paging.cursor)
+
+
+@router.get("/v1/home-care/centre-bookings/{booking_id}", response_model=CentreBookingPublic,
+            summary="One seat (its citizen or its provider)",
+            responses=responses(errors.Forbidden, errors.NotFound))
+async def get_centre_booking(booking_id: str, session: Db, principal: CitizenOrProvider,
+                             settings: SettingsDep) -> CentreBookingPublic:
+    return await centre.get(session, principal, settings, booking_id)
+
+
+@router.action("/v1/home-care/centre-bookings/{booking_id}/cancel",
+               response_model=CentreBookingPublic,
+               summary="Give a seat back (citizen until the session starts; provider with a "
+                       "reason)",
+               errors=(errors.VisitCancelDeadlinePassed, errors.CancelReasonRequired))
+async def cancel_centre_seat(booking_id: str, session: Db, principal: CitizenOrProvider,
+                             settings: SettingsDep,
+                             body: Annotated[CancelIn | None, Body(openapi_examples={
+                                 "citizen": {"summary": "The family cancels", "value": {}},
+                                 "provider": {"summary": "The centre cancels, with a reason",
+                                              "value": {"reason": "食堂停电"}},
+                             })] = None) -> CentreBookingPublic:
+    return await centre.cancel(session, principal, settings, booking_id,
+                               body.reason if body else None)

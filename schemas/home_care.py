@@ -1,0 +1,568 @@
+"""Home and community care (DOMAIN.md section 3): tables and, beside them, the
+request and response models.
+
+- `home_care_offering`: a provider's price and duration for one catalogue service
+  (ETag'd: `version`).
+- `home_care_caregiver`: a provider's caregiver with skills and weekly hours. Its
+  row is also the lock that serialises every booking of that caregiver
+  (`lock_seq` is bumped by a conditional UPDATE before the overlap check).
+- `home_care_time_off`: a caregiver's leave, a range of time nobody is booked into.
+- `home_care_booking`: a visit at the elder's home. `blocked_until` is the visit's
+  end plus the travel buffer in force when it was booked; on PostgreSQL an
+  exclusion constraint (btree_gist, created by the migration) forbids two active
+  visits of one caregiver whose `[starts_at, blocked_until)` ranges overlap.
+- `home_care_subsidy`: an elder's monthly service allowance (by blind index).
+- `home_care_allowance_month`: what an elder's allowance paid in one month; a
+  CHECK keeps `used_fen` within `allowance_fen`, and completions take from it by
+  a conditional UPDATE.
+- `home_care_centre_session`: a session at a centre (day care, canteen meals) with
+  its capacity; its seats are a `capacity_slot` row of the same id, taken and given
+  back through `services.capacity`.
+- `home_care_centre_booking`: a seat an elder holds in a session; one booked seat
+  per elder per session (a unique partial index on the blind index).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, model_validator
+from pydantic import Field as PField
+from sqlalchemy import JSON, CheckConstraint, Index, text
+from sqlmodel import Field, SQLModel
+
+from core.clock import CHINA_TZ
+from schemas.common import IdNumberIn, Name, Phone, StrictModel, id_field, utc_datetime
+
+
+class ServiceCode(StrEnum):
+    meal_assist = "meal_assist"
+    cleaning = "cleaning"
+    bathing = "bathing"
+    medical_escort = "medical_escort"
+    mobility_assist = "mobility_assist"
+    emergency_help = "emergency_help"
+    day_care = "day_care"
+    rehab_nursing = "rehab_nursing"
+
+
+class BookingStatus(StrEnum):
+    booked = "booked"
+    in_service = "in_service"
+    completed = "completed"
+    cancelled = "cancelled"
+    no_show = "no_show"
+
+
+# Visits that hold their caregiver's time (the exclusion constraint's predicate).
+HOLDING_STATUSES = ("booked", "in_service", "completed")
+HOLDING_SQL = "status IN ('booked', 'in_service', 'completed')"
+
+
+# --- tables ------------------------------------------------------------------
+
+
+class HomeCareOffering(SQLModel, table=True):
+    __tablename__ = "home_care_offering"
+    __table_args__ = (
+        CheckConstraint("price_fen >= 0", name="price_non_negative"),
+        CheckConstraint("duration_minutes > 0", name="duration_positive"),
+    )
+
+    provider_id: str = Field(primary_key=True, foreign_key="organisation.id", max_length=40)
+    service_code: str = Field(primary_key=True, max_length=32)
+    price_fen: int
+    duration_minutes: int
+    version: int = 1
+    created_at: datetime = utc_datetime()
+    updated_at: datetime = utc_datetime()
+
+
+class HomeCareCaregiver(SQLModel, table=True):
+    __tablename__ = "home_care_caregiver"
+    __table_args__ = (Index("ix_home_care_caregiver_provider", "provider_id", "id"),)
+
+    id: str = id_field()
+    provider_id: str = Field(foreign_key="organisation.id", max_length=40)
+    name: str = Field(max_length=100)
+    skills: list[str] = Field(sa_type=JSON)
+    weekly_hours: list[dict] = Field(sa_type=JSON)
+    active: bool = True
+    version: int = 1
+    lock_seq: int = 0
+    created_at: datetime = utc_datetime()
+    updated_at: datetime = utc_datetime()
+
+
+class HomeCareTimeOff(SQLModel, table=True):
+    __tablename__ = "home_care_time_off"
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        Index("ix_home_care_time_off_caregiver", "caregiver_id", "starts_at"),
+    )
+
+    id: str = id_field()
+    caregiver_id: str = Field(foreign_key="home_care_caregiver.id", max_length=40)
+    provider_id: str = Field(foreign_key="organisation.id", max_length=40)
+    starts_at: datetime = utc_datetime()
+    ends_at: datetime = utc_datetime()
+    reason: str | None = Field(default=None, max_length=200)
+    created_at: datetime = utc_datetime()
+
+
+class HomeCareBooking(SQLModel, table=True):
+    __tablename__ = "home_care_booking"
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        CheckConstraint("blocked_until >= ends_at", name="blocked_after_end"),
+        CheckConstraint("rating_stars IS NULL OR rating_stars BETWEEN 1 AND 5",
+                        name="rating_range"),
+        CheckConstraint("subsidy_paid_fen IS NULL OR subsidy_paid_fen >= 0",
+                        name="subsidy_non_negative"),
+        CheckConstraint("family_paid_fen IS NULL OR family_paid_fen >= 0",
+                        name="family_non_negative"),
+        Index("ix_home_care_booking_caregiver_start", "caregiver_id", "starts_at"),
+        Index("ix_home_care_booking_provider_date", "provider_id", "visit_date", "starts_at"),
+        Index("ix_home_care_booking_citizen", "citizen_subject", "starts_at"),
+    )
+
+    id: str = id_field()
+    provider_id: str = Field(foreign_key="organisation.id", max_length=40)
+    caregiver_id: str = Field(foreign_key="home_care_caregiver.id", max_length=40)
+    service_code: str = Field(max_length=32)
+    status: str = Field(max_length=16)
+    citizen_subject: str = Field(max_length=128)
+    visit_date: date
+    starts_at: datetime = utc_datetime()
+    ends_at: datetime = utc_datetime()
+    blocked_until: datetime = utc_datetime()
+    price_fen: int
+    elder_name: str = Field(max_length=100)
+    elder_id_encrypted: str = Field(max_length=255)
+    elder_id_blind: str = Field(max_length=64, index=True)
+    elder_id_masked: str = Field(max_length=18)
+    elder_phone_encrypted: str = Field(max_length=255)
+    elder_phone_masked: str = Field(max_length=32)
+    elder_address_encrypted: str = Field(max_length=1200)
+    elder_address_masked: str = Field(max_length=32)
+    elder_lat: float | None = None
+    elder_lon: float | None = None
+    check_in_at: datetime | None = utc_datetime(default=None)
+    check_in_lat: float | None = None
+    check_in_lon: float | None = None
+    check_out_at: datetime | None = utc_datetime(default=None)
+    check_out_lat: float | None = None
+    check_out_lon: float | None = None
+    location_flagged: bool = False
+    completed_at: datetime | None = utc_datetime(default=None)
+    no_show_at: datetime | None = utc_datetime(default=None)
+    cancelled_at: datetime | None = utc_datetime(default=None)
+    cancelled_by: str | None = Field(default=None, max_length=16)
+    cancel_reason: str | None = Field(default=None, max_length=200)
+    subsidy_paid_fen: int | None = None
+    family_paid_fen: int | None = None
+    rating_stars: int | None = None
+    rating_comment: str | None = Field(default=None, max_length=500)
+    rated_at: datetime | None = utc_datetime(default=None)
+    created_at: datetime = utc_datetime()
+    updated_at: datetime = utc_datetime()
+
+
+class HomeCareSubsidy(SQLModel, table=True):
+    __tablename__ = "home_care_subsidy"
+    __table_args__ = (
+        CheckConstraint("monthly_allowance_fen >= 0", name="allowance_non_negative"),
+        CheckConstraint("valid_to >= valid_from", name="valid_range"),
+    )
+
+    elder_id_blind: str = Field(primary_key=True, max_length=64)
+    elder_id_encrypted: str = Field(max_length=255)
+    elder_id_masked: str = Field(max_length=18)
+    monthly_allowance_fen: int
+    valid_from: date
+    valid_to: date
+    created_at: datetime = utc_datetime()
+    updated_at: datetime = utc_datetime()
+
+
+class HomeCareAllowanceMonth(SQLModel, table=True):
+    __tablename__ = "home_care_allowance_month"
+    __table_args__ = (
+        CheckConstraint("used_fen >= 0 AND used_fen <= allowance_fen", name="used_within"),
+        Index("ix_home_care_allowance_month_month", "month", "elder_id_blind"),
+    )
+
+    elder_id_blind: str = Field(primary_key=True, max_length=64)
+    month: str = Field(primary_key=True, max_length=7)  # YYYY-MM, China time
+    elder_id_masked: str = Field(max_length=18)
+    allowance_fen: int
+    used_fen: int = 0
+    updated_at: datetime = utc_datetime()
+
+
+CENTRE_SERVICES = ("day_care", "meal_assist")
+
+
+class HomeCareCentreSession(SQLModel, table=True):
+    __tablename__ = "home_care_centre_session"
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        CheckConstraint("capacity >= 0", name="capacity_non_negative"),
+        CheckConstraint("price_fen >= 0", name="price_non_negative"),
+        Index("ix_home_care_centre_session_provider_start", "provider_id", "starts_at"),
+    )
+
+    id: str = id_field()
+    provider_id: str = Field(foreign_key="organisation.id", max_length=40)
+    service_code: str = Field(max_length=32)
+    session_date: date
+    starts_at: datetime = utc_datetime()
+    ends_at: datetime = utc_datetime()
+    capacity: int
+    price_fen: int
+    created_at: datetime = utc_datetime()
+
+
+_SEAT_BOOKED_SQL = "status = 'booked'"
+
+
+class HomeCareCentreBooking(SQLModel, table=True):
+    __tablename__ = "home_care_centre_booking"
+    __table_args__ = (
+        Index("uq_home_care_centre_booking_elder_session", "elder_id_blind", "session_id",
+              unique=True, sqlite_where=text(_SEAT_BOOKED_SQL),
+              postgresql_where=text(_SEAT_BOOKED_SQL)),
+        Index("ix_home_care_centre_booking_citizen", "citizen_subject", "id"),
+        Index("ix_home_care_centre_booking_provider", "provider_id", "id"),
+    )
+
+    id: str = id_field()
+    session_id: str = Field(foreign_key="home_care_centre_session.id", max_length=40)
+    provider_id: str = Field(foreign_key="organisation.id", max_length=40)
+    status: str = Field(max_length=16)
+    citizen_subject: str = Field(max_length=128)
+    elder_name: str = Field(max_length=100)
+    elder_id_encrypted: str = Field(max_length=255)
+    elder_id_blind: str = Field(max_length=64)
+    elder_id_masked: str = Field(max_length=18)
+    elder_phone_encrypted: str = Field(max_length=255)
+    elder_phone_masked: str = Field(max_length=32)
+    cancelled_at: datetime | None = utc_datetime(default=None)
+    cancelled_by: str | None = Field(default=None, max_length=16)
+    cancel_reason: str | None = Field(default=None, max_length=200)
+    created_at: datetime = utc_datetime()
+    updated_at: datetime = utc_datetime()
+
+
+# --- request and response models -------------------------------------------------
+
+HHMM = Annotated[str, PField(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$", examples=["08:00"])]
+
+
+class CataloguePublic(BaseModel):
+    code: ServiceCode
+    name: str = PField(examples=["助餐"])
+    name_en: str = PField(examples=["Meal assistance"])
+    default_duration_minutes: int = PField(examples=[60])
+    centre: bool = PField(description="Also offered as seats in sessions at a centre",
+                          examples=[False])
+
+
+class OfferingIn(StrictModel):
+    price_fen: int = PField(ge=0, le=10_000_000, examples=[5000])
+    duration_minutes: int | None = PField(
+        default=None, ge=15, le=720, examples=[60],
+        description="Left out: the catalogue's default duration")
+
+
+class OfferingPublic(BaseModel):
+    provider_id: str
+    service_code: ServiceCode
+    name: str
+    price_fen: int
+    duration_minutes: int
+    etag: str
+    updated_at: datetime
+
+
+class WeeklyHours(StrictModel):
+    weekday: int = PField(ge=1, le=7, description="1 = Monday", examples=[1])
+    start: HHMM = PField(examples=["08:00"])
+    end: HHMM = PField(examples=["17:00"])
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WeeklyHours:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class CaregiverCreate(StrictModel):
+    name: Name = PField(examples=["李秀英"])
+    skills: list[ServiceCode] = PField(min_length=1, max_length=8,
+                                       examples=[["cleaning", "meal_assist"]])
+    weekly_hours: list[WeeklyHours] = PField(
+        max_length=28, examples=[[{"weekday": 1, "start": "08:00", "end": "17:00"}]])
+
+
+class CaregiverUpdate(StrictModel):
+    name: Name | None = PField(default=None, examples=["李秀英"])
+    skills: list[ServiceCode] | None = PField(default=None, min_length=1, max_length=8,
+                                              examples=[["cleaning"]])
+    weekly_hours: list[WeeklyHours] | None = PField(
+        default=None, max_length=28,
+        examples=[[{"weekday": 1, "start": "09:00", "end": "12:00"}]])
+    cancel_affected: bool = PField(
+        default=False, description="Cancel the booked visits the change strands instead "
+                                   "of refusing it (409 `bookings_affected`)")
+
+
+class CancelAffectedIn(StrictModel):
+    cancel_affected: bool = PField(default=False, examples=[False])
+
+
+class CaregiverPublic(BaseModel):
+    id: str
+    provider_id: str
+    name: str
+    skills: list[str]
+    weekly_hours: list[dict]
+    active: bool
+    etag: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class TimeOffCreate(StrictModel):
+    """Leave as a range of time (`starts_at`, `ends_at`), or as whole days (`date`, and
+    `to_date` for several, inclusive, China time)."""
+
+    starts_at: datetime | None = PField(default=None, examples=["2026-12-08T13:00:00+08:00"])
+    ends_at: datetime | None = PField(default=None, examples=["2026-12-08T17:00:00+08:00"])
+    date: dt.date | None = PField(default=None, examples=["2026-12-08"])
+    to_date: dt.date | None = PField(default=None, examples=["2026-12-09"])
+    reason: str | None = PField(default=None, max_length=200, examples=["事假"])
+    cancel_affected: bool = PField(default=False, examples=[False])
+
+    @model_validator(mode="after")
+    def _one_form(self) -> TimeOffCreate:
+        if self.date is not None:
+            if self.starts_at is not None or self.ends_at is not None:
+                raise ValueError("give either date (and to_date) or starts_at and ends_at")
+            last = self.to_date or self.date
+            if last < self.date or (last - self.date).days > 366:
+                raise ValueError("to_date must be from date to a year after it")
+            self.starts_at = dt.datetime.combine(self.date, dt.time(0), tzinfo=CHINA_TZ)
+            self.ends_at = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(0),
+                                               tzinfo=CHINA_TZ)
+            return self
+        if self.to_date is not None:
+            raise ValueError("to_date goes with date")
+        if self.starts_at is None or self.ends_at is None:
+            raise ValueError("give either date (and to_date) or starts_at and ends_at")
+        if self.starts_at.tzinfo is None or self.ends_at.tzinfo is None:
+            raise ValueError("datetimes need an offset")
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+class TimeOffPublic(BaseModel):
+    id: str
+    caregiver_id: str
+    starts_at: datetime
+    ends_at: datetime
+    reason: str | None
+    cancelled_bookings: int = 0
+
+
+class AvailabilityPublic(BaseModel):
+    provider_id: str
+    service_code: ServiceCode
+    date: date
+    duration_minutes: int
+    price_fen: int
+    start_times: list[str] = PField(examples=[["09:00", "09:30"]])
+    starts_at: list[datetime]
+
+
+class ElderIn(StrictModel):
+    name: Name = PField(examples=["王建国"])
+    id_number: IdNumberIn
+    phone: Phone
+    address: str = PField(min_length=1, max_length=300,
+                          examples=["上海市黄浦区南京东路 100 弄 5 号 302 室"])
+    lat: float | None = PField(default=None, ge=-90, le=90, examples=[31.235])
+    lon: float | None = PField(default=None, ge=-180, le=180, examples=[121.48])
+
+
+class BookingCreate(StrictModel):
+    provider_id: str = PField(max_length=40, examples=["org_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"])
+    service_code: ServiceCode
+    start_at: datetime = PField(examples=["2026-12-08T09:00:00+08:00"])
+    elder: ElderIn
+    caregiver_id: str | None = PField(default=None, max_length=40, examples=[None])
+
+    @model_validator(mode="after")
+    def _aware(self) -> BookingCreate:
+        if self.start_at.tzinfo is None:
+            raise ValueError("start_at needs an offset")
+        return self
+
+
+class ElderPublic(BaseModel):
+    name: str
+    id_number_masked: str
+    phone_masked: str
+    address_masked: str
+
+
+class CaregiverRef(BaseModel):
+    id: str
+    name: str
+
+
+class BookingPublic(BaseModel):
+    id: str
+    status: BookingStatus
+    provider_id: str
+    service_code: ServiceCode
+    caregiver: CaregiverRef
+    date: date
+    starts_at: datetime
+    ends_at: datetime
+    price_fen: int
+    elder: ElderPublic
+    cancel_deadline_at: datetime
+    check_in_at: datetime | None = None
+    check_out_at: datetime | None = None
+    location_flagged: bool = False
+    completed_at: datetime | None = None
+    no_show_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    cancelled_by: str | None = None
+    cancel_reason: str | None = None
+    subsidy_paid_fen: int | None = None
+    family_paid_fen: int | None = None
+    rating_stars: int | None = None
+    rating_comment: str | None = None
+    created_at: datetime
+
+
+class LocationIn(StrictModel):
+    lat: float = PField(ge=-90, le=90, examples=[31.235])
+    lon: float = PField(ge=-180, le=180, examples=[121.48])
+
+
+class CancelIn(StrictModel):
+    reason: str | None = PField(default=None, min_length=1, max_length=200,
+                                examples=["护理员生病"],
+                                description="Required when the provider cancels")
+
+
+class RatingIn(StrictModel):
+    stars: int = PField(ge=1, le=5, examples=[5])
+    comment: str | None = PField(default=None, max_length=500, examples=["阿姨很细心"])
+
+
+class SubsidyIn(StrictModel):
+    id_number: IdNumberIn
+    monthly_allowance_fen: int = PField(ge=0, le=100_000_000, examples=[30000])
+    valid_from: date = PField(examples=["2026-01-01"])
+    valid_to: date = PField(examples=["2026-12-31"])
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SubsidyIn:
+        if self.valid_to < self.valid_from:
+            raise ValueError("valid_to must not be before valid_from")
+        return self
+
+
+class SubsidyPublic(BaseModel):
+    id_number_masked: str
+    monthly_allowance_fen: int
+    valid_from: date
+    valid_to: date
+    updated_at: datetime
+
+
+class AllowanceMonthPublic(BaseModel):
+    id_number_masked: str
+    month: str
+    allowance_fen: int
+    used_fen: int
+    remaining_fen: int
+
+
+class LedgerEntryPublic(BaseModel):
+    booking_id: str
+    provider_id: str
+    date: date
+    service_code: ServiceCode
+    id_number_masked: str
+    price_fen: int
+    subsidy_paid_fen: int
+    family_paid_fen: int
+    completed_at: datetime
+
+
+class CentreService(StrEnum):
+    day_care = "day_care"
+    meal_assist = "meal_assist"
+
+
+class CentreSessionCreate(StrictModel):
+    service_code: CentreService
+    date: dt.date = PField(examples=["2026-12-08"])
+    start: HHMM = PField(examples=["11:00"])
+    end: HHMM = PField(examples=["13:00"])
+    capacity: int = PField(ge=0, le=10_000, examples=[40])
+    price_fen: int = PField(ge=0, le=10_000_000, examples=[1500])
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CentreSessionCreate:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class CentreSessionPublic(BaseModel):
+    id: str
+    provider_id: str
+    service_code: CentreService
+    date: date
+    start: str
+    end: str
+    starts_at: datetime
+    ends_at: datetime
+    capacity: int
+    remaining: int
+    price_fen: int
+    bookable: bool
+
+
+class CentreElderIn(StrictModel):
+    name: Name = PField(examples=["王建国"])
+    id_number: IdNumberIn
+    phone: Phone
+
+
+class CentreBookingCreate(StrictModel):
+    session_id: str = PField(max_length=40, examples=["hcs_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"])
+    elder: CentreElderIn
+
+
+class CentreBookingPublic(BaseModel):
+    id: str
+    status: str = PField(examples=["booked"])
+    session: CentreSessionPublic
+    elder_name: str
+    id_number_masked: str
+    phone_masked: str
+    cancelled_at: datetime | None = None
+    cancelled_by: str | None = None
+    cancel_reason: str | None = None
+    created_at: datetime
