@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from api import admin, beds, docs, home_care, marriage, problems, system
+from api import admin, beds, burial, docs, home_care, marriage, problems, system
 from api.deps import current_principal
 from api.middleware import Metrics, RequestContextMiddleware
 from api.problems import ProblemDetail
@@ -54,6 +54,8 @@ ROUTERS: list[Router] = [
     beds.router,
     home_care.public_router,
     home_care.router,
+    burial.public_router,
+    burial.router,
 ]
 
 

@@ -101,6 +101,8 @@ ACTION_NAMES: Names = {
     "assign": ("指派护理员", "assign a caregiver"),
     # burial claim
     "review": ("审核", "review"),
+    "pass": ("审核通过", "pass in review"),
+    "reject_at_review": ("审核驳回", "reject in review"),
     "return": ("退回补正", "return for correction"),
     "resubmit": ("重新提交", "resubmit"),
     "approve": ("批准", "approve"),
@@ -138,6 +140,25 @@ BED_CATEGORY_NAMES: Names = {
     "dementia": ("失智照护", "dementia-care"),
 }
 
+BURIAL_METHOD_NAMES: Names = {
+    "sea": ("海葬", "sea burial"),
+    "tree": ("树葬", "tree burial"),
+    "flower": ("花坛葬", "flower-bed burial"),
+    "lawn": ("草坪葬", "lawn burial"),
+    "scattering": ("骨灰撒散", "scattering"),
+    "deep_burial": ("深埋", "deep burial"),
+    "wall": ("壁葬", "wall niche"),
+}
+
+BURIAL_DOCUMENT_NAMES: Names = {
+    "death_certificate": ("死亡证明", "death certificate"),
+    "cremation_certificate": ("火化证明", "cremation certificate"),
+    "hukou_cancellation": ("户口注销证明", "household-registration cancellation"),
+    "burial_certificate": ("安葬证明", "burial certificate"),
+    "authorisation": ("委托书", "authorisation"),
+    "relation_proof": ("亲属关系证明", "proof of relation"),
+}
+
 # What NotFound(what=...) can name: the en noun is the code itself.
 NOUNS: Names = {noun: (zh, noun) for noun, zh in {
     "resource": "资源", "organisation": "机构", "API key": "API 密钥",
@@ -150,7 +171,8 @@ NOUNS: Names = {noun: (zh, noun) for noun, zh in {
     "provider": "居家养老服务机构", "caregiver": "护理员", "service": "服务项目",
     "offering": "服务报价", "home-care booking": "居家养老服务预约",
     "subsidy": "补贴资格", "burial policy": "生态安葬补贴政策",
-    "burial claim": "生态安葬补贴申请", "webhook subscription": "事件推送订阅",
+    "burial claim": "生态安葬补贴申请", "payment batch": "补贴发放批次",
+    "webhook subscription": "事件推送订阅",
     "delivery": "推送记录",
 }.items()}
 NOUNS_ZH = {noun: zh for noun, (zh, _en) in NOUNS.items()}
@@ -626,3 +648,86 @@ ElderUnderage = type("ElderUnderage", (Underage,), {
 DuplicateSeat = _error(
     "DuplicateSeat", "duplicate_seat", 409, "该老人已预约此场次",
     "The elder already holds a seat in this session")
+
+# --- eco-burial subsidy claims (DOMAIN.md section 4) ---
+PolicyOverlap = _error(
+    "PolicyOverlap", "policy_overlap", 409, "与已有政策的有效期重叠",
+    "Overlaps an existing policy's period",
+    "{division_code} 的{method}补贴已有有效期为 {period} 的政策（见 policy_id）；"
+    "同一地区同一方式的有效期不能重叠，生效中的政策只能由明天及以后开始的新政策接替。",
+    "{division_code} already has a {method} policy for {period} (see policy_id); periods "
+    "of one division and method never overlap, and a policy in force is only superseded "
+    "from tomorrow on.", names={"method": BURIAL_METHOD_NAMES})
+DuplicateClaim = _error(
+    "DuplicateClaim", "duplicate_claim", 409, "该逝者已有奖补申请",
+    "A claim for this deceased already exists",
+    "每位逝者只能有一个奖补申请（已撤回或被驳回的除外）。",
+    "Only one claim per deceased (other than withdrawn or rejected ones).")
+NothingToPay = _error(
+    "NothingToPay", "nothing_to_pay", 409, "没有待发放的申请",
+    "No approved claims awaiting payment",
+    "辖区内没有已审批、未发放且未列入批次的申请。",
+    "No approved, unpaid claims within the jurisdiction are outside a batch.")
+NoApplicablePolicy = _error(
+    "NoApplicablePolicy", "no_applicable_policy", 422, "没有适用的奖补政策",
+    "No applicable subsidy policy",
+    "户籍地 {division_code} 在安葬日期 {burial_date} 没有{method}的奖补政策。",
+    "No {method} policy was in force for {division_code} on the burial date {burial_date}.",
+    names={"method": BURIAL_METHOD_NAMES})
+ClaimDeadlinePassed = _error(
+    "ClaimDeadlinePassed", "claim_deadline_passed", 422, "已过申请期限",
+    "The claim deadline has passed",
+    "须在安葬后 {days} 天内（{deadline} 前）申请。",
+    "Claims must be made within {days} days of the burial (by {deadline}).")
+DeathDateInFuture = _error(
+    "DeathDateInFuture", "death_date_in_future", 422, "死亡日期晚于今天",
+    "The date of death is in the future")
+BurialDateInFuture = _error(
+    "BurialDateInFuture", "burial_date_in_future", 422, "安葬日期晚于今天",
+    "The burial date is in the future", "安葬后才能申请奖补。", "Claim after the burial.")
+BurialBeforeDeath = _error(
+    "BurialBeforeDeath", "burial_before_death", 422, "安葬日期早于死亡日期",
+    "The burial date is before the date of death")
+DeathBeforeBirth = _error(
+    "DeathBeforeBirth", "death_before_birth", 422, "死亡日期早于出生日期",
+    "The date of death is before the birth date in the identity number")
+ClaimantIsDeceased = _error(
+    "ClaimantIsDeceased", "claimant_is_deceased", 422, "申请人与逝者为同一人",
+    "The claimant and the deceased are the same person")
+ClaimantNotAdult = _error(
+    "ClaimantNotAdult", "claimant_not_adult", 422, "申请人未成年",
+    "The claimant is not an adult",
+    "申请人须年满 {min_age} 周岁。", "The claimant must be at least {min_age} years old.")
+ClaimantNotAccountHolder = _error(
+    "ClaimantNotAccountHolder", "claimant_not_account_holder", 422, "申请人须为账号实名本人",
+    "The claimant must be the account holder")
+InvalidRelation = _error(
+    "InvalidRelation", "invalid_relation", 422, "与逝者关系不在可申请范围内",
+    "Relation not eligible",
+    "关系须为 spouse、child、parent、sibling 或 agent（代理人）。",
+    "The relation must be spouse, child, parent, sibling or agent.")
+AuthorisationRequired = _error(
+    "AuthorisationRequired", "authorisation_required", 422, "代理人须提供委托书",
+    "An agent needs an authorisation document",
+    "代理申请须附 authorisation（委托书）。",
+    "A claim by an agent needs an `authorisation` document.")
+_MissingDocument = _error(
+    "MissingDocument", "missing_document", 422, "缺少必需材料", "A required document is missing",
+    "缺少：{missing}。", "Missing: {missing}.")
+
+
+class MissingDocument(_MissingDocument):
+    """`MissingDocument(missing=[document kind codes])`; the problem carries `missing`."""
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.extra["missing"] = [_code(k) for k in params.get("missing", ())]
+
+    def localised_params(self, lang: str) -> dict[str, Any] | None:
+        codes = self.extra["missing"]
+        if not codes or (lang != "en" and any(c not in BURIAL_DOCUMENT_NAMES for c in codes)):
+            return None
+        if lang == "en":
+            return {"missing": ", ".join(BURIAL_DOCUMENT_NAMES.get(c, (c, c))[1]
+                                         for c in codes)}
+        return {"missing": "、".join(BURIAL_DOCUMENT_NAMES[c][0] for c in codes)}

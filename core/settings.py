@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     beds_max_active_applications: int = 3
     beds_offer_hold_hours: int = 72
 
+    # Eco-burial subsidy claims (DOMAIN.md section 4).
+    burial_claimant_min_age: int = 18
+
     # Home care (DOMAIN.md section 3).
     home_care_travel_buffer_minutes: int = 30
     home_care_grid_minutes: int = 30

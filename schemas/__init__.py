@@ -7,6 +7,7 @@ what Alembic compares against.
 from schemas import (  # noqa: F401
     audit,
     beds,
+    burial,
     capacity,
     common,
     home_care,

@@ -33,7 +33,7 @@ from core.settings import Settings
 from schemas.common import metadata
 from schemas.organisation import ApiKeyCreate, Role
 from services import organisations
-from tests.factories import ISSUED_ID_NUMBERS
+from tests.factories import ISSUED_ACCOUNT_NUMBERS, ISSUED_ID_NUMBERS
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 IS_PG = bool(TEST_DATABASE_URL and TEST_DATABASE_URL.startswith("postgresql"))
@@ -108,12 +108,16 @@ async def app(settings: Settings, log_stream: io.StringIO):  # noqa: ANN201
 @pytest.fixture
 async def client(app, log_stream) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
     """The real app over ASGI. After the test, no identity number a test made may
-    appear in any response body or log line, whatever endpoint was called."""
+    appear in any response body or log line, whatever endpoint was called; nor any
+    bank account number, except in a payment batch export (CSV)."""
     bodies: list[str] = []
+    non_exports: list[str] = []
 
     async def keep_body(response: httpx.Response) -> None:
         await response.aread()
         bodies.append(response.text)
+        if not response.headers.get("content-type", "").startswith("text/csv"):
+            non_exports.append(response.text)
 
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=60,
@@ -121,6 +125,8 @@ async def client(app, log_stream) -> AsyncIterator[httpx.AsyncClient]:  # noqa: 
         yield c
     leaked = _leaks(ISSUED_ID_NUMBERS, [*bodies, log_stream.getvalue()])
     assert not leaked, f"full identity numbers reached a response or a log line: {leaked}"
+    leaked = _leaks(ISSUED_ACCOUNT_NUMBERS, [*non_exports, log_stream.getvalue()])
+    assert not leaked, f"full account numbers reached a response or a log line: {leaked}"
 
 
 def _leaks(numbers: set[str], texts: list[str]) -> set[str]:
