@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import Depends, Query, Response
+from fastapi import Body, Depends, Query, Response
 
 from api.deps import (
     AdminPrincipal,
@@ -194,7 +194,10 @@ async def resubmit_claim(claim_id: str, body: ClaimResubmit, session: Db,
     summary="Approve a reviewed claim (approver; not the staff member who reviewed it)",
     errors=(errors.SeparationOfDuties,))
 async def approve_claim(claim_id: str, session: Db, principal: ApproverStaff,
-                        body: ApproveIn | None = None) -> ClaimPublic:
+                        body: Annotated[ApproveIn | None, Body(openapi_examples={
+                            "none": {"summary": "No body", "value": {}},
+                            "note": {"summary": "With a note", "value": {"note": "材料齐全"}},
+                        })] = None) -> ClaimPublic:
     return await claims.approve(session, principal, claim_id, body or ApproveIn())
 
 

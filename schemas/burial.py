@@ -385,6 +385,9 @@ class MarkPaidIn(StrictModel):
     payment_reference: str = PField(min_length=1, max_length=64, pattern=r"^\S(.*\S)?$",
                                     examples=["ICBC-20261210-000123"])
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"payment_reference": "ICBC-20261210-000123"}]})
+
 
 # --- response models ---------------------------------------------------------
 
@@ -512,6 +515,12 @@ class ClaimEventPublic(BaseModel):
     previous: dict[str, Any] | None = PField(
         default=None, description="Resubmission: the corrected sections as they were")
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "bcev_0193a1b2c3d4e5f6a7b8c9d0e1f2", "at": "2026-11-21T09:30:00+08:00",
+        "action": "return", "from_status": "submitted", "to_status": "returned",
+        "actor_kind": "staff", "actor_name": "审核-张伟", "reason_code": "documents_incomplete",
+        "note": "火化证明照片不清晰，请重新上传", "previous": None}]})
+
 
 class PaymentBatchPublic(BaseModel):
     id: str
@@ -536,3 +545,7 @@ class MonthlyTotal(BaseModel):
     month: str = PField(description="YYYY-MM (China time) of payment", examples=["2026-12"])
     claims_paid: int
     paid_fen: int
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "org_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1f2", "org_name": "朝阳区民政局",
+        "month": "2026-12", "claims_paid": 12, "paid_fen": 4800000}]})
