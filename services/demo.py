@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from datetime import date
 
 from core.db import Database
 from core.errors import NotFound
@@ -19,11 +20,13 @@ from core.principal import Principal
 from core.security import issue_citizen_token
 from core.settings import Settings
 from schemas.beds import BedCreate
+from schemas.burial import PolicyCreate
 from schemas.home_care import CaregiverCreate, OfferingIn, ServiceCode
 from schemas.marriage import WeeklyScheduleUpdate
 from schemas.organisation import ApiKeyCreate, Organisation, OrganisationCreate, OrgKind, Role
 from services import organisations
 from services.beds import inventory
+from services.burial import policies
 from services.home_care import caregivers, catalogue
 from services.marriage import schedules
 
@@ -125,6 +128,30 @@ async def _demo_home_care(session, staff: Principal, provider_id: str) -> None: 
             name=name, skills=skills, weekly_hours=weekdays))
 
 
+# Eco-burial subsidy policies from local examples (DOMAIN.md section 4), in fen.
+DEMO_BURIAL_POLICIES = [
+    ("110000", "sea", 400_000),  # 北京 海葬
+    ("310000", "sea", 460_000),  # 上海 海葬
+    *(("610400", m, 300_000) for m in ("scattering", "deep_burial", "tree", "flower", "lawn")),
+    ("610400", "wall", 50_000),  # 咸阳 壁葬
+    ("630000", "scattering", 300_000),  # 青海
+    ("630000", "tree", 150_000),
+    ("630000", "lawn", 150_000),
+]
+
+
+async def _demo_burial_policies(session) -> None:  # noqa: ANN001
+    """A few subsidy policies in force since 1 January, claims within 180 days."""
+    for division, method, amount in DEMO_BURIAL_POLICIES:
+        existing = await policies.list_(session, division_code=division, method=method,
+                                        in_force_on=None, limit=1, cursor=None)
+        if existing.items:
+            continue  # loaded on an earlier run
+        await policies.create(session, None, PolicyCreate(
+            division_code=division, method=method, amount_fen=amount,
+            effective_from=date(2026, 1, 1), claim_deadline_days=180))
+
+
 async def load_demo(settings: Settings, echo: Callable[[str], object],
                     base_url: str = "http://127.0.0.1:8000") -> None:
     db = Database.from_settings(settings)
@@ -149,6 +176,7 @@ async def load_demo(settings: Settings, echo: Callable[[str], object],
                         await _demo_beds(session, settings, staff, org)
                     elif role == Role.provider:
                         await _demo_home_care(session, staff, org.id)
+            await _demo_burial_policies(session)
             await session.commit()
     finally:
         await db.dispose()

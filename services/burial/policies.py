@@ -62,8 +62,9 @@ async def _lock_line(session: AsyncSession, division_code: str, method: str) -> 
         .execution_options(synchronize_session=False))
 
 
-async def create(session: AsyncSession, principal: Principal,
+async def create(session: AsyncSession, principal: Principal | None,
                  body: PolicyCreate) -> PolicyPublic:
+    """`principal` None: the demo loader (audited as the system)."""
     code = divisions.validate(body.division_code)
     method = body.method.value
     await _lock_line(session, code, method)
