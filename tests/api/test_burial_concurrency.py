@@ -54,3 +54,15 @@ async def test_an_approval_racing_a_withdrawal_has_one_winner(client, admin_head
         assert (row.decided_at is None) == (winner == "withdrawn")
         assert (row.withdrawn_at is None) == (winner == "approved")
     assert outcomes <= {"approved", "withdrawn"}
+
+
+async def test_overlapping_policies_added_at_once_give_one(client, admin_headers):
+    body = {"division_code": "310000", "method": "sea", "amount_fen": 460000,
+            "effective_from": "2026-01-01", "claim_deadline_days": 180}
+    results = await asyncio.gather(*(
+        client.post("/v1/burial/policies", headers=admin_headers,
+                    json={**body, "amount_fen": 460000 + i}) for i in range(4)))
+    assert sorted(r.status_code for r in results) == [201, 409, 409, 409], [
+        r.text for r in results]
+    listed = (await client.get("/v1/burial/policies?division_code=31")).json()["items"]
+    assert len(listed) == 1
