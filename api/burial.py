@@ -25,6 +25,7 @@ from core import errors
 from core.principal import Principal
 from schemas.burial import (
     ApproveIn,
+    BatchPaymentsIn,
     BurialMethod,
     ClaimCreate,
     ClaimEventPublic,
@@ -259,6 +260,17 @@ async def list_payment_batches(session: Db, principal: ApproverStaff,
 async def get_payment_batch(batch_id: str, session: Db,
                             principal: ApproverStaff) -> PaymentBatchPublic:
     return await payments.get_batch(session, principal, batch_id)
+
+
+@router.post(
+    "/v1/burial/payment-batches/{batch_id}/payments", response_model=PaymentBatchPublic,
+    summary="Record the bank's references for claims of a batch, all or none (approver)",
+    description="Each claim moves `approved` -> `paid` as `mark-paid` would; a claim not in "
+                "the batch is 404, one already paid or no longer approved 409 `invalid_state`.",
+    responses=responses(errors.Forbidden, errors.NotFound, errors.InvalidState))
+async def record_batch_payments(batch_id: str, body: BatchPaymentsIn, session: Db,
+                                principal: ApproverStaff) -> PaymentBatchPublic:
+    return await payments.record_payments(session, principal, batch_id, body)
 
 
 @router.get(

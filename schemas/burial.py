@@ -189,7 +189,8 @@ class BurialClaim(SQLModel, table=True):
     decided_by_name: str | None = Field(default=None, max_length=100)
     decided_org_id: str | None = Field(default=None, max_length=40)
     decided_at: datetime | None = utc_datetime(default=None, nullable=True)
-    payment_batch_id: str | None = Field(default=None, max_length=40)
+    payment_batch_id: str | None = Field(default=None, foreign_key="burial_payment_batch.id",
+                                         max_length=40)
     payment_reference: str | None = Field(default=None, max_length=64)
     paid_at: datetime | None = utc_datetime(default=None, nullable=True)
     paid_month: str | None = Field(default=None, max_length=7)  # YYYY-MM, China time
@@ -522,20 +523,37 @@ class ClaimEventPublic(BaseModel):
         "note": "火化证明照片不清晰，请重新上传", "previous": None}]})
 
 
+class PaymentIn(StrictModel):
+    claim_id: str = PField(min_length=1, max_length=40)
+    payment_reference: str = PField(min_length=1, max_length=64, pattern=r"^\S(.*\S)?$")
+
+
+class BatchPaymentsIn(StrictModel):
+    """The bank's references for claims of the batch, all recorded or none."""
+
+    payments: list[PaymentIn] = PField(min_length=1, max_length=1000)
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"payments": [
+        {"claim_id": "bcl_0193a1b2c3d4e5f6a7b8c9d0e1f2",
+         "payment_reference": "ICBC-20261210-000123"}]}]})
+
+
 class PaymentBatchPublic(BaseModel):
     id: str
     org_id: str
     division_code: str
     claim_count: int
     total_fen: int
+    paid_count: int
+    paid_fen: int
     created_by: str | None
     created_at: datetime
     claim_ids: list[str]
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "bpay_0193a1b2c3d4e5f6a7b8c9d0e1f2", "org_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1f2",
-        "division_code": "110105", "claim_count": 2, "total_fen": 800000,
-        "created_by": "审批-李四", "created_at": "2026-12-10T09:00:00+08:00",
+        "division_code": "110105", "claim_count": 2, "total_fen": 800000, "paid_count": 1,
+        "paid_fen": 400000, "created_by": "审批-李四", "created_at": "2026-12-10T09:00:00+08:00",
         "claim_ids": ["bcl_0193a1b2c3d4e5f6a7b8c9d0e1f2", "bcl_0193a1b2c3d4e5f6a7b8c9d0e1f3"]}]})
 
 

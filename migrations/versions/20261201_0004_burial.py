@@ -50,6 +50,21 @@ def upgrade() -> None:
     sa.Column('lock_seq', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('division_code', 'method', name=op.f('pk_burial_policy_line'))
     )
+    op.create_table('burial_payment_batch',
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('org_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('division_code', sqlmodel.sql.sqltypes.AutoString(length=6), nullable=False),
+    sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('created_by_name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
+    sa.Column('claim_count', sa.Integer(), nullable=False),
+    sa.Column('total_fen', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['org_id'], ['organisation.id'], name=op.f('fk_burial_payment_batch_org_id_organisation')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_burial_payment_batch'))
+    )
+    with op.batch_alter_table('burial_payment_batch', schema=None) as batch_op:
+        batch_op.create_index('ix_burial_payment_batch_org', ['org_id', 'id'], unique=False)
+
     op.create_table('burial_claim',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('citizen_subject', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
@@ -102,6 +117,7 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint("status IN ('submitted', 'returned', 'reviewed', 'approved', 'rejected', 'paid', 'withdrawn')", name=op.f('ck_burial_claim_status_known')),
     sa.CheckConstraint('amount_fen > 0', name=op.f('ck_burial_claim_amount_positive')),
+    sa.ForeignKeyConstraint(['payment_batch_id'], ['burial_payment_batch.id'], name=op.f('fk_burial_claim_payment_batch_id_burial_payment_batch')),
     sa.ForeignKeyConstraint(['policy_id'], ['burial_policy.id'], name=op.f('fk_burial_claim_policy_id_burial_policy')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_burial_claim'))
     )
@@ -114,21 +130,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_burial_claim_policy_id'), ['policy_id'], unique=False)
         batch_op.create_index('ix_burial_claim_queue', ['status', 'submitted_at', 'id'], unique=False)
         batch_op.create_index('uq_burial_claim_live_deceased', ['deceased_id_blind'], unique=True, sqlite_where=sa.text("status NOT IN ('withdrawn', 'rejected')"), postgresql_where=sa.text("status NOT IN ('withdrawn', 'rejected')"))
-
-    op.create_table('burial_payment_batch',
-    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-    sa.Column('org_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-    sa.Column('division_code', sqlmodel.sql.sqltypes.AutoString(length=6), nullable=False),
-    sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.Column('created_by_name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
-    sa.Column('claim_count', sa.Integer(), nullable=False),
-    sa.Column('total_fen', sa.Integer(), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['org_id'], ['organisation.id'], name=op.f('fk_burial_payment_batch_org_id_organisation')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_burial_payment_batch'))
-    )
-    with op.batch_alter_table('burial_payment_batch', schema=None) as batch_op:
-        batch_op.create_index('ix_burial_payment_batch_org', ['org_id', 'id'], unique=False)
 
     op.create_table('burial_claim_event',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
@@ -156,10 +157,6 @@ def downgrade() -> None:
         batch_op.drop_index('ix_burial_claim_event_claim')
 
     op.drop_table('burial_claim_event')
-    with op.batch_alter_table('burial_payment_batch', schema=None) as batch_op:
-        batch_op.drop_index('ix_burial_payment_batch_org')
-
-    op.drop_table('burial_payment_batch')
     with op.batch_alter_table('burial_claim', schema=None) as batch_op:
         batch_op.drop_index('uq_burial_claim_live_deceased', sqlite_where=sa.text("status NOT IN ('withdrawn', 'rejected')"), postgresql_where=sa.text("status NOT IN ('withdrawn', 'rejected')"))
         batch_op.drop_index('ix_burial_claim_queue')
@@ -171,6 +168,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_burial_claim_batch')
 
     op.drop_table('burial_claim')
+    with op.batch_alter_table('burial_payment_batch', schema=None) as batch_op:
+        batch_op.drop_index('ix_burial_payment_batch_org')
+
+    op.drop_table('burial_payment_batch')
     op.drop_table('burial_policy_line')
     with op.batch_alter_table('burial_policy', schema=None) as batch_op:
         batch_op.drop_index('ix_burial_policy_line_period')

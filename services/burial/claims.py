@@ -352,8 +352,8 @@ async def reject(session: AsyncSession, principal: Principal, claim_id: str,
 
 
 async def mark_paid(session: AsyncSession, principal: Principal, claim_id: str,
-                    body: MarkPaidIn) -> ClaimPublic:
-    claim = await scopes.load(session, principal, CLAIM, claim_id, audit_read=False)
+                    body: MarkPaidIn, *, loaded: BurialClaim | None = None) -> ClaimPublic:
+    claim = loaded or await scopes.load(session, principal, CLAIM, claim_id, audit_read=False)
     now = clock.now()
     values = {"payment_reference": body.payment_reference, "paid_at": now,
               "paid_month": now.astimezone(CHINA_TZ).strftime("%Y-%m")}

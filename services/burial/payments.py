@@ -15,20 +15,23 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import pages
 from core.clock import clock
-from core.errors import NotFound, NothingToPay
+from core.errors import NotFound, NothingToPay, ValidationFailed
 from core.ids import new_id
 from core.principal import Principal
 from core.protected import BANK_ACCOUNT
 from core.settings import Settings
 from schemas.burial import (
+    BatchPaymentsIn,
     BurialClaim,
     BurialPaymentBatch,
     ClaimStatus,
+    MarkPaidIn,
     MonthlyTotal,
     PaymentBatchPublic,
 )
 from schemas.common import Page
 from services import audit, organisations, scopes
+from services.burial import claims
 from services.burial.lifecycle import BATCH, CLAIM
 
 BATCHES = pages.Keyset(pages.Key(BurialPaymentBatch.id, pages.IdOf("bpay"), descending=True))
@@ -38,38 +41,43 @@ TOTALS = pages.Keyset(
 
 
 async def _public(session: AsyncSession, b: BurialPaymentBatch) -> PaymentBatchPublic:
-    ids = (await session.execute(select(BurialClaim.id).where(
-        BurialClaim.payment_batch_id == b.id).order_by(BurialClaim.id))).scalars().all()
+    rows = (await session.execute(select(BurialClaim.id, BurialClaim.status,
+                                         BurialClaim.amount_fen).where(
+        BurialClaim.payment_batch_id == b.id).order_by(BurialClaim.id))).all()
+    paid = [r for r in rows if r.status == ClaimStatus.paid]
     return PaymentBatchPublic(id=b.id, org_id=b.org_id, division_code=b.division_code,
                               claim_count=b.claim_count, total_fen=b.total_fen,
+                              paid_count=len(paid), paid_fen=sum(r.amount_fen for r in paid),
                               created_by=b.created_by_name, created_at=b.created_at,
-                              claim_ids=list(ids))
+                              claim_ids=[r.id for r in rows])
 
 
 async def create_batch(session: AsyncSession, principal: Principal) -> PaymentBatchPublic:
     """Every approved, unpaid claim of the jurisdiction not yet in a batch. One
     conditional UPDATE takes them, so two approvers at once never batch a claim twice."""
-    batch_id = new_id("bpay")
+    batch = BurialPaymentBatch(
+        id=new_id("bpay"), org_id=principal.org_id or "",
+        division_code=principal.division_code or "",
+        created_by=principal.staff_identity or principal.subject,
+        created_by_name=principal.staff_name, claim_count=0, total_fen=0,
+        created_at=clock.now())
+    session.add(batch)
+    await session.flush()
     taken = await session.execute(
         update(BurialClaim)
         .where(CLAIM.condition(principal), BurialClaim.status == ClaimStatus.approved,
                BurialClaim.payment_batch_id.is_(None))
-        .values(payment_batch_id=batch_id)
+        .values(payment_batch_id=batch.id)
         .execution_options(synchronize_session=False))
     if taken.rowcount == 0:
-        raise NothingToPay()
+        raise NothingToPay()  # the request's transaction, batch row included, rolls back
     count, total = (await session.execute(
         select(func.count(), func.coalesce(func.sum(BurialClaim.amount_fen), 0))
-        .where(BurialClaim.payment_batch_id == batch_id))).one()
-    batch = BurialPaymentBatch(
-        id=batch_id, org_id=principal.org_id or "", division_code=principal.division_code or "",
-        created_by=principal.staff_identity or principal.subject,
-        created_by_name=principal.staff_name, claim_count=int(count), total_fen=int(total),
-        created_at=clock.now())
-    session.add(batch)
+        .where(BurialClaim.payment_batch_id == batch.id))).one()
+    batch.claim_count, batch.total_fen = int(count), int(total)
     await session.flush()
     await audit.record(session, principal, "burial_payment_batch.create",
-                       "burial_payment_batch", batch_id)
+                       "burial_payment_batch", batch.id)
     return await _public(session, batch)
 
 
@@ -85,6 +93,25 @@ async def list_batches(session: AsyncSession, principal: Principal, *, limit: in
     page = await BATCHES.page(session, stmt, limit=limit, cursor=cursor)
     return Page(items=[await _public(session, b) for b in page.items],
                 next_cursor=page.next_cursor)
+
+
+async def record_payments(session: AsyncSession, principal: Principal, batch_id: str,
+                          body: BatchPaymentsIn) -> PaymentBatchPublic:
+    """Mark claims of the batch paid with the bank's references, all or none: a
+    claim outside the batch is 404, one not `approved` any more 409 `invalid_state`."""
+    batch = await scopes.load(session, principal, BATCH, batch_id, audit_read=False)
+    ids = [p.claim_id for p in body.payments]
+    if len(set(ids)) != len(ids):
+        raise ValidationFailed()
+    for payment in sorted(body.payments, key=lambda p: p.claim_id):  # lock in id order
+        claim = await scopes.load(session, principal, CLAIM, payment.claim_id,
+                                  audit_read=False)
+        if claim.payment_batch_id != batch.id:
+            raise CLAIM.not_found()
+        await claims.mark_paid(session, principal, claim.id,
+                               MarkPaidIn(payment_reference=payment.payment_reference),
+                               loaded=claim)
+    return await _public(session, batch)
 
 
 CSV_COLUMNS = ["claim_id", "claimant_name", "bank_name", "account_no", "amount_fen",

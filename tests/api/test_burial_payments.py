@@ -116,3 +116,31 @@ async def test_totals_per_bureau_and_month(client, admin_headers, settings):
     assert both == {b.org["id"], other.org["id"]}
     assert (await client.get("/v1/burial/totals",
                              headers=citizen_headers(settings))).status_code == 403
+
+
+async def test_a_batch_is_paid_with_the_banks_references_all_or_none(client, admin_headers,
+                                                                     settings):
+    await policy(client, admin_headers, amount=400000)
+    b = await bureau(client, admin_headers)
+    first = [(await approved_claim(client, settings, b))[0] for _ in range(2)]
+    batch = (await client.post("/v1/burial/payment-batches",
+                               headers={**b.approver, **idem()})).json()
+    outside, _ = await approved_claim(client, settings, b)  # approved after the batch
+    url = f"/v1/burial/payment-batches/{batch['id']}/payments"
+    r = await client.post(url, headers=b.approver, json={"payments": [
+        {"claim_id": first[0]["id"], "payment_reference": "R-1"},
+        {"claim_id": outside["id"], "payment_reference": "R-X"}]})
+    assert r.status_code == 404
+    # Nothing was recorded: all or none.
+    seen = (await client.get(f"/v1/burial/claims/{first[0]['id']}", headers=b.approver)).json()
+    assert seen["status"] == "approved"
+    r = await client.post(url, headers=b.approver, json={"payments": [
+        {"claim_id": c["id"], "payment_reference": f"R-{i}"} for i, c in enumerate(first)]})
+    assert r.status_code == 200, r.text
+    assert (r.json()["paid_count"], r.json()["paid_fen"]) == (2, 800000)
+    refs = {(await client.get(f"/v1/burial/claims/{c['id']}", headers=b.approver)
+             ).json()["payment_reference"] for c in first}
+    assert refs == {"R-0", "R-1"}
+    r = await client.post(url, headers=b.approver, json={"payments": [
+        {"claim_id": first[0]["id"], "payment_reference": "again"}]})
+    assert r.status_code == 409 and r.json()["code"] == "invalid_state"
