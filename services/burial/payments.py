@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import pages
 from core.clock import clock
-from core.errors import NotFound, NothingToPay, ValidationFailed
+from core.errors import NothingToPay, ValidationFailed
 from core.ids import new_id
 from core.principal import Principal
 from core.protected import BANK_ACCOUNT
@@ -162,12 +162,9 @@ async def monthly_totals(session: AsyncSession, principal: Principal, *, month: 
     stmt = stmt.group_by(BurialClaim.paid_month, BurialClaim.decided_org_id)
     page = await TOTALS.page(session, stmt, limit=limit, cursor=cursor, scalars=False,
                              values_of=lambda r: (r.month, r.org_id))
-    items = []
-    for r in page.items:
-        try:
-            name = (await organisations.get(session, r.org_id)).name
-        except NotFound:
-            name = None
-        items.append(MonthlyTotal(org_id=r.org_id, org_name=name, month=r.month,
-                                  claims_paid=int(r.claims_paid), paid_fen=int(r.paid_fen)))
+    orgs = await organisations.get_many(session, sorted({r.org_id for r in page.items}))
+    items = [MonthlyTotal(org_id=r.org_id,
+                          org_name=orgs[r.org_id].name if r.org_id in orgs else None,
+                          month=r.month, claims_paid=int(r.claims_paid),
+                          paid_fen=int(r.paid_fen)) for r in page.items]
     return Page(items=items, next_cursor=page.next_cursor)

@@ -264,6 +264,11 @@ async def test_staff_reads_of_a_claim_are_audited(client, admin_headers, setting
     events = (await client.get(f"/v1/admin/audit-events?object_id={claim['id']}"
                                "&action=burial_claim.read", headers=admin_headers)).json()
     assert [e["actor_kind"] for e in events["items"]] == ["staff"]
+    await client.get("/v1/burial/claims", headers=citizen)
+    await client.get("/v1/burial/claims", headers=b.approver)
+    events = (await client.get("/v1/admin/audit-events?action=burial_claim.list",
+                               headers=admin_headers)).json()
+    assert [e["actor_role"] for e in events["items"]] == ["approver"]
 
 
 async def test_a_bureau_of_another_kind_of_staff_sees_nothing(client, admin_headers,
