@@ -23,7 +23,8 @@ CLAIM = scopes.Resource(
 
 BATCH = scopes.Resource(
     model=BurialPaymentBatch, noun="payment batch", audit_type="burial_payment_batch",
-    rules={"approver": scopes.of_org(BurialPaymentBatch.org_id)}, org_attr="org_id")
+    rules={"approver": scopes.of_org(BurialPaymentBatch.org_id)}, org_attr="org_id",
+    personal=False)  # no person in the batch view; its CSV export is audited
 
 LIFE = transitions.Machine(CLAIM, {
     # reviewer (town/street or county)
