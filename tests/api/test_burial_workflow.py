@@ -11,7 +11,13 @@ from tests.api.test_burial_support import (
     policy,
     reviewed_claim,
 )
-from tests.factories import citizen_headers, create_org, make_account_no, staff_headers
+from tests.factories import (
+    citizen_headers,
+    create_org,
+    make_account_no,
+    make_id_number,
+    staff_headers,
+)
 
 
 async def _setup(client, admin_headers, division: str = "110105"):
@@ -279,3 +285,22 @@ async def test_a_bureau_of_another_kind_of_staff_sees_nothing(client, admin_head
     headers = await staff_headers(client, admin_headers, office["id"], "office")
     r = await client.get(f"/v1/burial/claims/{claim['id']}", headers=headers)
     assert r.status_code == 403
+
+
+async def test_a_resubmission_may_not_take_a_deceased_with_a_live_claim(client, admin_headers,
+                                                                       settings):
+    b = await _setup(client, admin_headers)
+    claim, citizen = await file_claim(client, settings)
+    taken = make_id_number("19400101")
+    await file_claim(client, settings, claim_body(deceased_id=taken))
+    url = f"/v1/burial/claims/{claim['id']}"
+    await client.post(f"{url}/review", headers=b.reviewer,
+                      json={"decision": "return", "note": "逝者身份证号有误"})
+    deceased = claim_body(deceased_id=taken)["deceased"]
+    r = await client.post(f"{url}/resubmit", headers=citizen, json={"deceased": deceased})
+    assert r.status_code == 409 and r.json()["code"] == "duplicate_claim"
+    assert (await client.get(url, headers=citizen)).json()["status"] == "returned"
+    deceased["id_number"] = make_id_number("19410101")
+    r = await client.post(f"{url}/resubmit", headers=citizen, json={"deceased": deceased})
+    assert r.status_code == 200
+    assert r.json()["deceased"]["id_number_masked"] != claim["deceased"]["id_number_masked"]
