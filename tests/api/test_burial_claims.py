@@ -152,6 +152,11 @@ async def test_every_required_document_is_needed(client, admin_headers, settings
     r, _ = await file_claim(client, settings, claim_body(docs=()), expect=422,
                             code="missing_document")
     assert r["missing"] == list(REQUIRED_DOCS)
+    assert r["detail"] == "缺少：死亡证明、火化证明、户口注销证明、安葬证明。"
+    r = await client.post("/v1/burial/claims", json=claim_body(docs=REQUIRED_DOCS[1:]),
+                          headers={**citizen_headers(settings), **idem(),
+                                   "Accept-Language": "en"})
+    assert r.json()["detail"] == "Missing: death certificate."
 
 
 async def test_the_review_sees_the_documents(client, admin_headers, settings):

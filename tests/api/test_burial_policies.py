@@ -65,6 +65,7 @@ async def test_overlapping_periods_of_one_division_and_method_are_refused(client
         "division_code": "110000", "method": "sea", "amount_fen": 500000,
         "effective_from": days_ago(150), "claim_deadline_days": 180})
     assert r.status_code == 409 and r.json()["code"] == "policy_overlap"
+    assert "海葬" in r.json()["detail"] and r.json()["policy_id"].startswith("bpol_")
     # The next day is free; another method or division never overlaps.
     await policy(client, admin_headers, frm=days_ago(99), to=days_ago(50))
     await policy(client, admin_headers, method="tree", frm=days_ago(150))
