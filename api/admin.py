@@ -9,7 +9,7 @@ from fastapi import Query, Response
 
 from api.conditional import NOT_MODIFIED, Conditional, ETagged
 from api.deps import AdminPrincipal, Db, IfMatch, OptionalIdempotent, Paging
-from api.problems import responses
+from api.problems import responses, with_headers
 from api.route import Router
 from core import errors
 from schemas.audit import AuditEventPublic
@@ -31,7 +31,8 @@ router = Router(prefix="/v1/admin", tags=["admin"])
 @router.post("/organisations", status_code=201, response_model=OrganisationPublic,
              summary="Create an organisation",
              responses=responses(errors.Forbidden, errors.InvalidDivisionCode,
-                                 errors.IdempotencyKeyReused, errors.IdempotencyInFlight))
+                                 errors.IdempotencyKeyReused, errors.IdempotencyInFlight)
+             | with_headers(201, "Location"))
 async def create_organisation(body: OrganisationCreate, session: Db, principal: AdminPrincipal,
                               response: Response, cond: ETagged,
                               _: OptionalIdempotent) -> OrganisationPublic:
@@ -76,10 +77,13 @@ async def update_organisation(org_id: str, body: OrganisationUpdate, session: Db
 
 @router.post("/organisations/{org_id}/api-keys", status_code=201, response_model=ApiKeyCreated,
              summary="Issue a staff API key (shown once)",
-             responses=responses(errors.Forbidden, errors.NotFound, errors.RoleNotAllowed))
+             responses=responses(errors.Forbidden, errors.NotFound, errors.RoleNotAllowed)
+             | with_headers(201, "Location"))
 async def create_api_key(org_id: str, body: ApiKeyCreate, session: Db,
-                         principal: AdminPrincipal) -> ApiKeyCreated:
-    return await organisations.create_api_key(session, principal, org_id, body)
+                         principal: AdminPrincipal, response: Response) -> ApiKeyCreated:
+    created = await organisations.create_api_key(session, principal, org_id, body)
+    response.headers["Location"] = f"/v1/admin/organisations/{org_id}/api-keys/{created.id}"
+    return created
 
 
 @router.get("/organisations/{org_id}/api-keys", response_model=Page[ApiKeyPublic],

@@ -13,15 +13,18 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute, iter_route_contexts
 
 from api import admin, beds, burial, docs, home_care, marriage, problems, system
-from api.deps import current_principal
+from api.deps import OPENAPI_ERRORS, OPENAPI_HEADERS, credentials_if_any, current_principal
 from api.middleware import Metrics, RequestContextMiddleware
 from api.problems import ProblemDetail
 from api.ratelimit import Limiter, rate_limit
 from api.route import Router
 from core.db import Database
+from core.errors import DomainError
 from core.logging import configure_logging, get_logger
 from core.settings import Settings, get_settings
 from services import maintenance
@@ -101,7 +104,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     docs.install(app)
     for router in ROUTERS:
         if router.public:
-            app.include_router(router, dependencies=[Depends(rate_limit)])
+            # Public, but credentials that are sent must be valid (401 otherwise).
+            app.include_router(router, dependencies=[Depends(rate_limit),
+                                                     Depends(credentials_if_any)])
         else:
             app.include_router(router, dependencies=[Depends(rate_limit),
                                                      Depends(current_principal)])
@@ -128,11 +133,47 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                     resp["description"] = "Validation or business-rule refusal"
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
+        _document_dependencies(app, schema)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _dependency_docs(dependant: Dependant) -> tuple[list[type[DomainError]],
+                                                    dict[str, dict[str, Any]]]:
+    """Errors and header documentation of every dependency in a route's tree."""
+    errs: list[type[DomainError]] = []
+    headers: dict[str, dict[str, Any]] = {}
+    stack = list(dependant.dependencies)
+    while stack:
+        dep = stack.pop()
+        errs.extend(getattr(dep.call, OPENAPI_ERRORS, ()))
+        headers.update(getattr(dep.call, OPENAPI_HEADERS, {}))
+        stack.extend(dep.dependencies)
+    return list(dict.fromkeys(errs)), headers
+
+
+def _document_dependencies(app: FastAPI, schema: dict[str, Any]) -> None:
+    """Each operation gets the errors its dependencies can raise and their headers'
+    real documentation (see `api.deps.documented`): mechanical, not per route."""
+    # FastAPI keeps included routers as branches; `iter_route_contexts` yields each
+    # route with the dependencies it was included with.
+    for route in iter_route_contexts(app.routes):
+        if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
+            continue
+        errs, headers = _dependency_docs(route.dependant)
+        path_item = schema["paths"].get(route.path_format, {})
+        for method in route.methods - {"HEAD"}:
+            op = path_item.get(method.lower())
+            if op is None:
+                continue
+            problems.add_errors(op.setdefault("responses", {}), errs)
+            op["responses"] = dict(sorted(op["responses"].items()))
+            for param in op.get("parameters", []):
+                if param.get("in") == "header" and param["name"] in headers:
+                    param.update(headers[param["name"]])
 
 
 TAGS = [

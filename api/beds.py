@@ -18,7 +18,7 @@ from api.deps import (
     SettingsDep,
     require_role,
 )
-from api.problems import PUBLIC_RESPONSES, responses
+from api.problems import PUBLIC_RESPONSES, responses, with_headers
 from api.route import Router
 from core import errors
 from core.principal import Principal
@@ -123,7 +123,8 @@ async def list_beds(institution_id: str, session: Db, principal: InstitutionStaf
 @router.post(
     "/v1/institutions/{institution_id}/beds", status_code=201, response_model=BedPublic,
     summary="Add a bed (offered at once to the waiting list when available)",
-    responses=responses(*_STAFF, errors.DuplicateBedCode, errors.ValidationFailed))
+    responses=responses(*_STAFF, errors.DuplicateBedCode, errors.ValidationFailed)
+    | with_headers(201, "Location"))
 async def add_bed(institution_id: str, body: BedCreate, session: Db,
                   principal: InstitutionStaff, settings: SettingsDep,
                   response: Response, cond: ETagged) -> BedPublic:
@@ -174,10 +175,16 @@ async def discharge(institution_id: str, bed_id: str, session: Db,
     response_model=OccupancyPublic,
     summary="Record a resident admitted outside huimin (the bed becomes occupied)",
     responses=responses(*_STAFF, errors.InvalidState, errors.NoBedAvailable,
-                        errors.InvalidIdNumber, errors.ValidationFailed))
+                        errors.InvalidIdNumber, errors.ValidationFailed)
+    | with_headers(201, "Location"))
 async def admit_outside(institution_id: str, body: OutsideResidentIn, session: Db,
-                        principal: InstitutionStaff, settings: SettingsDep) -> OccupancyPublic:
-    return await inventory.admit_outside(session, principal, institution_id, body, settings)
+                        principal: InstitutionStaff, settings: SettingsDep,
+                        response: Response) -> OccupancyPublic:
+    occupancy = await inventory.admit_outside(session, principal, institution_id, body, settings)
+    # No single occupancy has a path of its own: the bed's occupancy history lists it.
+    response.headers["Location"] = \
+        f"/v1/institutions/{institution_id}/beds/{occupancy.bed_id}/occupancies"
+    return occupancy
 
 
 @router.get(
@@ -223,7 +230,8 @@ async def waitlist(institution_id: str, session: Db, principal: InstitutionStaff
                         errors.DuplicateApplication, errors.TooManyActiveApplications,
                         errors.IdempotencyInFlight, errors.ApplicantUnderage,
                         errors.InvalidIdNumber, errors.IdempotencyKeyReused,
-                        errors.ValidationFailed))
+                        errors.ValidationFailed)
+    | with_headers(201, "Location"))
 async def create_application(body: BedApplicationCreate, session: Db,
                              principal: CitizenPrincipal, settings: SettingsDep,
                              _idem: Idempotent, response: Response) -> BedApplicationPublic:

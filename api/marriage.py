@@ -17,13 +17,13 @@ from api.deps import (
     CitizenPrincipal,
     Db,
     Idempotent,
-    IfMatch,
+    IfMatchOnceExists,
     OfficeStaff,
     Paging,
     SettingsDep,
     require_role,
 )
-from api.problems import PUBLIC_RESPONSES, responses
+from api.problems import PUBLIC_RESPONSES, responses, with_headers
 from api.route import Router
 from core import errors
 from core.principal import Principal
@@ -33,9 +33,11 @@ from schemas.marriage import (
     FIRST_DATE,
     LAST_DATE,
     AppointmentCreate,
+    AppointmentForCaller,
     AppointmentPublic,
     AppointmentStatus,
     CheckInRequest,
+    CitizenAppointmentPublic,
     ClosureCreate,
     ClosurePublic,
     DaySession,
@@ -142,8 +144,9 @@ async def list_slots(
                         errors.PreconditionFailed, errors.PreconditionRequired,
                         errors.InvalidSessions, errors.ValidationFailed))
 async def put_weekly_schedule(office_id: str, body: WeeklyScheduleUpdate, session: Db,
-                              principal: OfficeStaff, settings: SettingsDep, if_match: IfMatch,
-                              cond: ETagged) -> WeeklySchedulePublic:
+                              principal: OfficeStaff, settings: SettingsDep,
+                              if_match: IfMatchOnceExists, cond: ETagged,
+                              ) -> WeeklySchedulePublic:
     result = await schedules.put_schedule(session, principal, settings, office_id, body,
                                           if_match)
     return cond.respond(_schedule_public(result.schedule, result.cancelled),
@@ -165,12 +168,16 @@ async def get_weekly_schedule(office_id: str, session: Db, principal: OfficeStaf
     description="Closes the office on a date, whatever the calendar says. Bookings on that "
                 "date make it 409 `capacity_below_booked` unless `cancel_affected` is true.",
     responses=responses(errors.Forbidden, errors.NotFound, errors.ScheduleNotSet,
-                        errors.CapacityBelowBooked, errors.ValidationFailed))
+                        errors.CapacityBelowBooked, errors.ValidationFailed)
+    | with_headers(201, "Location"))
 async def add_closure(office_id: str, body: ClosureCreate, session: Db, principal: OfficeStaff,
                       response: Response) -> ClosurePublic:
     result = await schedules.add_closure(session, principal, office_id, body)
     if not result.created:
         response.status_code = 200
+    else:
+        response.headers["Location"] = \
+            f"/v1/marriage/offices/{office_id}/closures/{result.closure.closure_date}"
     return _closure_public(result.closure, result.cancelled)
 
 
@@ -203,12 +210,16 @@ async def remove_closure(office_id: str, date: Annotated[dt.date, _DATE_PATH], s
                 "`cancel_affected` is true.",
     responses=responses(errors.Forbidden, errors.NotFound, errors.ScheduleNotSet,
                         errors.CapacityBelowBooked, errors.InvalidSessions,
-                        errors.ValidationFailed))
+                        errors.ValidationFailed)
+    | with_headers(201, "Location"))
 async def put_special_day(office_id: str, body: SpecialDayCreate, session: Db,
                           principal: OfficeStaff, response: Response) -> SpecialDayPublic:
     result = await schedules.put_special_day(session, principal, office_id, body)
     if not result.created:
         response.status_code = 200
+    else:
+        response.headers["Location"] = \
+            f"/v1/marriage/offices/{office_id}/special-days/{result.special.special_date}"
     return _special_public(result.special, result.cancelled)
 
 
@@ -240,7 +251,7 @@ async def remove_special_day(office_id: str, date: Annotated[dt.date, _DATE_PATH
 
 
 @router.post(
-    "/appointments", response_model=AppointmentPublic, status_code=201,
+    "/appointments", response_model=CitizenAppointmentPublic, status_code=201,
     summary="Book an appointment (Idempotency-Key required)",
     description="Marriage: one man and one woman, at least 22 and 20 on the appointment date "
                 "(from the identity numbers). Divorce and divorce confirmation: two parties; "
@@ -253,7 +264,8 @@ async def remove_special_day(office_id: str, date: Annotated[dt.date, _DATE_PATH
                         errors.InvalidParties, errors.InvalidIdNumber,
                         errors.OutsideBookingWindow, errors.OutsideConfirmationWindow,
                         errors.BookingSuspended, errors.IdempotencyKeyReused,
-                        errors.ValidationFailed))
+                        errors.ValidationFailed)
+    | with_headers(201, "Location"))
 async def book_appointment(body: AppointmentCreate, session: Db, principal: CitizenPrincipal,
                            settings: SettingsDep, _idem: Idempotent) -> Response:
     view = await appointments.book(session, principal, settings, body)
@@ -264,30 +276,30 @@ async def book_appointment(body: AppointmentCreate, session: Db, principal: Citi
                     headers={"Location": f"/v1/marriage/appointments/{view.appointment.id}"})
 
 
-@router.get("/appointments", response_model=Page[AppointmentPublic],
+@router.get("/appointments", response_model=Page[AppointmentForCaller],
             summary="A citizen's own appointments, or an office's (by date and status)",
             responses=responses(errors.Forbidden, errors.InvalidCursor))
 async def list_appointments(
     session: Db, principal: CitizenOrOffice, paging: Paging,
     date: Annotated[dt.date | None, _date_query("Session date (China time)")] = None,
     status: AppointmentStatus | None = None,
-) -> Page[AppointmentPublic]:
+) -> Page[AppointmentForCaller]:
     page = await appointments.list_for(session, principal, on=date, status=status,
                                        limit=paging.limit, cursor=paging.cursor)
     return page.map(lambda v: appointments.to_public(v, show_code=principal.is_citizen))
 
 
-@router.get("/appointments/{appointment_id}", response_model=AppointmentPublic,
+@router.get("/appointments/{appointment_id}", response_model=AppointmentForCaller,
             summary="Read an appointment (its citizen, or its office's staff)",
             responses=responses(errors.Forbidden, errors.NotFound))
 async def get_appointment(appointment_id: str, session: Db,
-                          principal: CitizenOrOffice) -> AppointmentPublic:
+                          principal: CitizenOrOffice) -> AppointmentForCaller:
     view = await appointments.get(session, principal, appointment_id)
     return appointments.to_public(view, show_code=principal.is_citizen)
 
 
 @router.action("/appointments/{appointment_id}/cancel",
-               response_model=AppointmentPublic,
+               response_model=CitizenAppointmentPublic,
                summary="Cancel (the citizen, until the cancellation deadline)",
                errors=(errors.CancelDeadlinePassed,))
 async def cancel_appointment(appointment_id: str, session: Db,

@@ -16,9 +16,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 from starlette.types import Scope, Send
 
 from api.field_messages import field_message
@@ -175,9 +177,13 @@ async def _domain_error(request: Request, exc: errors.DomainError) -> Response:
     return problem_response(exc, request)
 
 
-async def _replay(_request: Request, exc: Replay) -> Response:
+async def _replay(request: Request, exc: Replay) -> Response:
+    headers = {"Idempotent-Replayed": "true"}
+    location = replayed_location(request, exc)
+    if location:
+        headers["Location"] = location
     return Response(exc.body, status_code=exc.status, media_type="application/json",
-                    headers={"Idempotent-Replayed": "true"})
+                    headers=headers)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -211,8 +217,9 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
     if cls is None:
         cls = errors.BadRequest if exc.status_code < 500 else errors.InternalError
     err = cls()
-    if exc.status_code == 405 and exc.headers:
-        err.headers = dict(exc.headers)
+    if exc.status_code == 405:
+        err.headers = {"Allow": allowed_methods(request)
+                       or dict(exc.headers or {}).get("Allow", "")}
     return problem_response(err, request)
 
 
@@ -233,6 +240,44 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ConnectionError, _database_unavailable)
 
 
+# --- Location on replays, 405 and OpenAPI helpers ---
+
+
+def replayed_location(request: Request, exc: Replay) -> str | None:
+    """A replayed 201 repeats the first answer's `Location`. Every idempotent create
+    is `POST <collection>` answering `Location: <collection>/<id>`, so it is rebuilt
+    from the stored body rather than stored beside it."""
+    if exc.status != 201:
+        return None
+    try:
+        created_id = json.loads(exc.body).get("id")
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(created_id, str):
+        return None
+    return f"{request.url.path.rstrip('/')}/{created_id}"
+
+
+_PATH_REGEX: dict[str, Any] = {}
+
+
+def allowed_methods(request: Request) -> str:
+    """`Allow` for a 405: the methods of every route of this path (Starlette names only
+    the first route that matched the path, e.g. POST where GET is served too)."""
+    path = request.scope.get("path", "")
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        fmt = route.path_format
+        if not fmt or not route.methods:
+            continue
+        regex = _PATH_REGEX.get(fmt)
+        if regex is None:
+            regex = _PATH_REGEX[fmt] = compile_path(fmt)[0]
+        if regex.match(path):
+            methods |= set(route.methods)
+    return ", ".join(sorted(methods))
+
+
 # --- OpenAPI helpers -------------------------------------------------------
 
 _STATUS_DESCRIPTIONS = {
@@ -244,6 +289,21 @@ _STATUS_DESCRIPTIONS = {
 }
 
 
+def _problem_example(cls: type[errors.DomainError]) -> dict[str, Any]:
+    return {"summary": cls.title_en, "value": {
+        "type": PROBLEM_TYPE_BASE + cls.code, "title": cls.title_zh, "status": cls.status,
+        "detail": cls.title_zh, "code": cls.code, "instance": "/v1/...",
+    }}
+
+
+def _problem_response(status: int, classes: list[type[errors.DomainError]]) -> dict[str, Any]:
+    content: dict[str, Any] = {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}
+    if classes:
+        content["examples"] = {cls.code: _problem_example(cls) for cls in classes}
+    return {"description": _STATUS_DESCRIPTIONS.get(status, "Error"),
+            "content": {"application/problem+json": content}}
+
+
 def responses(*errs: type[errors.DomainError] | int) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route: each status with its possible problem codes as examples."""
     by_status: dict[int, list[type[errors.DomainError]]] = {}
@@ -253,20 +313,47 @@ def responses(*errs: type[errors.DomainError] | int) -> dict[int | str, dict[str
             by_status.setdefault(e, [])
         else:
             by_status.setdefault(e.status, []).append(e)
-    out: dict[int | str, dict[str, Any]] = {}
-    for status, classes in sorted(by_status.items()):
-        examples = {
-            cls.code: {"summary": cls.title_en, "value": {
-                "type": PROBLEM_TYPE_BASE + cls.code, "title": cls.title_zh, "status": status,
-                "detail": cls.title_zh, "code": cls.code, "instance": "/v1/...",
-            }} for cls in classes
-        }
-        content: dict[str, Any] = {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}
-        if examples:
-            content["examples"] = examples
-        out[status] = {"description": _STATUS_DESCRIPTIONS.get(status, "Error"),
-                       "content": {"application/problem+json": content}}
-    return out
+    return {status: _problem_response(status, classes)
+            for status, classes in sorted(by_status.items())}
 
 
 PUBLIC_RESPONSES = {k: v for k, v in responses().items() if k != 401}
+
+
+def add_errors(op_responses: dict[str, Any], errs: list[type[errors.DomainError]]) -> None:
+    """Merge problem codes into an operation's responses in the generated document
+    (what a dependency can raise, added to every operation that uses it)."""
+    for cls in errs:
+        key = str(cls.status)
+        response = op_responses.get(key)
+        if response is None:
+            op_responses[key] = _problem_response(cls.status, [cls])
+            continue
+        content = response.setdefault("content", {})
+        media = content.setdefault("application/problem+json", {
+            "schema": {"$ref": "#/components/schemas/ProblemDetail"}})
+        media.setdefault("examples", {}).setdefault(cls.code, _problem_example(cls))
+
+
+# Response headers, documented on the success status of the operations that send them.
+RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
+    "ETag": {"description": "The resource's current version; send it back in `If-Match` "
+                            "to change it", "required": True,
+             "schema": {"type": "string", "examples": ['"org_0193a1b2c3d4e5f6a7b8c9d0e1.3"']}},
+    "Location": {"description": "The path of the created resource", "required": True,
+                 "schema": {"type": "string",
+                            "examples": ["/v1/marriage/appointments/mapt_0193a1b2c3d4e5f6a7b8"]}},
+}
+
+
+def with_headers(status: int, *names: str,
+                 not_on_replay: tuple[str, ...] = ()) -> dict[int | str, dict[str, Any]]:
+    """`responses=` fragment: the success `status` sends these headers (`ETag`,
+    `Location`). `not_on_replay`: sent on the first answer, not on an idempotent replay
+    (which repeats the stored body and `Location` only)."""
+    headers = {n: RESPONSE_HEADERS[n] for n in names}
+    for n in not_on_replay:
+        headers[n] = {**RESPONSE_HEADERS[n], "required": False,
+                      "description": RESPONSE_HEADERS[n]["description"]
+                      + " (not repeated by an idempotent replay: read the resource for it)"}
+    return {status: {"headers": headers}}

@@ -99,5 +99,6 @@ class Router(APIRouter):
         `services.transitions`): it answers 200 with the resource as it now is, and
         403, 404 and 409 `invalid_state` are documented on every one, beside the
         domain's own `errors`."""
-        return self.post(path, responses=responses(Forbidden, NotFound, InvalidState, *errors),
-                         **kwargs)
+        extra = kwargs.pop("responses", None) or {}  # e.g. api.problems.with_headers
+        return self.post(path, responses={
+            **responses(Forbidden, NotFound, InvalidState, *errors), **extra}, **kwargs)

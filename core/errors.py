@@ -731,3 +731,13 @@ class MissingDocument(_MissingDocument):
             return {"missing": ", ".join(BURIAL_DOCUMENT_NAMES.get(c, (c, c))[1]
                                          for c in codes)}
         return {"missing": "、".join(BURIAL_DOCUMENT_NAMES[c][0] for c in codes)}
+
+# --- credentials (API.md "Authentication and roles": both kinds, or a malformed one, is 401) ---
+ConflictingCredentials = _error(
+    "ConflictingCredentials", "conflicting_credentials", 401, "请求同时带有令牌和 API 密钥",
+    "Both a bearer token and an API key were sent",
+    "请只使用一种凭证：公民用 Authorization: Bearer 令牌，机构工作人员用 X-API-Key。",
+    "Send one kind of credentials: citizens `Authorization: Bearer <token>`, staff `X-API-Key`.")
+MalformedCredentials = _error(
+    "MalformedCredentials", "malformed_credentials", 401, "凭证格式错误", "Malformed credentials",
+    "{header} 格式错误：须为 {expected}。", "{header} is malformed: it must be {expected}.")

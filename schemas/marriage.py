@@ -401,15 +401,28 @@ class AppointmentSlot(BaseModel):
     end: str
 
 
+_APPOINTMENT_EXAMPLE: dict[str, Any] = {
+    "id": "mapt_0193a1b2c3d4e5f6a7b8c9d0", "status": "booked", "kind": "marriage",
+    "office_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1",
+    "slot": {"slot_id": "ms_org_0193a1b2c3d4e5f6a7b8c9d0e1_20261201_0900",
+             "office_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1", "date": "2026-12-01",
+             "start": "09:00", "end": "12:00"},
+    "parties": [{"name": "张伟", "id_number_masked": "440305********1238"},
+                {"name": "李娜", "id_number_masked": "440305********2464"}],
+    "divorce_case_id": None, "cancel_reason": None,
+    "created_at": "2026-11-29T10:00:00+00:00"}
+
+
 class AppointmentPublic(BaseModel):
+    """An appointment as the office's staff see it: everything but the check-in code,
+    which the couple shows at the desk."""
+
     id: str
     status: AppointmentStatus
     kind: AppointmentKind
     office_id: str
     slot: AppointmentSlot
     parties: list[PartyPublic]
-    check_in_code: str | None = PField(
-        default=None, description="Shown to the citizen who booked; never to staff")
     divorce_case_id: str | None = None
     cancel_reason: CancelReason | None = None
     created_at: dt.datetime
@@ -418,16 +431,25 @@ class AppointmentPublic(BaseModel):
     completed_at: dt.datetime | None = None
     no_show_at: dt.datetime | None = None
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": "mapt_0193a1b2c3d4e5f6a7b8c9d0", "status": "booked", "kind": "marriage",
-        "office_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1",
-        "slot": {"slot_id": "ms_org_0193a1b2c3d4e5f6a7b8c9d0e1_20261201_0900",
-                 "office_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1", "date": "2026-12-01",
-                 "start": "09:00", "end": "12:00"},
-        "parties": [{"name": "张伟", "id_number_masked": "440305********1238"},
-                    {"name": "李娜", "id_number_masked": "440305********2464"}],
-        "check_in_code": "48213907", "divorce_case_id": None, "cancel_reason": None,
-        "created_at": "2026-11-29T10:00:00+00:00"}]})
+    model_config = ConfigDict(title="OfficeAppointment",
+                              json_schema_extra={"examples": [_APPOINTMENT_EXAMPLE]})
+
+
+class CitizenAppointmentPublic(AppointmentPublic):
+    """An appointment as the citizen who booked it (or a party to it) sees it: with
+    the check-in code, always. The booking answer (201) is this."""
+
+    check_in_code: str = PField(min_length=1, max_length=16,
+                                description="Shown at the office's desk to check in",
+                                examples=["48213907"])
+
+    model_config = ConfigDict(title="CitizenAppointment", json_schema_extra={"examples": [
+        {**_APPOINTMENT_EXAMPLE, "check_in_code": "48213907"}]})
+
+
+# What `GET /v1/marriage/appointments` and `GET .../{id}` answer: a citizen gets
+# `CitizenAppointment` (with `check_in_code`), an office `OfficeAppointment`.
+AppointmentForCaller = CitizenAppointmentPublic | AppointmentPublic
 
 
 class CheckInRequest(StrictModel):

@@ -56,6 +56,7 @@ from schemas.marriage import (
     AppointmentSlot,
     AppointmentStatus,
     CancelReason,
+    CitizenAppointmentPublic,
     MarriageAppointment,
     MarriageParty,
     MarriageSchedule,
@@ -81,17 +82,20 @@ class AppointmentView:
 
 
 def to_public(view: AppointmentView, *, show_code: bool) -> AppointmentPublic:
+    """The citizen's view (with the check-in code) when `show_code`, else the office's."""
     a = view.appointment
     parsed = calendar.parse_slot_id(a.slot_id)
     start = parsed[2] if parsed else utc(a.starts_at).astimezone(CHINA_TZ).strftime("%H:%M")
     end = utc(a.ends_at).astimezone(CHINA_TZ).strftime("%H:%M")
-    return AppointmentPublic(
+    model = CitizenAppointmentPublic if show_code else AppointmentPublic
+    code = {"check_in_code": a.check_in_code} if show_code else {}
+    return model(
         id=a.id, status=a.status, kind=a.kind, office_id=a.office_id,
         slot=AppointmentSlot(slot_id=a.slot_id, office_id=a.office_id, date=a.session_date,
                              start=start, end=end),
         parties=[PartyPublic(name=p.name, id_number_masked=p.id_number_masked)
                  for p in sorted(view.parties, key=lambda p: p.position)],
-        check_in_code=a.check_in_code if show_code else None,
+        **code,
         divorce_case_id=a.divorce_case_id, cancel_reason=a.cancel_reason,
         created_at=a.created_at, cancelled_at=a.cancelled_at, checked_in_at=a.checked_in_at,
         completed_at=a.completed_at, no_show_at=a.no_show_at,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from core.clock import clock
-from schemas.marriage import AppointmentPublic, SlotList
+from schemas.marriage import CitizenAppointmentPublic, SlotList
 from services.marriage import calendar
 from services.marriage.calendar import bookable_now
 from tests.api.test_marriage_support import (
@@ -148,7 +148,7 @@ async def test_booking_response_is_exactly_the_models_and_replays_byte_for_byte(
     r = await client.post("/v1/marriage/appointments", json=body, headers=headers)
     assert r.status_code == 201, r.text
     assert r.headers["content-type"] == "application/json"
-    public = AppointmentPublic.model_validate_json(r.content)
+    public = CitizenAppointmentPublic.model_validate_json(r.content)
     assert public.model_dump_json().encode() == r.content
     assert r.headers["location"] == f"/v1/marriage/appointments/{public.id}"
     got = r.json()

@@ -16,11 +16,14 @@ def _example_of(doc: dict, media: dict) -> object:
     schema = _resolve(doc, media.get("schema", {}))
     if schema.get("examples"):
         return schema["examples"]
+    if "anyOf" in schema:  # one model per kind of caller: each must have examples
+        found = [_example_of(doc, {"schema": branch}) for branch in schema["anyOf"]]
+        return found if all(found) else None
     if schema.get("type") == "array":
         return _resolve(doc, schema["items"]).get("examples")
     items = schema.get("properties", {}).get("items")
     if items and items.get("type") == "array":
-        return _resolve(doc, items["items"]).get("examples")
+        return _example_of(doc, {"schema": items["items"]})
     return None
 
 

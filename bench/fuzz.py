@@ -1,0 +1,211 @@
+"""Fuzz the running server with schemathesis over the whole OpenAPI document.
+
+    .venv/bin/python bench/fuzz.py [--max-examples 30] [--as admin citizen anonymous]
+                                   [--seed N] [--phases examples,coverage,fuzzing,stateful]
+
+Starts `huimin serve` on a free loopback port with a fresh SQLite file under
+`var/fuzz/run-<time>-<pid>/` loaded with `huimin demo`, makes an admin key
+(`huimin apikey create --role admin`) and a citizen token (`huimin token citizen`),
+then runs `schemathesis run <base>/openapi.json --checks all` once per credential
+set: the admin key, the citizen token, and no credentials at all. The server is
+stopped afterwards (also on Ctrl-C or an error). Exit status 0 only when every run
+found nothing. Reports (JUnit, NDJSON) and the server log stay in the run folder.
+See bench/README.md.
+
+No check is excluded. Every check schemathesis has runs, including the contentious
+ones (`negative_data_rejection`, `positive_data_acceptance`, `ignored_auth`,
+`use_after_free`, ...): where one of them found a documented constraint that the
+server did not enforce, the schema or the code was fixed instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+HOST = "127.0.0.1"
+STOP_TIMEOUT = 10.0
+CREDENTIALS = ("admin", "citizen", "anonymous")
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def huimin_env(database_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUIMIN_")}
+    env.pop("REDIS_URL", None)
+    env.update({
+        "DATABASE_URL": database_url,
+        # The fuzzer sends thousands of requests a minute from one address: 429s
+        # would hide every other answer.
+        "HUIMIN_RATE_LIMIT_ENABLED": "false",
+        "HUIMIN_LOG_LEVEL": "WARNING",
+        "HUIMIN_MAINTENANCE_INTERVAL_SECONDS": "0",
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+def cli_last_line(argv: list[str], env: dict[str, str]) -> str:
+    proc = subprocess.run([str(VENV_BIN / "huimin"), *argv], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=180, check=False)
+    lines = [x for x in proc.stdout.splitlines() if x.strip()]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"huimin {' '.join(argv)} failed ({proc.returncode}): "
+                           f"{proc.stdout[-500:]} {proc.stderr[-1500:]}")
+    return lines[-1].strip()
+
+
+def wait_ready(base: str, proc: subprocess.Popen, log_path: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited ({proc.returncode}) before it was ready; "
+                               f"see {log_path}")
+        try:
+            with urllib.request.urlopen(base + "/readyz", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (OSError, urllib.error.URLError):
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"{base}/readyz not ready after {timeout:.0f}s; see {log_path}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM to the server's own process group, SIGKILL after STOP_TIMEOUT."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+
+
+def _raise_interrupt(signum, _frame):  # noqa: ANN001, ANN202
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def schemathesis_argv(base: str, who: str, headers: dict[str, str], opts: argparse.Namespace,
+                      out: Path) -> list[str]:
+    argv = [str(VENV_BIN / "schemathesis"), "run", f"{base}/openapi.json",
+            "--checks", "all",
+            "--max-examples", str(opts.max_examples),
+            "--seed", str(opts.seed),
+            "--workers", str(opts.workers),
+            "--request-timeout", "30",
+            "--suppress-health-check", "all",
+            "--report", "junit,ndjson",
+            "--report-dir", str(out / f"report-{who}"),
+            "--output-truncate", "true"]
+    if opts.phases:
+        argv += ["--phases", opts.phases]
+    for name, value in headers.items():
+        argv += ["-H", f"{name}: {value}"]
+    return argv
+
+
+SUMMARY_RE = re.compile(r"^(Test cases|API Operations|Failures|Errors|Warnings|Test Phases)"
+                        r"|passed|failed|errored|seconds|No issues found", re.IGNORECASE)
+
+
+def summary_lines(text: str) -> list[str]:
+    """The last block of schemathesis' output: its summary."""
+    lines = text.rstrip().splitlines()
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].strip().startswith("=") and "SUMMARY" in lines[i]:
+            return lines[i:]
+    return lines[-12:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--max-examples", type=int, default=30,
+                   help="test cases per operation and phase (default 30)")
+    p.add_argument("--seed", type=int, default=20261201, help="schemathesis seed")
+    p.add_argument("--workers", default="1", help="schemathesis workers (default 1)")
+    p.add_argument("--phases", default="", help="comma-separated phases (default: all)")
+    p.add_argument("--as", dest="who", nargs="+", choices=CREDENTIALS, default=list(CREDENTIALS),
+                   help="credential sets to run with (default: all three)")
+    p.add_argument("--keep", action="store_true", help="keep the run folder on success")
+    opts = p.parse_args(argv)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+
+    out = ROOT / "var" / "fuzz" / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    out.mkdir(parents=True)
+    env = huimin_env(f"sqlite+aiosqlite:///{out / 'huimin.db'}")
+    log(f"run folder {out}")
+    log("loading demo data (huimin demo)")
+    cli_last_line(["demo"], env)
+    admin_key = cli_last_line(["apikey", "create", "--role", "admin", "--name", "fuzz"], env)
+    token = cli_last_line(["token", "citizen", "--subject", "fuzz-citizen-0001"], env)
+    credentials = {"admin": {"X-API-Key": admin_key},
+                   "citizen": {"Authorization": f"Bearer {token}"},
+                   "anonymous": {}}
+
+    port = free_port()
+    base = f"http://{HOST}:{port}"
+    server_log = out / "server.log"
+    results: dict[str, tuple[int, list[str]]] = {}
+    with open(server_log, "ab") as server_out:
+        server = subprocess.Popen(
+            [str(VENV_BIN / "huimin"), "serve", "--host", HOST, "--port", str(port)],
+            env=env, cwd=ROOT, stdout=server_out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            wait_ready(base, server, server_log)
+            log(f"huimin serving on {base}")
+            for who in opts.who:
+                cmd = schemathesis_argv(base, who, credentials[who], opts, out)
+                shown = " ".join(a if not a.startswith(("X-API-Key:", "Authorization:"))
+                                 else f"'{a.split(':')[0]}: ...'" for a in cmd)
+                log(f"[{who}] {shown}")
+                run = subprocess.run(cmd, cwd=out, capture_output=True, text=True,
+                                     check=False, env={**os.environ, "NO_COLOR": "1"})
+                (out / f"schemathesis-{who}.txt").write_text(run.stdout + run.stderr)
+                results[who] = (run.returncode, summary_lines(run.stdout))
+                log(f"[{who}] exit {run.returncode}; output in {out}/schemathesis-{who}.txt")
+        finally:
+            stop(server)
+
+    server_errors = [line for line in server_log.read_text(errors="replace").splitlines()
+                     if "unhandled_exception" in line or "Traceback" in line]
+    print()
+    for who, (code, lines) in results.items():
+        print(f"== {who}: schemathesis exit {code}")
+        print("\n".join(lines))
+        print()
+    if server_errors:
+        print(f"server log: {len(server_errors)} unhandled exceptions (see {server_log})")
+    ok = all(code == 0 for code, _ in results.values()) and not server_errors
+    if ok and not opts.keep:
+        shutil.rmtree(out, ignore_errors=True)
+    print("fuzz: " + ("nothing found" if ok else f"FINDINGS (see {out})"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
