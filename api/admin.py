@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Query, Response
+from pydantic import AwareDatetime
 
 from api.conditional import NOT_MODIFIED, Conditional, ETagged
-from api.deps import AdminPrincipal, Db, IfMatch, OptionalIdempotent, Paging
+from api.deps import AdminPrincipal, Db, IfMatch, OptionalIdempotent, Paging, datetime_query
 from api.problems import responses, with_headers
 from api.route import Router
 from core import errors
@@ -114,8 +114,10 @@ async def list_audit_events(
     action: Annotated[str | None, Query(max_length=64)] = None,
     object_type: Annotated[str | None, Query(max_length=40)] = None,
     object_id: Annotated[str | None, Query(max_length=64)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Annotated[AwareDatetime | None, datetime_query("Events at or after this instant")
+                     ] = None,
+    until: Annotated[AwareDatetime | None, datetime_query("Events before this instant")
+                     ] = None,
 ) -> Page[AuditEventPublic]:
     page = await audit.list_events(session, actor_id=actor_id, org_id=org_id, action=action,
                                    object_type=object_type, object_id=object_id, since=since,

@@ -174,6 +174,24 @@ def _document_dependencies(app: FastAPI, schema: dict[str, Any]) -> None:
             for param in op.get("parameters", []):
                 if param.get("in") == "header" and param["name"] in headers:
                     param.update(headers[param["name"]])
+                elif param.get("in") in ("path", "query"):
+                    _tidy_string_schema(param["schema"])
+
+
+def _tidy_string_schema(schema: dict[str, Any]) -> None:
+    """A pattern given beside `anyOf: [string, null]` (a `json_schema_extra` of an
+    optional parameter) goes into the string branch; and since a NUL anywhere in the
+    path or query is 400 at the door (api.middleware), every free-form string
+    parameter says so."""
+    if "anyOf" in schema and "pattern" in schema:
+        pattern = schema.pop("pattern")
+        for branch in schema["anyOf"]:
+            if branch.get("type") == "string":
+                branch["pattern"] = pattern
+    for branch in schema.get("anyOf", [schema]):
+        if branch.get("type") == "string" and not ({"pattern", "enum", "format", "const"}
+                                                   & set(branch)):
+            branch["pattern"] = "^[^\\u0000]*$"
 
 
 TAGS = [

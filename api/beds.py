@@ -47,6 +47,9 @@ public_router = Router(tags=["beds"], public=True)
 CitizenOrInstitution = Annotated[Principal, Depends(require_role("citizen", "institution"))]
 
 _STAFF = (errors.Forbidden, errors.NotFound)
+# Latitude -90..90 and longitude -180..180 in decimal degrees, e.g. `30.65,104.05`.
+NEAR_PATTERN = (r"^-?(90(\.0+)?|[1-8]?[0-9](\.[0-9]+)?),"
+                r"-?(180(\.0+)?|(1[0-7][0-9]|[1-9]?[0-9])(\.[0-9]+)?)$")
 
 
 # --- public ------------------------------------------------------------------
@@ -61,16 +64,19 @@ _STAFF = (errors.Forbidden, errors.NotFound)
                 "month. `near=lat,lon` adds `distance_km` to each item; `sort=distance` orders "
                 "by it (institutions without a location are then left out).",
     responses={**PUBLIC_RESPONSES, **{k: v for k, v in responses(
-        errors.ValidationFailed, errors.InvalidCursor).items() if k != 401}})
+        errors.ValidationFailed, errors.NearRequired, errors.InvalidCursor).items()
+        if k != 401}})
 async def search_institutions(
     session: Db, paging: Paging,
     division_code: Annotated[str | None, Query(pattern=r"^\d{1,6}$",
                                                description="prefix, e.g. `5101`")] = None,
     category: BedCategory | None = None,
     has_vacancy: bool | None = None,
-    max_fee_fen: Annotated[int | None, Query(ge=0)] = None,
+    max_fee_fen: Annotated[int | None, Query(ge=0, le=100_000_000, examples=[400000],
+                                             description="Monthly fee in fen")] = None,
     min_rating: Annotated[int | None, Query(ge=1, le=5)] = None,
-    near: Annotated[str | None, Query(max_length=40, description="`lat,lon` in degrees",
+    near: Annotated[str | None, Query(max_length=40, pattern=NEAR_PATTERN,
+                                      description="`lat,lon` in decimal degrees",
                                       examples=["30.65,104.05"])] = None,
     sort: Literal["id", "distance"] = "id",
 ) -> Page[InstitutionPublic]:

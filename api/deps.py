@@ -3,6 +3,8 @@ idempotency and If-Match."""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -219,8 +221,9 @@ async def _optional_idempotency(request: Request, session: Db, settings: Setting
 OptionalIdempotent = Annotated[idempotency.Claim | None, Depends(_optional_idempotency)]
 
 _ETAG_EXAMPLE = '"org_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4.1"'
-IF_MATCH_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 500,
-                   "examples": [_ETAG_EXAMPLE]}
+# Any value is accepted and compared (a stale or garbled one is 412), so the schema
+# constrains nothing but the type.
+IF_MATCH_SCHEMA = {"type": "string", "examples": [_ETAG_EXAMPLE]}
 
 
 # Missing is 428 `precondition_required` (API.md), so the header is optional at run
@@ -256,14 +259,58 @@ class PageParams:
         self.cursor = cursor
 
 
+# Cursors are unpadded base64url (`core.ids.encode_cursor`); empty is the first page.
+CURSOR_PATTERN = "^[A-Za-z0-9_-]*$"
+_CURSOR_RE = re.compile(CURSOR_PATTERN)
+
+
 @documented(errors.InvalidCursor)
 async def _paging(limit: Annotated[int, Query(ge=1, le=100, description="Items per page",
                                               examples=[20])] = 20,
                   cursor: Annotated[str | None, Query(
-                      min_length=1, max_length=200,
-                      description="`next_cursor` of the previous page; any other value is "
-                                  "400 `invalid_cursor`")] = None) -> PageParams:
-    return PageParams(limit, cursor)
+                      max_length=200,
+                      description="`next_cursor` of the previous page (empty or absent: the "
+                                  "first page); any other value is 400 `invalid_cursor`",
+                      json_schema_extra={"pattern": CURSOR_PATTERN})] = None) -> PageParams:
+    # Checked here rather than by the pattern, so a garbled cursor is 400
+    # `invalid_cursor` (API.md), not 422.
+    if cursor is not None and not _CURSOR_RE.match(cursor):
+        raise errors.InvalidCursor()
+    return PageParams(limit, cursor or None)
 
 
 Paging = Annotated[PageParams, Depends(_paging)]
+
+
+# --- bounded query values: out of range is 422 `validation_error`, never a 500 ----------
+#
+# The bounds are in the document too (a pattern beside the format), so a client
+# or a fuzzer that follows the document never sends a value the server refuses.
+
+FIRST_DAY = dt.date(2000, 1, 1)
+LAST_DAY = dt.date(2099, 12, 31)
+_YYYY_MM_DD = r"20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+DATE_PATTERN = f"^{_YYYY_MM_DD}$"
+DATETIME_PATTERN = (f"^{_YYYY_MM_DD}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{{1,6}})?"
+                    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")
+# A day of slack either side, so every offset of a 2000-2099 local time is inside.
+_FIRST_INSTANT = dt.datetime(1999, 12, 31, tzinfo=dt.UTC)
+_LAST_INSTANT = dt.datetime(2100, 1, 2, tzinfo=dt.UTC)
+DATE_RANGE_DOC = f"between {FIRST_DAY} and {LAST_DAY} (else 422 `validation_error`)"
+
+
+def date_query(description: str, *, alias: str | None = None,
+               example: str = "2026-12-01") -> Any:
+    """A `YYYY-MM-DD` query value between FIRST_DAY and LAST_DAY."""
+    return Query(alias=alias, ge=FIRST_DAY, le=LAST_DAY,
+                 description=f"{description}; {DATE_RANGE_DOC}", examples=[example],
+                 json_schema_extra={"pattern": DATE_PATTERN})
+
+
+def datetime_query(description: str, *, example: str = "2026-12-01T00:00:00+08:00") -> Any:
+    """An RFC 3339 date-time with an offset (a naive one is 422), years 2000-2099."""
+    return Query(ge=_FIRST_INSTANT, le=_LAST_INSTANT,
+                 description=f"{description}; RFC 3339 with an offset, years 2000-2099 "
+                             "(else 422 `validation_error`)",
+                 examples=[example], json_schema_extra={"pattern": DATETIME_PATTERN})
+

@@ -14,6 +14,9 @@ from fastapi import Depends, Path, Query, Response
 
 from api.conditional import NOT_MODIFIED, Conditional, ETagged
 from api.deps import (
+    DATE_PATTERN,
+    FIRST_DAY,
+    LAST_DAY,
     CitizenPrincipal,
     Db,
     Idempotent,
@@ -21,6 +24,7 @@ from api.deps import (
     OfficeStaff,
     Paging,
     SettingsDep,
+    date_query,
     require_role,
 )
 from api.problems import PUBLIC_RESPONSES, responses, with_headers
@@ -67,13 +71,13 @@ _DIVISION = Query(pattern=r"^\d{1,6}$", description="Division code prefix, e.g. 
 def _date_query(description: str, *, alias: str | None = None,
                 example: str = "2026-12-01") -> Any:
     """A date query parameter, bounded like every date the marriage API takes."""
-    return Query(alias=alias, ge=FIRST_DATE, le=LAST_DATE,
-                 description=f"{description}; {DATE_RANGE_NOTE}", examples=[example])
+    assert (FIRST_DATE, LAST_DATE) == (FIRST_DAY, LAST_DAY)
+    return date_query(description, alias=alias, example=example)
 
 
 _FROM = _date_query("Only from this date on", alias="from")
 _DATE_PATH = Path(ge=FIRST_DATE, le=LAST_DATE, description=f"The date, {DATE_RANGE_NOTE}",
-                  examples=["2026-12-24"])
+                  examples=["2026-12-24"], json_schema_extra={"pattern": DATE_PATTERN})
 
 
 def _schedule_public(s: MarriageSchedule, cancelled: int = 0) -> WeeklySchedulePublic:

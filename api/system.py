@@ -6,7 +6,7 @@ import asyncio
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 
 from api.deps import AnyPrincipal
@@ -20,6 +20,8 @@ router = Router(tags=["system"])
 
 class Health(BaseModel):
     status: str
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ready"}]})
 
 
 @public_router.get("/healthz", summary="The process is alive", response_model=Health,
@@ -57,6 +59,12 @@ class Me(BaseModel):
     subject: str
     org_id: str | None = None
     name: str | None = None
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"kind": "citizen", "role": "citizen", "subject": "wx-o6_bmjrPTlm6_2sgVt7hMZOPfL2M",
+         "org_id": None, "name": None},
+        {"kind": "staff", "role": "office", "subject": "key_0193a1b2c3d4e5f6a7b8c9d0e1",
+         "org_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1", "name": "窗口-王芳"}]})
 
 
 @router.get("/v1/me", summary="Who the credentials belong to", response_model=Me,

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
 import shutil
 import signal
 import socket
@@ -39,6 +38,7 @@ VENV_BIN = ROOT / ".venv" / "bin"
 HOST = "127.0.0.1"
 STOP_TIMEOUT = 10.0
 CREDENTIALS = ("admin", "citizen", "anonymous")
+CONFIG = ROOT / "bench" / "schemathesis.toml"
 
 
 def log(msg: str) -> None:
@@ -111,7 +111,8 @@ def _raise_interrupt(signum, _frame):  # noqa: ANN001, ANN202
 
 def schemathesis_argv(base: str, who: str, headers: dict[str, str], opts: argparse.Namespace,
                       out: Path) -> list[str]:
-    argv = [str(VENV_BIN / "schemathesis"), "run", f"{base}/openapi.json",
+    argv = [str(VENV_BIN / "schemathesis"), "--config-file", str(CONFIG),
+            "run", f"{base}/openapi.json",
             "--checks", "all",
             "--max-examples", str(opts.max_examples),
             "--seed", str(opts.seed),
@@ -126,10 +127,6 @@ def schemathesis_argv(base: str, who: str, headers: dict[str, str], opts: argpar
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
     return argv
-
-
-SUMMARY_RE = re.compile(r"^(Test cases|API Operations|Failures|Errors|Warnings|Test Phases)"
-                        r"|passed|failed|errored|seconds|No issues found", re.IGNORECASE)
 
 
 def summary_lines(text: str) -> list[str]:
@@ -183,8 +180,9 @@ def main(argv: list[str] | None = None) -> int:
                 shown = " ".join(a if not a.startswith(("X-API-Key:", "Authorization:"))
                                  else f"'{a.split(':')[0]}: ...'" for a in cmd)
                 log(f"[{who}] {shown}")
-                run = subprocess.run(cmd, cwd=out, capture_output=True, text=True,
-                                     check=False, env={**os.environ, "NO_COLOR": "1"})
+                run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False,
+                                     env={**os.environ, "NO_COLOR": "1",
+                                          "PYTHONPATH": str(ROOT)})
                 (out / f"schemathesis-{who}.txt").write_text(run.stdout + run.stderr)
                 results[who] = (run.returncode, summary_lines(run.stdout))
                 log(f"[{who}] exit {run.returncode}; output in {out}/schemathesis-{who}.txt")

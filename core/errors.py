@@ -741,3 +741,7 @@ ConflictingCredentials = _error(
 MalformedCredentials = _error(
     "MalformedCredentials", "malformed_credentials", 401, "凭证格式错误", "Malformed credentials",
     "{header} 格式错误：须为 {expected}。", "{header} is malformed: it must be {expected}.")
+NearRequired = _error(
+    "NearRequired", "near_required", 422, "按距离排序需要提供位置", "sort=distance needs near",
+    "按距离排序（sort=distance）时须同时提供 near=纬度,经度。",
+    "sort=distance needs near=lat,lon.")

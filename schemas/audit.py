@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
@@ -45,3 +45,10 @@ class AuditEventPublic(BaseModel):
     object_id: str | None
     outcome: str
     request_id: str | None
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "aud_0193a1b2c3d4e5f6a7b8c9d0e1", "at": "2026-11-29T10:00:00Z",
+        "actor_kind": "staff", "actor_id": "key_0193a1b2c3d4e5f6a7b8c9d0e1",
+        "actor_role": "admin", "org_id": None, "action": "organisation.create",
+        "object_type": "organisation", "object_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1",
+        "outcome": "success", "request_id": "3f1b8f6f2a104c559f400b6f3c1e6a1f"}]})

@@ -431,8 +431,7 @@ class AppointmentPublic(BaseModel):
     completed_at: dt.datetime | None = None
     no_show_at: dt.datetime | None = None
 
-    model_config = ConfigDict(title="OfficeAppointment",
-                              json_schema_extra={"examples": [_APPOINTMENT_EXAMPLE]})
+    model_config = ConfigDict(json_schema_extra={"examples": [_APPOINTMENT_EXAMPLE]})
 
 
 class CitizenAppointmentPublic(AppointmentPublic):
@@ -443,12 +442,12 @@ class CitizenAppointmentPublic(AppointmentPublic):
                                 description="Shown at the office's desk to check in",
                                 examples=["48213907"])
 
-    model_config = ConfigDict(title="CitizenAppointment", json_schema_extra={"examples": [
+    model_config = ConfigDict(json_schema_extra={"examples": [
         {**_APPOINTMENT_EXAMPLE, "check_in_code": "48213907"}]})
 
 
 # What `GET /v1/marriage/appointments` and `GET .../{id}` answer: a citizen gets
-# `CitizenAppointment` (with `check_in_code`), an office `OfficeAppointment`.
+# `CitizenAppointmentPublic` (with `check_in_code`), an office `AppointmentPublic`.
 AppointmentForCaller = CitizenAppointmentPublic | AppointmentPublic
 
 

@@ -134,6 +134,14 @@ class OrganisationPublic(InstitutionFacts):
     created_at: datetime
     updated_at: datetime
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "org_0193a1b2c3d4e5f6a7b8c9d0e1", "name": "武侯区社会福利院",
+        "division_code": "510107", "division_name": "四川省成都市武侯区",
+        "address": "成都市武侯区武侯祠大街 1 号", "phone": "028-85550000", "lat": 30.646,
+        "lon": 104.048, "ownership": "public", "rating": 4, "medical_care": True,
+        "kind": "care_institution", "created_at": "2026-11-29T10:00:00Z",
+        "updated_at": "2026-11-29T10:00:00Z"}]})
+
 
 class ApiKey(SQLModel, table=True):
     __tablename__ = "api_key"
@@ -165,6 +173,11 @@ class ApiKeyCreated(BaseModel):
     org_id: str | None
     name: str
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "key_0193a1b2c3d4e5f6a7b8c9d0e1",
+        "key": "hm_3f9a1c2b4d5e_Jx0wq3Vt1m2s8y4Zr6Pb0nLk5Hc7Ga9Df1Ee3Ui5Oo7",
+        "role": "office", "org_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1", "name": "窗口-王芳"}]})
+
 
 class ApiKeyPublic(BaseModel):
     id: str
@@ -173,3 +186,8 @@ class ApiKeyPublic(BaseModel):
     name: str
     created_at: datetime
     revoked_at: datetime | None = None
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "key_0193a1b2c3d4e5f6a7b8c9d0e1", "role": "office",
+        "org_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1", "name": "窗口-王芳",
+        "created_at": "2026-11-29T10:00:00Z", "revoked_at": None}]})

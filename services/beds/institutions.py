@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import pages
 from core.clock import clock
-from core.errors import NotFound, ValidationFailed
+from core.errors import NearRequired, NotFound, ValidationFailed
 from core.principal import Principal
 from schemas.beds import (
     ApplicationStatus,
@@ -174,7 +174,9 @@ async def search(session: AsyncSession, f: SearchFilters, *, near: str | None, s
     origin = parse_near(near) if near is not None else None
     if sort == "distance":
         if origin is None:
-            err = ValidationFailed()
+            # A rule between two parameters, which the document cannot state as a
+            # schema: its own code, like every business-rule refusal.
+            err = NearRequired()
             err.extra["errors"] = [{"loc": ["query", "near"], "type": "missing",
                                     "msg": ("按距离排序（sort=distance）须提供 near（纬度,经度）",
                                             "sort=distance needs near=lat,lon")}]
