@@ -46,7 +46,7 @@ async def create_organisation(body: OrganisationCreate, session: Db, principal: 
 async def list_organisations(
     session: Db, _: AdminPrincipal, paging: Paging,
     kind: OrgKind | None = None,
-    division_code: Annotated[str | None, Query(pattern=r"^\d{1,6}$",
+    division_code: Annotated[str | None, Query(pattern=r"^[0-9]{1,6}$",
                                                description="prefix")] = None,
 ) -> Page[OrganisationPublic]:
     page = await organisations.list_(session, kind=kind, division_code=division_code,

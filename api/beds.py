@@ -68,7 +68,7 @@ NEAR_PATTERN = (r"^-?(90(\.0+)?|[1-8]?[0-9](\.[0-9]+)?),"
         if k != 401}})
 async def search_institutions(
     session: Db, paging: Paging,
-    division_code: Annotated[str | None, Query(pattern=r"^\d{1,6}$",
+    division_code: Annotated[str | None, Query(pattern=r"^[0-9]{1,6}$",
                                                description="prefix, e.g. `5101`")] = None,
     category: BedCategory | None = None,
     has_vacancy: bool | None = None,

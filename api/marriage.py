@@ -64,7 +64,7 @@ public_router = Router(prefix="/v1/marriage", tags=["marriage"], public=True)
 
 CitizenOrOffice = Annotated[Principal, Depends(require_role("citizen", "office"))]
 
-_DIVISION = Query(pattern=r"^\d{1,6}$", description="Division code prefix, e.g. `1101`",
+_DIVISION = Query(pattern=r"^[0-9]{1,6}$", description="Division code prefix, e.g. `1101`",
                   examples=["110105"])
 
 

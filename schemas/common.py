@@ -60,11 +60,21 @@ def id_field(**kwargs: Any) -> Any:
     return Field(primary_key=True, max_length=40, **kwargs)
 
 
+# What StrictModel refuses in any string (control characters other than tab, CR, LF),
+# and a string that is not blank once stripped: as JSON Schema patterns, so the
+# document states the rules the models enforce.
+NO_CONTROL_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f]*$"
+NOT_BLANK_PATTERN = ("^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f]*"
+                     "[^\\s\\u0000-\\u001f]"
+                     "[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f]*$")
+STRICT_STR_MAX_LENGTH = 2000
+
 DivisionCode = Annotated[
-    str, StringConstraints(pattern=r"^\d{6}$"),
+    str, StringConstraints(pattern=r"^[0-9]{6}$"),
     PField(description="Six-digit administrative division code", examples=["110105"]),
 ]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+                 PField(json_schema_extra={"pattern": NOT_BLANK_PATTERN})]
 Phone = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9][0-9\- ]{5,19}$"),
     PField(examples=["13800138000"]),
@@ -75,7 +85,8 @@ IdNumberIn = Annotated[
     # `invalid_id_number`, not sometimes `validation_error`.
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32),
     PField(description="Resident identity number (GB 11643, 18 characters); returned "
-                       "only masked", examples=["11010519491231002X"]),
+                       "only masked", examples=["11010519491231002X"],
+           json_schema_extra={"pattern": NOT_BLANK_PATTERN}),
 ]
 
 
@@ -84,7 +95,15 @@ class StrictModel(BaseModel):
     string may carry a NUL or other control character (PostgreSQL refuses NUL;
     none belongs in a name, code or reason)."""
 
-    model_config = ConfigDict(extra="forbid", str_max_length=2000)
+    model_config = ConfigDict(extra="forbid", str_max_length=STRICT_STR_MAX_LENGTH)
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
+        """The document states the string rules every request model enforces."""
+        schema = handler(core_schema)
+        for prop in handler.resolve_ref_schema(schema).get("properties", {}).values():
+            _document_string_rules(prop)
+        return schema
 
     @field_validator("*", mode="after")
     @classmethod
@@ -93,6 +112,16 @@ class StrictModel(BaseModel):
             if any(ord(c) < 32 and c not in "\t\n\r" for c in text):
                 raise ValueError("control characters are not allowed")
         return value
+
+
+def _document_string_rules(schema: dict[str, Any]) -> None:
+    for branch in schema.get("anyOf", [schema]):
+        if branch.get("type") == "string":
+            branch.setdefault("maxLength", STRICT_STR_MAX_LENGTH)
+            if not {"pattern", "format", "enum", "const"} & set(branch):
+                branch["pattern"] = NO_CONTROL_PATTERN
+        elif branch.get("type") == "array" and isinstance(branch.get("items"), dict):
+            _document_string_rules(branch["items"])
 
 
 def _strings_in(value: Any) -> list[str]:

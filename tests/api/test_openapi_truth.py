@@ -369,3 +369,93 @@ async def test_every_operation_has_summary_tags_and_examples(app):
                 if not has_example(media):
                     problems.append(f"{where}: {status} {media_type} has no example")
     assert not problems, "\n".join(problems)
+
+
+# --- 8. regressions for what the fuzzer found (bench/fuzz.py) -----------------------
+
+
+def _strings(doc: dict, schema: dict, where: str, seen: set[str]):
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        if name in seen:
+            return
+        seen.add(name)
+        schema = doc["components"]["schemas"][name]
+    for branch in schema.get("anyOf", [schema]):
+        if "$ref" in branch:
+            yield from _strings(doc, branch, where, seen)
+        elif branch.get("type") == "string":
+            yield where, branch
+        elif branch.get("type") == "array":
+            yield from _strings(doc, branch.get("items", {}), where + "[]", seen)
+        for name, prop in branch.get("properties", {}).items():
+            yield from _strings(doc, prop, f"{where}.{name}", seen)
+
+
+async def test_request_strings_state_the_rules_the_models_enforce(app):
+    """Found: schema-valid names, addresses and identity numbers with control
+    characters (or blank) refused as `validation_error`; NULs in ids refused as
+    `bad_request`. Every string a request carries now has a pattern and a length."""
+    doc = app.openapi()
+    problems = []
+    for method, path, op in _ops(doc):
+        body = op.get("requestBody", {}).get("content", {}).get("application/json")
+        if body is not None:
+            for where, s in _strings(doc, body["schema"], f"{method} {path} body", set()):
+                if not ({"pattern", "enum", "format", "const"} & set(s)):
+                    problems.append(f"{where}: no pattern")
+                if "maxLength" not in s and "enum" not in s:
+                    problems.append(f"{where}: no maxLength")
+        for p in op.get("parameters", []):
+            if p["in"] in ("path", "query"):
+                for where, s in _strings(doc, p["schema"], f"{method} {path} {p['name']}",
+                                         set()):
+                    if not ({"pattern", "enum", "format", "const"} & set(s)):
+                        problems.append(f"{where}: no pattern")
+    assert not problems, "\n".join(problems)
+
+
+async def test_control_characters_and_blank_names_are_refused_as_the_document_says(
+        app, client, admin_headers):
+    import re
+
+    name = app.openapi()["components"]["schemas"]["OrganisationCreate"]["properties"]["name"]
+    pattern = re.compile(name["pattern"])
+    for value, ok in (("朝阳区民政局", True), ("a\u0012b", False), ("   ", False),
+                      ("a\tb", True)):
+        assert bool(pattern.match(value)) is ok, value
+        r = await client.post("/v1/admin/organisations", headers=admin_headers, json={
+            "kind": "civil_affairs_bureau", "name": value, "division_code": "110105"})
+        assert (r.status_code == 201) is ok, (value, r.text)
+        if not ok:
+            assert r.json()["code"] == "validation_error"
+
+
+async def test_near_follows_its_documented_pattern(client):
+    """Found: `near=000...0` matched the document (a free string) and was refused."""
+    for near, status in (("30.65,104.05", 200), ("-90,180", 200), ("90.0,-180.00", 200),
+                         ("91,0", 422), ("0,181", 422), ("30.65, 104.05", 422),
+                         ("1e1,2", 422), ("000000000000", 422)):
+        r = await client.get("/v1/institutions", params={"near": near})
+        assert r.status_code == status, (near, r.text)
+    r = await client.get("/v1/institutions", params={"sort": "distance"})
+    assert r.status_code == 422 and r.json()["code"] == "near_required"
+
+
+async def test_cursors_outside_the_issued_alphabet_are_invalid_cursor(client):
+    """Found: a cursor with a NUL was `bad_request`, one of the document's alphabet
+    `invalid_cursor`; the document now gives the alphabet and both are 400
+    `invalid_cursor` or the first page (empty)."""
+    assert (await client.get("/v1/marriage/offices", params={"cursor": ""})).status_code == 200
+    for cursor in ("a b", "%%", "é", "abc"):
+        r = await client.get("/v1/marriage/offices", params={"cursor": cursor})
+        assert r.status_code == 400 and r.json()["code"] == "invalid_cursor", cursor
+
+
+async def test_any_if_match_is_compared_so_the_document_bounds_none(client, admin_headers):
+    """Found: an If-Match longer than the documented maxLength was answered 412 (it
+    is compared, never refused): the document no longer claims a bound."""
+    inst, _ = await org_with_staff(client, admin_headers, "care_institution")
+    r = await client.patch(f"/v1/admin/organisations/{inst['id']}", headers={
+        **admin_headers, "If-Match": '"' + "x" * 600 + '"'}, json={"phone": "010-65090001"})
+    assert r.status_code == 412 and r.json()["code"] == "precondition_failed"

@@ -1,5 +1,7 @@
 """Schemathesis over the whole OpenAPI document, in-process: no server error,
-and every response (status, content type, headers, body) matches the document."""
+and every response (status, content type, headers, body) matches the document.
+The full fuzz, every check and three credential sets against a served instance,
+is bench/fuzz.py."""
 
 from __future__ import annotations
 
@@ -18,12 +20,16 @@ from schemathesis.checks import (
 )
 
 from api.app import create_app
+from bench.fuzz_hooks import schema_valid_request_is_well_formed, sent_headers_are_documented
 from core.db import Database
 from schemas.organisation import ApiKeyCreate, Role
 from services import organisations
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_headers_conformance, response_schema_conformance]
+          response_headers_conformance, response_schema_conformance,
+          # huimin's own (bench/fuzz_hooks.py): a request the document calls valid is
+          # never refused as malformed, and every ETag/Location sent is documented.
+          schema_valid_request_is_well_formed, sent_headers_are_documented]
 
 
 @pytest.fixture
