@@ -397,7 +397,15 @@ class OutsideResidentIn(StrictModel):
     name: Name
     id_number: IdNumberIn | None = None
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        # The rule of `_bed_or_category`, stated in the document: exactly one of them.
+        "anyOf": [
+            {"properties": {"bed_id": {"not": {"type": "null"}}, "category": {"type": "null"}},
+             "required": ["bed_id"]},
+            {"properties": {"bed_id": {"type": "null"}, "category": {"not": {"type": "null"}}},
+             "required": ["category"]},
+        ],
+        "examples": [
         {"bed_id": "bed_0193a1b2c3d4e5f6a7b8c9d0e1f2", "name": "王建国",
          "id_number": "110105194805050011"},
         {"category": "self_care", "name": "李桂兰"},

@@ -378,7 +378,18 @@ class AppointmentCreate(StrictModel):
             raise ValueError("divorce_case_id is only for divorce_confirmation")
         return self
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        # The rule of `_case_only_for_confirmation`, stated in the document.
+        "anyOf": [
+            {"properties": {"kind": {"const": "divorce_confirmation"},
+                            "divorce_case_id": {"not": {"type": "null"}, "minLength": 1}},
+             "required": ["kind", "divorce_case_id"]},
+            {"properties": {"kind": {"enum": [k.value for k in AppointmentKind
+                                              if k != AppointmentKind.divorce_confirmation]},
+                            "divorce_case_id": {"anyOf": [{"type": "null"},
+                                                          {"maxLength": 0}]}}},
+        ],
+        "examples": [{
         "slot_id": "ms_org_0193a1b2c3d4e5f6a7b8c9d0e1_20261201_0900",
         "kind": "marriage",
         "parties": [
