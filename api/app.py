@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -18,7 +19,14 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from api import admin, beds, burial, docs, home_care, marriage, problems, system
-from api.deps import OPENAPI_ERRORS, OPENAPI_HEADERS, credentials_if_any, current_principal
+from api.deps import (
+    OPENAPI_ERRORS,
+    OPENAPI_HEADERS,
+    OPENAPI_REPLAYS,
+    OPENAPI_RESPONSE_HEADERS,
+    credentials_if_any,
+    current_principal,
+)
 from api.middleware import Metrics, RequestContextMiddleware
 from api.problems import ProblemDetail
 from api.ratelimit import Limiter, rate_limit
@@ -141,18 +149,27 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     return app
 
 
-def _dependency_docs(dependant: Dependant) -> tuple[list[type[DomainError]],
-                                                    dict[str, dict[str, Any]]]:
-    """Errors and header documentation of every dependency in a route's tree."""
-    errs: list[type[DomainError]] = []
-    headers: dict[str, dict[str, Any]] = {}
+@dataclass
+class _DependencyDocs:
+    errors: list[type[DomainError]] = field(default_factory=list)
+    headers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    response_headers: list[str] = field(default_factory=list)
+    replays: bool = False
+
+
+def _dependency_docs(dependant: Dependant) -> _DependencyDocs:
+    """What every dependency in a route's tree documents (`api.deps.documented`)."""
+    docs = _DependencyDocs()
     stack = list(dependant.dependencies)
     while stack:
         dep = stack.pop()
-        errs.extend(getattr(dep.call, OPENAPI_ERRORS, ()))
-        headers.update(getattr(dep.call, OPENAPI_HEADERS, {}))
+        docs.errors.extend(getattr(dep.call, OPENAPI_ERRORS, ()))
+        docs.headers.update(getattr(dep.call, OPENAPI_HEADERS, {}))
+        docs.response_headers.extend(getattr(dep.call, OPENAPI_RESPONSE_HEADERS, ()))
+        docs.replays = docs.replays or getattr(dep.call, OPENAPI_REPLAYS, False)
         stack.extend(dep.dependencies)
-    return list(dict.fromkeys(errs)), headers
+    docs.errors = list(dict.fromkeys(docs.errors))
+    return docs
 
 
 def _document_dependencies(app: FastAPI, schema: dict[str, Any]) -> None:
@@ -163,17 +180,22 @@ def _document_dependencies(app: FastAPI, schema: dict[str, Any]) -> None:
     for route in iter_route_contexts(app.routes):
         if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
             continue
-        errs, headers = _dependency_docs(route.dependant)
+        docs = _dependency_docs(route.dependant)
         path_item = schema["paths"].get(route.path_format, {})
         for method in route.methods - {"HEAD"}:
             op = path_item.get(method.lower())
             if op is None:
                 continue
-            problems.add_errors(op.setdefault("responses", {}), errs)
+            problems.add_errors(op.setdefault("responses", {}), docs.errors)
+            success = op["responses"].get(str(route.status_code or 200))
+            if success is not None:
+                for name in docs.response_headers:
+                    success.setdefault("headers", {})[name] = problems.response_header(
+                        name, on_replay=not docs.replays)
             op["responses"] = dict(sorted(op["responses"].items()))
             for param in op.get("parameters", []):
-                if param.get("in") == "header" and param["name"] in headers:
-                    param.update(headers[param["name"]])
+                if param.get("in") == "header" and param["name"] in docs.headers:
+                    param.update(docs.headers[param["name"]])
                 elif param.get("in") in ("path", "query"):
                     _tidy_string_schema(param["schema"])
 

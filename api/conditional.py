@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request, Response
 
+from api.deps import documented
 from services.etag import none_match
 
 T = TypeVar("T")
@@ -40,6 +41,9 @@ class ConditionalResponse:
         return body
 
 
+# `documented`: the OpenAPI document lists `ETag` on the success answer of every
+# operation that takes one of these (api.app), so none can forget it.
+@documented(response_headers=("ETag",))
 async def _conditional(request: Request, response: Response,
                        if_none_match: Annotated[str | None, Header(
                            alias="If-None-Match",
@@ -50,6 +54,7 @@ async def _conditional(request: Request, response: Response,
     return ConditionalResponse(request, response)
 
 
+@documented(response_headers=("ETag",))
 async def _etagged(request: Request, response: Response) -> ConditionalResponse:
     return ConditionalResponse(request, response)
 

@@ -47,18 +47,30 @@ _api_key = APIKeyHeader(name="X-API-Key", auto_error=False,
 
 OPENAPI_ERRORS = "__huimin_openapi_errors__"
 OPENAPI_HEADERS = "__huimin_openapi_headers__"
+OPENAPI_RESPONSE_HEADERS = "__huimin_openapi_response_headers__"
+OPENAPI_REPLAYS = "__huimin_openapi_replays__"
 
 _T = TypeVar("_T", bound=Callable[..., Any])
 
 
 def documented(*errs: type[errors.DomainError],
-               headers: dict[str, dict[str, Any]] | None = None) -> Callable[[_T], _T]:
-    """Mark a dependency with the errors it raises and its headers' documentation
-    (OpenAPI parameter fields, e.g. `required`, `schema`, `description`)."""
+               headers: dict[str, dict[str, Any]] | None = None,
+               response_headers: tuple[str, ...] = (),
+               replays: bool = False) -> Callable[[_T], _T]:
+    """Mark a dependency with the errors it raises, its request headers'
+    documentation (OpenAPI parameter fields, e.g. `required`, `schema`), the response
+    headers it makes the success answer carry (names of `api.problems.RESPONSE_HEADERS`),
+    and whether it may answer with a stored replay (which repeats only the body and
+    `Location`)."""
     def mark(fn: _T) -> _T:
         setattr(fn, OPENAPI_ERRORS, (*getattr(fn, OPENAPI_ERRORS, ()), *errs))
         if headers:
             setattr(fn, OPENAPI_HEADERS, {**getattr(fn, OPENAPI_HEADERS, {}), **headers})
+        if response_headers:
+            setattr(fn, OPENAPI_RESPONSE_HEADERS,
+                    (*getattr(fn, OPENAPI_RESPONSE_HEADERS, ()), *response_headers))
+        if replays:
+            setattr(fn, OPENAPI_REPLAYS, True)
         return fn
     return mark
 
@@ -190,7 +202,7 @@ async def _claim(request: Request, session: AsyncSession, settings: Settings,
 # The header is `str | None` at run time so that a missing one is 400
 # `idempotency_key_required` (API.md), not FastAPI's 422; the document says it is
 # required, with its real constraints.
-@documented(*_IDEMPOTENCY_ERRORS, headers={"Idempotency-Key": {
+@documented(*_IDEMPOTENCY_ERRORS, replays=True, headers={"Idempotency-Key": {
     "required": True, "schema": IDEMPOTENCY_KEY_SCHEMA, "description": _IDEMPOTENCY_DESCRIPTION}})
 async def _idempotency(request: Request, session: Db, settings: SettingsDep,
                        principal: AnyPrincipal,
@@ -204,7 +216,7 @@ async def _idempotency(request: Request, session: Db, settings: SettingsDep,
 Idempotent = Annotated[idempotency.Claim, Depends(_idempotency)]
 
 
-@documented(*_IDEMPOTENCY_ERRORS, headers={"Idempotency-Key": {
+@documented(*_IDEMPOTENCY_ERRORS, replays=True, headers={"Idempotency-Key": {
     "required": False, "schema": IDEMPOTENCY_KEY_SCHEMA,
     "description": "Optional here; when sent: " + _IDEMPOTENCY_DESCRIPTION}})
 async def _optional_idempotency(request: Request, session: Db, settings: SettingsDep,

@@ -346,14 +346,17 @@ RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
 }
 
 
-def with_headers(status: int, *names: str,
-                 not_on_replay: tuple[str, ...] = ()) -> dict[int | str, dict[str, Any]]:
-    """`responses=` fragment: the success `status` sends these headers (`ETag`,
-    `Location`). `not_on_replay`: sent on the first answer, not on an idempotent replay
-    (which repeats the stored body and `Location` only)."""
-    headers = {n: RESPONSE_HEADERS[n] for n in names}
-    for n in not_on_replay:
-        headers[n] = {**RESPONSE_HEADERS[n], "required": False,
-                      "description": RESPONSE_HEADERS[n]["description"]
-                      + " (not repeated by an idempotent replay: read the resource for it)"}
-    return {status: {"headers": headers}}
+def response_header(name: str, *, on_replay: bool = True) -> dict[str, Any]:
+    """The documentation of a response header; `on_replay=False` when an idempotent
+    replay (which repeats the stored body and `Location` only) goes without it."""
+    if on_replay or name == "Location":
+        return RESPONSE_HEADERS[name]
+    return {**RESPONSE_HEADERS[name], "required": False,
+            "description": RESPONSE_HEADERS[name]["description"]
+            + " (not repeated by an idempotent replay: read the resource for it)"}
+
+
+def with_headers(status: int, *names: str) -> dict[int | str, dict[str, Any]]:
+    """`responses=` fragment: the success `status` sends these headers (`Location`;
+    `ETag` is documented by the `api.conditional` dependencies themselves)."""
+    return {status: {"headers": {n: response_header(n) for n in names}}}

@@ -5,6 +5,7 @@ query values are bounded, and the citizen's booking has its check-in code."""
 
 from __future__ import annotations
 
+from api.conditional import Conditional
 from api.deps import Idempotent, IfMatch, Paging
 from tests.api.test_marriage_support import (
     book,
@@ -113,6 +114,14 @@ async def test_a_new_route_cannot_forget_the_errors_of_its_dependencies(app):
     assert "precondition_required" in _codes(op, "428")
     assert {"unauthenticated", "conflicting_credentials"} <= _codes(op, "401")
     assert _param(op, "Idempotency-Key")["required"] is True
+
+    @app.get("/v1/test-only/things/{thing_id}", summary="test", tags=["system"])
+    async def read_thing(thing_id: str, cond: Conditional) -> dict:
+        return cond.respond({"id": thing_id}, '"t.1"')
+
+    app.openapi_schema = None
+    op = app.openapi()["paths"]["/v1/test-only/things/{thing_id}"]["get"]
+    assert op["responses"]["200"]["headers"]["ETag"]["required"] is True
 
 
 async def test_public_operations_document_401_for_bad_credentials_and_staff_ones_403(app):
