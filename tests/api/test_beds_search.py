@@ -104,11 +104,14 @@ async def test_search_by_distance_returns_kilometres_nearest_first(client, admin
 
 
 async def test_search_refuses_bad_parameters(client):
-    for query in ("sort=distance", "near=91,10&sort=distance", "near=abc", "min_rating=6",
+    for query in ("near=91,10&sort=distance", "near=abc", "min_rating=6",
                   "division_code=51x", "category=luxury", "max_fee_fen=-1", "limit=101"):
         r = await client.get(f"/v1/institutions?{query}")
         assert r.status_code == 422, query
         assert r.json()["code"] == "validation_error"
+    # A rule between two parameters, not a field's shape: its own code.
+    r = await client.get("/v1/institutions?sort=distance")
+    assert r.status_code == 422 and r.json()["code"] == "near_required"
     r = await client.get("/v1/institutions?near=30,104&sort=distance&cursor=!!!")
     assert r.status_code == 400
 
