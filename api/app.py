@@ -20,6 +20,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from api import admin, beds, burial, docs, home_care, marriage, problems, system
 from api.deps import (
+    OPENAPI_ERROR_HEADERS,
     OPENAPI_ERRORS,
     OPENAPI_HEADERS,
     OPENAPI_REPLAYS,
@@ -155,6 +156,7 @@ class _DependencyDocs:
     headers: dict[str, dict[str, Any]] = field(default_factory=dict)
     response_headers: list[str] = field(default_factory=list)
     replays: bool = False
+    error_headers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _dependency_docs(dependant: Dependant) -> _DependencyDocs:
@@ -167,6 +169,8 @@ def _dependency_docs(dependant: Dependant) -> _DependencyDocs:
         docs.headers.update(getattr(dep.call, OPENAPI_HEADERS, {}))
         docs.response_headers.extend(getattr(dep.call, OPENAPI_RESPONSE_HEADERS, ()))
         docs.replays = docs.replays or getattr(dep.call, OPENAPI_REPLAYS, False)
+        for status, hdrs in getattr(dep.call, OPENAPI_ERROR_HEADERS, {}).items():
+            docs.error_headers.setdefault(str(status), {}).update(hdrs)
         stack.extend(dep.dependencies)
     docs.errors = list(dict.fromkeys(docs.errors))
     return docs
@@ -192,6 +196,9 @@ def _document_dependencies(app: FastAPI, schema: dict[str, Any]) -> None:
                 for name in docs.response_headers:
                     success.setdefault("headers", {})[name] = problems.response_header(
                         name, on_replay=not docs.replays)
+            for status, hdrs in docs.error_headers.items():
+                if status in op["responses"]:
+                    op["responses"][status].setdefault("headers", {}).update(hdrs)
             op["responses"] = dict(sorted(op["responses"].items()))
             for param in op.get("parameters", []):
                 if param.get("in") == "header" and param["name"] in docs.headers:

@@ -49,6 +49,7 @@ OPENAPI_ERRORS = "__huimin_openapi_errors__"
 OPENAPI_HEADERS = "__huimin_openapi_headers__"
 OPENAPI_RESPONSE_HEADERS = "__huimin_openapi_response_headers__"
 OPENAPI_REPLAYS = "__huimin_openapi_replays__"
+OPENAPI_ERROR_HEADERS = "__huimin_openapi_error_headers__"
 
 _T = TypeVar("_T", bound=Callable[..., Any])
 
@@ -56,12 +57,13 @@ _T = TypeVar("_T", bound=Callable[..., Any])
 def documented(*errs: type[errors.DomainError],
                headers: dict[str, dict[str, Any]] | None = None,
                response_headers: tuple[str, ...] = (),
+               error_headers: dict[int, dict[str, dict[str, Any]]] | None = None,
                replays: bool = False) -> Callable[[_T], _T]:
     """Mark a dependency with the errors it raises, its request headers'
     documentation (OpenAPI parameter fields, e.g. `required`, `schema`), the response
     headers it makes the success answer carry (names of `api.problems.RESPONSE_HEADERS`),
-    and whether it may answer with a stored replay (which repeats only the body and
-    `Location`)."""
+    the headers its error answers carry (`error_headers`, by status), and whether it
+    may answer with a stored replay (which repeats only the body and `Location`)."""
     def mark(fn: _T) -> _T:
         setattr(fn, OPENAPI_ERRORS, (*getattr(fn, OPENAPI_ERRORS, ()), *errs))
         if headers:
@@ -71,6 +73,8 @@ def documented(*errs: type[errors.DomainError],
                     (*getattr(fn, OPENAPI_RESPONSE_HEADERS, ()), *response_headers))
         if replays:
             setattr(fn, OPENAPI_REPLAYS, True)
+        if error_headers:
+            setattr(fn, OPENAPI_ERROR_HEADERS, error_headers)
         return fn
     return mark
 
@@ -238,9 +242,15 @@ _ETAG_EXAMPLE = '"org_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4.1"'
 IF_MATCH_SCHEMA = {"type": "string", "examples": [_ETAG_EXAMPLE]}
 
 
+# A 412 carries the current ETag (core.writes), so the client can retry at once.
+_STALE_ETAG = {412: {"ETag": {"description": "The resource's current `ETag`",
+                              "required": True, "schema": {"type": "string"}}}}
+
+
 # Missing is 428 `precondition_required` (API.md), so the header is optional at run
 # time and the services check it; the document says it is required.
-@documented(errors.PreconditionFailed, errors.PreconditionRequired, headers={"If-Match": {
+@documented(errors.PreconditionFailed, errors.PreconditionRequired, error_headers=_STALE_ETAG,
+            headers={"If-Match": {
     "required": True, "schema": IF_MATCH_SCHEMA,
     "description": "The `ETag` last read (or `*`). Missing: 428 `precondition_required`; "
                    "not the current one: 412 `precondition_failed`."}})
@@ -252,7 +262,8 @@ async def _if_match(value: Annotated[str | None, Header(
 IfMatch = Annotated[str | None, Depends(_if_match)]
 
 
-@documented(errors.PreconditionFailed, errors.PreconditionRequired, headers={"If-Match": {
+@documented(errors.PreconditionFailed, errors.PreconditionRequired, error_headers=_STALE_ETAG,
+            headers={"If-Match": {
     "required": False, "schema": IF_MATCH_SCHEMA,
     "description": "Not needed to create the resource; required (428 "
                    "`precondition_required` without it) to change it once it exists: the "

@@ -65,6 +65,7 @@ async def test_if_match_is_required_except_on_a_schedule_not_yet_published(app):
         else:
             assert p["required"] is True, f"{method} {path}"
         assert {"precondition_failed"} <= _codes(op, "412")
+        assert op["responses"]["412"]["headers"]["ETag"]["required"] is True
         assert {"precondition_required"} <= _codes(op, "428")
     patches = [path for method, path, op in _ops(doc) if method == "PATCH"]
     assert patches and all(_param(doc["paths"][p]["patch"], "If-Match") for p in patches)
@@ -468,6 +469,9 @@ async def test_any_if_match_is_compared_so_the_document_bounds_none(client, admi
     r = await client.patch(f"/v1/admin/organisations/{inst['id']}", headers={
         **admin_headers, "If-Match": '"' + "x" * 600 + '"'}, json={"phone": "010-65090001"})
     assert r.status_code == 412 and r.json()["code"] == "precondition_failed"
+    # Found next: the 412 carries the current ETag, now documented on every 412.
+    current = await client.get(f"/v1/admin/organisations/{inst['id']}", headers=admin_headers)
+    assert r.headers["etag"] == current.headers["etag"]
 
 
 async def test_rules_between_fields_are_in_the_document(app, client, settings):
