@@ -1,5 +1,9 @@
 """Typed dependency aliases: the session, who is asking, what they may do,
-idempotency and If-Match."""
+idempotency, If-Match, paging and bounded query values.
+
+Each dependency documents itself (`documented`): the errors it raises and how its
+headers read in the OpenAPI document, which `api.app` adds to every operation that
+uses it."""
 
 from __future__ import annotations
 
