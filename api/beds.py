@@ -23,6 +23,7 @@ from api.route import Router
 from core import errors
 from core.principal import Principal
 from schemas.beds import (
+    NEAR_PATTERN,
     ApplicationStatus,
     AssessmentIn,
     BedApplicationCreate,
@@ -47,9 +48,6 @@ public_router = Router(tags=["beds"], public=True)
 CitizenOrInstitution = Annotated[Principal, Depends(require_role("citizen", "institution"))]
 
 _STAFF = (errors.Forbidden, errors.NotFound)
-# Latitude -90..90 and longitude -180..180 in decimal degrees, e.g. `30.65,104.05`.
-NEAR_PATTERN = (r"^-?(90(\.0+)?|[1-8]?[0-9](\.[0-9]+)?),"
-                r"-?(180(\.0+)?|(1[0-7][0-9]|[1-9]?[0-9])(\.[0-9]+)?)$")
 
 
 # --- public ------------------------------------------------------------------
@@ -75,7 +73,9 @@ async def search_institutions(
     max_fee_fen: Annotated[int | None, Query(ge=0, le=100_000_000, examples=[400000],
                                              description="Monthly fee in fen")] = None,
     min_rating: Annotated[int | None, Query(ge=1, le=5)] = None,
-    near: Annotated[str | None, Query(max_length=40, pattern=NEAR_PATTERN,
+    # The pattern is checked by the service (institutions.parse_near), whose refusal
+    # names the expected form in both languages.
+    near: Annotated[str | None, Query(max_length=40, json_schema_extra={"pattern": NEAR_PATTERN},
                                       description="`lat,lon` in decimal degrees",
                                       examples=["30.65,104.05"])] = None,
     sort: Literal["id", "distance"] = "id",

@@ -11,6 +11,7 @@ latitude/longitude box that grows until it holds the page.
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from core.clock import clock
 from core.errors import NearRequired, NotFound, ValidationFailed
 from core.principal import Principal
 from schemas.beds import (
+    NEAR_PATTERN,
     ApplicationStatus,
     Bed,
     BedApplication,
@@ -53,6 +55,8 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 def parse_near(near: str) -> tuple[float, float]:
     try:
+        if not re.fullmatch(NEAR_PATTERN, near):  # exactly what the document says
+            raise ValueError(near)
         lat_s, lon_s = near.split(",")
         lat, lon = float(lat_s), float(lon_s)
         if not (-90 <= lat <= 90 and -180 <= lon <= 180) or math.isnan(lat + lon):
