@@ -17,9 +17,10 @@ from api.deps import (
     Paging,
     ReviewerStaff,
     SettingsDep,
+    date_query,
     require_role,
 )
-from api.problems import PUBLIC_RESPONSES, responses
+from api.problems import PUBLIC_RESPONSES, responses, with_headers
 from api.route import Router
 from core import errors
 from core.principal import Principal
@@ -71,10 +72,13 @@ _DivisionPrefix = Annotated[str | None, Query(pattern=r"^\d{1,6}$",
                 "A policy is never edited: a new period that starts after today and after an "
                 "open-ended policy began supersedes it (the old one then ends the day before "
                 "and shows `superseded_by`).",
-    responses=responses(errors.Forbidden, errors.PolicyOverlap, errors.InvalidDivisionCode))
-async def create_policy(body: PolicyCreate, session: Db,
-                        principal: AdminPrincipal) -> PolicyPublic:
-    return await policies.create(session, principal, body)
+    responses=responses(errors.Forbidden, errors.PolicyOverlap, errors.InvalidDivisionCode)
+    | with_headers(201, "Location"))
+async def create_policy(body: PolicyCreate, session: Db, principal: AdminPrincipal,
+                        response: Response) -> PolicyPublic:
+    policy = await policies.create(session, principal, body)
+    response.headers["Location"] = f"/v1/burial/policies/{policy.id}"
+    return policy
 
 
 @public_router.get(
@@ -85,7 +89,9 @@ async def create_policy(body: PolicyCreate, session: Db,
     responses={**PUBLIC_RESPONSES, **_PUBLIC})
 async def list_policies(session: Db, paging: Paging, division_code: _DivisionPrefix = None,
                         method: BurialMethod | None = None,
-                        in_force_on: date | None = None) -> Page[PolicyPublic]:
+                        in_force_on: Annotated[date | None, date_query(
+                            "Only policies in force on this date")] = None,
+                        ) -> Page[PolicyPublic]:
     return await policies.list_(session, division_code=division_code,
                                 method=method.value if method else None,
                                 in_force_on=in_force_on, limit=paging.limit,
@@ -100,7 +106,8 @@ async def list_policies(session: Db, paging: Paging, division_code: _DivisionPre
     responses={**PUBLIC_RESPONSES, **{k: v for k, v in responses(
         errors.NoApplicablePolicy, errors.InvalidDivisionCode).items() if k != 401}})
 async def applicable_policy(
-    session: Db, method: BurialMethod, burial_date: date,
+    session: Db, method: BurialMethod,
+    burial_date: Annotated[date, date_query("The burial date", example="2026-11-20")],
     division_code: Annotated[str, Query(pattern=r"^\d{6}$", examples=["110105"])],
 ) -> PolicyPublic:
     return await policies.applicable_public(session, division_code=division_code,
@@ -127,7 +134,8 @@ async def get_policy(policy_id: str, session: Db) -> PolicyPublic:
                 "`burial_certificate`, and `authorisation` when the claimant is an `agent`.",
     responses=responses(errors.Forbidden, errors.IdempotencyKeyRequired,
                         errors.DuplicateClaim, errors.IdempotencyInFlight,
-                        errors.IdempotencyKeyReused, *_CLAIM_RULES))
+                        errors.IdempotencyKeyReused, *_CLAIM_RULES)
+    | with_headers(201, "Location"))
 async def create_claim(body: ClaimCreate, session: Db, principal: CitizenPrincipal,
                        settings: SettingsDep, _idem: Idempotent,
                        response: Response) -> ClaimPublic:
@@ -235,7 +243,8 @@ async def withdraw_claim(claim_id: str, session: Db,
     summary="Gather the jurisdiction's approved, unpaid claims into a payment batch (approver)",
     description="Each claim goes into one batch at most; 409 `nothing_to_pay` when none waits.",
     responses=responses(errors.Forbidden, errors.NothingToPay, errors.IdempotencyKeyRequired,
-                        errors.IdempotencyInFlight, errors.IdempotencyKeyReused))
+                        errors.IdempotencyInFlight, errors.IdempotencyKeyReused)
+    | with_headers(201, "Location"))
 async def create_payment_batch(session: Db, principal: ApproverStaff, _idem: Idempotent,
                                response: Response) -> PaymentBatchPublic:
     batch = await payments.create_batch(session, principal)

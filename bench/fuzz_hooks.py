@@ -33,6 +33,11 @@ KNOWN_MALFORMED: dict[str, str] = {
     # between two fields that JSON Schema cannot state. Home care arrived on main just
     # before this branch's last rebase; it wants its own code (e.g. `invalid_period`).
     "PUT /v1/admin/home-care-subsidies": "valid_to before valid_from",
+    # The same rule in burial (merged after home care): PolicyCreate refuses
+    # effective_to before effective_from, and ReviewIn a reject without reason_code or
+    # a return without a note, as `validation_error`.
+    "POST /v1/burial/policies": "effective_to before effective_from",
+    "POST /v1/burial/claims/{claim_id}/review": "reject without reason_code, return without note",
 }
 
 
