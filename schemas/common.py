@@ -64,8 +64,12 @@ def id_field(**kwargs: Any) -> Any:
 # and a string that is not blank once stripped: as JSON Schema patterns, so the
 # document states the rules the models enforce.
 NO_CONTROL_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f]*$"
+# Not blank: at least one character that `str.strip()` keeps, spelled out (an ECMA
+# `\\s`, as JSON Schema reads it, leaves out U+0085 that Python strips).
+_STRIPPED = ("\\u0000-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029"
+             "\\u202f\\u205f\\u3000")
 NOT_BLANK_PATTERN = ("^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f]*"
-                     "[^\\s\\u0000-\\u001f]"
+                     f"[^{_STRIPPED}]"
                      "[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f]*$")
 STRICT_STR_MAX_LENGTH = 2000
 
