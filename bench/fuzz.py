@@ -33,6 +33,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from machine import cli_last_line  # bench/ is on sys.path when run as a script
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 HOST = "127.0.0.1"
@@ -66,14 +68,6 @@ def huimin_env(database_url: str) -> dict[str, str]:
     return env
 
 
-def cli_last_line(argv: list[str], env: dict[str, str]) -> str:
-    proc = subprocess.run([str(VENV_BIN / "huimin"), *argv], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=180, check=False)
-    lines = [x for x in proc.stdout.splitlines() if x.strip()]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"huimin {' '.join(argv)} failed ({proc.returncode}): "
-                           f"{proc.stdout[-500:]} {proc.stderr[-1500:]}")
-    return lines[-1].strip()
 
 
 def wait_ready(base: str, proc: subprocess.Popen, log_path: Path, timeout: float = 90) -> None:

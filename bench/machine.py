@@ -6,8 +6,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import subprocess
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 LOCK_PATH = "/tmp/huimin-bench.lock"  # noqa: S108 - shared by every bench/ script
 
@@ -53,3 +55,18 @@ def cpu_busy(seconds: float = 1.0) -> float:
     except OSError:
         return float("nan")
     return 1 - (i1 - i0) / max(1, t1 - t0)
+
+
+VENV_BIN = Path(__file__).resolve().parent.parent / ".venv" / "bin"
+
+
+def cli_last_line(argv: list[str], env: dict[str, str], timeout: float = 180) -> str:
+    """Run `huimin ARGV` and return the last line it printed (the key or token)."""
+    proc = subprocess.run([str(VENV_BIN / "huimin"), *argv], env=env,
+                          cwd=VENV_BIN.parent.parent, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    lines = [x for x in proc.stdout.splitlines() if x.strip()]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"huimin {' '.join(argv)} failed ({proc.returncode}): "
+                           f"{proc.stdout[-500:]} {proc.stderr[-1500:]}")
+    return lines[-1].strip()

@@ -35,7 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from machine import bench_lock, cpu_busy  # bench/ is on sys.path when run as a script
+from machine import (  # bench/ is on sys.path when run as a script
+    bench_lock,
+    cli_last_line,
+    cpu_busy,
+)
 from stdnum.cn import ric
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -431,14 +435,6 @@ def huimin_env(database_url: str) -> dict[str, str]:
     return env
 
 
-def cli_last_line(argv: list[str], env: dict[str, str]) -> str:
-    proc = subprocess.run([str(VENV_BIN / "huimin"), *argv], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, check=False)
-    lines = [x for x in proc.stdout.splitlines() if x.strip()]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"huimin {' '.join(argv)} failed ({proc.returncode}): "
-                           f"{proc.stdout[-500:]} {proc.stderr[-1500:]}")
-    return lines[-1].strip()
 
 
 def seed(base: str, env: dict[str, str]) -> Seeded:
