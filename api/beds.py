@@ -23,7 +23,6 @@ from api.route import Router
 from core import errors
 from core.principal import Principal
 from schemas.beds import (
-    NEAR_PATTERN,
     ApplicationStatus,
     AssessmentIn,
     BedApplicationCreate,
@@ -39,7 +38,7 @@ from schemas.beds import (
     OccupancyPublic,
     OutsideResidentIn,
 )
-from schemas.common import Page
+from schemas.common import NEAR_PATTERN, Page
 from services.beds import applications, institutions, inventory
 
 router = Router(tags=["beds"])
@@ -73,7 +72,7 @@ async def search_institutions(
     max_fee_fen: Annotated[int | None, Query(ge=0, le=100_000_000, examples=[400000],
                                              description="Monthly fee in fen")] = None,
     min_rating: Annotated[int | None, Query(ge=1, le=5)] = None,
-    # The pattern is checked by the service (institutions.parse_near), whose refusal
+    # The pattern is checked by the service (organisations.parse_near), whose refusal
     # names the expected form in both languages.
     near: Annotated[str | None, Query(max_length=40, json_schema_extra={"pattern": NEAR_PATTERN},
                                       description="`lat,lon` in decimal degrees",

@@ -210,10 +210,6 @@ class BedOccupancy(SQLModel, table=True):
 Index("ix_organisation_lat_lon", Organisation.__table__.c.lat, Organisation.__table__.c.lon)
 
 
-# `near=lat,lon`: latitude -90..90 and longitude -180..180 in decimal degrees, e.g.
-# `30.65,104.05` (what the search takes, and what the document says).
-NEAR_PATTERN = (r"^-?(90(\.0+)?|[1-8]?[0-9](\.[0-9]+)?),"
-                r"-?(180(\.0+)?|(1[0-7][0-9]|[1-9]?[0-9])(\.[0-9]+)?)$")
 
 
 # --- request and response models ---------------------------------------------

@@ -73,6 +73,11 @@ NOT_BLANK_PATTERN = ("^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f]*"
                      "[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f]*$")
 STRICT_STR_MAX_LENGTH = 2000
 
+# `near=lat,lon`: latitude -90..90 and longitude -180..180 in decimal degrees, e.g.
+# `30.65,104.05` (what the directory searches take, and what the document says).
+NEAR_PATTERN = (r"^-?(90(\.0+)?|[1-8]?[0-9](\.[0-9]+)?),"
+                r"-?(180(\.0+)?|(1[0-7][0-9]|[1-9]?[0-9])(\.[0-9]+)?)$")
+
 DivisionCode = Annotated[
     str, StringConstraints(pattern=r"^[0-9]{6}$"),
     PField(description="Six-digit administrative division code", examples=["110105"]),

@@ -2,16 +2,13 @@
 
 Vacancies come from `bed_pool` (kept with every bed status change), never from
 counting beds per request, plus any hold whose offer has expired but is not
-settled yet (it is no longer held). Distances are great-circle kilometres
-computed here in Python from the stored coordinates, so SQLite and PostgreSQL
-give identical numbers and order; the database only narrows the candidates to a
-latitude/longitude box that grows until it holds the page.
+settled yet (it is no longer held). Nearest first is the directory's own search
+(`services.organisations.nearest`: great-circle kilometres computed in Python,
+the database only narrowing the candidates to a growing box).
 """
 
 from __future__ import annotations
 
-import math
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -19,12 +16,10 @@ from typing import Any
 from sqlalchemy import and_, exists, func, not_, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core import pages
 from core.clock import clock
-from core.errors import NearRequired, NotFound, ValidationFailed
+from core.errors import NearRequired, NotFound
 from core.principal import Principal
 from schemas.beds import (
-    NEAR_PATTERN,
     ApplicationStatus,
     Bed,
     BedApplication,
@@ -40,34 +35,9 @@ from services import divisions, organisations
 from services.beds.inventory import own_institution
 from services.etag import institution_etag
 
-EARTH_RADIUS_KM = 6371.0088
-KM_PER_DEGREE = EARTH_RADIUS_KM * math.pi / 180
-HALF_CIRCUMFERENCE_KM = EARTH_RADIUS_KM * math.pi
-FIRST_RADIUS_KM = 10.0
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
-
-
-def parse_near(near: str) -> tuple[float, float]:
-    try:
-        if not re.fullmatch(NEAR_PATTERN, near):  # exactly what the document says
-            raise ValueError(near)
-        lat_s, lon_s = near.split(",")
-        lat, lon = float(lat_s), float(lon_s)
-        if not (-90 <= lat <= 90 and -180 <= lon <= 180) or math.isnan(lat + lon):
-            raise ValueError(near)
-    except ValueError as exc:
-        err = ValidationFailed()
-        err.extra["errors"] = [{"loc": ["query", "near"], "type": "value_error",
-                                "msg": ("near 须为“纬度,经度”（单位为度）",
-                                        "near must be 'lat,lon' in degrees")}]
-        raise err from exc
-    return lat, lon
+# The kit's (services.organisations): beds only add their own filters.
+haversine_km = organisations.haversine_km
+parse_near = organisations.parse_near
 
 
 async def vacancies_of(session: AsyncSession, ids: list[str]) -> dict[str, Vacancies]:
@@ -168,11 +138,6 @@ def _filtered(f: SearchFilters, institution_id: Any) -> list[Any]:
     return conds
 
 
-# Computed in Python (the same on both databases): nearest first, then by id.
-BY_DISTANCE = pages.Keyset(pages.Key(None, pages.Float(lo=0.0), attr="distance_km"),
-                           pages.Key(None, pages.IdOf("org"), attr="id"))
-
-
 async def search(session: AsyncSession, f: SearchFilters, *, near: str | None, sort: str,
                  limit: int, cursor: str | None) -> Page[InstitutionPublic]:
     origin = parse_near(near) if near is not None else None
@@ -200,44 +165,14 @@ async def search(session: AsyncSession, f: SearchFilters, *, near: str | None, s
     return Page(items=items, next_cursor=next_cursor)
 
 
-def _box(lat0: float, lon0: float, r_km: float) -> organisations.Box | None:
-    """A box that holds every point within r_km of (lat0, lon0) (None: the globe)."""
-    if r_km >= HALF_CIRCUMFERENCE_KM:
-        return None
-    ang = r_km / EARTH_RADIUS_KM
-    dlat = math.degrees(ang) + 1e-9
-    cos_lat = math.cos(math.radians(lat0))
-    if lat0 - dlat > -90 and lat0 + dlat < 90 and math.sin(ang) < cos_lat:
-        dlon = math.degrees(math.asin(math.sin(ang) / cos_lat)) + 1e-9
-        if -180 <= lon0 - dlon and lon0 + dlon <= 180:
-            return organisations.Box(lat0 - dlat, lat0 + dlat, lon0 - dlon, lon0 + dlon)
-    return organisations.Box(lat0 - dlat, lat0 + dlat)
-
-
 async def _search_by_distance(session: AsyncSession, f: SearchFilters,
                               origin: tuple[float, float], limit: int,
                               cursor: str | None) -> Page[InstitutionPublic]:
-    after = BY_DISTANCE.decode(cursor) if cursor else None
-    lat0, lon0 = origin
-    where = _beds_conditions(f)
-    r = max(FIRST_RADIUS_KM, after[0] * 2 if after else 0.0)
-    while True:
-        rows = await organisations.located(
-            session, kind=OrgKind.care_institution, box=_box(lat0, lon0, r),
-            division_code=f.division_code, min_rating=f.min_rating, where=where)
-        found = []
-        for oid, lat, lon in rows:
-            d = haversine_km(lat0, lon0, lat, lon)
-            if d <= r and (after is None or BY_DISTANCE.is_after((d, oid), after)):
-                found.append((d, oid))
-        if len(found) > limit or r >= HALF_CIRCUMFERENCE_KM:
-            break
-        r *= 4
-    found.sort()
-    page = found[:limit]
-    next_cursor = BY_DISTANCE.encode(page[-1]) if len(found) > limit else None
-    ids = [oid for _, oid in page]
+    near = await organisations.nearest(
+        session, kind=OrgKind.care_institution, origin=origin, division_code=f.division_code,
+        min_rating=f.min_rating, where=_beds_conditions(f), limit=limit, cursor=cursor)
+    ids = [oid for _, oid in near.found]
     orgs = await organisations.get_many(session, ids)
     vac = await vacancies_of(session, ids)
-    return Page(items=[to_public(orgs[oid], vac[oid], d) for d, oid in page],
-                next_cursor=next_cursor)
+    return Page(items=[to_public(orgs[oid], vac[oid], d) for d, oid in near.found],
+                next_cursor=near.next_cursor)
