@@ -8,9 +8,9 @@ check-in QR code.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Path, Query, Response
+from fastapi import Body, Depends, Path, Query, Response
 
 from api.conditional import NOT_MODIFIED, Conditional, ETagged
 from api.deps import (
@@ -31,13 +31,15 @@ from api.problems import PUBLIC_RESPONSES, responses, with_headers
 from api.route import Router
 from core import errors
 from core.principal import Principal
-from schemas.common import Page
+from schemas.common import NEAR_PATTERN, Page
 from schemas.marriage import (
     DATE_RANGE_NOTE,
     FIRST_DATE,
     LAST_DATE,
+    AppointmentCancel,
     AppointmentCreate,
     AppointmentForCaller,
+    AppointmentLookup,
     AppointmentPublic,
     AppointmentStatus,
     CheckInRequest,
@@ -103,15 +105,27 @@ def _special_public(s: MarriageSpecialDay, cancelled: int = 0) -> SpecialDayPubl
 # --- public ------------------------------------------------------------------------
 
 
-@public_router.get("/offices", response_model=Page[OfficePublic],
-                   summary="List registration offices (public)",
-                   responses={**PUBLIC_RESPONSES, **{
-                       k: v for k, v in responses(errors.InvalidCursor).items() if k == 400}})
-async def list_offices(session: Db, paging: Paging,
-                       division_code: Annotated[str | None, _DIVISION] = None,
-                       ) -> Page[OfficePublic]:
-    return await schedules.list_offices(session, division_code=division_code,
-                                        limit=paging.limit, cursor=paging.cursor)
+@public_router.get(
+    "/offices", response_model=Page[OfficePublic],
+    summary="List registration offices, or find the nearest (public)",
+    description="Each office says whether it `takes_bookings` (it publishes sessions). "
+                "`near=lat,lon` adds `distance_km` to each item; `sort=distance` orders by "
+                "it, nearest first (offices without a location are then left out).",
+    responses={**PUBLIC_RESPONSES, **{k: v for k, v in responses(
+        errors.InvalidCursor, errors.ValidationFailed, errors.NearRequired).items()
+        if k != 401}})
+async def list_offices(
+    session: Db, paging: Paging,
+    division_code: Annotated[str | None, _DIVISION] = None,
+    # The pattern is checked by the service (organisations.parse_near), whose refusal
+    # names the expected form in both languages.
+    near: Annotated[str | None, Query(max_length=40, json_schema_extra={"pattern": NEAR_PATTERN},
+                                      description="`lat,lon` in decimal degrees",
+                                      examples=["39.92,116.44"])] = None,
+    sort: Literal["id", "distance"] = "id",
+) -> Page[OfficePublic]:
+    return await schedules.list_offices(session, division_code=division_code, near=near,
+                                        sort=sort, limit=paging.limit, cursor=paging.cursor)
 
 
 @public_router.get(
@@ -293,6 +307,25 @@ async def list_appointments(
     return page.map(lambda v: appointments.to_public(v, show_code=principal.is_citizen))
 
 
+@router.post(
+    "/appointments/lookup", response_model=Page[AppointmentPublic],
+    summary="Find a person's appointments at this office by identity number (front desk)",
+    description="The office's staff type or scan the identity number of the person at the "
+                "desk and get that person's appointments at their own office (never another "
+                "office's), by session time; `date` and `status` narrow it. The number goes "
+                "in the body, never in a URL; it is validated (422 `invalid_id_number`), "
+                "comes back only masked, and every look-up is audited as "
+                "`marriage_appointment.lookup`.",
+    responses=responses(errors.Forbidden, errors.InvalidCursor, errors.InvalidIdNumber,
+                        errors.ValidationFailed))
+async def lookup_appointments(body: AppointmentLookup, session: Db, principal: OfficeStaff,
+                              settings: SettingsDep, paging: Paging,
+                              ) -> Page[AppointmentPublic]:
+    page = await appointments.lookup(session, principal, settings, body, limit=paging.limit,
+                                     cursor=paging.cursor)
+    return page.map(lambda v: appointments.to_public(v, show_code=False))
+
+
 @router.get("/appointments/{appointment_id}", response_model=AppointmentForCaller,
             summary="Read an appointment (its citizen, or its office's staff)",
             responses=responses(errors.Forbidden, errors.NotFound))
@@ -303,18 +336,36 @@ async def get_appointment(appointment_id: str, session: Db,
 
 
 @router.action("/appointments/{appointment_id}/cancel",
-               response_model=CitizenAppointmentPublic,
-               summary="Cancel (the citizen, until the cancellation deadline)",
-               errors=(errors.CancelDeadlinePassed,))
-async def cancel_appointment(appointment_id: str, session: Db,
-                             principal: CitizenPrincipal) -> AppointmentPublic:
-    view = await appointments.cancel(session, principal, appointment_id)
-    return appointments.to_public(view, show_code=True)
+               response_model=AppointmentForCaller,
+               summary="Cancel (the citizen until the deadline; the office with a reason)",
+               description="A citizen (no body) until `cancel_deadline_at` (else 422 "
+                           "`cancel_deadline_passed`). The office cancels one appointment "
+                           "with `{\"reason\"}` (422 `cancel_reason_required` without) any "
+                           "time before its session ends (else 422 `session_ended`); the "
+                           "appointment then shows `cancelled_by` `office` and the reason "
+                           "as `cancel_reason`, which the couple sees. Either way the seat "
+                           "returns to the pool at once.",
+               errors=(errors.CancelDeadlinePassed, errors.OfficeCancelReasonRequired,
+                       errors.SessionEnded, errors.ValidationFailed))
+async def cancel_appointment(
+    appointment_id: str, session: Db, principal: CitizenOrOffice,
+    body: Annotated[AppointmentCancel | None, Body(openapi_examples={
+        "citizen": {"summary": "The couple cancels (no body, or {})", "value": {}},
+        "office": {"summary": "The office cancels one appointment, with a reason",
+                   "value": {"reason": "登记员因病缺勤"}},
+    })] = None,
+) -> AppointmentPublic:
+    view = await appointments.cancel(session, principal, appointment_id, body)
+    return appointments.to_public(view, show_code=principal.is_citizen)
 
 
 @router.action("/appointments/{appointment_id}/check-in",
                response_model=AppointmentPublic,
                summary="Check a couple in with their check-in code (the office, on the day)",
+               description="`check_in_code` is the code the couple reads out, or the whole "
+                           "payload of their QR code (`huimin-marriage:<appointment id>:"
+                           "<code>`). A payload of another appointment (another office's) or "
+                           "an altered one is 422 `invalid_check_in_code`.",
                errors=(errors.InvalidCheckInCode, errors.CheckInNotToday, errors.ValidationFailed))
 async def check_in_appointment(appointment_id: str, body: CheckInRequest, session: Db,
                                principal: OfficeStaff) -> AppointmentPublic:
@@ -369,6 +420,18 @@ async def appointment_qr(appointment_id: str, session: Db,
 
 
 # --- divorce cases ----------------------------------------------------------------------
+
+
+@router.get("/divorce-cases", response_model=Page[DivorceCasePublic],
+            summary="Divorce cases: a citizen's own (or their person's), or an office's",
+            description="Newest first. A citizen sees the cases they applied for and, once "
+                        "the account is bound to a person, every case of that person; an "
+                        "office the cases it received or holds a confirmation for (audited).",
+            responses=responses(errors.Forbidden, errors.InvalidCursor))
+async def list_divorce_cases(session: Db, principal: CitizenOrOffice, settings: SettingsDep,
+                             paging: Paging) -> Page[DivorceCasePublic]:
+    page = await divorce.list_for(session, principal, limit=paging.limit, cursor=paging.cursor)
+    return page.map(lambda case: divorce.to_public(case, settings))
 
 
 @router.get("/divorce-cases/{case_id}", response_model=DivorceCasePublic,

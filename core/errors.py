@@ -76,6 +76,7 @@ ACTION_NAMES: Names = {
     # marriage appointment
     "book": ("预约", "book"),
     "cancel": ("取消", "cancel"),
+    "office_cancel": ("由登记机关取消", "cancel as the office"),
     "check_in": ("签到", "check in"),
     "complete": ("办结", "complete"),
     "no_show": ("标记为未到", "mark as a no-show"),
@@ -636,6 +637,17 @@ CheckInOutsideWindow = _error(
 CancelReasonRequired = _error(
     "CancelReasonRequired", "cancel_reason_required", 422, "服务机构取消须说明原因",
     "A provider's cancellation needs a reason")
+OfficeCancelReasonRequired = type("OfficeCancelReasonRequired", (CancelReasonRequired,), {
+    "title_zh": "婚姻登记机关取消预约须说明原因",
+    "title_en": "An office's cancellation needs a reason",
+    "detail_zh": "请在 reason 中说明取消原因（如窗口关闭、登记员缺勤），当事人会看到。",
+    "detail_en": "Give the reason in `reason` (a counter closed, a registrar ill); the couple "
+                 "sees it.",
+})
+SessionEnded = _error(
+    "SessionEnded", "session_ended", 422, "场次已结束", "The session has ended",
+    "该场次已于 {ends_at} 结束，不能再取消；未到场的请标记为未到。",
+    "The session ended at {ends_at}: it can no longer be cancelled (mark a no-show instead).")
 VisitCancelDeadlinePassed = type("VisitCancelDeadlinePassed", (CancelDeadlinePassed,), {
     "detail_zh": "须在服务开始前 {hours} 小时取消。",
     "detail_en": "Visits can be cancelled until {hours} hours before they start.",

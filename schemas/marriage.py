@@ -19,12 +19,20 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator, model_validator
 from pydantic import Field as PField
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from schemas.common import IdNumberIn, Name, Phone, StrictModel, id_field, utc_datetime
+from schemas.common import (
+    NOT_BLANK_PATTERN,
+    IdNumberIn,
+    Name,
+    Phone,
+    StrictModel,
+    id_field,
+    utc_datetime,
+)
 from schemas.organisation import OrganisationContact
 
 # --- enums -------------------------------------------------------------------
@@ -49,6 +57,12 @@ class CancelReason(StrEnum):
     citizen = "citizen"  # the citizen cancelled
     office_closed = "office_closed"  # the office closed the day or cut the session
     case_withdrawn = "case_withdrawn"  # the divorce application was withdrawn
+    # (An office cancelling one appointment gives its own reason, in words.)
+
+
+class CancelledBy(StrEnum):
+    citizen = "citizen"
+    office = "office"
 
 
 class DivorceCaseStatus(StrEnum):
@@ -121,7 +135,9 @@ class MarriageAppointment(SQLModel, table=True):
     # For a divorce_confirmation, the case it confirms; for a completed divorce,
     # the case it opened. (No FK: the case row points back at the appointment.)
     divorce_case_id: str | None = Field(default=None, max_length=40, index=True)
-    cancel_reason: str | None = Field(default=None, max_length=32)
+    # A `CancelReason` code, or the reason an office gave for cancelling this one.
+    cancel_reason: str | None = Field(default=None, max_length=200)
+    cancelled_by: str | None = Field(default=None, max_length=16)  # CancelledBy
     created_at: dt.datetime = utc_datetime()
     cancelled_at: dt.datetime | None = utc_datetime(default=None, nullable=True)
     checked_in_at: dt.datetime | None = utc_datetime(default=None, nullable=True)
@@ -329,12 +345,17 @@ class SpecialDayPublic(BaseModel):
 
 
 class OfficePublic(OrganisationContact):
+    takes_bookings: bool = PField(
+        description="The office publishes sessions to book: a weekly schedule with at least "
+                    "one session, or a special day from today on")
+    distance_km: float | None = PField(
+        default=None, description="Great-circle distance from `near`, in kilometres")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "org_0193a1b2c3d4e5f6a7b8c9d0e1", "name": "朝阳区婚姻登记处",
         "division_code": "110105", "division_name": "北京市朝阳区",
         "address": "北京市朝阳区工体东路 20 号", "phone": "010-65099999",
-        "lat": 39.93, "lon": 116.447}]})
+        "lat": 39.93, "lon": 116.447, "takes_bookings": True, "distance_km": 1.27}]})
 
 
 class SlotPublic(BaseModel):
@@ -345,6 +366,9 @@ class SlotPublic(BaseModel):
     capacity: int
     remaining: int
     bookable: bool
+    cancel_deadline_at: dt.datetime = PField(
+        description="An appointment in this session can be cancelled by the couple until "
+                    "then (`cancel_deadline_hours` before the start; China time)")
 
 
 class SlotList(BaseModel):
@@ -352,7 +376,8 @@ class SlotList(BaseModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"items": [{
         "slot_id": "ms_org_0193a1b2c3d4e5f6a7b8c9d0e1_20261201_0900", "date": "2026-12-01",
-        "start": "09:00", "end": "12:00", "capacity": 20, "remaining": 7, "bookable": True}]}]})
+        "start": "09:00", "end": "12:00", "capacity": 20, "remaining": 7, "bookable": True,
+        "cancel_deadline_at": "2026-11-30T09:00:00+08:00"}]}]})
 
 
 class PartyIn(StrictModel):
@@ -412,15 +437,28 @@ class AppointmentSlot(BaseModel):
     end: str
 
 
+class AppointmentOffice(BaseModel):
+    """Where the couple goes: the office's name, address and phone."""
+
+    id: str
+    name: str
+    address: str | None = None
+    phone: str | None = None
+
+
 _APPOINTMENT_EXAMPLE: dict[str, Any] = {
     "id": "mapt_0193a1b2c3d4e5f6a7b8c9d0", "status": "booked", "kind": "marriage",
     "office_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1",
     "slot": {"slot_id": "ms_org_0193a1b2c3d4e5f6a7b8c9d0e1_20261201_0900",
              "office_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1", "date": "2026-12-01",
              "start": "09:00", "end": "12:00"},
+    "office": {"id": "org_0193a1b2c3d4e5f6a7b8c9d0e1", "name": "朝阳区婚姻登记处",
+               "address": "北京市朝阳区工体东路 20 号", "phone": "010-65099999"},
+    "starts_at": "2026-12-01T09:00:00+08:00", "ends_at": "2026-12-01T12:00:00+08:00",
+    "cancel_deadline_at": "2026-11-30T09:00:00+08:00",
     "parties": [{"name": "张伟", "id_number_masked": "440305********1238"},
                 {"name": "李娜", "id_number_masked": "440305********2464"}],
-    "divorce_case_id": None, "cancel_reason": None,
+    "divorce_case_id": None, "cancelled_by": None, "cancel_reason": None,
     "created_at": "2026-11-29T10:00:00+00:00"}
 
 
@@ -433,9 +471,22 @@ class AppointmentPublic(BaseModel):
     kind: AppointmentKind
     office_id: str
     slot: AppointmentSlot
+    office: AppointmentOffice
+    starts_at: dt.datetime = PField(description="The session's start (China time)")
+    ends_at: dt.datetime = PField(description="The session's end (China time)")
+    cancel_deadline_at: dt.datetime = PField(
+        description="The couple can cancel until then (the office's `cancel_deadline_hours` "
+                    "before the start); later, 422 `cancel_deadline_passed`")
     parties: list[PartyPublic]
     divorce_case_id: str | None = None
-    cancel_reason: CancelReason | None = None
+    cancelled_by: CancelledBy | None = PField(
+        default=None, description="Who cancelled it: the citizen, or the office")
+    cancel_reason: str | None = PField(
+        default=None, max_length=200,
+        description="`citizen`, `office_closed` (the office closed the day or cut the "
+                    "session), `case_withdrawn` (the divorce application was withdrawn), or, "
+                    "when the office cancelled this one appointment, the reason it gave",
+        examples=["office_closed", "登记员因病缺勤"])
     created_at: dt.datetime
     cancelled_at: dt.datetime | None = None
     checked_in_at: dt.datetime | None = None
@@ -462,11 +513,49 @@ class CitizenAppointmentPublic(AppointmentPublic):
 AppointmentForCaller = CitizenAppointmentPublic | AppointmentPublic
 
 
-class CheckInRequest(StrictModel):
-    check_in_code: str = PField(min_length=1, max_length=16)
+QR_PREFIX = "huimin-marriage"
 
-    model_config = ConfigDict(extra="forbid",
-                              json_schema_extra={"examples": [{"check_in_code": "48213907"}]})
+
+class CheckInRequest(StrictModel):
+    check_in_code: str = PField(
+        min_length=1, max_length=200,
+        description="The couple's check-in code, or the whole payload of their QR code "
+                    f"(`{QR_PREFIX}:<appointment id>:<check-in code>`), which must name this "
+                    "appointment")
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"check_in_code": "48213907"},
+        {"check_in_code": f"{QR_PREFIX}:mapt_0193a1b2c3d4e5f6a7b8c9d0:48213907"}]})
+
+
+class AppointmentCancel(StrictModel):
+    """The office's reason for cancelling one appointment (the couple sees it).
+    A citizen sends no body (or `{}`)."""
+
+    reason: str | None = PField(
+        default=None, min_length=1, max_length=200,
+        description="Required when the office cancels; not taken from a citizen",
+        json_schema_extra={"pattern": NOT_BLANK_PATTERN}, examples=["登记员因病缺勤"])
+
+    @field_validator("reason")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("the reason must not be blank")
+        return value.strip() if value is not None else None
+
+
+class AppointmentLookup(StrictModel):
+    """The front desk finds a person's appointments at its own office."""
+
+    id_number: IdNumberIn
+    date: dt.date | None = date_field("Only appointments on this date (China time)",
+                                      default=None)
+    status: AppointmentStatus | None = None
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"id_number": "440305198503151238"},
+        {"id_number": "440305198503151238", "date": "2026-12-08", "status": "booked"}]})
 
 
 class DivorceCasePublic(BaseModel):

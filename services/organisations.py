@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import pages
 from core.clock import clock
-from core.errors import NotFound, RoleNotAllowed, ValidationFailed
+from core.errors import NearRequired, NotFound, RoleNotAllowed, ValidationFailed
 from core.ids import new_id
 from core.principal import Principal
 from core.security import api_keys_equal, new_api_key, parse_api_key
@@ -159,6 +159,19 @@ def parse_near(near: str) -> tuple[float, float]:
                                         "near must be 'lat,lon' in degrees")}]
         raise err from exc
     return lat, lon
+
+
+def origin_of(near: str | None, sort: str) -> tuple[float, float] | None:
+    """The point of `near=lat,lon` (None without one); `sort=distance` needs it (422
+    `near_required`, a rule between two parameters that a schema cannot state)."""
+    origin = parse_near(near) if near is not None else None
+    if sort == "distance" and origin is None:
+        err = NearRequired()
+        err.extra["errors"] = [{"loc": ["query", "near"], "type": "missing",
+                                "msg": ("按距离排序（sort=distance）须提供 near（纬度,经度）",
+                                        "sort=distance needs near=lat,lon")}]
+        raise err
+    return origin
 
 
 def box_around(lat0: float, lon0: float, r_km: float) -> Box | None:

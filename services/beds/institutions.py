@@ -17,7 +17,7 @@ from sqlalchemy import and_, exists, func, not_, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.clock import clock
-from core.errors import NearRequired, NotFound
+from core.errors import NotFound
 from core.principal import Principal
 from schemas.beds import (
     ApplicationStatus,
@@ -37,7 +37,6 @@ from services.etag import institution_etag
 
 # The kit's (services.organisations): beds only add their own filters.
 haversine_km = organisations.haversine_km
-parse_near = organisations.parse_near
 
 
 async def vacancies_of(session: AsyncSession, ids: list[str]) -> dict[str, Vacancies]:
@@ -140,16 +139,9 @@ def _filtered(f: SearchFilters, institution_id: Any) -> list[Any]:
 
 async def search(session: AsyncSession, f: SearchFilters, *, near: str | None, sort: str,
                  limit: int, cursor: str | None) -> Page[InstitutionPublic]:
-    origin = parse_near(near) if near is not None else None
+    origin = organisations.origin_of(near, sort)
     if sort == "distance":
-        if origin is None:
-            # A rule between two parameters, which the document cannot state as a
-            # schema: its own code, like every business-rule refusal.
-            err = NearRequired()
-            err.extra["errors"] = [{"loc": ["query", "near"], "type": "missing",
-                                    "msg": ("按距离排序（sort=distance）须提供 near（纬度,经度）",
-                                            "sort=distance needs near=lat,lon")}]
-            raise err
+        assert origin is not None
         return await _search_by_distance(session, f, origin, limit, cursor)
     found = await organisations.search(
         session, kind=OrgKind.care_institution, division_code=f.division_code,

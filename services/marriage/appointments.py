@@ -39,10 +39,13 @@ from core.errors import (
     InvalidCheckInCode,
     InvalidParties,
     NotFound,
+    OfficeCancelReasonRequired,
     PartyHasActiveAppointment,
+    SessionEnded,
     SessionNotEnded,
     SlotFull,
     Underage,
+    ValidationFailed,
 )
 from core.ids import new_id
 from core.prepared import Sql
@@ -50,11 +53,16 @@ from core.principal import Principal
 from core.settings import Settings
 from schemas.common import Page
 from schemas.marriage import (
+    QR_PREFIX,
+    AppointmentCancel,
     AppointmentCreate,
     AppointmentKind,
+    AppointmentLookup,
+    AppointmentOffice,
     AppointmentPublic,
     AppointmentSlot,
     AppointmentStatus,
+    CancelledBy,
     CancelReason,
     CitizenAppointmentPublic,
     MarriageAppointment,
@@ -62,7 +70,7 @@ from schemas.marriage import (
     MarriageSchedule,
     PartyPublic,
 )
-from schemas.organisation import OrgKind
+from schemas.organisation import Organisation, OrgKind
 from services import audit, capacity, identity, organisations, scopes, transitions
 from services.marriage import calendar, cancellation, divorce
 from services.marriage.calendar import bookable_now, outside_window
@@ -75,28 +83,49 @@ KIND_LABELS = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class OfficeTerms:
+    """What an appointment shows of its office: where it is, and how long before a
+    session the couple may still cancel (the schedule's `cancel_deadline_hours`,
+    the same number `cancel` enforces)."""
+
+    office: AppointmentOffice
+    cancel_deadline_hours: int
+
+
 @dataclass
 class AppointmentView:
     appointment: MarriageAppointment
     parties: list[MarriageParty]
+    terms: OfficeTerms
+
+
+def cancel_deadline(starts_at: dt.datetime, hours: int) -> dt.datetime:
+    """Until when the couple may cancel a session starting at `starts_at`."""
+    return utc(starts_at) - dt.timedelta(hours=hours)
 
 
 def to_public(view: AppointmentView, *, show_code: bool) -> AppointmentPublic:
     """The citizen's view (with the check-in code) when `show_code`, else the office's."""
     a = view.appointment
+    starts_at = utc(a.starts_at).astimezone(CHINA_TZ)
+    ends_at = utc(a.ends_at).astimezone(CHINA_TZ)
     parsed = calendar.parse_slot_id(a.slot_id)
-    start = parsed[2] if parsed else utc(a.starts_at).astimezone(CHINA_TZ).strftime("%H:%M")
-    end = utc(a.ends_at).astimezone(CHINA_TZ).strftime("%H:%M")
+    start = parsed[2] if parsed else starts_at.strftime("%H:%M")
     model = CitizenAppointmentPublic if show_code else AppointmentPublic
     code = {"check_in_code": a.check_in_code} if show_code else {}
     return model(
         id=a.id, status=a.status, kind=a.kind, office_id=a.office_id,
         slot=AppointmentSlot(slot_id=a.slot_id, office_id=a.office_id, date=a.session_date,
-                             start=start, end=end),
+                             start=start, end=ends_at.strftime("%H:%M")),
+        office=view.terms.office, starts_at=starts_at, ends_at=ends_at,
+        cancel_deadline_at=cancel_deadline(a.starts_at, view.terms.cancel_deadline_hours
+                                           ).astimezone(CHINA_TZ),
         parties=[PartyPublic(name=p.name, id_number_masked=p.id_number_masked)
                  for p in sorted(view.parties, key=lambda p: p.position)],
         **code,
-        divorce_case_id=a.divorce_case_id, cancel_reason=a.cancel_reason,
+        divorce_case_id=a.divorce_case_id, cancelled_by=a.cancelled_by,
+        cancel_reason=a.cancel_reason,
         created_at=a.created_at, cancelled_at=a.cancelled_at, checked_in_at=a.checked_in_at,
         completed_at=a.completed_at, no_show_at=a.no_show_at,
     )
@@ -175,6 +204,7 @@ class _SlotRead(NamedTuple):
     closed: bool
     special: list[dict[str, Any]] | None
     no_shows: bool
+    cancel_deadline_hours: int
 
 
 # One round trip for what booking reads before it writes: the schedule's booking
@@ -191,7 +221,8 @@ SELECT s.sessions, s.booking_opens_days_ahead, s.min_notice_hours,
    WHERE d.office_id = $1 AND d.special_date = $2),
   EXISTS (SELECT 1 FROM marriage_party AS p
           JOIN marriage_appointment AS a ON a.id = p.appointment_id
-          WHERE p.id_blind_index {people} AND a.status = 'no_show' AND a.no_show_at >= $4)
+          WHERE p.id_blind_index {people} AND a.status = 'no_show' AND a.no_show_at >= $4),
+  s.cancel_deadline_hours
 FROM marriage_schedule AS s WHERE s.office_id = $1
 """
 _SLOT_READ = Sql(
@@ -302,7 +333,7 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
     if found is None:
         raise NotFound(what="slot")
     row = _SlotRead(db.json_out(found[0]), found[1], found[2], bool(found[3]),
-                    db.json_out(found[4]), bool(found[5]))
+                    db.json_out(found[4]), bool(found[5]), found[6])
     held = next((s for s in calendar.sessions_on(office_id, day, row.sessions, row.closed,
                                                    row.special)
                  if s.start == start), None)
@@ -375,10 +406,12 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
         # The blind indexes of the holds not taken name the parties who hold one.
         raise PartyHasActiveAppointment(
             party_indexes=[i for i, b in enumerate(blind) if b not in set(holds or ())])
+    office = await organisations.get(session, office_id)
     # The response is built from what was written, not read back (model_construct:
     # plain carriers of the values, never added to the session).
     return AppointmentView(MarriageAppointment.model_construct(**appointment),
-                           [MarriageParty.model_construct(**p) for p in parties])
+                           [MarriageParty.model_construct(**p) for p in parties],
+                           OfficeTerms(_office_of(office), row.cancel_deadline_hours))
 
 
 # --- who sees an appointment, and its life ---------------------------------------------
@@ -400,6 +433,10 @@ APPOINTMENT = scopes.Resource(
 S = AppointmentStatus
 LIFE = transitions.Machine(APPOINTMENT, {
     "cancel": transitions.Transition(frm={S.booked}, to=S.cancelled, stamp="cancelled_at"),
+    # The office cancels one appointment (a counter closed, a registrar ill), with a
+    # reason the couple sees, any time before its session ends.
+    "office_cancel": transitions.Transition(frm={S.booked, S.checked_in}, to=S.cancelled,
+                                            stamp="cancelled_at"),
     "check_in": transitions.Transition(frm={S.booked}, to=S.checked_in,
                                        stamp="checked_in_at"),
     "complete": transitions.Transition(frm={S.checked_in}, to=S.completed,
@@ -433,13 +470,42 @@ async def _parties_of(session: AsyncSession, ids: list[str]) -> dict[str, list[M
     return out
 
 
+def _office_of(org: Organisation) -> AppointmentOffice:
+    return AppointmentOffice(id=org.id, name=org.name, address=org.address, phone=org.phone)
+
+
+async def _terms_of(session: AsyncSession, office_ids: set[str]) -> dict[str, OfficeTerms]:
+    """Each office's contact and cancellation deadline, for the appointments shown."""
+    if not office_ids:
+        return {}
+    offices = await organisations.get_many(session, sorted(office_ids))
+    hours = dict((await session.execute(
+        select(MarriageSchedule.office_id, MarriageSchedule.cancel_deadline_hours)
+        .where(MarriageSchedule.office_id.in_(sorted(office_ids))))).all())
+    return {oid: OfficeTerms(_office_of(org), hours[oid])
+            for oid, org in offices.items() if oid in hours}
+
+
+async def _views(session: AsyncSession,
+                 appointments: list[MarriageAppointment]) -> list[AppointmentView]:
+    parties = await _parties_of(session, [a.id for a in appointments])
+    terms = await _terms_of(session, {a.office_id for a in appointments})
+    return [AppointmentView(a, parties[a.id], terms[a.office_id]) for a in appointments]
+
+
 async def _view(session: AsyncSession, a: MarriageAppointment) -> AppointmentView:
-    return AppointmentView(a, (await _parties_of(session, [a.id]))[a.id])
+    return (await _views(session, [a]))[0]
 
 
 async def get(session: AsyncSession, principal: Principal, appointment_id: str) -> AppointmentView:
     a = await scopes.load(session, principal, APPOINTMENT, appointment_id)
     return await _view(session, a)
+
+
+async def _page_of(session: AsyncSession, page: Page[MarriageAppointment],
+                   ) -> Page[AppointmentView]:
+    views = {v.appointment.id: v for v in await _views(session, page.items)}
+    return page.map(lambda a: views[a.id])
 
 
 async def list_for(session: AsyncSession, principal: Principal, *, on: dt.date | None,
@@ -455,26 +521,85 @@ async def list_for(session: AsyncSession, principal: Principal, *, on: dt.date |
     order = NEWEST_FIRST if principal.is_citizen else BY_SESSION_TIME
     page = await order.page(session, stmt, limit=limit, cursor=cursor)
     await scopes.listed(session, principal, APPOINTMENT)
-    parties = await _parties_of(session, [a.id for a in page.items])
-    return page.map(lambda a: AppointmentView(a, parties[a.id]))
+    return await _page_of(session, page)
 
 
-async def cancel(session: AsyncSession, principal: Principal,
-                 appointment_id: str) -> AppointmentView:
+async def lookup(session: AsyncSession, principal: Principal, settings: Settings,
+                 body: AppointmentLookup, *, limit: int,
+                 cursor: str | None) -> Page[AppointmentView]:
+    """The front desk finds a person's appointments at its own office, by the
+    identity number on the card in front of it (by session time). The number is
+    validated, used only through its blind index, and the read is audited as
+    `marriage_appointment.lookup`."""
+    person = identity.protect(identity.parse(body.id_number, field="id_number"), settings)
+    stmt = scopes.select_visible(APPOINTMENT, principal).where(_is_party(person.blind_index))
+    if body.status is not None:
+        stmt = stmt.where(MarriageAppointment.status == body.status)
+    if body.date is not None:
+        stmt = stmt.where(MarriageAppointment.session_date == body.date)
+    page = await BY_SESSION_TIME.page(session, stmt, limit=limit, cursor=cursor)
+    await scopes.listed(session, principal, APPOINTMENT, read="lookup")
+    return await _page_of(session, page)
+
+
+async def _cancel_hours(session: AsyncSession, a: MarriageAppointment) -> int:
+    """The office's cancellation deadline, read under a key-share lock of its
+    schedule: a schedule change (FOR UPDATE) and a cancellation never interleave."""
+    return (await session.execute(
+        select(MarriageSchedule.cancel_deadline_hours)
+        .where(MarriageSchedule.office_id == a.office_id)
+        .with_for_update(read=True, key_share=True))).scalar_one()
+
+
+async def cancel(session: AsyncSession, principal: Principal, appointment_id: str,
+                 body: AppointmentCancel | None = None) -> AppointmentView:
+    """The citizen until the deadline; the office, with a reason, until the session
+    ends. Either way the seat goes back to the pool once, with the one move that
+    wins (`LIFE`'s conditional UPDATE)."""
+    reason = body.reason if body is not None else None
     a = await scopes.load(session, principal, APPOINTMENT, appointment_id, audit_read=False)
+    if principal.is_citizen:
+        if reason is not None:
+            err = ValidationFailed()
+            err.extra["errors"] = [{"loc": ["body", "reason"], "type": "extra_forbidden",
+                                    "msg": ("市民取消预约无需填写原因",
+                                            "a citizen's cancellation takes no reason")}]
+            raise err
 
-    async def before_deadline(a: MarriageAppointment) -> None:
-        hours = (await session.execute(
-            select(MarriageSchedule.cancel_deadline_hours)
-            .where(MarriageSchedule.office_id == a.office_id)
-            .with_for_update(read=True, key_share=True))).scalar_one()
-        if clock.now() > utc(a.starts_at) - dt.timedelta(hours=hours):
-            raise CancelDeadlinePassed(hours=hours)
+        async def before_deadline(a: MarriageAppointment) -> None:
+            hours = await _cancel_hours(session, a)
+            if clock.now() > cancel_deadline(a.starts_at, hours):
+                raise CancelDeadlinePassed(hours=hours)
 
-    a = await LIFE.move(session, principal, a, "cancel", guard=before_deadline,
-                        values={"cancel_reason": CancelReason.citizen})
+        a = await LIFE.move(session, principal, a, "cancel", guard=before_deadline,
+                            values={"cancel_reason": CancelReason.citizen,
+                                    "cancelled_by": CancelledBy.citizen})
+    else:
+        async def before_session_ends(a: MarriageAppointment) -> None:
+            if not reason:
+                raise OfficeCancelReasonRequired()
+            await _cancel_hours(session, a)
+            if clock.now() >= utc(a.ends_at):
+                raise SessionEnded(
+                    ends_at=utc(a.ends_at).astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M"))
+
+        a = await LIFE.move(session, principal, a, "office_cancel", guard=before_session_ends,
+                            values={"cancel_reason": reason,
+                                    "cancelled_by": CancelledBy.office})
     await capacity.give_back(session, a.slot_id)
     return await _view(session, a)
+
+
+def _scanned_code(scanned: str, a: MarriageAppointment) -> str:
+    """The check-in code from what the desk scanned or typed: the bare code, or the
+    QR code's whole payload (`qr_payload`), which must name this very appointment."""
+    prefix = f"{QR_PREFIX}:"
+    if not scanned.startswith(prefix):
+        return scanned
+    appointment_id, sep, code = scanned[len(prefix):].rpartition(":")
+    if not sep or not hmac.compare_digest(appointment_id.encode(), a.id.encode()):
+        raise InvalidCheckInCode()
+    return code
 
 
 async def check_in(session: AsyncSession, principal: Principal, appointment_id: str,
@@ -482,7 +607,7 @@ async def check_in(session: AsyncSession, principal: Principal, appointment_id: 
     def on_the_day_with_code(a: MarriageAppointment) -> None:
         if a.session_date != clock.today():
             raise CheckInNotToday(date=a.session_date.isoformat())
-        if not hmac.compare_digest(code.encode(), a.check_in_code.encode()):
+        if not hmac.compare_digest(_scanned_code(code, a).encode(), a.check_in_code.encode()):
             raise InvalidCheckInCode()
 
     a = await LIFE.apply(session, principal, appointment_id, "check_in",
@@ -501,7 +626,7 @@ async def complete(session: AsyncSession, principal: Principal, settings: Settin
         a = await LIFE.reload(session, a)
     elif a.kind == AppointmentKind.divorce_confirmation and a.divorce_case_id:
         await divorce.register(session, principal, a.divorce_case_id, a.id)
-    return AppointmentView(a, parties)
+    return AppointmentView(a, parties, (await _terms_of(session, {a.office_id}))[a.office_id])
 
 
 async def no_show(session: AsyncSession, principal: Principal,
@@ -548,7 +673,7 @@ async def calendar_ics(session: AsyncSession, principal: Principal,
 
 
 def qr_payload(a: MarriageAppointment) -> str:
-    return f"huimin-marriage:{a.id}:{a.check_in_code}"
+    return f"{QR_PREFIX}:{a.id}:{a.check_in_code}"
 
 
 async def check_in_qr_svg(session: AsyncSession, principal: Principal,

@@ -17,6 +17,7 @@ from core.principal import Principal
 from schemas.marriage import (
     AppointmentKind,
     AppointmentStatus,
+    CancelledBy,
     CancelReason,
     MarriageAppointment,
     MarriagePartyHold,
@@ -24,6 +25,11 @@ from schemas.marriage import (
 from services import audit, capacity
 
 ACTIVE = (AppointmentStatus.booked, AppointmentStatus.checked_in)
+# Who a bulk cancellation is shown as coming from: the office that closed the day
+# or cut the session, or the citizen who withdrew the divorce application.
+CANCELLED_BY = {CancelReason.office_closed: CancelledBy.office,
+                CancelReason.case_withdrawn: CancelledBy.citizen,
+                CancelReason.citizen: CancelledBy.citizen}
 
 
 async def release_holds(session: AsyncSession, appointment_ids: list[str]) -> None:
@@ -46,7 +52,8 @@ async def _cancel_many(session: AsyncSession, principal: Principal,
         update(MarriageAppointment)
         .where(MarriageAppointment.id.in_([a.id for a in chosen]),
                MarriageAppointment.status.in_(from_statuses))
-        .values(status=AppointmentStatus.cancelled, cancel_reason=reason, cancelled_at=now)
+        .values(status=AppointmentStatus.cancelled, cancel_reason=reason, cancelled_at=now,
+                cancelled_by=CANCELLED_BY[reason])
         .returning(MarriageAppointment.id))).scalars())
     cancelled = [a for a in chosen if a.id in done]
     if not cancelled:

@@ -16,11 +16,13 @@ from typing import Any
 from sqlalchemy import exists, or_, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core import pages
 from core.clock import clock
 from core.errors import InvalidParties, InvalidState, NotFound, OutsideConfirmationWindow
 from core.ids import new_id
 from core.principal import Principal
 from core.settings import Settings
+from schemas.common import Page
 from schemas.marriage import (
     DivorceCasePublic,
     DivorceCaseStatus,
@@ -126,6 +128,20 @@ def _life(settings: Settings) -> transitions.Machine:
 async def get(session: AsyncSession, principal: Principal, settings: Settings,
               case_id: str) -> MarriageDivorceCase:
     return await scopes.load(session, principal, CASE, case_id)
+
+
+NEWEST_FIRST = pages.Keyset(pages.Key(MarriageDivorceCase.id, pages.IdOf("mdc"),
+                                      descending=True))
+
+
+async def list_for(session: AsyncSession, principal: Principal, *, limit: int,
+                   cursor: str | None) -> Page[MarriageDivorceCase]:
+    """The cases the caller may see (a citizen's own, or those of the person the
+    account is bound to; an office's), newest first."""
+    page = await NEWEST_FIRST.page(session, scopes.select_visible(CASE, principal),
+                                   limit=limit, cursor=cursor)
+    await scopes.listed(session, principal, CASE)
+    return page
 
 
 async def withdraw(session: AsyncSession, principal: Principal, settings: Settings,

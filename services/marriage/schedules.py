@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import pages
-from core.clock import clock
+from core.clock import CHINA_TZ, clock
 from core.errors import (
     DateRangeTooLong,
     InvalidSessions,
@@ -53,7 +53,7 @@ from schemas.marriage import (
     SpecialDayCreate,
     WeeklyScheduleUpdate,
 )
-from schemas.organisation import OrgKind
+from schemas.organisation import Organisation, OrgKind
 from services import audit, capacity, divisions, organisations, stranding
 from services.etag import etag
 from services.marriage import calendar, cancellation
@@ -65,14 +65,55 @@ MAX_SLOT_RANGE_DAYS = 62
 # --- offices -------------------------------------------------------------------
 
 
-async def list_offices(session: AsyncSession, *, division_code: str | None, limit: int,
+async def list_offices(session: AsyncSession, *, division_code: str | None,
+                       near: str | None = None, sort: str = "id", limit: int,
                        cursor: str | None) -> Page[OfficePublic]:
-    page = await organisations.list_(session, kind=OrgKind.registration_office,
-                                     division_code=division_code, limit=limit, cursor=cursor)
+    """The registration offices (division prefix), by id or nearest first (the
+    directory's own search, `organisations.nearest`), each saying whether it takes
+    bookings."""
+    origin = organisations.origin_of(near, sort)
+    kind = OrgKind.registration_office
+    found: list[tuple[Organisation, float | None]]
+    if sort == "distance":
+        assert origin is not None
+        near_page = await organisations.nearest(session, kind=kind, origin=origin,
+                                                division_code=division_code, limit=limit,
+                                                cursor=cursor)
+        orgs = await organisations.get_many(session, [oid for _, oid in near_page.found])
+        found = [(orgs[oid], d) for d, oid in near_page.found]
+        next_cursor = near_page.next_cursor
+    else:
+        page = await organisations.list_(session, kind=kind, division_code=division_code,
+                                         limit=limit, cursor=cursor)
+        found = [(o, organisations.haversine_km(*origin, o.lat, o.lon)
+                  if origin is not None and o.lat is not None and o.lon is not None else None)
+                 for o in page.items]
+        next_cursor = page.next_cursor
+    taking = await taking_bookings(session, [o.id for o, _ in found])
     items = [OfficePublic(id=o.id, name=o.name, division_code=o.division_code,
                           division_name=divisions.name_of(o.division_code), address=o.address,
-                          phone=o.phone, lat=o.lat, lon=o.lon) for o in page.items]
-    return Page(items=items, next_cursor=page.next_cursor)
+                          phone=o.phone, lat=o.lat, lon=o.lon, takes_bookings=o.id in taking,
+                          distance_km=round(d, 3) if d is not None else None)
+             for o, d in found]
+    return Page(items=items, next_cursor=next_cursor)
+
+
+async def taking_bookings(session: AsyncSession, office_ids: list[str]) -> set[str]:
+    """Those of the offices that publish something to book: a weekly schedule with a
+    session, or a special day from today on."""
+    if not office_ids:
+        return set()
+    weekly = (await session.execute(
+        select(MarriageSchedule.office_id, MarriageSchedule.sessions)
+        .where(MarriageSchedule.office_id.in_(office_ids)))).all()
+    taking = {oid for oid, sessions in weekly if sessions}
+    rest = [oid for oid in office_ids if oid not in taking]
+    if rest:
+        taking.update((await session.execute(
+            select(MarriageSpecialDay.office_id).distinct()
+            .where(MarriageSpecialDay.office_id.in_(rest),
+                   MarriageSpecialDay.special_date >= clock.today()))).scalars())
+    return taking
 
 
 def schedule_etag_id(office_id: str) -> str:
@@ -403,7 +444,8 @@ def _day_slots(office_id: str, weekly_key: str, weekly: list[dict[str, Any]], da
 @cache
 def _slots_read() -> CompoundSelect:
     """Everything a slot listing reads, in one round trip, built once: the schedule
-    (`n1`, `n2` = booking_opens_days_ahead, min_notice_hours), the closures and
+    (`n1`, `n2`, `n3` = booking_opens_days_ahead, min_notice_hours,
+    cancel_deadline_hours), the closures and
     special days in [:first, :last], and the seat rows with ids in [:lo, :hi) (one
     range scan on the primary key: slot ids sort by date, then start)."""
     office_id, first, last = bindparam("office_id"), bindparam("first"), bindparam("last")
@@ -414,18 +456,20 @@ def _slots_read() -> CompoundSelect:
                MarriageSchedule.sessions.label("sessions"), no_id.label("id"),
                MarriageSchedule.booking_opens_days_ahead.label("n1"),
                MarriageSchedule.min_notice_hours.label("n2"),
+               MarriageSchedule.cancel_deadline_hours.label("n3"),
                ).where(MarriageSchedule.office_id == office_id),
         select(literal("closed"), MarriageClosure.closure_date, no_sessions, no_id, no_n, no_n,
+               no_n,
                ).where(MarriageClosure.office_id == office_id,
                        MarriageClosure.closure_date >= first,
                        MarriageClosure.closure_date <= last),
         select(literal("special"), MarriageSpecialDay.special_date, MarriageSpecialDay.sessions,
-               no_id, no_n, no_n,
+               no_id, no_n, no_n, no_n,
                ).where(MarriageSpecialDay.office_id == office_id,
                        MarriageSpecialDay.special_date >= first,
                        MarriageSpecialDay.special_date <= last),
         select(literal("seat"), no_day, no_sessions,
-               *capacity.rows_between(bindparam("lo"), bindparam("hi")).subquery().c),
+               *capacity.rows_between(bindparam("lo"), bindparam("hi")).subquery().c, no_n),
     )
 
 
@@ -444,18 +488,18 @@ async def list_slots(session: AsyncSession, office_id: str, first: dt.date | Non
         "lo": calendar.slot_prefix(office_id, first),
         "hi": calendar.slot_prefix(office_id, last + dt.timedelta(days=1))})).all()
     weekly: list[dict[str, Any]] | None = None
-    opens_days = notice_hours = 0
+    opens_days = notice_hours = cancel_hours = 0
     closed: set[dt.date] = set()
     specials: dict[dt.date, list[dict[str, Any]]] = {}
     used: dict[str, tuple[int, int]] = {}
-    for what, day, sessions, sid, n1, n2 in rows:
+    for what, day, sessions, sid, n1, n2, n3 in rows:
         if what == "seat":
             used[sid] = (n1, n2)
             continue
         if isinstance(day, str):  # SQLite may hand a UNION's dates back as text
             day = dt.date.fromisoformat(day)
         if what == "schedule":
-            weekly, opens_days, notice_hours = sessions, n1, n2
+            weekly, opens_days, notice_hours, cancel_hours = sessions, n1, n2, n3
         elif what == "closed":
             closed.add(day)
         else:
@@ -467,6 +511,7 @@ async def list_slots(session: AsyncSession, office_id: str, first: dt.date | Non
     # bookable_now, per slot: released by date, and now <= starts_at - notice.
     released_until = today + dt.timedelta(days=opens_days)
     latest_start_needed = clock.now() + dt.timedelta(hours=notice_hours)
+    cancel_before = dt.timedelta(hours=cancel_hours)
     parts: list[str] = []
     for day in calendar.daterange(first, last):
         for head, sid, slot_capacity, sdate, starts_at in _day_slots(
@@ -475,8 +520,10 @@ async def list_slots(session: AsyncSession, office_id: str, first: dt.date | Non
             remaining = max(units - booked, 0)
             bookable = (remaining > 0 and sdate <= released_until
                         and latest_start_needed <= starts_at)
+            deadline = (starts_at - cancel_before).astimezone(CHINA_TZ).isoformat()
             parts.append(f'{head}{units},"remaining":{remaining},'
-                         f'"bookable":{"true" if bookable else "false"}}}')
+                         f'"bookable":{"true" if bookable else "false"},'
+                         f'"cancel_deadline_at":"{deadline}"}}')
     return ('{"items":[' + ",".join(parts) + "]}").encode()
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from core.clock import clock
+from core.clock import CHINA_TZ, clock
 from schemas.marriage import CitizenAppointmentPublic, SlotList
 from services.marriage import calendar
 from services.marriage.calendar import bookable_now
@@ -50,7 +50,10 @@ async def _expected(client, staff, office_id, first: str, last: str, closed=(), 
             items.append({"slot_id": s.slot_id, "date": s.date.isoformat(), "start": s.start,
                           "end": s.end, "capacity": s.capacity, "remaining": remaining,
                           "bookable": remaining > 0 and bookable_now(
-                              Settings, s, clock.now(), clock.today())})
+                              Settings, s, clock.now(), clock.today()),
+                          "cancel_deadline_at": (s.starts_at - dt.timedelta(
+                              hours=schedule["cancel_deadline_hours"])
+                          ).astimezone(CHINA_TZ).isoformat()})
     return items
 
 

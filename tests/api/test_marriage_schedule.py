@@ -97,7 +97,9 @@ async def test_slots_follow_the_weekly_schedule(client, admin_headers, settings)
     today_morning = by_id[slot_id(office["id"], "2026-12-01", "09:00")]
     assert today_morning == {"slot_id": today_morning["slot_id"], "date": "2026-12-01",
                              "start": "09:00", "end": "12:00", "capacity": 5, "remaining": 5,
-                             "bookable": False}  # started already
+                             "bookable": False,  # started already
+                             # Cancellable until 24 hours before it starts.
+                             "cancel_deadline_at": "2026-11-30T09:00:00+08:00"}
     assert by_id[slot_id(office["id"], "2026-12-01", "13:30")]["bookable"] is True
     assert by_id[slot_id(office["id"], "2026-12-08")]["bookable"] is True  # day 7
     assert by_id[slot_id(office["id"], "2026-12-09")]["bookable"] is False  # not released
