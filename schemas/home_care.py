@@ -27,9 +27,9 @@ from __future__ import annotations
 import datetime as dt
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import Field as PField
 from sqlalchemy import JSON, CheckConstraint, Index, text
 from sqlmodel import Field, SQLModel
@@ -259,6 +259,12 @@ class HomeCareCentreBooking(SQLModel, table=True):
 
 # --- request and response models -------------------------------------------------
 
+# One provider, caregiver and visit that the response examples below share.
+_PROVIDER = "org_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+_CAREGIVER = "hcg_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b5"
+_ELDER_ID_MASKED = "310101********2317"
+_WEEKLY_HOURS = [{"weekday": d, "start": "08:00", "end": "17:00"} for d in range(1, 6)]
+
 HHMM = Annotated[str, PField(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$", examples=["08:00"])]
 
 
@@ -269,6 +275,10 @@ class CataloguePublic(BaseModel):
     default_duration_minutes: int = PField(examples=[60])
     centre: bool = PField(description="Also offered as seats in sessions at a centre",
                           examples=[False])
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "code": "meal_assist", "name": "助餐", "name_en": "Meal assistance",
+        "default_duration_minutes": 60, "centre": True}]})
 
 
 class OfferingIn(StrictModel):
@@ -286,6 +296,12 @@ class OfferingPublic(BaseModel):
     duration_minutes: int
     etag: str
     updated_at: datetime
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "provider_id": _PROVIDER, "service_code": "cleaning", "name": "助洁",
+        "price_fen": 8000, "duration_minutes": 120,
+        "etag": f'"offering:{_PROVIDER}:cleaning.1"',
+        "updated_at": "2026-12-01T02:00:00+00:00"}]})
 
 
 class WeeklyHours(StrictModel):
@@ -335,6 +351,13 @@ class CaregiverPublic(BaseModel):
     created_at: datetime
     updated_at: datetime
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": _CAREGIVER, "provider_id": _PROVIDER, "name": "李秀英",
+        "skills": ["cleaning", "meal_assist"], "weekly_hours": _WEEKLY_HOURS,
+        "active": True, "etag": f'"{_CAREGIVER}.1"',
+        "created_at": "2026-12-01T02:00:00+00:00",
+        "updated_at": "2026-12-01T02:00:00+00:00"}]})
+
 
 class TimeOffCreate(StrictModel):
     """Leave as a range of time (`starts_at`, `ends_at`), or as whole days (`date`, and
@@ -376,7 +399,13 @@ class TimeOffPublic(BaseModel):
     starts_at: datetime
     ends_at: datetime
     reason: str | None
-    cancelled_bookings: int = 0
+    cancelled_bookings: int = PField(
+        default=0, description="Booked visits the leave cancelled (`cancel_affected`)")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "hto_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b6", "caregiver_id": _CAREGIVER,
+        "starts_at": "2026-12-08T05:00:00Z", "ends_at": "2026-12-08T09:00:00Z",
+        "reason": "事假", "cancelled_bookings": 0}]})
 
 
 class AvailabilityPublic(BaseModel):
@@ -387,6 +416,14 @@ class AvailabilityPublic(BaseModel):
     price_fen: int
     start_times: list[str] = PField(examples=[["09:00", "09:30"]])
     starts_at: list[datetime]
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "provider_id": _PROVIDER, "service_code": "cleaning", "date": "2026-12-08",
+        "duration_minutes": 120, "price_fen": 8000,
+        "start_times": ["08:00", "08:30", "09:00", "13:00", "13:30"],
+        "starts_at": ["2026-12-08T08:00:00+08:00", "2026-12-08T08:30:00+08:00",
+                      "2026-12-08T09:00:00+08:00", "2026-12-08T13:00:00+08:00",
+                      "2026-12-08T13:30:00+08:00"]}]})
 
 
 class ElderIn(StrictModel):
@@ -425,6 +462,18 @@ class CaregiverRef(BaseModel):
     name: str
 
 
+_BOOKING_EXAMPLE: dict[str, Any] = {
+    "id": "hcb_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b7", "status": "booked",
+    "provider_id": _PROVIDER, "service_code": "cleaning",
+    "caregiver": {"id": _CAREGIVER, "name": "李秀英"}, "date": "2026-12-08",
+    "starts_at": "2026-12-08T09:00:00+08:00", "ends_at": "2026-12-08T11:00:00+08:00",
+    "price_fen": 8000,
+    "elder": {"name": "王建国", "id_number_masked": _ELDER_ID_MASKED,
+              "phone_masked": "138****8000", "address_masked": "上海市黄浦区****"},
+    "cancel_deadline_at": "2026-12-07T21:00:00+08:00", "location_flagged": False,
+    "created_at": "2026-12-01T02:00:00+00:00"}
+
+
 class BookingPublic(BaseModel):
     id: str
     status: BookingStatus
@@ -450,6 +499,14 @@ class BookingPublic(BaseModel):
     rating_stars: int | None = None
     rating_comment: str | None = None
     created_at: datetime
+
+    # A booked visit, and the same visit completed (checked in and out, paid partly
+    # from the elder's monthly allowance) and rated.
+    model_config = ConfigDict(json_schema_extra={"examples": [_BOOKING_EXAMPLE, {
+        **_BOOKING_EXAMPLE, "status": "completed",
+        "check_in_at": "2026-12-08T00:58:00Z", "check_out_at": "2026-12-08T03:02:00Z",
+        "completed_at": "2026-12-08T03:02:00Z", "subsidy_paid_fen": 5000,
+        "family_paid_fen": 3000, "rating_stars": 5, "rating_comment": "阿姨很细心"}]})
 
 
 class LocationIn(StrictModel):
@@ -488,6 +545,11 @@ class SubsidyPublic(BaseModel):
     valid_to: date
     updated_at: datetime
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id_number_masked": _ELDER_ID_MASKED, "monthly_allowance_fen": 30000,
+        "valid_from": "2026-01-01", "valid_to": "2026-12-31",
+        "updated_at": "2026-12-01T02:00:00+00:00"}]})
+
 
 class AllowanceMonthPublic(BaseModel):
     id_number_masked: str
@@ -495,6 +557,10 @@ class AllowanceMonthPublic(BaseModel):
     allowance_fen: int
     used_fen: int
     remaining_fen: int
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id_number_masked": _ELDER_ID_MASKED, "month": "2026-12", "allowance_fen": 30000,
+        "used_fen": 5000, "remaining_fen": 25000}]})
 
 
 class LedgerEntryPublic(BaseModel):
@@ -507,6 +573,12 @@ class LedgerEntryPublic(BaseModel):
     subsidy_paid_fen: int
     family_paid_fen: int
     completed_at: datetime
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "booking_id": "hcb_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b7", "provider_id": _PROVIDER,
+        "date": "2026-12-08", "service_code": "cleaning",
+        "id_number_masked": _ELDER_ID_MASKED, "price_fen": 8000, "subsidy_paid_fen": 5000,
+        "family_paid_fen": 3000, "completed_at": "2026-12-08T03:02:00Z"}]})
 
 
 class CentreService(StrEnum):
@@ -529,6 +601,13 @@ class CentreSessionCreate(StrictModel):
         return self
 
 
+_CENTRE_SESSION_EXAMPLE: dict[str, Any] = {
+    "id": "hcs_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4", "provider_id": _PROVIDER,
+    "service_code": "meal_assist", "date": "2026-12-08", "start": "11:00", "end": "13:00",
+    "starts_at": "2026-12-08T11:00:00+08:00", "ends_at": "2026-12-08T13:00:00+08:00",
+    "capacity": 40, "remaining": 12, "price_fen": 1500, "bookable": True}
+
+
 class CentreSessionPublic(BaseModel):
     id: str
     provider_id: str
@@ -542,6 +621,8 @@ class CentreSessionPublic(BaseModel):
     remaining: int
     price_fen: int
     bookable: bool
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_CENTRE_SESSION_EXAMPLE]})
 
 
 class CentreElderIn(StrictModel):
@@ -566,3 +647,9 @@ class CentreBookingPublic(BaseModel):
     cancelled_by: str | None = None
     cancel_reason: str | None = None
     created_at: datetime
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "hccb_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b8", "status": "booked",
+        "session": _CENTRE_SESSION_EXAMPLE, "elder_name": "王建国",
+        "id_number_masked": _ELDER_ID_MASKED, "phone_masked": "138****8000",
+        "created_at": "2026-12-01T02:00:00+00:00"}]})

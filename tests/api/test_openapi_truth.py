@@ -5,8 +5,6 @@ query values are bounded, and the citizen's booking has its check-in code."""
 
 from __future__ import annotations
 
-import pytest
-
 from api.conditional import Conditional
 from api.deps import Idempotent, IfMatch, Paging
 from tests.api.test_marriage_support import (
@@ -351,9 +349,8 @@ async def test_every_number_date_and_datetime_query_value_is_bounded_in_the_docu
 # --- 7. every operation: summary, tags, examples -------------------------------------
 
 
-# Home care arrived on main just before this branch's last rebase; its response
-# models have no examples yet (its request bodies do). Checked apart, and expected to
-# fail until they get them: see test_home_care_responses_have_examples.
+# Home care's responses are checked apart (test_home_care_responses_have_examples),
+# with their examples validated against their own schemas.
 HOME_CARE = ("/v1/home-care", "/v1/providers", "/v1/admin/home-care")
 
 
@@ -403,9 +400,44 @@ async def test_every_operation_has_summary_tags_and_examples(app):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.xfail(strict=True, reason="home-care response models have no examples yet")
 async def test_home_care_responses_have_examples(app):
     problems = _missing_examples(app.openapi(), home_care_responses=True)
+    assert not problems, "\n".join(problems)
+
+
+async def test_home_care_response_examples_are_what_the_schemas_describe(app):
+    """An example that its own schema refuses (a wrong type, a status not in the
+    enum, a missing required field) misleads whoever codes against it."""
+    import jsonschema_rs
+
+    doc = app.openapi()
+    checked, problems = set(), []
+    for method, path, op in _ops(doc):
+        if not path.startswith(HOME_CARE):
+            continue
+        for status, response in op["responses"].items():
+            media = response.get("content", {}).get("application/json")
+            if media is None:
+                continue
+            ref = media["schema"].get("$ref")
+            if ref is None:
+                continue
+            name = ref.rsplit("/", 1)[-1]
+            schema = doc["components"]["schemas"][name]
+            if "items" in schema.get("properties", {}):  # a page: its items' model
+                name = schema["properties"]["items"]["items"]["$ref"].rsplit("/", 1)[-1]
+            if name in checked:
+                continue
+            checked.add(name)
+            validator = jsonschema_rs.Draft202012Validator(
+                {"$ref": f"#/components/schemas/{name}", "components": doc["components"]})
+            examples = doc["components"]["schemas"][name].get("examples", [])
+            if not examples:
+                problems.append(f"{name} ({method} {path} {status}): no examples")
+            for example in examples:
+                for error in validator.iter_errors(example):
+                    problems.append(f"{name}: {error.message} at {list(error.instance_path)}")
+    assert len(checked) >= 10, checked
     assert not problems, "\n".join(problems)
 
 
