@@ -16,53 +16,47 @@ dropped, also on Ctrl-C. See bench/README.md.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import itertools
 import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from machine import (  # bench/ is on sys.path when run as a script
+    HOST,
+    REFERENCE_APP,
+    ROOT,
+    VENV_BIN,
+    Owned,
+    Result,
     bench_lock,
     cli_last_line,
-    cpu_busy,
+    expect,
+    free_port,
+    http,
+    huimin_env,
+    id_number,
+    log,
+    raise_interrupt,
+    run_wrk,
+    start_reference,
+    wait_quiet,
+    wait_ready,
 )
-from stdnum.cn import ric
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "bench"
 VAR = ROOT / "var" / "bench"
-VENV_BIN = ROOT / ".venv" / "bin"
 
 
-def _reference_app() -> Path:
-    """../shared/bench/reference_app.py beside the checkout; from a git worktree
-    elsewhere (e.g. /work/wt/NAME), beside the main checkout that owns it."""
-    candidates = [ROOT / ".." / "shared" / "bench" / "reference_app.py"]
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        common = subprocess.run(["git", "rev-parse", "--path-format=absolute",
-                                 "--git-common-dir"], cwd=ROOT, capture_output=True,
-                                text=True, timeout=10, check=True).stdout.strip()
-        candidates.append(Path(common).parent / ".." / "shared" / "bench" / "reference_app.py")
-    return next((c.resolve() for c in candidates if c.exists()), candidates[0].resolve())
-
-
-REFERENCE_APP = _reference_app()
 CHINA = ZoneInfo("Asia/Shanghai")
-HOST = "127.0.0.1"
 
 # Targets from issue 3 ("Benchmark").
 TARGET_BOOK_RATIO = 2.0
@@ -80,159 +74,11 @@ SLOT_DAYS = 30
 # no thread runs out (a run that does says so, loudly).
 MAX_BOOKINGS_PER_SECOND = 2500
 
-STOP_TIMEOUT = 10.0
-# Shared with the other benchmarks under bench/: one measurement at a time.
 
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-# --- processes and databases we own -----------------------------------------------
-
-
-class Owned:
-    """Every server this run starts and every database it creates, to undo."""
-
-    def __init__(self, pg_admin: str) -> None:
-        self.procs: list[subprocess.Popen] = []
-        self.pg_admin = pg_admin
-        self.pg_dbs: list[str] = []
-
-    def start(self, argv: list[str], *, env: dict[str, str], log_path: Path,
-              cwd: Path = ROOT) -> subprocess.Popen:
-        out = open(log_path, "ab")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-        proc._bench_log = out  # type: ignore[attr-defined]
-        self.procs.append(proc)
-        return proc
-
-    def stop(self, proc: subprocess.Popen) -> None:
-        """SIGTERM to the server's own process group, SIGKILL after STOP_TIMEOUT."""
-        if proc.poll() is None:
-            for sig, wait in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, 5.0)):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, sig)
-                try:
-                    proc.wait(timeout=wait)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-        # Workers left behind in the group (uvicorn's children) go too.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc._bench_log.close()  # type: ignore[attr-defined]
-        if proc in self.procs:
-            self.procs.remove(proc)
-
-    def create_db(self, name: str) -> None:
-        import psycopg
-
-        with psycopg.connect(self.pg_admin, autocommit=True, connect_timeout=10) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-        self.pg_dbs.append(name)
-
-    def drop_db(self, name: str) -> None:
-        import psycopg
-
-        try:
-            with psycopg.connect(self.pg_admin, autocommit=True, connect_timeout=10) as conn:
-                conn.execute("SET statement_timeout = '30s'")
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        except Exception as exc:  # noqa: BLE001 - report and go on cleaning up
-            log(f"could not drop database {name}: {exc}")
-        if name in self.pg_dbs:
-            self.pg_dbs.remove(name)
-
-    def cleanup(self) -> None:
-        for proc in list(self.procs):
-            self.stop(proc)
-        for name in list(self.pg_dbs):
-            self.drop_db(name)
-
-
-def _raise_interrupt(signum, _frame):  # noqa: ANN001, ANN202
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def wait_quiet(threshold: float, max_wait: float) -> float:
-    """Wait (bounded) until other processes leave the CPUs mostly idle; the last
-    reading is reported beside the figures, since others' load skews them."""
-    deadline = time.monotonic() + max_wait
-    busy = cpu_busy()
-    while busy > threshold and time.monotonic() < deadline:
-        log(f"CPUs {busy:.0%} busy with other work; waiting for <= {threshold:.0%}")
-        time.sleep(4)
-        busy = cpu_busy()
-    return busy
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-# --- HTTP ------------------------------------------------------------------------
-
-
-def http(method: str, url: str, body: object | None = None,
-         headers: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, dict, object]:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={
-        **({"Content-Type": "application/json"} if data is not None else {}),
-        **(headers or {})})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            raw = resp.read()
-            status, resp_headers = resp.status, dict(resp.headers)
-    except urllib.error.HTTPError as exc:
-        raw, status, resp_headers = exc.read(), exc.code, dict(exc.headers)
-    try:
-        parsed: object = json.loads(raw) if raw else None
-    except ValueError:
-        parsed = raw.decode(errors="replace")
-    return status, resp_headers, parsed
-
-
-def expect(status: int, body: object, want: int, what: str) -> None:
-    if status != want:
-        raise RuntimeError(f"{what}: HTTP {status} (wanted {want}): {body}")
-
-
-def wait_ready(base: str, path: str, proc: subprocess.Popen, log_path: Path,
-               timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited ({proc.returncode}) before it was ready; "
-                               f"see {log_path}:\n{tail(log_path)}")
-        try:
-            with urllib.request.urlopen(base + path, timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except (OSError, urllib.error.URLError):
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"{base}{path} not ready after {timeout:.0f}s; see {log_path}")
-
-
-def tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
 
 
 # --- test data ------------------------------------------------------------------------
 
-
-def id_number(birth: dt.date, order: int, region: str = "110105") -> str:
-    """A valid resident identity number; `order` odd = man, even = woman."""
-    body = f"{region}{birth:%Y%m%d}{order:03d}"
-    return body + ric.calc_check_digit(body + "0")  # the function ignores the last char
 
 
 def person(index: int, sex: str) -> str:
@@ -273,144 +119,6 @@ def write_bodies(path: Path, slot_ids: list[str], first: int, count: int) -> Non
 # --- wrk ----------------------------------------------------------------------------------
 
 
-@dataclass
-class Result:
-    name: str
-    requests: int = 0
-    duration_us: int = 1
-    p50_us: int = 0
-    p99_us: int = 0
-    max_us: int = 0
-    err_connect: int = 0
-    err_read: int = 0
-    err_write: int = 0
-    err_status: int = 0
-    err_timeout: int = 0
-    exhausted: int = 0
-    statuses: dict[str, int] = field(default_factory=dict)
-    samples: dict[str, str] = field(default_factory=dict)
-    failed: str | None = None  # wrk itself failed
-    cpu_s: float | None = None  # CPU seconds the server's processes used during the run
-    db_cpu_s: float | None = None  # ... and the PostgreSQL backends of its database
-
-    @property
-    def db_cpu_ms_per_request(self) -> float | None:
-        if self.db_cpu_s is None or not self.requests:
-            return None
-        return 1000 * self.db_cpu_s / self.requests
-
-    @property
-    def cpu_ms_per_request(self) -> float | None:
-        if self.cpu_s is None or not self.requests:
-            return None
-        return 1000 * self.cpu_s / self.requests
-
-    @property
-    def rps(self) -> float:
-        return self.requests / (self.duration_us / 1e6) if self.duration_us else 0.0
-
-    @property
-    def non2xx(self) -> int:
-        if self.statuses:
-            return sum(n for code, n in self.statuses.items() if not code.startswith("2"))
-        return self.err_status
-
-    @property
-    def ok(self) -> int:
-        if self.statuses:
-            return sum(n for code, n in self.statuses.items() if code.startswith("2"))
-        return self.requests - self.err_status
-
-    @property
-    def socket_errors(self) -> int:
-        return self.err_connect + self.err_read + self.err_write + self.err_timeout
-
-    @property
-    def has_errors(self) -> bool:
-        return bool(self.failed or self.non2xx or self.socket_errors or self.exhausted)
-
-
-def _cpu_ticks(pid: str) -> tuple[int, int] | None:
-    """(process group, user + system clock ticks) of a live process, or None."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    # Fields after the parenthesised command name: state ppid pgrp ... utime(14) stime(15)
-    fields = stat[stat.rindex(b")") + 2:].split()
-    return int(fields[2]), int(fields[11]) + int(fields[12])
-
-
-def group_cpu(pgid: int) -> dict[str, int]:
-    """CPU clock ticks per live process of process group `pgid` (the server and its
-    workers: each server is started in a session of its own)."""
-    out = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            got = _cpu_ticks(entry.name)
-            if got is not None and got[0] == pgid:
-                out[entry.name] = got[1]
-    return out
-
-
-def pg_backends_cpu(dbname: str) -> dict[str, int]:
-    """CPU clock ticks per live PostgreSQL backend serving `dbname` (their command
-    line reads `postgres: USER DBNAME HOST(PORT) STATE`)."""
-    out = {}
-    needle = f" {dbname} ".encode()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
-                cmdline = f.read()
-        except OSError:
-            continue
-        if cmdline.startswith(b"postgres: ") and needle in cmdline:
-            got = _cpu_ticks(entry.name)
-            if got is not None:
-                out[entry.name] = got[1]
-    return out
-
-
-def cpu_seconds_between(before: dict[str, int], after: dict[str, int]) -> float:
-    """CPU seconds used between two snapshots by the processes alive at the second
-    (one that exited meanwhile is missed: a lower bound where processes come and go,
-    as the peer's overflow connections' backends do)."""
-    ticks = sum(t - before.get(pid, 0) for pid, t in after.items())
-    return max(ticks, 0) / os.sysconf("SC_CLK_TCK")
-
-
-def run_wrk(name: str, url: str, script: str, args: list[str], opts: argparse.Namespace,
-            duration: int, out_dir: Path, cpu_of: int | None = None,
-            pg_db: str | None = None) -> Result:
-    """wrk against `url`; with `cpu_of` (a server's process group), also the CPU the
-    server used meanwhile, for `Result.cpu_ms_per_request`; with `pg_db`, also the
-    CPU of the PostgreSQL backends of that database (`Result.db_cpu_ms_per_request`)."""
-    argv = ["wrk", f"-t{opts.threads}", f"-c{opts.connections}", f"-d{duration}s",
-            "--latency", "--timeout", f"{opts.wrk_timeout}s", "-s", str(BENCH / script), url]
-    if args:
-        argv += ["--", *args]
-    slug = name.replace(" ", "_").replace("/", "_")
-    cpu0 = group_cpu(cpu_of) if cpu_of is not None else None
-    db0 = pg_backends_cpu(pg_db) if pg_db else None
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60,
-                              check=False)
-    except subprocess.TimeoutExpired:
-        return Result(name, failed="wrk did not finish in time")
-    cpu_s = (cpu_seconds_between(cpu0, group_cpu(cpu_of))
-             if cpu_of is not None and cpu0 is not None else None)
-    db_cpu_s = (cpu_seconds_between(db0, pg_backends_cpu(pg_db))
-                if pg_db and db0 is not None else None)
-    (out_dir / f"wrk-{slug}.txt").write_text(proc.stdout + proc.stderr)
-    line = next((x for x in proc.stdout.splitlines() if x.startswith("BENCH_RESULT ")), None)
-    if proc.returncode != 0 or line is None:
-        return Result(name, failed=f"wrk exit {proc.returncode}: {proc.stderr.strip()[:300]}")
-    data = json.loads(line.removeprefix("BENCH_RESULT "))
-    known = {k: v for k, v in data.items() if k in Result.__dataclass_fields__}
-    return Result(name, **known, cpu_s=cpu_s, db_cpu_s=db_cpu_s)
 
 
 # --- huimin ------------------------------------------------------------------------------
@@ -423,17 +131,6 @@ class Seeded:
     slot_ids: list[str]
     date_from: dt.date
     date_to: dt.date
-
-
-def huimin_env(database_url: str) -> dict[str, str]:
-    env = dict(os.environ)
-    for k in [k for k in env if k.startswith("HUIMIN_")]:
-        del env[k]
-    env.update({"DATABASE_URL": database_url, "HUIMIN_RATE_LIMIT_ENABLED": "false",
-                "HUIMIN_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"})
-    env.pop("REDIS_URL", None)
-    return env
-
 
 
 
@@ -649,29 +346,13 @@ def run_combo(combo: Combo, opts: argparse.Namespace, owned: Owned, out_dir: Pat
     log(f"{tag}: overbooking check: {combo.check.describe()}")
 
     # --- the reference app, same database server ---
-    ref_dir = out_dir / "reference_app"
-    ref_dir.mkdir(exist_ok=True)
-    shutil.copy(REFERENCE_APP, ref_dir / "reference_app.py")
     if db == "postgres":
         owned.create_db(ref_name)
         ref_url = f"postgresql+psycopg://{pg_rest}/{ref_name}"
     else:
         ref_url = f"sqlite:///{ref_file}"
-    ref_env = {**os.environ, "DB": ref_url}
-    init = subprocess.run([str(VENV_BIN / "python"), "reference_app.py"], env=ref_env,
-                          cwd=ref_dir, capture_output=True, text=True, timeout=300, check=False)
-    if init.returncode != 0:
-        raise RuntimeError(f"reference_app init failed: {init.stderr[-1500:]}")
-    port = free_port()
-    rbase = f"http://{HOST}:{port}"
-    ref_log = out_dir / f"reference-{tag}.log"
-    log(f"{tag}: starting reference app ({workers} worker(s)) on {rbase}, {ref_url}")
-    rproc = owned.start([str(VENV_BIN / "uvicorn"), "reference_app:app", "--app-dir",
-                         str(ref_dir), "--host", HOST, "--port", str(port), "--workers",
-                         str(workers), "--no-access-log", "--log-level", "warning"],
-                        env=ref_env, log_path=ref_log, cwd=ref_dir)
+    rproc, rbase = start_reference(owned, ref_url, workers, out_dir, tag)
     try:
-        wait_ready(rbase, "/hello", rproc, ref_log)
         if opts.warmup:
             run_wrk("warmup hello", f"{rbase}/hello", "wrk_get.lua", [], opts, opts.warmup,
                     out_dir)
@@ -870,7 +551,7 @@ def main(argv: list[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     dbs = ["postgres", "sqlite"] if opts.db == "both" else [opts.db]
     owned = Owned(opts.pg.rstrip("/") + "/postgres")
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGTERM, raise_interrupt)
     combos: list[Combo] = []
     offsets = itertools.count(0, 10**6)
     started = time.monotonic()

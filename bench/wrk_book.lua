@@ -1,5 +1,5 @@
--- huimin's POST /v1/marriage/appointments with pre-generated bodies.
--- wrk ... -- BODIES_FILE TOKEN NTHREADS
+-- huimin's POST /v1/marriage/appointments (or PATH) with pre-generated bodies.
+-- wrk ... -- BODIES_FILE TOKEN NTHREADS [PATH]
 -- BODIES_FILE has one request a line: "<Idempotency-Key>\t<JSON body>". Thread k
 -- of N takes lines k, k+N, k+2N, ... so no body (nor key) is ever sent twice. If a
 -- thread runs out it says so in `exhausted` and stops.
@@ -11,12 +11,13 @@ done = report.done
 
 function init(args)
    local path, token, nthreads = args[1], args[2], tonumber(args[3]) or 1
+   local target = args[4] or "/v1/marriage/appointments"
    reqs = {}
    local i = 0
    for line in io.lines(path) do
       if i % nthreads == tid then
          local key, body = line:match("^([^\t]+)\t(.*)$")
-         reqs[#reqs + 1] = wrk.format("POST", "/v1/marriage/appointments", {
+         reqs[#reqs + 1] = wrk.format("POST", target, {
             ["Content-Type"] = "application/json",
             ["Authorization"] = "Bearer " .. token,
             ["Idempotency-Key"] = key,
