@@ -1,0 +1,600 @@
+"""Home and community care benchmark: huimin beside the peer reference app, in one run.
+
+    .venv/bin/python bench/home_care.py                 # SQLite file
+    .venv/bin/python bench/home_care.py --pg            # PostgreSQL at 127.0.0.1:5432
+    .venv/bin/python bench/home_care.py --sets 3 --duration 10 --connections 32
+
+huimin starts on a fresh database with one provider (demo-like: four offerings, 50
+caregivers with varied skills and weekly hours), seeded through the HTTP API; the
+reference app (`../shared/bench/reference_app.py`) starts beside it on a fresh
+database of the same kind. Then, in each of `--sets` sets, wrk drives five loads:
+huimin's availability read, bookings spread over the caregivers and dates, bookings
+on one hot caregiver (mostly 409), the peer's `GET /hello` and its `POST /book`. It
+prints req/s, p50, p99 and the server's CPU per request of each, the ratios to the
+peer, and then checks through the database that no caregiver is double-booked (no
+two holding visits of one caregiver overlap or break the travel buffer); it exits
+1 if one is. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import sys
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from machine import (  # bench/ is on sys.path when run as a script
+    HOST,
+    REFERENCE_APP,
+    ROOT,
+    VENV_BIN,
+    Owned,
+    Result,
+    bench_lock,
+    cli_last_line,
+    expect,
+    free_port,
+    http,
+    huimin_env,
+    id_number,
+    log,
+    raise_interrupt,
+    run_wrk,
+    start_reference,
+    wait_quiet,
+    wait_ready,
+)
+
+VAR = ROOT / "var" / "bench"
+CHINA = ZoneInfo("Asia/Shanghai")
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432"
+PG_ENV = "HUIMIN_BENCH_PG"  # set to a PostgreSQL server URL: same as --pg URL
+
+# The benchmarked service: meal assistance, the catalogue's 60 minutes, 15 yuan.
+SERVICE = "meal_assist"
+OFFERINGS = {"meal_assist": 1500, "cleaning": 8000, "bathing": 12000, "medical_escort": 15000}
+DURATION_MIN = 60
+BUFFER_MIN = 30  # HUIMIN_HOME_CARE_TRAVEL_BUFFER_MINUTES (its default), set explicitly
+# Starts every 90 minutes from 08:00 (visit + buffer): visits of one caregiver at
+# these times never touch, so bookings at them fill caregivers without gaps.
+LATTICE = [dt.time(8) if j == 0 else
+           (dt.datetime(2000, 1, 1, 8) + dt.timedelta(minutes=90 * j)).time()
+           for j in range(9)]
+# A longer booking window than the default 14 days, so that the runs' bookings fit.
+WINDOW_DAYS = 90
+CAREGIVERS = 50
+SKILL_SETS = [["meal_assist", "cleaning"], ["meal_assist", "bathing"],
+              ["cleaning", "bathing"], ["meal_assist", "medical_escort"],
+              ["meal_assist", "cleaning", "rehab_nursing"]]
+HOURS = [  # (weekdays, start, end)
+    (range(1, 6), "08:00", "17:00"),   # the demo's weekday day shift
+    (range(1, 8), "08:00", "20:00"),   # every day, long
+    (range(2, 7), "12:00", "21:00"),   # Tuesday to Saturday, late
+]
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN = "秀英桂兰建华淑珍玉梅志强丽娟国强海燕晓红明华"
+MAX_REQUESTS_PER_SECOND = 1000  # pre-generated bodies per second of a booking run
+
+
+def hours_of(i: int) -> list[dict]:
+    days, start, end = HOURS[i % len(HOURS)]
+    return [{"weekday": d, "start": start, "end": end} for d in days]
+
+
+def works(i: int, day: dt.date, start: dt.time) -> bool:
+    """Caregiver i's weekly hours hold a whole visit from `start` on `day`."""
+    days, a, b = HOURS[i % len(HOURS)]
+    end = (dt.datetime.combine(day, start) + dt.timedelta(minutes=DURATION_MIN)).time()
+    return (day.isoweekday() in days and dt.time.fromisoformat(a) <= start
+            and end <= dt.time.fromisoformat(b))
+
+
+def skilled(i: int) -> bool:
+    return SERVICE in SKILL_SETS[i % len(SKILL_SETS)]
+
+
+def elder(n: int) -> dict:
+    """The n-th distinct elder: born 1940-1960 (over the minimum age of 60)."""
+    day, seq = divmod(n, 998)
+    birth = dt.date(1940, 1, 1) + dt.timedelta(days=day % 7300)
+    return {"name": SURNAMES[n % 20] + GIVEN[(n // 20) % 16:(n // 20) % 16 + 2],
+            "id_number": id_number(birth, seq + 1, region="310101"),
+            "phone": f"138{n % 10**8:08d}",
+            "address": f"上海市黄浦区南京东路 {n % 999 + 1} 弄 {n % 30 + 1} 号",
+            "lat": 31.235, "lon": 121.48}
+
+
+def at(day: dt.date, t: dt.time) -> str:
+    return dt.datetime.combine(day, t, tzinfo=CHINA).isoformat()
+
+
+# --- seeding ---------------------------------------------------------------------
+
+
+@dataclass
+class Seeded:
+    provider_id: str
+    token: str
+    caregiver_ids: list[str]
+    read_date: dt.date
+    hot_dates: list[dt.date]
+    spread_dates: list[dt.date]
+
+
+def seed(base: str, env: dict[str, str], sets: int) -> Seeded:
+    admin = cli_last_line(["apikey", "create", "--role", "admin", "--name", "bench-admin"], env)
+    admin_h = {"X-API-Key": admin}
+    status, _, org = http("POST", f"{base}/v1/admin/organisations", {
+        "kind": "home_care_provider", "name": "黄浦区为老服务中心", "division_code": "310101",
+        "address": "上海市黄浦区淮海中路 50 号", "phone": "021-63300000",
+        "lat": 31.222, "lon": 121.470}, admin_h)
+    expect(status, org, 201, "create provider")
+    pid = org["id"]  # type: ignore[index]
+    status, _, key = http("POST", f"{base}/v1/admin/organisations/{pid}/api-keys",
+                          {"role": "provider", "name": "bench-dispatch"}, admin_h)
+    expect(status, key, 201, "provider key")
+    staff_h = {"X-API-Key": key["key"]}  # type: ignore[index]
+    for code, price in OFFERINGS.items():
+        body: dict = {"price_fen": price}
+        if code == SERVICE:
+            body["duration_minutes"] = DURATION_MIN
+        status, _, got = http("PUT", f"{base}/v1/providers/{pid}/offerings/{code}", body,
+                              staff_h)
+        if status not in (200, 201):
+            raise RuntimeError(f"offering {code}: HTTP {status}: {got}")
+    ids = []
+    for i in range(CAREGIVERS):
+        status, _, c = http("POST", f"{base}/v1/providers/{pid}/caregivers", {
+            "name": SURNAMES[i % 20] + GIVEN[(i * 2) % 16:(i * 2) % 16 + 2],
+            "skills": SKILL_SETS[i % len(SKILL_SETS)], "weekly_hours": hours_of(i)}, staff_h)
+        expect(status, c, 201, f"caregiver {i}")
+        ids.append(c["id"])  # type: ignore[index]
+    token = cli_last_line(["token", "citizen", "--subject", "bench-family"], env)
+    # Tomorrow (China time) is the day read; the last `sets` days of the window are
+    # the hot caregiver's, one per set; the spread bookings take every other day.
+    today = dt.datetime.now(CHINA).date()
+    days = [today + dt.timedelta(days=k) for k in range(1, WINDOW_DAYS - 1)]
+    read_date, hot_dates = days[0], days[-sets:]
+    # The hot caregiver (caregiver 1: every day, 08:00-20:00) must work the hot days.
+    seeded = Seeded(pid, token, ids, read_date, hot_dates, days[1:-sets])
+    # The day read gets two visits per skilled caregiver working it (assigned by
+    # huimin), so that the availability read has visits to step around.
+    n = 0
+    for j in (1, 4):
+        for i in range(CAREGIVERS):
+            if skilled(i) and works(i, read_date, LATTICE[j]):
+                status, _, b = http("POST", f"{base}/v1/home-care/bookings", {
+                    "provider_id": pid, "service_code": SERVICE,
+                    "start_at": at(read_date, LATTICE[j]), "elder": elder(10**6 + n)},
+                    {"Authorization": f"Bearer {token}",
+                     "Idempotency-Key": f"bench-{uuid.uuid4().hex}"})
+                expect(status, b, 201, "visit on the day read")
+                n += 1
+    log(f"  seeded provider {pid}: {len(OFFERINGS)} offerings, {CAREGIVERS} caregivers "
+        f"({sum(map(skilled, range(CAREGIVERS)))} with {SERVICE}), {n} visits on "
+        f"{read_date}; {len(seeded.spread_dates)} days for the spread bookings")
+    return seeded
+
+
+class Spread:
+    """Booking requests that fill the caregivers: round-robin over (day, lattice start),
+    each pair asked for at most as many times as skilled caregivers work it, so every
+    request can get a caregiver (the assignment rule picks which)."""
+
+    def __init__(self, days: list[dt.date]) -> None:
+        self.queue: list[tuple[dt.date, dt.time]] = []
+        room = {(d, t): sum(1 for i in range(CAREGIVERS) if skilled(i) and works(i, d, t))
+                for d in days for t in LATTICE}
+        for r in range(CAREGIVERS):
+            self.queue += [k for k in room if room[k] > r]
+        self.next = 0
+
+    def take(self, n: int) -> list[tuple[dt.date, dt.time]]:
+        got = self.queue[self.next:self.next + n]
+        self.next += len(got)
+        return got
+
+
+def write_bodies(path: Path, provider_id: str, starts: list[tuple[dt.date, dt.time]],
+                 first_elder: int, caregiver_id: str | None = None) -> int:
+    """One line per request, "<Idempotency-Key>\\t<JSON body>" (bench/wrk_book.lua)."""
+    with path.open("w", encoding="utf-8") as f:
+        for k, (day, t) in enumerate(starts):
+            body = {"provider_id": provider_id, "service_code": SERVICE,
+                    "start_at": at(day, t), "elder": elder(first_elder + k)}
+            if caregiver_id is not None:
+                body["caregiver_id"] = caregiver_id
+            f.write(f"bench-{uuid.uuid4().hex}\t{json.dumps(body, ensure_ascii=False)}\n")
+    return len(starts)
+
+
+# --- the double-booking check ---------------------------------------------------------
+
+
+VISITS_SQL = ("SELECT caregiver_id, starts_at, ends_at, status FROM home_care_booking "
+              "WHERE status IN ('booked', 'in_service', 'completed') "
+              "ORDER BY caregiver_id, starts_at")
+
+
+def _when(v: object) -> dt.datetime:
+    if isinstance(v, dt.datetime):
+        return v if v.tzinfo else v.replace(tzinfo=dt.UTC)
+    parsed = dt.datetime.fromisoformat(str(v))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+@dataclass
+class Check:
+    visits: int = 0
+    caregivers: int = 0
+    clashes: list[str] = field(default_factory=list)
+    created: int = 0  # 201s seen (seeding and wrk)
+    in_flight: int = 0  # at most this many requests were running when a wrk run stopped
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return (self.error is None and not self.clashes
+                and self.created <= self.visits <= self.created + self.in_flight)
+
+    def describe(self) -> str:
+        if self.error:
+            return f"CHECK FAILED TO RUN: {self.error}"
+        verdict = ("OK, no caregiver double-booked" if self.ok else
+                   "DOUBLE-BOOKED" if self.clashes else "MISMATCH")
+        text = (f"{verdict}: {self.visits} holding visits of {self.caregivers} caregivers, "
+                f"201s seen={self.created} (+ at most {self.in_flight} in flight at wrk's "
+                f"ends), pairs overlapping or inside the {BUFFER_MIN}-minute buffer: "
+                f"{len(self.clashes)}")
+        if self.clashes:
+            text += "; first: " + "; ".join(self.clashes[:5])
+        return text
+
+
+def double_booking_check(kind: str, target: str, created: int, in_flight: int) -> Check:
+    """Every caregiver's holding visits, in start order: each starts no earlier than
+    the previous one's end plus the travel buffer."""
+    check = Check(created=created, in_flight=in_flight)
+    try:
+        if kind == "sqlite":
+            conn = sqlite3.connect(target, timeout=30)
+            try:
+                rows = conn.execute(VISITS_SQL).fetchall()
+            finally:
+                conn.close()
+        else:
+            import psycopg
+
+            with psycopg.connect(target, connect_timeout=10) as conn:
+                rows = conn.execute(VISITS_SQL).fetchall()
+        by: dict[str, list[tuple[dt.datetime, dt.datetime]]] = defaultdict(list)
+        for cid, starts, ends, _status in rows:
+            by[cid].append((_when(starts), _when(ends)))
+        buffer = dt.timedelta(minutes=BUFFER_MIN)
+        for cid, visits in by.items():
+            visits.sort()
+            for (s1, e1), (s2, e2) in zip(visits, visits[1:], strict=False):
+                if s2 < e1 + buffer:
+                    check.clashes.append(f"{cid}: {s1:%m-%d %H:%M}-{e1:%H:%M} and "
+                                         f"{s2:%m-%d %H:%M}-{e2:%H:%M} UTC")
+        check.visits, check.caregivers = len(rows), len(by)
+    except Exception as exc:  # noqa: BLE001 - reported as a failed check
+        check.error = str(exc)
+    return check
+
+
+# --- the run ---------------------------------------------------------------------------
+
+SCENARIOS = {
+    "read": "huimin GET availability (50 caregivers)",
+    "spread": "huimin POST bookings, spread",
+    "hot": "huimin POST bookings, 1 hot caregiver",
+    "hello": "reference GET /hello",
+    "ref_book": "reference POST /book/{id}",
+}
+
+
+@dataclass
+class Run:
+    db: str
+    sets: list[dict[str, Result]] = field(default_factory=list)
+    busy: list[float] = field(default_factory=list)
+    check: Check | None = None
+    error: str | None = None
+
+
+def booking_load(name: str, url: str, path: Path, token: str, opts: argparse.Namespace,
+                 duration: int, out_dir: Path, pid: int | None,
+                 pg_db: str | None) -> Result:
+    return run_wrk(name, url, "wrk_book.lua",
+                   [str(path), token, str(opts.threads), "/v1/home-care/bookings"],
+                   opts, duration, out_dir, cpu_of=pid, pg_db=pg_db)
+
+
+def run(r: Run, opts: argparse.Namespace, owned: Owned, out_dir: Path) -> None:
+    """Fills `r` as it goes, so a failure keeps what was measured before it."""
+    tag = r.db
+    pg_rest = opts.pg.rstrip("/").split("://", 1)[1] if opts.pg else ""
+    if r.db == "postgres":
+        hm_name, ref_name = f"bench_hc_huimin_{os.getpid()}", f"bench_hc_reference_{os.getpid()}"
+        owned.create_db(hm_name)
+        owned.create_db(ref_name)
+        hm_url = f"postgresql+asyncpg://{pg_rest}/{hm_name}"
+        ref_url = f"postgresql+psycopg://{pg_rest}/{ref_name}"
+        check_target = f"{opts.pg.rstrip('/')}/{hm_name}"
+    else:
+        hm_name = ref_name = ""
+        hm_file, ref_file = out_dir / "huimin.db", out_dir / "reference.db"
+        hm_url, ref_url = f"sqlite+aiosqlite:///{hm_file}", f"sqlite:///{ref_file}"
+        check_target = str(hm_file)
+    env = huimin_env(hm_url)
+    env.update({"HUIMIN_HOME_CARE_BOOKING_WINDOW_DAYS": str(WINDOW_DAYS),
+                "HUIMIN_HOME_CARE_TRAVEL_BUFFER_MINUTES": str(BUFFER_MIN)})
+    port = free_port()
+    base = f"http://{HOST}:{port}"
+    hm_log = out_dir / "huimin.log"
+    log(f"{tag}: starting huimin ({opts.workers} worker(s)) on {base}, {hm_url}")
+    proc = owned.start([str(VENV_BIN / "huimin"), "serve", "--host", HOST, "--port", str(port),
+                        "--workers", str(opts.workers)], env=env, log_path=hm_log)
+    rproc = None
+    created, runs = 0, 0
+    try:
+        wait_ready(base, "/readyz", proc, hm_log)
+        seeded = seed(base, env, opts.sets)
+        created = sum(1 for i in range(CAREGIVERS) for j in (1, 4)
+                      if skilled(i) and works(i, seeded.read_date, LATTICE[j]))
+        rproc, rbase = start_reference(owned, ref_url, opts.workers, out_dir, tag)
+        read_url = (f"{base}/v1/home-care/availability?provider_id={seeded.provider_id}"
+                    f"&service_code={SERVICE}&date={seeded.read_date}")
+        book_url = f"{base}/v1/home-care/bookings"
+        hot_id = seeded.caregiver_ids[1]  # every day, 08:00-20:00
+        hot_starts = [(dt.datetime(2000, 1, 1, 8) + dt.timedelta(minutes=30 * k)).time()
+                      for k in range(23)]  # 08:00 .. 19:00, every start on the grid
+        spread = Spread(seeded.spread_dates)
+        log(f"{tag}: {len(spread.queue)} spread bookings can be had in all")
+        next_elder = 0
+        pg_hm = hm_name if r.db == "postgres" else None
+        pg_ref = ref_name if r.db == "postgres" else None
+        n_body = MAX_REQUESTS_PER_SECOND * opts.duration
+        for s in range(opts.sets):
+            with bench_lock(log):
+                r.busy.append(wait_quiet(opts.quiet, opts.quiet_wait))
+                res: dict[str, Result] = {}
+                r.sets.append(res)
+                label = f"{tag} set {s + 1}"
+                if opts.warmup:
+                    run_wrk("warmup read", read_url, "wrk_get.lua", [], opts, opts.warmup,
+                            out_dir)
+                log(f"{label}: wrk GET availability, {opts.duration}s")
+                res["read"] = run_wrk(f"{label} read", read_url, "wrk_get.lua", [], opts,
+                                      opts.duration, out_dir, cpu_of=proc.pid)
+                if opts.warmup:
+                    wfile = out_dir / f"bodies-warmup-{s}.tsv"
+                    next_elder += write_bodies(wfile, seeded.provider_id, spread.take(
+                        MAX_REQUESTS_PER_SECOND * opts.warmup), next_elder)
+                    w = booking_load("warmup spread", book_url, wfile, seeded.token, opts,
+                                     opts.warmup, out_dir, None, None)
+                    created += w.statuses.get("201", 0)
+                    runs += 1
+                bfile = out_dir / f"bodies-spread-{s}.tsv"
+                got = write_bodies(bfile, seeded.provider_id, spread.take(n_body), next_elder)
+                next_elder += got
+                log(f"{label}: wrk POST bookings spread ({got} requests ready), "
+                    f"{opts.duration}s")
+                res["spread"] = booking_load(f"{label} spread", book_url, bfile, seeded.token,
+                                             opts, opts.duration, out_dir, proc.pid, pg_hm)
+                created += res["spread"].statuses.get("201", 0)
+                runs += 1
+                hfile = out_dir / f"bodies-hot-{s}.tsv"
+                hot = [(seeded.hot_dates[s], hot_starts[k % len(hot_starts)])
+                       for k in range(n_body)]
+                next_elder += write_bodies(hfile, seeded.provider_id, hot, next_elder,
+                                           caregiver_id=hot_id)
+                log(f"{label}: wrk POST bookings on one caregiver ({seeded.hot_dates[s]}), "
+                    f"{opts.duration}s")
+                res["hot"] = booking_load(f"{label} hot", book_url, hfile, seeded.token,
+                                          opts, opts.duration, out_dir, proc.pid, pg_hm)
+                created += res["hot"].statuses.get("201", 0)
+                runs += 1
+                if opts.warmup:
+                    run_wrk("warmup hello", f"{rbase}/hello", "wrk_get.lua", [], opts,
+                            opts.warmup, out_dir)
+                log(f"{label}: wrk reference GET /hello, {opts.duration}s")
+                res["hello"] = run_wrk(f"{label} reference hello", f"{rbase}/hello",
+                                       "wrk_get.lua", [], opts, opts.duration, out_dir,
+                                       cpu_of=rproc.pid)
+                if opts.warmup:
+                    run_wrk("warmup ref book", f"{rbase}/book/1", "wrk_ref_book.lua", [],
+                            opts, opts.warmup, out_dir)
+                log(f"{label}: wrk reference POST /book/{{1..1000}}, {opts.duration}s")
+                res["ref_book"] = run_wrk(f"{label} reference book", f"{rbase}/book/1",
+                                          "wrk_ref_book.lua", [], opts, opts.duration,
+                                          out_dir, cpu_of=rproc.pid, pg_db=pg_ref)
+            for f in out_dir.glob("bodies-*.tsv"):
+                f.unlink()
+    finally:
+        owned.stop(proc)
+        if rproc is not None:
+            owned.stop(rproc)
+    r.check = double_booking_check(r.db, check_target, created, runs * opts.connections)
+    log(f"{tag}: double-booking check: {r.check.describe()}")
+    if r.db == "postgres":
+        owned.drop_db(hm_name)
+        owned.drop_db(ref_name)
+    elif not opts.keep:
+        for f in (hm_file, ref_file):
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{f}{suffix}").unlink(missing_ok=True)
+
+
+# --- the report ---------------------------------------------------------------------------
+
+
+def unexpected(key: str, res: Result) -> int:
+    """Answers that are not what the scenario expects: the hot caregiver's 409s
+    (`no_caregiver_available`) are expected, nothing else but 2xx is."""
+    if not res.statuses:
+        return res.err_status
+    return sum(n for code, n in res.statuses.items()
+               if not code.startswith("2") and not (key == "hot" and code == "409"))
+
+
+def bad(key: str, res: Result) -> bool:
+    return bool(res.failed or res.socket_errors or res.exhausted or unexpected(key, res))
+
+
+def report(runs: list[Run], opts: argparse.Namespace) -> str:
+    lines = [f"wrk -t{opts.threads} -c{opts.connections} -d{opts.duration}s --latency, "
+             f"huimin {opts.workers} worker(s), {os.cpu_count()} CPUs, "
+             f"{time.strftime('%Y-%m-%d %H:%M %Z')}", ""]
+    head = (f"{'db':<9}{'set':>4}  {'scenario':<40}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}"
+            f"{'requests':>10}{'201':>7}{'409':>7}{'other':>7}{'sock':>6}{'cpu ms/req':>11}")
+    lines += [head, "-" * len(head)]
+    for r in runs:
+        if r.error:
+            lines.append(f"{r.db:<9}      RUN FAILED: {r.error}")
+        for s, res in enumerate(r.sets, 1):
+            for key, label in SCENARIOS.items():
+                x = res.get(key)
+                if x is None:
+                    continue
+                if x.failed:
+                    lines.append(f"{r.db:<9}{s:>4}  {label:<40}FAILED: {x.failed}")
+                    continue
+                st = x.statuses
+                n201 = st.get("201", 0) if st else "-"
+                n409 = st.get("409", 0) if st else "-"
+                other = unexpected(key, x) if key != "hot" else unexpected(key, x)
+                cpu = x.cpu_ms_per_request
+                flag = "  <-- ERRORS" if bad(key, x) else ""
+                lines.append(
+                    f"{r.db:<9}{s:>4}  {label:<40}{x.rps:>8.0f}{x.p50_us / 1000:>9.1f}"
+                    f"{x.p99_us / 1000:>9.1f}{x.requests:>10}{n201!s:>7}{n409!s:>7}"
+                    f"{other:>7}{x.socket_errors:>6}"
+                    f"{(f'{cpu:.2f}' if cpu is not None else '-'):>11}{flag}")
+                if flag:
+                    for code, body in x.samples.items():
+                        lines.append(f"{'':<15}{code}: {body[:200]}")
+                    if x.exhausted:
+                        lines.append(f"{'':<15}ran out of pre-generated bodies")
+    lines += ["", "ratios to the peer in the same set (req/s), and CPU per request "
+                  "(server's user+system CPU seconds / requests):"]
+    head = (f"{'db':<9}{'set':>4}  {'read/hello':>11}{'spread/book':>13}{'hot/book':>10}"
+            f"{'cpu read':>10}{'cpu hello':>11}{'cpu spread':>12}{'cpu hot':>9}"
+            f"{'cpu ref book':>14}")
+    lines += [head, "-" * len(head)]
+    for r in runs:
+        for s, res in enumerate(r.sets, 1):
+            if not all(k in res and not res[k].failed for k in SCENARIOS):
+                lines.append(f"{r.db:<9}{s:>4}  (incomplete)")
+                continue
+
+            def ratio(a: str, b: str, res: dict[str, Result] = res) -> str:
+                return f"{res[a].rps / res[b].rps:.2f}x" if res[b].rps else "-"
+
+            def cpu(k: str, res: dict[str, Result] = res) -> str:
+                c = res[k].cpu_ms_per_request
+                return f"{c:.2f}" if c is not None else "-"
+
+            db_cpu = ""
+            if res["spread"].db_cpu_ms_per_request is not None:
+                db_cpu = (f"   PostgreSQL backends ms/req: spread "
+                          f"{res['spread'].db_cpu_ms_per_request:.2f}, hot "
+                          f"{res['hot'].db_cpu_ms_per_request or 0:.2f}, ref book "
+                          f"{res['ref_book'].db_cpu_ms_per_request or 0:.2f}")
+            lines.append(f"{r.db:<9}{s:>4}  {ratio('read', 'hello'):>11}"
+                         f"{ratio('spread', 'ref_book'):>13}{ratio('hot', 'ref_book'):>10}"
+                         f"{cpu('read'):>10}{cpu('hello'):>11}{cpu('spread'):>12}"
+                         f"{cpu('hot'):>9}{cpu('ref_book'):>14}{db_cpu}")
+    lines += ["", "The hot caregiver's bookings all name one caregiver on one day (23 start "
+                  "times): a handful get a visit, the rest are 409 no_caregiver_available "
+                  "by design.", ""]
+    lines.append("CPU busy with other work just before each set (skews absolute figures): "
+                 + ", ".join(f"{r.db} set {i} {b:.0%}" for r in runs
+                             for i, b in enumerate(r.busy, 1)))
+    lines += ["", "Double-booking check (SQL on huimin's database afterwards):"]
+    for r in runs:
+        if r.check:
+            lines.append(f"  {r.db}: {r.check.describe()}")
+    return "\n".join(lines)
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pg", nargs="?", const=DEFAULT_PG, default=os.environ.get(PG_ENV),
+                   help=f"run on PostgreSQL (default server {DEFAULT_PG}; or set {PG_ENV}); "
+                        "fresh databases are created and dropped on it. Without: a SQLite file")
+    p.add_argument("--sets", type=int, default=3, help="times every scenario is measured")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    p.add_argument("--connections", type=int, default=32)
+    p.add_argument("--threads", type=int, default=2, help="wrk threads")
+    p.add_argument("--warmup", type=int, default=2,
+                   help="seconds of unmeasured load before each measured run (0: none)")
+    p.add_argument("--wrk-timeout", type=int, default=10)
+    p.add_argument("--quiet", type=float, default=0.25,
+                   help="before each set, wait until the CPUs are at most this busy (0-1)")
+    p.add_argument("--quiet-wait", type=float, default=60,
+                   help="... but at most this many seconds, then go on (it is reported)")
+    p.add_argument("--keep", action="store_true", help="keep the SQLite files")
+    opts = p.parse_args(argv)
+    if opts.sets < 1 or opts.sets > 10 or opts.workers < 1 or opts.duration < 1:
+        p.error("--sets 1-10, --workers >= 1, --duration >= 1")
+    if opts.connections < opts.threads:
+        p.error("--connections >= --threads")
+    return opts
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 2
+    if not REFERENCE_APP.exists():
+        print(f"reference app not found at {REFERENCE_APP}", file=sys.stderr)
+        return 2
+    out_dir = VAR / f"home-care-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    owned = Owned((opts.pg or DEFAULT_PG).rstrip("/") + "/postgres")
+    signal.signal(signal.SIGTERM, raise_interrupt)
+    r = Run("postgres" if opts.pg else "sqlite")
+    started = time.monotonic()
+    try:
+        try:
+            run(r, opts, owned, out_dir)
+        except (RuntimeError, OSError, ValueError) as exc:
+            log(f"{r.db}: FAILED: {exc}")
+            r.error = str(exc)[:500]
+    except KeyboardInterrupt:
+        log("interrupted: stopping servers and dropping databases")
+        owned.cleanup()
+        print(report([r], opts))
+        return 130
+    finally:
+        owned.cleanup()
+    text = report([r], opts)
+    print()
+    print(text)
+    (out_dir / "report.txt").write_text(text + "\n")
+    log(f"done in {time.monotonic() - started:.0f}s; wrk outputs and logs in {out_dir}")
+    failed = (r.error or r.check is None or not r.check.ok
+              or any(bad(k, x) for res in r.sets for k, x in res.items()))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
