@@ -83,7 +83,10 @@ HOURS = [  # (weekdays, start, end)
 ]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "秀英桂兰建华淑珍玉梅志强丽娟国强海燕晓红明华"
-MAX_REQUESTS_PER_SECOND = 1000  # pre-generated bodies per second of a booking run
+# Pre-generated bodies per second of a booking run: about 3x what one worker has
+# served here (a thread that runs out stops, and the report says so). The spread
+# bodies use up the days and starts they name whether wrk sends them or not.
+BODIES_PER_SECOND = 300
 
 
 def hours_of(i: int) -> list[dict]:
@@ -365,7 +368,11 @@ def run(r: Run, opts: argparse.Namespace, owned: Owned, out_dir: Path) -> None:
         next_elder = 0
         pg_hm = hm_name if r.db == "postgres" else None
         pg_ref = ref_name if r.db == "postgres" else None
-        n_body = MAX_REQUESTS_PER_SECOND * opts.duration
+        n_body = BODIES_PER_SECOND * opts.duration
+        need = opts.sets * BODIES_PER_SECOND * (opts.duration + opts.warmup)
+        if need > len(spread.queue):
+            raise RuntimeError(f"{opts.sets} sets of {opts.duration + opts.warmup} s need "
+                               f"{need} spread bookings, the window has {len(spread.queue)}")
         for s in range(opts.sets):
             with bench_lock(log):
                 r.busy.append(wait_quiet(opts.quiet, opts.quiet_wait))
@@ -381,7 +388,7 @@ def run(r: Run, opts: argparse.Namespace, owned: Owned, out_dir: Path) -> None:
                 if opts.warmup:
                     wfile = out_dir / f"bodies-warmup-{s}.tsv"
                     next_elder += write_bodies(wfile, seeded.provider_id, spread.take(
-                        MAX_REQUESTS_PER_SECOND * opts.warmup), next_elder)
+                        BODIES_PER_SECOND * opts.warmup), next_elder)
                     w = booking_load("warmup spread", book_url, wfile, seeded.token, opts,
                                      opts.warmup, out_dir, None, None)
                     created += w.statuses.get("201", 0)
