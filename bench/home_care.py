@@ -481,7 +481,7 @@ def report(runs: list[Run], opts: argparse.Namespace) -> str:
                 st = x.statuses
                 n201 = st.get("201", 0) if st else "-"
                 n409 = st.get("409", 0) if st else "-"
-                other = unexpected(key, x) if key != "hot" else unexpected(key, x)
+                other = unexpected(key, x)
                 cpu = x.cpu_ms_per_request
                 flag = "  <-- ERRORS" if bad(key, x) else ""
                 lines.append(
