@@ -87,7 +87,8 @@ def _schedule_public(s: MarriageSchedule, cancelled: int = 0) -> WeeklyScheduleP
         office_id=s.office_id, sessions=[WeeklySession.model_validate(x) for x in s.sessions],
         booking_opens_days_ahead=s.booking_opens_days_ahead,
         min_notice_hours=s.min_notice_hours, cancel_deadline_hours=s.cancel_deadline_hours,
-        version=s.version, updated_at=s.updated_at, cancelled_appointments=cancelled)
+        version=s.version, updated_at=s.updated_at, cancelled_appointments=cancelled,
+        calendar_estimated_from=schedules.estimated_from(s))
 
 
 def _closure_public(c: MarriageClosure, cancelled: int = 0) -> ClosurePublic:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator, model_validator
 from pydantic import Field as PField
@@ -284,12 +284,17 @@ class WeeklySchedulePublic(BaseModel):
     updated_at: dt.datetime
     cancelled_appointments: int = PField(
         default=0, description="Appointments this change cancelled (with `cancel_affected`)")
+    calendar_estimated_from: dt.date | None = PField(
+        default=None, description="The first date of the booking window whose holidays and "
+        "working days rest on an estimate (no State Council notice loaded and no library "
+        "knows its year: see `GET /v1/official-calendar/{year}`); null when none does")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "office_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4",
         "sessions": [{"weekday": 1, "start": "09:00", "end": "12:00", "capacity": 20}],
         "booking_opens_days_ahead": 30, "min_notice_hours": 2, "cancel_deadline_hours": 24,
         "version": 2, "updated_at": "2026-11-29T10:00:00+00:00", "cancelled_appointments": 0,
+        "calendar_estimated_from": "2027-01-01",
     }]})
 
 
@@ -369,6 +374,10 @@ class SlotPublic(BaseModel):
     cancel_deadline_at: dt.datetime = PField(
         description="An appointment in this session can be cancelled by the couple until "
                     "then (`cancel_deadline_hours` before the start; China time)")
+    calendar_source: Literal["notice", "library", "estimated"] = PField(
+        description="Where the date's holiday or working-day status comes from: the State "
+        "Council notice the admin loaded, the chinese-calendar library, or an estimate "
+        "(the statutory holidays computed from their rules) until the notice is loaded")
 
 
 class SlotList(BaseModel):
@@ -377,7 +386,8 @@ class SlotList(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"items": [{
         "slot_id": "ms_org_0193a1b2c3d4e5f6a7b8c9d0e1_20261201_0900", "date": "2026-12-01",
         "start": "09:00", "end": "12:00", "capacity": 20, "remaining": 7, "bookable": True,
-        "cancel_deadline_at": "2026-11-30T09:00:00+08:00"}]}]})
+        "cancel_deadline_at": "2026-11-30T09:00:00+08:00",
+        "calendar_source": "library"}]}]})
 
 
 class PartyIn(StrictModel):

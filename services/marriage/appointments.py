@@ -72,7 +72,7 @@ from schemas.marriage import (
 )
 from schemas.organisation import Organisation, OrgKind
 from services import audit, capacity, identity, organisations, scopes, transitions
-from services.marriage import calendar, cancellation, divorce
+from services.marriage import calendar, cancellation, divorce, official_calendar
 from services.marriage.calendar import bookable_now, outside_window
 
 KIND_LABELS = {
@@ -334,6 +334,7 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
         raise NotFound(what="slot")
     row = _SlotRead(db.json_out(found[0]), found[1], found[2], bool(found[3]),
                     db.json_out(found[4]), bool(found[5]), found[6])
+    await official_calendar.refresh(session)  # a no-op unless the copy is old
     held = next((s for s in calendar.sessions_on(office_id, day, row.sessions, row.closed,
                                                    row.special)
                  if s.start == start), None)

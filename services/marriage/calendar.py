@@ -4,15 +4,20 @@ Precedence, highest first:
 
 1. the office's closure of that date: closed;
 2. the office's special day on that date: its own sessions;
-3. China's official calendar (chinese-calendar, the State Council's yearly notice):
-   a statutory public holiday (including the days off it moves) is closed; an
-   adjusted working day (调休, a Saturday or Sunday worked in exchange) is open with
-   that weekday's own weekly sessions if it has any, else Monday's (or the first
-   weekday, Monday to Friday, that has sessions);
+3. China's official calendar, `official_day`: a statutory public holiday
+   (including the days off it moves) is closed; an adjusted working day (调休, a
+   Saturday or Sunday worked in exchange) is open with that weekday's own weekly
+   sessions if it has any, else Monday's (or the first weekday, Monday to Friday,
+   that has sessions);
 4. the weekly schedule for that weekday.
 
-Years the library does not know yet (the notice is published each November or
-December) fall back to step 4 alone.
+The official calendar of a year, highest first: the State Council notice the admin
+loaded (`PUT /v1/official-calendar/{year}`, kept in `official_calendar_notice` and
+copied into this process by `services.marriage.official_calendar.refresh`);
+chinese-calendar, for the years it knows; else an estimate: the statutory holidays
+computed from their rules by the `holidays` package (lunar ones included), with
+no adjusted working day known. This module is the one place that says whether a
+date is a working day; slots, booking and schedule changes all ask it.
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Protocol
 
 import chinese_calendar
+import holidays as holiday_rules
 
 from core.clock import CHINA_TZ
 from core.errors import OutsideBookingWindow
@@ -36,13 +43,83 @@ _WORKDAYS: Mapping[dt.date, Any] = chinese_calendar.workdays
 KNOWN_YEARS: frozenset[int] = frozenset(d.year for d in _HOLIDAYS)
 
 
-def official_day(day: dt.date) -> str | None:
-    """`holiday`, `workday` (调休 weekend day), `normal`, or None for an unknown year."""
-    if day.year not in KNOWN_YEARS:
-        return None
-    if day in _HOLIDAYS:
+@dataclass(frozen=True, slots=True)
+class YearCalendar:
+    year: int
+    holidays: frozenset[dt.date]
+    working_days: frozenset[dt.date]  # Saturdays and Sundays worked (调休)
+    source: str  # "notice" | "library" | "estimated"
+    notice: str | None = None
+    loaded_at: dt.datetime | None = None
+
+
+# The loaded notices, by year, as this process last read them (see
+# services.marriage.official_calendar.refresh); `generation` changes with them, so
+# caches of computed days can tell.
+_notices: dict[int, YearCalendar] = {}
+_generation = 0
+_estimates: dict[int, YearCalendar] = {}
+
+
+def set_notices(notices: Iterable[YearCalendar]) -> None:
+    global _notices, _generation
+    fresh = {n.year: n for n in notices}
+    if fresh != _notices:
+        _notices = fresh
+        _generation += 1
+
+
+def generation() -> int:
+    return _generation
+
+
+@cache
+def _library_year(year: int) -> YearCalendar:
+    return YearCalendar(
+        year, frozenset(d for d in _HOLIDAYS if d.year == year),
+        frozenset(d for d in _WORKDAYS if d.year == year and d.isoweekday() >= 6), "library")
+
+
+def _estimated_year(year: int) -> YearCalendar:
+    """The statutory holidays of a year nobody has published yet, from their rules:
+    New Year, the Spring Festival (its eve included), Qingming, Labour Day, the Dragon
+    Boat and Mid-Autumn festivals and National Day, with the days the `holidays`
+    package moves off a weekend; no adjusted working day is known."""
+    hit = _estimates.get(year)
+    if hit is None:
+        days = holiday_rules.country_holidays("CN", years=year)
+        hit = _estimates[year] = YearCalendar(
+            year, frozenset(d for d in days if d.year == year), frozenset(), "estimated")
+    return hit
+
+
+def year_calendar(year: int) -> YearCalendar:
+    notice = _notices.get(year)
+    if notice is not None:
+        return notice
+    if year in KNOWN_YEARS:
+        return _library_year(year)
+    return _estimated_year(year)
+
+
+def calendar_source(day: dt.date) -> str:
+    """Where `day`'s working-day status comes from: `notice`, `library`, `estimated`."""
+    return year_calendar(day.year).source
+
+
+def official_day(day: dt.date) -> str:
+    """`holiday`, `workday` (调休 weekend day) or `normal`, by `year_calendar`."""
+    cal = _notices.get(day.year)
+    if cal is None and day.year in KNOWN_YEARS:  # the fast path: no copy of the year
+        if day in _HOLIDAYS:
+            return "holiday"
+        if day in _WORKDAYS and day.isoweekday() >= 6:
+            return "workday"
+        return "normal"
+    cal = cal or _estimated_year(day.year)
+    if day in cal.holidays:
         return "holiday"
-    if day in _WORKDAYS and day.isoweekday() >= 6:
+    if day in cal.working_days and day.isoweekday() >= 6:
         return "workday"
     return "normal"
 

@@ -56,7 +56,7 @@ from schemas.marriage import (
 from schemas.organisation import Organisation, OrgKind
 from services import audit, capacity, divisions, organisations, stranding
 from services.etag import etag
-from services.marriage import calendar, cancellation
+from services.marriage import calendar, cancellation, official_calendar
 from services.marriage.calendar import Session
 
 MAX_SLOT_RANGE_DAYS = 62
@@ -141,7 +141,20 @@ async def get_schedule(session: AsyncSession, principal: Principal,
     schedule = await session.get(MarriageSchedule, office_id)
     if schedule is None:
         raise NotFound(what="weekly schedule")
+    await official_calendar.refresh(session)
     return schedule
+
+
+def estimated_from(schedule: MarriageSchedule) -> dt.date | None:
+    """The first date of the office's booking window (today to `booking_opens_days_ahead`
+    days ahead) whose working-day status rests on an estimate (no notice or library
+    knows its year), or None."""
+    today = clock.today()
+    last = today + dt.timedelta(days=schedule.booking_opens_days_ahead)
+    for year in range(today.year, last.year + 1):
+        if calendar.year_calendar(year).source == "estimated":
+            return max(today, dt.date(year, 1, 1))
+    return None
 
 
 def _check_overlaps(sessions: list[DaySessionIn], weekday: int | None = None) -> None:
@@ -403,6 +416,7 @@ async def day_overrides(session: AsyncSession, office_id: str, first: dt.date, l
 
 async def load_calendar(session: AsyncSession, schedule: MarriageSchedule, first: dt.date,
                         last: dt.date) -> OfficeCalendar:
+    await official_calendar.refresh(session)
     closed, specials = await day_overrides(session, schedule.office_id, first, last)
     return OfficeCalendar(schedule, closed, specials)
 
@@ -412,29 +426,30 @@ async def load_calendar(session: AsyncSession, schedule: MarriageSchedule, first
 # date: the ids, times and the constant start of each slot's JSON are computed once
 # per such combination and kept here (bounded). The key holds the weekly sessions
 # themselves (as JSON text), so no change to them can be missed.
-_DayKey = tuple[str, str, dt.date, bool, Any]
-_DaySlots = tuple[tuple[str, str, int, dt.date, dt.datetime], ...]
+_DayKey = tuple[str, str, dt.date, bool, Any, int]
+_DaySlots = tuple[tuple[str, str, int, dt.date, dt.datetime, str], ...]
 _DAY_CACHE: dict[_DayKey, _DaySlots] = {}
 _DAY_CACHE_MAX = 20_000
 
 
 def _day_slots(office_id: str, weekly_key: str, weekly: list[dict[str, Any]], day: dt.date,
                closed: bool, special: list[dict[str, Any]] | None) -> _DaySlots:
-    """(JSON up to `"capacity":`, slot id, schedule capacity, date, UTC start) of each
-    session held on `day`, earliest first."""
+    """(JSON up to `"capacity":`, slot id, schedule capacity, date, UTC start, JSON of
+    the calendar's source) of each session held on `day`, earliest first."""
     special_key = (None if special is None
                    else tuple((x["start"], x["end"], x["capacity"]) for x in special))
-    key = (office_id, weekly_key, day, closed, special_key)
+    key = (office_id, weekly_key, day, closed, special_key, calendar.generation())
     hit = _DAY_CACHE.get(key)
     if hit is not None:
         return hit
     out = []
+    source = json.dumps(calendar.calendar_source(day))
     for sess in calendar.sessions_on(office_id, day, weekly, closed, special):
         sid = sess.slot_id
         head = (f'{{"slot_id":{json.dumps(sid, ensure_ascii=False)},"date":"{day.isoformat()}",'
                 f'"start":{json.dumps(sess.start, ensure_ascii=False)},'
                 f'"end":{json.dumps(sess.end, ensure_ascii=False)},"capacity":')
-        out.append((head, sid, sess.capacity, day, sess.starts_at))
+        out.append((head, sid, sess.capacity, day, sess.starts_at, source))
     if len(_DAY_CACHE) >= _DAY_CACHE_MAX:
         _DAY_CACHE.clear()
     _DAY_CACHE[key] = result = tuple(out)
@@ -483,6 +498,7 @@ async def list_slots(session: AsyncSession, office_id: str, first: dt.date | Non
     last = last or min(first + dt.timedelta(days=MAX_SLOT_RANGE_DAYS - 1), LAST_DATE)
     if last < first or (last - first).days + 1 > MAX_SLOT_RANGE_DAYS:
         raise DateRangeTooLong(days=MAX_SLOT_RANGE_DAYS)
+    await official_calendar.refresh(session)
     rows = (await session.execute(_slots_read(), {
         "office_id": office_id, "first": first, "last": last,
         "lo": calendar.slot_prefix(office_id, first),
@@ -514,7 +530,7 @@ async def list_slots(session: AsyncSession, office_id: str, first: dt.date | Non
     cancel_before = dt.timedelta(hours=cancel_hours)
     parts: list[str] = []
     for day in calendar.daterange(first, last):
-        for head, sid, slot_capacity, sdate, starts_at in _day_slots(
+        for head, sid, slot_capacity, sdate, starts_at, source in _day_slots(
                 office_id, weekly_key, weekly, day, day in closed, specials.get(day)):
             units, booked = used.get(sid, (slot_capacity, 0))
             remaining = max(units - booked, 0)
@@ -523,7 +539,8 @@ async def list_slots(session: AsyncSession, office_id: str, first: dt.date | Non
             deadline = (starts_at - cancel_before).astimezone(CHINA_TZ).isoformat()
             parts.append(f'{head}{units},"remaining":{remaining},'
                          f'"bookable":{"true" if bookable else "false"},'
-                         f'"cancel_deadline_at":"{deadline}"}}')
+                         f'"cancel_deadline_at":"{deadline}",'
+                         f'"calendar_source":{source}}}')
     return ('{"items":[' + ",".join(parts) + "]}").encode()
 
 

@@ -92,16 +92,18 @@ async def test_confirmation_only_in_days_31_to_60(client, admin_headers, setting
     assert r.json()["divorce_case_id"] == case_id
     appt = r.json()
     assert (await client.post(f"{APPT}/{appt['id']}/cancel", headers=me)).status_code == 200
-    # Day 61 is too late.
+    # Past day 60 is too late (the Spring Festival closes 5 to 10 February 2027, by
+    # the estimate, so the first open day after the deadline is Thursday the 11th).
     set_china_time("2027-01-30")
-    r = await book(client, settings, slot_id(oid, "2027-02-08"), parties,
+    r = await book(client, settings, slot_id(oid, "2027-02-11"), parties,
                    kind="divorce_confirmation", case_id=case_id, headers=me)
     assert r.status_code == 422 and r.json()["code"] == "outside_confirmation_window"
-    # Day 59, Friday 2027-02-05 (day 60, the deadline, is a Saturday).
-    r = await book(client, settings, slot_id(oid, "2027-02-05"), parties,
+    # Day 58, Thursday 2027-02-04 (day 59 is the Spring Festival's eve, a holiday,
+    # and day 60, the deadline, a Saturday).
+    r = await book(client, settings, slot_id(oid, "2027-02-04"), parties,
                    kind="divorce_confirmation", case_id=case_id, headers=me)
     assert r.status_code == 201
-    done = await _complete(client, staff, r.json(), "2027-02-05")
+    done = await _complete(client, staff, r.json(), "2027-02-04")
     assert done["status"] == "completed"
     case = (await client.get(f"{CASES}/{case_id}", headers=me)).json()
     assert case["status"] == "registered"
@@ -170,7 +172,8 @@ async def test_withdraw_after_cooling_off_is_refused(client, admin_headers, sett
 async def test_a_lapsed_case_cannot_be_confirmed(client, admin_headers, settings):
     office, _staff, me, parties, case_id = await _open_case(client, admin_headers, settings)
     set_china_time("2027-02-07")
-    r = await book(client, settings, slot_id(office["id"], "2027-02-08"), parties,
+    # Thursday the 11th: the first day open after the Spring Festival (estimated).
+    r = await book(client, settings, slot_id(office["id"], "2027-02-11"), parties,
                    kind="divorce_confirmation", case_id=case_id, headers=me)
     assert r.status_code == 409 and r.json()["code"] == "invalid_state"
 

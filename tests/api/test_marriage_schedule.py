@@ -99,7 +99,8 @@ async def test_slots_follow_the_weekly_schedule(client, admin_headers, settings)
                              "start": "09:00", "end": "12:00", "capacity": 5, "remaining": 5,
                              "bookable": False,  # started already
                              # Cancellable until 24 hours before it starts.
-                             "cancel_deadline_at": "2026-11-30T09:00:00+08:00"}
+                             "cancel_deadline_at": "2026-11-30T09:00:00+08:00",
+                             "calendar_source": "library"}
     assert by_id[slot_id(office["id"], "2026-12-01", "13:30")]["bookable"] is True
     assert by_id[slot_id(office["id"], "2026-12-08")]["bookable"] is True  # day 7
     assert by_id[slot_id(office["id"], "2026-12-09")]["bookable"] is False  # not released
@@ -155,16 +156,6 @@ async def test_statutory_holidays_close_and_adjusted_working_days_open(client, a
     assert "2026-10-08" in dates and "2026-10-09" in dates
     assert "2026-10-10" in dates  # a Saturday worked
     assert "2026-10-11" not in dates
-
-
-async def test_years_the_library_does_not_know_follow_the_weekly_schedule(client,
-                                                                           admin_headers):
-    set_china_time("2026-12-20")
-    office, _ = await office_with_schedule(client, admin_headers)
-    items = await _slots(client, office["id"], "2026-12-31", "2027-01-04")
-    dates = sorted({i["date"] for i in items})
-    # 2027's notice is not in the library yet: 1 January 2027, a Friday, is open.
-    assert dates == ["2026-12-31", "2027-01-01", "2027-01-04"]
 
 
 async def test_closures_close_a_day_and_special_days_open_one(client, admin_headers):

@@ -1,7 +1,8 @@
 """Helpers shared by the marriage tests (this module holds no tests).
 
 The clock is set in China time; 2026-12-01 is a Tuesday. chinese-calendar knows
-2026 (and not 2027, whose dates therefore follow the weekly schedule alone).
+2026 (and not 2027, whose statutory holidays are therefore estimated: closed,
+with no adjusted working day, until the admin loads the year's notice).
 """
 
 from __future__ import annotations
