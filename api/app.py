@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -18,7 +19,17 @@ from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from api import admin, beds, burial, docs, home_care, marriage, problems, system
+from api import (
+    admin,
+    beds,
+    burial,
+    docs,
+    home_care,
+    marriage,
+    official_calendar,
+    problems,
+    system,
+)
 from api.deps import (
     OPENAPI_ERROR_HEADERS,
     OPENAPI_ERRORS,
@@ -32,11 +43,13 @@ from api.middleware import Metrics, RequestContextMiddleware
 from api.problems import ProblemDetail
 from api.ratelimit import Limiter, rate_limit
 from api.route import Router
+from core.clock import clock
 from core.db import Database
 from core.errors import DomainError
 from core.logging import configure_logging, get_logger
 from core.settings import Settings, get_settings
 from services import maintenance
+from services.marriage import official_calendar as calendar_notices
 
 log = get_logger("huimin.app")
 
@@ -62,6 +75,8 @@ ROUTERS: list[Router] = [
     admin.router,
     marriage.public_router,
     marriage.router,
+    official_calendar.public_router,
+    official_calendar.router,
     beds.public_router,
     beds.router,
     home_care.public_router,
@@ -75,6 +90,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     db = database or Database.from_settings(settings)
+    if settings.clock_offset_seconds:  # a rehearsal of dates ahead (never in production)
+        clock.reset()
+        clock.advance(timedelta(seconds=settings.clock_offset_seconds))
+    calendar_notices.configure(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -84,7 +103,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 await maintenance.refresh_statistics(session, sample_rows=0)
                 await session.commit()
         if settings.maintenance_interval_seconds > 0:
-            task = asyncio.create_task(_maintenance_loop(db, settings))
+            task = asyncio.create_task(maintenance.loop(db, settings))
         try:
             yield
         finally:
@@ -227,19 +246,12 @@ TAGS = [
     {"name": "system", "description": "Health, readiness, metrics"},
     {"name": "admin", "description": "Platform administration (role `admin`)"},
     {"name": "marriage", "description": "Marriage registration appointments (婚姻登记预约)"},
+    {"name": "calendar", "description": "China's official calendar: public holidays and "
+                                        "adjusted working days (法定节假日与调休)"},
     {"name": "beds", "description": "Elderly-care institution beds (养老机构床位)"},
     {"name": "home-care", "description": "Home and community care (居家社区养老服务)"},
     {"name": "burial", "description": "Eco-burial subsidy claims (节地生态安葬奖补)"},
 ]
-
-
-async def _maintenance_loop(db: Database, settings: Settings) -> None:
-    while True:
-        await asyncio.sleep(settings.maintenance_interval_seconds)
-        try:
-            await maintenance.run_once(db, settings)
-        except Exception:  # noqa: BLE001 - keep the loop alive; the error is logged
-            log.exception("maintenance_loop_error")
 
 
 def asgi() -> FastAPI:

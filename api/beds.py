@@ -59,7 +59,8 @@ _STAFF = (errors.Forbidden, errors.NotFound)
                 "category (and alone lists institutions that have such beds). `max_fee_fen`: "
                 "some bed (a vacant one with `has_vacancy=true`) costs at most this much a "
                 "month. `near=lat,lon` adds `distance_km` to each item; `sort=distance` orders "
-                "by it (institutions without a location are then left out).",
+                "by it (institutions without a location are then left out). Each item shows "
+                "`monthly_fees`, the fee range of each category's beds.",
     responses={**PUBLIC_RESPONSES, **{k: v for k, v in responses(
         errors.ValidationFailed, errors.NearRequired, errors.InvalidCursor).items()
         if k != 401}})
@@ -72,6 +73,9 @@ async def search_institutions(
     max_fee_fen: Annotated[int | None, Query(ge=0, le=100_000_000, examples=[400000],
                                              description="Monthly fee in fen")] = None,
     min_rating: Annotated[int | None, Query(ge=1, le=5)] = None,
+    medical_care: Annotated[bool | None, Query(
+        description="`true`: only institutions that integrate medical care (医养结合); "
+                    "`false`: only those that do not")] = None,
     # The pattern is checked by the service (organisations.parse_near), whose refusal
     # names the expected form in both languages.
     near: Annotated[str | None, Query(max_length=40, json_schema_extra={"pattern": NEAR_PATTERN},
@@ -81,7 +85,8 @@ async def search_institutions(
 ) -> Page[InstitutionPublic]:
     filters = institutions.SearchFilters(
         division_code=division_code, category=category.value if category else None,
-        has_vacancy=has_vacancy, max_fee_fen=max_fee_fen, min_rating=min_rating)
+        has_vacancy=has_vacancy, max_fee_fen=max_fee_fen, min_rating=min_rating,
+        medical_care=medical_care)
     return await institutions.search(session, filters, near=near, sort=sort,
                                      limit=paging.limit, cursor=paging.cursor)
 
@@ -104,6 +109,10 @@ async def get_institution(institution_id: str, session: Db,
 @router.patch(
     "/v1/institutions/{institution_id}", response_model=InstitutionPublic,
     summary="Update the institution's own profile (If-Match)",
+    description="Address, phone, location, ownership and `medical_care`. The name, the "
+                "division code and the star rating are set by the platform admin "
+                "(`PATCH /v1/admin/organisations/{org_id}`); a body naming one of them is "
+                "refused with 422 `validation_error`.",
     responses=responses(*_STAFF, errors.PreconditionFailed, errors.PreconditionRequired,
                         errors.InvalidDivisionCode, errors.ValidationFailed))
 async def update_institution(institution_id: str, body: InstitutionUpdate, session: Db,
@@ -179,8 +188,11 @@ async def discharge(institution_id: str, bed_id: str, session: Db,
     "/v1/institutions/{institution_id}/residents", status_code=201,
     response_model=OccupancyPublic,
     summary="Record a resident admitted outside huimin (the bed becomes occupied)",
+    description="With `id_number`, a person who already occupies a bed anywhere is refused "
+                "with 409 `elder_already_resident`.",
     responses=responses(*_STAFF, errors.InvalidState, errors.NoBedAvailable,
-                        errors.InvalidIdNumber, errors.ValidationFailed)
+                        errors.ElderAlreadyResident, errors.InvalidIdNumber,
+                        errors.ValidationFailed)
     | with_headers(201, "Location"))
 async def admit_outside(institution_id: str, body: OutsideResidentIn, session: Db,
                         principal: InstitutionStaff, settings: SettingsDep,
@@ -300,7 +312,11 @@ async def withdraw(application_id: str, session: Db, principal: CitizenPrincipal
 
 @router.action(
     "/v1/bed-applications/{application_id}/admit", response_model=BedApplicationPublic,
-    summary="Admit the elder: the bed becomes occupied, an occupancy record starts")
+    summary="Admit the elder: the bed becomes occupied, an occupancy record starts",
+    description="An elder lives in one institution at a time: while the elder occupies a "
+                "bed anywhere (here or elsewhere), admission is refused with 409 "
+                "`elder_already_resident` until that stay is discharged.",
+    errors=(errors.ElderAlreadyResident,))
 async def admit(application_id: str, session: Db, principal: InstitutionStaff,
                 settings: SettingsDep) -> BedApplicationPublic:
     return await applications.admit(session, principal, application_id, settings)

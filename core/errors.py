@@ -584,6 +584,12 @@ TooManyActiveApplications = _error(
     "Too many active applications",
     "每位老人最多同时有 {limit} 个在办入住申请。",
     "An elder may hold at most {limit} active applications.")
+ElderAlreadyResident = _error(
+    "ElderAlreadyResident", "elder_already_resident", 409, "老人已在院入住",
+    "The elder already lives in an institution",
+    "该老人目前已占用一张床位（本机构或其他机构），须先办理出院才能再次入住。",
+    "The elder occupies a bed (here or at another institution); that stay must be "
+    "discharged before another admission.")
 DuplicateBedCode = _error(
     "DuplicateBedCode", "duplicate_bed_code", 409, "床位编号已存在", "Bed code already exists",
     "本机构已有编号为 {code} 的床位。", "The institution already has a bed {code}.")

@@ -63,9 +63,16 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = 24
 
     log_level: str = "INFO"
-    # Seconds between maintenance runs inside each server process (0: never;
-    # then run `huimin sweep` from cron instead).
+    # The longest each server process's maintenance sweep sleeps between runs (0:
+    # never runs; then run `huimin sweep` from cron instead). It runs at start-up
+    # and wakes sooner at the next known offer expiry.
     maintenance_interval_seconds: float = 60.0
+    # Shift of the service clock against the operating system's, in seconds, for
+    # rehearsing dates ahead without libfaketime (refused in production).
+    clock_offset_seconds: float = 0.0
+    # How long a process trusts its copy of the loaded official-calendar notices
+    # before reading them again (a notice loaded through another process).
+    official_calendar_refresh_seconds: float = 30.0
 
     # Marriage registration policy (DOMAIN.md section 1).
     marriage_min_age_male: int = 22
@@ -82,7 +89,7 @@ class Settings(BaseSettings):
     # Elderly-care beds (DOMAIN.md section 2).
     beds_min_applicant_age: int = 60
     beds_max_active_applications: int = 3
-    beds_offer_hold_hours: int = 72
+    beds_offer_hold_hours: float = 72
 
     # Eco-burial subsidy claims (DOMAIN.md section 4).
     burial_claimant_min_age: int = 18
@@ -113,6 +120,8 @@ class Settings(BaseSettings):
                 )
             if len(self.jwt_secret) < 32:
                 raise ValueError("HUIMIN_JWT_SECRET must be at least 32 characters")
+            if self.clock_offset_seconds:
+                raise ValueError("HUIMIN_CLOCK_OFFSET_SECONDS is for rehearsals, not production")
         try:
             key = base64.b64decode(self.id_encryption_key, validate=True)
         except ValueError as exc:

@@ -15,7 +15,9 @@ the request and response models.
   class is computed for the current date, never frozen at assessment.
 - `bed_applicant`: one row per elder (by blind index) with the number of active
   applications, raised by a conditional UPDATE (`active_count < limit`).
-- `bed_occupancy`: who occupied which bed when; at most one open record per bed.
+- `bed_occupancy`: who occupied which bed when; at most one open record per bed,
+  and at most one per person (by blind index): an elder lives in one institution
+  at a time.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from schemas.common import IdNumberIn, Name, Phone, StrictModel, id_field, utc_d
 from schemas.organisation import (
     InstitutionFacts,
     Organisation,
-    OrganisationUpdate,
+    Ownership,
 )
 
 
@@ -73,6 +75,7 @@ class ApplicationStatus(StrEnum):
 
 ACTIVE_STATUSES = ("submitted", "waitlisted", "offered", "accepted")
 _ACTIVE_SQL = "status IN ('submitted', 'waitlisted', 'offered', 'accepted')"
+_OPEN_STAY_SQL = "ended_at IS NULL AND resident_id_blind IS NOT NULL"
 _BED_STATUS_SQL = "status IN ('available', 'held', 'occupied', 'maintenance')"
 
 
@@ -127,6 +130,8 @@ class BedApplication(SQLModel, table=True):
         Index("ix_bed_application_offer_expiry", "status", "offer_expires_at"),
         CheckConstraint("ability_level IS NULL OR ability_level BETWEEN 0 AND 4",
                         name="ability_range"),
+        CheckConstraint("max_monthly_fee_fen IS NULL OR max_monthly_fee_fen >= 0",
+                        name="max_fee_non_negative"),
     )
 
     id: str = id_field()
@@ -140,6 +145,8 @@ class BedApplication(SQLModel, table=True):
     elder_phone: str = Field(max_length=32)
     priority_groups: list[str] = Field(default_factory=list, sa_type=JSON)
     declared_ability_level: int | None = None
+    # The most the family can pay a month: no offer exceeds it (None: no limit).
+    max_monthly_fee_fen: int | None = None
     ability_level: int | None = None
     verified_priority_groups: list[str] = Field(default_factory=list, sa_type=JSON)
     # The class on the day of assessment; later classes are in the steps below.
@@ -187,6 +194,9 @@ class BedOccupancy(SQLModel, table=True):
     __table_args__ = (
         Index("uq_bed_occupancy_open_bed", "bed_id", unique=True,
               sqlite_where=text("ended_at IS NULL"), postgresql_where=text("ended_at IS NULL")),
+        # An elder lives in one institution at a time: one open stay per person.
+        Index("uq_bed_occupancy_open_resident", "resident_id_blind", unique=True,
+              sqlite_where=text(_OPEN_STAY_SQL), postgresql_where=text(_OPEN_STAY_SQL)),
         Index("ix_bed_occupancy_institution", "institution_id", "id"),
         Index("ix_bed_occupancy_bed", "bed_id", "id"),
     )
@@ -222,8 +232,26 @@ class Vacancies(BaseModel):
     dementia: int = 0
 
 
+class FeeRange(BaseModel):
+    min_fen: int
+    max_fen: int
+
+
+class MonthlyFees(BaseModel):
+    """Per category, the lowest and highest monthly fee of the institution's beds
+    (null: no bed of that category)."""
+
+    self_care: FeeRange | None = None
+    semi_care: FeeRange | None = None
+    full_care: FeeRange | None = None
+    dementia: FeeRange | None = None
+
+
 class InstitutionPublic(InstitutionFacts):
     vacancies: Vacancies
+    monthly_fees: MonthlyFees = PField(
+        default_factory=MonthlyFees,
+        description="Each category's monthly fee range over the institution's beds")
     distance_km: float | None = PField(
         default=None, description="Great-circle distance from `near`, in kilometres")
     updated_at: datetime
@@ -235,15 +263,28 @@ class InstitutionPublic(InstitutionFacts):
         "lat": 30.646, "lon": 104.048, "ownership": "public", "rating": 4,
         "medical_care": True,
         "vacancies": {"self_care": 3, "semi_care": 1, "full_care": 0, "dementia": 0},
+        "monthly_fees": {"self_care": {"min_fen": 200000, "max_fen": 260000},
+                         "semi_care": {"min_fen": 300000, "max_fen": 300000},
+                         "full_care": {"min_fen": 380000, "max_fen": 450000},
+                         "dementia": None},
         "distance_km": 2.41, "updated_at": "2026-11-29T10:00:00+08:00",
     }]})
 
 
-class InstitutionUpdate(OrganisationUpdate):
-    """The institution's own profile; every field optional (PATCH)."""
+class InstitutionUpdate(StrictModel):
+    """The institution's own profile; every field optional (PATCH). The name, the
+    division code and the star rating are the platform admin's to set
+    (`PATCH /v1/admin/organisations/{org_id}`): naming one here is refused (422)."""
+
+    address: str | None = PField(default=None, max_length=300)
+    phone: Phone | None = None
+    lat: float | None = PField(default=None, ge=-90, le=90)
+    lon: float | None = PField(default=None, ge=-180, le=180)
+    ownership: Ownership | None = None
+    medical_care: bool | None = None
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"rating": 5, "medical_care": True, "phone": "028-85550001"},
+        {"medical_care": True, "phone": "028-85550001"},
         {"address": "成都市武侯区武侯祠大街 3 号", "lat": 30.645, "lon": 104.047},
     ]})
 
@@ -317,11 +358,15 @@ class BedApplicationCreate(StrictModel):
         default=None, ge=0, le=4,
         description="The applicant's own statement (0 intact to 4 total); only a hint, "
                     "the institution's assessment counts")
+    max_monthly_fee_fen: int | None = PField(
+        default=None, ge=0, le=100_000_000,
+        description="The most the family can pay a month, in fen: no bed above it is offered")
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "institution_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1f2", "category": "full_care",
         "elder": {"name": "张秀英", "id_number": "11010519491231002X", "phone": "13800138000"},
         "priority_groups": ["lost_only_child"], "ability_level": 3,
+        "max_monthly_fee_fen": 400000,
     }]})
 
     @model_validator(mode="after")
@@ -359,6 +404,8 @@ class BedApplicationPublic(BaseModel):
     elder: ElderPublic
     priority_groups: list[PriorityGroup]
     declared_ability_level: int | None = None
+    max_monthly_fee_fen: int | None = PField(
+        default=None, description="The family's monthly limit; no offer exceeds it")
     ability_level: int | None = None
     verified_priority_groups: list[PriorityGroup]
     priority_class: int | None = PField(
@@ -367,7 +414,10 @@ class BedApplicationPublic(BaseModel):
     waitlist_position: int | None = PField(
         default=None, description="1-based place on the waiting list while `waitlisted`")
     bed_id: str | None = None
-    bed_code: str | None = None
+    bed_code: str | None = PField(default=None, description="The offered (or held) bed's "
+                                  "room and bed number")
+    bed_monthly_fee_fen: int | None = PField(
+        default=None, description="That bed's monthly fee in fen, shown before accepting")
     offer_expires_at: datetime | None = None
     applied_at: datetime
     assessed_at: datetime | None = None
@@ -382,10 +432,11 @@ class BedApplicationPublic(BaseModel):
         "elder": {"name": "张秀英", "id_number_masked": "110105********002X",
                   "phone": "13800138000"},
         "priority_groups": ["lost_only_child"], "declared_ability_level": 3,
-        "ability_level": 3, "verified_priority_groups": ["lost_only_child"],
+        "max_monthly_fee_fen": 400000, "ability_level": 3,
+        "verified_priority_groups": ["lost_only_child"],
         "priority_class": 2, "waitlist_position": None,
         "bed_id": "bed_0193a1b2c3d4e5f6a7b8c9d0e1f2", "bed_code": "3-301-1",
-        "offer_expires_at": "2026-12-02T10:00:00+08:00",
+        "bed_monthly_fee_fen": 380000, "offer_expires_at": "2026-12-02T10:00:00+08:00",
         "applied_at": "2026-11-28T09:00:00+08:00", "assessed_at": "2026-11-29T10:00:00+08:00",
         "offered_at": "2026-11-29T10:00:00+08:00", "accepted_at": None, "admitted_at": None,
         "closed_at": None,

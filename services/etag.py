@@ -20,7 +20,7 @@ def etag(object_id: str, version: int) -> str:
     return f'"{object_id}.{version}"'
 
 
-def institution_etag(org_id: str, version: int, vacancies: Mapping[str, int]) -> str:
+def institution_etag(org_id: str, version: int, vacancies: Mapping[str, object]) -> str:
     shown = ",".join(f"{k}={vacancies[k]}" for k in sorted(vacancies))
     digest = hashlib.blake2b(shown.encode(), digest_size=6).hexdigest()
     return f'"{org_id}.{version}.{digest}"'

@@ -3,6 +3,11 @@ idempotency keys. Correctness never depends on it (expiry is computed from
 stored times when read); it only makes sure an expired offer's bed reaches the
 next applicant without waiting for the next change to that waiting list.
 
+`loop` (each server process runs one) sweeps at start-up, then sleeps until the
+next known offer expiry (read from the database, or noted by an offer made in
+this process meanwhile), at most `maintenance_interval_seconds`: so after a
+restart past an expiry, or at an expiry, the bed moves at once.
+
 Each job runs in its own transaction, so one failing job does not hold back
 the others. Safe to run from several workers at once: the jobs lock what they
 change.
@@ -10,12 +15,16 @@ change.
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime, timedelta
+
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core.clock import clock
 from core.db import Database, is_retryable
 from core.logging import get_logger
 from core.settings import Settings
-from services import idempotency
+from services import alarm, idempotency
 from services.beds import pool
 
 log = get_logger("huimin.maintenance")
@@ -57,3 +66,31 @@ async def run_once(db: Database, settings: Settings) -> dict[str, int]:
     if any(v for k, v in done.items() if k != "sqlite_statistics_refreshed"):
         log.info("maintenance", **done)
     return done
+
+
+# Woken a little after the moment, so that the offer has expired by then.
+_AFTER_DUE = timedelta(milliseconds=50)
+
+
+async def next_due(db: Database) -> datetime | None:
+    async with db.session(write=False) as session:
+        return await pool.next_offer_expiry(session)
+
+
+async def loop(db: Database, settings: Settings) -> None:
+    """Run `run_once` now, then at each next known expiry (bounded by
+    `maintenance_interval_seconds`), until cancelled."""
+    while True:
+        due: datetime | None = None
+        try:
+            await run_once(db, settings)
+            due = await next_due(db)
+        except Exception:  # noqa: BLE001 - keep the loop alive; the error is logged
+            log.exception("maintenance_loop_error")
+        now = clock.now()
+        wake_at = now + timedelta(seconds=settings.maintenance_interval_seconds)
+        for at in (due, alarm.offers.pending(now)):
+            if at is not None:
+                wake_at = min(wake_at, at + _AFTER_DUE)
+        await alarm.offers.sleep((wake_at - now).total_seconds(), wake_at)
+        await asyncio.sleep(0)  # a cancellation lands here even when no time passed

@@ -48,18 +48,21 @@ S = ApplicationStatus
 async def to_public(session: AsyncSession, app: BedApplication) -> BedApplicationPublic:
     status = pool.effective_status(app)
     cls = await pool.effective_class(session, app)
-    bed_code = None
+    bed_code = bed_fee = None
     if app.bed_id is not None:
-        bed_code = (await session.execute(select(Bed.code).where(Bed.id == app.bed_id))
-                    ).scalar_one_or_none()
+        row = (await session.execute(select(Bed.code, Bed.monthly_fee_fen)
+                                     .where(Bed.id == app.bed_id))).first()
+        if row is not None:
+            bed_code, bed_fee = row
     return BedApplicationPublic(
         id=app.id, institution_id=app.institution_id, category=app.category, status=status,
         elder=ElderPublic(name=app.elder_name, id_number_masked=app.elder_id_masked,
                           phone=app.elder_phone),
         priority_groups=app.priority_groups, declared_ability_level=app.declared_ability_level,
-        ability_level=app.ability_level, verified_priority_groups=app.verified_priority_groups,
+        max_monthly_fee_fen=app.max_monthly_fee_fen, ability_level=app.ability_level,
+        verified_priority_groups=app.verified_priority_groups,
         priority_class=cls, waitlist_position=await pool.waitlist_position(session, app, cls),
-        bed_id=app.bed_id, bed_code=bed_code,
+        bed_id=app.bed_id, bed_code=bed_code, bed_monthly_fee_fen=bed_fee,
         offer_expires_at=app.offer_expires_at if status == S.offered else None,
         applied_at=app.applied_at, assessed_at=app.assessed_at, offered_at=app.offered_at,
         accepted_at=app.accepted_at, admitted_at=app.admitted_at, closed_at=app.closed_at)
@@ -117,7 +120,8 @@ async def create(session: AsyncSession, principal: Principal, body: BedApplicati
         elder_id_encrypted=protected.encrypted, elder_id_blind=protected.blind_index,
         elder_id_masked=protected.masked, elder_phone=body.elder.phone,
         priority_groups=[g.value for g in body.priority_groups],
-        declared_ability_level=body.ability_level, status=S.submitted, applied_at=now,
+        declared_ability_level=body.ability_level,
+        max_monthly_fee_fen=body.max_monthly_fee_fen, status=S.submitted, applied_at=now,
         updated_at=now)
     session.add(app)
     # The unique partial index decides when two arrive at once.
@@ -221,6 +225,9 @@ async def admit(session: AsyncSession, principal: Principal, application_id: str
         if app.bed_id is None:  # every accepted application holds one; never admit without
             raise InvalidState(status=lifecycle.effective_status(app), action="admit")
 
+    # An elder lives in one institution at a time (the open-stay index decides when
+    # two institutions admit the same elder at once; this read names it first).
+    await inventory.refuse_if_resident(session, app.elder_id_blind)
     app = await lifecycle.LIFE.move(session, principal, app, "admit", guard=holds_a_bed)
     assert app.bed_id is not None
     if not await pool.change_bed_status(session, app.bed_id, app.institution_id, app.category,

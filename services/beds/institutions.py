@@ -25,12 +25,14 @@ from schemas.beds import (
     BedApplication,
     BedPool,
     BedStatus,
+    FeeRange,
     InstitutionPublic,
     InstitutionUpdate,
+    MonthlyFees,
     Vacancies,
 )
 from schemas.common import Page
-from schemas.organisation import Organisation, OrgKind
+from schemas.organisation import Organisation, OrganisationUpdate, OrgKind
 from services import divisions, organisations
 from services.beds.inventory import own_institution
 from services.etag import institution_etag
@@ -56,13 +58,28 @@ async def vacancies_of(session: AsyncSession, ids: list[str]) -> dict[str, Vacan
     return {i: Vacancies(**counts.get(i, {})) for i in ids}
 
 
+async def fees_of(session: AsyncSession, ids: list[str]) -> dict[str, MonthlyFees]:
+    """Each institution's lowest and highest monthly fee per bed category."""
+    ranges: dict[str, dict[str, FeeRange]] = defaultdict(dict)
+    if ids:
+        for inst, cat, lo, hi in await session.execute(
+                select(Bed.institution_id, Bed.category, func.min(Bed.monthly_fee_fen),
+                       func.max(Bed.monthly_fee_fen))
+                .where(Bed.institution_id.in_(ids))
+                .group_by(Bed.institution_id, Bed.category)):
+            ranges[inst][cat] = FeeRange(min_fen=lo, max_fen=hi)
+    return {i: MonthlyFees(**ranges.get(i, {})) for i in ids}
+
+
 def to_public(org: Organisation, vacancies: Vacancies,
-              distance_km: float | None = None) -> InstitutionPublic:
+              distance_km: float | None = None,
+              fees: MonthlyFees | None = None) -> InstitutionPublic:
     return InstitutionPublic(
         id=org.id, name=org.name, division_code=org.division_code,
         division_name=divisions.name_of(org.division_code), address=org.address,
         phone=org.phone, lat=org.lat, lon=org.lon, ownership=org.ownership, rating=org.rating,
         medical_care=org.medical_care, vacancies=vacancies,
+        monthly_fees=fees or MonthlyFees(),
         distance_km=round(distance_km, 3) if distance_km is not None else None,
         updated_at=org.updated_at)
 
@@ -74,16 +91,21 @@ async def _institution(session: AsyncSession, institution_id: str) -> Organisati
         raise NotFound(what="institution") from exc
 
 
-def etag_of(org: Organisation, vacancies: Vacancies) -> str:
-    """The profile's ETag: its version and the vacancies it shows (see services.etag)."""
-    return institution_etag(org.id, org.version, vacancies.model_dump())
+def etag_of(org: Organisation, vacancies: Vacancies, fees: MonthlyFees) -> str:
+    """The profile's ETag: its version and the vacancies and fee ranges it shows (see
+    services.etag)."""
+    shown: dict[str, object] = dict(vacancies.model_dump())
+    for cat, r in fees.model_dump().items():
+        shown[f"fee_{cat}"] = f"{r['min_fen']}-{r['max_fen']}" if r else "-"
+    return institution_etag(org.id, org.version, shown)
 
 
 async def get(session: AsyncSession, institution_id: str) -> tuple[InstitutionPublic, str]:
     """The public profile and its ETag."""
     org = await _institution(session, institution_id)
     vac = (await vacancies_of(session, [org.id]))[org.id]
-    return to_public(org, vac), etag_of(org, vac)
+    fees = (await fees_of(session, [org.id]))[org.id]
+    return to_public(org, vac, fees=fees), etag_of(org, vac, fees)
 
 
 async def update(session: AsyncSession, principal: Principal, institution_id: str,
@@ -91,9 +113,13 @@ async def update(session: AsyncSession, principal: Principal, institution_id: st
     """The institution's own profile under `If-Match` (the ETag its GET gave)."""
     await own_institution(session, principal, institution_id)
     vac = (await vacancies_of(session, [institution_id]))[institution_id]
-    org = await organisations.update_(session, principal, institution_id, body, if_match,
-                                      etag_of=lambda o: etag_of(o, vac))
-    return to_public(org, vac), etag_of(org, vac)
+    fees = (await fees_of(session, [institution_id]))[institution_id]
+    # Only the fields an institution may set reach the organisation (InstitutionUpdate
+    # has no name, division code or rating: those are the admin's).
+    changes = OrganisationUpdate(**body.model_dump(exclude_unset=True))
+    org = await organisations.update_(session, principal, institution_id, changes, if_match,
+                                      etag_of=lambda o: etag_of(o, vac, fees))
+    return to_public(org, vac, fees=fees), etag_of(org, vac, fees)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +129,7 @@ class SearchFilters:
     has_vacancy: bool | None = None
     max_fee_fen: int | None = None
     min_rating: int | None = None
+    medical_care: bool | None = None
 
 
 def _beds_conditions(f: SearchFilters) -> organisations.Correlated:
@@ -113,6 +140,10 @@ def _beds_conditions(f: SearchFilters) -> organisations.Correlated:
 
 def _filtered(f: SearchFilters, institution_id: Any) -> list[Any]:
     conds: list[Any] = []
+    if f.medical_care is not None:
+        conds.append(Organisation.medical_care.is_(True) if f.medical_care
+                     else or_(Organisation.medical_care.is_(False),
+                              Organisation.medical_care.is_(None)))
     pool_conds = [BedPool.institution_id == institution_id]
     if f.category:
         pool_conds.append(BedPool.category == f.category)
@@ -148,12 +179,13 @@ async def search(session: AsyncSession, f: SearchFilters, *, near: str | None, s
         min_rating=f.min_rating, where=_beds_conditions(f), limit=limit, cursor=cursor)
     next_cursor, page = found.next_cursor, found.items
     vac = await vacancies_of(session, [o.id for o in page])
+    fees = await fees_of(session, [o.id for o in page])
     items = []
     for o in page:
         d = None
         if origin is not None and o.lat is not None and o.lon is not None:
             d = haversine_km(origin[0], origin[1], o.lat, o.lon)
-        items.append(to_public(o, vac[o.id], d))
+        items.append(to_public(o, vac[o.id], d, fees[o.id]))
     return Page(items=items, next_cursor=next_cursor)
 
 
@@ -166,5 +198,6 @@ async def _search_by_distance(session: AsyncSession, f: SearchFilters,
     ids = [oid for _, oid in near.found]
     orgs = await organisations.get_many(session, ids)
     vac = await vacancies_of(session, ids)
-    return Page(items=[to_public(orgs[oid], vac[oid], d) for d, oid in near.found],
+    fees = await fees_of(session, ids)
+    return Page(items=[to_public(orgs[oid], vac[oid], d, fees[oid]) for d, oid in near.found],
                 next_cursor=near.next_cursor)

@@ -11,6 +11,7 @@ from core import pages
 from core.clock import clock
 from core.errors import (
     DuplicateBedCode,
+    ElderAlreadyResident,
     InvalidState,
     NoBedAvailable,
     NotFound,
@@ -207,9 +208,23 @@ async def discharge(session: AsyncSession, principal: Principal, institution_id:
     return await bed_public(session, await _bed(session, institution_id, bed.id))
 
 
+async def refuse_if_resident(session: AsyncSession, id_blind: str | None) -> None:
+    """409 `elder_already_resident` when the person occupies a bed anywhere."""
+    if id_blind is None:
+        return
+    open_stay = (await session.execute(
+        select(BedOccupancy.id).where(BedOccupancy.resident_id_blind == id_blind,
+                                      BedOccupancy.ended_at.is_(None)).limit(1))
+    ).scalar_one_or_none()
+    if open_stay is not None:
+        raise ElderAlreadyResident()
+
+
 async def start_occupancy(session: AsyncSession, bed: Bed, *, name: str,
                           id_number: identity.ProtectedId | None,
                           application_id: str | None) -> BedOccupancy:
+    """Open the bed's stay; one open stay per person (the unique index on the
+    resident's blind index), else 409 `elder_already_resident`."""
     occ = BedOccupancy(
         id=new_id("occ"), institution_id=bed.institution_id, bed_id=bed.id,
         application_id=application_id, resident_name=name,
@@ -218,7 +233,9 @@ async def start_occupancy(session: AsyncSession, bed: Bed, *, name: str,
         resident_id_masked=id_number.masked if id_number else None,
         outside_huimin=application_id is None, started_at=clock.now())
     session.add(occ)
-    await session.flush()
+    with unique_violation(ElderAlreadyResident(), constraint=constraint_of(
+            BedOccupancy, "uq_bed_occupancy_open_resident")):
+        await session.flush()
     return occ
 
 
@@ -236,6 +253,7 @@ async def admit_outside(session: AsyncSession, principal: Principal, institution
         category = body.category.value
     await pool.lock(session, institution_id, category)
     await pool.settle(session, institution_id, category)
+    await refuse_if_resident(session, protected.blind_index if protected else None)
     if body.bed_id is not None:
         bed = await _bed(session, institution_id, body.bed_id)
         if bed.status not in (BedStatus.available, BedStatus.maintenance):

@@ -15,12 +15,12 @@ So a bed is never free while an eligible applicant waits, and never held twice.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.clock import clock
+from core.clock import clock, utc
 from core.errors import InvalidState
 from core.principal import Principal
 from core.settings import Settings
@@ -35,6 +35,7 @@ from schemas.beds import (
     BedPool,
     BedStatus,
 )
+from services import alarm
 from services.beds import lifecycle, priority
 
 
@@ -130,9 +131,11 @@ async def settle(session: AsyncSession, institution_id: str, category: str) -> i
 async def match(session: AsyncSession, institution_id: str, category: str,
                 settings: Settings) -> list[str]:
     """Offer every free bed to the first eligible waiting application; reserved
-    beds first, and only to destitute elders. Returns the applications offered."""
+    beds first, and only to destitute elders; no bed above an application's
+    `max_monthly_fee_fen` (that application waits for one it can pay, and the bed
+    goes to the next). Returns the applications offered."""
     free = list((await session.execute(
-        select(Bed.id, Bed.reserved_for_destitute)
+        select(Bed.id, Bed.reserved_for_destitute, Bed.monthly_fee_fen)
         .where(Bed.institution_id == institution_id, Bed.category == category,
                Bed.status == BedStatus.available)
         .order_by(Bed.reserved_for_destitute.desc(), Bed.id))).all())
@@ -144,17 +147,19 @@ async def match(session: AsyncSession, institution_id: str, category: str,
                BedApplication.category == category,
                BedApplication.status == ApplicationStatus.waitlisted)
         .order_by(*waitlist_order()))
-    waiting = list((await session.execute(waiting_q.limit(len(free)))).scalars())
-    reserved = sum(1 for _, r in free if r)
-    destitute = list((await session.execute(
-        waiting_q.where(BedApplication.destitute.is_(True)).limit(reserved))).scalars()
-    ) if reserved else []
     taken: set[str] = set()
     offered: list[str] = []
     expires = clock.now() + timedelta(hours=settings.beds_offer_hold_hours)
-    for bed_id, is_reserved in free:
-        candidates = destitute if is_reserved else waiting
-        app = next((a for a in candidates if a.id not in taken), None)
+    for bed_id, is_reserved, fee in free:
+        # The first in order whom this bed suits: a reserved bed only for the
+        # destitute, and never above what the family said it can pay a month.
+        stmt = waiting_q.where(or_(BedApplication.max_monthly_fee_fen.is_(None),
+                                   BedApplication.max_monthly_fee_fen >= fee))
+        if is_reserved:
+            stmt = stmt.where(BedApplication.destitute.is_(True))
+        if taken:
+            stmt = stmt.where(BedApplication.id.not_in(taken))
+        app = (await session.execute(stmt.limit(1))).scalars().first()
         if app is None:
             continue
         taken.add(app.id)
@@ -165,6 +170,8 @@ async def match(session: AsyncSession, institution_id: str, category: str,
         if not held:  # cannot happen under the pool lock; never leave an offer bedless
             raise InvalidState(status="held", action="offer")
         offered.append(app.id)
+    if offered:
+        alarm.offers.note(expires)  # the sweep wakes then to pass the bed on if unanswered
     return offered
 
 
@@ -234,6 +241,15 @@ async def settle_and_match(session: AsyncSession, institution_id: str, category:
     """For a pool already locked: settle expired offers, then match."""
     await settle(session, institution_id, category)
     await match(session, institution_id, category, settings)
+
+
+async def next_offer_expiry(session: AsyncSession) -> datetime | None:
+    """When the earliest offer still open expires (None: no open offer)."""
+    at = (await session.execute(
+        select(func.min(BedApplication.offer_expires_at))
+        .where(BedApplication.status == ApplicationStatus.offered,
+               BedApplication.offer_expires_at > clock.now()))).scalar_one_or_none()
+    return utc(at) if at is not None else None
 
 
 async def sweep(session: AsyncSession, settings: Settings) -> int:

@@ -40,12 +40,14 @@ def elder_id(age: int = 75, *, sex: str = "female", extra_days: int = 10) -> str
 async def apply(client, settings, inst_id: str, *, category: str = "full_care", age: int = 75,
                 groups: tuple[str, ...] = (), citizen: dict | None = None,
                 id_number: str | None = None, name: str = "张秀英",
-                expect: int = 201) -> tuple[dict, dict[str, str]]:
+                max_fee: int | None = None, expect: int = 201) -> tuple[dict, dict[str, str]]:
     citizen = citizen or citizen_headers(settings)
     body = {"institution_id": inst_id, "category": category,
             "elder": {"name": name, "id_number": id_number or elder_id(age),
                       "phone": "13800138000"},
             "priority_groups": list(groups)}
+    if max_fee is not None:
+        body["max_monthly_fee_fen"] = max_fee
     r = await client.post("/v1/bed-applications", json=body, headers={**citizen, **idem()})
     assert r.status_code == expect, r.text
     return r.json(), citizen
@@ -102,12 +104,17 @@ async def check_pool_invariants(db, institution_id: str) -> None:
         assert p.total == len(in_pool), p
         assert p.vacant == sum(b.status == "available" for b in in_pool), p
     holders = [a for a in apps if a.status in ("offered", "accepted")]
+    fees = {b.id: b.monthly_fee_fen for b in beds}
+    for a in holders:  # no offer above what the family said it can pay
+        assert a.max_monthly_fee_fen is None or fees[a.bed_id] <= a.max_monthly_fee_fen, a
     held_beds = [a.bed_id for a in holders]
     assert len(held_beds) == len(set(held_beds)), "a bed offered twice"
     assert sorted(held_beds) == sorted(b.id for b in beds if b.status == "held")
-    # No free bed while an eligible application waits.
+    # No free bed while an eligible application waits (one the family can pay).
     for b in beds:
         if b.status == "available":
             waiting = [a for a in apps if a.status == "waitlisted" and a.category == b.category
-                       and (a.destitute or not b.reserved_for_destitute)]
+                       and (a.destitute or not b.reserved_for_destitute)
+                       and (a.max_monthly_fee_fen is None
+                            or a.max_monthly_fee_fen >= b.monthly_fee_fen)]
             assert not waiting, f"bed {b.code} free while {len(waiting)} wait"
