@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from core.clock import clock
 from schemas.beds import BedOccupancy
+from services import alarm
 from tests.api.test_beds_support import (
     add_bed,
     apply,
@@ -278,5 +279,4 @@ async def test_the_sweep_finds_expiries_made_by_other_processes(app, client, adm
 
 def maintenance_alarm_forget() -> None:
     """As if the offer had been made by another process: this one noted nothing."""
-    from services import alarm
     alarm.offers.pending(clock.now() + timedelta(days=365))

@@ -10,7 +10,6 @@ from schemas.official_calendar import OfficialCalendarNotice
 from services.marriage import official_calendar
 from tests.api.test_marriage_support import (
     book,
-    citizen,
     office_with_schedule,
     set_china_time,
     slot_id,
