@@ -127,6 +127,7 @@ PUBLIC_OPERATIONS = {
     ("GET", "/v1/providers/{provider_id}/offerings/{service_code}"),
     ("GET", "/v1/home-care/centre-sessions"),
     ("GET", "/v1/burial/policies"),
+    ("GET", "/v1/official-calendar/{year}"),
     # Beside the public list: one policy, and the one that would decide a claim.
     ("GET", "/v1/burial/policies/{policy_id}"), ("GET", "/v1/burial/policies/applicable"),
 }

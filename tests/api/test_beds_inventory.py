@@ -19,20 +19,21 @@ async def test_institution_edits_its_own_profile_under_if_match(client, admin_he
     assert r.json()["vacancies"] == {"self_care": 0, "semi_care": 0, "full_care": 0,
                                      "dementia": 0}
 
-    r = await client.patch(url, json={"rating": 5}, headers=staff)
+    r = await client.patch(url, json={"phone": "028-85550009"}, headers=staff)
     assert r.status_code == 428
     assert r.json()["code"] == "precondition_required"
-    r = await client.patch(url, json={"rating": 5, "medical_care": False},
+    r = await client.patch(url, json={"phone": "028-85550009", "medical_care": False},
                            headers={**staff, "If-Match": etag})
     assert r.status_code == 200, r.text
-    assert r.json()["rating"] == 5 and r.json()["medical_care"] is False
+    assert r.json()["phone"] == "028-85550009" and r.json()["medical_care"] is False
     assert r.headers["etag"] != etag
     assert (await client.get(url)).headers["etag"] == r.headers["etag"]
 
-    r = await client.patch(url, json={"rating": 3}, headers={**staff, "If-Match": etag})
+    r = await client.patch(url, json={"phone": "028-85550003"},
+                           headers={**staff, "If-Match": etag})
     assert r.status_code == 412
     assert r.json()["code"] == "precondition_failed"
-    r = await client.patch(url, json={"rating": 9}, headers={**staff, "If-Match": etag})
+    r = await client.patch(url, json={"lat": 91}, headers={**staff, "If-Match": etag})
     assert r.status_code == 422
 
 
@@ -41,14 +42,15 @@ async def test_other_institution_and_other_roles_cannot_edit(client, admin_heade
     _, other_staff = await institution(client, admin_headers, name="另一家养老院")
     url = f"/v1/institutions/{inst['id']}"
     etag = (await client.get(url)).headers["etag"]
-    r = await client.patch(url, json={"rating": 1}, headers={**other_staff, "If-Match": etag})
+    r = await client.patch(url, json={"phone": "028-85550001"},
+                           headers={**other_staff, "If-Match": etag})
     assert r.status_code == 404
     r = await client.get(f"{url}/beds", headers=other_staff)
     assert r.status_code == 404
-    r = await client.patch(url, json={"rating": 1},
+    r = await client.patch(url, json={"phone": "028-85550001"},
                            headers={**citizen_headers(settings), "If-Match": etag})
     assert r.status_code == 403
-    r = await client.patch(url, json={"rating": 1}, headers={"If-Match": etag})
+    r = await client.patch(url, json={"phone": "028-85550001"}, headers={"If-Match": etag})
     assert r.status_code == 401
 
 

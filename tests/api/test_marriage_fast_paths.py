@@ -53,7 +53,8 @@ async def _expected(client, staff, office_id, first: str, last: str, closed=(), 
                               Settings, s, clock.now(), clock.today()),
                           "cancel_deadline_at": (s.starts_at - dt.timedelta(
                               hours=schedule["cancel_deadline_hours"])
-                          ).astimezone(CHINA_TZ).isoformat()})
+                          ).astimezone(CHINA_TZ).isoformat(),
+                          "calendar_source": calendar.calendar_source(s.date)})
     return items
 
 

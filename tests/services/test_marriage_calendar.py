@@ -36,7 +36,11 @@ def test_official_calendar():
     assert calendar.official_day(dt.date(2026, 9, 20)) == "workday"  # Sunday worked
     assert calendar.official_day(dt.date(2026, 12, 8)) == "normal"
     assert calendar.official_day(dt.date(2026, 12, 12)) == "normal"  # ordinary Saturday
-    assert calendar.official_day(dt.date(2099, 1, 1)) is None
+    # A year no library knows: the statutory holidays, estimated from their rules.
+    assert calendar.official_day(dt.date(2099, 1, 1)) == "holiday"
+    assert calendar.official_day(dt.date(2099, 1, 8)) == "normal"
+    assert calendar.calendar_source(dt.date(2099, 1, 8)) == "estimated"
+    assert calendar.calendar_source(dt.date(2026, 1, 8)) == "library"
 
 
 def test_precedence():
@@ -48,7 +52,8 @@ def test_precedence():
     assert _on("2026-10-01", special=special) == [("08:30", 60)]
     assert _on("2026-10-01", closed=True, special=special) == []
     assert _on("2026-12-09", closed=True) == []
-    assert _on("2099-01-01") == [("09:00", 5)]  # unknown year: the weekly schedule (Thursday)
+    assert _on("2099-01-01") == []  # unknown year: New Year's Day closed by estimate
+    assert _on("2099-01-08") == [("09:00", 5)]  # and the weekly schedule (Thursday)
 
 
 def test_adjusted_working_day_uses_its_own_sessions_when_it_has_them():
