@@ -8,7 +8,8 @@
   loaded it (it wins over chinese-calendar and the estimate).
 
 Revision ID: 0011
-Revises: 0006
+Revises: 0012 (written on 0006; re-chained after main took marriage extras, 0012,
+which also revises 0006)
 Create Date: 2026-12-01 21:00:00+00:00
 """
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | Sequence[str] | None = "0006"
+down_revision: str | Sequence[str] | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
