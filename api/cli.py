@@ -17,7 +17,7 @@ from alembic.config import Config
 from sqlalchemy.engine import make_url
 
 from core.db import Database
-from core.security import issue_citizen_token
+from core.security import TokenLifetimeTooLong, issue_citizen_token
 from core.settings import get_settings
 from schemas.organisation import ApiKeyCreate, Role
 from services import audit, maintenance, organisations
@@ -161,7 +161,12 @@ def token_citizen(
     """Print a citizen token signed with the configured key (alone on the last line)."""
     settings = get_settings()
     ttl = timedelta(minutes=ttl_minutes if ttl_minutes is not None else settings.jwt_ttl_minutes)
-    typer.echo(issue_citizen_token(settings, subject, ttl))
+    try:
+        token = issue_citizen_token(settings, subject, ttl)
+    except TokenLifetimeTooLong as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(token)
 
 
 @audit_app.command("verify")

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     jwt_issuer: str = "huimin"
     jwt_audience: str = "huimin-citizen"
     jwt_ttl_minutes: int = 60 * 24
+    # The longest lifetime a citizen token may have: a token issued for longer, or
+    # whose `exp` lies further ahead than this, is refused (401 invalid_token).
+    jwt_max_ttl_minutes: int = 60 * 24 * 7
 
     # Personal-information protection: AES-256-GCM key (base64 of 32 bytes) and
     # the HMAC key of the blind index.
@@ -113,6 +116,9 @@ class Settings(BaseSettings):
                 )
             if len(self.jwt_secret) < 32:
                 raise ValueError("HUIMIN_JWT_SECRET must be at least 32 characters")
+        if not 1 <= self.jwt_ttl_minutes <= self.jwt_max_ttl_minutes:
+            raise ValueError("HUIMIN_JWT_TTL_MINUTES must be between 1 and "
+                             "HUIMIN_JWT_MAX_TTL_MINUTES")
         try:
             key = base64.b64decode(self.id_encryption_key, validate=True)
         except ValueError as exc:

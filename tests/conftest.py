@@ -77,8 +77,10 @@ def db_url(database_url: str, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def settings(db_url: str) -> Settings:
+    # Tests move the clock a year either way and mint tokens that survive it
+    # (test_marriage_support.citizen): the tokens' maximum lifetime allows that here.
     return Settings(env="test", database_url=db_url, rate_limit_enabled=False, log_level="INFO",
-                    maintenance_interval_seconds=0,
+                    maintenance_interval_seconds=0, jwt_max_ttl_minutes=3 * 366 * 24 * 60,
                     redis_url=None, _env_file=None)
 
 
