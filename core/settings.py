@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = 10
     sqlite_busy_timeout_ms: int = 30_000
+    # /readyz: the heartbeat write must get its locks and commit within this.
+    ready_write_timeout_ms: int = Field(default=2_000, ge=10)
 
     # Citizen tokens (HS256, pinned).
     jwt_secret: str = DEV_JWT_SECRET
