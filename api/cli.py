@@ -44,7 +44,8 @@ def alembic_config(database_url: str | None = None) -> Config:
 
 
 def run_migrations(database_url: str | None = None) -> None:
-    url = database_url or get_settings().database_url
+    settings = get_settings()
+    url = database_url or settings.migration_database_url or settings.database_url
     if url.startswith("sqlite"):
         db_path = make_url(url).database
         if db_path and db_path != ":memory:":

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
         default=f"sqlite+aiosqlite:///{DEFAULT_SQLITE_PATH}",
         validation_alias=AliasChoices("DATABASE_URL", "HUIMIN_DATABASE_URL"),
     )
+    # Who runs the migrations, when not the service's own DATABASE_URL: on
+    # PostgreSQL the owner, while the service connects as the least-privilege role
+    # `huimin_app` (README "PostgreSQL").
+    migration_database_url: str | None = None
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "HUIMIN_REDIS_URL")
     )
