@@ -100,6 +100,11 @@ async def verify(session: AsyncSession, *, batch: int = 1000) -> ChainReport:
     row fails its own hash, a deleted one leaves a gap in `seq` (and the next row's
     `prev_hash` names a hash no row has), an inserted one fails its hash, breaks the
     numbering, or runs past the head."""
+    # One snapshot for the head and every batch, so rows appended meanwhile by a
+    # running service are neither half seen nor taken for rows past the head (SQLite:
+    # a read transaction in WAL mode is one snapshot already).
+    if session.bind.dialect.name == "postgresql":
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     head = (await session.execute(select(AuditChainHead).where(AuditChainHead.id == 1))
             ).scalar_one_or_none()
     head_seq, head_hash = (head.seq, head.hash) if head else (0, auditchain.GENESIS)
