@@ -21,7 +21,8 @@
   the cluster may use.
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0012 (written on 0006; re-chained after main's 0012, marriage extras, so
+the history has one head)
 Create Date: 2026-12-01 20:30:00+00:00
 """
 import datetime as dt
@@ -34,7 +35,7 @@ from alembic import op
 from core import auditchain
 
 revision: str = "0009"
-down_revision: str | Sequence[str] | None = "0006"
+down_revision: str | Sequence[str] | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
