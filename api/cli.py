@@ -17,17 +17,19 @@ from alembic.config import Config
 from sqlalchemy.engine import make_url
 
 from core.db import Database
-from core.security import issue_citizen_token
+from core.security import TokenLifetimeTooLong, issue_citizen_token
 from core.settings import get_settings
 from schemas.organisation import ApiKeyCreate, Role
-from services import maintenance, organisations
+from services import audit, maintenance, organisations
 from services.demo import load_demo
 
 app = typer.Typer(help="huimin 惠民: civil-affairs booking and claims API", no_args_is_help=True)
 apikey_app = typer.Typer(help="Staff API keys", no_args_is_help=True)
 token_app = typer.Typer(help="Citizen tokens (development and tests)", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(token_app, name="token")
+app.add_typer(audit_app, name="audit")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,7 +44,8 @@ def alembic_config(database_url: str | None = None) -> Config:
 
 
 def run_migrations(database_url: str | None = None) -> None:
-    url = database_url or get_settings().database_url
+    settings = get_settings()
+    url = database_url or settings.migration_database_url or settings.database_url
     if url.startswith("sqlite"):
         db_path = make_url(url).database
         if db_path and db_path != ":memory:":
@@ -159,7 +162,42 @@ def token_citizen(
     """Print a citizen token signed with the configured key (alone on the last line)."""
     settings = get_settings()
     ttl = timedelta(minutes=ttl_minutes if ttl_minutes is not None else settings.jwt_ttl_minutes)
-    typer.echo(issue_citizen_token(settings, subject, ttl))
+    try:
+        token = issue_citizen_token(settings, subject, ttl)
+    except TokenLifetimeTooLong as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(token)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    database_url: Annotated[str | None, typer.Option(
+        help="The database to check [default: DATABASE_URL]")] = None,
+) -> None:
+    """Walk the audit trail's hash chain; name the first broken link (exit status 1).
+
+    Prints the head (row number and hash) of an intact chain: keep it somewhere
+    the database's owner cannot write, to prove later that the rows up to it are
+    unchanged."""
+    settings = get_settings()
+
+    async def _run() -> audit.ChainReport:
+        db = Database.from_settings(settings, database_url)
+        try:
+            async with db.session(write=False) as session:
+                return await audit.verify(session)
+        finally:
+            await db.dispose()
+
+    report = asyncio.run(_run())
+    if report.broken_at is not None:
+        typer.echo(f"audit chain BROKEN at row {report.broken_at}"
+                   f"{f' ({report.event_id})' if report.event_id else ''}: {report.reason}; "
+                   f"{report.rows} rows before it are intact", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"audit chain intact: {report.rows} rows, head {report.head_seq} "
+               f"{report.head_hash}")
 
 
 if __name__ == "__main__":

@@ -95,6 +95,9 @@ async def _authenticate(request: Request, session: AsyncSession,
     cached = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
+    refused = getattr(request.state, "credentials_refused", None)
+    if refused is not None:  # looked at once already (the rate limiter): same answer
+        raise refused
     headers = request.headers
     authorization = headers.get("authorization")
     api_key = headers.get("x-api-key")
@@ -128,6 +131,18 @@ async def _authenticate(request: Request, session: AsyncSession,
         principal = Principal(kind="citizen", subject=claims["sub"], role="citizen")
     request.state.principal = principal
     return principal
+
+
+async def valid_principal(request: Request, session: AsyncSession,
+                          settings: Settings) -> Principal | None:
+    """The caller, only if the credentials sent are valid; None otherwise (none sent,
+    or wrong: those are `_authenticate`'s 401s, raised where the route needs them).
+    What the rate limiter keys a request by, and who a refused write is audited as."""
+    try:
+        return await _authenticate(request, session, settings)
+    except errors.DomainError as exc:
+        request.state.credentials_refused = exc
+        return None
 
 
 @documented(*_CREDENTIAL_ERRORS)

@@ -6,7 +6,9 @@
 - the access log (route template, never the raw path or query) and the
   Prometheus request counter and latency histogram per route template and status;
 - the last resort: an unexpected exception becomes a bare 500 problem and a log
-  line with the request id, never a stack trace in the response.
+  line with the request id, never a stack trace in the response; one that says
+  the database cannot serve (`core.db.is_unavailable`: the connection lost, a
+  lock not had in time, a full disk) is 503 `database_unavailable` instead.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problems import send_problem
+from api.problems import database_unavailable, send_problem
 from core import errors
 from core.context import request_id_var
+from core.db import is_unavailable
 from core.logging import get_logger
 
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
@@ -104,10 +107,17 @@ class RequestContextMiddleware:
                 await send_problem(early, scope, send_wrapper)
             else:
                 await self.app(scope, receive, send_wrapper)
-        except Exception:
-            log.exception("unhandled_exception", method=scope.get("method"))
-            if not status_holder["started"]:
-                await send_problem(errors.InternalError(), scope, send_wrapper)
+        except Exception as exc:
+            if is_unavailable(exc):
+                # The database, not the request: say so (503, try again later).
+                log.error("database_unavailable", error_type=type(exc).__name__,
+                          method=scope.get("method"))
+                if not status_holder["started"]:
+                    await send_problem(database_unavailable(), scope, send_wrapper)
+            else:
+                log.exception("unhandled_exception", method=scope.get("method"))
+                if not status_holder["started"]:
+                    await send_problem(errors.InternalError(), scope, send_wrapper)
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"

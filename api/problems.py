@@ -18,7 +18,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 from starlette.types import Scope, Send
@@ -26,6 +27,7 @@ from starlette.types import Scope, Send
 from api.field_messages import field_message
 from core import errors
 from core.context import request_id_var
+from core.db import is_unavailable
 from core.logging import get_logger
 from services.idempotency import Replay
 
@@ -223,11 +225,20 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
     return problem_response(err, request)
 
 
-async def _database_unavailable(request: Request, exc: Exception) -> Response:
-    log.error("database_unavailable", error_type=type(exc).__name__)
+RETRY_AFTER_UNAVAILABLE = "5"
+
+
+def database_unavailable() -> errors.DomainError:
     err = errors.DatabaseUnavailable()
-    err.headers = {"Retry-After": "5"}
-    return problem_response(err, request)
+    err.headers = {"Retry-After": RETRY_AFTER_UNAVAILABLE}
+    return err
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    if not is_unavailable(exc):
+        raise exc  # a fault of another kind: the middleware's 500
+    log.error("database_unavailable", error_type=type(exc).__name__)
+    return problem_response(database_unavailable(), request)
 
 
 def install(app: FastAPI) -> None:
@@ -235,9 +246,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Replay, _replay)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
-    app.add_exception_handler(OperationalError, _database_unavailable)
-    app.add_exception_handler(InterfaceError, _database_unavailable)
-    app.add_exception_handler(ConnectionError, _database_unavailable)
+    for fault in (DBAPIError, PoolTimeout, ConnectionError, TimeoutError):
+        app.add_exception_handler(fault, _database_unavailable)
 
 
 # --- Location on replays, 405 and OpenAPI helpers ---

@@ -1,22 +1,25 @@
 """Rate limits per identity: citizen `sub`, API key, else the client address.
 
+A request counts as a citizen or a key only once its credentials are valid
+(`api.deps.valid_principal`): a made-up `X-API-Key` or a bad token counts against
+its address's anonymous budget, so inventing credentials buys no fresh budget.
+
 The `limits` library, in memory by default, in Redis when `REDIS_URL` is set
 (so several workers share one budget).
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 
-import jwt
 from fastapi import Request
 from limits import parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
+from api.deps import Db, SettingsDep, valid_principal
 from core.errors import RateLimited
-from core.security import decode_citizen_token
+from core.principal import Principal
 from core.settings import Settings
 
 
@@ -37,24 +40,18 @@ class Limiter:
         self.anonymous = parse(settings.rate_limit_anonymous)
         self.settings = settings
 
-    def identity(self, request: Request) -> tuple[str, object]:
-        key = request.headers.get("x-api-key")
-        if key:
-            return "key:" + hashlib.sha256(key.encode()).hexdigest()[:24], self.staff
-        auth = request.headers.get("authorization", "")
-        if auth[:7].lower() == "bearer ":
-            try:
-                claims = decode_citizen_token(self.settings, auth[7:].strip())
-                return "citizen:" + claims["sub"], self.citizen
-            except jwt.PyJWTError:
-                pass
+    def identity(self, request: Request, principal: Principal | None) -> tuple[str, object]:
+        if principal is not None and principal.kind == "citizen":
+            return "citizen:" + principal.subject, self.citizen
+        if principal is not None:
+            return "key:" + principal.subject, self.staff  # the key's id
         host = request.client.host if request.client else "unknown"
         return "addr:" + host, self.anonymous
 
-    async def check(self, request: Request) -> None:
+    async def check(self, request: Request, principal: Principal | None) -> None:
         if not self.enabled:
             return
-        ident, item = self.identity(request)
+        ident, item = self.identity(request, principal)
         if not await self.strategy.hit(item, ident):  # type: ignore[arg-type]
             stats = await self.strategy.get_window_stats(item, ident)  # type: ignore[arg-type]
             err = RateLimited()
@@ -62,5 +59,7 @@ class Limiter:
             raise err
 
 
-async def rate_limit(request: Request) -> None:
-    await request.app.state.limiter.check(request)
+async def rate_limit(request: Request, session: Db, settings: SettingsDep) -> None:
+    limiter: Limiter = request.app.state.limiter
+    if limiter.enabled:
+        await limiter.check(request, await valid_principal(request, session, settings))

@@ -13,8 +13,10 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute, APIRouter
 
+from api.deps import valid_principal
 from api.problems import responses
 from core.db import Database, is_retryable
 from core.errors import DomainError, Forbidden, InvalidState, NotFound
@@ -36,8 +38,9 @@ class TransactionalRoute(APIRoute):
             attempts = 1 if db.is_sqlite else MAX_ATTEMPTS
             # Staff reads of a person's full record write an audit row: on SQLite
             # they take the writer's path from the start, so the read transaction
-            # never has to be upgraded to a write one (which can fail at once).
-            writes = write or "x-api-key" in request.headers
+            # never has to be upgraded to a write one (which can fail at once). Only
+            # a key that is valid does: a made-up one stays on the readers' path.
+            writes = write or (db.is_sqlite and await _staff_read(db, request))
             for attempt in range(1, attempts + 1):
                 session = db.session(write=writes)
                 request.state.db_session = session
@@ -58,8 +61,9 @@ class TransactionalRoute(APIRoute):
                     if is_retryable(exc) and attempt < attempts:
                         log.info("transaction_retry", attempt=attempt)
                         continue
-                    if write and isinstance(exc, DomainError) and exc.status != 401:
-                        await _audit_refusal(db, request, exc)
+                    code = refusal_code(exc) if write else None
+                    if code is not None:
+                        await _audit_refusal(db, request, code)
                     raise
                 finally:
                     await session.close()
@@ -68,17 +72,47 @@ class TransactionalRoute(APIRoute):
         return handler
 
 
-async def _audit_refusal(db: Database, request: Request, exc: DomainError) -> None:
-    """A refused write by a known caller is audited too, in its own transaction."""
-    principal = getattr(request.state, "principal", None)
-    if principal is None:
-        return
+async def _staff_read(db: Database, request: Request) -> bool:
+    """Whether a read carries a valid staff key (SQLite: then it takes the writer's
+    path). Checked on the readers' engine, before any write transaction begins; the
+    caller found is kept for the request (`api.deps._authenticate` reuses it)."""
+    if "x-api-key" not in request.headers:
+        return False
+    async with db.session(write=False) as session:
+        principal = await valid_principal(request, session, request.app.state.settings)
+        await session.rollback()
+    return principal is not None and principal.kind == "staff"
+
+
+# Refusals of a write that are not audited: 401 (no known caller) and 429 (a flood
+# of refused writes must not become a flood of audit writes). Everything else the
+# route refuses is, validation included (README "Audit").
+UNAUDITED_STATUSES = {401, 429}
+
+
+def refusal_code(exc: Exception) -> str | None:
+    """The problem code a refused write is audited with, None if it is not."""
+    if isinstance(exc, DomainError):
+        return exc.code if exc.status not in UNAUDITED_STATUSES else None
+    if isinstance(exc, RequestValidationError):
+        invalid_json = any(e.get("type") == "json_invalid" for e in exc.errors())
+        return "malformed_json" if invalid_json else "validation_error"
+    return None
+
+
+async def _audit_refusal(db: Database, request: Request, code: str) -> None:
+    """A refused write by a caller with valid credentials is audited too, in its own
+    transaction. (A body that is not JSON is refused before the route's
+    dependencies run: its caller is looked up here.)"""
     route = request.scope.get("route")
     action = getattr(route, "name", None) or "write"
     async with db.session(write=True) as session:
+        principal = await valid_principal(request, session, request.app.state.settings)
+        if principal is None:
+            return
         object_id = next(iter(request.path_params.values()), None)
         await audit.record(session, principal, action, "request", object_id,
-                           outcome=f"refused:{exc.code}")
+                           outcome=f"refused:{code}")
         await session.commit()
 
 

@@ -10,9 +10,12 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 
 from api.deps import AnyPrincipal
-from api.problems import PUBLIC_RESPONSES, problem_response, responses
+from api.problems import PUBLIC_RESPONSES, database_unavailable, problem_response, responses
 from api.route import Router
-from core.errors import DatabaseUnavailable
+from core.logging import get_logger
+from services import health
+
+log = get_logger("huimin.ready")
 
 public_router = APIRouter(tags=["system"])
 router = Router(tags=["system"])
@@ -31,18 +34,23 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
-@public_router.get("/readyz", summary="The database is reachable", response_model=Health,
-                   responses=PUBLIC_RESPONSES)
+@public_router.get("/readyz", summary="The database is reachable and takes a write",
+                   description="Reads (`SELECT 1`) and commits a heartbeat write, each within "
+                               "`HUIMIN_READY_WRITE_TIMEOUT_MS`; 503 `database_unavailable` "
+                               "when either fails (unreachable, a lock held past the "
+                               "threshold, a full disk, a read-only database).",
+                   response_model=Health, responses=PUBLIC_RESPONSES)
 async def readyz(request: Request) -> Response | Health:
     db = request.app.state.db
+    settings = request.app.state.settings
     try:
         async with asyncio.timeout(3):
             async with db.read_engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
-    except Exception:  # noqa: BLE001 - any failure means "not ready"
-        err = DatabaseUnavailable()
-        err.headers = {"Retry-After": "5"}
-        return problem_response(err, request)
+        await health.check_writable(db, settings.ready_write_timeout_ms)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+        log.warning("not_ready", error_type=type(exc).__name__)
+        return problem_response(database_unavailable(), request)
     return Health(status="ready")
 
 

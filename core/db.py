@@ -46,7 +46,8 @@ from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.util.concurrency import await_
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -225,3 +226,46 @@ def is_check_violation(exc: BaseException) -> bool:
     if sqlstate(exc) == "23514":
         return True
     return "CHECK constraint failed" in str(getattr(exc, "orig", exc))
+
+
+# Faults of the database itself, not of the request: the connection lost
+# (class 08, an administrator's or a crash's shutdown, 57P0x), the server out of
+# something (class 53: disk full, memory, connections), a lock or statement that
+# timed out (55P03, 57014); on SQLite the file lock not had in time, a full disk,
+# an I/O error, a file that cannot be opened.
+UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57P0")
+UNAVAILABLE_SQLSTATES = {"55P03", "57014"}
+UNAVAILABLE_SQLITE_MESSAGES = ("database is locked", "database table is locked",
+                               "disk i/o error", "database or disk is full",
+                               "unable to open database file", "attempt to write a readonly")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) says the database cannot serve now: the
+    answer is then 503 `database_unavailable` with `Retry-After`, never a 500."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _unavailable_here(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _unavailable_here(exc: BaseException) -> bool:
+    if isinstance(exc, PoolTimeout | ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    code = sqlstate(exc) if isinstance(exc, SQLAlchemyError) else (
+        getattr(exc, "sqlstate", None) or None)
+    if code and (code.startswith(UNAVAILABLE_SQLSTATE_CLASSES) or code in UNAVAILABLE_SQLSTATES):
+        return True
+    name = type(exc).__name__
+    if name in {"ConnectionDoesNotExistError", "InterfaceError"} and "closed" in str(exc):
+        return True
+    if isinstance(exc, sqlite3.Error | DBAPIError):
+        text = str(exc).lower()
+        return any(m in text for m in UNAVAILABLE_SQLITE_MESSAGES)
+    return False

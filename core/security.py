@@ -50,9 +50,17 @@ class CitizenTokenExpired(jwt.ExpiredSignatureError):
         self.expired_at = expired_at
 
 
+class TokenLifetimeTooLong(ValueError):
+    """A token asked for beyond `HUIMIN_JWT_MAX_TTL_MINUTES`."""
+
+
 def issue_citizen_token(settings: Settings, subject: str, ttl: timedelta | None = None) -> str:
     now = clock.now()
     ttl = ttl if ttl is not None else timedelta(minutes=settings.jwt_ttl_minutes)
+    if ttl > timedelta(minutes=settings.jwt_max_ttl_minutes):
+        raise TokenLifetimeTooLong(
+            f"a citizen token lives at most {settings.jwt_max_ttl_minutes} minutes "
+            "(HUIMIN_JWT_MAX_TTL_MINUTES)")
     claims = {
         "sub": subject,
         "role": "citizen",
@@ -88,6 +96,11 @@ def decode_citizen_token(settings: Settings, token: str) -> dict:
         raise jwt.InvalidTokenError("bad subject")
     if claims.get("nbf", now) > now or claims.get("iat", now) > now:
         raise jwt.ImmatureSignatureError("The token is not yet valid")
+    # A lifetime past the maximum, however it is spelled (a long `exp - iat`, or an
+    # `exp` too far ahead, with or without `iat`), is no token of ours.
+    longest = settings.jwt_max_ttl_minutes * 60
+    if claims["exp"] - claims.get("iat", now) > longest or claims["exp"] - now > longest:
+        raise jwt.InvalidTokenError("lifetime beyond the maximum")
     # Last: "expired" is said only of a token that is otherwise a good citizen token.
     if claims["exp"] <= now:
         raise CitizenTokenExpired(datetime.fromtimestamp(claims["exp"], CHINA_TZ))

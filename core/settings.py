@@ -37,17 +37,26 @@ class Settings(BaseSettings):
         default=f"sqlite+aiosqlite:///{DEFAULT_SQLITE_PATH}",
         validation_alias=AliasChoices("DATABASE_URL", "HUIMIN_DATABASE_URL"),
     )
+    # Who runs the migrations, when not the service's own DATABASE_URL: on
+    # PostgreSQL the owner, while the service connects as the least-privilege role
+    # `huimin_app` (README "PostgreSQL").
+    migration_database_url: str | None = None
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "HUIMIN_REDIS_URL")
     )
     db_pool_size: int = 10
     sqlite_busy_timeout_ms: int = 30_000
+    # /readyz: the heartbeat write must get its locks and commit within this.
+    ready_write_timeout_ms: int = Field(default=2_000, ge=10)
 
     # Citizen tokens (HS256, pinned).
     jwt_secret: str = DEV_JWT_SECRET
     jwt_issuer: str = "huimin"
     jwt_audience: str = "huimin-citizen"
     jwt_ttl_minutes: int = 60 * 24
+    # The longest lifetime a citizen token may have: a token issued for longer, or
+    # whose `exp` lies further ahead than this, is refused (401 invalid_token).
+    jwt_max_ttl_minutes: int = 60 * 24 * 7
 
     # Personal-information protection: AES-256-GCM key (base64 of 32 bytes) and
     # the HMAC key of the blind index.
@@ -122,6 +131,9 @@ class Settings(BaseSettings):
                 raise ValueError("HUIMIN_JWT_SECRET must be at least 32 characters")
             if self.clock_offset_seconds:
                 raise ValueError("HUIMIN_CLOCK_OFFSET_SECONDS is for rehearsals, not production")
+        if not 1 <= self.jwt_ttl_minutes <= self.jwt_max_ttl_minutes:
+            raise ValueError("HUIMIN_JWT_TTL_MINUTES must be between 1 and "
+                             "HUIMIN_JWT_MAX_TTL_MINUTES")
         try:
             key = base64.b64decode(self.id_encryption_key, validate=True)
         except ValueError as exc:

@@ -1,13 +1,18 @@
 """The append-only audit trail: one row per write and per staff read of a
 person's full record. The migration installs triggers that refuse UPDATE and
-DELETE on this table; the application has no code path that does either."""
+DELETE on this table; the application has no code path that does either.
+
+Each row is a link of a hash chain (`core.auditchain`): `seq` counts the rows
+without gaps, `prev_hash` is the previous row's `hash`, and `AuditChainHead` keeps
+the last link, so a rewritten, deleted or inserted row (even one cut off the end)
+breaks the chain for `huimin audit verify`."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Index
+from sqlalchemy import BigInteger, Column, Index, SmallInteger
 from sqlmodel import Field, SQLModel
 
 from schemas.common import id_field, utc_datetime
@@ -31,6 +36,32 @@ class AuditEvent(SQLModel, table=True):
     object_id: str | None = Field(default=None, max_length=64)
     outcome: str = Field(max_length=32)  # success | refused:<code>
     request_id: str | None = Field(default=None, max_length=64)
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False, unique=True))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditChainHead(SQLModel, table=True):
+    """The chain's last link, one row (id 1), moved in the transaction that appends:
+    on PostgreSQL its row lock is what serialises concurrent appenders (the trigger
+    of migration 0009); on SQLite the writer's `BEGIN IMMEDIATE` already does."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: int = Field(sa_column=Column(SmallInteger, primary_key=True, autoincrement=False))
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    hash: str = Field(max_length=64)
+
+
+class ServiceHeartbeat(SQLModel, table=True):
+    """One row per probe name that `/readyz` rewrites: a real write, committed, so a
+    database that cannot take writes (locked past the threshold, disk full,
+    read-only) is not ready."""
+
+    __tablename__ = "service_heartbeat"
+
+    name: str = Field(primary_key=True, max_length=32)
+    at: datetime = utc_datetime()
 
 
 class AuditEventPublic(BaseModel):
@@ -45,10 +76,15 @@ class AuditEventPublic(BaseModel):
     object_id: str | None
     outcome: str
     request_id: str | None
+    seq: int
+    prev_hash: str
+    hash: str
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "aud_0193a1b2c3d4e5f6a7b8c9d0e1", "at": "2026-11-29T10:00:00Z",
         "actor_kind": "staff", "actor_id": "key_0193a1b2c3d4e5f6a7b8c9d0e1",
         "actor_role": "admin", "org_id": None, "action": "organisation.create",
         "object_type": "organisation", "object_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1",
-        "outcome": "success", "request_id": "3f1b8f6f2a104c559f400b6f3c1e6a1f"}]})
+        "outcome": "success", "request_id": "3f1b8f6f2a104c559f400b6f3c1e6a1f",
+        "seq": 42, "prev_hash": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "hash": "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"}]})

@@ -1,21 +1,30 @@
 """The audit trail: `record` adds a row in the caller's transaction, so the
 write and its audit row commit or vanish together. There is deliberately no
-update or delete here."""
+update or delete here.
+
+Every row is a link of a hash chain (`core.auditchain`). On PostgreSQL the
+trigger of migration 0009 numbers and hashes each new row itself (the service's
+role could not forge a link if it tried); on SQLite `append_sqlite` computes the
+link inside the writer's transaction, which `BEGIN IMMEDIATE` already makes the
+only one, and triggers refuse anything but the next link. `verify` walks the
+chain and names the first broken link."""
 
 from __future__ import annotations
 
+import sqlite3
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core import pages, prepared
+from core import auditchain, pages, prepared
 from core.clock import clock
 from core.context import request_id_var
 from core.ids import new_id
 from core.prepared import Sql
 from core.principal import Principal
-from schemas.audit import AuditEvent
+from schemas.audit import AuditChainHead, AuditEvent
 from schemas.common import Page
 
 # Prepared once per connection (core.prepared): every write audits.
@@ -23,6 +32,21 @@ COLUMNS = ("id, at, actor_kind, actor_id, actor_role, org_id, action, object_typ
            "outcome, request_id")
 _INSERT = Sql(f"INSERT INTO audit_event ({COLUMNS}) "  # noqa: S608 - constant text
               "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+_NAMES = tuple(c.strip() for c in COLUMNS.split(","))
+_HEAD_SQLITE = "SELECT seq, hash FROM audit_chain_head WHERE id = 1"
+_INSERT_SQLITE = (f"INSERT INTO audit_event ({COLUMNS}, seq, prev_hash, hash) "  # noqa: S608
+                  f"VALUES ({', '.join('?' * 14)})")
+
+
+def append_sqlite(db: sqlite3.Connection, values: tuple) -> None:
+    """Append `values` (a `row()`, `at` in SQLite's text form) as the chain's next
+    link, in the writer's transaction (aiosqlite's thread or the loop's, see
+    core.prepared): read the head, hash, insert; the trigger moves the head."""
+    head = db.execute(_HEAD_SQLITE).fetchone()
+    seq, prev = (head[0] + 1, head[1]) if head else (1, auditchain.GENESIS)
+    link = dict(zip(_NAMES, values, strict=True))
+    link.update(seq=seq, prev_hash=prev, at=datetime.fromisoformat(link["at"]))
+    db.execute(_INSERT_SQLITE, (*values, seq, prev, auditchain.row_hash(link))).close()
 
 
 def row(principal: Principal | None, action: str, object_type: str, object_id: str | None,
@@ -48,8 +72,72 @@ async def record(
     org_id: str | None = None,
 ) -> None:
     db = await prepared.driver(session)
-    await db.execute(_INSERT, *row(principal, action, object_type, object_id,
-                                   at=db.ts(clock.now()), outcome=outcome, org_id=org_id))
+    values = row(principal, action, object_type, object_id, at=db.ts(clock.now()),
+                 outcome=outcome, org_id=org_id)
+    if db.is_sqlite:
+        await db.run(append_sqlite, values)
+    else:
+        await db.execute(_INSERT, *values)
+
+
+@dataclass
+class ChainReport:
+    """What `verify` found: `rows` links checked; `broken_at` the `seq` where the
+    chain first fails (None: intact) and `reason`; the head as the table keeps it."""
+
+    rows: int
+    head_seq: int
+    head_hash: str
+    broken_at: int | None = None
+    event_id: str | None = None
+    reason: str | None = None
+
+
+async def verify(session: AsyncSession, *, batch: int = 1000) -> ChainReport:
+    """Walk the chain from its first row in `seq` order, a batch at a time: each
+    row must be the next number, name the previous row's hash, and hash to its own
+    `hash`; the last must be the head. The first failure is reported: a rewritten
+    row fails its own hash, a deleted one leaves a gap in `seq` (and the next row's
+    `prev_hash` names a hash no row has), an inserted one fails its hash, breaks the
+    numbering, or runs past the head."""
+    # One snapshot for the head and every batch, so rows appended meanwhile by a
+    # running service are neither half seen nor taken for rows past the head (SQLite:
+    # a read transaction in WAL mode is one snapshot already).
+    if session.bind.dialect.name == "postgresql":
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    head = (await session.execute(select(AuditChainHead).where(AuditChainHead.id == 1))
+            ).scalar_one_or_none()
+    head_seq, head_hash = (head.seq, head.hash) if head else (0, auditchain.GENESIS)
+    expected, prev, checked, last_id = 1, auditchain.GENESIS, 0, None
+    while True:
+        found = (await session.execute(
+            select(AuditEvent).where(AuditEvent.seq >= expected).order_by(AuditEvent.seq)
+            .limit(batch))).scalars().all()
+        for event in found:
+            report = ChainReport(checked, head_seq, head_hash, event.seq, event.id)
+            if event.seq != expected:
+                report.broken_at = expected
+                report.reason = (f"row {expected} is missing: row {event.seq} ({event.id}) "
+                                 f"follows row {expected - 1}")
+                return report
+            if event.prev_hash != prev:
+                report.reason = "prev_hash does not name the previous row's hash"
+                return report
+            if auditchain.row_hash(event.model_dump()) != event.hash:
+                report.reason = "the row's contents do not hash to its hash (rewritten)"
+                return report
+            prev, expected, checked, last_id = event.hash, expected + 1, checked + 1, event.id
+        if len(found) < batch:
+            break
+        session.expunge_all()
+    if (checked, prev) != (head_seq, head_hash):
+        return ChainReport(checked, head_seq, head_hash, broken_at=min(checked, head_seq) + 1,
+                           event_id=last_id,
+                           reason=(f"the chain ends at row {checked} but the head says row "
+                                   f"{head_seq} (rows cut off the end, or added past it)"
+                                   if checked != head_seq else
+                                   "the last row's hash is not the head's"))
+    return ChainReport(checked, head_seq, head_hash)
 
 
 NEWEST_FIRST = pages.Keyset(pages.Key(AuditEvent.id, pages.IdOf("aud"), descending=True))

@@ -37,6 +37,9 @@ from tests.factories import ISSUED_ACCOUNT_NUMBERS, ISSUED_ID_NUMBERS
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 IS_PG = bool(TEST_DATABASE_URL and TEST_DATABASE_URL.startswith("postgresql"))
+# Tests move the clock a year either way and mint tokens that survive it
+# (test_marriage_support.citizen): their settings allow such lifetimes.
+TEST_JWT_MAX_TTL_MINUTES = 3 * 366 * 24 * 60
 
 
 async def _pg_admin(url: str, sql: str) -> None:
@@ -78,7 +81,7 @@ def db_url(database_url: str, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def settings(db_url: str) -> Settings:
     return Settings(env="test", database_url=db_url, rate_limit_enabled=False, log_level="INFO",
-                    maintenance_interval_seconds=0,
+                    maintenance_interval_seconds=0, jwt_max_ttl_minutes=TEST_JWT_MAX_TTL_MINUTES,
                     redis_url=None, _env_file=None)
 
 

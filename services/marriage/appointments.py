@@ -286,7 +286,6 @@ _HOLD_SQLITE = (
 _PARTY_SQLITE = (
     "INSERT INTO marriage_party (id, appointment_id, position, name, id_number_encrypted, "
     "id_blind_index, id_number_masked, phone) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-_AUDIT_SQLITE = f"INSERT INTO audit_event ({audit.COLUMNS}) VALUES ({', '.join('?' * 11)})"  # noqa: S608 - constant text
 
 
 def _book_sqlite(db: sqlite3.Connection, cap: tuple, appointment: tuple, holds: list[tuple],
@@ -297,7 +296,7 @@ def _book_sqlite(db: sqlite3.Connection, cap: tuple, appointment: tuple, holds: 
     db.execute(_APPOINTMENT_SQLITE, appointment)
     taken = [row[0] for h in holds for row in db.execute(_HOLD_SQLITE, h).fetchall()]
     db.executemany(_PARTY_SQLITE, parties)
-    db.execute(_AUDIT_SQLITE, audit_row)
+    audit.append_sqlite(db, audit_row)
     return 1, taken
 
 

@@ -14,6 +14,7 @@ from tests.api.test_marriage_support import (
     set_china_time,
     slot_id,
 )
+from tests.conftest import TEST_JWT_MAX_TTL_MINUTES
 
 
 @pytest.fixture
@@ -21,7 +22,8 @@ def settings(db_url: str) -> Settings:
     return Settings(env="test", database_url=db_url, rate_limit_enabled=False, redis_url=None,
                     _env_file=None, marriage_min_age_male=25, marriage_min_age_female=23,
                     marriage_no_show_limit=1, marriage_no_show_suspension_days=7,
-                    marriage_booking_opens_days_ahead=5, marriage_cooling_off_days=10)
+                    marriage_booking_opens_days_ahead=5, marriage_cooling_off_days=10,
+                    jwt_max_ttl_minutes=TEST_JWT_MAX_TTL_MINUTES)
 
 
 async def test_ages_and_booking_window_come_from_settings(client, admin_headers, settings):
