@@ -156,7 +156,10 @@ class MarriageParty(SQLModel, table=True):
     id_number_encrypted: str = Field(max_length=200)
     id_blind_index: str = Field(max_length=64, index=True)
     id_number_masked: str = Field(max_length=18)
-    phone: str | None = Field(default=None, max_length=32)
+    # The phone is personal data (core.protected.PHONE): encrypted, shown masked but
+    # to the office of the appointment.
+    phone_encrypted: str | None = Field(default=None, max_length=255)
+    phone_masked: str | None = Field(default=None, max_length=32)
 
 
 class MarriagePartyHold(SQLModel, table=True):
@@ -427,6 +430,10 @@ class AppointmentCreate(StrictModel):
 class PartyPublic(BaseModel):
     name: str
     id_number_masked: str
+    phone_masked: str | None = PField(default=None, examples=["138****8000"])
+    phone: str | None = PField(
+        default=None, description="In full only to the office of the appointment, which "
+        "must be able to call the party; absent for everyone else", examples=["13800138000"])
 
 
 class AppointmentSlot(BaseModel):
