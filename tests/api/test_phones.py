@@ -12,6 +12,10 @@ from schemas.common import metadata
 from schemas.idempotency import IdempotencyRecord
 from tests.api.test_beds_support import apply, institution
 from tests.api.test_burial_support import claim_body, file_claim, policy
+from tests.api.test_home_care_support import DAY as HOME_CARE_DAY
+from tests.api.test_home_care_support import at, caregiver, provider
+from tests.api.test_home_care_support import book as home_care_book
+from tests.api.test_home_care_support import elder as home_care_elder
 from tests.api.test_marriage_support import (
     citizen,
     office_with_schedule,
@@ -163,3 +167,23 @@ async def test_the_migration_left_no_clear_phone_column(db):
     assert "phone" not in cols["marriage_party"] and "phone_encrypted" in cols["marriage_party"]
     assert "elder_phone" not in cols["bed_application"]
     assert "elder_phone_encrypted" in cols["bed_application"]
+
+
+async def test_the_provider_sees_the_elders_phone_and_the_family_sees_it_masked(
+        client, admin_headers, settings):
+    set_china_time("2026-12-01")
+    org, staff = await provider(client, admin_headers)
+    await caregiver(client, staff, org["id"])
+    phone = make_phone()
+    me = citizen(settings)
+    r = await home_care_book(client, settings, org["id"], at(HOME_CARE_DAY, "09:00"), who=me,
+                             elder_=home_care_elder(phone=phone))
+    assert r.status_code == 201, r.text
+    visit = r.json()
+    assert visit["elder"]["phone"] is None and visit["elder"]["phone_masked"] == masked(phone)
+    r = await client.get(f"/v1/home-care/bookings/{visit['id']}", headers=staff)
+    assert r.json()["elder"]["phone"] == phone
+    r = await client.get("/v1/home-care/bookings", headers=staff)
+    assert [b["elder"]["phone"] for b in r.json()["items"]] == [phone]
+    r = await client.get(f"/v1/home-care/bookings/{visit['id']}", headers=me)
+    assert r.json()["elder"]["phone"] is None
