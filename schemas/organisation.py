@@ -154,7 +154,7 @@ class ApiKey(SQLModel, table=True):
     org_id: str | None = Field(default=None, foreign_key="organisation.id", index=True,
                                max_length=40)
     name: str = Field(max_length=100)
-    role: str = Field(max_length=16)
+    role: str = Field(max_length=32)
     lookup: str = Field(max_length=16, unique=True)
     key_hash: str = Field(max_length=64)
     created_at: datetime = utc_datetime()

@@ -7,6 +7,10 @@
   existing values are encrypted here (data migration) and the clear columns dropped.
 - idempotency_record.response_body: stored responses are encrypted
   (services.idempotency.seal); existing ones are encrypted here.
+- api_key.role and audit_event.actor_role grow from 16 to 32 characters: the role
+  `identity_verifier` has 17. SQLite rebuilds the tables for that; the triggers of a
+  rebuilt table (audit_event's append-only ones, whichever there are) are read
+  before and made again after.
 
 Downgrade decrypts everything back into the clear columns. Both directions need the
 service's HUIMIN_ID_ENCRYPTION_KEY (the settings the service runs with).
@@ -77,6 +81,22 @@ def _create_active_index() -> None:
                         sqlite_where=sa.text(_ACTIVE), postgresql_where=sa.text(_ACTIVE))
 
 
+def _role_length(frm: int, to: int) -> None:
+    for table, column in (("api_key", "role"), ("audit_event", "actor_role")):
+        triggers: list[str] = []
+        if _is_sqlite():
+            triggers = [row[0] for row in op.get_bind().execute(sa.text(
+                "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"),
+                {"t": table}).all()]
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.alter_column(column,
+                                  existing_type=sqlmodel.sql.sqltypes.AutoString(length=frm),
+                                  type_=sqlmodel.sql.sqltypes.AutoString(length=to),
+                                  existing_nullable=column == "actor_role")
+        for sql in triggers:
+            op.execute(sql)
+
+
 def _idempotent_bodies(transform, stored_encrypted: bool) -> None:  # noqa: ANN001
     conn = op.get_bind()
     rows = conn.execute(sa.text("SELECT scope, key, response_body FROM idempotency_record "
@@ -127,9 +147,11 @@ def upgrade() -> None:
     _create_active_index()
 
     _idempotent_bodies(seal, stored_encrypted=False)
+    _role_length(16, 32)
 
 
 def downgrade() -> None:
+    _role_length(32, 16)
     _idempotent_bodies(unseal, stored_encrypted=True)
 
     with op.batch_alter_table('bed_application', schema=None) as batch_op:

@@ -61,7 +61,8 @@ async def test_the_verifier_binds_an_account_and_me_shows_it_masked(client, admi
     # Audited, with the verifier's organisation.
     r = await client.get("/v1/admin/audit-events", headers=admin_headers,
                          params={"action": "citizen_identity.bind", "object_id": subject})
-    assert [e["object_id"] for e in r.json()["items"]] == [subject]
+    assert [(e["object_id"], e["actor_role"]) for e in r.json()["items"]] == [
+        (subject, "identity_verifier")]
 
 
 async def test_the_number_is_stored_encrypted(client, admin_headers, settings, db):

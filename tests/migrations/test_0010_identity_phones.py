@@ -1,11 +1,13 @@
 """Migration 0010 moves the phones that sat in clear into encrypted columns, and
-encrypts stored idempotent responses; its downgrade puts them back in clear."""
+encrypts stored idempotent responses; its downgrade puts them back in clear. The
+rebuilt audit table keeps its rows and its append-only triggers."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 
+import pytest
 from alembic import command
 
 from api.cli import alembic_config
@@ -39,6 +41,10 @@ def _seed(path: Path) -> None:
     db.execute("INSERT INTO idempotency_record (scope, key, request_hash, response_status, "
                "response_body, created_at, expires_at) VALUES ('citizen:c', 'k1', 'h', 201, "
                "'{\"name\": \"张伟\"}', ?, ?)", (NOW, NOW))
+    db.execute("INSERT INTO audit_event (id, at, actor_kind, actor_id, actor_role, org_id, "
+               "action, object_type, object_id, outcome, request_id) VALUES ('aud_1', ?, "
+               "'staff', 'key_1', 'office', 'org_1', 'x.create', 'x', 'x_1', 'success', "
+               "NULL)", (NOW,))
     db.commit()
     db.close()
 
@@ -63,6 +69,14 @@ def test_phones_and_stored_responses_are_encrypted_and_come_back_on_downgrade(tm
     index = db.execute("SELECT sql FROM sqlite_master WHERE name = "
                        "'uq_bed_application_active_elder'").fetchone()[0]
     assert "WHERE" in index
+    # audit_event was rebuilt (actor_role is longer): its rows and its append-only
+    # triggers are still there.
+    assert db.execute("SELECT action FROM audit_event").fetchall() == [("x.create",)]
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        db.execute("UPDATE audit_event SET action = 'y'")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        db.execute("DELETE FROM audit_event")
+    db.rollback()
     dump = "\n".join(db.iterdump())
     assert "13912345678" not in dump and "13987654321" not in dump
     db.close()
