@@ -463,8 +463,11 @@ _APPOINTMENT_EXAMPLE: dict[str, Any] = {
                "address": "北京市朝阳区工体东路 20 号", "phone": "010-65099999"},
     "starts_at": "2026-12-01T09:00:00+08:00", "ends_at": "2026-12-01T12:00:00+08:00",
     "cancel_deadline_at": "2026-11-30T09:00:00+08:00",
-    "parties": [{"name": "张伟", "id_number_masked": "440305********1238"},
-                {"name": "李娜", "id_number_masked": "440305********2464"}],
+    # The office's view: the phones in full (the couple's own view: `phone` null).
+    "parties": [{"name": "张伟", "id_number_masked": "440305********1238",
+                 "phone_masked": "138****8000", "phone": "13800138000"},
+                {"name": "李娜", "id_number_masked": "440305********2464",
+                 "phone_masked": "139****9000", "phone": "13900139000"}],
     "divorce_case_id": None, "cancelled_by": None, "cancel_reason": None,
     "created_at": "2026-11-29T10:00:00+00:00"}
 
@@ -512,7 +515,8 @@ class CitizenAppointmentPublic(AppointmentPublic):
                                 examples=["48213907"])
 
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {**_APPOINTMENT_EXAMPLE, "check_in_code": "48213907"}]})
+        {**_APPOINTMENT_EXAMPLE, "check_in_code": "48213907",
+         "parties": [{**p, "phone": None} for p in _APPOINTMENT_EXAMPLE["parties"]]}]})
 
 
 # What `GET /v1/marriage/appointments` and `GET .../{id}` answer: a citizen gets
