@@ -16,7 +16,7 @@ Downgrade decrypts everything back into the clear columns. Both directions need 
 service's HUIMIN_ID_ENCRYPTION_KEY (the settings the service runs with).
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0012 (written on 0006; chained after main's 0012 at the rebase)
 Create Date: 2026-12-01 20:40:00+00:00
 """
 from collections.abc import Sequence
@@ -30,7 +30,7 @@ from core.protected import PHONE, Protected
 from services.idempotency import seal, unseal
 
 revision: str = '0010'
-down_revision: str | Sequence[str] | None = '0006'
+down_revision: str | Sequence[str] | None = '0012'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

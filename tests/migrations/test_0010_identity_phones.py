@@ -52,7 +52,7 @@ def _seed(path: Path) -> None:
 def test_phones_and_stored_responses_are_encrypted_and_come_back_on_downgrade(tmp_path):
     path = tmp_path / "m.db"
     cfg = alembic_config(f"sqlite+aiosqlite:///{path}")
-    command.upgrade(cfg, "0006")
+    command.upgrade(cfg, "0012")
     _seed(path)
     command.upgrade(cfg, "0010")
     db = sqlite3.connect(path)
@@ -81,7 +81,7 @@ def test_phones_and_stored_responses_are_encrypted_and_come_back_on_downgrade(tm
     assert "13912345678" not in dump and "13987654321" not in dump
     db.close()
 
-    command.downgrade(cfg, "0006")
+    command.downgrade(cfg, "0012")
     db = sqlite3.connect(path)
     assert [r[0] for r in db.execute("SELECT phone FROM marriage_party ORDER BY position")] == [
         "13912345678", None]
