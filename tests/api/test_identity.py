@@ -155,9 +155,12 @@ async def test_the_second_spouse_sees_and_withdraws_the_divorce_case(client, adm
     case_id = done["divorce_case_id"]
     wife_subject, wife_account = account(settings)
     assert (await client.get(f"{CASES}/{case_id}", headers=wife_account)).status_code == 404
+    assert (await client.get(CASES, headers=wife_account)).json()["items"] == []
     await bind(client, v, wife_subject, wife)
     r = await client.get(f"{CASES}/{case_id}", headers=wife_account)
     assert r.status_code == 200 and r.json()["status"] == "cooling_off"
+    r = await client.get(CASES, headers=wife_account)
+    assert [c["id"] for c in r.json()["items"]] == [case_id]
     set_china_time("2026-12-20")
     r = await client.post(f"{CASES}/{case_id}/withdraw", headers=wife_account)
     assert r.status_code == 200, r.text
