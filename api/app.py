@@ -23,6 +23,7 @@ from api import (
     admin,
     beds,
     burial,
+    citizens,
     docs,
     home_care,
     marriage,
@@ -36,6 +37,7 @@ from api.deps import (
     OPENAPI_HEADERS,
     OPENAPI_REPLAYS,
     OPENAPI_RESPONSE_HEADERS,
+    OPENAPI_WRITE_ERRORS,
     credentials_if_any,
     current_principal,
 )
@@ -73,6 +75,7 @@ PROBES = system.public_router
 ROUTERS: list[Router] = [
     system.router,
     admin.router,
+    citizens.router,
     marriage.public_router,
     marriage.router,
     official_calendar.public_router,
@@ -172,6 +175,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 @dataclass
 class _DependencyDocs:
     errors: list[type[DomainError]] = field(default_factory=list)
+    write_errors: list[type[DomainError]] = field(default_factory=list)
     headers: dict[str, dict[str, Any]] = field(default_factory=dict)
     response_headers: list[str] = field(default_factory=list)
     replays: bool = False
@@ -185,6 +189,7 @@ def _dependency_docs(dependant: Dependant) -> _DependencyDocs:
     while stack:
         dep = stack.pop()
         docs.errors.extend(getattr(dep.call, OPENAPI_ERRORS, ()))
+        docs.write_errors.extend(getattr(dep.call, OPENAPI_WRITE_ERRORS, ()))
         docs.headers.update(getattr(dep.call, OPENAPI_HEADERS, {}))
         docs.response_headers.extend(getattr(dep.call, OPENAPI_RESPONSE_HEADERS, ()))
         docs.replays = docs.replays or getattr(dep.call, OPENAPI_REPLAYS, False)
@@ -210,6 +215,8 @@ def _document_dependencies(app: FastAPI, schema: dict[str, Any]) -> None:
             if op is None:
                 continue
             problems.add_errors(op.setdefault("responses", {}), docs.errors)
+            if method not in ("GET", "OPTIONS") and docs.write_errors:
+                problems.add_errors(op["responses"], list(dict.fromkeys(docs.write_errors)))
             success = op["responses"].get(str(route.status_code or 200))
             if success is not None:
                 for name in docs.response_headers:
@@ -245,6 +252,7 @@ def _tidy_string_schema(schema: dict[str, Any]) -> None:
 TAGS = [
     {"name": "system", "description": "Health, readiness, metrics"},
     {"name": "admin", "description": "Platform administration (role `admin`)"},
+    {"name": "citizens", "description": "Citizen accounts' real-name identity (实名认证)"},
     {"name": "marriage", "description": "Marriage registration appointments (婚姻登记预约)"},
     {"name": "calendar", "description": "China's official calendar: public holidays and "
                                         "adjusted working days (法定节假日与调休)"},

@@ -21,7 +21,7 @@ from core import errors
 from core.principal import Principal
 from core.security import CitizenTokenExpired, decode_citizen_token
 from core.settings import Settings
-from services import idempotency, organisations
+from services import citizens, idempotency, organisations
 
 # Every dependency here is `async def`: FastAPI runs a plain `def` dependency in
 # a worker thread, a hop that cost more than the work on each request.
@@ -54,6 +54,7 @@ OPENAPI_HEADERS = "__huimin_openapi_headers__"
 OPENAPI_RESPONSE_HEADERS = "__huimin_openapi_response_headers__"
 OPENAPI_REPLAYS = "__huimin_openapi_replays__"
 OPENAPI_ERROR_HEADERS = "__huimin_openapi_error_headers__"
+OPENAPI_WRITE_ERRORS = "__huimin_openapi_write_errors__"
 
 _T = TypeVar("_T", bound=Callable[..., Any])
 
@@ -62,14 +63,19 @@ def documented(*errs: type[errors.DomainError],
                headers: dict[str, dict[str, Any]] | None = None,
                response_headers: tuple[str, ...] = (),
                error_headers: dict[int, dict[str, dict[str, Any]]] | None = None,
-               replays: bool = False) -> Callable[[_T], _T]:
+               replays: bool = False,
+               write_errors: tuple[type[errors.DomainError], ...] = ()) -> Callable[[_T], _T]:
     """Mark a dependency with the errors it raises, its request headers'
     documentation (OpenAPI parameter fields, e.g. `required`, `schema`), the response
     headers it makes the success answer carry (names of `api.problems.RESPONSE_HEADERS`),
     the headers its error answers carry (`error_headers`, by status), and whether it
-    may answer with a stored replay (which repeats only the body and `Location`)."""
+    may answer with a stored replay (which repeats only the body and `Location`);
+    `write_errors` are raised only on writes (documented on POST, PUT, PATCH, DELETE)."""
     def mark(fn: _T) -> _T:
         setattr(fn, OPENAPI_ERRORS, (*getattr(fn, OPENAPI_ERRORS, ()), *errs))
+        if write_errors:
+            setattr(fn, OPENAPI_WRITE_ERRORS,
+                    (*getattr(fn, OPENAPI_WRITE_ERRORS, ()), *write_errors))
         if headers:
             setattr(fn, OPENAPI_HEADERS, {**getattr(fn, OPENAPI_HEADERS, {}), **headers})
         if response_headers:
@@ -128,7 +134,10 @@ async def _authenticate(request: Request, session: AsyncSession,
             raise err from exc
         except jwt.PyJWTError as exc:
             raise errors.InvalidToken() from exc
-        principal = Principal(kind="citizen", subject=claims["sub"], role="citizen")
+        # A bound account acts as its person (real-name identity, API.md).
+        principal = Principal(kind="citizen", subject=claims["sub"], role="citizen",
+                              identity_blind=await citizens.blind_index_of(
+                                  session, claims["sub"]))
     request.state.principal = principal
     return principal
 
@@ -176,11 +185,20 @@ async def credentials_if_any(request: Request, session: Db,
 AnyPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def require_role(*roles: str) -> Callable[..., Principal]:
-    @documented(errors.Forbidden)
-    async def check(principal: AnyPrincipal) -> Principal:
+    """The caller must hold one of `roles`. A citizen's write also needs a verified
+    real-name identity when settings require it (403 `identity_not_verified`)."""
+    @documented(errors.Forbidden, write_errors=(errors.IdentityNotVerified,)
+                if "citizen" in roles else ())
+    async def check(principal: AnyPrincipal, request: Request,
+                    settings: SettingsDep) -> Principal:
         if principal.role not in roles:
             raise errors.Forbidden(roles=", ".join(roles))
+        if request.method not in _READS:
+            citizens.require_verified(principal, settings)
         return principal
 
     check.__name__ = f"require_{'_or_'.join(roles)}"
@@ -194,6 +212,7 @@ InstitutionStaff = Annotated[Principal, Depends(require_role("institution"))]
 ProviderStaff = Annotated[Principal, Depends(require_role("provider"))]
 ReviewerStaff = Annotated[Principal, Depends(require_role("reviewer"))]
 ApproverStaff = Annotated[Principal, Depends(require_role("approver"))]
+IdentityVerifier = Annotated[Principal, Depends(require_role("identity_verifier"))]
 
 
 IDEMPOTENCY_KEY_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 255,

@@ -249,7 +249,7 @@ async def create_booking(body: BookingCreate, session: Db, principal: CitizenPri
                          response: Response) -> BookingPublic:
     b, caregiver_name = await bookings.book(session, principal, settings, body)
     response.headers["Location"] = f"/v1/home-care/bookings/{b.id}"
-    return bookings.to_public(b, caregiver_name, settings)
+    return bookings.to_public(b, caregiver_name, settings, principal)
 
 
 @router.get(
@@ -272,7 +272,7 @@ async def list_bookings(session: Db, principal: CitizenOrProvider, settings: Set
             responses=responses(errors.Forbidden, errors.NotFound))
 async def get_booking(booking_id: str, session: Db, principal: CitizenOrProvider,
                       settings: SettingsDep) -> BookingPublic:
-    return await bookings.public(session, settings,
+    return await bookings.public(session, settings, principal,
                                  await bookings.get(session, principal, booking_id))
 
 
@@ -282,7 +282,7 @@ async def get_booking(booking_id: str, session: Db, principal: CitizenOrProvider
 async def check_in(booking_id: str, body: LocationIn, session: Db, principal: ProviderStaff,
                    settings: SettingsDep) -> BookingPublic:
     b = await bookings.check_in(session, principal, settings, booking_id, body)
-    return await bookings.public(session, settings, b)
+    return await bookings.public(session, settings, principal, b)
 
 
 @router.action("/v1/home-care/bookings/{booking_id}/check-out", response_model=BookingPublic,
@@ -290,7 +290,7 @@ async def check_in(booking_id: str, body: LocationIn, session: Db, principal: Pr
 async def check_out(booking_id: str, body: LocationIn, session: Db, principal: ProviderStaff,
                     settings: SettingsDep) -> BookingPublic:
     b = await bookings.check_out(session, principal, settings, booking_id, body)
-    return await bookings.public(session, settings, b)
+    return await bookings.public(session, settings, principal, b)
 
 
 @router.action("/v1/home-care/bookings/{booking_id}/no-show", response_model=BookingPublic,
@@ -298,7 +298,7 @@ async def check_out(booking_id: str, body: LocationIn, session: Db, principal: P
                errors=(errors.VisitNotEnded,))
 async def no_show(booking_id: str, session: Db, principal: ProviderStaff,
                   settings: SettingsDep) -> BookingPublic:
-    return await bookings.public(session, settings,
+    return await bookings.public(session, settings, principal,
                                  await bookings.no_show(session, principal, booking_id))
 
 
@@ -313,7 +313,7 @@ async def cancel(booking_id: str, session: Db, principal: CitizenOrProvider,
                                   "value": {"reason": "护理员生病"}},
                  })] = None) -> BookingPublic:
     b = await bookings.cancel(session, principal, settings, booking_id, body)
-    return await bookings.public(session, settings, b)
+    return await bookings.public(session, settings, principal, b)
 
 
 @router.action("/v1/home-care/bookings/{booking_id}/rate", response_model=BookingPublic,
@@ -321,7 +321,7 @@ async def cancel(booking_id: str, session: Db, principal: CitizenOrProvider,
                errors=(errors.AlreadyRated,))
 async def rate(booking_id: str, body: RatingIn, session: Db, principal: CitizenPrincipal,
                settings: SettingsDep) -> BookingPublic:
-    return await bookings.public(session, settings,
+    return await bookings.public(session, settings, principal,
                                  await bookings.rate(session, principal, booking_id, body))
 
 

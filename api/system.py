@@ -6,14 +6,15 @@ import asyncio
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
-from api.deps import AnyPrincipal
+from api.deps import AnyPrincipal, Db
 from api.problems import PUBLIC_RESPONSES, database_unavailable, problem_response, responses
 from api.route import Router
 from core.logging import get_logger
-from services import health
+from schemas.citizen import MeIdentity
+from services import citizens, health
 
 log = get_logger("huimin.ready")
 
@@ -67,16 +68,22 @@ class Me(BaseModel):
     subject: str
     org_id: str | None = None
     name: str | None = None
+    identity: MeIdentity | None = Field(
+        default=None, description="A citizen account's real-name identity (the person it "
+        "acts as), once the verification service has bound it; else null")
 
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"kind": "citizen", "role": "citizen", "subject": "wx-o6_bmjrPTlm6_2sgVt7hMZOPfL2M",
-         "org_id": None, "name": None},
+         "org_id": None, "name": None,
+         "identity": {"name": "张伟", "id_number_masked": "440305********1238"}},
         {"kind": "staff", "role": "office", "subject": "key_0193a1b2c3d4e5f6a7b8c9d0e1",
          "org_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1", "name": "窗口-王芳"}]})
 
 
 @router.get("/v1/me", summary="Who the credentials belong to", response_model=Me,
             responses=responses())
-async def me(principal: AnyPrincipal) -> Me:
+async def me(principal: AnyPrincipal, session: Db) -> Me:
+    identity = (await citizens.identity_of(session, principal.subject)
+                if principal.is_citizen and principal.identity_blind is not None else None)
     return Me(kind=principal.kind, role=principal.role, subject=principal.subject,
-              org_id=principal.org_id, name=principal.staff_name)
+              org_id=principal.org_id, name=principal.staff_name, identity=identity)

@@ -145,6 +145,7 @@ def id_number(area: str, birth: date, seq: int) -> str:
 def generate(size: int, seed: int) -> tuple[Dataset, dict[str, list[dict]]]:
     """Rows for every table, deterministic for a seed."""
     from core.ids import new_id
+    from core.protected import PHONE
     from core.settings import get_settings
     from services import identity
     from services.beds import priority
@@ -237,6 +238,7 @@ def generate(size: int, seed: int) -> tuple[Dataset, dict[str, list[dict]]]:
                         break
                 idn = identity.parse(number)
                 protected = identity.protect(idn, settings)
+                phone = PHONE.protect(f"13{rng.randint(0, 999_999_999):09d}", settings)
                 groups = sorted(rng.sample(
                     ("minimum_living", "low_income", "entitled_group", "lost_only_child"),
                     rng.choice((0, 0, 1, 1, 2))))
@@ -251,7 +253,7 @@ def generate(size: int, seed: int) -> tuple[Dataset, dict[str, list[dict]]]:
                     elder_name=rng.choice(SURNAMES) + rng.choice(GIVEN),
                     elder_id_encrypted=protected.encrypted,
                     elder_id_blind=protected.blind_index, elder_id_masked=protected.masked,
-                    elder_phone=f"13{rng.randint(0, 999_999_999):09d}",
+                    elder_phone_encrypted=phone.encrypted, elder_phone_masked=phone.masked,
                     priority_groups=groups, declared_ability_level=ability,
                     ability_level=ability, verified_priority_groups=groups,
                     priority_class=priority.priority_class(

@@ -293,6 +293,11 @@ class Forbidden(_Forbidden):
         return {"roles": "、".join(ROLE_NAMES[c][0] for c in codes)}
 
 
+IdentityNotVerified = _error(
+    "IdentityNotVerified", "identity_not_verified", 403, "账号尚未实名认证",
+    "The account has no verified real-name identity",
+    "请先完成实名认证，再办理预约、申请或报名。",
+    "Complete real-name verification before booking, applying or claiming.")
 SeparationOfDuties = _error("SeparationOfDuties", "separation_of_duties", 403,
                             "审核与审批须由不同人员完成",
                             "Review and approval need different staff members")
@@ -719,6 +724,11 @@ ClaimantNotAdult = _error(
 ClaimantNotAccountHolder = _error(
     "ClaimantNotAccountHolder", "claimant_not_account_holder", 422, "申请人须为账号实名本人",
     "The claimant must be the account holder")
+ApplicantNotAParty = _error(
+    "ApplicantNotAParty", "applicant_not_a_party", 422, "预约当事人须包括账号实名本人",
+    "The account holder must be a party",
+    "已实名认证的账号只能为包括本人在内的当事人预约。",
+    "A verified account books only appointments in which its own person is a party.")
 InvalidRelation = _error(
     "InvalidRelation", "invalid_relation", 422, "与逝者关系不在可申请范围内",
     "Relation not eligible",

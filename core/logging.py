@@ -1,5 +1,7 @@
 """Structured JSON logs (structlog) with the request id, and a last-line
-defence that masks anything shaped like an identity number before it is written."""
+defence that masks anything shaped like an identity number or a mobile phone
+number before it is written (database errors that quote a value included: the
+exception text is scrubbed like every other field)."""
 
 from __future__ import annotations
 
@@ -13,11 +15,15 @@ import structlog
 from core.context import request_id_var
 
 ID_NUMBER_RE = re.compile(r"(?<![0-9])([1-9][0-9]{5})[0-9]{8}([0-9]{3}[0-9Xx])(?![0-9])")
+# A mainland mobile number (11 digits from 13x-19x), optionally +86 and separators.
+PHONE_RE = re.compile(r"(?<![0-9])(?:\+?86[- ]?)?(1[3-9][0-9])[- ]?[0-9]{4}[- ]?([0-9]{4})"
+                      r"(?![0-9])")
 
 
 def scrub(value: Any) -> Any:
     if isinstance(value, str):
-        return ID_NUMBER_RE.sub(lambda m: m.group(1) + "********" + m.group(2)[-4:], value)
+        value = ID_NUMBER_RE.sub(lambda m: m.group(1) + "********" + m.group(2)[-4:], value)
+        return PHONE_RE.sub(lambda m: m.group(1) + "****" + m.group(2), value)
     if isinstance(value, dict):
         return {k: scrub(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

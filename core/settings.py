@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     rate_limit_enabled: bool = True
     idempotency_ttl_hours: int = 24
 
+    # Real-name identity (API.md): when true, a citizen write (booking, application,
+    # claim, entry, cancel...) from an account no verifier has bound to a person is
+    # 403 `identity_not_verified`. Unset: true in production, false otherwise.
+    citizen_identity_required: bool | None = None
+
     log_level: str = "INFO"
     # The longest each server process's maintenance sweep sleeps between runs (0:
     # never runs; then run `huimin sweep` from cron instead). It runs at start-up
@@ -141,6 +146,12 @@ class Settings(BaseSettings):
         if len(key) != 32:
             raise ValueError("HUIMIN_ID_ENCRYPTION_KEY must decode to 32 bytes")
         return self
+
+    @property
+    def identity_required(self) -> bool:
+        if self.citizen_identity_required is None:
+            return self.env == "production"
+        return self.citizen_identity_required
 
     @property
     def is_sqlite(self) -> bool:

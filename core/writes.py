@@ -2,6 +2,8 @@
 
 - `insert_if_absent`: `INSERT ... ON CONFLICT DO NOTHING` on SQLite and
   PostgreSQL alike, telling whether this statement inserted the row;
+- `upsert`: `INSERT ... ON CONFLICT (key) DO UPDATE` on both databases, for a
+  row that a PUT replaces whole;
 - `unique_violation`: a context manager that turns a unique-index violation
   (optionally of one named constraint) into the domain error the caller names;
 - `check_if_match` and `versioned_update`: optimistic concurrency for resources
@@ -62,6 +64,21 @@ async def insert_if_absent(session: AsyncSession, model: Any, values: Mapping[st
     result = await session.execute(insert_ignore(session, model, conflict, where=where)
                                    .values(**values))
     return result.rowcount == 1
+
+
+async def upsert(session: AsyncSession, model: Any, values: Mapping[str, Any], *,
+                 conflict: Sequence[str]) -> None:
+    """Insert the row, or replace every other column of the row with the same
+    `conflict` key: one statement, so two concurrent PUTs never fail on the key
+    (the later one wins)."""
+    dialect = _dialect(session)
+    if dialect not in ("postgresql", "sqlite"):  # pragma: no cover - the two we run on
+        raise NotImplementedError(f"upsert on {dialect}")
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(model).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(conflict),
+        set_={k: stmt.excluded[k] for k in values if k not in conflict})
+    await session.execute(stmt)
 
 
 # --- unique violation -> domain error ---------------------------------------------
@@ -198,6 +215,7 @@ __all__ = [
     "insert_ignore",
     "precondition_failed",
     "unique_violation",
+    "upsert",
     "versioned_update",
     "violates",
 ]

@@ -9,6 +9,7 @@ from schemas import (  # noqa: F401
     beds,
     burial,
     capacity,
+    citizen,
     common,
     home_care,
     idempotency,

@@ -29,7 +29,7 @@ class AuditEvent(SQLModel, table=True):
     at: datetime = utc_datetime(index=True)
     actor_kind: str = Field(max_length=16)  # citizen | staff | system
     actor_id: str = Field(max_length=128, index=True)
-    actor_role: str | None = Field(default=None, max_length=16)
+    actor_role: str | None = Field(default=None, max_length=32)
     org_id: str | None = Field(default=None, max_length=40)
     action: str = Field(max_length=64, index=True)
     object_type: str = Field(max_length=40)

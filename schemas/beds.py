@@ -142,7 +142,9 @@ class BedApplication(SQLModel, table=True):
     elder_id_encrypted: str = Field(max_length=255)
     elder_id_blind: str = Field(max_length=64)
     elder_id_masked: str = Field(max_length=18)
-    elder_phone: str = Field(max_length=32)
+    # Personal data (core.protected.PHONE): encrypted, in full only to the institution.
+    elder_phone_encrypted: str = Field(max_length=255)
+    elder_phone_masked: str = Field(max_length=32)
     priority_groups: list[str] = Field(default_factory=list, sa_type=JSON)
     declared_ability_level: int | None = None
     # The most the family can pay a month: no offer exceeds it (None: no limit).
@@ -393,7 +395,11 @@ class AssessmentIn(StrictModel):
 class ElderPublic(BaseModel):
     name: str
     id_number_masked: str
-    phone: str
+    phone_masked: str = PField(examples=["138****8000"])
+    phone: str | None = PField(
+        default=None, description="In full only to the institution applied to, which must "
+        "be able to call the family; absent for everyone else (the applying citizen too)",
+        examples=["13800138000"])
 
 
 class BedApplicationPublic(BaseModel):
@@ -430,7 +436,7 @@ class BedApplicationPublic(BaseModel):
         "id": "bap_0193a1b2c3d4e5f6a7b8c9d0e1f2", "institution_id": "org_0193a1b2c3d4",
         "category": "full_care", "status": "offered",
         "elder": {"name": "张秀英", "id_number_masked": "110105********002X",
-                  "phone": "13800138000"},
+                  "phone_masked": "138****8000", "phone": "13800138000"},
         "priority_groups": ["lost_only_child"], "declared_ability_level": 3,
         "max_monthly_fee_fen": 400000, "ability_level": 3,
         "verified_priority_groups": ["lost_only_child"],

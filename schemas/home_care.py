@@ -454,6 +454,9 @@ class ElderPublic(BaseModel):
     name: str
     id_number_masked: str
     phone_masked: str
+    phone: str | None = PField(
+        default=None, description="In full only to the provider, whose caregiver must be "
+        "able to call the family; absent for everyone else", examples=["13800138000"])
     address_masked: str
 
 

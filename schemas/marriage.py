@@ -156,7 +156,10 @@ class MarriageParty(SQLModel, table=True):
     id_number_encrypted: str = Field(max_length=200)
     id_blind_index: str = Field(max_length=64, index=True)
     id_number_masked: str = Field(max_length=18)
-    phone: str | None = Field(default=None, max_length=32)
+    # The phone is personal data (core.protected.PHONE): encrypted, shown masked but
+    # to the office of the appointment.
+    phone_encrypted: str | None = Field(default=None, max_length=255)
+    phone_masked: str | None = Field(default=None, max_length=32)
 
 
 class MarriagePartyHold(SQLModel, table=True):
@@ -437,6 +440,10 @@ class AppointmentCreate(StrictModel):
 class PartyPublic(BaseModel):
     name: str
     id_number_masked: str
+    phone_masked: str | None = PField(default=None, examples=["138****8000"])
+    phone: str | None = PField(
+        default=None, description="In full only to the office of the appointment, which "
+        "must be able to call the party; absent for everyone else", examples=["13800138000"])
 
 
 class AppointmentSlot(BaseModel):
@@ -466,8 +473,11 @@ _APPOINTMENT_EXAMPLE: dict[str, Any] = {
                "address": "北京市朝阳区工体东路 20 号", "phone": "010-65099999"},
     "starts_at": "2026-12-01T09:00:00+08:00", "ends_at": "2026-12-01T12:00:00+08:00",
     "cancel_deadline_at": "2026-11-30T09:00:00+08:00",
-    "parties": [{"name": "张伟", "id_number_masked": "440305********1238"},
-                {"name": "李娜", "id_number_masked": "440305********2464"}],
+    # The office's view: the phones in full (the couple's own view: `phone` null).
+    "parties": [{"name": "张伟", "id_number_masked": "440305********1238",
+                 "phone_masked": "138****8000", "phone": "13800138000"},
+                {"name": "李娜", "id_number_masked": "440305********2464",
+                 "phone_masked": "139****9000", "phone": "13900139000"}],
     "divorce_case_id": None, "cancelled_by": None, "cancel_reason": None,
     "created_at": "2026-11-29T10:00:00+00:00"}
 
@@ -515,7 +525,8 @@ class CitizenAppointmentPublic(AppointmentPublic):
                                 examples=["48213907"])
 
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {**_APPOINTMENT_EXAMPLE, "check_in_code": "48213907"}]})
+        {**_APPOINTMENT_EXAMPLE, "check_in_code": "48213907",
+         "parties": [{**p, "phone": None} for p in _APPOINTMENT_EXAMPLE["parties"]]}]})
 
 
 # What `GET /v1/marriage/appointments` and `GET .../{id}` answer: a citizen gets

@@ -18,6 +18,7 @@ class OrgKind(StrEnum):
     care_institution = "care_institution"
     home_care_provider = "home_care_provider"
     civil_affairs_bureau = "civil_affairs_bureau"
+    platform_service = "platform_service"
 
 
 class Ownership(StrEnum):
@@ -32,6 +33,7 @@ class Role(StrEnum):
     provider = "provider"
     reviewer = "reviewer"
     approver = "approver"
+    identity_verifier = "identity_verifier"
     admin = "admin"
 
 
@@ -40,6 +42,8 @@ ROLES_BY_KIND: dict[OrgKind, set[Role]] = {
     OrgKind.care_institution: {Role.institution},
     OrgKind.home_care_provider: {Role.provider},
     OrgKind.civil_affairs_bureau: {Role.reviewer, Role.approver},
+    # The platform's real-name verification service (实名认证) binds citizen accounts.
+    OrgKind.platform_service: {Role.identity_verifier},
 }
 
 
@@ -150,7 +154,7 @@ class ApiKey(SQLModel, table=True):
     org_id: str | None = Field(default=None, foreign_key="organisation.id", index=True,
                                max_length=40)
     name: str = Field(max_length=100)
-    role: str = Field(max_length=16)
+    role: str = Field(max_length=32)
     lookup: str = Field(max_length=16, unique=True)
     key_hash: str = Field(max_length=64)
     created_at: datetime = utc_datetime()

@@ -59,6 +59,9 @@ DEMO_ORGS: list[tuple[str, dict, list[tuple[Role, str]]]] = [
      {"kind": OrgKind.civil_affairs_bureau, "name": "北京市朝阳区民政局", "division_code": "110105",
       "address": "北京市朝阳区日坛北路 33 号", "phone": "010-65000000"},
      [(Role.reviewer, "审核-孙伟"), (Role.approver, "审批-钱丽")]),
+    ("platform-identity",
+     {"kind": OrgKind.platform_service, "name": "惠民实名认证服务", "division_code": "110000"},
+     [(Role.identity_verifier, "实名核验")]),
 ]
 
 

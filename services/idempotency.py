@@ -7,6 +7,11 @@ another body is refused; a key whose first request is still running answers
 409 `idempotency_in_flight`. On PostgreSQL "still running" is a transaction-level
 advisory lock on (caller, key); on SQLite writers are serialised by
 `BEGIN IMMEDIATE`, so the second request simply waits and then replays.
+
+The stored response is personal data (names, masked numbers, an office's view
+of a phone): it is kept AES-GCM encrypted (`seal` / `unseal`), with the caller
+and key as associated data, so a stored body read from the database, a backup or
+a dump says nothing, and one caller's record never replays as another's.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from core.clock import clock
 from core.db import is_unique_violation
 from core.errors import IdempotencyInFlight, IdempotencyKeyRequired, IdempotencyKeyReused
 from core.prepared import Sql
+from core.protected import cipher
 from schemas.idempotency import IdempotencyRecord
 
 
@@ -54,6 +60,19 @@ def validate_key(key: str | None) -> str:
                                                              for c in key):
         raise IdempotencyKeyRequired()
     return key
+
+
+def _context(scope: str, key: str) -> str:
+    return f"idempotency:{scope}:{key}"
+
+
+def seal(scope: str, key: str, body: str) -> str:
+    """A response body as `idempotency_record.response_body` stores it."""
+    return cipher().encrypt(body, context=_context(scope, key))
+
+
+def unseal(scope: str, key: str, stored: str) -> str:
+    return cipher().decrypt(stored, context=_context(scope, key))
 
 
 def fingerprint(method: str, path: str, body: bytes) -> str:
@@ -102,7 +121,7 @@ async def begin(session: AsyncSession, *, scope: str, key: str, request_hash: st
         elif stored_hash != request_hash:
             raise IdempotencyKeyReused()
         else:
-            raise Replay(status, body or "")
+            raise Replay(status, unseal(scope, key, body) if body else "")
     return Claim(scope=scope, key=key, request_hash=request_hash, ttl_hours=ttl_hours)
 
 
@@ -115,7 +134,7 @@ async def complete(session: AsyncSession, claim: Claim, status: int, body: bytes
     db = await prepared.driver(session)
     try:
         await db.execute(_INSERT, claim.scope, claim.key, claim.request_hash, status,
-                         body.decode("utf-8"), db.ts(now),
+                         seal(claim.scope, claim.key, body.decode("utf-8")), db.ts(now),
                          db.ts(now + timedelta(hours=claim.ttl_hours)))
     except IntegrityError as exc:
         if is_unique_violation(exc):

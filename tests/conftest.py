@@ -33,7 +33,7 @@ from core.settings import Settings
 from schemas.common import metadata
 from schemas.organisation import ApiKeyCreate, Role
 from services import organisations
-from tests.factories import ISSUED_ACCOUNT_NUMBERS, ISSUED_ID_NUMBERS
+from tests.factories import ISSUED_ACCOUNT_NUMBERS, ISSUED_ID_NUMBERS, ISSUED_PHONES
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 IS_PG = bool(TEST_DATABASE_URL and TEST_DATABASE_URL.startswith("postgresql"))
@@ -112,15 +112,20 @@ async def app(settings: Settings, log_stream: io.StringIO):  # noqa: ANN201
 async def client(app, log_stream) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
     """The real app over ASGI. After the test, no identity number a test made may
     appear in any response body or log line, whatever endpoint was called; nor any
-    bank account number, except in a payment batch export (CSV)."""
+    bank account number, except in a payment batch export (CSV); nor any phone number
+    in a log line or in a response to anyone but staff (the organisation that must
+    call the person sees it in full)."""
     bodies: list[str] = []
     non_exports: list[str] = []
+    not_to_staff: list[str] = []
 
     async def keep_body(response: httpx.Response) -> None:
         await response.aread()
         bodies.append(response.text)
         if not response.headers.get("content-type", "").startswith("text/csv"):
             non_exports.append(response.text)
+        if "x-api-key" not in response.request.headers:
+            not_to_staff.append(response.text)
 
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=60,
@@ -130,6 +135,8 @@ async def client(app, log_stream) -> AsyncIterator[httpx.AsyncClient]:  # noqa: 
     assert not leaked, f"full identity numbers reached a response or a log line: {leaked}"
     leaked = _leaks(ISSUED_ACCOUNT_NUMBERS, [*non_exports, log_stream.getvalue()])
     assert not leaked, f"full account numbers reached a response or a log line: {leaked}"
+    leaked = _leaks(ISSUED_PHONES, [*not_to_staff, log_stream.getvalue()])
+    assert not leaked, f"full phone numbers reached a citizen's response or a log line: {leaked}"
 
 
 def _leaks(numbers: set[str], texts: list[str]) -> set[str]:

@@ -46,6 +46,19 @@ def make_account_no() -> str:
     return number
 
 
+# Every phone number a test makes: never in a log line, and never in a response to
+# a citizen or an anonymous caller (only the organisation that must call the person,
+# with its staff key, sees one in full; see tests/conftest.py).
+ISSUED_PHONES: set[str] = set()
+
+
+def make_phone() -> str:
+    """A mainland mobile number, unique within the run."""
+    number = f"139{uuid.uuid4().int % 10**8:08d}"
+    ISSUED_PHONES.add(number)
+    return number
+
+
 def born_years_ago(years: int, today: date, extra_days: int = 0) -> date:
     try:
         d = today.replace(year=today.year - years)
@@ -74,10 +87,12 @@ ORG_EXAMPLES = {
     "home_care_provider": {"name": "黄浦区为老服务中心", "division_code": "310101",
                            "address": "上海市黄浦区", "phone": "021-63300000"},
     "civil_affairs_bureau": {"name": "朝阳区民政局", "division_code": "110105"},
+    "platform_service": {"name": "实名认证服务", "division_code": "110000"},
 }
 
 ROLE_OF_KIND = {"registration_office": "office", "care_institution": "institution",
-                "home_care_provider": "provider", "civil_affairs_bureau": "reviewer"}
+                "home_care_provider": "provider", "civil_affairs_bureau": "reviewer",
+                "platform_service": "identity_verifier"}
 
 
 async def create_org(client, admin_headers: dict[str, str], kind: str, **overrides) -> dict:

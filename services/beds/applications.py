@@ -22,6 +22,7 @@ from core.errors import (
 )
 from core.ids import new_id
 from core.principal import Principal
+from core.protected import PHONE
 from core.settings import Settings
 from core.writes import constraint_of, insert_if_absent, unique_violation
 from schemas.beds import (
@@ -45,7 +46,10 @@ from services.beds import inventory, lifecycle, pool, priority
 S = ApplicationStatus
 
 
-async def to_public(session: AsyncSession, app: BedApplication) -> BedApplicationPublic:
+async def to_public(session: AsyncSession, app: BedApplication,
+                    viewer: Principal) -> BedApplicationPublic:
+    """The application as `viewer` sees it: the elder's phone in full only to the
+    institution (which must call the family), masked to everyone else."""
     status = pool.effective_status(app)
     cls = await pool.effective_class(session, app)
     bed_code = bed_fee = None
@@ -57,7 +61,9 @@ async def to_public(session: AsyncSession, app: BedApplication) -> BedApplicatio
     return BedApplicationPublic(
         id=app.id, institution_id=app.institution_id, category=app.category, status=status,
         elder=ElderPublic(name=app.elder_name, id_number_masked=app.elder_id_masked,
-                          phone=app.elder_phone),
+                          phone_masked=app.elder_phone_masked,
+                          phone=PHONE.reveal(app.elder_phone_encrypted)
+                          if viewer.role == "institution" else None),
         priority_groups=app.priority_groups, declared_ability_level=app.declared_ability_level,
         max_monthly_fee_fen=app.max_monthly_fee_fen, ability_level=app.ability_level,
         verified_priority_groups=app.verified_priority_groups,
@@ -81,6 +87,7 @@ async def create(session: AsyncSession, principal: Principal, body: BedApplicati
     if idn.age_on(clock.today()) < settings.beds_min_applicant_age:
         raise ApplicantUnderage(min_age=settings.beds_min_applicant_age)
     protected = identity.protect(idn, settings)
+    phone = PHONE.protect(body.elder.phone, settings, field="elder.phone")
     category = body.category.value
 
     # An offer of this elder's that expired but is not settled yet is not active:
@@ -118,7 +125,8 @@ async def create(session: AsyncSession, principal: Principal, body: BedApplicati
         id=new_id("bap"), institution_id=body.institution_id, category=category,
         citizen_subject=principal.subject, elder_name=body.elder.name,
         elder_id_encrypted=protected.encrypted, elder_id_blind=protected.blind_index,
-        elder_id_masked=protected.masked, elder_phone=body.elder.phone,
+        elder_id_masked=protected.masked, elder_phone_encrypted=phone.encrypted,
+        elder_phone_masked=phone.masked,
         priority_groups=[g.value for g in body.priority_groups],
         declared_ability_level=body.ability_level,
         max_monthly_fee_fen=body.max_monthly_fee_fen, status=S.submitted, applied_at=now,
@@ -130,13 +138,13 @@ async def create(session: AsyncSession, principal: Principal, body: BedApplicati
         await session.flush()
     await audit.record(session, principal, "bed_application.create", "bed_application", app.id,
                        org_id=body.institution_id)
-    return await to_public(session, app)
+    return await to_public(session, app, principal)
 
 
 async def get(session: AsyncSession, principal: Principal,
               application_id: str) -> BedApplicationPublic:
     app = await scopes.load(session, principal, lifecycle.APPLICATION, application_id)
-    return await to_public(session, app)
+    return await to_public(session, app, principal)
 
 
 async def list_(session: AsyncSession, principal: Principal, *, status: str | None,
@@ -155,7 +163,7 @@ async def list_(session: AsyncSession, principal: Principal, *, status: str | No
         stmt = stmt.where(BedApplication.status == status)
     page = await NEWEST_FIRST.page(session, stmt, limit=limit, cursor=cursor)
     await scopes.listed(session, principal, lifecycle.APPLICATION, principal.org_id)
-    return Page(items=[await to_public(session, a) for a in page.items],
+    return Page(items=[await to_public(session, a, principal) for a in page.items],
                 next_cursor=page.next_cursor)
 
 
@@ -183,7 +191,8 @@ async def assess(session: AsyncSession, principal: Principal, application_id: st
         "priority_class": plan.base_class, "destitute": priority.is_destitute(groups)})
     await pool.store_priority_schedule(session, app.id, plan)
     await pool.match(session, app.institution_id, app.category, settings)
-    return await to_public(session, await pool.load_application(session, app.id) or app)
+    return await to_public(session, await pool.load_application(session, app.id) or app,
+                           principal)
 
 
 async def accept(session: AsyncSession, principal: Principal, application_id: str,
@@ -191,7 +200,7 @@ async def accept(session: AsyncSession, principal: Principal, application_id: st
     app = await _locked(session, principal, application_id, settings)
     app = await lifecycle.LIFE.move(session, principal, app, "accept",
                                     where=[BedApplication.offer_expires_at > clock.now()])
-    return await to_public(session, app)
+    return await to_public(session, app, principal)
 
 
 async def _close(session: AsyncSession, principal: Principal, application_id: str,
@@ -199,7 +208,7 @@ async def _close(session: AsyncSession, principal: Principal, application_id: st
     app = await _locked(session, principal, application_id, settings)
     app = await pool.close_application(session, app, action, principal=principal)
     await pool.match(session, app.institution_id, app.category, settings)
-    return await to_public(session, app)
+    return await to_public(session, app, principal)
 
 
 async def decline(session: AsyncSession, principal: Principal, application_id: str,
@@ -239,7 +248,7 @@ async def admit(session: AsyncSession, principal: Principal, application_id: str
                                     blind_index=app.elder_id_blind, masked=app.elder_id_masked)
     await inventory.start_occupancy(session, bed, name=app.elder_name, id_number=occupant,
                                     application_id=app.id)
-    return await to_public(session, app)
+    return await to_public(session, app, principal)
 
 
 async def waitlist(session: AsyncSession, principal: Principal, institution_id: str, *,
@@ -261,5 +270,5 @@ async def waitlist(session: AsyncSession, principal: Principal, institution_id: 
         values_of=lambda r: (r[0].category, r.cls, r[0].applied_at, r[0].id))
     await scopes.listed(session, principal, lifecycle.APPLICATION, institution_id,
                         read="waitlist_read")
-    return Page(items=[await to_public(session, r[0]) for r in page.items],
+    return Page(items=[await to_public(session, r[0], principal) for r in page.items],
                 next_cursor=page.next_cursor)

@@ -260,7 +260,10 @@ async def _names(session: AsyncSession, ids: set[str]) -> dict[str, str]:
                                        .where(HomeCareCaregiver.id.in_(ids)))).all())
 
 
-def to_public(b: HomeCareBooking, caregiver_name: str, settings: Settings) -> BookingPublic:
+def to_public(b: HomeCareBooking, caregiver_name: str, settings: Settings,
+              viewer: Principal) -> BookingPublic:
+    """The visit as `viewer` sees it: the elder's phone in full only to the provider
+    (whose caregiver must be able to call the family), masked to everyone else."""
     return BookingPublic(
         id=b.id, status=b.status, provider_id=b.provider_id, service_code=b.service_code,
         caregiver=CaregiverRef(id=b.caregiver_id, name=caregiver_name), date=b.visit_date,
@@ -268,6 +271,8 @@ def to_public(b: HomeCareBooking, caregiver_name: str, settings: Settings) -> Bo
         price_fen=b.price_fen,
         elder=ElderPublic(name=b.elder_name, id_number_masked=b.elder_id_masked,
                           phone_masked=b.elder_phone_masked,
+                          phone=PHONE.reveal(b.elder_phone_encrypted, settings)
+                          if viewer.role == "provider" else None,
                           address_masked=b.elder_address_masked),
         cancel_deadline_at=cancel_deadline(b, settings).astimezone(CHINA_TZ),
         check_in_at=b.check_in_at, check_out_at=b.check_out_at,
@@ -278,9 +283,10 @@ def to_public(b: HomeCareBooking, caregiver_name: str, settings: Settings) -> Bo
         rating_comment=b.rating_comment, created_at=b.created_at)
 
 
-async def public(session: AsyncSession, settings: Settings, b: HomeCareBooking) -> BookingPublic:
+async def public(session: AsyncSession, settings: Settings, viewer: Principal,
+                 b: HomeCareBooking) -> BookingPublic:
     names = await _names(session, {b.caregiver_id})
-    return to_public(b, names.get(b.caregiver_id, ""), settings)
+    return to_public(b, names.get(b.caregiver_id, ""), settings, viewer)
 
 
 async def get(session: AsyncSession, principal: Principal, booking_id: str) -> HomeCareBooking:
@@ -391,7 +397,7 @@ async def list_(session: AsyncSession, principal: Principal, settings: Settings,
     page = await BY_START.page(session, stmt, limit=limit, cursor=cursor)
     await scopes.listed(session, principal, BOOKING, principal.org_id)
     names = await _names(session, {b.caregiver_id for b in page.items})
-    return page.map(lambda b: to_public(b, names.get(b.caregiver_id, ""), settings))
+    return page.map(lambda b: to_public(b, names.get(b.caregiver_id, ""), settings, principal))
 
 
 LEDGER_ORDER = pages.Keyset(pages.Key(HomeCareBooking.completed_at, pages.AT),

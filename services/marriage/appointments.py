@@ -32,6 +32,7 @@ from core import pages, prepared
 from core.clock import CHINA_TZ, clock, utc
 from core.db import is_unique_violation
 from core.errors import (
+    ApplicantNotAParty,
     BookingSuspended,
     CancelDeadlinePassed,
     CheckInNotToday,
@@ -50,6 +51,7 @@ from core.errors import (
 from core.ids import new_id
 from core.prepared import Sql
 from core.principal import Principal
+from core.protected import PHONE, Protected
 from core.settings import Settings
 from schemas.common import Page
 from schemas.marriage import (
@@ -105,8 +107,17 @@ def cancel_deadline(starts_at: dt.datetime, hours: int) -> dt.datetime:
     return utc(starts_at) - dt.timedelta(hours=hours)
 
 
+def party_public(p: MarriageParty, *, full_phone: bool) -> PartyPublic:
+    """A party as shown: the phone masked, and in full only to the office
+    (`full_phone`), which must be able to call the couple."""
+    phone = (PHONE.reveal(p.phone_encrypted) if full_phone and p.phone_encrypted else None)
+    return PartyPublic(name=p.name, id_number_masked=p.id_number_masked,
+                       phone_masked=p.phone_masked, phone=phone)
+
+
 def to_public(view: AppointmentView, *, show_code: bool) -> AppointmentPublic:
-    """The citizen's view (with the check-in code) when `show_code`, else the office's."""
+    """The citizen's view (with the check-in code, phones masked) when `show_code`,
+    else the office's (phones in full)."""
     a = view.appointment
     starts_at = utc(a.starts_at).astimezone(CHINA_TZ)
     ends_at = utc(a.ends_at).astimezone(CHINA_TZ)
@@ -121,7 +132,7 @@ def to_public(view: AppointmentView, *, show_code: bool) -> AppointmentPublic:
         office=view.terms.office, starts_at=starts_at, ends_at=ends_at,
         cancel_deadline_at=cancel_deadline(a.starts_at, view.terms.cancel_deadline_hours
                                            ).astimezone(CHINA_TZ),
-        parties=[PartyPublic(name=p.name, id_number_masked=p.id_number_masked)
+        parties=[party_public(p, full_phone=not show_code)
                  for p in sorted(view.parties, key=lambda p: p.position)],
         **code,
         divorce_case_id=a.divorce_case_id, cancelled_by=a.cancelled_by,
@@ -258,15 +269,15 @@ WITH cap AS (
   RETURNING h.id_blind_index
 ), party AS (
   INSERT INTO marriage_party (id, appointment_id, position, name, id_number_encrypted,
-    id_blind_index, id_number_masked, phone)
-  SELECT p.id, appt.id, p.n - 1, p.name, p.enc, p.blind, p.masked, p.phone
+    id_blind_index, id_number_masked, phone_encrypted, phone_masked)
+  SELECT p.id, appt.id, p.n - 1, p.name, p.enc, p.blind, p.masked, p.phone_enc, p.phone_masked
   FROM appt, unnest($15::varchar[], $16::varchar[], $17::varchar[], $18::varchar[],
-                    $19::varchar[], $20::varchar[])
-    WITH ORDINALITY AS p(id, name, enc, blind, masked, phone, n)
+                    $19::varchar[], $20::varchar[], $21::varchar[])
+    WITH ORDINALITY AS p(id, name, enc, blind, masked, phone_enc, phone_masked, n)
 ), aud AS (
   INSERT INTO audit_event ({audit.COLUMNS})
-  SELECT $21::varchar, $5, $22::varchar, $23::varchar, $24::varchar, $2, $25::varchar,
-    $26::varchar, $6, 'success', $27::varchar FROM appt
+  SELECT $22::varchar, $5, $23::varchar, $24::varchar, $25::varchar, $2, $26::varchar,
+    $27::varchar, $6, 'success', $28::varchar FROM appt
 )
 SELECT (SELECT count(*) FROM cap), (SELECT array_agg(id_blind_index) FROM hold)
 """)  # noqa: S608 - constant text, built at import
@@ -285,7 +296,8 @@ _HOLD_SQLITE = (
     "created_at = excluded.created_at WHERE h.expires_at <= ?4 RETURNING id_blind_index")
 _PARTY_SQLITE = (
     "INSERT INTO marriage_party (id, appointment_id, position, name, id_number_encrypted, "
-    "id_blind_index, id_number_masked, phone) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+    "id_blind_index, id_number_masked, phone_encrypted, phone_masked) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
 def _book_sqlite(db: sqlite3.Connection, cap: tuple, appointment: tuple, holds: list[tuple],
@@ -313,8 +325,11 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
     party_error: DomainError | None = None
     blind: list[str] = []
     protected: list[identity.ProtectedId] = []
+    phones: list[Protected | None] = []
     try:
         ids = _check_parties(body, day, settings)
+        phones = [PHONE.protect(p.phone, settings, field=f"parties[{i}].phone")
+                  if p.phone else None for i, p in enumerate(body.parties)]
     except DomainError as exc:
         party_error = exc
     else:
@@ -344,6 +359,10 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
         raise outside_window(row, held, clock.today())
     if party_error is not None:
         raise party_error
+    if principal.identity_blind is not None and principal.identity_blind not in blind:
+        # A bound account books for its own person (API.md): nobody who merely
+        # knows two identity numbers can take a couple's seat in their name.
+        raise ApplicantNotAParty()
     if row.no_shows:
         await _check_suspension(session, settings, blind)
     case_id = None
@@ -368,8 +387,9 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
         {"id": new_id("mpty"), "appointment_id": appointment_id, "position": n,
          "name": p.name, "id_number_encrypted": prot.encrypted,
          "id_blind_index": prot.blind_index, "id_number_masked": prot.masked,
-         "phone": p.phone}
-        for n, (p, prot) in enumerate(zip(body.parties, protected, strict=True))
+         "phone_encrypted": phone.encrypted if phone else None,
+         "phone_masked": phone.masked if phone else None}
+        for n, (p, prot, phone) in enumerate(zip(body.parties, protected, phones, strict=True))
     ]
     audit_row = audit.row(principal, "marriage_appointment.create", "marriage_appointment",
                           appointment_id, at=db.ts(now), org_id=office_id)
@@ -385,7 +405,8 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
                  body.kind, principal.subject, appointment["check_in_code"], case_id, ts_now),
                 [(b, appointment_id, ts_ends, ts_now) for b in sorted(blind)],
                 [(p["id"], appointment_id, p["position"], p["name"], p["id_number_encrypted"],
-                  p["id_blind_index"], p["id_number_masked"], p["phone"]) for p in parties],
+                  p["id_blind_index"], p["id_number_masked"], p["phone_encrypted"],
+                  p["phone_masked"]) for p in parties],
                 audit_row)
         else:
             seats, holds = await db.fetchrow(
@@ -394,7 +415,7 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
                 appointment["check_in_code"], case_id, blind,
                 *([p[k] for p in parties] for k in ("id", "name", "id_number_encrypted",
                                                     "id_blind_index", "id_number_masked",
-                                                    "phone")),
+                                                    "phone_encrypted", "phone_masked")),
                 audit_row[0], *audit_row[2:5], *audit_row[6:8], audit_row[10])
     except IntegrityError as exc:
         if is_unique_violation(exc):

@@ -13,6 +13,7 @@ from tests.factories import (
     citizen_headers,
     idem,
     make_id_number,
+    make_phone,
     org_with_staff,
 )
 
@@ -44,7 +45,7 @@ async def apply(client, settings, inst_id: str, *, category: str = "full_care", 
     citizen = citizen or citizen_headers(settings)
     body = {"institution_id": inst_id, "category": category,
             "elder": {"name": name, "id_number": id_number or elder_id(age),
-                      "phone": "13800138000"},
+                      "phone": make_phone()},
             "priority_groups": list(groups)}
     if max_fee is not None:
         body["max_monthly_fee_fen"] = max_fee

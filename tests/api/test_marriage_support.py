@@ -15,7 +15,7 @@ import jwt
 
 from core.clock import CHINA_TZ, clock
 from core.security import JWT_ALGORITHM
-from tests.factories import idem, make_id_number, org_with_staff
+from tests.factories import idem, make_id_number, make_phone, org_with_staff
 
 _births = itertools.count(0)
 
@@ -62,7 +62,7 @@ def person(sex: str, birth: str | dt.date | None = None, name: str | None = None
     elif isinstance(birth, str):
         birth = dt.date.fromisoformat(birth)
     return {"name": name or ("张伟" if sex == "male" else "李娜"),
-            "id_number": make_id_number(birth, sex=sex), "phone": "13800138000"}
+            "id_number": make_id_number(birth, sex=sex), "phone": make_phone()}
 
 
 def couple(groom_birth=None, bride_birth=None) -> list[dict]:

@@ -18,7 +18,8 @@ async def test_demo_data_is_usable_through_the_api(client, settings):
     await load_demo(settings, lambda _line: None)  # a second run adds keys, not duplicates
 
     keys = [line.split("X-API-Key: ")[1] for line in printed if "X-API-Key: hm_" in line]
-    assert len(keys) == 8  # admin, 2 offices, 2 institutions, provider, reviewer, approver
+    # admin, 2 offices, 2 institutions, provider, reviewer, approver, identity verifier
+    assert len(keys) == 9
     assert any(line.strip().startswith("citizen") for line in printed)
 
     offices = (await client.get("/v1/marriage/offices?division_code=110105")).json()["items"]
@@ -36,7 +37,7 @@ async def test_demo_data_is_usable_through_the_api(client, settings):
                                             "dementia": 2}
     admin = {"X-API-Key": keys[0]}
     orgs = (await client.get("/v1/admin/organisations?limit=100", headers=admin)).json()
-    assert len(orgs["items"]) == 6
+    assert len(orgs["items"]) == 7
 
 
 def _items(body):  # noqa: ANN001, ANN202 - a page or, for API keys, a bare list
@@ -59,18 +60,18 @@ async def _demo_keys(run) -> list[str]:  # noqa: ANN001
 
 async def test_demo_runs_again_after_someone_made_an_organisation_with_a_demo_name(
         client, settings, admin_headers):
-    assert len(await _demo_keys(lambda echo: load_demo(settings, echo))) == 8
+    assert len(await _demo_keys(lambda echo: load_demo(settings, echo))) == 9
     user_office = await _user_office(client, admin_headers)
 
     # Before: two organisations named 朝阳区婚姻登记处 -> MultipleResultsFound.
     keys = await _demo_keys(lambda echo: load_demo(settings, echo))
-    assert len(keys) == 8  # new keys for every demo role again
+    assert len(keys) == 9  # new keys for every demo role again
 
     offices = _items((await client.get("/v1/marriage/offices?division_code=110105")).json())
     assert sorted(o["id"] for o in offices) == sorted([demo_org_id("office-110105"),
                                                        user_office])
     orgs = (await client.get("/v1/admin/organisations?limit=100", headers=admin_headers)).json()
-    assert len(orgs["items"]) == 7
+    assert len(orgs["items"]) == 8
     user_keys = await client.get(f"/v1/admin/organisations/{user_office}/api-keys",
                                  headers=admin_headers)
     assert _items(user_keys.json()) == []  # the demo never touches it
@@ -87,7 +88,7 @@ async def test_demo_does_not_take_over_an_organisation_that_only_shares_a_demo_n
                                  headers=admin_headers)
     assert _items(user_keys.json()) == []
     orgs = (await client.get("/v1/admin/organisations?limit=100", headers=admin_headers)).json()
-    assert len(orgs["items"]) == 7
+    assert len(orgs["items"]) == 8
     assert {demo_org_id(key) for key, _fields, _keys in DEMO_ORGS} <= \
         {o["id"] for o in orgs["items"]}
 
@@ -102,12 +103,12 @@ def test_huimin_demo_twice_on_one_database_prints_keys_both_times(tmp_path, monk
         get_settings.cache_clear()
     for result in runs:
         assert result.exit_code == 0, result.output
-        assert result.output.count("X-API-Key: hm_") == 8
+        assert result.output.count("X-API-Key: hm_") == 9
         assert "new keys on every run" in result.output
         assert "curl -s http://127.0.0.1:8101/v1/me" in result.output
     first, second = ({line.split("X-API-Key: ")[1] for line in r.output.splitlines()
                       if "X-API-Key: hm_" in line} for r in runs)
-    assert len(first) == len(second) == 8
+    assert len(first) == len(second) == 9
     assert not first & second, first & second  # fresh keys: only their hashes are stored
 
 

@@ -51,5 +51,5 @@ def test_make_run_twice_on_one_database_serves_on_the_port_asked_for(tmp_path):
             finally:
                 stop(proc)
         printed = log.read_text()
-        assert printed.count("X-API-Key: hm_") == 8, printed
+        assert printed.count("X-API-Key: hm_") == 9, printed
         assert f"http://{host}:{port}/v1/me" in printed

@@ -1,0 +1,64 @@
+"""Real-name identity of citizen accounts (实名认证, API.md "Authentication and roles").
+
+The platform's verification service binds an account to the person it verified;
+from then on the account acts as that person: the blind index of the person's
+identity number rides on the account's `Principal` (`identity_blind`), and the
+scope rules (services.scopes.own_or_party) and the booking and claim rules read it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core import prepared
+from core.clock import clock
+from core.errors import IdentityNotVerified
+from core.prepared import Sql
+from core.principal import Principal
+from core.settings import Settings
+from core.writes import upsert
+from schemas.citizen import CitizenIdentity, IdentityBind, IdentityPublic, MeIdentity
+from services import audit, identity
+
+# On every citizen request (services.citizens.blind_index_of): prepared once per
+# connection, like the other statements of the hot paths.
+_BLIND_OF = Sql("SELECT id_blind_index FROM citizen_identity WHERE subject = $1")
+
+
+async def bind(session: AsyncSession, principal: Principal, subject: str, body: IdentityBind,
+               settings: Settings) -> IdentityPublic:
+    """Bind (or re-bind) the account `subject` to the person verified; audited as
+    `citizen_identity.bind` with the verifier's organisation."""
+    _idn, protected = identity.protect_input(body.id_number, settings)
+    now = clock.now()
+    await upsert(session, CitizenIdentity, {
+        "subject": subject, "name": body.name, "id_number_encrypted": protected.encrypted,
+        "id_blind_index": protected.blind_index, "id_number_masked": protected.masked,
+        "verified_at": now, "verified_by_org_id": principal.org_id,
+        "verified_by_key_id": principal.subject}, conflict=["subject"])
+    await audit.record(session, principal, "citizen_identity.bind", "citizen_identity", subject,
+                       org_id=principal.org_id)
+    return IdentityPublic(subject=subject, name=body.name, id_number_masked=protected.masked,
+                          verified_at=now)
+
+
+async def blind_index_of(session: AsyncSession, subject: str) -> str | None:
+    """The blind index of the person the account is bound to, or None."""
+    db = await prepared.driver(session)
+    row = await db.fetchrow(_BLIND_OF, subject)
+    return row[0] if row is not None else None
+
+
+async def identity_of(session: AsyncSession, subject: str) -> MeIdentity | None:
+    row = (await session.execute(
+        select(CitizenIdentity.name, CitizenIdentity.id_number_masked)
+        .where(CitizenIdentity.subject == subject))).one_or_none()
+    return MeIdentity(name=row[0], id_number_masked=row[1]) if row is not None else None
+
+
+def require_verified(principal: Principal, settings: Settings) -> None:
+    """With `HUIMIN_CITIZEN_IDENTITY_REQUIRED`, a citizen write from an account no
+    verifier has bound is 403 `identity_not_verified`."""
+    if principal.is_citizen and settings.identity_required and principal.identity_blind is None:
+        raise IdentityNotVerified()
