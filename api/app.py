@@ -18,7 +18,17 @@ from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from api import admin, beds, burial, docs, home_care, marriage, problems, system
+from api import (
+    admin,
+    beds,
+    burial,
+    docs,
+    home_care,
+    marriage,
+    marriage_lottery,
+    problems,
+    system,
+)
 from api.deps import (
     OPENAPI_ERROR_HEADERS,
     OPENAPI_ERRORS,
@@ -62,6 +72,8 @@ ROUTERS: list[Router] = [
     admin.router,
     marriage.public_router,
     marriage.router,
+    marriage_lottery.public_router,
+    marriage_lottery.router,
     beds.public_router,
     beds.router,
     home_care.public_router,
