@@ -75,6 +75,9 @@ from services.marriage import calendar, lottery_order, rules, schedules
 from services.marriage.calendar import Session
 
 EXCLUDED_ACTIVE = "party_has_active_appointment"
+# The table itself for the executemany UPDATEs (an ORM UPDATE given a list of rows is
+# a bulk update by primary key, which takes no WHERE of its own).
+_ENTRY_TABLE = MarriageLotteryEntry.__table__
 
 
 def status_of(lottery: MarriageLottery, now: dt.datetime | None = None) -> LotteryStatus:
@@ -516,10 +519,8 @@ async def draw(session: AsyncSession, lottery_id: str) -> DrawResult | None:
     await _book_winners(session, lottery, winners, by_start, now)
     if excluded:
         await session.execute(
-            update(MarriageLotteryEntry).where(MarriageLotteryEntry.id == bindparam("eid"))
-            .values(excluded_reason=EXCLUDED_ACTIVE)
-            .execution_options(synchronize_session=False),
-            [{"eid": e} for e in sorted(excluded)])
+            update(_ENTRY_TABLE).where(_ENTRY_TABLE.c.id == bindparam("eid"))
+            .values(excluded_reason=EXCLUDED_ACTIVE), [{"eid": e} for e in sorted(excluded)])
     await session.execute(
         update(MarriageLotteryEntry)
         .where(MarriageLotteryEntry.lottery_id == lottery_id,
@@ -611,7 +612,6 @@ async def _book_winners(session: AsyncSession, lottery: MarriageLottery,
     await session.execute(insert(MarriagePartyHold), holds)
     await audit.record_many(session, audits)
     await session.execute(
-        update(MarriageLotteryEntry).where(MarriageLotteryEntry.id == bindparam("eid"))
+        update(_ENTRY_TABLE).where(_ENTRY_TABLE.c.id == bindparam("eid"))
         .values(status=EntryStatus.won, appointment_id=bindparam("aid"),
-                session_start=bindparam("start"))
-        .execution_options(synchronize_session=False), outcomes)
+                session_start=bindparam("start")), outcomes)
