@@ -4,7 +4,7 @@ One lottery per office and date among those not cancelled (a partial unique
 index); one entry per person per lottery (UNIQUE lottery_id, id_blind_index).
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0012 (written on 0006; chained after main's 0012 at the rebase, so there is one head)
 Create Date: 2026-12-01 20:48:05+00:00
 """
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0006"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

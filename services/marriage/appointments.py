@@ -43,7 +43,6 @@ from core.errors import (
     SessionEnded,
     SessionNotEnded,
     SlotFull,
-    Underage,
     ValidationFailed,
 )
 from core.ids import new_id
