@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import random
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -35,28 +34,24 @@ import time
 import uuid
 from pathlib import Path
 
-from machine import bench_lock, cli_last_line, cpu_busy  # bench/ is on sys.path
-from marriage import (
-    CHINA,
-    GIVEN,
+from machine import (  # bench/ is on sys.path when run as a script
     HOST,
-    REFERENCE_APP,
-    SURNAMES,
-    VAR,
     VENV_BIN,
     Owned,
     Result,
+    bench_lock,
+    cli_last_line,
+    cpu_busy,
     expect,
-    fmt_ms,
     free_port,
     http,
     huimin_env,
     log,
-    person,
     run_wrk,
-    seed,
+    start_reference,
     wait_ready,
 )
+from marriage import CHINA, GIVEN, SURNAMES, VAR, fmt_ms, person, seed
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_ENTRY_RATIO = 3.0
@@ -161,33 +156,6 @@ async def timed_draw(database_url: str, lottery_id: str) -> tuple[float, object]
         await db.dispose()
 
 
-def start_reference(owned: Owned, db: str, pg_rest: str, run_id: str, out_dir: Path,
-                    opts: argparse.Namespace) -> tuple[str, subprocess.Popen, str | None]:
-    ref_dir = out_dir / "reference_app"
-    ref_dir.mkdir(exist_ok=True)
-    shutil.copy(REFERENCE_APP, ref_dir / "reference_app.py")
-    ref_name = None
-    if db == "postgres":
-        ref_name = f"bench_lot_reference_{run_id}"
-        owned.create_db(ref_name)
-        ref_url = f"postgresql+psycopg://{pg_rest}/{ref_name}"
-    else:
-        ref_url = f"sqlite:///{out_dir / f'reference-lottery-{db}.db'}"
-    ref_env = {**os.environ, "DB": ref_url}
-    init = subprocess.run([str(VENV_BIN / "python"), "reference_app.py"], env=ref_env,
-                          cwd=ref_dir, capture_output=True, text=True, timeout=300, check=False)
-    if init.returncode != 0:
-        raise RuntimeError(f"reference_app init failed: {init.stderr[-1500:]}")
-    rbase = f"http://{HOST}:{free_port()}"
-    ref_log = out_dir / f"reference-lottery-{db}.log"
-    proc = owned.start([str(VENV_BIN / "uvicorn"), "reference_app:app", "--app-dir",
-                        str(ref_dir), "--host", HOST, "--port", rbase.rsplit(":", 1)[1],
-                        "--workers", "1", "--no-access-log", "--log-level", "warning"],
-                       env=ref_env, log_path=ref_log, cwd=ref_dir)
-    wait_ready(rbase, "/hello", proc, ref_log)
-    return rbase, proc, ref_name
-
-
 def run_db(db: str, opts: argparse.Namespace, owned: Owned, out_dir: Path) -> dict:
     out: dict = {"db": db}
     run_id = str(os.getpid())
@@ -264,7 +232,14 @@ def run_db(db: str, opts: argparse.Namespace, owned: Owned, out_dir: Path) -> di
         owned.stop(proc)
         for f in out_dir.glob("entries*.tsv"):
             f.unlink()
-    rbase, rproc, ref_name = start_reference(owned, db, pg_rest, run_id, out_dir, opts)
+    ref_name = None
+    if db == "postgres":
+        ref_name = f"bench_lot_reference_{run_id}"
+        owned.create_db(ref_name)
+        ref_url = f"postgresql+psycopg://{pg_rest}/{ref_name}"
+    else:
+        ref_url = f"sqlite:///{out_dir / 'reference-lottery.db'}"
+    rproc, rbase = start_reference(owned, ref_url, 1, out_dir, f"lottery-{db}")
     try:
         if opts.warmup:
             run_wrk("warmup ref book", f"{rbase}/book/1", "wrk_ref_book.lua", [], opts,
