@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 import uvicorn
 from alembic import command
@@ -22,6 +23,7 @@ from core.settings import get_settings
 from schemas.organisation import ApiKeyCreate, Role
 from services import audit, maintenance, organisations
 from services.demo import load_demo
+from services.marriage import lottery, lottery_order
 
 app = typer.Typer(help="huimin 惠民: civil-affairs booking and claims API", no_args_is_help=True)
 apikey_app = typer.Typer(help="Staff API keys", no_args_is_help=True)
@@ -30,6 +32,8 @@ audit_app = typer.Typer(help="The audit trail", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
+lottery_app = typer.Typer(help="Marriage lotteries", no_args_is_help=True)
+app.add_typer(lottery_app, name="lottery")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -198,6 +202,71 @@ def audit_verify(
         raise typer.Exit(1)
     typer.echo(f"audit chain intact: {report.rows} rows, head {report.head_seq} "
                f"{report.head_hash}")
+
+
+def _public_data_http(base_url: str, lottery_id: str) -> tuple[dict, list[dict]]:
+    """The lottery and all its entries, as anyone reads them over the public API."""
+    with httpx.Client(base_url=base_url.rstrip("/"), timeout=30) as client:
+        r = client.get(f"/v1/marriage/lotteries/{lottery_id}")
+        r.raise_for_status()
+        view = r.json()
+        entries: list[dict] = []
+        cursor = None
+        while view.get("status") == "drawn":
+            params = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+            r = client.get(f"/v1/marriage/lotteries/{lottery_id}/entries", params=params)
+            r.raise_for_status()
+            page = r.json()
+            entries.extend(page["items"])
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+    return view, entries
+
+
+async def _public_data_db(lottery_id: str) -> tuple[dict, list[dict]]:
+    """The same public views, read through the services that serve them."""
+    db = Database.from_settings(get_settings())
+    try:
+        async with db.session(write=False) as session:
+            view = (await lottery.get_public(session, lottery_id)).model_dump(mode="json")
+            entries: list[dict] = []
+            cursor = None
+            while view["status"] == "drawn":
+                page = await lottery.list_entries(session, lottery_id, limit=100, cursor=cursor)
+                entries.extend(e.model_dump(mode="json") for e in page.items)
+                cursor = page.next_cursor
+                if not cursor:
+                    break
+        return view, entries
+    finally:
+        await db.dispose()
+
+
+@lottery_app.command("verify")
+def lottery_verify(
+    lottery_id: Annotated[str, typer.Argument(help="The lottery's id")],
+    base_url: Annotated[str | None, typer.Option(
+        help="Read the public API there (e.g. https://huimin.example); default: this "
+             "installation's database (DATABASE_URL), through the same public views")] = None,
+) -> None:
+    """Recompute a drawn lottery from its public data: the seed against seed_sha256,
+    the order (HMAC-SHA256 of each entry id under the seed), each entry's session.
+    Exit 0 when the published outcome matches, 1 when it does not."""
+    view, entries = (_public_data_http(base_url, lottery_id) if base_url
+                     else asyncio.run(_public_data_db(lottery_id)))
+    verdict = lottery_order.verify(view, entries)
+    for problem in verdict.problems[:50]:
+        typer.echo(f"MISMATCH {problem}")
+    if len(verdict.problems) > 50:
+        typer.echo(f"... and {len(verdict.problems) - 50} more")
+    if not verdict.ok:
+        typer.echo(f"lottery {lottery_id}: the published outcome does NOT match the "
+                   "recomputation")
+        raise typer.Exit(1)
+    typer.echo(f"lottery {lottery_id}: {len(entries)} entries, {view['seats']} seats, "
+               f"{view['winners']} won; seed matches seed_sha256 and the published outcome "
+               "matches the recomputation")
 
 
 if __name__ == "__main__":

@@ -64,6 +64,7 @@ STATUS_NAMES: Names = {
     "entered": ("已报名", "entered"),
     "won": ("已中签", "won"),
     "not_drawn": ("未中签", "not drawn"),
+    "closed": ("报名已截止待开奖", "closed, awaiting the draw"),
     # webhook delivery
     "pending": ("待投递", "pending"),
     "delivered": ("已送达", "delivered"),
@@ -573,6 +574,31 @@ DateRangeTooLong = _error(
 InvalidSessions = _error(
     "InvalidSessions", "invalid_sessions", 422, "场次设置无效", "Invalid sessions",
     "{reason_zh}", "{reason_en}")
+
+# --- marriage lotteries (API.md "Fair release of peak dates") ---
+DuplicateEntry = _error(
+    "DuplicateEntry", "duplicate_entry", 409, "当事人已报名本次摇号",
+    "A party has already entered this lottery",
+    "同一当事人在一次摇号中只能报名一次。", "A person may enter a lottery only once.")
+DuplicateLottery = _error(
+    "DuplicateLottery", "duplicate_lottery", 409, "该日期已有摇号",
+    "This date already has a lottery",
+    "该婚姻登记机关在 {date} 已安排摇号。", "The office already has a lottery on {date}.")
+LotteryNotDrawn = _error(
+    "LotteryNotDrawn", "lottery_not_drawn", 409, "尚未开奖", "The lottery has not been drawn",
+    "开奖后才公布报名结果。", "The entries are published once the lottery is drawn.")
+DateInLottery = _error(
+    "DateInLottery", "date_in_lottery", 422, "该日期以摇号方式放号",
+    "This date is released by lottery",
+    "{date} 的场次以摇号方式放号，不接受先到先得的预约；请在报名期内报名摇号。",
+    "The sessions of {date} are released by lottery, not first-come; enter the lottery "
+    "while it is open.")
+InvalidLottery = _error(
+    "InvalidLottery", "invalid_lottery", 422, "摇号设置无效", "Invalid lottery",
+    "{reason_zh}", "{reason_en}")
+InvalidPreferences = _error(
+    "InvalidPreferences", "invalid_session_preferences", 422, "意向场次无效",
+    "Invalid session preferences", "{reason_zh}", "{reason_en}")
 
 # --- elderly-care beds (DOMAIN.md section 2) ---
 NoBedAvailable = _error(

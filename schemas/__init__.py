@@ -14,6 +14,7 @@ from schemas import (  # noqa: F401
     home_care,
     idempotency,
     marriage,
+    marriage_lottery,
     official_calendar,
     organisation,
 )

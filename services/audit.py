@@ -169,3 +169,11 @@ async def list_events(
     if until is not None:
         stmt = stmt.where(AuditEvent.at < until)
     return await NEWEST_FIRST.page(session, stmt, limit=limit, cursor=cursor)
+
+
+async def record_many(session: AsyncSession, rows: list[tuple]) -> None:
+    """Several audit rows at once (each from `row`, `at` in the driver's form), for a
+    system job that writes many objects in one transaction (a lottery's draw)."""
+    if rows:
+        db = await prepared.driver(session)
+        await db.executemany(_INSERT, rows)

@@ -1,7 +1,12 @@
-"""Periodic tidy-up: pass on beds whose offers expired, forget expired
-idempotency keys. Correctness never depends on it (expiry is computed from
-stored times when read); it only makes sure an expired offer's bed reaches the
-next applicant without waiting for the next change to that waiting list.
+"""Periodic work: draw the marriage lotteries whose entries have closed; tidy up:
+pass on beds whose offers expired, forget expired idempotency keys. The tidy-up
+is never what correctness depends on (expiry is computed from stored times when
+read); it only makes sure an expired offer's bed reaches the
+next applicant without waiting for the next change to that waiting list. The
+lottery draws are the one job with a deadline (API.md: within a minute of
+`entries_close_at`): every server process runs this loop (every
+`HUIMIN_MAINTENANCE_INTERVAL_SECONDS`, 60), and `lottery.draw` draws each lottery
+once however many run it.
 
 `loop` (each server process runs one) sweeps at start-up, then sleeps until the
 next known offer expiry (read from the database, or noted by an offer made in
@@ -26,6 +31,7 @@ from core.logging import get_logger
 from core.settings import Settings
 from services import alarm, idempotency
 from services.beds import pool
+from services.marriage import lottery
 
 log = get_logger("huimin.maintenance")
 
@@ -47,8 +53,30 @@ async def refresh_statistics(session: AsyncSession, sample_rows: int = 1000) -> 
     return 1
 
 
+async def draw_lotteries(db: Database) -> int:
+    """Draw every due lottery, each in its own transaction: how many this run drew."""
+    async with db.session(write=False) as session:
+        due = await lottery.due(session)
+    drawn = 0
+    for lottery_id in due:
+        async with db.session(write=True) as session:
+            try:
+                result = await lottery.draw(session, lottery_id)
+                await session.commit()
+            except Exception as exc:  # noqa: BLE001 - left scheduled: the next run draws it
+                await session.rollback()
+                log.warning("lottery_draw_failed", lottery_id=lottery_id,
+                            error_type=type(exc).__name__, retryable=is_retryable(exc))
+                continue
+        if result is not None:
+            drawn += 1
+            log.info("lottery_drawn", lottery_id=lottery_id, entries=result.entries,
+                     seats=result.seats, winners=result.winners)
+    return drawn
+
+
 async def run_once(db: Database, settings: Settings) -> dict[str, int]:
-    done: dict[str, int] = {}
+    done: dict[str, int] = {"lotteries_drawn": await draw_lotteries(db)}
     jobs = {
         "bed_pools_settled": lambda s: pool.sweep(s, settings),
         "idempotency_keys_purged": idempotency.purge_expired,

@@ -33,19 +33,17 @@ from core.clock import CHINA_TZ, clock, utc
 from core.db import is_unique_violation
 from core.errors import (
     ApplicantNotAParty,
-    BookingSuspended,
     CancelDeadlinePassed,
     CheckInNotToday,
+    DateInLottery,
     DomainError,
     InvalidCheckInCode,
-    InvalidParties,
     NotFound,
     OfficeCancelReasonRequired,
     PartyHasActiveAppointment,
     SessionEnded,
     SessionNotEnded,
     SlotFull,
-    Underage,
     ValidationFailed,
 )
 from core.ids import new_id
@@ -74,7 +72,7 @@ from schemas.marriage import (
 )
 from schemas.organisation import Organisation, OrgKind
 from services import audit, capacity, identity, organisations, scopes, transitions
-from services.marriage import calendar, cancellation, divorce, official_calendar
+from services.marriage import calendar, cancellation, divorce, official_calendar, rules
 from services.marriage.calendar import bookable_now, outside_window
 
 KIND_LABELS = {
@@ -145,65 +143,6 @@ def to_public(view: AppointmentView, *, show_code: bool) -> AppointmentPublic:
 # --- booking ---------------------------------------------------------------------
 
 
-def _check_parties(body: AppointmentCreate, day: dt.date,
-                   settings: Settings) -> list[identity.IdNumber]:
-    ids = [identity.parse(p.id_number, field=f"parties[{i}].id_number")
-           for i, p in enumerate(body.parties)]
-    kind = body.kind
-    if kind == AppointmentKind.reissue:
-        if not 1 <= len(ids) <= 2:
-            raise InvalidParties(reason_zh="补领需要一名或两名当事人。",
-                                 reason_en="A reissue needs one or two parties.")
-    elif len(ids) != 2:
-        raise InvalidParties(reason_zh="该类预约需要两名当事人。",
-                             reason_en="This kind of appointment needs exactly two parties.")
-    if len({i.number for i in ids}) != len(ids):
-        raise InvalidParties(reason_zh="两名当事人不能是同一人。",
-                             reason_en="The two parties must be different people.")
-    if kind == AppointmentKind.marriage:
-        if {i.sex for i in ids} != {"male", "female"}:
-            raise InvalidParties(reason_zh="结婚登记须为一男一女（以身份证号码为准）。",
-                                 reason_en="A marriage needs one man and one woman, "
-                                           "by their identity numbers.")
-        male = settings.marriage_min_age_male
-        female = settings.marriage_min_age_female
-        for i in ids:
-            if i.age_on(day) < (male if i.sex == "male" else female):
-                raise Underage(male=male, female=female)
-    return ids
-
-
-async def _check_suspension(session: AsyncSession, settings: Settings,
-                            blind: list[str]) -> None:
-    """2 no-shows within 180 days -> no booking for 30 days (numbers from settings)."""
-    window = dt.timedelta(days=settings.marriage_no_show_window_days)
-    suspension = dt.timedelta(days=settings.marriage_no_show_suspension_days)
-    now = clock.now()
-    rows = (await session.execute(
-        select(MarriageParty.id_blind_index, MarriageAppointment.no_show_at)
-        .join(MarriageAppointment, MarriageAppointment.id == MarriageParty.appointment_id)
-        .where(MarriageParty.id_blind_index.in_(blind),
-               MarriageAppointment.status == AppointmentStatus.no_show,
-               MarriageAppointment.no_show_at >= now - window - suspension)
-    )).all()
-    by_person: dict[str, list[dt.datetime]] = defaultdict(list)
-    for person, at in rows:
-        by_person[person].append(utc(at))
-    until: dt.datetime | None = None
-    for times in by_person.values():
-        times.sort()
-        for i, t in enumerate(times):
-            recent = [x for x in times[: i + 1] if x > t - window]
-            if len(recent) >= settings.marriage_no_show_limit:
-                end = t + suspension
-                if end > now and (until is None or end > until):
-                    until = end
-    if until is not None:
-        err = BookingSuspended(until=until.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M"))
-        err.extra["suspended_until"] = until.isoformat()
-        raise err
-
-
 # Booking's statements are plain SQL prepared once per connection (core.prepared):
 # SQLAlchemy's per-statement cost was most of a booking's CPU. Their parameters are
 # positional; `db.ts` / `db.date` put values in the form each driver stores.
@@ -216,6 +155,7 @@ class _SlotRead(NamedTuple):
     special: list[dict[str, Any]] | None
     no_shows: bool
     cancel_deadline_hours: int
+    lottery_id: str | None
 
 
 # One round trip for what booking reads before it writes: the schedule's booking
@@ -223,7 +163,8 @@ class _SlotRead(NamedTuple):
 # UPDATE, and a booking never interleave, while bookings do not block each other;
 # SQLite serialises writers anyway), whether the office closed the day, its special
 # sessions that day, and whether any of the people has a no-show since $4 (only then
-# are the no-shows read, `_check_suspension`). $1 office, $2 day, $3 the people.
+# are the no-shows read, `rules.check_suspension`), and the lottery that holds the day
+# (until its draw the day is not bookable first-come). $1 office, $2 day, $3 the people.
 _SLOT_READ_SELECT = """
 SELECT s.sessions, s.booking_opens_days_ahead, s.min_notice_hours,
   EXISTS (SELECT 1 FROM marriage_closure AS c
@@ -233,7 +174,9 @@ SELECT s.sessions, s.booking_opens_days_ahead, s.min_notice_hours,
   EXISTS (SELECT 1 FROM marriage_party AS p
           JOIN marriage_appointment AS a ON a.id = p.appointment_id
           WHERE p.id_blind_index {people} AND a.status = 'no_show' AND a.no_show_at >= $4),
-  s.cancel_deadline_hours
+  s.cancel_deadline_hours,
+  (SELECT l.id FROM marriage_lottery AS l
+   WHERE l.office_id = $1 AND l.lottery_date = $2 AND l.status = 'scheduled')
 FROM marriage_schedule AS s WHERE s.office_id = $1
 """
 _SLOT_READ = Sql(
@@ -327,7 +270,7 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
     protected: list[identity.ProtectedId] = []
     phones: list[Protected | None] = []
     try:
-        ids = _check_parties(body, day, settings)
+        ids = rules.check_parties(body.kind, body.parties, day, settings)
         phones = [PHONE.protect(p.phone, settings, field=f"parties[{i}].phone")
                   if p.phone else None for i, p in enumerate(body.parties)]
     except DomainError as exc:
@@ -347,7 +290,7 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
     if found is None:
         raise NotFound(what="slot")
     row = _SlotRead(db.json_out(found[0]), found[1], found[2], bool(found[3]),
-                    db.json_out(found[4]), bool(found[5]), found[6])
+                    db.json_out(found[4]), bool(found[5]), found[6], found[7])
     await official_calendar.refresh(session)  # a no-op unless the copy is old
     held = next((s for s in calendar.sessions_on(office_id, day, row.sessions, row.closed,
                                                    row.special)
@@ -357,6 +300,10 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
     starts_at, ends_at = held.starts_at, held.ends_at
     if not bookable_now(row, held, now, clock.today()):
         raise outside_window(row, held, clock.today())
+    if row.lottery_id is not None:
+        err = DateInLottery(date=day.isoformat())
+        err.extra["lottery_id"] = row.lottery_id
+        raise err
     if party_error is not None:
         raise party_error
     if principal.identity_blind is not None and principal.identity_blind not in blind:
@@ -364,7 +311,7 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
         # knows two identity numbers can take a couple's seat in their name.
         raise ApplicantNotAParty()
     if row.no_shows:
-        await _check_suspension(session, settings, blind)
+        await rules.check_suspension(session, settings, blind)
     case_id = None
     if body.kind == AppointmentKind.divorce_confirmation:
         assert body.divorce_case_id is not None

@@ -53,6 +53,7 @@ from schemas.marriage import (
     SpecialDayCreate,
     WeeklyScheduleUpdate,
 )
+from schemas.marriage_lottery import MarriageLottery
 from schemas.organisation import Organisation, OrgKind
 from services import audit, capacity, divisions, organisations, stranding
 from services.etag import etag
@@ -460,8 +461,8 @@ def _day_slots(office_id: str, weekly_key: str, weekly: list[dict[str, Any]], da
 def _slots_read() -> CompoundSelect:
     """Everything a slot listing reads, in one round trip, built once: the schedule
     (`n1`, `n2`, `n3` = booking_opens_days_ahead, min_notice_hours,
-    cancel_deadline_hours), the closures and
-    special days in [:first, :last], and the seat rows with ids in [:lo, :hi) (one
+    cancel_deadline_hours), the closures, special days and dates held by a lottery
+    in [:first, :last], and the seat rows with ids in [:lo, :hi) (one
     range scan on the primary key: slot ids sort by date, then start)."""
     office_id, first, last = bindparam("office_id"), bindparam("first"), bindparam("last")
     no_day, no_sessions = cast(null(), Date), cast(null(), JSON)
@@ -483,6 +484,12 @@ def _slots_read() -> CompoundSelect:
                ).where(MarriageSpecialDay.office_id == office_id,
                        MarriageSpecialDay.special_date >= first,
                        MarriageSpecialDay.special_date <= last),
+        select(literal("lottery"), MarriageLottery.lottery_date, no_sessions, no_id, no_n, no_n,
+               no_n,
+               ).where(MarriageLottery.office_id == office_id,
+                       MarriageLottery.status == "scheduled",
+                       MarriageLottery.lottery_date >= first,
+                       MarriageLottery.lottery_date <= last),
         select(literal("seat"), no_day, no_sessions,
                *capacity.rows_between(bindparam("lo"), bindparam("hi")).subquery().c, no_n),
     )
@@ -508,6 +515,7 @@ async def list_slots(session: AsyncSession, office_id: str, first: dt.date | Non
     closed: set[dt.date] = set()
     specials: dict[dt.date, list[dict[str, Any]]] = {}
     used: dict[str, tuple[int, int]] = {}
+    lottery_days: set[dt.date] = set()  # released by lottery: not bookable first-come
     for what, day, sessions, sid, n1, n2, n3 in rows:
         if what == "seat":
             used[sid] = (n1, n2)
@@ -518,6 +526,8 @@ async def list_slots(session: AsyncSession, office_id: str, first: dt.date | Non
             weekly, opens_days, notice_hours, cancel_hours = sessions, n1, n2, n3
         elif what == "closed":
             closed.add(day)
+        elif what == "lottery":
+            lottery_days.add(day)
         else:
             specials[day] = sessions
     if weekly is None:
@@ -535,7 +545,7 @@ async def list_slots(session: AsyncSession, office_id: str, first: dt.date | Non
             units, booked = used.get(sid, (slot_capacity, 0))
             remaining = max(units - booked, 0)
             bookable = (remaining > 0 and sdate <= released_until
-                        and latest_start_needed <= starts_at)
+                        and latest_start_needed <= starts_at and sdate not in lottery_days)
             deadline = (starts_at - cancel_before).astimezone(CHINA_TZ).isoformat()
             parts.append(f'{head}{units},"remaining":{remaining},'
                          f'"bookable":{"true" if bookable else "false"},'

@@ -130,6 +130,9 @@ PUBLIC_OPERATIONS = {
     ("GET", "/v1/official-calendar/{year}"),
     # Beside the public list: one policy, and the one that would decide a claim.
     ("GET", "/v1/burial/policies/{policy_id}"), ("GET", "/v1/burial/policies/applicable"),
+    # A lottery, and after its draw its entries (no person in them): anyone may verify.
+    ("GET", "/v1/marriage/lotteries/{lottery_id}"),
+    ("GET", "/v1/marriage/lotteries/{lottery_id}/entries"),
 }
 
 
