@@ -18,7 +18,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from api import admin, beds, burial, docs, home_care, marriage, problems, system
+from api import admin, beds, burial, docs, home_care, marriage, notifications, problems, system
 from api.deps import (
     OPENAPI_ERROR_HEADERS,
     OPENAPI_ERRORS,
@@ -36,7 +36,7 @@ from core.db import Database
 from core.errors import DomainError
 from core.logging import configure_logging, get_logger
 from core.settings import Settings, get_settings
-from services import maintenance
+from services import maintenance, outbox
 
 log = get_logger("huimin.app")
 
@@ -68,12 +68,14 @@ ROUTERS: list[Router] = [
     home_care.router,
     burial.public_router,
     burial.router,
+    notifications.router,
 ]
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
+    outbox.configure(enabled=settings.outbox_enabled)
     db = database or Database.from_settings(settings)
 
     @asynccontextmanager
@@ -230,6 +232,8 @@ TAGS = [
     {"name": "beds", "description": "Elderly-care institution beds (养老机构床位)"},
     {"name": "home-care", "description": "Home and community care (居家社区养老服务)"},
     {"name": "burial", "description": "Eco-burial subsidy claims (节地生态安葬奖补)"},
+    {"name": "notifications", "description": "Webhook subscriptions and deliveries "
+                                             "(events of the outbox, sent by `huimin worker`)"},
 ]
 
 

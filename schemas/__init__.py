@@ -13,6 +13,7 @@ from schemas import (  # noqa: F401
     home_care,
     idempotency,
     marriage,
+    notifications,
     organisation,
 )
 from schemas.common import metadata  # noqa: F401
