@@ -13,6 +13,10 @@ from api.deps import AnyPrincipal
 from api.problems import PUBLIC_RESPONSES, problem_response, responses
 from api.route import Router
 from core.errors import DatabaseUnavailable
+from core.logging import get_logger
+from services.notifications import subscriptions
+
+log = get_logger("huimin.metrics")
 
 public_router = APIRouter(tags=["system"])
 router = Router(tags=["system"])
@@ -50,6 +54,13 @@ async def readyz(request: Request) -> Response | Health:
                    responses={200: {"content": {"text/plain": {
                        "example": "huimin_http_requests_total{...} 1.0"}}}})
 async def metrics(request: Request) -> Response:
+    try:
+        async with asyncio.timeout(2):
+            async with request.app.state.db.session(write=False) as session:
+                counts = await subscriptions.delivery_counts(session)
+        request.app.state.metrics.set_deliveries(counts)
+    except Exception:  # noqa: BLE001 - the scrape still answers (the gauges keep their values)
+        log.warning("metrics_delivery_counts_failed")
     return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 

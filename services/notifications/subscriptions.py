@@ -14,7 +14,7 @@ import base64
 import secrets
 from typing import Any
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import pages
@@ -158,6 +158,13 @@ async def retry(session: AsyncSession, principal: Principal, subscription_id: st
     d = await DELIVERY_LIFE.move(session, principal, d, "retry", values={
         "next_attempt_at": clock.now(), "first_attempt_at": None})
     return delivery_public(d)
+
+
+async def delivery_counts(session: AsyncSession) -> dict[str, int]:
+    """How many deliveries are pending, delivered and failed (the metrics' gauges)."""
+    rows = (await session.execute(select(WebhookDelivery.status, func.count())
+                                  .group_by(WebhookDelivery.status))).all()
+    return {str(status): int(n) for status, n in rows}
 
 
 def wants(sub: WebhookSubscription, event_type: str, org_id: str | None,

@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 from standardwebhooks.webhooks import Webhook
 
@@ -184,10 +184,7 @@ class Worker:
 
     async def refresh_counts(self) -> None:
         async with self.db.session(write=False) as session:
-            rows = (await session.execute(
-                select(WebhookDelivery.status, func.count())
-                .group_by(WebhookDelivery.status))).all()
-        self.metrics.set_counts({str(s): int(n) for s, n in rows})
+            self.metrics.set_counts(await subscriptions.delivery_counts(session))
 
     # --- fan-out -----------------------------------------------------------------------
 

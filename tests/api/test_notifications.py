@@ -172,6 +172,10 @@ async def test_a_receiver_failing_twice_gets_the_event_on_the_third_attempt(
     assert 'huimin_webhook_attempts_total{outcome="retry"} 2.0' in text
     assert 'huimin_webhook_attempts_total{outcome="delivered"} 1.0' in text
     assert "huimin_webhook_delivery_latency_seconds_count 1.0" in text
+    # The app's /metrics counts deliveries by status too (from the database).
+    scraped = (await client.get("/metrics")).text
+    assert 'huimin_webhook_deliveries{status="delivered"} 1.0' in scraped
+    assert 'huimin_webhook_deliveries{status="pending"} 0.0' in scraped
 
 
 async def test_backoff_waits_longer_after_each_failure_with_jitter(client, admin_headers,
