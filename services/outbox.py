@@ -24,8 +24,8 @@ and the object (and `key`), unique in the table, so the same reminder is written
 once however many times or workers look.
 
 Privacy (API.md): `data` carries the citizen's account `subject` and masked
-numbers only; `check_privacy` refuses a value that looks like a full identity
-number, phone or bank account, so an event built wrongly fails its test.
+numbers only; `redact` replaces anything that still looks like a full identity
+number, phone or bank account (typed into a free-text reason, say).
 """
 
 from __future__ import annotations
@@ -69,21 +69,20 @@ _FULL_NUMBER = re.compile(
     r"(?<![0-9A-Za-z*])([0-9]{17}[0-9Xx]|1[3-9][0-9]{9}|[0-9]{12,19})(?![0-9A-Za-z*])")
 
 
-class PrivacyViolation(ValueError):
-    pass
+REDACTED = "[redacted]"
 
 
-def check_privacy(data: Any, path: str = "data") -> None:
-    """Refuse a full identity number, phone or bank account anywhere in `data`."""
+def redact(data: Any) -> Any:
+    """`data` with anything that looks like a full identity number, phone or bank
+    account replaced by `[redacted]` (free text a person typed, a cancellation's
+    reason, may hold one); masked forms and ids pass unchanged."""
     if isinstance(data, str):
-        if _FULL_NUMBER.search(data):
-            raise PrivacyViolation(f"{path} looks like an unmasked personal number")
-    elif isinstance(data, Mapping):
-        for k, v in data.items():
-            check_privacy(v, f"{path}.{k}")
-    elif isinstance(data, list | tuple):
-        for i, v in enumerate(data):
-            check_privacy(v, f"{path}[{i}]")
+        return _FULL_NUMBER.sub(REDACTED, data)
+    if isinstance(data, Mapping):
+        return {k: redact(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [redact(v) for v in data]
+    return data
 
 
 Hook = Callable[[AsyncSession, Principal | None, Any, str], Awaitable[None]]
@@ -109,7 +108,7 @@ class Events:
         data = {**self.data(obj), **(extra or {})}
         if subject is not None:
             data.setdefault("subject", subject)
-        check_privacy(data)
+        data = redact(data)
         event_type = self.type_of(name)
         return {
             "id": new_id("evt"), "type": event_type, "object_type": self.object_type,

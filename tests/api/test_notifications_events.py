@@ -94,7 +94,7 @@ async def test_home_care_booked_cancelled_completed_and_reminder(client, admin_h
         assert r.status_code == 201, r.text
         visits.append(r.json())
     r = await client.post(f"/v1/home-care/bookings/{visits[1]['id']}/cancel", headers=staff,
-                          json={"reason": "护理员生病"})
+                          json={"reason": "护理员生病，请致电 13912345678"})
     assert r.status_code == 200, r.text
     async with worker(db, settings, reminder_hour=18) as w:
         hc.set_china_time("2026-12-07", "17:59")
@@ -112,7 +112,9 @@ async def test_home_care_booked_cancelled_completed_and_reminder(client, admin_h
         "home_care.booking.booked": 2, "home_care.booking.cancelled": 1,
         "home_care.booking.reminder": 1, "home_care.booking.completed": 1})
     cancelled = next(e for e in evts if e.type.endswith("cancelled"))
-    assert cancelled.data["reason"] == "护理员生病" and cancelled.data["cancelled_by"] == "provider"
+    # A number typed into the reason does not travel with the event.
+    assert cancelled.data["reason"] == "护理员生病，请致电 [redacted]"
+    assert cancelled.data["cancelled_by"] == "provider"
     assert cancelled.data["subject"] == "wx-family" and cancelled.org_id == org["id"]
     assert all(e.subject == "wx-family" for e in evts)
     assert_private(evts)
