@@ -188,8 +188,17 @@ class Worker:
 
     # --- fan-out -----------------------------------------------------------------------
 
+    async def _any(self, stmt: Any) -> bool:
+        """Whether `stmt` finds a row, read without the write lock (on SQLite an idle
+        worker then never holds up the server's writers)."""
+        async with self.db.session(write=False) as session:
+            return (await session.execute(stmt.limit(1))).first() is not None
+
     async def fan_out(self) -> int:
         """Deliveries for the events not yet dispatched; how many events."""
+        if not await self._any(select(OutboxEvent.id)
+                               .where(OutboxEvent.dispatched_at.is_(None))):
+            return 0
         async with self.db.session(write=True) as session:
             stmt = (select(OutboxEvent).where(OutboxEvent.dispatched_at.is_(None))
                     .order_by(OutboxEvent.id).limit(self.settings.worker_batch_size * 4))
@@ -222,6 +231,10 @@ class Worker:
     async def claim(self) -> list[Claimed]:
         now = clock.now()
         lease_end = now + timedelta(seconds=self.settings.webhook_lease_seconds)
+        if not await self._any(select(WebhookDelivery.id).where(
+                WebhookDelivery.status == DeliveryStatus.pending.value,
+                WebhookDelivery.next_attempt_at <= now)):
+            return []
         async with self.db.session(write=True) as session:
             stmt = (select(WebhookDelivery)
                     .where(WebhookDelivery.status == DeliveryStatus.pending.value,

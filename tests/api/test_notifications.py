@@ -199,6 +199,22 @@ async def test_backoff_waits_longer_after_each_failure_with_jitter(client, admin
         assert len(rec.received) == 3
 
 
+async def test_a_receiver_slower_than_the_timeout_is_retried(client, admin_headers, settings,
+                                                             db):
+    with receiver(delay=1.5) as rec:
+        sub = await subscribe(client, admin_headers, rec.url, ["marriage.appointment.booked"])
+        await booked(client, admin_headers, settings)
+        async with Worker(db, worker_settings(settings, webhook_timeout_seconds=0.3,
+                                              webhook_backoff_base_seconds=600)) as w:
+            started = time.monotonic()
+            assert await w.run_once() == 1
+            assert time.monotonic() - started < 1.4  # it did not wait for the answer
+        [d] = (await client.get(f"{SUBS}/{sub['id']}/deliveries", headers=admin_headers)
+               ).json()["items"]
+        assert d["status"] == "pending" and d["last_error"] == "timeout"
+        assert d["last_status_code"] is None and d["attempts"] == 1
+
+
 async def test_a_failed_delivery_is_retried_through_the_api(client, admin_headers, settings,
                                                              db):
     with receiver(always_fail=True) as rec:
