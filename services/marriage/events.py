@@ -5,6 +5,12 @@ the scheduled ones the worker writes from stored dates.
 read from the appointment as the cancellation recorded them) / `.reminder` (the
 day before, at `HUIMIN_REMINDER_HOUR`); `marriage.divorce_case.cooling_off_ending`
 and `.confirmation_deadline_nearing` (`HUIMIN_DIVORCE_NOTICE_DAYS` before).
+
+`marriage.lottery.drawn` belongs to the lottery: declare its events here like
+`APPOINTMENT` (`LOTTERY = outbox.Events("marriage.lottery", object_type=
+"marriage_lottery", data=..., org=lambda x: x.office_id)`) and emit them with one
+line where the draw happens: `LIFE.emits(events.LOTTERY, {"draw": "drawn"})` on its
+machine, or `await events.LOTTERY.emit(session, "drawn", lottery)` in the draw.
 """
 
 from __future__ import annotations
