@@ -13,10 +13,11 @@ One pass (`run_once`):
    the lease ends) and no two workers send one delivery at the same moment;
 3. **send**, outside any transaction: the host is resolved and checked again
    (`urls.check`), the body signed (`standardwebhooks`), POSTed with a timeout;
-4. **finish**: a 2xx is `delivered`; anything else is due again after exponential
-   backoff with jitter, until `webhook_give_up_hours` after the round's first
-   attempt, then `failed` (retried through the API). The update is conditional on
-   the attempt it finishes, so a late answer never overwrites a newer state.
+4. **finish**, the batch's outcomes in one transaction: a 2xx is `delivered`;
+   anything else is due again after exponential backoff with jitter, until
+   `webhook_give_up_hours` after the round's first attempt, then `failed` (retried
+   through the API). Each update is conditional on the attempt it finishes, so a
+   late answer never overwrites a newer state.
 Every attempt of an event carries the event's id as `webhook-id`.
 
 And every `worker_schedule_seconds`, the scheduled events (reminders, offers about
@@ -153,7 +154,8 @@ class Worker:
         await self.fan_out()
         claimed = await self.claim()
         if claimed:
-            await asyncio.gather(*(self.deliver(c) for c in claimed))
+            outcomes = await asyncio.gather(*(self.send(c) for c in claimed))
+            await self.finish(list(zip(claimed, outcomes, strict=True)))
         return len(claimed)
 
     async def drain(self, *, passes: int = 20) -> None:
@@ -297,39 +299,41 @@ class Worker:
                            time.perf_counter() - started)
         return Outcome(response.status_code, None, time.perf_counter() - started)
 
-    async def deliver(self, c: Claimed) -> None:
-        outcome = await self.send(c)
-        await self.finish(c, outcome)
-
-    async def finish(self, c: Claimed, outcome: Outcome) -> None:
+    async def finish(self, done: list[tuple[Claimed, Outcome]]) -> None:
+        """Record a batch's outcomes in one transaction (each conditional on the
+        attempt it finishes)."""
         now = clock.now()
-        values: dict[str, Any] = {"last_status_code": outcome.status_code,
-                                  "last_error": outcome.error, "updated_at": now}
-        if outcome.ok:
-            values.update(status=DeliveryStatus.delivered.value, delivered_at=now)
-            result = "delivered"
-        elif now - c.first_attempt_at >= timedelta(hours=self.settings.webhook_give_up_hours):
-            values.update(status=DeliveryStatus.failed.value)
-            result = "failed"
-        else:
-            values.update(next_attempt_at=now + timedelta(
-                seconds=backoff(c.attempt, self.settings)))
-            result = "retry"
+        results = []
         async with self.db.session(write=True) as session:
-            done = await session.execute(
-                update(WebhookDelivery)
-                .where(WebhookDelivery.id == c.delivery_id,
-                       WebhookDelivery.attempts == c.attempt,
-                       WebhookDelivery.status == DeliveryStatus.pending.value)
-                .values(**values).execution_options(synchronize_session=False))
+            for c, outcome in done:
+                values: dict[str, Any] = {"last_status_code": outcome.status_code,
+                                          "last_error": outcome.error, "updated_at": now}
+                if outcome.ok:
+                    values.update(status=DeliveryStatus.delivered.value, delivered_at=now)
+                    result = "delivered"
+                elif now - c.first_attempt_at >= timedelta(
+                        hours=self.settings.webhook_give_up_hours):
+                    values.update(status=DeliveryStatus.failed.value)
+                    result = "failed"
+                else:
+                    values.update(next_attempt_at=now + timedelta(
+                        seconds=backoff(c.attempt, self.settings)))
+                    result = "retry"
+                row = await session.execute(
+                    update(WebhookDelivery)
+                    .where(WebhookDelivery.id == c.delivery_id,
+                           WebhookDelivery.attempts == c.attempt,
+                           WebhookDelivery.status == DeliveryStatus.pending.value)
+                    .values(**values).execution_options(synchronize_session=False))
+                results.append((c, outcome, result, row.rowcount != 1))
             await session.commit()
-        self.metrics.attempts.labels(outcome=result).inc()
-        self.metrics.attempt_seconds.observe(outcome.seconds)
-        if outcome.ok:
-            self.metrics.latency.observe(max(0.0, (now - utc(c.event.created_at))
-                                             .total_seconds()))
-        log.info("webhook_attempt", event_id=c.event.id, event_type=c.event.type,
-                 delivery_id=c.delivery_id, attempt=c.attempt, outcome=result,
-                 status_code=outcome.status_code, error=outcome.error,
-                 duration_ms=round(outcome.seconds * 1000, 1),
-                 stale=done.rowcount != 1)
+        for c, outcome, result, stale in results:
+            self.metrics.attempts.labels(outcome=result).inc()
+            self.metrics.attempt_seconds.observe(outcome.seconds)
+            if outcome.ok:
+                self.metrics.latency.observe(max(0.0, (now - utc(c.event.created_at))
+                                                 .total_seconds()))
+            log.info("webhook_attempt", event_id=c.event.id, event_type=c.event.type,
+                     delivery_id=c.delivery_id, attempt=c.attempt, outcome=result,
+                     status_code=outcome.status_code, error=outcome.error,
+                     duration_ms=round(outcome.seconds * 1000, 1), stale=stale)
