@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 from standardwebhooks.webhooks import Webhook
 
@@ -249,18 +249,17 @@ class Worker:
             if not due:
                 await session.rollback()
                 return []
-            claimed_ids: list[tuple[WebhookDelivery, datetime]] = []
-            for d in due:
-                first = utc(d.first_attempt_at) if d.first_attempt_at else now
-                result = await session.execute(
-                    update(WebhookDelivery)
-                    .where(WebhookDelivery.id == d.id, WebhookDelivery.attempts == d.attempts,
-                           WebhookDelivery.status == DeliveryStatus.pending.value)
-                    .values(attempts=d.attempts + 1, next_attempt_at=lease_end,
-                            first_attempt_at=first, updated_at=now)
-                    .execution_options(synchronize_session=False))
-                if result.rowcount == 1:
-                    claimed_ids.append((d, first))
+            # The rows are ours for this transaction (locked on PostgreSQL; SQLite's
+            # one writer): one statement takes them all.
+            await session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id.in_([d.id for d in due]))
+                .values(attempts=WebhookDelivery.attempts + 1, next_attempt_at=lease_end,
+                        first_attempt_at=func.coalesce(WebhookDelivery.first_attempt_at, now),
+                        updated_at=now)
+                .execution_options(synchronize_session=False))
+            claimed_ids = [(d, utc(d.first_attempt_at) if d.first_attempt_at else now)
+                           for d in due]
             evts = {e.id: e for e in (await session.execute(
                 select(OutboxEvent).where(OutboxEvent.id.in_(
                     [d.event_id for d, _ in claimed_ids])))).scalars()}
