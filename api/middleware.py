@@ -65,10 +65,15 @@ class Metrics:
         self.webhook_deliveries = Gauge(
             "huimin_webhook_deliveries", "Webhook deliveries by status (pending, delivered, "
             "failed)", ["status"], registry=self.registry, multiprocess_mode="mostrecent")
+        self.webhook_oldest_pending = Gauge(
+            "huimin_webhook_oldest_pending_seconds", "Age of the oldest pending delivery "
+            "(how far the worker is behind)", registry=self.registry,
+            multiprocess_mode="mostrecent")
 
-    def set_deliveries(self, counts: dict[str, int]) -> None:
+    def set_deliveries(self, counts: dict[str, int], oldest_pending: float) -> None:
         for status in ("pending", "delivered", "failed"):
             self.webhook_deliveries.labels(status=status).set(counts.get(status, 0))
+        self.webhook_oldest_pending.set(oldest_pending)
 
     def exposition(self) -> bytes:
         """The Prometheus text of every process serving this app."""

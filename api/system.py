@@ -58,7 +58,8 @@ async def metrics(request: Request) -> Response:
         async with asyncio.timeout(2):
             async with request.app.state.db.session(write=False) as session:
                 counts = await subscriptions.delivery_counts(session)
-        request.app.state.metrics.set_deliveries(counts)
+                oldest = await subscriptions.oldest_pending_seconds(session)
+        request.app.state.metrics.set_deliveries(counts, oldest)
     except Exception:  # noqa: BLE001 - the scrape still answers (the gauges keep their values)
         log.warning("metrics_delivery_counts_failed")
     return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

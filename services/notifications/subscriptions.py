@@ -18,7 +18,7 @@ from sqlalchemy import delete, exists, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import pages
-from core.clock import clock
+from core.clock import clock, utc
 from core.ids import new_id
 from core.principal import Principal
 from core.protected import cipher
@@ -165,6 +165,16 @@ async def delivery_counts(session: AsyncSession) -> dict[str, int]:
     rows = (await session.execute(select(WebhookDelivery.status, func.count())
                                   .group_by(WebhookDelivery.status))).all()
     return {str(status): int(n) for status, n in rows}
+
+
+async def oldest_pending_seconds(session: AsyncSession) -> float:
+    """How long the oldest pending delivery has waited since it was made (0: none)."""
+    oldest = (await session.execute(
+        select(func.min(WebhookDelivery.created_at))
+        .where(WebhookDelivery.status == DeliveryStatus.pending.value))).scalar_one()
+    if oldest is None:
+        return 0.0
+    return max(0.0, (clock.now() - utc(oldest)).total_seconds())
 
 
 def wants(sub: WebhookSubscription, event_type: str, org_id: str | None,

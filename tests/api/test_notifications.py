@@ -176,6 +176,7 @@ async def test_a_receiver_failing_twice_gets_the_event_on_the_third_attempt(
     scraped = (await client.get("/metrics")).text
     assert 'huimin_webhook_deliveries{status="delivered"} 1.0' in scraped
     assert 'huimin_webhook_deliveries{status="pending"} 0.0' in scraped
+    assert "huimin_webhook_oldest_pending_seconds 0.0" in scraped
 
 
 async def test_backoff_waits_longer_after_each_failure_with_jitter(client, admin_headers,
@@ -213,6 +214,12 @@ async def test_a_receiver_slower_than_the_timeout_is_retried(client, admin_heade
                ).json()["items"]
         assert d["status"] == "pending" and d["last_error"] == "timeout"
         assert d["last_status_code"] is None and d["attempts"] == 1
+        clock.advance(dt.timedelta(minutes=5))
+        scraped = (await client.get("/metrics")).text
+        assert 'huimin_webhook_deliveries{status="pending"} 1.0' in scraped
+        age = next(float(x.split()[1]) for x in scraped.splitlines()
+                   if x.startswith("huimin_webhook_oldest_pending_seconds "))
+        assert 300 <= age < 400
 
 
 async def test_a_failed_delivery_is_retried_through_the_api(client, admin_headers, settings,
