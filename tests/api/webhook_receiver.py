@@ -10,7 +10,7 @@ import json
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -40,6 +40,10 @@ class Receiver:
     fail_status: int = 503
     always_fail: bool = False
     delay: float = 0.0
+    # Called (in the receiver's thread) with the running count of requests that
+    # arrived, before each is answered: a test can act at an exact moment.
+    on_arrival: Callable[[int], None] | None = None
+    arrivals: int = 0
     received: list[Received] = field(default_factory=list)
     in_flight: Counter = field(default_factory=Counter)
     max_in_flight: Counter = field(default_factory=Counter)
@@ -53,6 +57,10 @@ class Receiver:
             self.max_in_flight[wid] = max(self.max_in_flight[wid], self.in_flight[wid])
             self._seen[wid] += 1
             nth = self._seen[wid]
+            self.arrivals += 1
+            arrived = self.arrivals
+        if self.on_arrival is not None:
+            self.on_arrival(arrived)
         try:
             if self.delay:
                 time.sleep(self.delay)
