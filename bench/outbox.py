@@ -26,14 +26,11 @@ import sys
 import time
 from pathlib import Path
 
-from machine import bench_lock  # bench/ is on sys.path when run as a script
-from marriage import (
+from machine import (  # bench/ is on sys.path when run as a script
     HOST,
-    MAX_BOOKINGS_PER_SECOND,
-    VAR,
     VENV_BIN,
     Owned,
-    _raise_interrupt,
+    bench_lock,
     cpu_seconds_between,
     expect,
     free_port,
@@ -41,13 +38,12 @@ from marriage import (
     http,
     huimin_env,
     log,
-    pg_conninfo,
+    raise_interrupt,
     run_wrk,
-    seed,
     wait_quiet,
     wait_ready,
-    write_bodies,
 )
+from marriage import MAX_BOOKINGS_PER_SECOND, VAR, pg_conninfo, seed, write_bodies
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -181,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = VAR / f"outbox-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     out_dir.mkdir(parents=True, exist_ok=True)
     owned = Owned(opts.pg.rstrip("/") + "/postgres")
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGTERM, raise_interrupt)
     runs: list[tuple[str, dict]] = []
     try:
         with bench_lock(log):

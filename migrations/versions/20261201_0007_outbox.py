@@ -9,7 +9,7 @@
   attempts and when the next is due; deleted with its subscription.
 
 Revision ID: 0007
-Revises: 0006
+Revises: 0012 (written on 0006; re-chained after marriage extras reached main)
 Create Date: 2026-12-01 20:24:57+00:00
 """
 from collections.abc import Sequence
@@ -19,7 +19,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = '0007'
-down_revision: str | None = '0006'
+down_revision: str | None = '0012'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

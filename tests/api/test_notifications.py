@@ -151,6 +151,23 @@ async def test_a_citizen_cancellation_carries_the_citizen_reason(client, admin_h
         assert_private(rec)
 
 
+async def test_an_office_cancelling_one_appointment_sends_its_reason(client, admin_headers,
+                                                                    settings, db):
+    with receiver() as rec:
+        rec.secret = (await subscribe(client, admin_headers, rec.url,
+                                      ["marriage.appointment.cancelled"]))["secret"]
+        _office, staff, me, appt, _day = await booked(client, admin_headers, settings)
+        r = await client.post(f"/v1/marriage/appointments/{appt['id']}/cancel", headers=staff,
+                              json={"reason": "登记员生病，窗口关闭"})
+        assert r.status_code == 200, r.text
+        await drain(db, settings)
+        [event] = rec.events()
+        assert event["data"]["reason"] == "登记员生病，窗口关闭"
+        assert event["data"]["cancelled_by"] == "office"
+        assert event["data"]["subject"] == subject_of(me)
+        assert rec.received[0].verified
+
+
 # --- retries -----------------------------------------------------------------------------
 
 
