@@ -19,10 +19,12 @@ install: $(BIN)/huimin
 
 ## Serve on http://$(HOST):$(PORT) (docs at /docs) with demo data on SQLite; runs again
 ## on the same database (the demo finds its own organisations and prints new keys).
+## One `huimin worker` runs beside the server (webhooks, reminders) and stops with it.
 run: install
 	mkdir -p var
 	$(BIN)/huimin demo --base-url http://$(HOST):$(PORT)
-	$(BIN)/huimin serve --host $(HOST) --port $(PORT)
+	$(BIN)/huimin worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	  $(BIN)/huimin serve --host $(HOST) --port $(PORT)
 
 ## Run the test suite (SQLite; set TEST_DATABASE_URL for PostgreSQL).
 test: install

@@ -28,6 +28,7 @@ from api import (
     home_care,
     marriage,
     marriage_lottery,
+    notifications,
     official_calendar,
     problems,
     system,
@@ -51,7 +52,7 @@ from core.db import Database
 from core.errors import DomainError
 from core.logging import configure_logging, get_logger
 from core.settings import Settings, get_settings
-from services import maintenance
+from services import maintenance, outbox
 from services.marriage import official_calendar as calendar_notices
 
 log = get_logger("huimin.app")
@@ -89,12 +90,14 @@ ROUTERS: list[Router] = [
     home_care.router,
     burial.public_router,
     burial.router,
+    notifications.router,
 ]
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
+    outbox.configure(enabled=settings.outbox_enabled)
     db = database or Database.from_settings(settings)
     if settings.clock_offset_seconds:  # a rehearsal of dates ahead (never in production)
         clock.reset()
@@ -262,6 +265,8 @@ TAGS = [
     {"name": "beds", "description": "Elderly-care institution beds (养老机构床位)"},
     {"name": "home-care", "description": "Home and community care (居家社区养老服务)"},
     {"name": "burial", "description": "Eco-burial subsidy claims (节地生态安葬奖补)"},
+    {"name": "notifications", "description": "Webhook subscriptions and deliveries "
+                                             "(events of the outbox, sent by `huimin worker`)"},
 ]
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import shutil
+import signal
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -15,15 +17,18 @@ import typer
 import uvicorn
 from alembic import command
 from alembic.config import Config
+from prometheus_client import start_http_server
 from sqlalchemy.engine import make_url
 
 from core.db import Database
+from core.logging import configure_logging
 from core.security import TokenLifetimeTooLong, issue_citizen_token
 from core.settings import get_settings
 from schemas.organisation import ApiKeyCreate, Role
 from services import audit, maintenance, organisations
 from services.demo import load_demo
 from services.marriage import lottery, lottery_order
+from services.notifications.worker import Worker
 
 app = typer.Typer(help="huimin 惠民: civil-affairs booking and claims API", no_args_is_help=True)
 apikey_app = typer.Typer(help="Staff API keys", no_args_is_help=True)
@@ -129,6 +134,56 @@ def sweep() -> None:
     run_migrations()
     for name, count in asyncio.run(_run()).items():
         typer.echo(f"{name}: {count}")
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option(help="One pass, then exit")] = False,
+    metrics_port: Annotated[int | None, typer.Option(
+        help="Serve the worker's Prometheus metrics on 127.0.0.1:PORT")] = None,
+) -> None:
+    """Deliver the outbox: signed webhooks, retries, scheduled reminders.
+
+    Several workers may run on PostgreSQL; on SQLite one (a second one exits)."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    run_migrations()
+    lock = _single_sqlite_worker(settings.database_url) if settings.is_sqlite else None
+
+    async def _run() -> None:
+        db = Database.from_settings(settings)
+        try:
+            async with Worker(db, settings) as w:
+                if metrics_port is not None:
+                    start_http_server(metrics_port, addr="127.0.0.1", registry=w.metrics.registry)
+                if once:
+                    await w.run_once()
+                    return
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(sig, w.stop)
+                await w.run()
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(_run())
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _single_sqlite_worker(database_url: str):  # noqa: ANN202 - an open file
+    """SQLite has one writer: one worker per database file, held by a lock file."""
+    path = Path(make_url(database_url).database or "var/huimin.db")
+    handle = (path.parent / f"{path.name}.worker.lock").open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        typer.echo(f"another huimin worker already runs on {path}", err=True)
+        raise typer.Exit(1) from None
+    return handle
 
 
 @apikey_app.command("create")

@@ -211,6 +211,10 @@ OfficeStaff = Annotated[Principal, Depends(require_role("office"))]
 InstitutionStaff = Annotated[Principal, Depends(require_role("institution"))]
 ProviderStaff = Annotated[Principal, Depends(require_role("provider"))]
 ReviewerStaff = Annotated[Principal, Depends(require_role("reviewer"))]
+# Webhook subscriptions: any staff role (its organisation's events) or an admin.
+Subscriber = Annotated[Principal, Depends(require_role(
+    "admin", "office", "institution", "provider", "reviewer", "approver",
+    "identity_verifier"))]
 ApproverStaff = Annotated[Principal, Depends(require_role("approver"))]
 IdentityVerifier = Annotated[Principal, Depends(require_role("identity_verifier"))]
 

@@ -18,7 +18,14 @@ import re
 import time
 import uuid
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    values,
+)
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -56,6 +63,20 @@ class Metrics:
             ["method", "route", "status"], registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        # Webhook deliveries by status, read from the database at each scrape (the
+        # worker's own metrics, `huimin worker --metrics-port`, add attempts and latency).
+        self.webhook_deliveries = Gauge(
+            "huimin_webhook_deliveries", "Webhook deliveries by status (pending, delivered, "
+            "failed)", ["status"], registry=self.registry, multiprocess_mode="mostrecent")
+        self.webhook_oldest_pending = Gauge(
+            "huimin_webhook_oldest_pending_seconds", "Age of the oldest pending delivery "
+            "(how far the worker is behind)", registry=self.registry,
+            multiprocess_mode="mostrecent")
+
+    def set_deliveries(self, counts: dict[str, int], oldest_pending: float) -> None:
+        for status in ("pending", "delivered", "failed"):
+            self.webhook_deliveries.labels(status=status).set(counts.get(status, 0))
+        self.webhook_oldest_pending.set(oldest_pending)
 
     def exposition(self) -> bytes:
         """The Prometheus text of every process serving this app."""

@@ -15,6 +15,7 @@ from api.route import Router
 from core.logging import get_logger
 from schemas.citizen import MeIdentity
 from services import citizens, health
+from services.notifications import subscriptions
 
 log = get_logger("huimin.ready")
 
@@ -59,6 +60,14 @@ async def readyz(request: Request) -> Response | Health:
                    responses={200: {"content": {"text/plain": {
                        "example": "huimin_http_requests_total{...} 1.0"}}}})
 async def metrics(request: Request) -> Response:
+    try:
+        async with asyncio.timeout(2):
+            async with request.app.state.db.session(write=False) as session:
+                counts = await subscriptions.delivery_counts(session)
+                oldest = await subscriptions.oldest_pending_seconds(session)
+        request.app.state.metrics.set_deliveries(counts, oldest)
+    except Exception:  # noqa: BLE001 - the scrape still answers (the gauges keep their values)
+        log.warning("metrics_delivery_counts_failed")
     return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 

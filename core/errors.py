@@ -799,3 +799,26 @@ NearRequired = _error(
     "NearRequired", "near_required", 422, "按距离排序需要提供位置", "sort=distance needs near",
     "按距离排序（sort=distance）时须同时提供 near=纬度,经度。",
     "sort=distance needs near=lat,lon.")
+
+# --- notifications and webhooks (API.md "Notifications and webhooks") ---
+WEBHOOK_URL_REASONS: Names = {
+    "scheme": ("只接受 https 地址", "only https URLs are accepted"),
+    "host": ("地址缺少主机名", "the URL has no host"),
+    "private_address": ("不能推送到本机、内网或链路本地地址",
+                        "private, loopback and link-local addresses are refused"),
+    "unresolvable": ("主机名无法解析", "the host name does not resolve"),
+}
+_WebhookUrlNotAllowed = _error(
+    "WebhookUrlNotAllowed", "webhook_url_not_allowed", 422, "不接受该推送地址",
+    "This webhook URL is not accepted",
+    "推送地址不符合要求：{reason}。", "The webhook URL is refused: {reason}.",
+    names={"reason": WEBHOOK_URL_REASONS})
+
+
+class WebhookUrlNotAllowed(_WebhookUrlNotAllowed):
+    """`WebhookUrlNotAllowed(reason=<a WEBHOOK_URL_REASONS code>)`; the problem carries
+    `reason`."""
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.extra["reason"] = params.get("reason")

@@ -119,6 +119,36 @@ class Settings(BaseSettings):
     home_care_location_tolerance_km: float = 1.0
     home_care_service_radius_km: float = 20.0
 
+    # Notifications (API.md "Notifications and webhooks").
+    # Write the outbox row of every event (off only to measure its cost: bench/outbox.py).
+    outbox_enabled: bool = True
+    # Hosts a webhook may be sent to even when they resolve to a private, loopback or
+    # link-local address, or over http (tests, on-premise receivers): comma-separated.
+    webhook_allowed_hosts: str = ""
+    # Production rules for webhook URLs (https, public addresses) also outside
+    # production (None: only when HUIMIN_ENV=production).
+    webhook_require_public: bool | None = None
+    webhook_timeout_seconds: float = 10.0
+    # Backoff: first retry after `base` seconds, doubling up to `max`, with jitter
+    # (full jitter over the upper half); a delivery fails once `give_up_hours` passed
+    # since its first attempt with no 2xx.
+    webhook_backoff_base_seconds: float = 30.0
+    webhook_backoff_max_seconds: float = 3600.0
+    webhook_give_up_hours: float = 25.0
+    # How long a worker holds a delivery it is sending before another may take it
+    # (longer than the timeout, so two workers never send one delivery at once).
+    webhook_lease_seconds: float = 60.0
+    worker_batch_size: int = 50
+    worker_poll_seconds: float = 1.0
+    # How often the worker writes the scheduled events that fell due.
+    worker_schedule_seconds: float = 30.0
+    # Reminders the day before, at this hour (China time); an offer about to expire
+    # this many hours before; a divorce case's cooling-off ending and its confirmation
+    # deadline nearing this many days before.
+    reminder_hour: int = Field(default=9, ge=0, le=23)
+    offer_expiring_hours: int = 24
+    divorce_notice_days: int = 3
+
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:
         if self.env == "production":
@@ -152,6 +182,17 @@ class Settings(BaseSettings):
         if self.citizen_identity_required is None:
             return self.env == "production"
         return self.citizen_identity_required
+
+    @property
+    def webhook_public_only(self) -> bool:
+        if self.webhook_require_public is not None:
+            return self.webhook_require_public
+        return self.env == "production"
+
+    @property
+    def webhook_hosts_allowed(self) -> frozenset[str]:
+        return frozenset(h.strip().lower() for h in self.webhook_allowed_hosts.split(",")
+                         if h.strip())
 
     @property
     def is_sqlite(self) -> bool:

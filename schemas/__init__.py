@@ -15,6 +15,7 @@ from schemas import (  # noqa: F401
     idempotency,
     marriage,
     marriage_lottery,
+    notifications,
     official_calendar,
     organisation,
 )

@@ -15,7 +15,8 @@ own rule, and the status changes by one conditional UPDATE
 (`WHERE id = :id AND status IN (:from)`), so of two concurrent actions exactly
 one wins and the other is told the state it lost to. The change is audited as
 `{audit_type}.{action}` in the same transaction. `after` hooks run in that same
-transaction too (the outbox of the notifications issue hangs there).
+transaction too; `emits` hangs the outbox's events there (`services.outbox`), so
+an action that rolls back leaves no event.
 
 Objects whose status is computed (an offer past its expiry reads `expired`; a
 divorce case's status follows the clock) give the machine `status_of` and, where
@@ -35,7 +36,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from core.clock import clock
 from core.errors import InvalidState
 from core.principal import Principal
-from services import audit, scopes
+from services import audit, outbox, scopes
 
 Guard = Callable[[Any], Awaitable[None] | None]
 Hook = Callable[[AsyncSession, Principal | None, Any, str], Awaitable[None]]
@@ -61,6 +62,14 @@ class Machine:
     status_of: Callable[[Any], str] | None = None
     after: list[Hook] = field(default_factory=list)
     touched: str | None = None  # a column set to now on every move (`updated_at`)
+
+    def emits(self, events: outbox.Events, actions: Mapping[str, str], *,
+              extra: Callable[[Any, Principal | None, str], Mapping[str, Any]] | None = None,
+              once: Iterable[str] = ()) -> None:
+        """Write an outbox event when an action moves an object, in the action's
+        transaction (after its UPDATE and audit row): `{"cancel": "cancelled"}` makes
+        `cancel` emit `{events.family}.cancelled`. One line per machine."""
+        self.after.append(events.on(actions, extra=extra, once=frozenset(once)))
 
     def current(self, obj: Any) -> str:
         if self.status_of is not None:

@@ -12,6 +12,7 @@ from datetime import datetime
 from core.clock import clock, utc
 from schemas.beds import ACTIVE_STATUSES, ApplicationStatus, BedApplication
 from services import scopes, transitions
+from services.beds import events
 
 S = ApplicationStatus
 T = transitions.Transition
@@ -43,3 +44,4 @@ LIFE = transitions.Machine(APPLICATION, {
     "expire": T(frm={S.expired}, to=S.expired, stamp="closed_at"),
     "admit": T(frm={S.accepted}, to=S.admitted, stamp="admitted_at"),
 }, status_of=effective_status, touched="updated_at")
+LIFE.emits(events.APPLICATION, {"offer": "offered", "expire": "expired"}, once={"expired"})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from schemas.burial import WITHDRAWABLE, BurialClaim, BurialPaymentBatch, ClaimStatus
 from services import scopes, transitions
+from services.burial import events
 
 S = ClaimStatus
 T = transitions.Transition
@@ -39,3 +40,5 @@ LIFE = transitions.Machine(CLAIM, {
     "reject": T(frm={S.reviewed}, to=S.rejected, stamp="decided_at"),
     "mark_paid": T(frm={S.approved}, to=S.paid, stamp="paid_at"),
 }, touched="updated_at")
+LIFE.emits(events.CLAIM, {"return": "returned", "approve": "approved", "reject": "rejected",
+                          "reject_at_review": "rejected", "mark_paid": "paid"})

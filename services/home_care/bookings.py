@@ -69,7 +69,7 @@ from schemas.home_care import (
     ServiceCode,
 )
 from services import audit, identity, scopes, transitions
-from services.home_care import caregivers, catalogue, rules, subsidies
+from services.home_care import caregivers, catalogue, events, rules, subsidies
 
 S = BookingStatus
 
@@ -225,6 +225,7 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
     booking = HomeCareBooking.model_construct(**values)
     await audit.record(session, principal, "home_care_booking.create", "home_care_booking",
                        booking.id, org_id=body.provider_id)
+    await events.BOOKING.emit(session, "booked", booking)
     return booking, chosen.name
 
 
@@ -247,6 +248,7 @@ LIFE = transitions.Machine(BOOKING, {
     "cancel": T(frm={S.booked}, to=S.cancelled, stamp="cancelled_at"),
     "rate": T(frm={S.completed}, to=None, stamp="rated_at"),
 }, touched="updated_at")
+LIFE.emits(events.BOOKING, {"cancel": "cancelled", "check_out": "completed"})
 
 
 def cancel_deadline(b: HomeCareBooking, settings: Settings) -> dt.datetime:

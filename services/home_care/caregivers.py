@@ -39,7 +39,7 @@ from schemas.home_care import (
 )
 from services import audit, stranding
 from services.etag import etag
-from services.home_care import rules
+from services.home_care import events, rules
 from services.home_care.catalogue import own_provider
 
 CANCEL_REASON = "caregiver_unavailable"
@@ -145,6 +145,7 @@ async def _settle(session: AsyncSession, principal: Principal, stranded: list[Ho
     for booking_id, provider_id in done:
         await audit.record(session, principal, "home_care_booking.cancel", "home_care_booking",
                            booking_id, outcome=f"success:{CANCEL_REASON}", org_id=provider_id)
+    await events.emit_cancelled(session, [booking_id for booking_id, _ in done])
     return len(done)
 
 

@@ -71,8 +71,8 @@ from schemas.marriage import (
     PartyPublic,
 )
 from schemas.organisation import Organisation, OrgKind
-from services import audit, capacity, identity, organisations, scopes, transitions
-from services.marriage import calendar, cancellation, divorce, official_calendar, rules
+from services import audit, capacity, identity, organisations, outbox, scopes, transitions
+from services.marriage import calendar, cancellation, divorce, events, official_calendar, rules
 from services.marriage.calendar import bookable_now, outside_window
 
 KIND_LABELS = {
@@ -193,7 +193,7 @@ _SLOT_READ = Sql(
 # indexes, so a refusal can name the party) come back; a shortfall raises and the
 # request's transaction rolls everything back. Foreign keys are checked at the end
 # of the statement, when every row is there.
-_BOOK_PG = Sql(f"""
+_BOOK_PG_TEXT = f"""
 WITH cap AS (
   {capacity.ensure_and_take_sql("$1", "$2", "$3", "$4", "1", "$5::timestamptz")}
 ), appt AS (
@@ -221,9 +221,18 @@ WITH cap AS (
   INSERT INTO audit_event ({audit.COLUMNS})
   SELECT $22::varchar, $5, $23::varchar, $24::varchar, $25::varchar, $2, $26::varchar,
     $27::varchar, $6, 'success', $28::varchar FROM appt
-)
+){{event}}
 SELECT (SELECT count(*) FROM cap), (SELECT array_agg(id_blind_index) FROM hold)
-""")  # noqa: S608 - constant text, built at import
+"""  # noqa: S608 - constant text, built at import
+# ... and the `marriage.appointment.booked` event (services.outbox), unless the
+# outbox is switched off (bench/outbox.py measures what it costs).
+_EVENT_PG = f""", evt AS (
+  INSERT INTO outbox_event ({outbox.COLUMNS})
+  SELECT $29::varchar, $30::varchar, $31::varchar, $6, $2, $32::varchar, $11::varchar,
+    CAST($33::varchar AS json), $5 FROM appt
+)"""  # noqa: S608 - constant text, built at import
+_BOOK_PG = Sql(_BOOK_PG_TEXT.format(event=_EVENT_PG))
+_BOOK_PG_NO_EVENT = Sql(_BOOK_PG_TEXT.format(event=""))
 
 # SQLite (no writes in a WITH): the same statements one by one, all in one hop to
 # aiosqlite's thread (`_book_sqlite`).
@@ -241,10 +250,12 @@ _PARTY_SQLITE = (
     "INSERT INTO marriage_party (id, appointment_id, position, name, id_number_encrypted, "
     "id_blind_index, id_number_masked, phone_encrypted, phone_masked) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_EVENT_SQLITE = f"INSERT INTO outbox_event ({outbox.COLUMNS}) VALUES ({', '.join('?' * 9)})"  # noqa: S608 - constant text
 
 
 def _book_sqlite(db: sqlite3.Connection, cap: tuple, appointment: tuple, holds: list[tuple],
-                 parties: list[tuple], audit_row: tuple) -> tuple[int, list[str]]:
+                 parties: list[tuple], audit_row: tuple,
+                 event_row: tuple | None) -> tuple[int, list[str]]:
     """`_BOOK_PG` for SQLite, run in aiosqlite's thread: (seats taken, holds taken)."""
     if not db.execute(_CAP_SQLITE, cap).fetchall():
         return 0, []
@@ -252,6 +263,8 @@ def _book_sqlite(db: sqlite3.Connection, cap: tuple, appointment: tuple, holds: 
     taken = [row[0] for h in holds for row in db.execute(_HOLD_SQLITE, h).fetchall()]
     db.executemany(_PARTY_SQLITE, parties)
     audit.append_sqlite(db, audit_row)
+    if event_row is not None:
+        db.execute(_EVENT_SQLITE, event_row)
     return 1, taken
 
 
@@ -340,6 +353,9 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
     ]
     audit_row = audit.row(principal, "marriage_appointment.create", "marriage_appointment",
                           appointment_id, at=db.ts(now), org_id=office_id)
+    booked = MarriageAppointment.model_construct(**appointment)
+    event_row = (events.APPOINTMENT.row("booked", booked, at=db.ts(now))
+                 if outbox.enabled() else None)
     # One active appointment per person: the hold's primary key decides. In a fixed
     # order, so two bookings of the same two people never deadlock.
     try:
@@ -354,16 +370,20 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
                 [(p["id"], appointment_id, p["position"], p["name"], p["id_number_encrypted"],
                   p["id_blind_index"], p["id_number_masked"], p["phone_encrypted"],
                   p["phone_masked"]) for p in parties],
-                audit_row)
+                audit_row, event_row)
         else:
+            # The event's own values: its id, type, object type, division, data.
+            event = (event_row[0], event_row[1], event_row[2], event_row[5], event_row[7]) \
+                if event_row is not None else ()
             seats, holds = await db.fetchrow(
-                _BOOK_PG, slot_id, office_id, calendar.SLOT_KIND, held.capacity, now,
+                _BOOK_PG if event_row is not None else _BOOK_PG_NO_EVENT,
+                slot_id, office_id, calendar.SLOT_KIND, held.capacity, now,
                 appointment_id, day, starts_at, ends_at, body.kind, principal.subject,
                 appointment["check_in_code"], case_id, blind,
                 *([p[k] for p in parties] for k in ("id", "name", "id_number_encrypted",
                                                     "id_blind_index", "id_number_masked",
                                                     "phone_encrypted", "phone_masked")),
-                audit_row[0], *audit_row[2:5], *audit_row[6:8], audit_row[10])
+                audit_row[0], *audit_row[2:5], *audit_row[6:8], audit_row[10], *event)
     except IntegrityError as exc:
         if is_unique_violation(exc):
             raise PartyHasActiveAppointment() from None
@@ -377,8 +397,7 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
     office = await organisations.get(session, office_id)
     # The response is built from what was written, not read back (model_construct:
     # plain carriers of the values, never added to the session).
-    return AppointmentView(MarriageAppointment.model_construct(**appointment),
-                           [MarriageParty.model_construct(**p) for p in parties],
+    return AppointmentView(booked, [MarriageParty.model_construct(**p) for p in parties],
                            OfficeTerms(_office_of(office), row.cancel_deadline_hours))
 
 
@@ -421,6 +440,7 @@ async def _release_hold(session: AsyncSession, _principal: Principal | None,
 
 
 LIFE.after.append(_release_hold)
+LIFE.emits(events.APPOINTMENT, {"cancel": "cancelled", "office_cancel": "cancelled"})
 
 NEWEST_FIRST = pages.Keyset(pages.Key(MarriageAppointment.id, pages.IdOf("mapt"),
                                       descending=True))

@@ -23,6 +23,7 @@ from schemas.marriage import (
     MarriagePartyHold,
 )
 from services import audit, capacity
+from services.marriage import events
 
 ACTIVE = (AppointmentStatus.booked, AppointmentStatus.checked_in)
 # Who a bulk cancellation is shown as coming from: the office that closed the day
@@ -63,6 +64,9 @@ async def _cancel_many(session: AsyncSession, principal: Principal,
         await audit.record(session, principal, "marriage_appointment.cancel",
                            "marriage_appointment", a.id, outcome=f"success:{reason}",
                            org_id=a.office_id)
+        await events.APPOINTMENT.emit(session, "cancelled", a, extra={
+            "status": AppointmentStatus.cancelled.value, "reason": str(reason),
+            "cancelled_by": "citizen" if reason == CancelReason.citizen else "office"})
     return cancelled
 
 

@@ -26,6 +26,8 @@ def test_make_run_passes_host_and_port_to_the_demo_and_the_server():
          "HOST=127.0.0.2", "PORT=8101"], capture_output=True, text=True, check=True)
     assert "huimin serve --host 127.0.0.2 --port 8101" in done.stdout
     assert "huimin demo --base-url http://127.0.0.2:8101" in done.stdout
+    # One worker beside the server (notifications), stopped with it.
+    assert "huimin worker &" in done.stdout and "trap" in done.stdout
 
 
 @needs_make
