@@ -16,6 +16,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.conftest import TEST_JWT_MAX_TTL_MINUTES
+
 HOST = "127.0.0.1"
 
 
@@ -36,6 +38,8 @@ def huimin_serve(workdir: Path, *, workers: int = 1, env: dict[str, str] | None 
         "HUIMIN_ENV": "test",
         "HUIMIN_MAINTENANCE_INTERVAL_SECONDS": "0",
         "HUIMIN_LOG_LEVEL": "WARNING",
+        # The tests' citizen tokens live a year either way of a moved clock.
+        "HUIMIN_JWT_MAX_TTL_MINUTES": str(TEST_JWT_MAX_TTL_MINUTES),
         **(env or {}),
     })
     child_env.pop("REDIS_URL", None)

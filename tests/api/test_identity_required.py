@@ -16,6 +16,7 @@ from tests.api.test_marriage_support import (
     set_china_time,
     slot_id,
 )
+from tests.conftest import TEST_JWT_MAX_TTL_MINUTES
 
 APPT = "/v1/marriage/appointments"
 
@@ -24,7 +25,8 @@ APPT = "/v1/marriage/appointments"
 def settings(db_url: str) -> Settings:
     return Settings(env="test", database_url=db_url, rate_limit_enabled=False, log_level="INFO",
                     maintenance_interval_seconds=0, redis_url=None,
-                    citizen_identity_required=True, _env_file=None)
+                    citizen_identity_required=True, _env_file=None,
+                    jwt_max_ttl_minutes=TEST_JWT_MAX_TTL_MINUTES)
 
 
 async def test_knowing_the_numbers_no_longer_books_in_their_name(client, admin_headers,
