@@ -307,7 +307,6 @@ WITH e AS (
                  $11::varchar[], $12::varchar[], $13::varchar[])
     WITH ORDINALITY AS p(id, name, enc, blind, masked, phone_enc, phone_masked, n)
 ), a AS (
-  -- The chain's trigger (migration 0009) numbers and hashes this row.
   INSERT INTO audit_event ({audit.COLUMNS})
   SELECT $14::varchar, $6, $15::varchar, $16::varchar, $17::varchar, $18::varchar,
     'marriage_lottery_entry.create', 'marriage_lottery_entry', $1, 'success', $19::varchar
@@ -315,6 +314,8 @@ WITH e AS (
 )
 SELECT count(*) FROM e
 """)  # noqa: S608 - constant text, built at import
+# (`a`, the audit row, is numbered and hashed into the chain by migration 0009's
+# trigger, as the booking's is.)
 
 _ENTRY_SQLITE = (
     "INSERT INTO marriage_lottery_entry (id, lottery_id, owner_subject, kind, "
