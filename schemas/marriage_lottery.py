@@ -9,8 +9,8 @@ them, the request and response models.
 - `marriage_lottery_entry`: a citizen's entry (its kind, session preferences,
   outcome).
 - `marriage_lottery_entrant`: the entry's people (identity numbers encrypted and
-  blind-indexed, as in `marriage_party`). UNIQUE (lottery_id, id_blind_index) is
-  the rule "one entry per person per lottery".
+  blind-indexed, phones encrypted and masked, as in `marriage_party`).
+  UNIQUE (lottery_id, id_blind_index) is the rule "one entry per person per lottery".
 """
 
 from __future__ import annotations
@@ -102,7 +102,10 @@ class MarriageLotteryEntrant(SQLModel, table=True):
     id_number_encrypted: str = Field(max_length=200)
     id_blind_index: str = Field(max_length=64)
     id_number_masked: str = Field(max_length=18)
-    phone: str | None = Field(default=None, max_length=32)
+    # The phone as `marriage_party` keeps it (core.protected.PHONE): encrypted, and
+    # masked for showing; the draw copies both into the winner's parties.
+    phone_encrypted: str | None = Field(default=None, max_length=255)
+    phone_masked: str | None = Field(default=None, max_length=32)
 
 
 # --- request and response models -------------------------------------------------
@@ -219,7 +222,8 @@ class LotteryEntryView(LotteryEntryPublic):
 
     lottery_id: str
     kind: str
-    parties: list[dict[str, str]]
+    parties: list[dict[str, str | None]] = PField(
+        description="Names, masked identity numbers and masked phones (never in full)")
     appointment_id: str | None = None
     created_at: dt.datetime
 
@@ -227,7 +231,9 @@ class LotteryEntryView(LotteryEntryPublic):
         "id": "mlen_0193a1b2c3d4e5f6a7b8c9d0", "status": "won",
         "lottery_id": "mlot_0193a1b2c3d4e5f6a7b8c9d0", "kind": "marriage",
         "session_preferences": ["09:00", "13:30"], "session": "09:00",
-        "parties": [{"name": "张伟", "id_number_masked": "440305********1238"},
-                    {"name": "李娜", "id_number_masked": "440305********2464"}],
+        "parties": [{"name": "张伟", "id_number_masked": "440305********1238",
+                     "phone_masked": "138****8000"},
+                    {"name": "李娜", "id_number_masked": "440305********2464",
+                     "phone_masked": "139****9000"}],
         "appointment_id": "mapt_0193a1b2c3d4e5f6a7b8c9d0",
         "created_at": "2027-05-02T10:00:00+00:00"}]})

@@ -173,7 +173,19 @@ async def list_events(
 
 async def record_many(session: AsyncSession, rows: list[tuple]) -> None:
     """Several audit rows at once (each from `row`, `at` in the driver's form), for a
-    system job that writes many objects in one transaction (a lottery's draw)."""
+    system job that writes many objects in one transaction (a lottery's draw).
+
+    Each is a link of the chain: on PostgreSQL the trigger numbers and hashes every
+    row of the batch; on SQLite they are appended one after another in the writer's
+    transaction, each naming the one before."""
     if rows:
         db = await prepared.driver(session)
-        await db.executemany(_INSERT, rows)
+        if db.is_sqlite:
+            await db.run(_append_many_sqlite, rows)
+        else:
+            await db.executemany(_INSERT, rows)
+
+
+def _append_many_sqlite(db: sqlite3.Connection, rows: list[tuple]) -> None:
+    for values in rows:
+        append_sqlite(db, values)

@@ -6,11 +6,9 @@ read from the appointment as the cancellation recorded them) / `.reminder` (the
 day before, at `HUIMIN_REMINDER_HOUR`); `marriage.divorce_case.cooling_off_ending`
 and `.confirmation_deadline_nearing` (`HUIMIN_DIVORCE_NOTICE_DAYS` before).
 
-`marriage.lottery.drawn` belongs to the lottery: declare its events here like
-`APPOINTMENT` (`LOTTERY = outbox.Events("marriage.lottery", object_type=
-"marriage_lottery", data=..., org=lambda x: x.office_id)`) and emit them with one
-line where the draw happens: `LIFE.emits(events.LOTTERY, {"draw": "drawn"})` on its
-machine, or `await events.LOTTERY.emit(session, "drawn", lottery)` in the draw.
+`marriage.lottery.drawn` (the office's: the date, entries, seats, winners and the
+seed, now public) is written by the draw itself (`lottery.drawn`), in its
+transaction; it names no person.
 """
 
 from __future__ import annotations
@@ -55,6 +53,17 @@ def _appointment(a: Any) -> dict[str, Any]:
 APPOINTMENT = outbox.Events(
     "marriage.appointment", object_type="marriage_appointment", data=_appointment,
     subject=lambda a: a.owner_subject, org=lambda a: a.office_id)
+
+
+def _lottery(x: Any) -> dict[str, Any]:
+    return {"lottery_id": x.id, "office_id": x.office_id, "date": x.lottery_date.isoformat(),
+            "status": str(x.status), "entries": x.entries, "seats": x.seats,
+            "seed_sha256": x.seed_sha256, "seed": x.seed_hex, "drawn_at": china(x.drawn_at)}
+
+
+LOTTERY = outbox.Events(
+    "marriage.lottery", object_type="marriage_lottery", data=_lottery,
+    org=lambda x: x.office_id)
 
 
 def _case(settings: Settings) -> outbox.Events:

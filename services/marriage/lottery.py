@@ -33,6 +33,7 @@ from core import pages, prepared
 from core.clock import clock, utc
 from core.db import is_unique_violation
 from core.errors import (
+    ApplicantNotAParty,
     DomainError,
     DuplicateEntry,
     DuplicateLottery,
@@ -47,6 +48,7 @@ from core.errors import (
 from core.ids import new_id
 from core.prepared import Sql
 from core.principal import Principal
+from core.protected import PHONE, Protected
 from core.settings import Settings
 from core.writes import insert_if_absent
 from schemas.common import Page
@@ -71,7 +73,7 @@ from schemas.marriage_lottery import (
     MarriageLotteryEntry,
 )
 from services import audit, capacity, identity, scopes
-from services.marriage import calendar, lottery_order, rules, schedules
+from services.marriage import calendar, events, lottery_order, rules, schedules
 from services.marriage.calendar import Session
 
 EXCLUDED_ACTIVE = "party_has_active_appointment"
@@ -298,35 +300,37 @@ WITH e AS (
   RETURNING id
 ), p AS (
   INSERT INTO marriage_lottery_entrant (id, entry_id, lottery_id, position, name,
-    id_number_encrypted, id_blind_index, id_number_masked, phone)
-  SELECT p.id, e.id, $2, p.n - 1, p.name, p.enc, p.blind, p.masked, p.phone
+    id_number_encrypted, id_blind_index, id_number_masked, phone_encrypted, phone_masked)
+  SELECT p.id, e.id, $2, p.n - 1, p.name, p.enc, p.blind, p.masked, p.phone_enc,
+    p.phone_masked
   FROM e, unnest($7::varchar[], $8::varchar[], $9::varchar[], $10::varchar[],
-                 $11::varchar[], $12::varchar[])
-    WITH ORDINALITY AS p(id, name, enc, blind, masked, phone, n)
+                 $11::varchar[], $12::varchar[], $13::varchar[])
+    WITH ORDINALITY AS p(id, name, enc, blind, masked, phone_enc, phone_masked, n)
 ), a AS (
   INSERT INTO audit_event ({audit.COLUMNS})
-  SELECT $13::varchar, $6, $14::varchar, $15::varchar, $16::varchar, $17::varchar,
-    'marriage_lottery_entry.create', 'marriage_lottery_entry', $1, 'success', $18::varchar
+  SELECT $14::varchar, $6, $15::varchar, $16::varchar, $17::varchar, $18::varchar,
+    'marriage_lottery_entry.create', 'marriage_lottery_entry', $1, 'success', $19::varchar
   FROM e
 )
 SELECT count(*) FROM e
 """)  # noqa: S608 - constant text, built at import
+# (`a`, the audit row, is numbered and hashed into the chain by migration 0009's
+# trigger, as the booking's is.)
 
 _ENTRY_SQLITE = (
     "INSERT INTO marriage_lottery_entry (id, lottery_id, owner_subject, kind, "
     "session_preferences, status, created_at) VALUES (?, ?, ?, ?, ?, 'entered', ?)")
 _ENTRANT_SQLITE = (
     "INSERT INTO marriage_lottery_entrant (id, entry_id, lottery_id, position, name, "
-    "id_number_encrypted, id_blind_index, id_number_masked, phone) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-_AUDIT_SQLITE = f"INSERT INTO audit_event ({audit.COLUMNS}) VALUES ({', '.join('?' * 11)})"  # noqa: S608 - constant text
+    "id_number_encrypted, id_blind_index, id_number_masked, phone_encrypted, phone_masked) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
 def _enter_sqlite(db: sqlite3.Connection, entry: tuple, entrants: list[tuple],
                   audit_row: tuple) -> None:
     db.execute(_ENTRY_SQLITE, entry)
     db.executemany(_ENTRANT_SQLITE, entrants)
-    db.execute(_AUDIT_SQLITE, audit_row)
+    audit.append_sqlite(db, audit_row)
 
 
 @dataclass
@@ -370,9 +374,12 @@ async def enter(session: AsyncSession, principal: Principal, settings: Settings,
     # lottery first, whatever the parties).
     party_error: DomainError | None = None
     protected: list[identity.ProtectedId] = []
+    phones: list[Protected | None] = []
     try:
         ids = [identity.parse(p.id_number, field=f"parties[{i}].id_number")
                for i, p in enumerate(body.parties)]
+        phones = [PHONE.protect(p.phone, settings, field=f"parties[{i}].phone")
+                  if p.phone else None for i, p in enumerate(body.parties)]
     except DomainError as exc:
         party_error = exc
     else:
@@ -389,6 +396,10 @@ async def enter(session: AsyncSession, principal: Principal, settings: Settings,
     if party_error is not None:
         raise party_error
     rules.check_parties(body.kind, body.parties, read.day, settings)
+    if principal.identity_blind is not None and principal.identity_blind not in blind:
+        # As in booking (appointments.book): a bound account enters for its own
+        # person, never for two people whose numbers it merely knows.
+        raise ApplicantNotAParty()
     starts = {s.start for s in read.sessions}
     prefs = list(body.session_preferences)
     if len(set(prefs)) != len(prefs):
@@ -406,7 +417,8 @@ async def enter(session: AsyncSession, principal: Principal, settings: Settings,
             party_indexes=[i for i, b in enumerate(blind) if b in set(read.holders)])
     entry_id = new_id("mlen")
     entrants = [(new_id("mlep"), p.name, prot.encrypted, prot.blind_index, prot.masked,
-                 p.phone) for p, prot in zip(body.parties, protected, strict=True)]
+                 phone.encrypted if phone else None, phone.masked if phone else None)
+                for p, prot, phone in zip(body.parties, protected, phones, strict=True)]
     prefs_json = json.dumps(prefs)
     aud = audit.row(principal, "marriage_lottery_entry.create", "marriage_lottery_entry",
                     entry_id, at=db.ts(now), org_id=read.office_id)
@@ -415,13 +427,13 @@ async def enter(session: AsyncSession, principal: Principal, settings: Settings,
             await db.run(_enter_sqlite,
                          (entry_id, lottery_id, principal.subject, body.kind, prefs_json,
                           db.ts(now)),
-                         [(eid, entry_id, lottery_id, n, name, enc, b, masked, phone)
-                          for n, (eid, name, enc, b, masked, phone) in enumerate(entrants)],
+                         [(e[0], entry_id, lottery_id, n, *e[1:])
+                          for n, e in enumerate(entrants)],
                          aud)
         else:
             await db.fetchrow(_ENTRY_PG, entry_id, lottery_id, principal.subject, body.kind,
                               prefs_json, now,
-                              *([e[k] for e in entrants] for k in range(6)),
+                              *([e[k] for e in entrants] for k in range(7)),
                               aud[0], aud[2], aud[3], aud[4], aud[5], aud[10])
     except IntegrityError as exc:
         if is_unique_violation(exc):
@@ -447,7 +459,8 @@ async def get_entry(session: AsyncSession, principal: Principal,
         id=e.id, status=e.status, lottery_id=e.lottery_id, kind=e.kind,
         session_preferences=list(e.session_preferences), session=e.session_start,
         excluded_reason=e.excluded_reason, appointment_id=e.appointment_id,
-        parties=[{"name": p.name, "id_number_masked": p.id_number_masked} for p in people],
+        parties=[{"name": p.name, "id_number_masked": p.id_number_masked,
+                  "phone_masked": p.phone_masked} for p in people],
         created_at=e.created_at)
 
 
@@ -541,8 +554,10 @@ async def draw(session: AsyncSession, lottery_id: str) -> DrawResult | None:
 
 
 async def drawn(session: AsyncSession, result: DrawResult) -> None:
-    """The draw's completion, in its transaction: where `marriage.lottery.drawn` goes
-    to the outbox (one line, at merge)."""
+    """The draw's completion, in its transaction: `marriage.lottery.drawn` to the
+    outbox (with the winners' count), so a draw that rolls back announces nothing."""
+    lottery = await _reload(session, result.lottery_id)
+    await events.LOTTERY.emit(session, "drawn", lottery, extra={"winners": result.winners})
 
 
 _CHUNK = 500
@@ -594,7 +609,9 @@ async def _book_winners(session: AsyncSession, lottery: MarriageLottery,
             parties.append({"id": new_id("mpty"), "appointment_id": aid, "position": p.position,
                             "name": p.name, "id_number_encrypted": p.id_number_encrypted,
                             "id_blind_index": p.id_blind_index,
-                            "id_number_masked": p.id_number_masked, "phone": p.phone})
+                            "id_number_masked": p.id_number_masked,
+                            "phone_encrypted": p.phone_encrypted,
+                            "phone_masked": p.phone_masked})
             holds.append({"id_blind_index": p.id_blind_index, "appointment_id": aid,
                           "expires_at": s.ends_at, "created_at": now})
         outcomes.append({"eid": eid, "aid": aid, "start": s.start})
