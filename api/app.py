@@ -43,6 +43,7 @@ from api.deps import (
     credentials_if_any,
     current_principal,
 )
+from api.hotpath import HotLane
 from api.middleware import Metrics, RequestContextMiddleware
 from api.problems import ProblemDetail
 from api.ratelimit import Limiter, rate_limit
@@ -149,6 +150,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                                                      Depends(current_principal)])
 
     problems.install(app)
+    # Inside the request context (request id, access log, metrics, body limit): the
+    # few hot operations, served without FastAPI's per-request machinery.
+    app.add_middleware(HotLane, fastapi=app)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics,
                        max_body_bytes=settings.max_body_bytes)
 

@@ -240,6 +240,8 @@ async def _claim(request: Request, session: AsyncSession, settings: Settings,
         session, scope=principal.scope, key=key,
         request_hash=idempotency.fingerprint(request.method, request.url.path, body),
         ttl_hours=settings.idempotency_ttl_hours,
+        # A hot route's write stores the record in its own statement (api.hotpath).
+        lock=not getattr(request.state, "hot", False),
     )
     request.state.idempotency = claim
     return claim

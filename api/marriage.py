@@ -27,6 +27,7 @@ from api.deps import (
     date_query,
     require_role,
 )
+from api.hotpath import hot
 from api.problems import PUBLIC_RESPONSES, responses, with_headers
 from api.route import Router
 from core import errors
@@ -285,14 +286,16 @@ async def remove_special_day(office_id: str, date: Annotated[dt.date, _DATE_PATH
                         errors.BookingSuspended, errors.IdempotencyKeyReused,
                         errors.ValidationFailed)
     | with_headers(201, "Location"))
+@hot
 async def book_appointment(body: AppointmentCreate, session: Db, principal: CitizenPrincipal,
                            settings: SettingsDep, _idem: Idempotent) -> Response:
-    view = await appointments.book(session, principal, settings, body)
-    # Serialised once here: the model was just built and validated, so FastAPI's
-    # second pass through `response_model` (kept for the OpenAPI document) is skipped.
-    return Response(appointments.to_public(view, show_code=True).model_dump_json(),
-                    status_code=201, media_type="application/json",
-                    headers={"Location": f"/v1/marriage/appointments/{view.appointment.id}"})
+    booked = await appointments.book(session, principal, settings, body, claim=_idem)
+    # Serialised once, by the service (which may have stored it as the idempotent
+    # record already): FastAPI's second pass through `response_model` (kept for the
+    # OpenAPI document) is skipped.
+    return Response(booked.json, status_code=201, media_type="application/json",
+                    headers={"Location":
+                             f"/v1/marriage/appointments/{booked.view.appointment.id}"})
 
 
 @router.get("/appointments", response_model=Page[AppointmentForCaller],

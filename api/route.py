@@ -9,7 +9,7 @@ deadlock re-runs the whole request, a bounded number of times.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from fastapi import Request, Response
@@ -34,42 +34,49 @@ class TransactionalRoute(APIRoute):
         write = bool(set(self.methods or ()) - READ_METHODS)
 
         async def handler(request: Request) -> Response:
-            db: Database = request.app.state.db
-            attempts = 1 if db.is_sqlite else MAX_ATTEMPTS
-            # Staff reads of a person's full record write an audit row: on SQLite
-            # they take the writer's path from the start, so the read transaction
-            # never has to be upgraded to a write one (which can fail at once). Only
-            # a key that is valid does: a made-up one stays on the readers' path.
-            writes = write or (db.is_sqlite and await _staff_read(db, request))
-            for attempt in range(1, attempts + 1):
-                session = db.session(write=writes)
-                request.state.db_session = session
-                request.state.idempotency = None
-                try:
-                    response = await original(request)
-                    if response.status_code >= 400:
-                        await session.rollback()
-                        return response
-                    claim = request.state.idempotency
-                    if claim is not None:
-                        await idempotency.complete(session, claim, response.status_code,
-                                                   bytes(response.body))
-                    await session.commit()
-                    return response
-                except Exception as exc:
-                    await session.rollback()
-                    if is_retryable(exc) and attempt < attempts:
-                        log.info("transaction_retry", attempt=attempt)
-                        continue
-                    code = refusal_code(exc) if write else None
-                    if code is not None:
-                        await _audit_refusal(db, request, code)
-                    raise
-                finally:
-                    await session.close()
-            raise AssertionError("unreachable")
+            return await transact(request, original, write=write)
 
         return handler
+
+
+async def transact(request: Request, run: Callable[[Request], Awaitable[Response]], *,
+                   write: bool) -> Response:
+    """`run(request)` in the request's one transaction (module docstring): every
+    route's, and the hot lane's (`api.hotpath`)."""
+    db: Database = request.app.state.db
+    attempts = 1 if db.is_sqlite else MAX_ATTEMPTS
+    # Staff reads of a person's full record write an audit row: on SQLite
+    # they take the writer's path from the start, so the read transaction
+    # never has to be upgraded to a write one (which can fail at once). Only
+    # a key that is valid does: a made-up one stays on the readers' path.
+    writes = write or (db.is_sqlite and await _staff_read(db, request))
+    for attempt in range(1, attempts + 1):
+        session = db.session(write=writes)
+        request.state.db_session = session
+        request.state.idempotency = None
+        try:
+            response = await run(request)
+            if response.status_code >= 400:
+                await session.rollback()
+                return response
+            claim = request.state.idempotency
+            if claim is not None:
+                await idempotency.complete(session, claim, response.status_code,
+                                           bytes(response.body))
+            await session.commit()
+            return response
+        except Exception as exc:
+            await session.rollback()
+            if is_retryable(exc) and attempt < attempts:
+                log.info("transaction_retry", attempt=attempt)
+                continue
+            code = refusal_code(exc) if write else None
+            if code is not None:
+                await _audit_refusal(db, request, code)
+            raise
+        finally:
+            await session.close()
+    raise AssertionError("unreachable")
 
 
 async def _staff_read(db: Database, request: Request) -> bool:

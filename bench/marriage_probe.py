@@ -194,7 +194,7 @@ async def probe(url: str, n: int, use_pyinstrument: bool, admin: str, token: str
                 await send(10**6 + i)
             times, cpu, counts, by_sql = [], [], [], Counter()
             profiler = cprof = None
-            if use_cprofile and name.startswith(("POST", "GET slots, 3")):
+            if use_cprofile and name.startswith(("POST", "GET slots, 3", "GET /v1/me")):
                 import cProfile
 
                 cprof = cProfile.Profile()

@@ -88,8 +88,12 @@ class PgDriver:
         # values arrive decoded.
         return json.loads(value) if isinstance(value, str) else value
 
-    async def _statement(self, sql: Sql) -> Any:
-        if self._adapted._transaction is None:
+    @property
+    def in_transaction(self) -> bool:
+        return self._adapted._transaction is not None or self._conn.is_in_transaction()
+
+    async def _statement(self, sql: Sql, begin: bool = True) -> Any:
+        if begin and self._adapted._transaction is None:
             # What SQLAlchemy's adapter does before its own first statement: the
             # transaction is then the session's, committed or rolled back by it.
             await self._adapted._start_transaction()
@@ -117,6 +121,15 @@ class PgDriver:
     async def fetchrow(self, sql: Sql, *args: Any) -> Any | None:
         try:
             return await (await self._statement(sql)).fetchrow(*args)
+        except Exception as error:
+            raise self._translate(sql, error) from error
+
+    async def fetchrow_alone(self, sql: Sql, *args: Any) -> Any | None:
+        """`fetchrow` in the transaction already open, else as a statement of its
+        own (its own snapshot; a write commits with it): no BEGIN and COMMIT round
+        trips around a read or a write that needs no other statement's company."""
+        try:
+            return await (await self._statement(sql, begin=False)).fetchrow(*args)
         except Exception as error:
             raise self._translate(sql, error) from error
 
@@ -191,6 +204,9 @@ class SqliteDriver:
     async def fetchrow(self, sql: Sql, *args: Any) -> Any | None:
         rows = await self.run(_fetchall, sql.sqlite, args)
         return rows[0] if rows else None
+
+    # SQLite's transactions are begun by the engine (core.db), never by a statement.
+    fetchrow_alone = fetchrow
 
     async def execute(self, sql: Sql, *args: Any) -> int:
         return await self.run(_execute, sql.sqlite, args)

@@ -46,7 +46,7 @@ async def bind(session: AsyncSession, principal: Principal, subject: str, body: 
 async def blind_index_of(session: AsyncSession, subject: str) -> str | None:
     """The blind index of the person the account is bound to, or None."""
     db = await prepared.driver(session)
-    row = await db.fetchrow(_BLIND_OF, subject)
+    row = await db.fetchrow_alone(_BLIND_OF, subject)  # a read on its own: no BEGIN
     return row[0] if row is not None else None
 
 

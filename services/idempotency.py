@@ -53,6 +53,17 @@ class Claim:
     key: str
     request_hash: str
     ttl_hours: int
+    # Set by a write that stored the record itself, in its own statement
+    # (`record_values`): `complete` then has nothing left to do.
+    stored: bool = False
+
+    def record_values(self, status: int, body: str) -> tuple:
+        """The record's (request hash, status, sealed body, expires_at) for a write
+        that stores it in the same statement as its own rows (marriage booking on
+        PostgreSQL); marks the claim stored."""
+        self.stored = True
+        return (self.request_hash, status, seal(self.scope, self.key, body),
+                clock.now() + timedelta(hours=self.ttl_hours))
 
 
 def validate_key(key: str | None) -> str:
@@ -98,16 +109,21 @@ _INSERT = Sql("INSERT INTO idempotency_record (scope, key, request_hash, respons
 
 
 async def begin(session: AsyncSession, *, scope: str, key: str, request_hash: str,
-                ttl_hours: int) -> Claim:
+                ttl_hours: int, lock: bool = True) -> Claim:
     """Claim (scope, key) for this request, or raise Replay / reuse / in-flight.
 
     Nothing is written here: the record is inserted by `complete`, with the
     response, in the same transaction as the write. While the first request
     runs, PostgreSQL's advisory lock (or SQLite's single writer) stands for it.
+    `lock=False` (a hot route, `api.hotpath`, whose write stores the record in its
+    own statement): a plain read, in no transaction; a second request with the same
+    key then meets the first's record on its unique index (409 in flight).
     """
     db = await prepared.driver(session)
     if db.is_sqlite:
         row = await db.fetchrow(_SELECT, scope, key)
+    elif not lock:
+        row = await db.fetchrow_alone(_SELECT, scope, key)
     else:
         row = await db.fetchrow(_LOCK_AND_SELECT, f"idem:{scope}:{key}", scope, key)
         if not row[0]:
@@ -130,6 +146,8 @@ async def complete(session: AsyncSession, claim: Claim, status: int, body: bytes
     the instant between this one's snapshot and its lock makes this INSERT
     conflict: nothing of this request is kept, and the caller is told to retry
     (409 in flight), which then replays the first response."""
+    if claim.stored:
+        return
     now = clock.now()
     db = await prepared.driver(session)
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import io
+import json
 import secrets
 import sqlite3
 from collections import defaultdict
@@ -25,18 +26,19 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import pages, prepared
 from core.clock import CHINA_TZ, clock, utc
-from core.db import is_unique_violation
+from core.db import is_unique_violation, sqlstate
 from core.errors import (
     ApplicantNotAParty,
     CancelDeadlinePassed,
     CheckInNotToday,
     DateInLottery,
     DomainError,
+    IdempotencyInFlight,
     InvalidCheckInCode,
     NotFound,
     OfficeCancelReasonRequired,
@@ -71,7 +73,16 @@ from schemas.marriage import (
     PartyPublic,
 )
 from schemas.organisation import Organisation, OrgKind
-from services import audit, capacity, identity, organisations, outbox, scopes, transitions
+from services import (
+    audit,
+    capacity,
+    idempotency,
+    identity,
+    organisations,
+    outbox,
+    scopes,
+    transitions,
+)
 from services.marriage import calendar, cancellation, divorce, events, official_calendar, rules
 from services.marriage.calendar import bookable_now, outside_window
 
@@ -156,83 +167,51 @@ class _SlotRead(NamedTuple):
     no_shows: bool
     cancel_deadline_hours: int
     lottery_id: str | None
+    version: int
+    special_text: str | None  # as stored: `marriage_book` compares it again
+    office: AppointmentOffice
+    full: bool  # the session's seats were all taken when read
 
 
 # One round trip for what booking reads before it writes: the schedule's booking
-# settings (FOR KEY SHARE on PostgreSQL: a schedule change, which locks the row FOR
-# UPDATE, and a booking never interleave, while bookings do not block each other;
-# SQLite serialises writers anyway), whether the office closed the day, its special
-# sessions that day, and whether any of the people has a no-show since $4 (only then
-# are the no-shows read, `rules.check_suspension`), and the lottery that holds the day
-# (until its draw the day is not bookable first-come). $1 office, $2 day, $3 the people.
+# settings and version, whether the office closed the day, its special sessions
+# that day, whether any of the people has a no-show since $4 (only then are the
+# no-shows read, `rules.check_suspension`), the lottery that holds the day (until
+# its draw the day is not bookable first-come), the office's contact (shown on the
+# appointment) and whether the session's seats are all taken (a full session is
+# refused without a write). $1 office, $2 day, $3 the people, $5 the slot. Nothing
+# is locked: on PostgreSQL `marriage_book` locks the schedule and checks all of it
+# again; on SQLite the writer's transaction holds everything still.
 _SLOT_READ_SELECT = """
 SELECT s.sessions, s.booking_opens_days_ahead, s.min_notice_hours,
   EXISTS (SELECT 1 FROM marriage_closure AS c
           WHERE c.office_id = $1 AND c.closure_date = $2),
-  (SELECT d.sessions FROM marriage_special_day AS d
+  (SELECT {special_text} FROM marriage_special_day AS d
    WHERE d.office_id = $1 AND d.special_date = $2),
   EXISTS (SELECT 1 FROM marriage_party AS p
           JOIN marriage_appointment AS a ON a.id = p.appointment_id
           WHERE p.id_blind_index {people} AND a.status = 'no_show' AND a.no_show_at >= $4),
   s.cancel_deadline_hours,
   (SELECT l.id FROM marriage_lottery AS l
-   WHERE l.office_id = $1 AND l.lottery_date = $2 AND l.status = 'scheduled')
-FROM marriage_schedule AS s WHERE s.office_id = $1
+   WHERE l.office_id = $1 AND l.lottery_date = $2 AND l.status = 'scheduled'),
+  s.version, o.name, o.address, o.phone,
+  EXISTS (SELECT 1 FROM capacity_slot AS cs WHERE cs.id = $5 AND cs.booked >= cs.capacity)
+FROM marriage_schedule AS s JOIN organisation AS o ON o.id = s.office_id
+WHERE s.office_id = $1
 """
 _SLOT_READ = Sql(
-    _SLOT_READ_SELECT.format(people="= ANY($3::varchar[])") + " FOR KEY SHARE OF s",
-    # SQLite: the (at most two) people as $3 and $5; NULL never matches.
-    _SLOT_READ_SELECT.format(people="IN ($3, $5)").replace("$", "?"),
+    _SLOT_READ_SELECT.format(people="= ANY($3::varchar[])", special_text="d.sessions::text"),
+    # SQLite: the (at most two) people as $3 and $6; NULL never matches.
+    _SLOT_READ_SELECT.format(people="IN ($3, $6)", special_text="d.sessions").replace("$", "?"),
 )
 
-# PostgreSQL: every write of a booking in one statement, one round trip. The seat
-# (capacity's upsert: no row back means full, and then nothing else is written),
-# the appointment, a hold per person in a fixed order (a conflict with a live hold
-# leaves it alone and returns no row; one whose session ended is taken over), the
-# parties and the audit row. The count of seats and the holds taken (their blind
-# indexes, so a refusal can name the party) come back; a shortfall raises and the
-# request's transaction rolls everything back. Foreign keys are checked at the end
-# of the statement, when every row is there.
-_BOOK_PG_TEXT = f"""
-WITH cap AS (
-  {capacity.ensure_and_take_sql("$1", "$2", "$3", "$4", "1", "$5::timestamptz")}
-), appt AS (
-  INSERT INTO marriage_appointment (id, office_id, slot_id, session_date, starts_at, ends_at,
-    kind, status, owner_subject, check_in_code, divorce_case_id, created_at)
-  SELECT $6::varchar, $2, $1, $7::date, $8::timestamptz, $9::timestamptz, $10::varchar,
-    'booked', $11::varchar, $12::varchar, $13::varchar, $5 FROM cap
-  RETURNING id
-), hold AS (
-  INSERT INTO marriage_party_hold AS h (id_blind_index, appointment_id, expires_at, created_at)
-  SELECT b.blind, appt.id, $9, $5 FROM appt, unnest($14::varchar[]) AS b(blind)
-  ORDER BY b.blind
-  ON CONFLICT (id_blind_index) DO UPDATE SET appointment_id = excluded.appointment_id,
-    expires_at = excluded.expires_at, created_at = excluded.created_at
-  WHERE h.expires_at <= $5
-  RETURNING h.id_blind_index
-), party AS (
-  INSERT INTO marriage_party (id, appointment_id, position, name, id_number_encrypted,
-    id_blind_index, id_number_masked, phone_encrypted, phone_masked)
-  SELECT p.id, appt.id, p.n - 1, p.name, p.enc, p.blind, p.masked, p.phone_enc, p.phone_masked
-  FROM appt, unnest($15::varchar[], $16::varchar[], $17::varchar[], $18::varchar[],
-                    $19::varchar[], $20::varchar[], $21::varchar[])
-    WITH ORDINALITY AS p(id, name, enc, blind, masked, phone_enc, phone_masked, n)
-), aud AS (
-  INSERT INTO audit_event ({audit.COLUMNS})
-  SELECT $22::varchar, $5, $23::varchar, $24::varchar, $25::varchar, $2, $26::varchar,
-    $27::varchar, $6, 'success', $28::varchar FROM appt
-){{event}}
-SELECT (SELECT count(*) FROM cap), (SELECT array_agg(id_blind_index) FROM hold)
-"""  # noqa: S608 - constant text, built at import
-# ... and the `marriage.appointment.booked` event (services.outbox), unless the
-# outbox is switched off (bench/outbox.py measures what it costs).
-_EVENT_PG = f""", evt AS (
-  INSERT INTO outbox_event ({outbox.COLUMNS})
-  SELECT $29::varchar, $30::varchar, $31::varchar, $6, $2, $32::varchar, $11::varchar,
-    CAST($33::varchar AS json), $5 FROM appt
-)"""  # noqa: S608 - constant text, built at import
-_BOOK_PG = Sql(_BOOK_PG_TEXT.format(event=_EVENT_PG))
-_BOOK_PG_NO_EVENT = Sql(_BOOK_PG_TEXT.format(event=""))
+# PostgreSQL: every write of a booking in one call of `marriage_book` (migration
+# 0013), outside any transaction block: the idempotency record, the re-check of what
+# was read, the appointment, the holds, the parties, the outbox event, then the seat
+# and the audit row, whose locks are held for the rest of that one statement only.
+# A refusal raises (SQLSTATE below) and nothing of it is kept.
+_BOOK_PG = Sql("SELECT marriage_book(" + ", ".join(f"${n}" for n in range(1, 43)) + ")")
+_IN_FLIGHT, _PARTY_HELD, _FULL = "HMIF1", "HMPH1", "HMSF1"
 
 # SQLite (no writes in a WITH): the same statements one by one, all in one hop to
 # aiosqlite's thread (`_book_sqlite`).
@@ -269,7 +248,10 @@ def _book_sqlite(db: sqlite3.Connection, cap: tuple, appointment: tuple, holds: 
 
 
 async def book(session: AsyncSession, principal: Principal, settings: Settings,
-               body: AppointmentCreate) -> AppointmentView:
+               body: AppointmentCreate, claim: idempotency.Claim | None = None) -> Booked:
+    """Book, and the 201 body. On PostgreSQL the write is one statement that also
+    stores `claim`'s record of that body (`marriage_book`); on SQLite the request's
+    transaction does (`api.route.transact`)."""
     parsed = calendar.parse_slot_id(body.slot_id)
     if parsed is None:
         raise NotFound(what="slot")
@@ -297,13 +279,18 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
     if db.is_sqlite:
         people = (blind + [None, None])[:2]
         found = await db.fetchrow(_SLOT_READ, office_id, db.date(day), people[0], db.ts(since),
-                                  people[1])
+                                  body.slot_id, people[1])
     else:
-        found = await db.fetchrow(_SLOT_READ, office_id, day, blind, since)
+        found = await db.fetchrow_alone(_SLOT_READ, office_id, day, blind, since, body.slot_id)
     if found is None:
         raise NotFound(what="slot")
+    special_text = found[4] if found[4] is None or isinstance(found[4], str) \
+        else json.dumps(found[4])
     row = _SlotRead(db.json_out(found[0]), found[1], found[2], bool(found[3]),
-                    db.json_out(found[4]), bool(found[5]), found[6], found[7])
+                    db.json_out(found[4]), bool(found[5]), found[6], found[7], found[8],
+                    special_text, AppointmentOffice(id=office_id, name=found[9],
+                                                    address=found[10], phone=found[11]),
+                    bool(found[12]))
     await official_calendar.refresh(session)  # a no-op unless the copy is old
     held = next((s for s in calendar.sessions_on(office_id, day, row.sessions, row.closed,
                                                    row.special)
@@ -333,9 +320,10 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
         case_id = case.id
 
     slot_id = held.slot_id
-    if held.capacity < 1:  # no seat to take: capacity's own path says so
-        await capacity.ensure_and_take(session, slot_id, owner_org_id=office_id,
-                                       kind=calendar.SLOT_KIND, capacity=held.capacity)
+    if row.full or held.capacity < 1:
+        # Every seat taken when read: refused before anything is written (a seat
+        # given back since is found by the next request).
+        raise SlotFull()
     appointment = {
         "id": new_id("mapt"), "office_id": office_id, "slot_id": slot_id,
         "session_date": day, "starts_at": starts_at, "ends_at": ends_at, "kind": body.kind,
@@ -356,49 +344,89 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
     booked = MarriageAppointment.model_construct(**appointment)
     event_row = (events.APPOINTMENT.row("booked", booked, at=db.ts(now))
                  if outbox.enabled() else None)
-    # One active appointment per person: the hold's primary key decides. In a fixed
-    # order, so two bookings of the same two people never deadlock.
+    # The response is built from what is written, not read back (model_construct:
+    # plain carriers of the values, never added to the session).
+    view = AppointmentView(booked, [MarriageParty.model_construct(**p) for p in parties],
+                           OfficeTerms(row.office, row.cancel_deadline_hours))
+    answer = to_public(view, show_code=True).model_dump_json()
+    if db.is_sqlite:
+        await _write_sqlite(db, appointment, blind, parties, audit_row, event_row,
+                            held.capacity)
+    else:
+        await _write_pg(db, claim, answer, row, held.capacity, appointment, blind, parties,
+                        audit_row, event_row)
+    return Booked(view, answer)
+
+
+class Booked(NamedTuple):
+    view: AppointmentView
+    json: str  # the 201 body, as stored for an idempotent replay
+
+
+async def _write_sqlite(db: prepared.SqliteDriver, a: dict[str, Any], blind: list[str],
+                        parties: list[dict[str, Any]], audit_row: tuple,
+                        event_row: tuple | None, capacity_: int) -> None:
+    """In the writer's transaction, in one hop (`_book_sqlite`); the request's
+    transaction rolls everything back on a refusal."""
+    ts_now, ts_ends = db.ts(a["created_at"]), db.ts(a["ends_at"])
     try:
-        if db.is_sqlite:
-            ts_now, ts_ends = db.ts(now), db.ts(ends_at)
-            seats, holds = await db.run(
-                _book_sqlite,
-                (slot_id, office_id, calendar.SLOT_KIND, held.capacity, ts_now),
-                (appointment_id, office_id, slot_id, db.date(day), db.ts(starts_at), ts_ends,
-                 body.kind, principal.subject, appointment["check_in_code"], case_id, ts_now),
-                [(b, appointment_id, ts_ends, ts_now) for b in sorted(blind)],
-                [(p["id"], appointment_id, p["position"], p["name"], p["id_number_encrypted"],
-                  p["id_blind_index"], p["id_number_masked"], p["phone_encrypted"],
-                  p["phone_masked"]) for p in parties],
-                audit_row, event_row)
-        else:
-            # The event's own values: its id, type, object type, division, data.
-            event = (event_row[0], event_row[1], event_row[2], event_row[5], event_row[7]) \
-                if event_row is not None else ()
-            seats, holds = await db.fetchrow(
-                _BOOK_PG if event_row is not None else _BOOK_PG_NO_EVENT,
-                slot_id, office_id, calendar.SLOT_KIND, held.capacity, now,
-                appointment_id, day, starts_at, ends_at, body.kind, principal.subject,
-                appointment["check_in_code"], case_id, blind,
-                *([p[k] for p in parties] for k in ("id", "name", "id_number_encrypted",
-                                                    "id_blind_index", "id_number_masked",
-                                                    "phone_encrypted", "phone_masked")),
-                audit_row[0], *audit_row[2:5], *audit_row[6:8], audit_row[10], *event)
+        seats, holds = await db.run(
+            _book_sqlite,
+            (a["slot_id"], a["office_id"], calendar.SLOT_KIND, capacity_, ts_now),
+            (a["id"], a["office_id"], a["slot_id"], db.date(a["session_date"]),
+             db.ts(a["starts_at"]), ts_ends, a["kind"], a["owner_subject"],
+             a["check_in_code"], a["divorce_case_id"], ts_now),
+            [(b, a["id"], ts_ends, ts_now) for b in sorted(blind)],
+            [(p["id"], a["id"], p["position"], p["name"], p["id_number_encrypted"],
+              p["id_blind_index"], p["id_number_masked"], p["phone_encrypted"],
+              p["phone_masked"]) for p in parties],
+            audit_row, event_row)
     except IntegrityError as exc:
         if is_unique_violation(exc):
             raise PartyHasActiveAppointment() from None
         raise
     if not seats:
         raise SlotFull()
-    if len(holds or ()) != len(blind):
-        # The blind indexes of the holds not taken name the parties who hold one.
+    if len(holds) != len(blind):
         raise PartyHasActiveAppointment(
-            party_indexes=[i for i, b in enumerate(blind) if b not in set(holds or ())])
-    office = await organisations.get(session, office_id)
-    # The response is built from what was written, not read back (model_construct:
-    # plain carriers of the values, never added to the session).
-    return AppointmentView(booked, [MarriageParty.model_construct(**p) for p in parties],
-                           OfficeTerms(_office_of(office), row.cancel_deadline_hours))
+            party_indexes=[i for i, b in enumerate(blind) if b not in set(holds)])
+
+
+async def _write_pg(db: prepared.PgDriver, claim: idempotency.Claim | None, answer: str,
+                    row: _SlotRead, capacity_: int, a: dict[str, Any], blind: list[str],
+                    parties: list[dict[str, Any]], audit_row: tuple,
+                    event_row: tuple | None) -> None:
+    """One call of `marriage_book`, with the idempotent record of this very answer."""
+    record = claim.record_values(201, answer) if claim is not None else (None,) * 4
+    event = (event_row[0], event_row[1], event_row[2], event_row[5], event_row[7]) \
+        if event_row is not None else (None,) * 5
+    try:
+        await db.fetchrow_alone(
+            _BOOK_PG,
+            claim.scope if claim else None, claim.key if claim else None, record[0],
+            record[1], record[2], record[3],
+            a["office_id"], a["session_date"], row.version, row.closed, row.special_text,
+            row.lottery_id,
+            a["slot_id"], calendar.SLOT_KIND, capacity_, a["created_at"],
+            a["id"], a["starts_at"], a["ends_at"], a["kind"], a["owner_subject"],
+            a["check_in_code"], a["divorce_case_id"],
+            blind, *([p[k] for p in parties] for k in ("id", "name", "id_number_encrypted",
+                                                       "id_number_masked", "phone_encrypted",
+                                                       "phone_masked")),
+            audit_row[0], *audit_row[2:5], *audit_row[6:8], audit_row[10], *event)
+    except DBAPIError as exc:
+        if claim is not None:
+            claim.stored = False  # nothing of it was kept
+        code = sqlstate(exc)
+        if code == _FULL:
+            raise SlotFull() from None
+        if code == _IN_FLIGHT:
+            raise IdempotencyInFlight() from None
+        if code == _PARTY_HELD:
+            taken = set(filter(None, (getattr(exc.orig, "detail", None) or "").split(",")))
+            raise PartyHasActiveAppointment(
+                party_indexes=[i for i, b in enumerate(blind) if b not in taken]) from None
+        raise
 
 
 # --- who sees an appointment, and its life ---------------------------------------------
