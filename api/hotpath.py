@@ -186,6 +186,32 @@ def _validated(field: Any, value: Any, loc: tuple[Any, ...], errors: list[Any]) 
     return v
 
 
+# Compiled once per process: the routers are module-level and every app includes
+# them with the same dependencies (api.app), so a route's plan is the same in each.
+# Building FastAPI's route contexts costs about a second for the whole app; only the
+# routers holding a hot route are walked.
+_PLAN_CACHE: dict[int, tuple[APIRoute, _Plan]] = {}  # by id(route), route kept alive
+
+
+def _plans(app: FastAPI) -> list[tuple[APIRoute, _Plan]]:
+    def has_hot(item: Any) -> bool:
+        inner = getattr(item, "original_router", None)
+        if inner is not None:
+            return any(has_hot(r) for r in inner.routes)
+        return isinstance(item, APIRoute) and getattr(item.endpoint, HOT, False)
+
+    found = []
+    for ctx in iter_route_contexts([r for r in app.routes if has_hot(r)]):
+        route = ctx.original_route
+        if not isinstance(route, APIRoute) or not getattr(route.endpoint, HOT, False):
+            continue
+        cached = _PLAN_CACHE.get(id(route))
+        if cached is None or cached[0] is not route:
+            cached = _PLAN_CACHE[id(route)] = (route, _Plan(route, ctx.dependant))
+        found.append(cached)
+    return found
+
+
 class HotLane:
     """The pure ASGI layer that serves `@hot` routes (module docstring)."""
 
@@ -197,11 +223,7 @@ class HotLane:
 
     def _compile(self) -> dict[str, list[tuple[re.Pattern[str], _Plan]]]:
         routes: dict[str, list[tuple[re.Pattern[str], _Plan]]] = {}
-        for ctx in iter_route_contexts(self.fastapi.routes):
-            route = ctx.original_route
-            if not isinstance(route, APIRoute) or not getattr(route.endpoint, HOT, False):
-                continue
-            plan = _Plan(route, ctx.dependant)
+        for route, plan in _plans(self.fastapi):
             for method in route.methods:
                 routes.setdefault(method, []).append((route.path_regex, plan))
         self._handlers = dict(self.fastapi.exception_handlers)

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute, APIRouter
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import valid_principal
 from api.problems import responses
@@ -72,7 +73,8 @@ async def transact(request: Request, run: Callable[[Request], Awaitable[Response
                 continue
             code = refusal_code(exc) if write else None
             if code is not None:
-                await _audit_refusal(db, request, code)
+                await _audit_refusal(session, request, code)
+                await session.commit()
             raise
         finally:
             await session.close()
@@ -107,20 +109,19 @@ def refusal_code(exc: Exception) -> str | None:
     return None
 
 
-async def _audit_refusal(db: Database, request: Request, code: str) -> None:
-    """A refused write by a caller with valid credentials is audited too, in its own
-    transaction. (A body that is not JSON is refused before the route's
-    dependencies run: its caller is looked up here.)"""
+async def _audit_refusal(session: AsyncSession, request: Request, code: str) -> None:
+    """A refused write by a caller with valid credentials is audited too, on the
+    request's session once its transaction has rolled back, as a transaction of its
+    own. (A body that is not JSON is refused before the route's dependencies run:
+    its caller is looked up here.)"""
     route = request.scope.get("route")
     action = getattr(route, "name", None) or "write"
-    async with db.session(write=True) as session:
-        principal = await valid_principal(request, session, request.app.state.settings)
-        if principal is None:
-            return
-        object_id = next(iter(request.path_params.values()), None)
-        await audit.record(session, principal, action, "request", object_id,
-                           outcome=f"refused:{code}")
-        await session.commit()
+    principal = await valid_principal(request, session, request.app.state.settings)
+    if principal is None:
+        return
+    object_id = next(iter(request.path_params.values()), None)
+    await audit.record_alone(session, principal, action, "request", object_id,
+                             outcome=f"refused:{code}")
 
 
 class Router(APIRouter):

@@ -127,7 +127,9 @@ class PgDriver:
     async def fetchrow_alone(self, sql: Sql, *args: Any) -> Any | None:
         """`fetchrow` in the transaction already open, else as a statement of its
         own (its own snapshot; a write commits with it): no BEGIN and COMMIT round
-        trips around a read or a write that needs no other statement's company."""
+        trips around a read or a write that needs no other statement's company. A
+        write sent so is committed whatever the request does next: it must be whole
+        on its own (an idempotent write carries its record, `marriage_book`)."""
         try:
             return await (await self._statement(sql, begin=False)).fetchrow(*args)
         except Exception as error:
@@ -143,6 +145,14 @@ class PgDriver:
             raise self._translate(sql, error) from error
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else -1
+
+    async def execute_alone(self, sql: Sql, *args: Any) -> None:
+        """`execute` in the transaction already open, else as a statement of its own,
+        committed with it (see `fetchrow_alone`)."""
+        try:
+            await (await self._statement(sql, begin=False)).fetch(*args)
+        except Exception as error:
+            raise self._translate(sql, error) from error
 
     async def executemany(self, sql: Sql, rows: Sequence[Sequence[Any]]) -> None:
         try:
@@ -207,6 +217,9 @@ class SqliteDriver:
 
     # SQLite's transactions are begun by the engine (core.db), never by a statement.
     fetchrow_alone = fetchrow
+
+    async def execute_alone(self, sql: Sql, *args: Any) -> None:
+        await self.execute(sql, *args)
 
     async def execute(self, sql: Sql, *args: Any) -> int:
         return await self.run(_execute, sql.sqlite, args)

@@ -80,6 +80,20 @@ async def record(
         await db.execute(_INSERT, *values)
 
 
+async def record_alone(session: AsyncSession, principal: Principal | None, action: str,
+                       object_type: str, object_id: str | None, *, outcome: str) -> None:
+    """One audit row that is a transaction of its own (a refused write's, after the
+    request's transaction rolled back): on PostgreSQL a single statement, committed
+    with it, so the chain head is locked for that statement only."""
+    db = await prepared.driver(session)
+    values = row(principal, action, object_type, object_id, at=db.ts(clock.now()),
+                 outcome=outcome)
+    if db.is_sqlite:
+        await db.run(append_sqlite, values)
+    else:
+        await db.execute_alone(_INSERT, *values)
+
+
 @dataclass
 class ChainReport:
     """What `verify` found: `rows` links checked; `broken_at` the `seq` where the
