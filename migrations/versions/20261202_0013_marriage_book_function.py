@@ -11,8 +11,11 @@ hot locks last:
 1. the idempotency record (with the sealed response): a concurrent request with the
    same key waits on its unique index and is refused `HMIF1` (409
    `idempotency_in_flight`, its retry replays);
-2. the schedule's row FOR KEY SHARE (a schedule, closure, special-day or lottery
-   change holds it FOR UPDATE) and a re-check of what the request read: the
+2. the office's schedule lock, shared: a transaction-level advisory lock on
+   `marriage_schedule:<office>` that every schedule, closure, special-day or lottery
+   change takes exclusive (`services.marriage.schedules`); a row lock FOR KEY SHARE
+   would do the same, but 32 bookings sharing one row's lock made PostgreSQL write a
+   new MultiXact for each. Then a re-check of what the request read: the
    schedule's version, the closure, the special day's sessions and the lottery; a
    difference is SQLSTATE 40001, and the request runs again from the start;
 3. the appointment, a hold per person in a fixed order (a live hold of someone
@@ -69,8 +72,8 @@ BEGIN
     END IF;
   END IF;
 
-  SELECT s.version INTO v_version FROM marriage_schedule AS s
-    WHERE s.office_id = p_office FOR KEY SHARE;
+  PERFORM pg_advisory_xact_lock_shared(hashtextextended('marriage_schedule:' || p_office, 0));
+  SELECT s.version INTO v_version FROM marriage_schedule AS s WHERE s.office_id = p_office;
   IF v_version IS DISTINCT FROM p_version
      OR EXISTS (SELECT 1 FROM marriage_closure AS c
                 WHERE c.office_id = p_office AND c.closure_date = p_day) IS DISTINCT FROM p_closed

@@ -17,6 +17,7 @@ import secrets
 import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import segno
@@ -183,7 +184,7 @@ class _SlotRead(NamedTuple):
 # is locked: on PostgreSQL `marriage_book` locks the schedule and checks all of it
 # again; on SQLite the writer's transaction holds everything still.
 _SLOT_READ_SELECT = """
-SELECT s.sessions, s.booking_opens_days_ahead, s.min_notice_hours,
+SELECT {sessions_text}, s.booking_opens_days_ahead, s.min_notice_hours,
   EXISTS (SELECT 1 FROM marriage_closure AS c
           WHERE c.office_id = $1 AND c.closure_date = $2),
   (SELECT {special_text} FROM marriage_special_day AS d
@@ -200,9 +201,11 @@ FROM marriage_schedule AS s JOIN organisation AS o ON o.id = s.office_id
 WHERE s.office_id = $1
 """
 _SLOT_READ = Sql(
-    _SLOT_READ_SELECT.format(people="= ANY($3::varchar[])", special_text="d.sessions::text"),
+    _SLOT_READ_SELECT.format(people="= ANY($3::varchar[])", special_text="d.sessions::text",
+                             sessions_text="s.sessions::text"),
     # SQLite: the (at most two) people as $3 and $6; NULL never matches.
-    _SLOT_READ_SELECT.format(people="IN ($3, $6)", special_text="d.sessions").replace("$", "?"),
+    _SLOT_READ_SELECT.format(people="IN ($3, $6)", special_text="d.sessions",
+                             sessions_text="s.sessions").replace("$", "?"),
 )
 
 # PostgreSQL: every write of a booking in one call of `marriage_book` (migration
@@ -286,7 +289,7 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
         raise NotFound(what="slot")
     special_text = found[4] if found[4] is None or isinstance(found[4], str) \
         else json.dumps(found[4])
-    row = _SlotRead(db.json_out(found[0]), found[1], found[2], bool(found[3]),
+    row = _SlotRead(_week(found[0]), found[1], found[2], bool(found[3]),
                     db.json_out(found[4]), bool(found[5]), found[6], found[7], found[8],
                     special_text, AppointmentOffice(id=office_id, name=found[9],
                                                     address=found[10], phone=found[11]),
@@ -356,6 +359,13 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
         await _write_pg(db, claim, answer, row, held.capacity, appointment, blind, parties,
                         audit_row, event_row)
     return Booked(view, answer)
+
+
+@lru_cache(maxsize=256)
+def _week(text: str) -> list[dict[str, Any]]:
+    """An office's weekly sessions from the schedule's text as stored: parsed once
+    per version of it, not on every booking (read only, never changed)."""
+    return json.loads(text)
 
 
 class Booked(NamedTuple):

@@ -172,8 +172,8 @@ def parse_slot_id(value: str) -> tuple[str, dt.date, str] | None:
     office_id, ymd, hm = parts
     if not office_id or len(ymd) != 8 or len(hm) != 4 or not (ymd + hm).isdigit():
         return None
-    try:
-        day = dt.datetime.strptime(ymd, "%Y%m%d").date()
+    try:  # the digits were checked above (strptime costs ten times this)
+        day = dt.date(int(ymd[:4]), int(ymd[4:6]), int(ymd[6:]))
     except ValueError:
         return None
     if not in_date_range(day):

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core import pages
+from core import pages, prepared
 from core.clock import CHINA_TZ, clock
 from core.errors import (
     DateRangeTooLong,
@@ -37,6 +37,7 @@ from core.errors import (
     ScheduleNotSet,
 )
 from core.ids import new_id
+from core.prepared import Sql
 from core.principal import Principal
 from core.settings import Settings
 from core.writes import insert_if_absent, versioned_update
@@ -229,7 +230,24 @@ def _or(value: int | None, default: int) -> int:
     return default if value is None else value
 
 
+# Bookings on PostgreSQL hold the office's schedule lock shared (`marriage_book`,
+# migration 0013: a transaction-level advisory lock on this key, not a row lock,
+# since 32 bookings sharing a row lock made a new MultiXact each); every change of
+# what booking reads (the week, closures, special days, lotteries) takes it
+# exclusive before it locks the row, so it waits for the bookings in flight and the
+# next ones see it. The key's text is spelled the same in the function.
+_SCHEDULE_LOCK = Sql("SELECT pg_advisory_xact_lock(hashtextextended('marriage_schedule:' "
+                     "|| $1, 0))")
+
+
+async def _exclude_bookings(session: AsyncSession, office_id: str) -> None:
+    db = await prepared.driver(session)
+    if not db.is_sqlite:  # SQLite: the writer's transaction excludes everyone already
+        await db.execute(_SCHEDULE_LOCK, office_id)
+
+
 async def _schedule_for_update(session: AsyncSession, office_id: str) -> MarriageSchedule | None:
+    await _exclude_bookings(session, office_id)
     return (await session.execute(
         select(MarriageSchedule).where(MarriageSchedule.office_id == office_id)
         .with_for_update().execution_options(populate_existing=True)
@@ -242,6 +260,7 @@ async def _insert_schedule(session: AsyncSession, values: dict[str, Any]) -> boo
 
 
 async def _locked_schedule(session: AsyncSession, office_id: str) -> MarriageSchedule:
+    await _exclude_bookings(session, office_id)
     schedule = (await session.execute(
         select(MarriageSchedule).where(MarriageSchedule.office_id == office_id)
         .with_for_update()
