@@ -58,12 +58,19 @@ VAR = ROOT / "var" / "bench"
 
 CHINA = ZoneInfo("Asia/Shanghai")
 
-# Targets from issue 3 ("Benchmark").
-TARGET_BOOK_RATIO = 2.0
-TARGET_BOOK_P99_MS = 150.0
+# Targets from issue 12 ("Benchmark and targets"), 32 connections: huimin's booking
+# against the peer's on the same database server (p99 on PostgreSQL), a hot session
+# against the spread bookings, refusals of a full session against the bookings.
+TARGET_BOOK_RATIO = {"postgres": 2.5, "sqlite": 1.5}
+TARGET_BOOK_P99_MS = 100.0  # PostgreSQL
+TARGET_HOT_RATIO = 0.80
+TARGET_REFUSAL_RATIO = 5.0
+# From issue 3 ("Benchmark"), kept: slot listing against the peer's GET /hello.
 TARGET_SLOTS_RATIO = 0.25
-# Issue 7 ("A leaner write path"), 1 worker, 32 connections: booking against the peer's.
-TARGET_BOOK_RATIO_ISSUE7 = {"postgres": 1.5, "sqlite": 1.0}
+
+# The loads a run can drive (--loads); "peer" is both of the reference app's.
+LOADS = ("slots", "book", "hot", "refusals", "hello", "ref_book")
+LOAD_ALIASES = {"peer": ("hello", "ref_book"), "all": LOADS}
 
 # The office's week: 10 one-hour sessions on all 7 weekdays (the schedule's
 # maximum is 70 sessions), each of the largest capacity the API takes.
@@ -128,9 +135,11 @@ def write_bodies(path: Path, slot_ids: list[str], first: int, count: int) -> Non
 class Seeded:
     office_id: str
     token: str
-    slot_ids: list[str]
+    slot_ids: list[str]  # the spread loads' slots: every bookable one but the hot one
     date_from: dt.date
     date_to: dt.date
+    hot_slot: str  # the last bookable session, left to the hot-session load
+    hot_date: dt.date
 
 
 
@@ -162,12 +171,104 @@ def seed(base: str, env: dict[str, str]) -> Seeded:
                             f"?from={date_from}&to={date_to}")
     expect(status, slots, 200, "slots")
     items = slots["items"]  # type: ignore[index]
-    bookable = [s["slot_id"] for s in items if s["bookable"] and s["remaining"] > 0]
-    if not bookable:
-        raise RuntimeError(f"no bookable slot between {date_from} and {date_to}: {items[:3]}")
+    bookable = [s for s in items if s["bookable"] and s["remaining"] > 0]
+    if len(bookable) < 2:
+        raise RuntimeError(f"fewer than 2 bookable slots between {date_from} and {date_to}: "
+                           f"{items[:3]}")
+    hot = bookable[-1]
+    if hot["remaining"] != SESSION_CAPACITY:
+        raise RuntimeError(f"the hot session {hot['slot_id']} is not fresh: {hot}")
     log(f"  seeded office {office_id}: {len(items)} sessions in {SLOT_DAYS} days, "
-        f"{len(bookable)} bookable")
-    return Seeded(office_id, token, bookable, date_from, date_to)
+        f"{len(bookable)} bookable; hot session {hot['slot_id']}")
+    return Seeded(office_id, token, [s["slot_id"] for s in bookable[:-1]], date_from, date_to,
+                  hot["slot_id"], dt.date.fromisoformat(hot["date"]))
+
+
+def remaining_of(base: str, seeded: Seeded) -> int:
+    """The hot session's remaining capacity, as the public listing shows it."""
+    status, _, slots = http("GET", f"{base}/v1/marriage/offices/{seeded.office_id}/slots"
+                            f"?from={seeded.hot_date}&to={seeded.hot_date}")
+    expect(status, slots, 200, "slots of the hot session's day")
+    for s in slots["items"]:  # type: ignore[index]
+        if s["slot_id"] == seeded.hot_slot:
+            return int(s["remaining"])
+    raise RuntimeError(f"hot session {seeded.hot_slot} not listed on {seeded.hot_date}")
+
+
+# --- a fixed number of bookings (hot session, refusals) ---------------------------
+
+
+@dataclass
+class Fixed:
+    """A wrk_book_fixed.lua run: every body sent once, the run ended when all were
+    answered; `active_us` is the time from its first request to its last response."""
+
+    result: Result
+    bodies: int
+    expect: str
+    active_us: int = 0
+    sent: int = 0
+    unexpected: int = 0
+
+    @property
+    def answered(self) -> int:
+        return self.result.requests
+
+    @property
+    def complete(self) -> bool:
+        return self.answered == self.bodies and self.sent == self.bodies
+
+    @property
+    def rps(self) -> float:
+        return self.answered / (self.active_us / 1e6) if self.active_us else 0.0
+
+    @property
+    def ok(self) -> bool:
+        return (not self.result.failed and self.complete and not self.unexpected
+                and not self.result.socket_errors)
+
+    def describe(self) -> str:
+        if self.result.failed:
+            return f"FAILED: {self.result.failed}"
+        want = "201" if self.expect == "201" else self.expect.replace(":", " ")
+        text = (f"{self.bodies} requests (distinct couples and keys), {self.answered} "
+                f"answered in {self.active_us / 1e6:.2f} s (first request to last "
+                f"response), {self.answered - self.unexpected} of them {want} as expected")
+        if self.unexpected:
+            text += f", {self.unexpected} UNEXPECTED (statuses {self.result.statuses})"
+        if self.result.socket_errors:
+            text += f", {self.result.socket_errors} SOCKET ERRORS"
+        if not self.complete:
+            text += (f", INCOMPLETE: {self.sent} sent, {self.answered} answered before the "
+                     f"{self.result.duration_us / 1e6:.0f} s cap")
+        return text
+
+
+def run_fixed(name: str, url: str, bodies: Path, count: int, token: str, expect_: str,
+              opts: argparse.Namespace, out_dir: Path, cpu_of: int | None = None,
+              pg_db: str | None = None) -> Fixed:
+    """Send the `count` lines of `bodies` once each with wrk_book_fixed.lua; every
+    answer should be `expect_` ("201" or "409:slot_full")."""
+    slug = name.replace(" ", "_").replace("/", "_")
+    done_file = out_dir / f"done-{slug}.txt"
+    done_file.unlink(missing_ok=True)
+    r = run_wrk(name, url, "wrk_book_fixed.lua",
+                [str(bodies), token, str(opts.threads), expect_, str(done_file)], opts,
+                opts.fixed_cap, out_dir, cpu_of=cpu_of, pg_db=pg_db)
+    done_file.unlink(missing_ok=True)
+    fixed = Fixed(r, count, expect_)
+    try:
+        text = (out_dir / f"wrk-{slug}.txt").read_text()
+    except OSError:
+        text = ""
+    line = next((x for x in text.splitlines() if x.startswith("BENCH_FIXED ")), None)
+    if line and not r.failed:
+        data = json.loads(line.removeprefix("BENCH_FIXED "))
+        fixed.active_us, fixed.sent, fixed.unexpected = (
+            int(data["active_us"]), int(data["sent"]), int(data["unexpected"]))
+    elif not r.failed:
+        r.failed = "no BENCH_FIXED line in wrk's output"
+    return fixed
 
 
 # --- the overbooking check ------------------------------------------------------------
@@ -225,6 +326,66 @@ class Check:
         return text
 
 
+HOT_SQL = """
+SELECT s.capacity, s.booked,
+       (SELECT COUNT(*) FROM marriage_appointment a
+        WHERE a.slot_id = s.id AND a.status = 'booked')
+FROM capacity_slot s WHERE s.id = {param}
+"""
+
+
+@dataclass
+class HotCheck:
+    """The hot session after its loads: never oversold, and full."""
+
+    slot_id: str
+    created: int  # 201s wrk saw for it (hot load, any top-up, refusals)
+    in_flight: int  # requests that may have been unanswered when a run stopped
+    capacity: int = 0
+    booked: int = 0
+    appointments: int = 0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return (self.error is None and self.booked <= self.capacity
+                and self.booked == self.appointments
+                and self.created <= self.appointments <= self.created + self.in_flight)
+
+    def describe(self) -> str:
+        if self.error:
+            return f"CHECK FAILED TO RUN: {self.error}"
+        verdict = "OK, not oversold" if self.ok else "MISMATCH"
+        full = "full" if self.booked == self.capacity else "NOT FULL"
+        return (f"{verdict} ({full}): session {self.slot_id} capacity={self.capacity}, "
+                f"booked={self.booked}, booked appointments={self.appointments}, "
+                f"201s seen by wrk={self.created}"
+                + (f" (+ at most {self.in_flight} in flight)" if self.in_flight else ""))
+
+
+def hot_check(kind: str, target: str, slot_id: str, created: int, in_flight: int) -> HotCheck:
+    check = HotCheck(slot_id, created, in_flight)
+    try:
+        if kind == "sqlite":
+            conn = sqlite3.connect(target, timeout=30)
+            try:
+                row = conn.execute(HOT_SQL.format(param="?"), (slot_id,)).fetchone()
+            finally:
+                conn.close()
+        else:
+            import psycopg
+
+            with psycopg.connect(target, connect_timeout=10) as conn:
+                row = conn.execute(HOT_SQL.format(param="%s"), (slot_id,)).fetchone()
+        if row is None:
+            check.error = f"no capacity_slot row for {slot_id}"
+        else:
+            check.capacity, check.booked, check.appointments = (int(x) for x in row)
+    except Exception as exc:  # noqa: BLE001 - reported as a failed check
+        check.error = str(exc)
+    return check
+
+
 def overbooking_check(kind: str, target: str, created: int, in_flight: int) -> Check:
     check = Check(created=created, in_flight=in_flight)
     try:
@@ -256,7 +417,9 @@ class Combo:
     db: str
     workers: int
     results: dict[str, Result] = field(default_factory=dict)
+    fixed: dict[str, Fixed] = field(default_factory=dict)  # "hot", "refusals"
     check: Check | None = None
+    hot: HotCheck | None = None
     error: str | None = None
     busy_before: float | None = None  # CPU share others used just before the run
 
@@ -269,22 +432,36 @@ def run_combo(combo: Combo, opts: argparse.Namespace, owned: Owned, out_dir: Pat
               person_offset: int) -> None:
     """Fills `combo` as it goes, so a failure keeps what was measured before it."""
     db, workers = combo.db, combo.workers
+    loads = opts.loads
     tag = f"{db}-w{workers}"
     run_id = f"{os.getpid()}_{workers}"
     pg_base = opts.pg.rstrip("/")  # postgresql://postgres@127.0.0.1:5432
     pg_rest = pg_base.split("://", 1)[1]
+    hm_name, ref_name = f"bench_huimin_{run_id}", f"bench_reference_{run_id}"
+    hm_file = out_dir / f"huimin-{tag}.db"
+    ref_file = out_dir / f"reference-{tag}.db"
+    if loads & {"slots", "book", "hot", "refusals"}:
+        run_huimin(combo, opts, owned, out_dir, person_offset, tag, hm_name, hm_file, pg_rest)
+    if loads & {"hello", "ref_book"}:
+        run_reference(combo, opts, owned, out_dir, tag, ref_name, ref_file, pg_rest)
+    if db == "sqlite" and not opts.keep:
+        for f in (hm_file, ref_file):
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{f}{suffix}").unlink(missing_ok=True)
+
+
+def run_huimin(combo: Combo, opts: argparse.Namespace, owned: Owned, out_dir: Path,
+               person_offset: int, tag: str, hm_name: str, hm_file: Path,
+               pg_rest: str) -> None:
+    db, workers, loads = combo.db, combo.workers, opts.loads
     if db == "postgres":
-        hm_name, ref_name = f"bench_huimin_{run_id}", f"bench_reference_{run_id}"
         owned.create_db(hm_name)
         hm_url = f"postgresql+asyncpg://{pg_rest}/{hm_name}"
-        hm_check_target = pg_conninfo(pg_base, hm_name)
+        hm_check_target = pg_conninfo(opts.pg.rstrip("/"), hm_name)
     else:
-        hm_file = out_dir / f"huimin-{tag}.db"
-        ref_file = out_dir / f"reference-{tag}.db"
         hm_url = f"sqlite+aiosqlite:///{hm_file}"
         hm_check_target = str(hm_file)
-
-    # --- huimin ---
+    pg_db = hm_name if db == "postgres" else None
     env = huimin_env(hm_url)
     port = free_port()
     base = f"http://{HOST}:{port}"
@@ -292,60 +469,116 @@ def run_combo(combo: Combo, opts: argparse.Namespace, owned: Owned, out_dir: Pat
     log(f"{tag}: starting huimin ({workers} worker(s)) on {base}, {hm_url}")
     proc = owned.start([str(VENV_BIN / "huimin"), "serve", "--host", HOST, "--port", str(port),
                         "--workers", str(workers)], env=env, log_path=hm_log)
-    created = 0
+    created = 0  # 201s wrk saw, over every booking run
+    in_flight = 0  # requests that can have been unanswered when a run stopped
+    hot_created = hot_in_flight = 0
+    seeded: Seeded | None = None
+    next_person = person_offset
+
+    def bodies(what: str, slot_ids: list[str], count: int) -> Path:
+        nonlocal next_person
+        path = out_dir / f"bodies-{tag}-{what}.tsv"
+        write_bodies(path, slot_ids, next_person, count)
+        next_person += count
+        return path
+
     try:
         wait_ready(base, "/readyz", proc, hm_log)
         seeded = seed(base, env)
         slots_url = (f"{base}/v1/marriage/offices/{seeded.office_id}/slots"
                      f"?from={seeded.date_from}&to={seeded.date_to}")
-        if opts.warmup:
-            run_wrk("warmup slots", slots_url, "wrk_get.lua", [], opts, opts.warmup, out_dir)
-        log(f"{tag}: wrk GET slots ({SLOT_DAYS} days), {opts.duration}s")
-        combo.results["slots"] = run_wrk(f"{tag} huimin slots", slots_url, "wrk_get.lua", [],
-                                         opts, opts.duration, out_dir, cpu_of=proc.pid)
-
         book_url = f"{base}/v1/marriage/appointments"
-        next_person = person_offset
-        if opts.warmup:
-            wfile = out_dir / f"bodies-{tag}-warmup.tsv"
-            n = MAX_BOOKINGS_PER_SECOND * opts.warmup
-            write_bodies(wfile, seeded.slot_ids, next_person, n)
-            next_person += n
-            r = run_wrk(f"{tag} warmup booking", book_url, "wrk_book.lua",
-                        [str(wfile), seeded.token, str(opts.threads)], opts, opts.warmup,
+        book_args = [seeded.token, str(opts.threads)]
+        if "slots" in loads:
+            if opts.warmup:
+                run_wrk("warmup slots", slots_url, "wrk_get.lua", [], opts, opts.warmup,
                         out_dir)
+            log(f"{tag}: wrk GET slots ({SLOT_DAYS} days), {opts.duration}s")
+            combo.results["slots"] = run_wrk(f"{tag} huimin slots", slots_url,
+                                             "wrk_get.lua", [], opts, opts.duration, out_dir,
+                                             cpu_of=proc.pid)
+        if opts.warmup and loads & {"book", "hot", "refusals"}:
+            wfile = bodies("warmup", seeded.slot_ids, MAX_BOOKINGS_PER_SECOND * opts.warmup)
+            r = run_wrk(f"{tag} warmup booking", book_url, "wrk_book.lua",
+                        [str(wfile), *book_args], opts, opts.warmup, out_dir)
             created += r.ok
-        bfile = out_dir / f"bodies-{tag}.tsv"
-        n = MAX_BOOKINGS_PER_SECOND * opts.duration
-        write_bodies(bfile, seeded.slot_ids, next_person, n)
-        next_person += n
-        log(f"{tag}: wrk POST appointments ({n} distinct couples ready), {opts.duration}s")
-        r = run_wrk(f"{tag} huimin booking", book_url, "wrk_book.lua",
-                    [str(bfile), seeded.token, str(opts.threads)], opts, opts.duration, out_dir,
-                    cpu_of=proc.pid, pg_db=hm_name if db == "postgres" else None)
-        combo.results["book"] = r
-        created += r.ok
+            in_flight += opts.connections
+        if "book" in loads:
+            n = MAX_BOOKINGS_PER_SECOND * opts.duration
+            bfile = bodies("spread", seeded.slot_ids, n)
+            log(f"{tag}: wrk POST appointments ({n} distinct couples ready, "
+                f"{len(seeded.slot_ids)} sessions), {opts.duration}s")
+            r = run_wrk(f"{tag} huimin booking", book_url, "wrk_book.lua",
+                        [str(bfile), *book_args], opts, opts.duration, out_dir,
+                        cpu_of=proc.pid, pg_db=pg_db)
+            combo.results["book"] = r
+            created += r.ok
+            in_flight += opts.connections
 
-        if opts.profile and workers == 1:
-            pfile = out_dir / f"bodies-{tag}-profile.tsv"
-            n = MAX_BOOKINGS_PER_SECOND * opts.profile_duration
-            write_bodies(pfile, seeded.slot_ids, next_person, n)
-            next_person += n
+        if loads & {"hot", "refusals"}:
+            # One fresh session, exactly its capacity of distinct couples.
+            hfile = bodies("hot", [seeded.hot_slot], SESSION_CAPACITY)
+            log(f"{tag}: wrk POST appointments, hot session: {SESSION_CAPACITY} distinct "
+                f"couples for {seeded.hot_slot} (capacity {SESSION_CAPACITY})")
+            hot = run_fixed(f"{tag} huimin hot session", book_url, hfile, SESSION_CAPACITY,
+                            seeded.token, "201", opts, out_dir, cpu_of=proc.pid, pg_db=pg_db)
+            combo.fixed["hot"] = hot
+            hot_created += hot.result.ok
+            hot_in_flight += 0 if hot.complete else opts.connections
+            log(f"{tag}: hot session: {hot.describe()}")
+            left = remaining_of(base, seeded)
+            if left:  # the hot load did not fill it: fill it (unmeasured) for the refusals
+                log(f"{tag}: hot session still has {left} seats; filling them")
+                ffile = bodies("fill", [seeded.hot_slot], left)
+                fill = run_fixed(f"{tag} fill hot session", book_url, ffile, left,
+                                 seeded.token, "201", opts, out_dir)
+                hot_created += fill.result.ok
+                hot_in_flight += 0 if fill.complete else opts.connections
+        if "refusals" in loads:
+            n = opts.refusals
+            rfile = bodies("refusals", [seeded.hot_slot], n)
+            log(f"{tag}: wrk POST appointments, full session: {n} distinct couples for "
+                f"{seeded.hot_slot}, all to be refused 409 slot_full")
+            ref = run_fixed(f"{tag} huimin full-session refusals", book_url, rfile, n,
+                            seeded.token, "409:slot_full", opts, out_dir, cpu_of=proc.pid,
+                            pg_db=pg_db)
+            combo.fixed["refusals"] = ref
+            hot_created += ref.result.ok  # a 201 here is an oversold seat
+            hot_in_flight += 0 if ref.complete else opts.connections
+            log(f"{tag}: refusals: {ref.describe()}")
+        created += hot_created
+        in_flight += hot_in_flight
+
+        if opts.profile and workers == 1 and "book" in loads:
+            pfile = bodies("profile", seeded.slot_ids,
+                           MAX_BOOKINGS_PER_SECOND * opts.profile_duration)
             r = profile_load(tag, "booking", proc.pid, book_url, "wrk_book.lua",
-                             [str(pfile), seeded.token, str(opts.threads)], opts, out_dir)
+                             [str(pfile), *book_args], opts, out_dir)
             created += r.ok
-            profile_load(tag, "slots", proc.pid, slots_url, "wrk_get.lua", [], opts, out_dir)
+            in_flight += opts.connections
+            if "slots" in loads:
+                profile_load(tag, "slots", proc.pid, slots_url, "wrk_get.lua", [], opts,
+                             out_dir)
     finally:
         owned.stop(proc)
         if not opts.keep:
             for f in out_dir.glob(f"bodies-{tag}*.tsv"):
                 f.unlink()
-    booking_runs = 1 + bool(opts.warmup) + bool(opts.profile and workers == 1)
-    combo.check = overbooking_check(db, hm_check_target, created,
-                                    booking_runs * opts.connections)
+    # After every load, with the server stopped: all sessions, then the hot one.
+    combo.check = overbooking_check(db, hm_check_target, created, in_flight)
     log(f"{tag}: overbooking check: {combo.check.describe()}")
+    if seeded is not None and loads & {"hot", "refusals"}:
+        combo.hot = hot_check(db, hm_check_target, seeded.hot_slot, hot_created,
+                              hot_in_flight)
+        log(f"{tag}: hot session check: {combo.hot.describe()}")
+    if db == "postgres":
+        owned.drop_db(hm_name)
 
-    # --- the reference app, same database server ---
+
+def run_reference(combo: Combo, opts: argparse.Namespace, owned: Owned, out_dir: Path,
+                  tag: str, ref_name: str, ref_file: Path, pg_rest: str) -> None:
+    """The reference app on a fresh database of the same server."""
+    db, workers = combo.db, combo.workers
     if db == "postgres":
         owned.create_db(ref_name)
         ref_url = f"postgresql+psycopg://{pg_rest}/{ref_name}"
@@ -353,30 +586,27 @@ def run_combo(combo: Combo, opts: argparse.Namespace, owned: Owned, out_dir: Pat
         ref_url = f"sqlite:///{ref_file}"
     rproc, rbase = start_reference(owned, ref_url, workers, out_dir, tag)
     try:
-        if opts.warmup:
-            run_wrk("warmup hello", f"{rbase}/hello", "wrk_get.lua", [], opts, opts.warmup,
-                    out_dir)
-        log(f"{tag}: wrk reference GET /hello, {opts.duration}s")
-        combo.results["hello"] = run_wrk(f"{tag} reference hello", f"{rbase}/hello",
-                                         "wrk_get.lua", [], opts, opts.duration, out_dir,
-                                         cpu_of=rproc.pid)
-        if opts.warmup:
-            run_wrk("warmup ref book", f"{rbase}/book/1", "wrk_ref_book.lua", [], opts,
-                    opts.warmup, out_dir)
-        log(f"{tag}: wrk reference POST /book/{{1..1000}}, {opts.duration}s")
-        combo.results["ref_book"] = run_wrk(f"{tag} reference book", f"{rbase}/book/1",
-                                            "wrk_ref_book.lua", [], opts, opts.duration,
-                                            out_dir, cpu_of=rproc.pid,
-                                            pg_db=ref_name if db == "postgres" else None)
+        if "hello" in opts.loads:
+            if opts.warmup:
+                run_wrk("warmup hello", f"{rbase}/hello", "wrk_get.lua", [], opts,
+                        opts.warmup, out_dir)
+            log(f"{tag}: wrk reference GET /hello, {opts.duration}s")
+            combo.results["hello"] = run_wrk(f"{tag} reference hello", f"{rbase}/hello",
+                                             "wrk_get.lua", [], opts, opts.duration, out_dir,
+                                             cpu_of=rproc.pid)
+        if "ref_book" in opts.loads:
+            if opts.warmup:
+                run_wrk("warmup ref book", f"{rbase}/book/1", "wrk_ref_book.lua", [], opts,
+                        opts.warmup, out_dir)
+            log(f"{tag}: wrk reference POST /book/{{1..1000}}, {opts.duration}s")
+            combo.results["ref_book"] = run_wrk(
+                f"{tag} reference book", f"{rbase}/book/1", "wrk_ref_book.lua", [], opts,
+                opts.duration, out_dir, cpu_of=rproc.pid,
+                pg_db=ref_name if db == "postgres" else None)
     finally:
         owned.stop(rproc)
     if db == "postgres":
-        owned.drop_db(hm_name)
         owned.drop_db(ref_name)
-    elif not opts.keep:
-        for f in (hm_file, ref_file):
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{f}{suffix}").unlink(missing_ok=True)
 
 
 # --- profiling -------------------------------------------------------------------------
@@ -423,6 +653,7 @@ def profile_load(tag: str, what: str, pid: int, url: str, script: str, args: lis
 # --- the report ----------------------------------------------------------------------------
 
 LABELS = {"slots": "huimin GET slots (30 days)", "book": "huimin POST appointments",
+          "hot": "huimin booking, hot session", "refusals": "huimin full-session refusals",
           "hello": "reference GET /hello", "ref_book": "reference POST /book/{id}"}
 
 
@@ -430,77 +661,153 @@ def fmt_ms(us: int) -> str:
     return f"{us / 1000:.1f}"
 
 
+def fmt_cpu(ms: float | None) -> str:
+    return f"{ms:.2f} ms" if ms is not None else "-"
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def verdict(value: float | None, target: float, *, at_most: bool = False) -> str:
+    if value is None:
+        return "-"
+    return "yes" if (value <= target if at_most else value >= target) else "NO"
+
+
+def result_lines(c: Combo, key: str) -> list[str]:
+    """The main table's line of one load (and any lines explaining its errors)."""
+    fixed = c.fixed.get(key)
+    r = fixed.result if fixed else c.results.get(key)
+    if r is None:
+        return []
+    head = f"{c.db:<9}{c.workers:>7}  {LABELS[key]:<30}"
+    if r.failed:
+        return [f"{head}FAILED: {r.failed}"]
+    if fixed:
+        rps, bad = fixed.rps, fixed.unexpected
+        flag = "" if fixed.ok else "  <-- ERRORS"
+    else:
+        rps, bad = r.rps, r.non2xx
+        flag = "  <-- ERRORS" if r.has_errors else ""
+    cpu = r.cpu_ms_per_request
+    cpu_text = f"{cpu:>11.2f}" if cpu is not None else f"{'-':>11}"
+    lines = [f"{head}{rps:>9.0f}{fmt_ms(r.p50_us):>9}{fmt_ms(r.p99_us):>9}{r.requests:>10}"
+             f"{bad:>12}{r.socket_errors:>9}{cpu_text}{flag}"]
+    if fixed:
+        lines.append(f"{'':<18}{fixed.describe()}")
+    if r.statuses and (bad if fixed else r.non2xx):
+        lines.append(f"{'':<18}statuses: {r.statuses}")
+        for code, body in r.samples.items():
+            lines.append(f"{'':<18}{code}: {body[:200]}")
+    if r.exhausted and not fixed:
+        lines.append(f"{'':<18}ran out of pre-generated bodies ({r.exhausted} asks): "
+                     f"raise MAX_BOOKINGS_PER_SECOND")
+    return lines
+
+
 def report(combos: list[Combo], opts: argparse.Namespace) -> str:
     lines = []
     lines.append(f"wrk -t{opts.threads} -c{opts.connections} -d{opts.duration}s --latency, "
-                 f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M %Z')}")
+                 f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M %Z')}; loads: "
+                 + ", ".join(k for k in LOADS if k in opts.loads))
+    lines.append("hot session: one fresh session, exactly its capacity "
+                 f"({SESSION_CAPACITY}) of distinct couples; refusals: {opts.refusals} distinct "
+                 "couples for that session once full; both sent once each, req/s = answers / "
+                 "(last response - first request)")
     lines.append("")
-    head = (f"{'db':<9}{'workers':>7}  {'endpoint':<28}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
-            f"{'requests':>10}{'non-2xx':>9}{'sock err':>9}{'cpu ms/req':>11}")
+    head = (f"{'db':<9}{'workers':>7}  {'endpoint':<30}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+            f"{'requests':>10}{'unexpected':>12}{'sock err':>9}{'cpu ms/req':>11}")
     lines.append(head)
     lines.append("-" * len(head))
     for c in combos:
         if c.error:
             lines.append(f"{c.db:<9}{c.workers:>7}  RUN FAILED: {c.error}")
-        for key in ("slots", "book", "hello", "ref_book"):
-            r = c.results.get(key)
-            if r is None:
-                continue
-            if r.failed:
-                lines.append(f"{c.db:<9}{c.workers:>7}  {LABELS[key]:<28}FAILED: {r.failed}")
-                continue
-            flag = "  <-- ERRORS" if r.has_errors else ""
-            cpu = r.cpu_ms_per_request
-            cpu_text = f"{cpu:>11.2f}" if cpu is not None else f"{'-':>11}"
-            lines.append(f"{c.db:<9}{c.workers:>7}  {LABELS[key]:<28}{r.rps:>9.0f}"
-                         f"{fmt_ms(r.p50_us):>9}{fmt_ms(r.p99_us):>9}{r.requests:>10}"
-                         f"{r.non2xx:>9}{r.socket_errors:>9}{cpu_text}{flag}")
-            if r.statuses and r.non2xx:
-                lines.append(f"{'':<18}statuses: {r.statuses}")
-                for code, body in r.samples.items():
-                    lines.append(f"{'':<18}{code}: {body[:200]}")
-            if r.exhausted:
-                lines.append(f"{'':<18}ran out of pre-generated bodies ({r.exhausted} asks): "
-                             f"raise MAX_BOOKINGS_PER_SECOND")
+        for key in LOADS:
+            lines.extend(result_lines(c, key))
+    lines.append("unexpected: non-2xx answers; for the refusals, answers other than 409 "
+                 "slot_full")
+
+    def rps_of(c: Combo, key: str) -> float | None:
+        fixed = c.fixed.get(key)
+        r = fixed.result if fixed else c.results.get(key)
+        if r is None or r.failed:
+            return None
+        return fixed.rps if fixed else r.rps
+
+    def cpu_of(c: Combo, key: str) -> float | None:
+        fixed = c.fixed.get(key)
+        r = fixed.result if fixed else c.results.get(key)
+        return None if r is None or r.failed else r.cpu_ms_per_request
+
+    def db_cpu_of(c: Combo, key: str) -> float | None:
+        fixed = c.fixed.get(key)
+        r = fixed.result if fixed else c.results.get(key)
+        return None if r is None or r.failed else r.db_cpu_ms_per_request
+
     lines.append("")
-    head = (f"{'db':<9}{'workers':>7}  {'booking/ref book':>17}{'(>=2x)':>8}"
-            f"{'(issue 7)':>13}{'booking p99':>13}{'(<=150ms)':>10}{'slots/hello':>13}"
-            f"{'(>=25%)':>9}{'cpu/booking':>13}{'ref cpu/book':>14}")
+    lines.append("Targets (issue 12; slots/hello from issue 3), "
+                 f"{opts.connections} connections:")
+    head = (f"{'db':<9}{'workers':>7}  {'booking/ref book':>17}{'target':>12}"
+            f"{'booking p99':>13}{'(<=100ms)':>10}{'slots/hello':>13}{'(>=25%)':>9}"
+            f"{'cpu/booking':>13}{'ref cpu/book':>14}")
     lines.append(head)
     lines.append("-" * len(head))
     for c in combos:
-        r = c.results
-        if not all(k in r and not r[k].failed for k in ("slots", "book", "hello", "ref_book")):
-            lines.append(f"{c.db:<9}{c.workers:>7}  (incomplete)")
-            continue
-        book_ratio = r["book"].rps / r["ref_book"].rps if r["ref_book"].rps else 0.0
-        slots_ratio = r["slots"].rps / r["hello"].rps if r["hello"].rps else 0.0
-        p99 = r["book"].p99_us / 1000
-        target7 = TARGET_BOOK_RATIO_ISSUE7[c.db]
-        verdict7 = f"{'yes' if book_ratio >= target7 else 'NO'} >={target7:g}x"
-        cpu, ref_cpu = r["book"].cpu_ms_per_request, r["ref_book"].cpu_ms_per_request
-        db_cpu, ref_db_cpu = (r["book"].db_cpu_ms_per_request,
-                              r["ref_book"].db_cpu_ms_per_request)
+        book_ratio = ratio(rps_of(c, "book"), rps_of(c, "ref_book"))
+        slots_ratio = ratio(rps_of(c, "slots"), rps_of(c, "hello"))
+        target = TARGET_BOOK_RATIO[c.db]
+        book = c.results.get("book")
+        p99 = book.p99_us / 1000 if book and not book.failed else None
+        p99_verdict = verdict(p99, TARGET_BOOK_P99_MS, at_most=True) if c.db == "postgres" \
+            else "(none)"
+        db_cpu, ref_db_cpu = db_cpu_of(c, "book"), db_cpu_of(c, "ref_book")
         lines.append(
-            f"{c.db:<9}{c.workers:>7}  {book_ratio:>16.2f}x"
-            f"{'yes' if book_ratio >= TARGET_BOOK_RATIO else 'NO':>8}{verdict7:>13}"
-            f"{p99:>10.1f} ms{'yes' if p99 <= TARGET_BOOK_P99_MS else 'NO':>10}"
-            f"{slots_ratio:>12.1%}{'yes' if slots_ratio >= TARGET_SLOTS_RATIO else 'NO':>9}"
-            f"{(f'{cpu:.2f} ms' if cpu is not None else '-'):>13}"
-            f"{(f'{ref_cpu:.2f} ms' if ref_cpu is not None else '-'):>14}"
+            f"{c.db:<9}{c.workers:>7}  "
+            f"{(f'{book_ratio:.2f}x' if book_ratio is not None else '-'):>17}"
+            f"{f'{verdict(book_ratio, target)} >={target:g}x':>12}"
+            f"{(f'{p99:.1f} ms' if p99 is not None else '-'):>13}{p99_verdict:>10}"
+            f"{(f'{slots_ratio:.1%}' if slots_ratio is not None else '-'):>13}"
+            f"{verdict(slots_ratio, TARGET_SLOTS_RATIO):>9}"
+            f"{fmt_cpu(cpu_of(c, 'book')):>13}{fmt_cpu(cpu_of(c, 'ref_book')):>14}"
             + (f"   PostgreSQL backends: {db_cpu:.2f} ms vs {ref_db_cpu:.2f} ms"
                if db_cpu is not None and ref_db_cpu is not None else ""))
-    lines.append("cpu/booking: user+system CPU seconds of the server's processes during the "
-                 "measured booking run / its requests")
+    head = (f"{'db':<9}{'workers':>7}  {'hot req/s':>10}{'hot/spread':>12}{'(>=0.8x)':>9}"
+            f"{'hot cpu/req':>13}{'refusals/s':>12}{'refusals/book':>15}{'(>=5x)':>8}"
+            f"{'refusal cpu/req':>17}")
+    lines.append("")
+    lines.append(head)
+    lines.append("-" * len(head))
+    for c in combos:
+        hot_rps, ref_rps, book_rps = rps_of(c, "hot"), rps_of(c, "refusals"), rps_of(c, "book")
+        hot_ratio, ref_ratio = ratio(hot_rps, book_rps), ratio(ref_rps, book_rps)
+        db_parts = [f"{what} {ms:.2f} ms" for what, ms in
+                    (("spread", db_cpu_of(c, "book")), ("hot", db_cpu_of(c, "hot")),
+                     ("refusal", db_cpu_of(c, "refusals"))) if ms is not None]
+        lines.append(
+            f"{c.db:<9}{c.workers:>7}  "
+            f"{(f'{hot_rps:.0f}' if hot_rps is not None else '-'):>10}"
+            f"{(f'{hot_ratio:.2f}x' if hot_ratio is not None else '-'):>12}"
+            f"{verdict(hot_ratio, TARGET_HOT_RATIO):>9}{fmt_cpu(cpu_of(c, 'hot')):>13}"
+            f"{(f'{ref_rps:.0f}' if ref_rps is not None else '-'):>12}"
+            f"{(f'{ref_ratio:.2f}x' if ref_ratio is not None else '-'):>15}"
+            f"{verdict(ref_ratio, TARGET_REFUSAL_RATIO):>8}"
+            f"{fmt_cpu(cpu_of(c, 'refusals')):>17}"
+            + (f"   PostgreSQL backends per request: {', '.join(db_parts)}"
+               if db_parts else ""))
+    lines.append("cpu/...: user+system CPU seconds of the server's processes during the "
+                 "measured run / its requests")
     lines.append("")
     lines.append("CPU busy with other work just before each run (skews absolute figures): "
                  + ", ".join(f"{c.db} w{c.workers} {c.busy_before:.0%}" for c in combos
                              if c.busy_before is not None))
     lines.append("")
-    lines.append("Overbooking check (SQL on huimin's database after the load):")
+    lines.append("Overbooking check (SQL on huimin's database after all its loads):")
     for c in combos:
         if c.check:
             lines.append(f"  {c.db} w{c.workers}: {c.check.describe()}")
+        if c.hot:
+            lines.append(f"  {c.db} w{c.workers} hot session: {c.hot.describe()}")
     return "\n".join(lines)
 
 
@@ -513,6 +820,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     p.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
+    p.add_argument("--loads", nargs="+", default=["all"], metavar="LOAD",
+                   help="the loads to drive, of: " + ", ".join(LOADS) + "; 'peer' for "
+                        "hello and ref_book, 'all' (default) for every one; commas work too "
+                        "(e.g. --loads book,peer); refusals bring the hot load with them "
+                        "(it fills the session they are refused)")
+    p.add_argument("--refusals", type=int, default=10_000,
+                   help="booking requests sent to the full hot session (all must be 409)")
+    p.add_argument("--fixed-cap", type=int, default=60,
+                   help="at most this many seconds for the hot-session and refusal runs "
+                        "(they end as soon as every request is answered)")
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
     p.add_argument("--warmup", type=int, default=2,
@@ -536,6 +853,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--workers must be >= 1")
     if opts.duration < 1 or opts.connections < opts.threads:
         p.error("--duration >= 1 and --connections >= --threads")
+    if opts.refusals < opts.threads or opts.fixed_cap < 1:
+        p.error("--refusals >= --threads and --fixed-cap >= 1")
+    loads: set[str] = set()
+    for word in (w.strip() for arg in opts.loads for w in arg.split(",")):
+        if word in LOAD_ALIASES:
+            loads.update(LOAD_ALIASES[word])
+        elif word in LOADS:
+            loads.add(word)
+        elif word:
+            p.error(f"--loads: unknown load {word!r} (known: {', '.join(LOADS)}, peer, all)")
+    if "refusals" in loads:
+        loads.add("hot")  # the session must be filled first, and it is measured anyway
+    if not loads:
+        p.error("--loads: nothing to run")
+    opts.loads = loads
     return opts
 
 
@@ -580,8 +912,9 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     (out_dir / "report.txt").write_text(text + "\n")
     log(f"done in {time.monotonic() - started:.0f}s; wrk outputs and logs in {out_dir}")
-    bad = any(c.error or (c.check and not c.check.ok)
-              or any(r.has_errors for r in c.results.values()) for c in combos)
+    bad = any(c.error or (c.check and not c.check.ok) or (c.hot and not c.hot.ok)
+              or any(r.has_errors for r in c.results.values())
+              or any(not f.ok for f in c.fixed.values()) for c in combos)
     return 1 if bad else 0
 
 
