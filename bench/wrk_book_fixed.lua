@@ -77,6 +77,7 @@ function init(args)
       i = i + 1
    end
    nreqs = #reqs
+   granted = 0
    sent = 0
    answered = 0
    unexpected = 0
@@ -88,19 +89,25 @@ function init(args)
    if nreqs == 0 then finish() end
 end
 
--- wrk calls delay() before every request() of the run (the script has delay()),
--- so the lines are counted here: request() is also called once on thread 0 before
--- the run, to check that it makes a valid request, and that call must not use up a
--- line. 0 while lines remain; then an hour: the connection stays idle until the end.
+-- wrk calls delay() before every request() of the run (the script has delay()):
+-- delay() admits a request while lines remain (`granted`), else idles the
+-- connection for an hour; request() takes the next line (`sent`). The two are
+-- counted apart because a thread's connections all call delay() before any of
+-- them calls request() (at the start, each delay is a timer), so the line cannot
+-- be chosen in delay(). request() is also called once on thread 0 before the run,
+-- to check that it makes a valid request: that call (nothing granted yet) must not
+-- use up a line.
 function delay()
-   if sent >= nreqs then return 3600000 end
+   if granted >= nreqs then return 3600000 end
    if first_us == 0 then first_us = now_us() end
-   sent = sent + 1
+   granted = granted + 1
    return 0
 end
 
 function request()
-   return reqs[math.max(sent, 1)]
+   if granted == 0 then return reqs[1] end
+   sent = sent + 1
+   return reqs[math.min(sent, nreqs)]
 end
 
 function response(status, headers, body)
