@@ -53,7 +53,7 @@ from core.db import Database
 from core.errors import DomainError
 from core.logging import configure_logging, get_logger
 from core.settings import Settings, get_settings
-from services import maintenance, outbox
+from services import audit, maintenance, outbox
 from services.marriage import official_calendar as calendar_notices
 
 log = get_logger("huimin.app")
@@ -107,17 +107,19 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        task = None
         if db.is_sqlite:
             async with db.session(write=True) as session:
                 await maintenance.refresh_statistics(session, sample_rows=0)
                 await session.commit()
+        tasks = []
         if settings.maintenance_interval_seconds > 0:
-            task = asyncio.create_task(maintenance.loop(db, settings))
+            tasks.append(asyncio.create_task(maintenance.loop(db, settings)))
+        if not db.is_sqlite:  # the audit trail's pending rows (services.audit)
+            tasks.append(asyncio.create_task(audit.link_loop(db)))
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -244,6 +244,9 @@ def audit_verify(
     async def _run() -> audit.ChainReport:
         db = Database.from_settings(settings, database_url)
         try:
+            async with db.session(write=True) as session:
+                await audit.link(session)  # PostgreSQL: what is pending, linked first
+                await session.commit()
             async with db.session(write=False) as session:
                 return await audit.verify(session)
         finally:
@@ -256,7 +259,9 @@ def audit_verify(
                    f"{report.rows} rows before it are intact", err=True)
         raise typer.Exit(1)
     typer.echo(f"audit chain intact: {report.rows} rows, head {report.head_seq} "
-               f"{report.head_hash}")
+               f"{report.head_hash}"
+               + (f"; {report.pending} rows written since, not linked yet"
+                  if report.pending else ""))
 
 
 def _public_data_http(base_url: str, lottery_id: str) -> tuple[dict, list[dict]]:

@@ -2,30 +2,37 @@
 write and its audit row commit or vanish together. There is deliberately no
 update or delete here.
 
-Every row is a link of a hash chain (`core.auditchain`). On PostgreSQL the
-trigger of migration 0009 numbers and hashes each new row itself (the service's
-role could not forge a link if it tried); on SQLite `append_sqlite` computes the
-link inside the writer's transaction, which `BEGIN IMMEDIATE` already makes the
-only one, and triggers refuse anything but the next link. `verify` walks the
-chain and names the first broken link."""
+Every row is a link of a hash chain (`core.auditchain`). On PostgreSQL a new
+row is pending (a negative number, migration 0014: no write waits on the chain's
+head) until `link` makes it the next link, in batches, in the database (the
+service's role could not forge a link if it tried): every half second in each
+server process (`link_loop`), and before the trail is listed or verified. On
+SQLite `append_sqlite` computes the link inside the writer's transaction, which
+`BEGIN IMMEDIATE` already makes the only one, and triggers refuse anything but the
+next link. `verify` walks the chain and names the first broken link."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import auditchain, pages, prepared
 from core.clock import clock
 from core.context import request_id_var
 from core.ids import new_id
+from core.logging import get_logger
 from core.prepared import Sql
 from core.principal import Principal
 from schemas.audit import AuditChainHead, AuditEvent
 from schemas.common import Page
+
+log = get_logger("huimin.audit")
 
 # Prepared once per connection (core.prepared): every write audits.
 COLUMNS = ("id, at, actor_kind, actor_id, actor_role, org_id, action, object_type, object_id, "
@@ -94,6 +101,38 @@ async def record_alone(session: AsyncSession, principal: Principal | None, actio
         await db.execute_alone(_INSERT, *values)
 
 
+_LINK = Sql("SELECT audit_link($1)")
+LINK_BATCH = 5000
+
+
+async def link(session: AsyncSession) -> int:
+    """PostgreSQL: link every pending row (in batches, each its own statement);
+    how many. 0 at once while another process is linking. SQLite: nothing pends."""
+    db = await prepared.driver(session)
+    if db.is_sqlite:
+        return 0
+    total = 0
+    while True:
+        row = await db.fetchrow_alone(_LINK, LINK_BATCH)
+        total += row[0]
+        if row[0] < LINK_BATCH:
+            return total
+
+
+async def link_loop(db: Any, interval: float = 0.5) -> None:
+    """Link pending rows every `interval` seconds until cancelled (PostgreSQL)."""
+    while True:
+        try:
+            async with db.session(write=True) as session:
+                await link(session)
+                await session.commit()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the next round tries again
+            log.warning("audit_link_failed", error_type=type(exc).__name__)
+        await asyncio.sleep(interval)
+
+
 @dataclass
 class ChainReport:
     """What `verify` found: `rows` links checked; `broken_at` the `seq` where the
@@ -105,6 +144,7 @@ class ChainReport:
     broken_at: int | None = None
     event_id: str | None = None
     reason: str | None = None
+    pending: int = 0  # rows written but not linked yet (PostgreSQL)
 
 
 async def verify(session: AsyncSession, *, batch: int = 1000) -> ChainReport:
@@ -121,6 +161,8 @@ async def verify(session: AsyncSession, *, batch: int = 1000) -> ChainReport:
         await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     head = (await session.execute(select(AuditChainHead).where(AuditChainHead.id == 1))
             ).scalar_one_or_none()
+    pending = (await session.execute(select(func.count()).select_from(AuditEvent)
+                                     .where(AuditEvent.seq < 0))).scalar_one()
     head_seq, head_hash = (head.seq, head.hash) if head else (0, auditchain.GENESIS)
     expected, prev, checked, last_id = 1, auditchain.GENESIS, 0, None
     while True:
@@ -150,8 +192,9 @@ async def verify(session: AsyncSession, *, batch: int = 1000) -> ChainReport:
                            reason=(f"the chain ends at row {checked} but the head says row "
                                    f"{head_seq} (rows cut off the end, or added past it)"
                                    if checked != head_seq else
-                                   "the last row's hash is not the head's"))
-    return ChainReport(checked, head_seq, head_hash)
+                                   "the last row's hash is not the head's"),
+                           pending=pending)
+    return ChainReport(checked, head_seq, head_hash, pending=pending)
 
 
 NEWEST_FIRST = pages.Keyset(pages.Key(AuditEvent.id, pages.IdOf("aud"), descending=True))
@@ -170,6 +213,7 @@ async def list_events(
     limit: int = 20,
     cursor: str | None = None,
 ) -> Page[AuditEvent]:
+    await link(session)  # what is shown is linked, but rows written this instant
     stmt = select(AuditEvent)
     for column, value in (
         (AuditEvent.actor_id, actor_id), (AuditEvent.org_id, org_id),
