@@ -16,7 +16,9 @@ a dump says nothing, and one caller's record never replays as another's.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import zlib
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -77,12 +79,27 @@ def _context(scope: str, key: str) -> str:
     return f"idempotency:{scope}:{key}"
 
 
+# Stored bodies are compressed before they are encrypted (`z.` then the cipher's
+# text): a booking's answer, encrypted as it was, passed PostgreSQL's 2 kB TOAST
+# threshold, and every insert then tried (and failed) to compress random bytes.
+_COMPRESSED = "z."
+
+
 def seal(scope: str, key: str, body: str) -> str:
     """A response body as `idempotency_record.response_body` stores it."""
-    return cipher().encrypt(body, context=_context(scope, key))
+    packed = base64.b64encode(zlib.compress(body.encode(), 1)).decode()
+    return _COMPRESSED + cipher().encrypt(packed, context=_context(scope, key))
+
+
+def is_sealed(stored: str) -> bool:
+    """Whether a stored body is sealed (either form), not a clear one of before."""
+    return stored.startswith((_COMPRESSED, "v1."))
 
 
 def unseal(scope: str, key: str, stored: str) -> str:
+    if stored.startswith(_COMPRESSED):  # else one sealed before compression
+        packed = cipher().decrypt(stored[len(_COMPRESSED):], context=_context(scope, key))
+        return zlib.decompress(base64.b64decode(packed)).decode()
     return cipher().decrypt(stored, context=_context(scope, key))
 
 

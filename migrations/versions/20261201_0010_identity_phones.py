@@ -27,7 +27,7 @@ from alembic import op
 
 from core.errors import DomainError
 from core.protected import PHONE, Protected
-from services.idempotency import seal, unseal
+from services.idempotency import is_sealed, seal, unseal
 
 revision: str = '0010'
 down_revision: str | Sequence[str] | None = "0009"
@@ -102,7 +102,7 @@ def _idempotent_bodies(transform, stored_encrypted: bool) -> None:  # noqa: ANN0
     rows = conn.execute(sa.text("SELECT scope, key, response_body FROM idempotency_record "
                                 "WHERE response_body IS NOT NULL")).all()
     for scope, key, body in rows:
-        if body.startswith("v1.") != stored_encrypted:
+        if is_sealed(body) != stored_encrypted:
             continue
         conn.execute(sa.text("UPDATE idempotency_record SET response_body = :b "
                              "WHERE scope = :s AND key = :k"),
