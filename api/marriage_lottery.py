@@ -11,6 +11,7 @@ from __future__ import annotations
 from fastapi import Response
 
 from api.deps import CitizenPrincipal, Db, Idempotent, OfficeStaff, Paging, SettingsDep
+from api.hotpath import hot
 from api.problems import PUBLIC_RESPONSES, responses, with_headers
 from api.route import Router
 from core import errors
@@ -108,6 +109,7 @@ async def list_lottery_entries(lottery_id: str, session: Db,
                         errors.InvalidPreferences, errors.BookingSuspended,
                         errors.IdempotencyKeyReused, errors.ValidationFailed)
     | with_headers(201, "Location"))
+@hot
 async def enter_lottery(lottery_id: str, body: LotteryEntryCreate, session: Db,
                         principal: CitizenPrincipal, settings: SettingsDep,
                         _idem: Idempotent) -> Response:
