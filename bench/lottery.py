@@ -111,7 +111,7 @@ def fill(kind: str, target: str, lottery_id: str, entries: int) -> float:
     entry_sql = ("INSERT INTO marriage_lottery_entry (id, lottery_id, owner_subject, kind, "
                  "session_preferences, status, created_at) VALUES ({})")
     people_sql = ("INSERT INTO marriage_lottery_entrant (id, entry_id, lottery_id, position, "
-                  "name, id_number_encrypted, id_blind_index, id_number_masked, phone) "
+                  "name, id_number_encrypted, id_blind_index, id_number_masked, phone_encrypted) "
                   "VALUES ({})")
     if kind == "sqlite":
         conn = sqlite3.connect(target, timeout=60)
@@ -130,7 +130,7 @@ def fill(kind: str, target: str, lottery_id: str, entries: int) -> float:
                 for r in rows:
                     copy.write_row(r)
             with cur.copy("COPY marriage_lottery_entrant (id, entry_id, lottery_id, position, "
-                          "name, id_number_encrypted, id_blind_index, id_number_masked, phone) "
+                          "name, id_number_encrypted, id_blind_index, id_number_masked, phone_encrypted) "
                           "FROM STDIN") as copy:
                 for r in people:
                     copy.write_row(r)
