@@ -111,8 +111,8 @@ def fill(kind: str, target: str, lottery_id: str, entries: int) -> float:
     entry_sql = ("INSERT INTO marriage_lottery_entry (id, lottery_id, owner_subject, kind, "
                  "session_preferences, status, created_at) VALUES ({})")
     people_sql = ("INSERT INTO marriage_lottery_entrant (id, entry_id, lottery_id, position, "
-                  "name, id_number_encrypted, id_blind_index, id_number_masked, phone_encrypted) "
-                  "VALUES ({})")
+                  "name, id_number_encrypted, id_blind_index, id_number_masked, "
+                  "phone_encrypted) VALUES ({})")
     if kind == "sqlite":
         conn = sqlite3.connect(target, timeout=60)
         try:
@@ -130,8 +130,8 @@ def fill(kind: str, target: str, lottery_id: str, entries: int) -> float:
                 for r in rows:
                     copy.write_row(r)
             with cur.copy("COPY marriage_lottery_entrant (id, entry_id, lottery_id, position, "
-                          "name, id_number_encrypted, id_blind_index, id_number_masked, phone_encrypted) "
-                          "FROM STDIN") as copy:
+                          "name, id_number_encrypted, id_blind_index, id_number_masked, "
+                          "phone_encrypted) FROM STDIN") as copy:
                 for r in people:
                     copy.write_row(r)
             conn.commit()
