@@ -63,7 +63,6 @@ class _Step:
 
     slot: int
     call: Callable[..., Any]
-    is_async: bool
     args: list[tuple[str, str, Any]]  # (parameter, source, what)
 
 
@@ -75,8 +74,8 @@ class _Plan:
         self.steps: list[_Step] = []
         self._slots: dict[Any, int] = {}
         self.body_field = None
-        self.header_fields: list[tuple[int, tuple[str, Any]]] = []
-        self.path_fields: list[tuple[int, Any]] = []
+        self.header_fields: list[tuple[str, Any]] = []  # (header looked up, field)
+        self.path_fields: list[Any] = []
         self.endpoint = self._compile(dependant, top=True)
 
     def _compile(self, d: Dependant, *, top: bool = False) -> _Step:
@@ -107,10 +106,11 @@ class _Plan:
             alias = field.alias
             if alias == field.name and getattr(field.field_info, "convert_underscores", True):
                 alias = alias.replace("_", "-")  # as FastAPI looks headers up
-            args.append((field.name, "header", self._field(self.header_fields,
-                                                             (alias, field))))
+            self.header_fields.append((alias, field))
+            args.append((field.name, "header", len(self.header_fields) - 1))
         for field in d.path_params:
-            args.append((field.name, "path", self._field(self.path_fields, field)))
+            self.path_fields.append(field)
+            args.append((field.name, "path", len(self.path_fields) - 1))
         if d.body_params:
             self.body_field = d.body_params[0]
             args.append((self.body_field.name, "body", None))
@@ -119,16 +119,11 @@ class _Plan:
             getattr(call, "__call__", None))  # noqa: B004 - security scheme instances
         if not is_async:
             raise TypeError(f"hot route {where}: every dependency must be `async def`")
-        step = _Step(len(self.steps), call, is_async, args)
+        step = _Step(len(self.steps), call, args)
         self.steps.append(step)
         if not top:
             self._slots[key] = step.slot
         return step
-
-    @staticmethod
-    def _field(fields: list[Any], field: Any) -> int:
-        fields.append((len(fields), field))
-        return len(fields) - 1
 
     async def run(self, request: Request) -> Response:
         # The body first: malformed JSON is refused before any dependency runs.
@@ -146,10 +141,10 @@ class _Plan:
         errors: list[Any] = []
         headers = request.headers
         headers_v = [_validated(f, headers.get(alias, _MISSING), ("header", alias), errors)
-                     for _, (alias, f) in self.header_fields]
+                     for alias, f in self.header_fields]
         params = request.path_params
         path_v = [_validated(f, params.get(f.alias, _MISSING), ("path", f.alias), errors)
-                  for _, f in self.path_fields]
+                  for f in self.path_fields]
         body_v = None
         values: list[Any] = [None] * len(self.steps)
         for step in self.steps:

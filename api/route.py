@@ -120,8 +120,8 @@ async def _audit_refusal(session: AsyncSession, request: Request, code: str) -> 
     if principal is None:
         return
     object_id = next(iter(request.path_params.values()), None)
-    await audit.record_alone(session, principal, action, "request", object_id,
-                             outcome=f"refused:{code}")
+    await audit.record(session, principal, action, "request", object_id,
+                       outcome=f"refused:{code}", alone=True)
 
 
 class Router(APIRouter):

@@ -77,28 +77,20 @@ async def record(
     *,
     outcome: str = "success",
     org_id: str | None = None,
+    alone: bool = False,
 ) -> None:
+    """One audit row in the caller's transaction; `alone`: a transaction of its own
+    (a refused write's, after the request's rolled back), on PostgreSQL a single
+    statement committed with it."""
     db = await prepared.driver(session)
     values = row(principal, action, object_type, object_id, at=db.ts(clock.now()),
                  outcome=outcome, org_id=org_id)
     if db.is_sqlite:
         await db.run(append_sqlite, values)
+    elif alone:
+        await db.execute_alone(_INSERT, *values)
     else:
         await db.execute(_INSERT, *values)
-
-
-async def record_alone(session: AsyncSession, principal: Principal | None, action: str,
-                       object_type: str, object_id: str | None, *, outcome: str) -> None:
-    """One audit row that is a transaction of its own (a refused write's, after the
-    request's transaction rolled back): on PostgreSQL a single statement, committed
-    with it, so the chain head is locked for that statement only."""
-    db = await prepared.driver(session)
-    values = row(principal, action, object_type, object_id, at=db.ts(clock.now()),
-                 outcome=outcome)
-    if db.is_sqlite:
-        await db.run(append_sqlite, values)
-    else:
-        await db.execute_alone(_INSERT, *values)
 
 
 _LINK = Sql("SELECT audit_link($1)")

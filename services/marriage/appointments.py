@@ -169,7 +169,7 @@ class _SlotRead(NamedTuple):
     cancel_deadline_hours: int
     lottery_id: str | None
     version: int
-    special_text: str | None  # as stored: `marriage_book` compares it again
+    special_text: str | None  # as stored (text on both): `marriage_book` compares it
     office: AppointmentOffice
     full: bool  # the session's seats were all taken when read
 
@@ -287,11 +287,9 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
         found = await db.fetchrow_alone(_SLOT_READ, office_id, day, blind, since, body.slot_id)
     if found is None:
         raise NotFound(what="slot")
-    special_text = found[4] if found[4] is None or isinstance(found[4], str) \
-        else json.dumps(found[4])
     row = _SlotRead(_week(found[0]), found[1], found[2], bool(found[3]),
                     db.json_out(found[4]), bool(found[5]), found[6], found[7], found[8],
-                    special_text, AppointmentOffice(id=office_id, name=found[9],
+                    found[4], AppointmentOffice(id=office_id, name=found[9],
                                                     address=found[10], phone=found[11]),
                     bool(found[12]))
     await official_calendar.refresh(session)  # a no-op unless the copy is old
