@@ -59,6 +59,7 @@ async def transact(request: Request, run: Callable[[Request], Awaitable[Response
             response = await run(request)
             if response.status_code >= 400:
                 await session.rollback()
+                await _check_claim(session, request)
                 return response
             claim = request.state.idempotency
             if claim is not None:
@@ -71,6 +72,8 @@ async def transact(request: Request, run: Callable[[Request], Awaitable[Response
             if is_retryable(exc) and attempt < attempts:
                 log.info("transaction_retry", attempt=attempt)
                 continue
+            if isinstance(exc, DomainError):
+                await _check_claim(session, request)  # may raise Replay instead
             code = refusal_code(exc) if write else None
             if code is not None:
                 await _audit_refusal(session, request, code)
@@ -79,6 +82,14 @@ async def transact(request: Request, run: Callable[[Request], Awaitable[Response
         finally:
             await session.close()
     raise AssertionError("unreachable")
+
+
+async def _check_claim(session: AsyncSession, request: Request) -> None:
+    """A refused request whose idempotency key was not looked up first (a hot
+    route's, `idempotency.begin(lock=False)`): a replay is answered as one."""
+    claim = request.state.idempotency
+    if claim is not None and not claim.checked:
+        await idempotency.check(session, claim)
 
 
 async def _staff_read(db: Database, request: Request) -> bool:

@@ -236,6 +236,21 @@ async def probe(url: str, n: int, use_pyinstrument: bool, admin: str, token: str
         items = (await c.get(slots_path)).json()["items"]
         bookable = [s["slot_id"] for s in items if s["bookable"]]
         cit = {"Authorization": f"Bearer {token}"}
+        # A second office whose sessions seat one couple: its first session, once
+        # taken, is what the full-session refusals are sent to.
+        full_org = (await c.post("/v1/admin/organisations", headers=a, json={
+            "kind": "registration_office", "name": "探针满员登记处",
+            "division_code": "110105"})).json()
+        full_key = (await c.post(f"/v1/admin/organisations/{full_org['id']}/api-keys",
+                                 headers=a, json={"role": "office", "name": "desk"})).json()["key"]
+        r = await c.put(f"/v1/marriage/offices/{full_org['id']}/weekly-schedule",
+                        headers={"X-API-Key": full_key},
+                        json={"sessions": [{**s, "capacity": 1} for s in sessions],
+                              "booking_opens_days_ahead": 60, "min_notice_hours": 0})
+        assert r.status_code == 200, r.text
+        full_items = (await c.get(f"/v1/marriage/offices/{full_org['id']}/slots?from={start}"
+                                  f"&to={end}")).json()["items"]
+        full_slot = next(s["slot_id"] for s in full_items if s["bookable"])
 
         def booking(i: int) -> tuple[dict, dict]:
             body = {"slot_id": bookable[i % len(bookable)], "kind": "marriage", "parties": [
@@ -243,6 +258,14 @@ async def probe(url: str, n: int, use_pyinstrument: bool, admin: str, token: str
                 {"name": "李娜", "id_number": person(i, "female"), "phone": "13900139000"}]}
             return body, {**cit, "Idempotency-Key": f"probe-{i}"}
 
+        def refusal(i: int) -> tuple[dict, dict]:
+            body, headers = booking(2 * 10**6 + i)
+            return {**body, "slot_id": full_slot}, {**headers, "Idempotency-Key": f"full-{i}"}
+
+        r = await c.post("/v1/marriage/appointments", json=refusal(-1)[0],
+                         headers=refusal(-1)[1])
+        assert r.status_code == 201, r.text
+        expected = {"POST appointments, session full": 409}
         kinds = {
             "GET /healthz (no database)": lambda i: c.get("/healthz"),
             "GET /v1/me (citizen token)": lambda i: c.get("/v1/me", headers=cit),
@@ -250,6 +273,8 @@ async def probe(url: str, n: int, use_pyinstrument: bool, admin: str, token: str
             f"GET slots, {SLOT_DAYS} days": lambda i: c.get(slots_path),
             "POST appointments": lambda i: c.post("/v1/marriage/appointments",
                                                    json=booking(i)[0], headers=booking(i)[1]),
+            "POST appointments, session full": lambda i: c.post(
+                "/v1/marriage/appointments", json=refusal(i)[0], headers=refusal(i)[1]),
         }
         print(f"{url.split('://')[0]}: {n} sequential requests of each kind, in process "
               f"(python {sys.version.split()[0]})")
@@ -275,7 +300,8 @@ async def probe(url: str, n: int, use_pyinstrument: bool, admin: str, token: str
                 r = await send(i)
                 times.append(time.perf_counter() - t0)
                 cpu.append(time.process_time() - c0)
-                if r.status_code >= 300:
+                if r.status_code != expected.get(name, r.status_code if r.status_code < 300
+                                                 else 200):
                     raise RuntimeError(f"{name}: {r.status_code} {r.text[:300]}")
                 counts.append(len(statements))
                 by_sql.update(_normalise(s) for s in statements)

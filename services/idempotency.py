@@ -58,6 +58,11 @@ class Claim:
     # Set by a write that stored the record itself, in its own statement
     # (`record_values`): `complete` then has nothing left to do.
     stored: bool = False
+    # False for a hot route's claim on PostgreSQL (`begin(lock=False)`): no record
+    # was looked for. The write's own insert of the record meets an earlier one on
+    # its unique index, and a refused request looks it up (`check`) before it is
+    # answered, so a replay still gets its first response.
+    checked: bool = True
 
     def record_values(self, status: int, body: str) -> tuple:
         """The record's (request hash, status, sealed body, expires_at) for a write
@@ -133,14 +138,18 @@ async def begin(session: AsyncSession, *, scope: str, key: str, request_hash: st
     response, in the same transaction as the write. While the first request
     runs, PostgreSQL's advisory lock (or SQLite's single writer) stands for it.
     `lock=False` (a hot route, `api.hotpath`, whose write stores the record in its
-    own statement): a plain read, in no transaction; a second request with the same
-    key then meets the first's record on its unique index (409 in flight).
+    own statement): on PostgreSQL nothing is read here at all. A first request
+    writes its record; a retry's write meets that record on the unique index, and
+    every refused hot request (that one included) calls `check` before it is
+    answered: it replays, or is refused for reuse, exactly as a read here would
+    have. On SQLite, a plain read.
     """
     db = await prepared.driver(session)
     if db.is_sqlite:
         row = await db.fetchrow(_SELECT, scope, key)
     elif not lock:
-        row = await db.fetchrow_alone(_SELECT, scope, key)
+        return Claim(scope=scope, key=key, request_hash=request_hash, ttl_hours=ttl_hours,
+                     checked=False)
     else:
         row = await db.fetchrow(_LOCK_AND_SELECT, f"idem:{scope}:{key}", scope, key)
         if not row[0]:
@@ -156,6 +165,25 @@ async def begin(session: AsyncSession, *, scope: str, key: str, request_hash: st
         else:
             raise Replay(status, unseal(scope, key, body) if body else "")
     return Claim(scope=scope, key=key, request_hash=request_hash, ttl_hours=ttl_hours)
+
+
+async def check(session: AsyncSession, claim: Claim) -> None:
+    """For a claim `begin` did not look up (`checked` False), once its request has
+    been refused: raise Replay or IdempotencyKeyReused if the key has a record, 409
+    in flight if it has an expired one (removed here, so the client's retry runs
+    afresh); return if it has none, and the refusal stands."""
+    db = await prepared.driver(session)
+    row = await db.fetchrow_alone(_SELECT, claim.scope, claim.key)
+    claim.checked = True
+    if row is None:
+        return
+    _, stored_hash, status, body, expires_at = row
+    if db.ts_out(expires_at) <= clock.now():
+        await db.execute_alone(_DELETE, claim.scope, claim.key)
+        raise IdempotencyInFlight()
+    if stored_hash != claim.request_hash:
+        raise IdempotencyKeyReused()
+    raise Replay(status, unseal(claim.scope, claim.key, body) if body else "")
 
 
 async def complete(session: AsyncSession, claim: Claim, status: int, body: bytes) -> None:

@@ -13,6 +13,7 @@ from services.marriage.calendar import bookable_now
 from tests.api.test_marriage_support import (
     book,
     citizen,
+    couple,
     office_with_schedule,
     set_china_time,
     slot_id,
@@ -165,3 +166,30 @@ async def test_booking_response_is_exactly_the_models_and_replays_byte_for_byte(
     assert read.json() == got
     again = await client.post("/v1/marriage/appointments", json=body, headers=headers)
     assert again.status_code == 201 and again.content == r.content
+
+
+async def test_a_replay_is_answered_even_where_the_booking_would_now_be_refused(
+        client, admin_headers, settings):
+    """The booking route does not look its key up before it works (api.hotpath): a
+    retry of a booking that took the last seat must still replay, not say the
+    session is full, and the key sent with another body is still 422."""
+    set_china_time("2026-12-01")
+    office, _ = await office_with_schedule(client, admin_headers, sessions=[
+        {"weekday": 2, "start": "09:00", "end": "12:00", "capacity": 1}])
+    slot = slot_id(office["id"], "2026-12-08", "09:00")
+    headers = {**citizen(settings), **idem()}
+    body = {"slot_id": slot, "kind": "marriage", "parties": couple()}
+    first = await client.post("/v1/marriage/appointments", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    # The session is full now: anyone else is refused ...
+    other = await book(client, settings, slot)
+    assert other.status_code == 409 and other.json()["code"] == "slot_full"
+    # ... but the first request's retry is its first answer, byte for byte.
+    again = await client.post("/v1/marriage/appointments", json=body, headers=headers)
+    assert again.status_code == 201, again.text
+    assert again.content == first.content
+    assert again.headers["idempotent-replayed"] == "true"
+    # The same key with another body is refused for the key, not for the seat.
+    reused = await client.post("/v1/marriage/appointments",
+                               json={**body, "parties": couple()}, headers=headers)
+    assert reused.status_code == 422 and reused.json()["code"] == "idempotency_key_reused"
