@@ -126,7 +126,8 @@ def _count_driver_statements(statements: list[str]) -> None:
 
         setattr(cls, name, counted)
 
-    for cls, names in ((prepared.PgDriver, ("fetch", "fetchrow", "execute", "executemany")),
+    for cls, names in ((prepared.PgDriver, ("fetch", "fetchrow", "execute", "executemany",
+                                           "fetchrow_alone", "execute_alone")),
                        (prepared.SqliteDriver, ("run",))):
         for name in names:
             wrap(cls, name)

@@ -7,6 +7,7 @@ can overbook. No read-then-write, no reliance on SELECT ... FOR UPDATE.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import Select, case, insert, select, update
@@ -19,6 +20,31 @@ from core.clock import clock
 from core.errors import CapacityBelowBooked, SlotFull
 from core.prepared import Sql
 from schemas.capacity import CapacitySlot
+
+# Slots this process last found full, and when (`time.monotonic`). A peak day sends
+# thousands of requests for a session whose seats are gone; a hot route answers
+# them from here (`known_full`) instead of with a read and a refused write each. A
+# seat given back or a capacity changed by this process forgets the slot at once;
+# one given back by another process is found at most FULL_MEMO_SECONDS later.
+FULL_MEMO_SECONDS = 1.0
+_FULL: dict[str, float] = {}
+_FULL_MAX = 10_000
+
+
+def note_full(slot_id: str) -> None:
+    if len(_FULL) >= _FULL_MAX:
+        _FULL.clear()
+    _FULL[slot_id] = time.monotonic()
+
+
+def known_full(slot_id: str) -> bool:
+    at = _FULL.get(slot_id)
+    if at is None:
+        return False
+    if time.monotonic() - at < FULL_MEMO_SECONDS:
+        return True
+    _FULL.pop(slot_id, None)
+    return False
 
 
 def _insert_ignore(session: AsyncSession):  # noqa: ANN202
@@ -55,6 +81,7 @@ async def take(session: AsyncSession, slot_id: str, units: int = 1) -> int:
 
 
 async def give_back(session: AsyncSession, slot_id: str, units: int = 1) -> None:
+    _FULL.pop(slot_id, None)
     await session.execute(
         update(CapacitySlot)
         .where(CapacitySlot.id == slot_id, CapacitySlot.booked >= units)
@@ -64,6 +91,7 @@ async def give_back(session: AsyncSession, slot_id: str, units: int = 1) -> None
 
 async def set_capacity(session: AsyncSession, slot_id: str, capacity: int) -> None:
     """Change a slot's capacity; refuse to go below what is booked."""
+    _FULL.pop(slot_id, None)
     result = await session.execute(
         update(CapacitySlot)
         .where(CapacitySlot.id == slot_id, CapacitySlot.booked <= capacity)
@@ -149,6 +177,7 @@ async def in_range(session: AsyncSession, lower: str, upper: str) -> list[tuple[
 async def resize(session: AsyncSession, slot_id: str, capacity: int, *, released: int = 0) -> None:
     """Give back `released` units and set the capacity, never below what stays booked
     (seats already used cannot be taken back)."""
+    _FULL.pop(slot_id, None)
     booked = CapacitySlot.booked - released
     await session.execute(
         update(CapacitySlot).where(CapacitySlot.id == slot_id)

@@ -84,7 +84,15 @@ from services import (
     scopes,
     transitions,
 )
-from services.marriage import calendar, cancellation, divorce, events, official_calendar, rules
+from services.marriage import (
+    calendar,
+    cancellation,
+    divorce,
+    events,
+    office_days,
+    official_calendar,
+    rules,
+)
 from services.marriage.calendar import bookable_now, outside_window
 
 KIND_LABELS = {
@@ -172,6 +180,7 @@ class _SlotRead(NamedTuple):
     special_text: str | None  # as stored (text on both): `marriage_book` compares it
     office: AppointmentOffice
     full: bool  # the session's seats were all taken when read
+    org_version: int  # the office's organisation row: `marriage_book` compares it
 
 
 # One round trip for what booking reads before it writes: the schedule's booking
@@ -196,7 +205,8 @@ SELECT {sessions_text}, s.booking_opens_days_ahead, s.min_notice_hours,
   (SELECT l.id FROM marriage_lottery AS l
    WHERE l.office_id = $1 AND l.lottery_date = $2 AND l.status = 'scheduled'),
   s.version, o.name, o.address, o.phone,
-  EXISTS (SELECT 1 FROM capacity_slot AS cs WHERE cs.id = $5 AND cs.booked >= cs.capacity)
+  EXISTS (SELECT 1 FROM capacity_slot AS cs WHERE cs.id = $5 AND cs.booked >= cs.capacity),
+  o.version
 FROM marriage_schedule AS s JOIN organisation AS o ON o.id = s.office_id
 WHERE s.office_id = $1
 """
@@ -213,8 +223,9 @@ _SLOT_READ = Sql(
 # was read, the appointment, the holds, the parties, the outbox event, then the seat
 # and the audit row, whose locks are held for the rest of that one statement only.
 # A refusal raises (SQLSTATE below) and nothing of it is kept.
-_BOOK_PG = Sql("SELECT marriage_book(" + ", ".join(f"${n}" for n in range(1, 43)) + ")")
-_IN_FLIGHT, _PARTY_HELD, _FULL = "HMIF1", "HMPH1", "HMSF1"
+_BOOK_PG = Sql("SELECT marriage_book(" + ", ".join(f"${n}" for n in range(1, 45)) + ")")
+_IN_FLIGHT, _PARTY_HELD, _FULL, _NO_SHOW = "HMIF1", "HMPH1", "HMSF1", "HMNS1"
+_RECHECK = "40001"  # what was read changed: the request runs again (api.route)
 
 # SQLite (no writes in a WITH): the same statements one by one, all in one hop to
 # aiosqlite's thread (`_book_sqlite`).
@@ -279,19 +290,30 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
     since = now - dt.timedelta(days=settings.marriage_no_show_window_days
                                + settings.marriage_no_show_suspension_days)
     db = await prepared.driver(session)
-    if db.is_sqlite:
-        people = (blind + [None, None])[:2]
-        found = await db.fetchrow(_SLOT_READ, office_id, db.date(day), people[0], db.ts(since),
-                                  body.slot_id, people[1])
-    else:
-        found = await db.fetchrow_alone(_SLOT_READ, office_id, day, blind, since, body.slot_id)
-    if found is None:
-        raise NotFound(what="slot")
-    row = _SlotRead(_week(found[0]), found[1], found[2], bool(found[3]),
-                    db.json_out(found[4]), bool(found[5]), found[6], found[7], found[8],
-                    found[4], AppointmentOffice(id=office_id, name=found[9],
-                                                    address=found[10], phone=found[11]),
-                    bool(found[12]))
+    # PostgreSQL: what this process last read of the office's day, if anything
+    # (`marriage_book` re-checks every part of it); the people's no-shows and the
+    # seats are then checked by the write and the full-session memo.
+    row = None if db.is_sqlite else office_days.get(office_id, day)
+    cached = row is not None
+    if row is None:
+        if db.is_sqlite:
+            people = (blind + [None, None])[:2]
+            found = await db.fetchrow(_SLOT_READ, office_id, db.date(day), people[0],
+                                      db.ts(since), body.slot_id, people[1])
+        else:
+            found = await db.fetchrow_alone(_SLOT_READ, office_id, day, blind, since,
+                                            body.slot_id)
+        if found is None:
+            raise NotFound(what="slot")
+        row = _SlotRead(_week(found[0]), found[1], found[2], bool(found[3]),
+                        db.json_out(found[4]), bool(found[5]), found[6], found[7], found[8],
+                        found[4], AppointmentOffice(id=office_id, name=found[9],
+                                                        address=found[10], phone=found[11]),
+                        bool(found[12]), found[13])
+        if not db.is_sqlite:
+            office_days.remember(office_id, day, row._replace(no_shows=False, full=False))
+            if row.full:
+                capacity.note_full(body.slot_id)
     await official_calendar.refresh(session)  # a no-op unless the copy is old
     held = next((s for s in calendar.sessions_on(office_id, day, row.sessions, row.closed,
                                                    row.special)
@@ -321,7 +343,7 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
         case_id = case.id
 
     slot_id = held.slot_id
-    if row.full or held.capacity < 1:
+    if row.full or held.capacity < 1 or (cached and capacity.known_full(slot_id)):
         # Every seat taken when read: refused before anything is written (a seat
         # given back since is found by the next request).
         raise SlotFull()
@@ -354,9 +376,20 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
         await _write_sqlite(db, appointment, blind, parties, audit_row, event_row,
                             held.capacity)
     else:
-        await _write_pg(db, claim, answer, row, held.capacity, appointment, blind, parties,
-                        audit_row, event_row)
+        try:
+            await _write_pg(db, claim, answer, row, held.capacity, appointment, blind,
+                            parties, audit_row, event_row, since if cached else None)
+        except _RecentNoShow:
+            # Counted now (as a read would have had them counted); not suspended:
+            # the same write without the check.
+            await rules.check_suspension(session, settings, blind)
+            await _write_pg(db, claim, answer, row, held.capacity, appointment, blind,
+                            parties, audit_row, event_row, None)
     return Booked(view, answer)
+
+
+class _RecentNoShow(Exception):  # noqa: N818 - a signal inside `book`
+    """`marriage_book` found a no-show of one of the people (SQLSTATE HMNS1)."""
 
 
 @lru_cache(maxsize=256)
@@ -403,8 +436,9 @@ async def _write_sqlite(db: prepared.SqliteDriver, a: dict[str, Any], blind: lis
 async def _write_pg(db: prepared.PgDriver, claim: idempotency.Claim | None, answer: str,
                     row: _SlotRead, capacity_: int, a: dict[str, Any], blind: list[str],
                     parties: list[dict[str, Any]], audit_row: tuple,
-                    event_row: tuple | None) -> None:
-    """One call of `marriage_book`, with the idempotent record of this very answer."""
+                    event_row: tuple | None, no_show_since: dt.datetime | None) -> None:
+    """One call of `marriage_book`, with the idempotent record of this very answer.
+    `no_show_since`: the people's no-shows are not known yet (`_RecentNoShow`)."""
     record = claim.record_values(201, answer) if claim is not None else (None,) * 4
     event = (event_row[0], event_row[1], event_row[2], event_row[5], event_row[7]) \
         if event_row is not None else (None,) * 5
@@ -421,13 +455,20 @@ async def _write_pg(db: prepared.PgDriver, claim: idempotency.Claim | None, answ
             blind, *([p[k] for p in parties] for k in ("id", "name", "id_number_encrypted",
                                                        "id_number_masked", "phone_encrypted",
                                                        "phone_masked")),
-            audit_row[0], *audit_row[2:5], *audit_row[6:8], audit_row[10], *event)
+            audit_row[0], *audit_row[2:5], *audit_row[6:8], audit_row[10], *event,
+            row.org_version, no_show_since)
     except DBAPIError as exc:
         if claim is not None:
             claim.stored = False  # nothing of it was kept
         code = sqlstate(exc)
         if code == _FULL:
+            capacity.note_full(a["slot_id"])
             raise SlotFull() from None
+        if code == _RECHECK:
+            office_days.forget(a["office_id"], a["session_date"])
+            raise
+        if code == _NO_SHOW:
+            raise _RecentNoShow() from None
         if code == _IN_FLIGHT:
             raise IdempotencyInFlight() from None
         if code == _PARTY_HELD:

@@ -58,7 +58,7 @@ from schemas.marriage_lottery import MarriageLottery
 from schemas.organisation import Organisation, OrgKind
 from services import audit, capacity, divisions, organisations, stranding
 from services.etag import etag
-from services.marriage import calendar, cancellation, official_calendar
+from services.marriage import calendar, cancellation, office_days, official_calendar
 from services.marriage.calendar import Session
 
 MAX_SLOT_RANGE_DAYS = 62
@@ -241,6 +241,7 @@ _SCHEDULE_LOCK = Sql("SELECT pg_advisory_xact_lock(hashtextextended('marriage_sc
 
 
 async def _exclude_bookings(session: AsyncSession, office_id: str) -> None:
+    office_days.forget_office(office_id)
     db = await prepared.driver(session)
     if not db.is_sqlite:  # SQLite: the writer's transaction excludes everyone already
         await db.execute(_SCHEDULE_LOCK, office_id)

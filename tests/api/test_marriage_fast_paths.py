@@ -5,9 +5,13 @@ the slots exactly what the calendar, the seat rows and the booking window say.""
 from __future__ import annotations
 
 import datetime as dt
+import json
+
+from sqlalchemy import text
 
 from core.clock import CHINA_TZ, clock
 from schemas.marriage import CitizenAppointmentPublic, SlotList
+from services import capacity as seats
 from services.marriage import calendar
 from services.marriage.calendar import bookable_now
 from tests.api.test_marriage_support import (
@@ -15,6 +19,7 @@ from tests.api.test_marriage_support import (
     citizen,
     couple,
     office_with_schedule,
+    person,
     set_china_time,
     slot_id,
 )
@@ -193,3 +198,106 @@ async def test_a_replay_is_answered_even_where_the_booking_would_now_be_refused(
     reused = await client.post("/v1/marriage/appointments",
                                json={**body, "parties": couple()}, headers=headers)
     assert reused.status_code == 422 and reused.json()["code"] == "idempotency_key_reused"
+
+
+# Booking on PostgreSQL keeps what it read of an office's day (services.marriage.
+# office_days) and `marriage_book` re-checks it. The changes below are made in the
+# database directly, as another server process's would be: this process's copy is
+# then stale, and no booking may act on it.
+
+async def _sql(db, statement: str, **params) -> None:
+    async with db.session() as session:
+        await session.execute(text(statement), params)
+        await session.commit()
+
+
+async def test_a_booking_never_acts_on_an_office_day_read_before_another_process_changed_it(
+        client, admin_headers, settings, db):
+    set_china_time("2026-12-01")
+    office, _ = await office_with_schedule(client, admin_headers)
+    first = await book(client, settings, slot_id(office["id"], "2026-12-08"))
+    assert first.status_code == 201, first.text  # the office's day is read (and kept)
+    # The office's phone changes: the next appointment shows the new one.
+    await _sql(db, "UPDATE organisation SET phone = '010-88889999', version = version + 1 "
+                   "WHERE id = :id", id=office["id"])
+    r = await book(client, settings, slot_id(office["id"], "2026-12-08"))
+    assert r.status_code == 201, r.text
+    assert r.json()["office"]["phone"] == "010-88889999"
+    # The week changes to afternoons only: the morning session is gone.
+    await _sql(db, "UPDATE marriage_schedule SET sessions = :s, version = version + 1 "
+                   "WHERE office_id = :id", id=office["id"], s=json.dumps([
+                       {"weekday": 2, "start": "13:30", "end": "17:00", "capacity": 5}]))
+    r = await book(client, settings, slot_id(office["id"], "2026-12-08"))
+    assert r.status_code == 404 and r.json()["code"] == "not_found", r.text
+    r = await book(client, settings, slot_id(office["id"], "2026-12-08", "13:30"))
+    assert r.status_code == 201, r.text
+
+
+async def test_a_suspended_person_is_refused_on_a_day_already_read(client, admin_headers,
+                                                                   settings):
+    """The people's no-shows are not part of the office's day that is kept: the
+    write checks them (and a person with one no-show still books)."""
+    set_china_time("2026-12-01")
+    office, staff = await office_with_schedule(client, admin_headers)
+    groom, bride, first_partner = person("male"), person("female"), person("female")
+    for booked_on, day, partner in (("2026-12-01", "2026-12-08", first_partner),
+                                    ("2026-12-09", "2026-12-15", person("female"))):
+        set_china_time(booked_on)
+        r = await book(client, settings, slot_id(office["id"], day), [groom, partner])
+        assert r.status_code == 201, r.text
+        set_china_time(day, "12:30")
+        r = await client.post(f"/v1/marriage/appointments/{r.json()['id']}/no-show",
+                              headers=staff)
+        assert r.status_code == 200, r.text
+        if day == "2026-12-08":
+            r = await book(client, settings, slot_id(office["id"], "2026-12-22"),
+                           [person("male"), bride])
+            assert r.status_code == 201, r.text  # 2026-12-22 is read and kept
+    set_china_time("2026-12-16")
+    r = await book(client, settings, slot_id(office["id"], "2026-12-22"), [groom, bride])
+    assert r.status_code == 422 and r.json()["code"] == "booking_suspended", r.text
+    # The groom's partner of 2026-12-08 has one no-show: she still books, on the
+    # same kept day.
+    r = await book(client, settings, slot_id(office["id"], "2026-12-22"),
+                   [person("male"), first_partner])
+    assert r.status_code == 201, r.text
+
+
+async def test_a_seat_given_back_is_bookable_at_once_after_refusals(client, admin_headers,
+                                                                    settings):
+    set_china_time("2026-12-01")
+    office, _ = await office_with_schedule(client, admin_headers, sessions=[
+        {"weekday": 2, "start": "09:00", "end": "12:00", "capacity": 1}])
+    slot = slot_id(office["id"], "2026-12-08", "09:00")
+    me = citizen(settings)
+    taken = await book(client, settings, slot, headers=me)
+    assert taken.status_code == 201, taken.text
+    for _ in range(3):  # refused, the later ones from this process's memo of the seat
+        r = await book(client, settings, slot)
+        assert r.status_code == 409 and r.json()["code"] == "slot_full"
+    r = await client.post(f"/v1/marriage/appointments/{taken.json()['id']}/cancel", headers=me)
+    assert r.status_code == 200, r.text
+    r = await book(client, settings, slot)
+    assert r.status_code == 201, r.text
+
+
+async def test_a_seat_given_back_by_another_process_is_found_once_the_memo_lapses(
+        client, admin_headers, settings, db, monkeypatch):
+    set_china_time("2026-12-01")
+    office, _ = await office_with_schedule(client, admin_headers, sessions=[
+        {"weekday": 2, "start": "09:00", "end": "12:00", "capacity": 1}])
+    slot = slot_id(office["id"], "2026-12-08", "09:00")
+    taken = await book(client, settings, slot)
+    assert taken.status_code == 201, taken.text
+    for _ in range(2):
+        r = await book(client, settings, slot)
+        assert r.status_code == 409 and r.json()["code"] == "slot_full"
+    # Another process cancels it (as services.marriage.cancellation would).
+    await _sql(db, "UPDATE marriage_appointment SET status = 'cancelled' WHERE id = :id",
+               id=taken.json()["id"])
+    await _sql(db, "DELETE FROM marriage_party_hold WHERE appointment_id = :id",
+               id=taken.json()["id"])
+    await _sql(db, "UPDATE capacity_slot SET booked = 0 WHERE id = :id", id=slot)
+    monkeypatch.setattr(seats, "FULL_MEMO_SECONDS", 0.0)  # the memo's time has passed
+    r = await book(client, settings, slot)
+    assert r.status_code == 201, r.text
