@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import valid_principal
 from api.problems import responses
+from core import prepared
 from core.db import Database, is_retryable
 from core.errors import DomainError, Forbidden, InvalidState, NotFound
 from core.logging import get_logger
@@ -58,17 +59,18 @@ async def transact(request: Request, run: Callable[[Request], Awaitable[Response
         try:
             response = await run(request)
             if response.status_code >= 400:
-                await session.rollback()
+                await _rollback(session)
                 await _check_claim(session, request)
                 return response
             claim = request.state.idempotency
             if claim is not None:
                 await idempotency.complete(session, claim, response.status_code,
                                            bytes(response.body))
-            await session.commit()
+            if not prepared.idle(session):
+                await session.commit()
             return response
         except Exception as exc:
-            await session.rollback()
+            await _rollback(session)
             if is_retryable(exc) and attempt < attempts:
                 log.info("transaction_retry", attempt=attempt)
                 continue
@@ -77,11 +79,17 @@ async def transact(request: Request, run: Callable[[Request], Awaitable[Response
             code = refusal_code(exc) if write else None
             if code is not None:
                 await _audit_refusal(session, request, code)
-                await session.commit()
+                if not prepared.idle(session):
+                    await session.commit()
             raise
         finally:
             await session.close()
     raise AssertionError("unreachable")
+
+
+async def _rollback(session: AsyncSession) -> None:
+    if not prepared.idle(session):  # else nothing to undo, and the connection is kept
+        await session.rollback()
 
 
 async def _check_claim(session: AsyncSession, request: Request) -> None:

@@ -624,7 +624,8 @@ def profile_load(tag: str, what: str, pid: int, url: str, script: str, args: lis
     out = VAR / f"profile-{tag}-{what}.speedscope.json"
     argv = [str(VENV_BIN / "py-spy"), "record", "--pid", str(pid), "--duration",
             str(opts.profile_duration), "--rate", "200", "--nonblocking",
-            "--format", "speedscope", "--output", str(out)]
+            "--format", "speedscope", "--output", str(out)] + (
+                ["--native"] if opts.profile_native else [])
     log(f"{tag}: profiling {what} with py-spy for {opts.profile_duration}s -> {out}")
     spy = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            start_new_session=True)
@@ -845,6 +846,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="also profile huimin (1 worker) with py-spy under a booking load")
     p.add_argument("--profile-duration", type=int, default=10)
     p.add_argument("--profile-top", type=int, default=25)
+    p.add_argument("--profile-native", action="store_true",
+                   help="py-spy --native: C and Cython frames too (asyncpg's protocol)")
     p.add_argument("--quiet", type=float, default=0.25,
                    help="before each database/worker run, wait until the CPUs are at most "
                         "this busy with other work (0-1)")

@@ -252,6 +252,24 @@ def _executemany(db: sqlite3.Connection, text: str, rows: Sequence[Sequence[Any]
 Driver = PgDriver | SqliteDriver
 
 
+def idle(session: AsyncSession) -> bool:
+    """Whether the session has nothing to commit or roll back: nothing begun, or
+    only statements sent on their own on PostgreSQL (`fetchrow_alone`,
+    `execute_alone`: each committed as it ran) and no ORM object pending. A hot
+    route's booking is that (`api.route.transact` then skips SQLAlchemy's commit,
+    rollback and the fresh connection a rollback leaves it to check out)."""
+    sync = session.sync_session
+    transaction = sync.get_transaction()
+    if transaction is None:
+        return True
+    cached = sync.info.get(_SESSION_KEY)
+    if cached is None or cached[0] is not transaction or not transaction.is_active:
+        return False
+    drv = cached[1]
+    return isinstance(drv, PgDriver) and not drv.in_transaction \
+        and not (sync.new or sync.dirty or sync.deleted)
+
+
 async def driver(session: AsyncSession) -> Driver:
     """The driver of the session's connection, in the session's transaction (begun
     here if it was not: on SQLite write engines that is `BEGIN IMMEDIATE`)."""
