@@ -113,10 +113,11 @@ async def list_lottery_entries(lottery_id: str, session: Db,
 async def enter_lottery(lottery_id: str, body: LotteryEntryCreate, session: Db,
                         principal: CitizenPrincipal, settings: SettingsDep,
                         _idem: Idempotent) -> Response:
-    entry = await lottery.enter(session, principal, settings, lottery_id, body)
-    created = LotteryEntryCreated(id=entry.id, status=entry.status, lottery_id=lottery_id)
-    return Response(created.model_dump_json(), status_code=201, media_type="application/json",
-                    headers={"Location": f"/v1/marriage/lottery-entries/{entry.id}"})
+    entered = await lottery.enter(session, principal, settings, lottery_id, body, claim=_idem)
+    # Serialised once, by the service (which may have stored it as the idempotent
+    # record already), as for a booking.
+    return Response(entered.json, status_code=201, media_type="application/json",
+                    headers={"Location": f"/v1/marriage/lottery-entries/{entered.entry.id}"})
 
 
 @router.get("/lottery-entries/{entry_id}", response_model=LotteryEntryView,

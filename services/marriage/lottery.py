@@ -23,20 +23,21 @@ import json
 import secrets
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, func, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import pages, prepared
 from core.clock import clock, utc
-from core.db import is_unique_violation
+from core.db import is_unique_violation, sqlstate
 from core.errors import (
     ApplicantNotAParty,
     DomainError,
     DuplicateEntry,
     DuplicateLottery,
+    IdempotencyInFlight,
     InvalidLottery,
     InvalidPreferences,
     InvalidState,
@@ -63,6 +64,7 @@ from schemas.marriage_lottery import (
     EntryStatus,
     LotteryCreate,
     LotteryEntryCreate,
+    LotteryEntryCreated,
     LotteryEntryPublic,
     LotteryEntryView,
     LotteryPublic,
@@ -72,7 +74,7 @@ from schemas.marriage_lottery import (
     MarriageLotteryEntrant,
     MarriageLotteryEntry,
 )
-from services import audit, capacity, identity, scopes
+from services import audit, capacity, idempotency, identity, scopes
 from services.marriage import calendar, events, lottery_order, rules, schedules
 from services.marriage.calendar import Session
 
@@ -159,6 +161,7 @@ async def cancel(session: AsyncSession, principal: Principal,
     now = clock.now()
     if status_of(lottery, now) != LotteryStatus.scheduled:
         raise InvalidState(status=status_of(lottery, now), action="cancel")
+    await _exclude_entries(session, lottery_id)
     result = await session.execute(
         update(MarriageLottery)
         .where(MarriageLottery.id == lottery_id,
@@ -263,9 +266,9 @@ async def list_entries(session: AsyncSession, lottery_id: str, *, limit: int,
 
 # --- the citizen's side --------------------------------------------------------------
 
-# One round trip for what an entry reads: the lottery (share-locked on PostgreSQL,
-# so the draw's UPDATE waits for this entry and an entry after the draw sees it),
-# the office's weekly sessions, the date's special sessions and closure, whether
+# One round trip for what an entry reads: the lottery (not locked: on PostgreSQL
+# `marriage_lottery_enter` takes the lottery's lock and checks it again), the
+# office's weekly sessions, the date's special sessions and closure, whether
 # any of the people has a no-show since $3, and which of them hold a live
 # appointment (blind indexes). $1 lottery, $2 the people, $3 no-shows since, $4 now.
 _ENTRY_READ_SELECT = """
@@ -285,37 +288,30 @@ WHERE l.id = $1
 """
 _ENTRY_READ = Sql(
     _ENTRY_READ_SELECT.format(people="= ANY($2::varchar[])", holders="= ANY($2::varchar[])",
-                              agg="array_agg(h.id_blind_index)") + " FOR SHARE OF l",
+                              agg="array_agg(h.id_blind_index)"),
     # SQLite: the (at most two) people as $2 and $5; NULL never matches.
     _ENTRY_READ_SELECT.format(people="IN ($2, $5)", holders="IN ($2, $5)",
                               agg="group_concat(h.id_blind_index)").replace("$", "?"),
 )
 
-_ENTRY_PG = Sql(f"""
-WITH e AS (
-  INSERT INTO marriage_lottery_entry (id, lottery_id, owner_subject, kind, session_preferences,
-    status, created_at)
-  VALUES ($1::varchar, $2::varchar, $3::varchar, $4::varchar, $5::text::json, 'entered',
-    $6::timestamptz)
-  RETURNING id
-), p AS (
-  INSERT INTO marriage_lottery_entrant (id, entry_id, lottery_id, position, name,
-    id_number_encrypted, id_blind_index, id_number_masked, phone_encrypted, phone_masked)
-  SELECT p.id, e.id, $2, p.n - 1, p.name, p.enc, p.blind, p.masked, p.phone_enc,
-    p.phone_masked
-  FROM e, unnest($7::varchar[], $8::varchar[], $9::varchar[], $10::varchar[],
-                 $11::varchar[], $12::varchar[], $13::varchar[])
-    WITH ORDINALITY AS p(id, name, enc, blind, masked, phone_enc, phone_masked, n)
-), a AS (
-  INSERT INTO audit_event ({audit.COLUMNS})
-  SELECT $14::varchar, $6, $15::varchar, $16::varchar, $17::varchar, $18::varchar,
-    'marriage_lottery_entry.create', 'marriage_lottery_entry', $1, 'success', $19::varchar
-  FROM e
-)
-SELECT count(*) FROM e
-""")  # noqa: S608 - constant text, built at import
-# (`a`, the audit row, is numbered and hashed into the chain by migration 0009's
-# trigger, as the booking's is.)
+# PostgreSQL: the whole entry in one call of `marriage_lottery_enter` (migration
+# 0016), outside any transaction block: the idempotency record, the lottery's lock
+# (shared; the draw and the cancellation take it exclusive) and its re-check, the
+# entry, its entrants and the audit row. A refusal raises; nothing of it is kept.
+_ENTER_PG = Sql("SELECT marriage_lottery_enter("
+                + ", ".join(f"${n}" for n in range(1, 26)) + ")")
+_IN_FLIGHT = "HMIF1"
+_LOTTERY_LOCK = Sql("SELECT pg_advisory_xact_lock(hashtextextended('marriage_lottery:' "
+                    "|| $1, 0))")
+
+
+async def _exclude_entries(session: AsyncSession, lottery_id: str) -> None:
+    """Before the lottery's status changes (the draw, the cancellation): wait for
+    the entries in flight, and make the next ones see the change (PostgreSQL; on
+    SQLite the writer's transaction excludes them already)."""
+    db = await prepared.driver(session)
+    if not db.is_sqlite:
+        await db.execute(_LOTTERY_LOCK, lottery_id)
 
 _ENTRY_SQLITE = (
     "INSERT INTO marriage_lottery_entry (id, lottery_id, owner_subject, kind, "
@@ -352,7 +348,7 @@ async def _read_for_entry(db: Any, lottery_id: str, blind: list[str],
         row = await db.fetchrow(_ENTRY_READ, lottery_id, people[0], db.ts(since), db.ts(now),
                                 people[1])
     else:
-        row = await db.fetchrow(_ENTRY_READ, lottery_id, blind, since, now)
+        row = await db.fetchrow_alone(_ENTRY_READ, lottery_id, blind, since, now)
     if row is None:
         raise NotFound(what="lottery")
     day = row[3] if isinstance(row[3], dt.date) else dt.date.fromisoformat(row[3])
@@ -366,8 +362,17 @@ async def _read_for_entry(db: Any, lottery_id: str, blind: list[str],
                      held, bool(row[8]), list(holders or ()))
 
 
+class Entered(NamedTuple):
+    entry: MarriageLotteryEntry
+    json: str  # the 201 body, as stored for an idempotent replay
+
+
 async def enter(session: AsyncSession, principal: Principal, settings: Settings,
-                lottery_id: str, body: LotteryEntryCreate) -> MarriageLotteryEntry:
+                lottery_id: str, body: LotteryEntryCreate,
+                claim: idempotency.Claim | None = None) -> Entered:
+    """Enter, and the 201 body. On PostgreSQL the write is one statement that also
+    stores `claim`'s record of that body (`marriage_lottery_enter`); on SQLite the
+    request's transaction does (`api.route.transact`)."""
     now = clock.now()
     # The numbers are parsed first (the blind indexes ride along with the read); their
     # errors, like the rules', are said after the lottery's own (a missing or closed
@@ -422,6 +427,8 @@ async def enter(session: AsyncSession, principal: Principal, settings: Settings,
     prefs_json = json.dumps(prefs)
     aud = audit.row(principal, "marriage_lottery_entry.create", "marriage_lottery_entry",
                     entry_id, at=db.ts(now), org_id=read.office_id)
+    answer = LotteryEntryCreated(id=entry_id, status=EntryStatus.entered,
+                                 lottery_id=lottery_id).model_dump_json()
     try:
         if db.is_sqlite:
             await db.run(_enter_sqlite,
@@ -431,17 +438,23 @@ async def enter(session: AsyncSession, principal: Principal, settings: Settings,
                           for n, e in enumerate(entrants)],
                          aud)
         else:
-            await db.fetchrow(_ENTRY_PG, entry_id, lottery_id, principal.subject, body.kind,
-                              prefs_json, now,
-                              *([e[k] for e in entrants] for k in range(7)),
-                              aud[0], aud[2], aud[3], aud[4], aud[5], aud[10])
-    except IntegrityError as exc:
+            record = claim.record_values(201, answer) if claim is not None else (None,) * 4
+            await db.fetchrow_alone(
+                _ENTER_PG, claim.scope if claim else None, claim.key if claim else None,
+                *record, entry_id, lottery_id, principal.subject, body.kind, prefs_json, now,
+                *([e[k] for e in entrants] for k in range(7)),
+                aud[0], aud[2], aud[3], aud[4], aud[5], aud[10])
+    except DBAPIError as exc:
+        if claim is not None and not db.is_sqlite:
+            claim.stored = False  # nothing of it was kept
         if is_unique_violation(exc):
             raise DuplicateEntry() from None
+        if sqlstate(exc) == _IN_FLIGHT:
+            raise IdempotencyInFlight() from None
         raise
-    return MarriageLotteryEntry.model_construct(
+    return Entered(MarriageLotteryEntry.model_construct(
         id=entry_id, lottery_id=lottery_id, owner_subject=principal.subject, kind=body.kind,
-        session_preferences=prefs, status=EntryStatus.entered, created_at=now)
+        session_preferences=prefs, status=EntryStatus.entered, created_at=now), answer)
 
 
 ENTRY = scopes.Resource(model=MarriageLotteryEntry, noun="lottery entry",
@@ -494,6 +507,7 @@ async def draw(session: AsyncSession, lottery_id: str) -> DrawResult | None:
     so a failure leaves the lottery `scheduled` for the next sweep.
     """
     now = clock.now()
+    await _exclude_entries(session, lottery_id)
     result = await session.execute(
         update(MarriageLottery)
         .where(MarriageLottery.id == lottery_id,

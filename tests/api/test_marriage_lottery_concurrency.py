@@ -17,13 +17,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
 
 from core.security import issue_citizen_token
 from core.settings import Settings
 from schemas.marriage_lottery import MarriageLotteryEntrant, MarriageLotteryEntry
+from services import maintenance
 from tests.api.test_marriage_lottery_support import enter, lottery_office, schedule_lottery
 from tests.api.test_marriage_support import WEEKDAY_SESSIONS, couple, person, set_china_time
+from tests.conftest import IS_PG
 from tests.factories import idem
 from tests.live import huimin_serve
 
@@ -142,3 +145,51 @@ def test_live_two_workers_race_entries_and_draw_by_themselves_once(tmp_path):
     finally:
         con.close()
     assert (draws, booked) == (1, 10)
+
+
+# On PostgreSQL an entry is one call of `marriage_lottery_enter`, which holds the
+# lottery's lock shared; the draw takes it exclusive before it changes the status
+# (services.marriage.lottery). Each side is played here by hand, held open, to see
+# the other wait.
+_LOCK = "SELECT pg_advisory_xact_lock{kind}(hashtextextended('marriage_lottery:' || :id, 0))"
+
+
+@pytest.mark.skipif(not IS_PG, reason="PostgreSQL's lottery lock (SQLite has one writer)")
+async def test_an_entry_in_flight_when_the_draw_begins_waits_and_is_then_refused(
+        client, admin_headers, settings, db):
+    set_china_time("2026-12-01")
+    office, staff = await lottery_office(client, admin_headers)
+    lot = (await schedule_lottery(client, office, staff)).json()
+    set_china_time("2026-12-06")
+    assert (await enter(client, settings, lot["id"])).status_code == 201
+    async with db.session() as s:  # the draw's first step, not committed yet
+        await s.execute(text(_LOCK.format(kind="")), {"id": lot["id"]})
+        await s.execute(text("UPDATE marriage_lottery SET status = 'drawn' WHERE id = :id"),
+                        {"id": lot["id"]})
+        late = asyncio.create_task(enter(client, settings, lot["id"]))
+        await asyncio.sleep(0.5)
+        assert not late.done(), (await late).text
+        await s.commit()
+    r = await asyncio.wait_for(late, 30)
+    # Not an entry the draw never saw: refused as an entry after the draw is.
+    assert r.status_code == 409 and r.json()["code"] == "invalid_state", r.text
+    async with db.session() as s:
+        assert (await s.execute(select(func.count()).select_from(MarriageLotteryEntry))
+                ).scalar_one() == 1
+
+
+@pytest.mark.skipif(not IS_PG, reason="PostgreSQL's lottery lock (SQLite has one writer)")
+async def test_the_draw_waits_for_an_entry_in_flight(client, admin_headers, settings, db):
+    set_china_time("2026-12-01")
+    office, staff = await lottery_office(client, admin_headers)
+    lot = (await schedule_lottery(client, office, staff)).json()
+    set_china_time("2026-12-06")
+    assert (await enter(client, settings, lot["id"])).status_code == 201
+    set_china_time("2026-12-11")  # entries closed: the draw is due
+    async with db.session() as s:  # an entry's call, not committed yet
+        await s.execute(text(_LOCK.format(kind="_shared")), {"id": lot["id"]})
+        sweep = asyncio.create_task(maintenance.run_once(db, settings))
+        await asyncio.sleep(0.5)
+        assert not sweep.done(), await sweep
+        await s.commit()
+    assert (await asyncio.wait_for(sweep, 30))["lotteries_drawn"] == 1
