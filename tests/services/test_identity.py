@@ -6,6 +6,8 @@ import io
 from datetime import UTC, date, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.clock import clock
 from core.errors import InvalidIdNumber
@@ -95,3 +97,33 @@ def test_region_codes_younger_than_the_holder_are_accepted():
 def test_malformed_numbers_get_the_one_code(bad):
     with pytest.raises(InvalidIdNumber):
         identity.parse(bad)
+
+
+def _by_stdnum(value: str) -> tuple[str, str | date]:
+    """What `identity.parse` says of a value with python-stdnum doing every step
+    (`compact`, `get_birth_date`): the reference for its fast path."""
+    try:
+        idn = identity.parse(" " + value)  # not plain: stdnum's compact strips it
+    except InvalidIdNumber as exc:
+        return "refused", exc.extra["reason"]
+    return idn.number, idn.birth_date
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.from_regex(r"[0-9]{17}[0-9xX]", fullmatch=True)
+       | st.builds(lambda d, seq, x: make_id_number(d.strftime("%Y%m%d"), seq=seq)[:17] + x,
+                   st.dates(date(1880, 1, 1), date(2025, 12, 31)),
+                   st.integers(0, 999), st.sampled_from("0123456789xX")))
+def test_a_number_typed_plainly_is_judged_as_stdnum_judges_it(value):
+    """Plain 18-character input skips stdnum's clean-up (services.identity._PLAIN):
+    the number, the birth date and the reason for a refusal are the same."""
+    clock.set(datetime(2026, 12, 1, tzinfo=UTC))
+    try:
+        try:
+            idn = identity.parse(value)
+        except InvalidIdNumber as exc:
+            assert _by_stdnum(value) == ("refused", exc.extra["reason"])
+        else:
+            assert _by_stdnum(value) == (idn.number, idn.birth_date)
+    finally:
+        clock.reset()
