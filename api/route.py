@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.deps import valid_principal
 from api.problems import responses
 from core import prepared
+from core.clock import clock
 from core.db import Database, is_retryable
 from core.errors import DomainError, Forbidden, InvalidState, NotFound
 from core.logging import get_logger
@@ -74,13 +75,9 @@ async def transact(request: Request, run: Callable[[Request], Awaitable[Response
             if is_retryable(exc) and attempt < attempts:
                 log.info("transaction_retry", attempt=attempt)
                 continue
-            if isinstance(exc, DomainError):
-                await _check_claim(session, request)  # may raise Replay instead
-            code = refusal_code(exc) if write else None
-            if code is not None:
-                await _audit_refusal(session, request, code)
-                if not prepared.idle(session):
-                    await session.commit()
+            if await _refused(session, request, exc, write=write) \
+                    and not prepared.idle(session):
+                await session.commit()
             raise
         finally:
             await session.close()
@@ -128,19 +125,32 @@ def refusal_code(exc: Exception) -> str | None:
     return None
 
 
-async def _audit_refusal(session: AsyncSession, request: Request, code: str) -> None:
-    """A refused write by a caller with valid credentials is audited too, on the
-    request's session once its transaction has rolled back, as a transaction of its
-    own. (A body that is not JSON is refused before the route's dependencies run:
-    its caller is looked up here.)"""
-    route = request.scope.get("route")
-    action = getattr(route, "name", None) or "write"
-    principal = await valid_principal(request, session, request.app.state.settings)
-    if principal is None:
-        return
-    object_id = next(iter(request.path_params.values()), None)
-    await audit.record(session, principal, action, "request", object_id,
-                       outcome=f"refused:{code}", alone=True)
+async def _refused(session: AsyncSession, request: Request, exc: Exception, *,
+                   write: bool) -> bool:
+    """After a refused request's rollback: its replay, if it is one (raised:
+    `_check_claim`); else the refusal audited when it is (`refusal_code`), on the
+    request's session as a transaction of its own, together with the key's look-up
+    where that is still to do. True if anything was written. (A body that is not
+    JSON is refused before the route's dependencies run: its caller is looked up
+    here.)"""
+    code = refusal_code(exc) if write else None
+    values = None
+    if code is not None:
+        principal = await valid_principal(request, session, request.app.state.settings)
+        if principal is not None:
+            route = request.scope.get("route")
+            db = await prepared.driver(session)
+            values = audit.row(principal, getattr(route, "name", None) or "write", "request",
+                               next(iter(request.path_params.values()), None),
+                               at=db.ts(clock.now()), outcome=f"refused:{code}")
+    claim = request.state.idempotency
+    if isinstance(exc, DomainError) and claim is not None and not claim.checked \
+            and await idempotency.check(session, claim, audit_row=values):
+        return True  # no record: the refusal stands, audited by the same statement
+    if values is None:
+        return False
+    await audit.insert(session, values, alone=True)
+    return True
 
 
 class Router(APIRouter):

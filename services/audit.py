@@ -83,8 +83,14 @@ async def record(
     (a refused write's, after the request's rolled back), on PostgreSQL a single
     statement committed with it."""
     db = await prepared.driver(session)
-    values = row(principal, action, object_type, object_id, at=db.ts(clock.now()),
-                 outcome=outcome, org_id=org_id)
+    await insert(session, row(principal, action, object_type, object_id,
+                              at=db.ts(clock.now()), outcome=outcome, org_id=org_id),
+                 alone=alone)
+
+
+async def insert(session: AsyncSession, values: tuple, *, alone: bool = False) -> None:
+    """The audit row `values` (a `row()`), as `record` writes it."""
+    db = await prepared.driver(session)
     if db.is_sqlite:
         await db.run(append_sqlite, values)
     elif alone:

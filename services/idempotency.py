@@ -33,6 +33,7 @@ from core.errors import IdempotencyInFlight, IdempotencyKeyRequired, Idempotency
 from core.prepared import Sql
 from core.protected import cipher
 from schemas.idempotency import IdempotencyRecord
+from services import audit
 
 
 class Replay(Exception):  # noqa: N818 - a signal, not an error
@@ -125,6 +126,16 @@ _LOCK_AND_SELECT = Sql(
     "ON r.scope = $2 AND r.key = $3")
 _SELECT = Sql("SELECT 1, request_hash, response_status, response_body, expires_at "
               "FROM idempotency_record WHERE scope = $1 AND key = $2")
+# PostgreSQL: the key's record, and if there is none the refusal's audit row
+# (`check`); `at` and the rest as `audit.row()` gives them.
+_SELECT_OR_AUDIT = Sql(
+    "WITH r AS (SELECT request_hash, response_status, response_body, expires_at "  # noqa: S608
+    "FROM idempotency_record WHERE scope = $1 AND key = $2), "
+    f"a AS (INSERT INTO audit_event ({audit.COLUMNS}) "  # constant text
+    "SELECT $3::varchar, $4::timestamptz, $5::varchar, $6::varchar, $7::varchar, "
+    "$8::varchar, $9::varchar, $10::varchar, $11::varchar, $12::varchar, $13::varchar "
+    "WHERE NOT EXISTS (SELECT 1 FROM r)) "
+    "SELECT 1, request_hash, response_status, response_body, expires_at FROM r")
 _DELETE = Sql("DELETE FROM idempotency_record WHERE scope = $1 AND key = $2")
 _INSERT = Sql("INSERT INTO idempotency_record (scope, key, request_hash, response_status, "
               "response_body, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
@@ -167,16 +178,23 @@ async def begin(session: AsyncSession, *, scope: str, key: str, request_hash: st
     return Claim(scope=scope, key=key, request_hash=request_hash, ttl_hours=ttl_hours)
 
 
-async def check(session: AsyncSession, claim: Claim) -> None:
+async def check(session: AsyncSession, claim: Claim, *,
+                audit_row: tuple | None = None) -> bool:
     """For a claim `begin` did not look up (`checked` False), once its request has
     been refused: raise Replay or IdempotencyKeyReused if the key has a record, 409
     in flight if it has an expired one (removed here, so the client's retry runs
-    afresh); return if it has none, and the refusal stands."""
+    afresh); return if it has none, and the refusal stands. `audit_row` (an
+    `audit.row()` of the refusal): written by the same statement when the key has
+    no record; True then (PostgreSQL: a refusal of a full session costs one round
+    trip after the read, not two)."""
     db = await prepared.driver(session)
-    row = await db.fetchrow_alone(_SELECT, claim.scope, claim.key)
+    if audit_row is not None and not db.is_sqlite:
+        row = await db.fetchrow_alone(_SELECT_OR_AUDIT, claim.scope, claim.key, *audit_row)
+    else:
+        row = await db.fetchrow_alone(_SELECT, claim.scope, claim.key)
     claim.checked = True
     if row is None:
-        return
+        return audit_row is not None and not db.is_sqlite
     _, stored_hash, status, body, expires_at = row
     if db.ts_out(expires_at) <= clock.now():
         await db.execute_alone(_DELETE, claim.scope, claim.key)

@@ -4,7 +4,15 @@ caller with valid credentials, validation and malformed JSON included; not 401
 
 from __future__ import annotations
 
-from tests.factories import citizen_headers
+from tests.api.test_marriage_support import (
+    book,
+    citizen,
+    couple,
+    office_with_schedule,
+    set_china_time,
+    slot_id,
+)
+from tests.factories import citizen_headers, idem
 
 
 async def events(client, admin_headers, **filters) -> list[dict]:  # noqa: ANN001
@@ -38,3 +46,27 @@ async def test_refusals_without_a_known_caller_are_not_audited(client, admin_hea
         r = await client.post("/v1/admin/organisations", json={"kind": "x"}, headers=headers)
         assert r.status_code == 401
     assert await events(client, admin_headers, object_type="request") == []
+
+
+async def test_a_full_session_refusal_is_audited_once_and_a_replay_is_not(
+        client, admin_headers, settings):
+    """Booking (a hot route) looks its key up only once refused, in the statement
+    that audits the refusal: a replay is answered, not audited as a refusal."""
+    set_china_time("2026-12-01")
+    office, _ = await office_with_schedule(client, admin_headers, sessions=[
+        {"weekday": 2, "start": "09:00", "end": "12:00", "capacity": 1}])
+    slot = slot_id(office["id"], "2026-12-08", "09:00")
+    first = {**citizen(settings, "wx-first"), **idem()}
+    body = {"slot_id": slot, "kind": "marriage", "parties": couple()}
+    r = await client.post("/v1/marriage/appointments", json=body, headers=first)
+    assert r.status_code == 201, r.text
+    for n in range(2):  # the second from the process's memo of the full session
+        r = await book(client, settings, slot, headers=citizen(settings, f"wx-late-{n}"))
+        assert r.status_code == 409 and r.json()["code"] == "slot_full"
+        found = await events(client, admin_headers, actor_id=f"wx-late-{n}")
+        assert [(e["outcome"], e["action"]) for e in found] == [
+            ("refused:slot_full", "book_appointment")]
+    again = await client.post("/v1/marriage/appointments", json=body, headers=first)
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+    found = await events(client, admin_headers, actor_id="wx-first")
+    assert [e["outcome"] for e in found] == ["success"]
