@@ -623,9 +623,10 @@ def profile_load(tag: str, what: str, pid: int, url: str, script: str, args: lis
     https://www.speedscope.app) and, beside it, the summary of profile_summary.py."""
     out = VAR / f"profile-{tag}-{what}.speedscope.json"
     argv = [str(VENV_BIN / "py-spy"), "record", "--pid", str(pid), "--duration",
-            str(opts.profile_duration), "--rate", "200", "--nonblocking",
+            str(opts.profile_duration), "--rate", "200",
             "--format", "speedscope", "--output", str(out)] + (
-                ["--native"] if opts.profile_native else [])
+                # py-spy reads C frames only with the process paused at each sample
+                ["--native"] if opts.profile_native else ["--nonblocking"])
     log(f"{tag}: profiling {what} with py-spy for {opts.profile_duration}s -> {out}")
     spy = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            start_new_session=True)
@@ -847,7 +848,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--profile-duration", type=int, default=10)
     p.add_argument("--profile-top", type=int, default=25)
     p.add_argument("--profile-native", action="store_true",
-                   help="py-spy --native: C and Cython frames too (asyncpg's protocol)")
+                   help="py-spy --native: C and Cython frames too (asyncpg's protocol); "
+                        "it pauses the server at each sample, so figures under it are lower")
     p.add_argument("--quiet", type=float, default=0.25,
                    help="before each database/worker run, wait until the CPUs are at most "
                         "this busy with other work (0-1)")
