@@ -252,6 +252,19 @@ def _executemany(db: sqlite3.Connection, text: str, rows: Sequence[Sequence[Any]
 Driver = PgDriver | SqliteDriver
 
 
+_EXCLUSIVE_LOCK = Sql("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+
+
+async def exclusive_lock(session: AsyncSession, key: str) -> None:
+    """The transaction-level advisory lock on `key`, exclusive, for the rest of the
+    session's transaction: what a one-statement write holds shared (`marriage_book`,
+    `marriage_lottery_enter` spell the same key). PostgreSQL only: on SQLite the
+    writer's transaction excludes everyone already."""
+    db = await driver(session)
+    if not db.is_sqlite:
+        await db.execute(_EXCLUSIVE_LOCK, key)
+
+
 def idle(session: AsyncSession) -> bool:
     """Whether the session has nothing to commit or roll back: nothing begun, or
     only statements sent on their own on PostgreSQL (`fetchrow_alone`,

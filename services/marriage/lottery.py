@@ -301,17 +301,13 @@ _ENTRY_READ = Sql(
 _ENTER_PG = Sql("SELECT marriage_lottery_enter("
                 + ", ".join(f"${n}" for n in range(1, 26)) + ")")
 _IN_FLIGHT = "HMIF1"
-_LOTTERY_LOCK = Sql("SELECT pg_advisory_xact_lock(hashtextextended('marriage_lottery:' "
-                    "|| $1, 0))")
 
 
 async def _exclude_entries(session: AsyncSession, lottery_id: str) -> None:
     """Before the lottery's status changes (the draw, the cancellation): wait for
     the entries in flight, and make the next ones see the change (PostgreSQL; on
     SQLite the writer's transaction excludes them already)."""
-    db = await prepared.driver(session)
-    if not db.is_sqlite:
-        await db.execute(_LOTTERY_LOCK, lottery_id)
+    await prepared.exclusive_lock(session, f"marriage_lottery:{lottery_id}")
 
 _ENTRY_SQLITE = (
     "INSERT INTO marriage_lottery_entry (id, lottery_id, owner_subject, kind, "

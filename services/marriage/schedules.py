@@ -37,7 +37,6 @@ from core.errors import (
     ScheduleNotSet,
 )
 from core.ids import new_id
-from core.prepared import Sql
 from core.principal import Principal
 from core.settings import Settings
 from core.writes import insert_if_absent, versioned_update
@@ -236,15 +235,9 @@ def _or(value: int | None, default: int) -> int:
 # what booking reads (the week, closures, special days, lotteries) takes it
 # exclusive before it locks the row, so it waits for the bookings in flight and the
 # next ones see it. The key's text is spelled the same in the function.
-_SCHEDULE_LOCK = Sql("SELECT pg_advisory_xact_lock(hashtextextended('marriage_schedule:' "
-                     "|| $1, 0))")
-
-
 async def _exclude_bookings(session: AsyncSession, office_id: str) -> None:
     office_days.forget_office(office_id)
-    db = await prepared.driver(session)
-    if not db.is_sqlite:  # SQLite: the writer's transaction excludes everyone already
-        await db.execute(_SCHEDULE_LOCK, office_id)
+    await prepared.exclusive_lock(session, f"marriage_schedule:{office_id}")
 
 
 async def _schedule_for_update(session: AsyncSession, office_id: str) -> MarriageSchedule | None:
