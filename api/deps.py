@@ -134,10 +134,16 @@ async def _authenticate(request: Request, session: AsyncSession,
             raise err from exc
         except jwt.PyJWTError as exc:
             raise errors.InvalidToken() from exc
-        # A bound account acts as its person (real-name identity, API.md).
-        principal = Principal(kind="citizen", subject=claims["sub"], role="citizen",
-                              identity_blind=await citizens.blind_index_of(
-                                  session, claims["sub"]))
+        # A bound account acts as its person (real-name identity, API.md). A hot
+        # write that reads and checks the identity in its own statement leaves it
+        # unread here (`api.hotpath`; `api.route` settles a refusal before it).
+        if getattr(request.state, "identity_in_write", False):
+            principal = Principal(kind="citizen", subject=claims["sub"], role="citizen",
+                                  identity_known=False)
+        else:
+            principal = Principal(kind="citizen", subject=claims["sub"], role="citizen",
+                                  identity_blind=await citizens.blind_index_of(
+                                      session, claims["sub"]))
     request.state.principal = principal
     return principal
 

@@ -49,11 +49,23 @@ HOT = "__huimin_hot__"
 _MISSING = object()
 
 
-def hot(endpoint: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
+@dataclass(frozen=True, slots=True)
+class HotOptions:
+    # PostgreSQL: the citizen's real-name identity is not read before the endpoint
+    # runs (`Principal.identity_known` False); the endpoint's write reads and checks
+    # it in its own statement, and a refusal before that is settled by `api.route`.
+    identity_in_write: bool = False
+
+
+def hot(endpoint: Callable[..., Awaitable[Response]] | None = None, *,
+        identity_in_write: bool = False) -> Any:
     """Mark an endpoint as hot (under its `@router.post(...)`): `HotLane` serves it.
-    It must return a `Response` (it is not re-validated against `response_model`)."""
-    setattr(endpoint, HOT, True)
-    return endpoint
+    It must return a `Response` (it is not re-validated against `response_model`).
+    `@hot(identity_in_write=True)`: see `HotOptions`."""
+    def mark(fn: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
+        setattr(fn, HOT, HotOptions(identity_in_write=identity_in_write))
+        return fn
+    return mark if endpoint is None else mark(endpoint)
 
 
 @dataclass(slots=True)
@@ -71,6 +83,7 @@ class _Plan:
 
     def __init__(self, route: APIRoute, dependant: Dependant) -> None:
         self.route = route
+        self.options: HotOptions = getattr(route.endpoint, HOT)
         self.steps: list[_Step] = []
         self._slots: dict[Any, int] = {}
         self.body_field = None
@@ -249,6 +262,8 @@ class HotLane:
         scope["path_params"] = path_params
         request = Request(scope, receive, send)
         request.state.hot = True
+        if plan.options.identity_in_write and not self.fastapi.state.db.is_sqlite:
+            request.state.identity_in_write = True
         try:
             response = await transact(request, plan.run, write=True)
         except Exception as exc:  # noqa: BLE001 - handed to the app's handlers

@@ -286,7 +286,7 @@ async def remove_special_day(office_id: str, date: Annotated[dt.date, _DATE_PATH
                         errors.BookingSuspended, errors.IdempotencyKeyReused,
                         errors.ValidationFailed)
     | with_headers(201, "Location"))
-@hot
+@hot(identity_in_write=True)
 async def book_appointment(body: AppointmentCreate, session: Db, principal: CitizenPrincipal,
                            settings: SettingsDep, _idem: Idempotent) -> Response:
     booked = await appointments.book(session, principal, settings, body, claim=_idem)

@@ -22,9 +22,16 @@ from api.problems import responses
 from core import prepared
 from core.clock import clock
 from core.db import Database, is_retryable
-from core.errors import DomainError, Forbidden, InvalidState, NotFound
+from core.errors import (
+    ApplicantNotAParty,
+    DomainError,
+    Forbidden,
+    IdentityNotVerified,
+    InvalidState,
+    NotFound,
+)
 from core.logging import get_logger
-from services import audit, idempotency
+from services import audit, citizens, idempotency
 
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 MAX_ATTEMPTS = 4
@@ -75,10 +82,13 @@ async def transact(request: Request, run: Callable[[Request], Awaitable[Response
             if is_retryable(exc) and attempt < attempts:
                 log.info("transaction_retry", attempt=attempt)
                 continue
-            if await _refused(session, request, exc, write=write) \
+            refusal = await _identity_first(session, request, exc)
+            if await _refused(session, request, refusal, write=write) \
                     and not prepared.idle(session):
                 await session.commit()
-            raise
+            if refusal is exc:
+                raise
+            raise refusal from None
         finally:
             await session.close()
     raise AssertionError("unreachable")
@@ -87,6 +97,36 @@ async def transact(request: Request, run: Callable[[Request], Awaitable[Response
 async def _rollback(session: AsyncSession) -> None:
     if not prepared.idle(session):  # else nothing to undo, and the connection is kept
         await session.rollback()
+
+
+async def _identity_first(session: AsyncSession, request: Request,
+                          exc: Exception) -> Exception:
+    """A request whose identity was left to its write (`api.hotpath.HotOptions`) and
+    that was refused before the write: 403 `identity_not_verified` instead, if the
+    account has no verified identity and settings require one, as the route's
+    dependencies would have answered before anything else (its idempotency key is
+    then not looked up, as it would not have been). `exc` otherwise."""
+    principal = getattr(request.state, "principal", None)
+    settings = request.app.state.settings
+    if principal is None or principal.identity_known:
+        return exc
+    if isinstance(exc, IdentityNotVerified):  # the write's own check
+        request.state.idempotency = None
+        return exc
+    if not settings.identity_required:
+        return exc
+    if isinstance(exc, DomainError):
+        if exc.status == 401 or isinstance(exc, ApplicantNotAParty):
+            return exc  # nothing comes before it, or the identity decided it already
+    elif not isinstance(exc, RequestValidationError):
+        return exc
+    principal = request.state.principal = await citizens.resolved(session, principal)
+    try:
+        citizens.require_verified(principal, settings)
+    except IdentityNotVerified as refusal:
+        request.state.idempotency = None
+        return refusal
+    return exc
 
 
 async def _check_claim(session: AsyncSession, request: Request) -> None:

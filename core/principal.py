@@ -17,6 +17,10 @@ class Principal:
     # The blind index of the person a citizen account is bound to by real-name
     # verification (实名认证), when it is: then the account acts as that person.
     identity_blind: str | None = None
+    # False: `identity_blind` was not read (a hot write on PostgreSQL whose own
+    # statement reads and checks it, `api.hotpath`); `services.citizens.resolved`
+    # reads it where a decision needs it before that statement.
+    identity_known: bool = True
 
     @property
     def is_citizen(self) -> bool:

@@ -8,6 +8,8 @@ scope rules (services.scopes.own_or_party) and the booking and claim rules read 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -59,6 +61,17 @@ async def identity_of(session: AsyncSession, subject: str) -> MeIdentity | None:
 
 def require_verified(principal: Principal, settings: Settings) -> None:
     """With `HUIMIN_CITIZEN_IDENTITY_REQUIRED`, a citizen write from an account no
-    verifier has bound is 403 `identity_not_verified`."""
-    if principal.is_citizen and settings.identity_required and principal.identity_blind is None:
+    verifier has bound is 403 `identity_not_verified`. An identity left to the write
+    is checked there, or by `api.route` when the request is refused before it."""
+    if principal.is_citizen and settings.identity_required and principal.identity_known \
+            and principal.identity_blind is None:
         raise IdentityNotVerified()
+
+
+async def resolved(session: AsyncSession, principal: Principal) -> Principal:
+    """The principal with its identity read, if it was left to the write
+    (`Principal.identity_known`); as it is otherwise."""
+    if principal.identity_known:
+        return principal
+    return replace(principal, identity_blind=await blind_index_of(session, principal.subject),
+                   identity_known=True)

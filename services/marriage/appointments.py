@@ -40,6 +40,7 @@ from core.errors import (
     DateInLottery,
     DomainError,
     IdempotencyInFlight,
+    IdentityNotVerified,
     InvalidCheckInCode,
     NotFound,
     OfficeCancelReasonRequired,
@@ -77,6 +78,7 @@ from schemas.organisation import Organisation, OrgKind
 from services import (
     audit,
     capacity,
+    citizens,
     idempotency,
     identity,
     organisations,
@@ -223,8 +225,9 @@ _SLOT_READ = Sql(
 # was read, the appointment, the holds, the parties, the outbox event, then the seat
 # and the audit row, whose locks are held for the rest of that one statement only.
 # A refusal raises (SQLSTATE below) and nothing of it is kept.
-_BOOK_PG = Sql("SELECT marriage_book(" + ", ".join(f"${n}" for n in range(1, 45)) + ")")
+_BOOK_PG = Sql("SELECT marriage_book(" + ", ".join(f"${n}" for n in range(1, 47)) + ")")
 _IN_FLIGHT, _PARTY_HELD, _FULL, _NO_SHOW = "HMIF1", "HMPH1", "HMSF1", "HMNS1"
+_NOT_VERIFIED, _NOT_A_PARTY = "HMIV1", "HMAP1"  # the identity, when left to it
 _RECHECK = "40001"  # what was read changed: the request runs again (api.route)
 
 # SQLite (no writes in a WITH): the same statements one by one, all in one hop to
@@ -329,24 +332,30 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
         raise err
     if party_error is not None:
         raise party_error
-    if principal.identity_blind is not None and principal.identity_blind not in blind:
-        # A bound account books for its own person (API.md): nobody who merely
-        # knows two identity numbers can take a couple's seat in their name.
-        raise ApplicantNotAParty()
-    if row.no_shows:
-        await rules.check_suspension(session, settings, blind)
-    case_id = None
     if body.kind == AppointmentKind.divorce_confirmation:
-        assert body.divorce_case_id is not None
-        case = await divorce.case_for_confirmation(session, principal, settings,
-                                                   body.divorce_case_id, blind, day)
-        case_id = case.id
-
+        principal = await citizens.resolved(session, principal)  # the case's rules read it
+    if principal.identity_known:
+        _applicant_is_a_party(principal, blind)
     slot_id = held.slot_id
-    if row.full or held.capacity < 1 or (cached and capacity.known_full(slot_id)):
-        # Every seat taken when read: refused before anything is written (a seat
-        # given back since is found by the next request).
-        raise SlotFull()
+    case_id = None
+    try:
+        if row.no_shows:
+            await rules.check_suspension(session, settings, blind)
+        if body.kind == AppointmentKind.divorce_confirmation:
+            assert body.divorce_case_id is not None
+            case = await divorce.case_for_confirmation(session, principal, settings,
+                                                       body.divorce_case_id, blind, day)
+            case_id = case.id
+        if row.full or held.capacity < 1 or (cached and capacity.known_full(slot_id)):
+            # Every seat taken when read: refused before anything is written (a seat
+            # given back since is found by the next request).
+            raise SlotFull()
+    except DomainError:
+        if not principal.identity_known:
+            # Refused before the write that checks the identity: as if it had been
+            # read, the applicant rule first.
+            _applicant_is_a_party(await citizens.resolved(session, principal), blind)
+        raise
     appointment = {
         "id": new_id("mapt"), "office_id": office_id, "slot_id": slot_id,
         "session_date": day, "starts_at": starts_at, "ends_at": ends_at, "kind": body.kind,
@@ -376,16 +385,28 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
         await _write_sqlite(db, appointment, blind, parties, audit_row, event_row,
                             held.capacity)
     else:
+        # An identity left unread (`Principal.identity_known`): `marriage_book` checks
+        # it first (migration 0017).
+        identity_required = None if principal.identity_known else settings.identity_required
         try:
             await _write_pg(db, claim, answer, row, held.capacity, appointment, blind,
-                            parties, audit_row, event_row, since if cached else None)
+                            parties, audit_row, event_row, since if cached else None,
+                            identity_required=identity_required)
         except _RecentNoShow:
             # Counted now (as a read would have had them counted); not suspended:
             # the same write without the check.
             await rules.check_suspension(session, settings, blind)
             await _write_pg(db, claim, answer, row, held.capacity, appointment, blind,
-                            parties, audit_row, event_row, None)
+                            parties, audit_row, event_row, None,
+                            identity_required=identity_required)
     return Booked(view, answer)
+
+
+def _applicant_is_a_party(principal: Principal, blind: list[str]) -> None:
+    if principal.identity_blind is not None and principal.identity_blind not in blind:
+        # A bound account books for its own person (API.md): nobody who merely
+        # knows two identity numbers can take a couple's seat in their name.
+        raise ApplicantNotAParty()
 
 
 class _RecentNoShow(Exception):  # noqa: N818 - a signal inside `book`
@@ -436,9 +457,12 @@ async def _write_sqlite(db: prepared.SqliteDriver, a: dict[str, Any], blind: lis
 async def _write_pg(db: prepared.PgDriver, claim: idempotency.Claim | None, answer: str,
                     row: _SlotRead, capacity_: int, a: dict[str, Any], blind: list[str],
                     parties: list[dict[str, Any]], audit_row: tuple,
-                    event_row: tuple | None, no_show_since: dt.datetime | None) -> None:
+                    event_row: tuple | None, no_show_since: dt.datetime | None, *,
+                    identity_required: bool | None) -> None:
     """One call of `marriage_book`, with the idempotent record of this very answer.
-    `no_show_since`: the people's no-shows are not known yet (`_RecentNoShow`)."""
+    `no_show_since`: the people's no-shows are not known yet (`_RecentNoShow`).
+    `identity_required` not None: the account's identity is not known yet and is
+    checked first (403 without one if it is required, 422 if not a party)."""
     record = claim.record_values(201, answer) if claim is not None else (None,) * 4
     event = (event_row[0], event_row[1], event_row[2], event_row[5], event_row[7]) \
         if event_row is not None else (None,) * 5
@@ -456,7 +480,8 @@ async def _write_pg(db: prepared.PgDriver, claim: idempotency.Claim | None, answ
                                                        "id_number_masked", "phone_encrypted",
                                                        "phone_masked")),
             audit_row[0], *audit_row[2:5], *audit_row[6:8], audit_row[10], *event,
-            row.org_version, no_show_since)
+            row.org_version, no_show_since, identity_required is not None,
+            bool(identity_required))
     except DBAPIError as exc:
         if claim is not None:
             claim.stored = False  # nothing of it was kept
@@ -471,6 +496,10 @@ async def _write_pg(db: prepared.PgDriver, claim: idempotency.Claim | None, answ
             raise _RecentNoShow() from None
         if code == _IN_FLIGHT:
             raise IdempotencyInFlight() from None
+        if code == _NOT_VERIFIED:
+            raise IdentityNotVerified() from None
+        if code == _NOT_A_PARTY:
+            raise ApplicantNotAParty() from None
         if code == _PARTY_HELD:
             taken = set(filter(None, (getattr(exc.orig, "detail", None) or "").split(",")))
             raise PartyHasActiveAppointment(
