@@ -109,7 +109,7 @@ async def list_lottery_entries(lottery_id: str, session: Db,
                         errors.InvalidPreferences, errors.BookingSuspended,
                         errors.IdempotencyKeyReused, errors.ValidationFailed)
     | with_headers(201, "Location"))
-@hot
+@hot(identity_in_write=True)
 async def enter_lottery(lottery_id: str, body: LotteryEntryCreate, session: Db,
                         principal: CitizenPrincipal, settings: SettingsDep,
                         _idem: Idempotent) -> Response:

@@ -103,6 +103,11 @@ def print_cprofile(cprof, n: int, top: int = 30) -> None:  # noqa: ANN001
     print(f"  top {top} functions by self time (share, calls per request):")
     for tt, _ct, nc, name in sorted(rows, reverse=True)[:top]:
         print(f"    {100 * tt / total:5.1f}%  {nc / n:6.1f}x  {name}")
+    # Where huimin's own layers spend it (inclusive: nested calls overlap).
+    own = [r for r in rows if any(f"/{d}/" in r[3] for d in ("api", "core", "services"))]
+    print("  huimin's functions by cumulative time (share of the total, calls per request):")
+    for _tt, ct, nc, name in sorted(own, key=lambda r: -r[1])[:top]:
+        print(f"    {100 * ct / total:5.1f}%  {nc / n:6.1f}x  {name}")
 
 
 def _count_driver_statements(statements: list[str]) -> None:

@@ -63,14 +63,15 @@ class ProtectedKind:
                 field: str | None = None) -> Protected:
         return self.protect_clean(self.clean(value, field=field), settings)
 
-    def protect_clean(self, clean: str, settings: Settings | None = None) -> Protected:
-        """`protect` for a value already normalised by `clean` (or the kind's parser)."""
+    def protect_clean(self, clean: str, settings: Settings | None = None, *,
+                      blind_index: str | None = None) -> Protected:
+        """`protect` for a value already normalised by `clean` (or the kind's parser);
+        `blind_index`: its `index_clean`, when the caller has computed it already."""
         c = cipher(settings)
-        return Protected(
-            encrypted=c.encrypt(clean, context=self.context),
-            blind_index=self.index_clean(clean, settings) if self.indexed else None,
-            masked=self.mask(clean),
-        )
+        if blind_index is None and self.indexed:
+            blind_index = self.index_clean(clean, settings)
+        return Protected(encrypted=c.encrypt(clean, context=self.context),
+                         blind_index=blind_index, masked=self.mask(clean))
 
     def blind_index(self, value: str, settings: Settings | None = None, *,
                     field: str | None = None) -> str:

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import prepared
 from core.clock import clock
-from core.errors import IdentityNotVerified
+from core.errors import ApplicantNotAParty, DomainError, IdentityNotVerified
 from core.prepared import Sql
 from core.principal import Principal
 from core.settings import Settings
@@ -66,6 +66,38 @@ def require_verified(principal: Principal, settings: Settings) -> None:
     if principal.is_citizen and settings.identity_required and principal.identity_known \
             and principal.identity_blind is None:
         raise IdentityNotVerified()
+
+
+def require_party(principal: Principal, blind: list[str]) -> None:
+    """A bound account books and enters for its own person (API.md): nobody who
+    merely knows two identity numbers can act in their name. An identity not read
+    yet (`Principal.identity_known`) is checked by the write (`in_write`)."""
+    if principal.identity_blind is not None and principal.identity_blind not in blind:
+        raise ApplicantNotAParty()
+
+
+async def require_party_now(session: AsyncSession, principal: Principal,
+                            blind: list[str]) -> None:
+    """`require_party`, the identity read first if it was left to the write: for a
+    request refused before its write by a rule that comes after this one."""
+    require_party(await resolved(session, principal), blind)
+
+
+# The write's check of an identity left to it (`citizen_acts_for`, migration 0017):
+# its arguments, and the refusals its SQLSTATEs stand for.
+def in_write(principal: Principal, settings: Settings) -> tuple[bool, bool]:
+    """(check the identity, require one) for a write's `p_identity_check` and
+    `p_identity_required`."""
+    return (not principal.identity_known, settings.identity_required)
+
+
+_WRITE_REFUSALS = {"HMIV1": IdentityNotVerified, "HMAP1": ApplicantNotAParty}
+
+
+def write_refusal(code: str | None) -> DomainError | None:
+    """The refusal of the write's identity check that SQLSTATE `code` stands for."""
+    error = _WRITE_REFUSALS.get(code or "")
+    return error() if error is not None else None
 
 
 async def resolved(session: AsyncSession, principal: Principal) -> Principal:

@@ -131,9 +131,11 @@ def blind_index(number: str, settings: Settings | None = None) -> str:
     return ID_NUMBER.index_clean(number, settings)
 
 
-def protect(idn: IdNumber, settings: Settings | None = None) -> Protected:
-    """An identity number already parsed, as a table stores it."""
-    return ID_NUMBER.protect_clean(idn.number, settings)
+def protect(idn: IdNumber, settings: Settings | None = None, *,
+            blind_index: str | None = None) -> Protected:
+    """An identity number already parsed, as a table stores it (`blind_index`: its
+    `blind_index`, if computed already)."""
+    return ID_NUMBER.protect_clean(idn.number, settings, blind_index=blind_index)
 
 
 def protect_input(value: str, settings: Settings | None = None, *,

@@ -34,13 +34,11 @@ from core import pages, prepared
 from core.clock import CHINA_TZ, clock, utc
 from core.db import is_unique_violation, sqlstate
 from core.errors import (
-    ApplicantNotAParty,
     CancelDeadlinePassed,
     CheckInNotToday,
     DateInLottery,
     DomainError,
     IdempotencyInFlight,
-    IdentityNotVerified,
     InvalidCheckInCode,
     NotFound,
     OfficeCancelReasonRequired,
@@ -53,7 +51,7 @@ from core.errors import (
 from core.ids import new_id
 from core.prepared import Sql
 from core.principal import Principal
-from core.protected import PHONE, Protected
+from core.protected import PHONE
 from core.settings import Settings
 from schemas.common import Page
 from schemas.marriage import (
@@ -227,7 +225,6 @@ _SLOT_READ = Sql(
 # A refusal raises (SQLSTATE below) and nothing of it is kept.
 _BOOK_PG = Sql("SELECT marriage_book(" + ", ".join(f"${n}" for n in range(1, 47)) + ")")
 _IN_FLIGHT, _PARTY_HELD, _FULL, _NO_SHOW = "HMIF1", "HMPH1", "HMSF1", "HMNS1"
-_NOT_VERIFIED, _NOT_A_PARTY = "HMIV1", "HMAP1"  # the identity, when left to it
 _RECHECK = "40001"  # what was read changed: the request runs again (api.route)
 
 # SQLite (no writes in a WITH): the same statements one by one, all in one hop to
@@ -277,19 +274,21 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
     # The parties are checked before the read so that the no-show look-up can ride
     # along with it; their errors are raised where they always were, after the
     # slot's (a missing slot is still 404 whatever the parties).
+    # Only the blind indexes are made here: the numbers and phones are encrypted
+    # once nothing before the write has refused the booking (a full session's
+    # refusals never pay for it).
     party_error: DomainError | None = None
     blind: list[str] = []
-    protected: list[identity.ProtectedId] = []
-    phones: list[Protected | None] = []
+    ids: list[identity.IdNumber] = []
+    phones_clean: list[str | None] = []
     try:
         ids = rules.check_parties(body.kind, body.parties, day, settings)
-        phones = [PHONE.protect(p.phone, settings, field=f"parties[{i}].phone")
-                  if p.phone else None for i, p in enumerate(body.parties)]
+        phones_clean = [PHONE.clean(p.phone, field=f"parties[{i}].phone")
+                        if p.phone else None for i, p in enumerate(body.parties)]
     except DomainError as exc:
         party_error = exc
     else:
-        protected = [identity.protect(i, settings) for i in ids]
-        blind = [p.blind_index for p in protected]
+        blind = [identity.blind_index(i.number, settings) for i in ids]
     since = now - dt.timedelta(days=settings.marriage_no_show_window_days
                                + settings.marriage_no_show_suspension_days)
     db = await prepared.driver(session)
@@ -334,8 +333,7 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
         raise party_error
     if body.kind == AppointmentKind.divorce_confirmation:
         principal = await citizens.resolved(session, principal)  # the case's rules read it
-    if principal.identity_known:
-        _applicant_is_a_party(principal, blind)
+    citizens.require_party(principal, blind)  # if the identity is known yet
     slot_id = held.slot_id
     case_id = None
     try:
@@ -351,11 +349,13 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
             # given back since is found by the next request).
             raise SlotFull()
     except DomainError:
-        if not principal.identity_known:
-            # Refused before the write that checks the identity: as if it had been
-            # read, the applicant rule first.
-            _applicant_is_a_party(await citizens.resolved(session, principal), blind)
+        # Refused before the write that would have checked the identity: as if it
+        # had been read, the applicant rule first.
+        await citizens.require_party_now(session, principal, blind)
         raise
+    protected = [identity.protect(i, settings, blind_index=b) for i, b in zip(ids, blind,
+                                                                               strict=True)]
+    phones = [PHONE.protect_clean(c, settings) if c is not None else None for c in phones_clean]
     appointment = {
         "id": new_id("mapt"), "office_id": office_id, "slot_id": slot_id,
         "session_date": day, "starts_at": starts_at, "ends_at": ends_at, "kind": body.kind,
@@ -387,26 +387,19 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
     else:
         # An identity left unread (`Principal.identity_known`): `marriage_book` checks
         # it first (migration 0017).
-        identity_required = None if principal.identity_known else settings.identity_required
+        id_check = citizens.in_write(principal, settings)
         try:
             await _write_pg(db, claim, answer, row, held.capacity, appointment, blind,
                             parties, audit_row, event_row, since if cached else None,
-                            identity_required=identity_required)
+                            id_check=id_check)
         except _RecentNoShow:
             # Counted now (as a read would have had them counted); not suspended:
             # the same write without the check.
             await rules.check_suspension(session, settings, blind)
             await _write_pg(db, claim, answer, row, held.capacity, appointment, blind,
                             parties, audit_row, event_row, None,
-                            identity_required=identity_required)
+                            id_check=id_check)
     return Booked(view, answer)
-
-
-def _applicant_is_a_party(principal: Principal, blind: list[str]) -> None:
-    if principal.identity_blind is not None and principal.identity_blind not in blind:
-        # A bound account books for its own person (API.md): nobody who merely
-        # knows two identity numbers can take a couple's seat in their name.
-        raise ApplicantNotAParty()
 
 
 class _RecentNoShow(Exception):  # noqa: N818 - a signal inside `book`
@@ -458,11 +451,10 @@ async def _write_pg(db: prepared.PgDriver, claim: idempotency.Claim | None, answ
                     row: _SlotRead, capacity_: int, a: dict[str, Any], blind: list[str],
                     parties: list[dict[str, Any]], audit_row: tuple,
                     event_row: tuple | None, no_show_since: dt.datetime | None, *,
-                    identity_required: bool | None) -> None:
+                    id_check: tuple[bool, bool]) -> None:
     """One call of `marriage_book`, with the idempotent record of this very answer.
     `no_show_since`: the people's no-shows are not known yet (`_RecentNoShow`).
-    `identity_required` not None: the account's identity is not known yet and is
-    checked first (403 without one if it is required, 422 if not a party)."""
+    `id_check`: `citizens.in_write`."""
     record = claim.record_values(201, answer) if claim is not None else (None,) * 4
     event = (event_row[0], event_row[1], event_row[2], event_row[5], event_row[7]) \
         if event_row is not None else (None,) * 5
@@ -480,8 +472,7 @@ async def _write_pg(db: prepared.PgDriver, claim: idempotency.Claim | None, answ
                                                        "id_number_masked", "phone_encrypted",
                                                        "phone_masked")),
             audit_row[0], *audit_row[2:5], *audit_row[6:8], audit_row[10], *event,
-            row.org_version, no_show_since, identity_required is not None,
-            bool(identity_required))
+            row.org_version, no_show_since, *id_check)
     except DBAPIError as exc:
         if claim is not None:
             claim.stored = False  # nothing of it was kept
@@ -496,10 +487,9 @@ async def _write_pg(db: prepared.PgDriver, claim: idempotency.Claim | None, answ
             raise _RecentNoShow() from None
         if code == _IN_FLIGHT:
             raise IdempotencyInFlight() from None
-        if code == _NOT_VERIFIED:
-            raise IdentityNotVerified() from None
-        if code == _NOT_A_PARTY:
-            raise ApplicantNotAParty() from None
+        refusal = citizens.write_refusal(code)
+        if refusal is not None:
+            raise refusal from None
         if code == _PARTY_HELD:
             taken = set(filter(None, (getattr(exc.orig, "detail", None) or "").split(",")))
             raise PartyHasActiveAppointment(

@@ -33,7 +33,6 @@ from core import pages, prepared
 from core.clock import clock, utc
 from core.db import is_unique_violation, sqlstate
 from core.errors import (
-    ApplicantNotAParty,
     DomainError,
     DuplicateEntry,
     DuplicateLottery,
@@ -74,7 +73,7 @@ from schemas.marriage_lottery import (
     MarriageLotteryEntrant,
     MarriageLotteryEntry,
 )
-from services import audit, capacity, idempotency, identity, scopes
+from services import audit, capacity, citizens, idempotency, identity, scopes
 from services.marriage import calendar, events, lottery_order, rules, schedules
 from services.marriage.calendar import Session
 
@@ -299,7 +298,7 @@ _ENTRY_READ = Sql(
 # (shared; the draw and the cancellation take it exclusive) and its re-check, the
 # entry, its entrants and the audit row. A refusal raises; nothing of it is kept.
 _ENTER_PG = Sql("SELECT marriage_lottery_enter("
-                + ", ".join(f"${n}" for n in range(1, 26)) + ")")
+                + ", ".join(f"${n}" for n in range(1, 28)) + ")")
 _IN_FLIGHT = "HMIF1"
 
 
@@ -358,6 +357,18 @@ async def _read_for_entry(db: Any, lottery_id: str, blind: list[str],
                      held, bool(row[8]), list(holders or ()))
 
 
+def _check_preferences(prefs: list[str], read: EntryRead) -> None:
+    starts = {s.start for s in read.sessions}
+    if len(set(prefs)) != len(prefs):
+        raise InvalidPreferences(reason_zh="意向场次不能重复。",
+                                 reason_en="A session may be named only once.")
+    unknown = [p for p in prefs if p not in starts]
+    if unknown:
+        raise InvalidPreferences(
+            reason_zh=f"{read.day} 没有 {'、'.join(unknown)} 开始的场次。",
+            reason_en=f"No session starts at {', '.join(unknown)} on {read.day}.")
+
+
 class Entered(NamedTuple):
     entry: MarriageLotteryEntry
     json: str  # the 201 body, as stored for an idempotent replay
@@ -397,25 +408,22 @@ async def enter(session: AsyncSession, principal: Principal, settings: Settings,
     if party_error is not None:
         raise party_error
     rules.check_parties(body.kind, body.parties, read.day, settings)
-    if principal.identity_blind is not None and principal.identity_blind not in blind:
-        # As in booking (appointments.book): a bound account enters for its own
-        # person, never for two people whose numbers it merely knows.
-        raise ApplicantNotAParty()
-    starts = {s.start for s in read.sessions}
+    # As in booking (appointments.book): a bound account enters for its own person,
+    # never for two people whose numbers it merely knows.
+    citizens.require_party(principal, blind)  # if the identity is known yet
     prefs = list(body.session_preferences)
-    if len(set(prefs)) != len(prefs):
-        raise InvalidPreferences(reason_zh="意向场次不能重复。",
-                                 reason_en="A session may be named only once.")
-    unknown = [p for p in prefs if p not in starts]
-    if unknown:
-        raise InvalidPreferences(
-            reason_zh=f"{read.day} 没有 {'、'.join(unknown)} 开始的场次。",
-            reason_en=f"No session starts at {', '.join(unknown)} on {read.day}.")
-    if read.no_shows:
-        await rules.check_suspension(session, settings, blind)
-    if read.holders:
-        raise PartyHasActiveAppointment(
-            party_indexes=[i for i, b in enumerate(blind) if b in set(read.holders)])
+    try:
+        _check_preferences(prefs, read)
+        if read.no_shows:
+            await rules.check_suspension(session, settings, blind)
+        if read.holders:
+            raise PartyHasActiveAppointment(
+                party_indexes=[i for i, b in enumerate(blind) if b in set(read.holders)])
+    except DomainError:
+        # Refused before the write that would have checked the identity: as if it
+        # had been read, the applicant rule first.
+        await citizens.require_party_now(session, principal, blind)
+        raise
     entry_id = new_id("mlen")
     entrants = [(new_id("mlep"), p.name, prot.encrypted, prot.blind_index, prot.masked,
                  phone.encrypted if phone else None, phone.masked if phone else None)
@@ -439,14 +447,20 @@ async def enter(session: AsyncSession, principal: Principal, settings: Settings,
                 _ENTER_PG, claim.scope if claim else None, claim.key if claim else None,
                 *record, entry_id, lottery_id, principal.subject, body.kind, prefs_json, now,
                 *([e[k] for e in entrants] for k in range(7)),
-                aud[0], aud[2], aud[3], aud[4], aud[5], aud[10])
+                aud[0], aud[2], aud[3], aud[4], aud[5], aud[10],
+                # An identity left unread: the function checks it first (0017).
+                *citizens.in_write(principal, settings))
     except DBAPIError as exc:
         if claim is not None and not db.is_sqlite:
             claim.stored = False  # nothing of it was kept
         if is_unique_violation(exc):
             raise DuplicateEntry() from None
-        if sqlstate(exc) == _IN_FLIGHT:
+        code = sqlstate(exc)
+        if code == _IN_FLIGHT:
             raise IdempotencyInFlight() from None
+        refusal = citizens.write_refusal(code)
+        if refusal is not None:
+            raise refusal from None
         raise
     return Entered(MarriageLotteryEntry.model_construct(
         id=entry_id, lottery_id=lottery_id, owner_subject=principal.subject, kind=body.kind,

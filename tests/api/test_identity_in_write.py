@@ -1,8 +1,8 @@
 """A booking on PostgreSQL leaves the account's real-name identity to its write
-(`api.hotpath.HotOptions.identity_in_write`, migration 0017): the answers are the
-ones a request that read the identity first would get, whichever check refuses it
-and wherever (the write itself, this process's memo of a full session, the body's
-validation). On SQLite the identity is read first, as before: the same tests hold."""
+and so does a lottery entry (`api.hotpath.HotOptions.identity_in_write`, migration
+0017): the answers are the ones a request that read the identity first would get,
+whichever check refuses it and wherever (the write itself, this process's memo of
+a full session, the body's validation). On SQLite the identity is read first, as before: the same tests hold."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from core.clock import clock
 from core.settings import Settings
 from services import idempotency
 from tests.api.test_identity import account, bind, verifier
+from tests.api.test_marriage_lottery_support import enter, lottery_office, schedule_lottery
 from tests.api.test_marriage_support import (
     book,
     couple,
@@ -59,6 +60,33 @@ async def test_the_applicant_rule_comes_before_a_full_session(client, admin_head
     for _ in range(2):
         r = await book(client, settings, slot, couple(), headers=stranger)
         assert r.status_code == 422 and r.json()["code"] == "applicant_not_a_party", r.text
+
+
+async def test_the_applicant_rule_comes_first_in_a_lottery_too(client, admin_headers,
+                                                                settings):
+    set_china_time("2026-12-01")
+    v = await verifier(client, admin_headers)
+    office, staff = await lottery_office(client, admin_headers)
+    lot = (await schedule_lottery(client, office, staff)).json()
+    set_china_time("2026-12-06")
+    stranger_subject, stranger = account(settings)
+    await bind(client, v, stranger_subject, person("male"))
+    # Refused by the write (everything else is right), and before it (a session
+    # the day has not, a person who entered already): the applicant rule each time.
+    taken = couple()
+    assert (await enter(client, settings, lot["id"], taken)).status_code == 201
+    for parties, prefs in ((couple(), ("09:00",)), (couple(), ("07:00",)),
+                           (taken, ("09:00",))):
+        r = await enter(client, settings, lot["id"], parties, prefs, headers=stranger)
+        assert r.status_code == 422 and r.json()["code"] == "applicant_not_a_party", r.text
+    me = person("male")
+    subject, mine = account(settings)
+    await bind(client, v, subject, me)
+    r = await enter(client, settings, lot["id"], [me, person("female")], ("07:00",),
+                    headers=mine)
+    assert r.status_code == 422 and r.json()["code"] == "invalid_session_preferences", r.text
+    r = await enter(client, settings, lot["id"], [me, person("female")], headers=mine)
+    assert r.status_code == 201, r.text
 
 
 class TestRequired:
