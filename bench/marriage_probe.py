@@ -82,6 +82,13 @@ CPROFILE_GROUPS = [
 ]
 
 
+def _dump(cprof, name: str) -> None:  # noqa: ANN001
+    """The raw profile beside the bench's other outputs, for pstats or snakeviz."""
+    out = ROOT / "var" / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    cprof.dump_stats(out / name)
+
+
 def print_cprofile(cprof, n: int, top: int = 30) -> None:  # noqa: ANN001
     """Self time by library (tottime sums, so groups do not overlap) and top functions."""
     import pstats
@@ -112,21 +119,22 @@ def print_cprofile(cprof, n: int, top: int = 30) -> None:  # noqa: ANN001
 
 def _count_driver_statements(statements: list[str]) -> None:
     """Statements sent on the driver itself (core.prepared) bypass SQLAlchemy's
-    cursor events: count them too, marked `[driver]` (a SQLite batch run in one hop
-    counts once, under its function's name)."""
+    cursor events: count them too, marked `[driver]`, or `[lone]` when sent on a
+    connection of the LonePool (a SQLite batch run in one hop counts once, under
+    its function's name)."""
     try:
         from core import prepared
     except ImportError:  # an older checkout without it
         return
 
-    def wrap(cls: type, name: str) -> None:
+    def wrap(cls: type, name: str, label: str = "driver") -> None:
         original = getattr(cls, name)
 
         async def counted(self, first, *args, **kwargs):  # noqa: ANN001, ANN202
             text = getattr(first, cls.dialect, None)
             if text is None:  # SqliteDriver.run(fn, sql?, ...)
                 text = args[0] if args and isinstance(args[0], str) else first.__name__
-            statements.append(f"[driver] {text}")
+            statements.append(f"[{label}] {text}")
             return await original(self, first, *args, **kwargs)
 
         setattr(cls, name, counted)
@@ -136,6 +144,9 @@ def _count_driver_statements(statements: list[str]) -> None:
                        (prepared.SqliteDriver, ("run",))):
         for name in names:
             wrap(cls, name)
+    lazy = getattr(prepared, "LazyPgDriver", None)
+    if lazy is not None:  # a statement sent alone on a LonePool connection
+        wrap(lazy, "_alone", "lone")
 
 
 class _Answer:
@@ -200,8 +211,40 @@ class DirectClient:
         return await self.request("PUT", url, **kw)  # type: ignore[arg-type]
 
 
+async def _ab_lone(db, kinds: dict, n: int, batch: int = 25) -> None:  # noqa: ANN001
+    """Bookings and full-session refusals in alternating batches with and without
+    the LonePool (PostgreSQL), in this one process: the machine's noise falls on
+    both alike. Prints each side's CPU per request."""
+    from core.db import LONE_POOLS
+
+    engine = db.write_engine.sync_engine
+    lone = LONE_POOLS[engine]
+    for name in ("POST appointments", "POST appointments, session full"):
+        send = kinds[name]
+        cpu: dict[str, list[float]] = {"lone pool": [], "session's connection": []}
+        i = 0
+        for _round in range(max(1, n // (2 * batch))):
+            for side in cpu:
+                if side == "lone pool":
+                    LONE_POOLS[engine] = lone
+                else:
+                    LONE_POOLS.pop(engine, None)
+                c0 = time.process_time()
+                for _ in range(batch):
+                    r = await send(5 * 10**6 + i)
+                    i += 1
+                    if r.status_code >= 500:
+                        raise RuntimeError(f"{name}: {r.status_code} {r.text[:300]}")
+                cpu[side].append((time.process_time() - c0) / batch)
+        LONE_POOLS[engine] = lone
+        print(f"{name}: CPU per request, median of {len(cpu['lone pool'])} batches of "
+              f"{batch}: " + ", ".join(f"{side} {1000 * statistics.median(v):.2f} ms"
+                                       for side, v in cpu.items()))
+
+
 async def probe(url: str, n: int, use_pyinstrument: bool, admin: str, token: str,
-                use_cprofile: bool = False, direct: bool = False) -> None:
+                use_cprofile: bool = False, direct: bool = False,
+                ab_lone: bool = False) -> None:
     import httpx
     from sqlalchemy import event
 
@@ -282,6 +325,10 @@ async def probe(url: str, n: int, use_pyinstrument: bool, admin: str, token: str
             "POST appointments, session full": lambda i: c.post(
                 "/v1/marriage/appointments", json=refusal(i)[0], headers=refusal(i)[1]),
         }
+        if ab_lone:
+            await _ab_lone(db, kinds, n)
+            await db.dispose()
+            return
         print(f"{url.split('://')[0]}: {n} sequential requests of each kind, in process "
               f"(python {sys.version.split()[0]})")
         for name, send in kinds.items():
@@ -322,6 +369,8 @@ async def probe(url: str, n: int, use_pyinstrument: bool, admin: str, token: str
             if cprof is not None:
                 cprof.disable()
                 print_cprofile(cprof, n)
+                slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+                _dump(cprof, f"probe-{slug}.prof")
             if profiler is not None:
                 profiler.stop()
                 out = VAR / f"probe-{url.split('+')[0].split(':')[0]}-booking.html"
@@ -342,6 +391,9 @@ def main() -> None:
     p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     p.add_argument("--direct", action="store_true",
                    help="call the ASGI app directly, without httpx's transport")
+    p.add_argument("--ab-lone", action="store_true",
+                   help="PostgreSQL: bookings and refusals with and without the LonePool, "
+                        "in alternating batches")
     opts = p.parse_args()
     VAR.mkdir(parents=True, exist_ok=True)
     name = f"bench_probe_{os.getpid()}"
@@ -359,7 +411,7 @@ def main() -> None:
     try:
         admin, token = cli_keys()
         asyncio.run(probe(url, opts.n, opts.pyinstrument, admin, token, opts.cprofile,
-                          opts.direct))
+                          opts.direct, opts.ab_lone))
     finally:
         if opts.db == "sqlite":
             for suffix in ("", "-wal", "-shm"):

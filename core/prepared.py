@@ -35,13 +35,15 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import SQLITE_WRITER
+from core.db import LONE_POOLS, SQLITE_WRITER, LonePool
 
 T = TypeVar("T")
 _DRIVER_KEY = "huimin.prepared.driver"  # on the pooled connection's record
 _SESSION_KEY = "huimin.prepared.session"  # on the session: (its transaction, driver)
+_LAZY_KEY = "huimin.prepared.lazy"  # on the session: its LazyPgDriver
 _UTC = dt.UTC
 
 
@@ -60,14 +62,9 @@ class Sql:
         return f"Sql({self.postgresql[:60]!r})"
 
 
-class PgDriver:
+class _PgValues:
     dialect = "postgresql"
     is_sqlite = False
-
-    def __init__(self, adapted: Any) -> None:
-        self.adapted = self._adapted = adapted  # SQLAlchemy's AsyncAdapt_asyncpg_connection
-        self._conn = adapted._connection  # asyncpg.Connection
-        self._prepared: dict[Sql, Any] = {}
 
     # Values go to asyncpg as they are: it encodes aware datetimes and dates itself.
     @staticmethod
@@ -84,9 +81,16 @@ class PgDriver:
 
     @staticmethod
     def json_out(value: Any) -> Any:
-        # SQLAlchemy's asyncpg dialect registers a json codec on its connections:
-        # values arrive decoded.
+        # SQLAlchemy's asyncpg dialect registers a json codec on its connections
+        # (values arrive decoded); the lone connections have none (text).
         return json.loads(value) if isinstance(value, str) else value
+
+
+class PgDriver(_PgValues):
+    def __init__(self, adapted: Any) -> None:
+        self.adapted = self._adapted = adapted  # SQLAlchemy's AsyncAdapt_asyncpg_connection
+        self._conn = adapted._connection  # asyncpg.Connection
+        self._prepared: dict[Sql, Any] = {}
 
     @property
     def in_transaction(self) -> bool:
@@ -159,6 +163,73 @@ class PgDriver:
             await (await self._statement(sql)).executemany(rows)
         except Exception as error:
             raise self._translate(sql, error) from error
+
+
+class LazyPgDriver(_PgValues):
+    """PostgreSQL, a session that has begun nothing: a statement sent on its own runs
+    on a connection of the `LonePool` and checks nothing out of SQLAlchemy's pool
+    for the session; once the session has begun a transaction (a statement that
+    needs one, here or through the ORM), everything runs in it (`PgDriver`)."""
+
+    def __init__(self, session: AsyncSession, lone: LonePool) -> None:
+        self._session = session
+        self._lone = lone
+
+    async def _real(self) -> PgDriver:
+        drv = await driver(self._session, lazy=False)
+        assert isinstance(drv, PgDriver)
+        return drv
+
+    @property
+    def in_transaction(self) -> bool:
+        return False
+
+    def _begun(self) -> bool:
+        return self._session.sync_session.get_transaction() is not None
+
+    async def _alone(self, sql: Sql, args: Sequence[Any]) -> Any:
+        try:
+            async with await self._lone.acquire() as conn:
+                # asyncpg's own statement cache (per connection) keeps it prepared: a
+                # statement prepared through a pool's proxy dies with the lease.
+                return await conn.fetchrow(sql.postgresql, *args)
+        except Exception as error:
+            raise _translate_lone(self._lone.dbapi, sql, error) from error
+
+    async def fetchrow_alone(self, sql: Sql, *args: Any) -> Any | None:
+        if self._begun():
+            return await (await self._real()).fetchrow_alone(sql, *args)
+        return await self._alone(sql, args)
+
+    async def execute_alone(self, sql: Sql, *args: Any) -> None:
+        if self._begun():
+            await (await self._real()).execute_alone(sql, *args)
+        else:
+            await self._alone(sql, args)
+
+    # Statements that need the session's transaction: begun by the session.
+    async def fetch(self, sql: Sql, *args: Any) -> list[Any]:
+        return await (await self._real()).fetch(sql, *args)
+
+    async def fetchrow(self, sql: Sql, *args: Any) -> Any | None:
+        return await (await self._real()).fetchrow(sql, *args)
+
+    async def execute(self, sql: Sql, *args: Any) -> int:
+        return await (await self._real()).execute(sql, *args)
+
+    async def executemany(self, sql: Sql, rows: Sequence[Sequence[Any]]) -> None:
+        await (await self._real()).executemany(sql, rows)
+
+
+def _translate_lone(dbapi: Any, sql: Sql, error: Exception) -> Exception:
+    """An asyncpg error as SQLAlchemy's (what `PgDriver._translate` gives)."""
+    try:
+        AsyncAdapt_asyncpg_connection._handle_exception_no_connection(dbapi, error)
+    except dbapi.Error as dbapi_error:
+        return sa_exc.DBAPIError.instance(sql.postgresql, None, dbapi_error, dbapi.Error)
+    except Exception as other:  # noqa: BLE001 - not a driver error: as it was
+        return other
+    return error  # pragma: no cover
 
 
 class SqliteDriver:
@@ -249,7 +320,7 @@ def _executemany(db: sqlite3.Connection, text: str, rows: Sequence[Sequence[Any]
     db.executemany(text, rows).close()
 
 
-Driver = PgDriver | SqliteDriver
+Driver = PgDriver | LazyPgDriver | SqliteDriver
 
 
 _EXCLUSIVE_LOCK = Sql("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
@@ -283,15 +354,24 @@ def idle(session: AsyncSession) -> bool:
         and not (sync.new or sync.dirty or sync.deleted)
 
 
-async def driver(session: AsyncSession) -> Driver:
+async def driver(session: AsyncSession, *, lazy: bool = True) -> Driver:
     """The driver of the session's connection, in the session's transaction (begun
-    here if it was not: on SQLite write engines that is `BEGIN IMMEDIATE`)."""
+    here if it was not: on SQLite write engines that is `BEGIN IMMEDIATE`). On
+    PostgreSQL, a session that has begun nothing gets a `LazyPgDriver` (`lazy`):
+    it begins the session's transaction only for a statement that needs one."""
     sync = session.sync_session
     cached = sync.info.get(_SESSION_KEY)
     if cached is not None:
         transaction, drv = cached
         # The same transaction still running: the same connection (one bind).
         if transaction is sync.get_transaction() and transaction.is_active:
+            return drv
+    if lazy and sync.get_transaction() is None:
+        lone = LONE_POOLS.get(sync.bind) if sync.bind is not None else None
+        if lone is not None:
+            drv = sync.info.get(_LAZY_KEY)
+            if drv is None:
+                drv = sync.info[_LAZY_KEY] = LazyPgDriver(session, lone)
             return drv
     conn = await session.connection()
     raw = await conn.get_raw_connection()

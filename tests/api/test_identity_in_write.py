@@ -2,7 +2,8 @@
 and so does a lottery entry (`api.hotpath.HotOptions.identity_in_write`, migration
 0017): the answers are the ones a request that read the identity first would get,
 whichever check refuses it and wherever (the write itself, this process's memo of
-a full session, the body's validation). On SQLite the identity is read first, as before: the same tests hold."""
+a full session, the body's validation). On SQLite the identity is read first, as
+before: the same tests hold."""
 
 from __future__ import annotations
 

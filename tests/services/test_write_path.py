@@ -15,6 +15,7 @@ from core import prepared
 from core.clock import clock
 from core.db import is_unique_violation
 from schemas.idempotency import IdempotencyRecord
+from tests.conftest import IS_PG
 
 _INSERT = prepared.Sql(
     "INSERT INTO idempotency_record (scope, key, request_hash, response_status, "
@@ -131,3 +132,46 @@ async def test_a_serialization_failure_on_the_driver_is_retried_like_sqlalchemys
                 await drv.execute(raising)
             assert is_retryable(caught.value) is retryable, code
             await s.rollback()
+
+
+_SELECT = prepared.Sql("SELECT count(*) FROM idempotency_record WHERE scope = 'test'")
+
+
+@pytest.mark.skipif(not IS_PG, reason="the LonePool is PostgreSQL's")
+async def test_a_statement_alone_checks_nothing_out_until_the_session_begins(db):
+    pool = db.write_engine.sync_engine.pool
+    async with db.session() as s:
+        drv = await prepared.driver(s)
+        assert isinstance(drv, prepared.LazyPgDriver)
+        # Sent on its own: a connection of the LonePool, the session's pool untouched.
+        assert (await drv.fetchrow_alone(_SELECT))[0] == 0
+        assert pool.checkedout() == 0 and not s.in_transaction()
+        assert prepared.idle(s)
+        # Once the session has begun (here by a statement that needs a transaction),
+        # a statement "alone" runs in it and sees its uncommitted rows.
+        await _insert(s, "pending")
+        assert pool.checkedout() == 1
+        assert (await drv.fetchrow_alone(_SELECT))[0] == 1
+        assert not prepared.idle(s)
+        await s.rollback()
+    assert await _count(db) == 0
+
+
+@pytest.mark.skipif(not IS_PG, reason="the LonePool is PostgreSQL's")
+async def test_errors_of_a_statement_alone_are_sqlalchemys(db):
+    async with db.session() as s:
+        drv = await prepared.driver(s)
+        assert isinstance(drv, prepared.LazyPgDriver)
+        now = clock.now()
+        insert = prepared.Sql(_INSERT.postgresql)
+        await drv.execute_alone(insert, "test", "twice", "h", 201, "{}", now,
+                                now + timedelta(hours=1))
+        with pytest.raises(IntegrityError) as caught:
+            await drv.execute_alone(insert, "test", "twice", "h", 201, "{}", now,
+                                    now + timedelta(hours=1))
+        assert is_unique_violation(caught.value)
+    assert await _count(db) == 1  # committed on its own, as a statement alone is
+    async with db.session() as s:
+        await s.execute(IdempotencyRecord.__table__.delete().where(
+            IdempotencyRecord.scope == "test"))
+        await s.commit()
