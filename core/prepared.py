@@ -11,6 +11,12 @@ connection (and transaction) of the request's session:
   `PreparedStatement.fetch` / `executemany`. The transaction is the one
   SQLAlchemy's asyncpg adapter would start for its own first statement, so
   `session.commit()` / `rollback()` end it as they always did.
+- PostgreSQL, a statement sent on its own (`fetchrow_alone`, `execute_alone`) from
+  a session that has begun nothing (`LazyPgDriver`): it is its own transaction, so
+  it borrows a connection of the `core.db.LonePool` for that one statement and the
+  session never checks one out of SQLAlchemy's pool (for a hot booking, the
+  session, its transaction object and the checkout cost more CPU than the
+  statement). Once the session has begun, every statement runs in its transaction.
 - SQLite: the `sqlite3` connection inside aiosqlite, whose own statement cache
   keeps them prepared. `run()` executes a whole sequence of statements in one hop
   to aiosqlite's thread instead of one hop (and one event-loop wake-up) per
