@@ -26,6 +26,7 @@ from core.errors import (
     ApplicantNotAParty,
     DomainError,
     Forbidden,
+    IdempotencyKeyReused,
     IdentityNotVerified,
     InvalidState,
     NotFound,
@@ -174,23 +175,37 @@ async def _refused(session: AsyncSession, request: Request, exc: Exception, *,
     JSON is refused before the route's dependencies run: its caller is looked up
     here.)"""
     code = refusal_code(exc) if write else None
-    values = None
-    if code is not None:
-        principal = await valid_principal(request, session, request.app.state.settings)
-        if principal is not None:
-            route = request.scope.get("route")
-            db = await prepared.driver(session)
-            values = audit.row(principal, getattr(route, "name", None) or "write", "request",
-                               next(iter(request.path_params.values()), None),
-                               at=db.ts(clock.now()), outcome=f"refused:{code}")
+    values = await _refusal_row(session, request, code) if code is not None else None
     claim = request.state.idempotency
-    if isinstance(exc, DomainError) and claim is not None and not claim.checked \
-            and await idempotency.check(session, claim, audit_row=values):
-        return True  # no record: the refusal stands, audited by the same statement
+    if isinstance(exc, DomainError) and claim is not None and not claim.checked:
+        try:
+            if await idempotency.check(session, claim, audit_row=values):
+                return True  # no record: the refusal stands, audited by the same statement
+        except IdempotencyKeyReused as reused:
+            # The key's record is another body's: refused for that, and audited so,
+            # as every other route's `idempotency.begin` refusal is.
+            row = await _refusal_row(session, request, reused.code)
+            if row is not None:
+                await audit.insert(session, row, alone=True)
+                if not prepared.idle(session):
+                    await session.commit()
+            raise
     if values is None:
         return False
     await audit.insert(session, values, alone=True)
     return True
+
+
+async def _refusal_row(session: AsyncSession, request: Request, code: str) -> tuple | None:
+    """The audit row of a refusal with `code`, if the caller is known."""
+    principal = await valid_principal(request, session, request.app.state.settings)
+    if principal is None:
+        return None
+    route = request.scope.get("route")
+    db = await prepared.driver(session)
+    return audit.row(principal, getattr(route, "name", None) or "write", "request",
+                     next(iter(request.path_params.values()), None),
+                     at=db.ts(clock.now()), outcome=f"refused:{code}")
 
 
 class Router(APIRouter):

@@ -70,3 +70,23 @@ async def test_a_full_session_refusal_is_audited_once_and_a_replay_is_not(
     assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
     found = await events(client, admin_headers, actor_id="wx-first")
     assert [e["outcome"] for e in found] == ["success"]
+
+
+async def test_a_key_reused_with_another_body_is_audited_on_the_hot_route_too(
+        client, admin_headers, settings):
+    """Booking finds a reused key only once its write meets the key's record; the
+    refusal is audited as it is where the key is looked up first."""
+    set_china_time("2026-12-01")
+    office, _ = await office_with_schedule(client, admin_headers)
+    me = {**citizen(settings, "wx-reuser"), **idem()}
+    r = await client.post("/v1/marriage/appointments", headers=me, json={
+        "slot_id": slot_id(office["id"], "2026-12-08"), "kind": "marriage",
+        "parties": couple()})
+    assert r.status_code == 201, r.text
+    r = await client.post("/v1/marriage/appointments", headers=me, json={
+        "slot_id": slot_id(office["id"], "2026-12-15"), "kind": "marriage",
+        "parties": couple()})
+    assert r.status_code == 422 and r.json()["code"] == "idempotency_key_reused", r.text
+    found = await events(client, admin_headers, actor_id="wx-reuser")
+    assert sorted(e["outcome"] for e in found) == ["refused:idempotency_key_reused",
+                                                    "success"]
