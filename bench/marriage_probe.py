@@ -218,6 +218,8 @@ async def _ab_lone(db, kinds: dict, n: int, batch: int = 25) -> None:  # noqa: A
     from core.db import LONE_POOLS
 
     engine = db.write_engine.sync_engine
+    if engine not in LONE_POOLS:
+        raise SystemExit("--ab-lone: the LonePool is PostgreSQL's (--db postgres)")
     lone = LONE_POOLS[engine]
     for name in ("POST appointments", "POST appointments, session full"):
         send = kinds[name]

@@ -113,14 +113,7 @@ class PgDriver(_PgValues):
         return stmt
 
     def _translate(self, sql: Sql, error: Exception) -> Exception:
-        try:
-            self._adapted._handle_exception(error)  # always raises
-        except self._adapted.dbapi.Error as dbapi_error:
-            return sa_exc.DBAPIError.instance(sql.postgresql, None, dbapi_error,
-                                              self._adapted.dbapi.Error)
-        except Exception as other:  # noqa: BLE001 - not a driver error: as it was
-            return other
-        return error  # pragma: no cover
+        return _as_sqlalchemy(sql, error, self._adapted.dbapi, self._adapted._handle_exception)
 
     async def fetch(self, sql: Sql, *args: Any) -> list[Any]:
         try:
@@ -186,10 +179,6 @@ class LazyPgDriver(_PgValues):
         assert isinstance(drv, PgDriver)
         return drv
 
-    @property
-    def in_transaction(self) -> bool:
-        return False
-
     def _begun(self) -> bool:
         return self._session.sync_session.get_transaction() is not None
 
@@ -200,7 +189,9 @@ class LazyPgDriver(_PgValues):
                 # statement prepared through a pool's proxy dies with the lease.
                 return await conn.fetchrow(sql.postgresql, *args)
         except Exception as error:
-            raise _translate_lone(self._lone.dbapi, sql, error) from error
+            dbapi = self._lone.dbapi
+            raise _as_sqlalchemy(sql, error, dbapi, lambda e: AsyncAdapt_asyncpg_connection
+                                 ._handle_exception_no_connection(dbapi, e)) from error
 
     async def fetchrow_alone(self, sql: Sql, *args: Any) -> Any | None:
         if self._begun():
@@ -227,10 +218,13 @@ class LazyPgDriver(_PgValues):
         await (await self._real()).executemany(sql, rows)
 
 
-def _translate_lone(dbapi: Any, sql: Sql, error: Exception) -> Exception:
-    """An asyncpg error as SQLAlchemy's (what `PgDriver._translate` gives)."""
+def _as_sqlalchemy(sql: Sql, error: Exception, dbapi: Any,
+                   handle: Callable[[Exception], Any]) -> Exception:
+    """An asyncpg error as SQLAlchemy's: `handle` (SQLAlchemy's asyncpg adapter's
+    translation, which always raises) gives the DB-API error, wrapped as SQLAlchemy
+    wraps it; an error that is not the driver's comes out as it was."""
     try:
-        AsyncAdapt_asyncpg_connection._handle_exception_no_connection(dbapi, error)
+        handle(error)
     except dbapi.Error as dbapi_error:
         return sa_exc.DBAPIError.instance(sql.postgresql, None, dbapi_error, dbapi.Error)
     except Exception as other:  # noqa: BLE001 - not a driver error: as it was
