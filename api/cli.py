@@ -20,6 +20,7 @@ from alembic.config import Config
 from prometheus_client import start_http_server
 from sqlalchemy.engine import make_url
 
+from api.serving import OneWriteProtocol
 from core.db import Database
 from core.logging import configure_logging
 from core.security import TokenLifetimeTooLong, issue_citizen_token
@@ -82,7 +83,8 @@ def serve(
     typer.echo(f"huimin serving on http://{host}:{port} (docs at /docs), env={settings.env}")
     try:
         uvicorn.run("api.app:asgi", factory=True, host=host, port=port, workers=workers,
-                    access_log=False, log_config=None, proxy_headers=False)
+                    access_log=False, log_config=None, proxy_headers=False,
+                    http=OneWriteProtocol)
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
