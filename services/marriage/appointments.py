@@ -12,12 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import io
-import json
 import secrets
 import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, NamedTuple
 
 import segno
@@ -307,7 +305,7 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
                                             body.slot_id)
         if found is None:
             raise NotFound(what="slot")
-        row = _SlotRead(_week(found[0]), found[1], found[2], bool(found[3]),
+        row = _SlotRead(calendar.week_of(found[0]), found[1], found[2], bool(found[3]),
                         db.json_out(found[4]), bool(found[5]), found[6], found[7], found[8],
                         found[4], AppointmentOffice(id=office_id, name=found[9],
                                                         address=found[10], phone=found[11]),
@@ -404,13 +402,6 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
 
 class _RecentNoShow(Exception):  # noqa: N818 - a signal inside `book`
     """`marriage_book` found a no-show of one of the people (SQLSTATE HMNS1)."""
-
-
-@lru_cache(maxsize=256)
-def _week(text: str) -> list[dict[str, Any]]:
-    """An office's weekly sessions from the schedule's text as stored: parsed once
-    per version of it, not on every booking (read only, never changed)."""
-    return json.loads(text)
 
 
 class Booked(NamedTuple):

@@ -23,9 +23,10 @@ date is a working day; slots, booking and schedule changes all ask it.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Protocol
 
 import chinese_calendar
@@ -244,3 +245,10 @@ def outside_window(schedule: BookingSettings, s: Session,
     return OutsideBookingWindow(
         closed_at=s.starts_at - dt.timedelta(hours=schedule.min_notice_hours),
         notice_hours=schedule.min_notice_hours)
+
+
+@lru_cache(maxsize=256)
+def week_of(text: str) -> list[dict[str, Any]]:
+    """An office's weekly sessions from the schedule's text as stored: parsed once
+    per version of it, not on every booking or entry (read only, never changed)."""
+    return json.loads(text)

@@ -22,7 +22,8 @@ import datetime as dt
 import json
 import secrets
 import sqlite3
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, func, insert, select, text, update
@@ -74,7 +75,7 @@ from schemas.marriage_lottery import (
     MarriageLotteryEntry,
 )
 from services import audit, capacity, citizens, idempotency, identity, scopes
-from services.marriage import calendar, events, lottery_order, rules, schedules
+from services.marriage import calendar, events, lottery_order, office_days, rules, schedules
 from services.marriage.calendar import Session
 
 EXCLUDED_ACTIVE = "party_has_active_appointment"
@@ -267,45 +268,51 @@ async def list_entries(session: AsyncSession, lottery_id: str, *, limit: int,
 
 # One round trip for what an entry reads: the lottery (not locked: on PostgreSQL
 # `marriage_lottery_enter` takes the lottery's lock and checks it again), the
-# office's weekly sessions, the date's special sessions and closure, whether
-# any of the people has a no-show since $3, and which of them hold a live
-# appointment (blind indexes). $1 lottery, $2 the people, $3 no-shows since, $4 now.
+# office's weekly sessions, the date's special sessions and closure, the schedule's
+# version, and, on SQLite only, whether any of the people has a no-show since $3
+# and which of them hold a live appointment (blind indexes; on PostgreSQL the write
+# checks both, so the read is the same for every couple and kept a while:
+# `office_days.LOTTERIES`). $1 lottery, $2 the people, $3 no-shows since, $4 now.
 _ENTRY_READ_SELECT = """
 SELECT l.status, l.entries_open_at, l.entries_close_at, l.lottery_date, l.office_id,
-  s.sessions,
-  (SELECT d.sessions FROM marriage_special_day AS d
+  s.sessions{as_text},
+  (SELECT d.sessions{as_text} FROM marriage_special_day AS d
    WHERE d.office_id = l.office_id AND d.special_date = l.lottery_date),
   EXISTS (SELECT 1 FROM marriage_closure AS c
           WHERE c.office_id = l.office_id AND c.closure_date = l.lottery_date),
-  EXISTS (SELECT 1 FROM marriage_party AS p
-          JOIN marriage_appointment AS a ON a.id = p.appointment_id
-          WHERE p.id_blind_index {people} AND a.status = 'no_show' AND a.no_show_at >= $3),
-  (SELECT {agg} FROM marriage_party_hold AS h
-   WHERE h.id_blind_index {holders} AND h.expires_at > $4)
+  s.version{people}
 FROM marriage_lottery AS l LEFT JOIN marriage_schedule AS s ON s.office_id = l.office_id
 WHERE l.id = $1
 """
+_PEOPLE_SQLITE = """,
+  EXISTS (SELECT 1 FROM marriage_party AS p
+          JOIN marriage_appointment AS a ON a.id = p.appointment_id
+          WHERE p.id_blind_index IN ($2, $5) AND a.status = 'no_show' AND a.no_show_at >= $3),
+  (SELECT group_concat(h.id_blind_index) FROM marriage_party_hold AS h
+   WHERE h.id_blind_index IN ($2, $5) AND h.expires_at > $4)"""
 _ENTRY_READ = Sql(
-    _ENTRY_READ_SELECT.format(people="= ANY($2::varchar[])", holders="= ANY($2::varchar[])",
-                              agg="array_agg(h.id_blind_index)"),
+    _ENTRY_READ_SELECT.format(as_text="::text", people=""),
     # SQLite: the (at most two) people as $2 and $5; NULL never matches.
-    _ENTRY_READ_SELECT.format(people="IN ($2, $5)", holders="IN ($2, $5)",
-                              agg="group_concat(h.id_blind_index)").replace("$", "?"),
+    _ENTRY_READ_SELECT.format(as_text="", people=_PEOPLE_SQLITE).replace("$", "?"),
 )
 
-# PostgreSQL: the whole entry in one call of `marriage_lottery_enter` (migration
-# 0016), outside any transaction block: the idempotency record, the lottery's lock
-# (shared; the draw and the cancellation take it exclusive) and its re-check, the
-# entry, its entrants and the audit row. A refusal raises; nothing of it is kept.
+# PostgreSQL: the whole entry in one call of `marriage_lottery_enter` (migrations
+# 0016-0018), outside any transaction block: the identity, the idempotency record,
+# the lottery's lock (shared; the draw and the cancellation take it exclusive) and
+# its re-check, the re-check of the kept read under the schedule's lock, the
+# people's no-shows and holds, the entry, its entrants and the audit row. A refusal
+# raises; nothing of it is kept.
 _ENTER_PG = Sql("SELECT marriage_lottery_enter("
-                + ", ".join(f"${n}" for n in range(1, 28)) + ")")
-_IN_FLIGHT = "HMIF1"
+                + ", ".join(f"${n}" for n in range(1, 32)) + ")")
+_IN_FLIGHT, _PARTY_HELD, _NO_SHOW, _RECHECK = "HMIF1", "HMPH1", "HMNS1", "40001"
 
 
 async def _exclude_entries(session: AsyncSession, lottery_id: str) -> None:
     """Before the lottery's status changes (the draw, the cancellation): wait for
     the entries in flight, and make the next ones see the change (PostgreSQL; on
-    SQLite the writer's transaction excludes them already)."""
+    SQLite the writer's transaction excludes them already). This process's kept
+    read of the lottery is forgotten at once."""
+    office_days.LOTTERIES.forget(lottery_id)
     await prepared.exclusive_lock(session, f"marriage_lottery:{lottery_id}")
 
 _ENTRY_SQLITE = (
@@ -324,37 +331,66 @@ def _enter_sqlite(db: sqlite3.Connection, entry: tuple, entrants: list[tuple],
     audit.append_sqlite(db, audit_row)
 
 
-@dataclass
+@dataclass(frozen=True)
 class EntryRead:
     status: str
     open_at: dt.datetime
     close_at: dt.datetime
     day: dt.date
     office_id: str
-    sessions: list[Session]
-    no_shows: bool
-    holders: list[str]
+    weekly: list[dict[str, Any]]
+    special_text: str | None  # as stored, for the write to compare (PostgreSQL)
+    closed: bool
+    version: int | None
+    # SQLite only; on PostgreSQL the write checks the people (None here).
+    no_shows: bool | None = None
+    holders: list[str] | None = None
+
+    @property
+    def sessions(self) -> list[Session]:
+        special = json.loads(self.special_text) if self.special_text is not None else None
+        return calendar.sessions_on(self.office_id, self.day, self.weekly, self.closed, special)
 
 
 async def _read_for_entry(db: Any, lottery_id: str, blind: list[str],
-                          since: dt.datetime, now: dt.datetime) -> EntryRead:
-    if db.is_sqlite:
+                          since: dt.datetime, now: dt.datetime) -> tuple[EntryRead, bool]:
+    """The entry's read, and whether it is this process's kept one (PostgreSQL)."""
+    if not db.is_sqlite:
+        kept = office_days.LOTTERIES.get(lottery_id)
+        if kept is not None:
+            return kept, True
+        row = await db.fetchrow_alone(_ENTRY_READ, lottery_id)
+    else:
         people = (blind + [None, None])[:2]
         row = await db.fetchrow(_ENTRY_READ, lottery_id, people[0], db.ts(since), db.ts(now),
                                 people[1])
-    else:
-        row = await db.fetchrow_alone(_ENTRY_READ, lottery_id, blind, since, now)
     if row is None:
         raise NotFound(what="lottery")
     day = row[3] if isinstance(row[3], dt.date) else dt.date.fromisoformat(row[3])
-    weekly = db.json_out(row[5]) if row[5] is not None else []
-    special = db.json_out(row[6]) if row[6] is not None else None
-    held = calendar.sessions_on(row[4], day, weekly, bool(row[7]), special)
-    holders = row[9]
-    if isinstance(holders, str):
-        holders = holders.split(",")
-    return EntryRead(row[0], utc(db.ts_out(row[1])), utc(db.ts_out(row[2])), day, row[4],
-                     held, bool(row[8]), list(holders or ()))
+    weekly = calendar.week_of(row[5]) if row[5] is not None else []
+    read = EntryRead(row[0], utc(db.ts_out(row[1])), utc(db.ts_out(row[2])), day, row[4],
+                     weekly, row[6], bool(row[7]), row[8])
+    if not db.is_sqlite:
+        office_days.LOTTERIES.remember(lottery_id, read)
+        return read, False
+    holders = row[10]
+    return replace(read, no_shows=bool(row[9]),
+                   holders=holders.split(",") if isinstance(holders, str) else []), False
+
+
+def _shown(read: EntryRead, now: dt.datetime) -> str:
+    if read.status != LotteryStatus.scheduled:
+        return read.status
+    return (LotteryStatus.scheduled if now < read.open_at else
+            LotteryStatus.open if now < read.close_at else LotteryStatus.closed)
+
+
+def _bad_preferences(prefs: list[str], read: EntryRead) -> bool:
+    try:
+        _check_preferences(prefs, read)
+    except InvalidPreferences:
+        return True
+    return False
 
 
 def _check_preferences(prefs: list[str], read: EntryRead) -> None:
@@ -367,6 +403,64 @@ def _check_preferences(prefs: list[str], read: EntryRead) -> None:
         raise InvalidPreferences(
             reason_zh=f"{read.day} 没有 {'、'.join(unknown)} 开始的场次。",
             reason_en=f"No session starts at {', '.join(unknown)} on {read.day}.")
+
+
+def _held(blind: list[str], holders: Collection[str]) -> PartyHasActiveAppointment:
+    return PartyHasActiveAppointment(
+        party_indexes=[i for i, b in enumerate(blind) if b in set(holders)])
+
+
+class _RecentNoShow(Exception):  # noqa: N818 - a signal inside `enter`
+    """`marriage_lottery_enter` found a no-show of one of the people (SQLSTATE HMNS1)."""
+
+
+class _EntryWrite(NamedTuple):
+    claim: idempotency.Claim | None
+    answer: str
+    entry_id: str
+    lottery_id: str
+    owner: str
+    kind: str
+    prefs_json: str
+    now: dt.datetime
+    entrants: list[tuple]
+    audit_row: tuple
+    read: EntryRead
+    id_check: tuple[bool, bool]
+
+
+async def _enter_pg(db: Any, w: _EntryWrite, blind: list[str], *,
+                    no_show_since: dt.datetime | None) -> None:
+    """One call of `marriage_lottery_enter`, with the idempotent record of this very
+    answer. `no_show_since`: the people's no-shows are not known yet."""
+    claim, aud = w.claim, w.audit_row
+    record = claim.record_values(201, w.answer) if claim is not None else (None,) * 4
+    try:
+        await db.fetchrow_alone(
+            _ENTER_PG, claim.scope if claim else None, claim.key if claim else None,
+            *record, w.entry_id, w.lottery_id, w.owner, w.kind, w.prefs_json, w.now,
+            *([e[k] for e in w.entrants] for k in range(7)),
+            aud[0], aud[2], aud[3], aud[4], aud[5], aud[10], *w.id_check,
+            w.read.version, w.read.closed, w.read.special_text, no_show_since)
+    except DBAPIError as exc:
+        if claim is not None:
+            claim.stored = False  # nothing of it was kept
+        if is_unique_violation(exc):
+            raise DuplicateEntry() from None
+        code = sqlstate(exc)
+        if code == _RECHECK:  # the lottery or its day changed: read afresh, run again
+            office_days.LOTTERIES.forget(w.lottery_id)
+            raise
+        if code == _NO_SHOW:
+            raise _RecentNoShow() from None
+        if code == _PARTY_HELD:
+            raise _held(blind, (getattr(exc.orig, "detail", None) or "").split(",")) from None
+        if code == _IN_FLIGHT:
+            raise IdempotencyInFlight() from None
+        refusal = citizens.write_refusal(code)
+        if refusal is not None:
+            raise refusal from None
+        raise
 
 
 class Entered(NamedTuple):
@@ -398,11 +492,15 @@ async def enter(session: AsyncSession, principal: Principal, settings: Settings,
         protected = [identity.protect(i, settings) for i in ids]
     blind = [p.blind_index for p in protected]
     db = await prepared.driver(session)
-    read = await _read_for_entry(db, lottery_id, blind, rules.no_show_since(settings), now)
-    shown = read.status
-    if read.status == LotteryStatus.scheduled:
-        shown = (LotteryStatus.scheduled if now < read.open_at else
-                 LotteryStatus.open if now < read.close_at else LotteryStatus.closed)
+    since = rules.no_show_since(settings)
+    prefs = list(body.session_preferences)
+    read, kept = await _read_for_entry(db, lottery_id, blind, since, now)
+    if kept and (_shown(read, now) != LotteryStatus.open or _bad_preferences(prefs, read)):
+        # A kept read is checked again by the write, but a refusal never gets there:
+        # refused only by what the database says now.
+        office_days.LOTTERIES.forget(lottery_id)
+        read, _ = await _read_for_entry(db, lottery_id, blind, since, now)
+    shown = _shown(read, now)
     if shown != LotteryStatus.open:
         raise InvalidState(status=shown, action="enter")
     if party_error is not None:
@@ -411,14 +509,12 @@ async def enter(session: AsyncSession, principal: Principal, settings: Settings,
     # As in booking (appointments.book): a bound account enters for its own person,
     # never for two people whose numbers it merely knows.
     citizens.require_party(principal, blind)  # if the identity is known yet
-    prefs = list(body.session_preferences)
     try:
         _check_preferences(prefs, read)
-        if read.no_shows:
+        if read.no_shows:  # SQLite; on PostgreSQL the write checks the people
             await rules.check_suspension(session, settings, blind)
         if read.holders:
-            raise PartyHasActiveAppointment(
-                party_indexes=[i for i, b in enumerate(blind) if b in set(read.holders)])
+            raise _held(blind, read.holders)
     except DomainError:
         # Refused before the write that would have checked the identity: as if it
         # had been read, the applicant rule first.
@@ -433,35 +529,30 @@ async def enter(session: AsyncSession, principal: Principal, settings: Settings,
                     entry_id, at=db.ts(now), org_id=read.office_id)
     answer = LotteryEntryCreated(id=entry_id, status=EntryStatus.entered,
                                  lottery_id=lottery_id).model_dump_json()
-    try:
-        if db.is_sqlite:
+    if db.is_sqlite:
+        try:
             await db.run(_enter_sqlite,
                          (entry_id, lottery_id, principal.subject, body.kind, prefs_json,
                           db.ts(now)),
                          [(e[0], entry_id, lottery_id, n, *e[1:])
                           for n, e in enumerate(entrants)],
                          aud)
-        else:
-            record = claim.record_values(201, answer) if claim is not None else (None,) * 4
-            await db.fetchrow_alone(
-                _ENTER_PG, claim.scope if claim else None, claim.key if claim else None,
-                *record, entry_id, lottery_id, principal.subject, body.kind, prefs_json, now,
-                *([e[k] for e in entrants] for k in range(7)),
-                aud[0], aud[2], aud[3], aud[4], aud[5], aud[10],
-                # An identity left unread: the function checks it first (0017).
-                *citizens.in_write(principal, settings))
-    except DBAPIError as exc:
-        if claim is not None and not db.is_sqlite:
-            claim.stored = False  # nothing of it was kept
-        if is_unique_violation(exc):
-            raise DuplicateEntry() from None
-        code = sqlstate(exc)
-        if code == _IN_FLIGHT:
-            raise IdempotencyInFlight() from None
-        refusal = citizens.write_refusal(code)
-        if refusal is not None:
-            raise refusal from None
-        raise
+        except DBAPIError as exc:
+            if is_unique_violation(exc):
+                raise DuplicateEntry() from None
+            raise
+    else:
+        write = _EntryWrite(claim, answer, entry_id, lottery_id, principal.subject, body.kind,
+                            prefs_json, now, entrants, aud, read,
+                            # An identity left unread: the function checks it first (0017).
+                            citizens.in_write(principal, settings))
+        try:
+            await _enter_pg(db, write, blind, no_show_since=since)
+        except _RecentNoShow:
+            # Counted now (as a read would have had them counted); not suspended:
+            # the same write without the check.
+            await rules.check_suspension(session, settings, blind)
+            await _enter_pg(db, write, blind, no_show_since=None)
     return Entered(MarriageLotteryEntry.model_construct(
         id=entry_id, lottery_id=lottery_id, owner_subject=principal.subject, kind=body.kind,
         session_preferences=prefs, status=EntryStatus.entered, created_at=now), answer)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
+
+from sqlalchemy import text
 
 from tests.api.test_marriage_lottery_support import (
     LOTTERY_DAY,
@@ -243,6 +246,56 @@ async def test_a_suspended_person_cannot_enter(client, admin_headers, settings):
     assert r.status_code == 422 and r.json()["code"] == "booking_suspended"
     r = await enter(client, settings, lot["id"], [person("male"), person("female")])
     assert r.status_code == 201
+
+
+async def test_one_no_show_does_not_keep_a_person_from_entering(client, admin_headers,
+                                                                settings):
+    # On PostgreSQL the entry's write finds the no-show (HMNS1); not suspended by
+    # one, the person is counted and the same write runs again without the check.
+    set_china_time("2026-12-01")
+    office, staff = await lottery_office(client, admin_headers)
+    from tests.api.test_marriage_support import person
+    groom = person("male")
+    set_china_time("2026-12-01", "06:00")
+    r = await book(client, settings, slot_id(office["id"], "2026-12-01"), [groom, person("female")])
+    assert r.status_code == 201, r.text
+    set_china_time("2026-12-01", "12:30")
+    r = await client.post(f"/v1/marriage/appointments/{r.json()['id']}/no-show", headers=staff)
+    assert r.status_code == 200, r.text
+    lot = (await schedule_lottery(client, office, staff)).json()
+    set_china_time("2026-12-06")
+    r = await enter(client, settings, lot["id"], [groom, person("female")])
+    assert r.status_code == 201, r.text
+    r = await client.get(f"/v1/marriage/lotteries/{lot['id']}")
+    assert r.json()["entries"] == 1
+
+
+async def test_a_day_changed_by_another_process_is_read_afresh(client, admin_headers,
+                                                               settings, db):
+    # Each process keeps its read of a lottery (PostgreSQL); the entry's write
+    # checks it under the schedule's lock. Here the lottery's day is closed and
+    # opened again behind this process's back, as another process would do it.
+    set_china_time("2026-12-01")
+    office, staff = await lottery_office(client, admin_headers)
+    lot = (await schedule_lottery(client, office, staff)).json()
+    set_china_time("2026-12-06")
+    assert (await enter(client, settings, lot["id"])).status_code == 201  # read and kept
+    async with db.session() as s:
+        await s.execute(text(
+            "INSERT INTO marriage_closure (id, office_id, closure_date, reason, created_at) "
+            "VALUES ('mcl_behind', :office, :day, 'burst pipe', :now)"),
+            {"office": office["id"], "day": dt.date.fromisoformat(LOTTERY_DAY),
+             "now": dt.datetime.now(dt.UTC)})
+        await s.commit()
+    r = await enter(client, settings, lot["id"], prefs=["09:00"])
+    assert r.status_code == 422 and r.json()["code"] == "invalid_session_preferences", r.text
+    async with db.session() as s:
+        await s.execute(text("DELETE FROM marriage_closure WHERE id = 'mcl_behind'"))
+        await s.commit()
+    r = await enter(client, settings, lot["id"], prefs=["13:30"])
+    assert r.status_code == 201, r.text
+    r = await client.get(f"/v1/marriage/lotteries/{lot['id']}")
+    assert r.json()["entries"] == 2
 
 
 def test_seed_sha256_is_of_the_seed_bytes():
