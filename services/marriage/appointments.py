@@ -91,7 +91,7 @@ from services.marriage import (
     official_calendar,
     rules,
 )
-from services.marriage.calendar import bookable_now, outside_window
+from services.marriage.calendar import Session, bookable_now, outside_window
 
 KIND_LABELS = {
     AppointmentKind.marriage: ("结婚登记", "Marriage registration"),
@@ -293,8 +293,16 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
     # PostgreSQL: what this process last read of the office's day, if anything
     # (`marriage_book` re-checks every part of it); the people's no-shows and the
     # seats are then checked by the write and the full-session memo.
+    await official_calendar.refresh(session)  # a no-op unless the copy is old
     row = None if db.is_sqlite else office_days.get(office_id, day)
     cached = row is not None
+    held = _held(row, office_id, day, start) if row is not None else None
+    refusal = _refused_by(row, held, day, now) if row is not None else None
+    if refusal is not None:
+        # A kept read is checked again by the write, but a refusal never gets there:
+        # refused only by what the database says now.
+        office_days.forget(office_id, day)
+        row, cached = None, False
     if row is None:
         if db.is_sqlite:
             people = (blind + [None, None])[:2]
@@ -314,19 +322,12 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
             office_days.remember(office_id, day, row._replace(no_shows=False, full=False))
             if row.full:
                 capacity.note_full(body.slot_id)
-    await official_calendar.refresh(session)  # a no-op unless the copy is old
-    held = next((s for s in calendar.sessions_on(office_id, day, row.sessions, row.closed,
-                                                   row.special)
-                 if s.start == start), None)
-    if held is None:
-        raise NotFound(what="slot")
+        held = _held(row, office_id, day, start)
+        refusal = _refused_by(row, held, day, now)
+    if refusal is not None:
+        raise refusal
+    assert held is not None
     starts_at, ends_at = held.starts_at, held.ends_at
-    if not bookable_now(row, held, now, clock.today()):
-        raise outside_window(row, held, clock.today())
-    if row.lottery_id is not None:
-        err = DateInLottery(date=day.isoformat())
-        err.extra["lottery_id"] = row.lottery_id
-        raise err
     if party_error is not None:
         raise party_error
     if body.kind == AppointmentKind.divorce_confirmation:
@@ -398,6 +399,27 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
                             parties, audit_row, event_row, None,
                             id_check=id_check)
     return Booked(view, answer)
+
+
+def _held(row: _SlotRead, office_id: str, day: dt.date, start: str) -> Session | None:
+    """The session of `row`'s day that starts at `start`, if it has one."""
+    return next((s for s in calendar.sessions_on(office_id, day, row.sessions, row.closed,
+                                                 row.special) if s.start == start), None)
+
+
+def _refused_by(row: _SlotRead, held: Session | None, day: dt.date,
+                now: dt.datetime) -> DomainError | None:
+    """What the office's day alone refuses: no such session, outside the booking
+    window, a date held by a lottery."""
+    if held is None:
+        return NotFound(what="slot")
+    if not bookable_now(row, held, now, clock.today()):
+        return outside_window(row, held, clock.today())
+    if row.lottery_id is not None:
+        err = DateInLottery(date=day.isoformat())
+        err.extra["lottery_id"] = row.lottery_id
+        return err
+    return None
 
 
 class _RecentNoShow(Exception):  # noqa: N818 - a signal inside `book`

@@ -231,6 +231,13 @@ async def test_a_booking_never_acts_on_an_office_day_read_before_another_process
     assert r.status_code == 404 and r.json()["code"] == "not_found", r.text
     r = await book(client, settings, slot_id(office["id"], "2026-12-08", "13:30"))
     assert r.status_code == 201, r.text
+    # And back (the afternoons-only day is what this process keeps now): a kept read
+    # that would refuse is read again first, so the morning is bookable at once.
+    await _sql(db, "UPDATE marriage_schedule SET sessions = :s, version = version + 1 "
+                   "WHERE office_id = :id", id=office["id"], s=json.dumps([
+                       {"weekday": 2, "start": "09:00", "end": "12:00", "capacity": 5}]))
+    r = await book(client, settings, slot_id(office["id"], "2026-12-08"))
+    assert r.status_code == 201, r.text
 
 
 async def test_a_suspended_person_is_refused_on_a_day_already_read(client, admin_headers,
