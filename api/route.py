@@ -114,6 +114,15 @@ async def _identity_first(session: AsyncSession, request: Request,
     if isinstance(exc, IdentityNotVerified):  # the write's own check
         request.state.idempotency = None
         return exc
+    if _acting_with_audit(request, exc):
+        return exc  # both identity rules are settled with the refusal (`_refused`)
+    pending = exc.applicant_blinds if isinstance(exc, DomainError) else None
+    if pending is not None:  # the applicant rule comes first: read the identity now
+        principal = request.state.principal = await citizens.resolved(session, principal)
+        try:
+            citizens.require_party(principal, pending)
+        except ApplicantNotAParty as refusal:
+            return refusal
     if not settings.identity_required:
         return exc
     if isinstance(exc, DomainError):
@@ -179,6 +188,19 @@ async def _refused(session: AsyncSession, request: Request, exc: Exception, *,
     claim = request.state.idempotency
     if isinstance(exc, DomainError) and claim is not None and not claim.checked:
         try:
+            if values is not None and _acting_with_audit(request, exc):
+                # The identity left to the write, which never ran: its two rules
+                # come first, settled by the same statement (`check_acting`).
+                assert exc.applicant_blinds is not None
+                principal = request.state.principal
+                instead = await idempotency.check_acting(
+                    session, claim, audit_row=values, subject=principal.subject,
+                    blinds=exc.applicant_blinds,
+                    required=request.app.state.settings.identity_required)
+                if instead is not None:
+                    request.state.idempotency = None
+                    raise _IDENTITY_REFUSALS[instead]() from None
+                return True  # the refusal stands, audited by the same statement
             if await idempotency.check(session, claim, audit_row=values):
                 return True  # no record: the refusal stands, audited by the same statement
         except IdempotencyKeyReused as reused:
@@ -194,6 +216,24 @@ async def _refused(session: AsyncSession, request: Request, exc: Exception, *,
         return False
     await audit.insert(session, values, alone=True)
     return True
+
+
+_IDENTITY_REFUSALS: dict[str, type[DomainError]] = {
+    IdentityNotVerified.code: IdentityNotVerified, ApplicantNotAParty.code: ApplicantNotAParty}
+
+
+def _acting_with_audit(request: Request, exc: Exception) -> bool:
+    """Whether a refusal before the write, whose parties still await the applicant
+    rule (`DomainError.applicant_blinds`), is settled with its audit row and key
+    look-up in one statement: PostgreSQL, an audited refusal, a key not looked up
+    yet, a caller known."""
+    if not isinstance(exc, DomainError) or exc.applicant_blinds is None \
+            or exc.status in UNAUDITED_STATUSES:
+        return False
+    claim = request.state.idempotency
+    principal = getattr(request.state, "principal", None)
+    return (claim is not None and not claim.checked and principal is not None
+            and not principal.identity_known and not request.app.state.db.is_sqlite)
 
 
 async def _refusal_row(session: AsyncSession, request: Request, code: str) -> tuple | None:

@@ -76,6 +76,18 @@ def require_party(principal: Principal, blind: list[str]) -> None:
         raise ApplicantNotAParty()
 
 
+def leave_party_rule(refusal: DomainError, principal: Principal, blind: list[str]) -> None:
+    """For a request refused before its write by a rule that comes after the
+    applicant rule: `require_party` now if the identity is known; else the parties
+    are noted on `refusal`, and `api.route` settles both identity rules with the
+    refusal's audit row and key look-up, in their one statement
+    (`idempotency.check_acting`), or reads the identity first where it cannot."""
+    if principal.identity_known:
+        require_party(principal, blind)
+    else:
+        refusal.applicant_blinds = list(blind)
+
+
 async def require_party_now(session: AsyncSession, principal: Principal,
                             blind: list[str]) -> None:
     """`require_party`, the identity read first if it was left to the write: for a

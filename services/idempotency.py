@@ -19,8 +19,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
@@ -136,6 +138,29 @@ _SELECT_OR_AUDIT = Sql(
     "$8::varchar, $9::varchar, $10::varchar, $11::varchar, $12::varchar, $13::varchar "
     "WHERE NOT EXISTS (SELECT 1 FROM r)) "
     "SELECT 1, request_hash, response_status, response_body, expires_at FROM r")
+# PostgreSQL: the same, for a refusal that came before the write which was to
+# check the account's identity (`check_acting`): that check first, in this one
+# statement. $14 the account, $15 the parties' blind indexes, $16 identity required.
+# An account without a verified identity where one is required is refused for that
+# and its key is not looked up; a bound person who is not a party is refused for
+# that, its key looked up as for any refusal; the audit row says which.
+_SELECT_OR_AUDIT_ACTING = Sql(
+    "WITH v AS (SELECT CASE "  # noqa: S608 - constant text
+    "WHEN b.bound IS NULL AND $16::boolean THEN 'identity_not_verified' "
+    "WHEN b.bound IS NOT NULL AND NOT (b.bound = ANY ($15::varchar[])) "
+    "THEN 'applicant_not_a_party' END AS instead "
+    "FROM (SELECT (SELECT c.id_blind_index FROM citizen_identity AS c "
+    "WHERE c.subject = $14::varchar) AS bound) AS b), "
+    "r AS (SELECT request_hash, response_status, response_body, expires_at "
+    "FROM idempotency_record WHERE scope = $1 AND key = $2 "
+    "AND (SELECT instead FROM v) IS DISTINCT FROM 'identity_not_verified'), "
+    f"a AS (INSERT INTO audit_event ({audit.COLUMNS}) "  # constant text
+    "SELECT $3::varchar, $4::timestamptz, $5::varchar, $6::varchar, $7::varchar, "
+    "$8::varchar, $9::varchar, $10::varchar, $11::varchar, "
+    "coalesce('refused:' || v.instead, $12::varchar), $13::varchar "
+    "FROM v WHERE NOT EXISTS (SELECT 1 FROM r)) "
+    "SELECT v.instead, r.request_hash, r.response_status, r.response_body, r.expires_at "
+    "FROM v LEFT JOIN r ON true")
 _DELETE = Sql("DELETE FROM idempotency_record WHERE scope = $1 AND key = $2")
 _INSERT = Sql("INSERT INTO idempotency_record (scope, key, request_hash, response_status, "
               "response_body, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
@@ -195,7 +220,31 @@ async def check(session: AsyncSession, claim: Claim, *,
     claim.checked = True
     if row is None:
         return audit_row is not None and not db.is_sqlite
-    _, stored_hash, status, body, expires_at = row
+    await _settle(db, claim, row[1:])
+    raise AssertionError("unreachable")  # pragma: no cover - _settle always raises
+
+
+async def check_acting(session: AsyncSession, claim: Claim, *, audit_row: tuple,
+                       subject: str, blinds: list[str], required: bool) -> str | None:
+    """`check` with its audit row (PostgreSQL), for a refusal that came before the
+    write which was to check the account's identity: that check first, in the same
+    statement. Returns the identity refusal that stands instead
+    (`identity_not_verified`, `applicant_not_a_party`), None if the refusal stands;
+    raises as `check` does when the key has a record (never for an account that
+    has no verified identity where one is required: its key is not looked up).
+    The audit row is written, saying which refusal, unless the key has a record."""
+    db = await prepared.driver(session)
+    row = await db.fetchrow_alone(_SELECT_OR_AUDIT_ACTING, claim.scope, claim.key,
+                                  *audit_row, subject, blinds, required)
+    claim.checked = True
+    if row[1] is not None:
+        await _settle(db, claim, row[1:])
+    return row[0]
+
+
+async def _settle(db: prepared.Driver, claim: Claim, record: Sequence[Any]) -> None:
+    """The key's record found by `check`: replayed, reused or expired (raises)."""
+    stored_hash, status, body, expires_at = record
     if db.ts_out(expires_at) <= clock.now():
         await db.execute_alone(_DELETE, claim.scope, claim.key)
         raise IdempotencyInFlight()

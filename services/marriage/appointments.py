@@ -347,10 +347,10 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
             # Every seat taken when read: refused before anything is written (a seat
             # given back since is found by the next request).
             raise SlotFull()
-    except DomainError:
+    except DomainError as refusal:
         # Refused before the write that would have checked the identity: as if it
-        # had been read, the applicant rule first.
-        await citizens.require_party_now(session, principal, blind)
+        # had been read, the applicant rule first (settled by api.route if unread).
+        citizens.leave_party_rule(refusal, principal, blind)
         raise
     protected = [identity.protect(i, settings, blind_index=b) for i, b in zip(ids, blind,
                                                                                strict=True)]

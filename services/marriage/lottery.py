@@ -515,10 +515,10 @@ async def enter(session: AsyncSession, principal: Principal, settings: Settings,
             await rules.check_suspension(session, settings, blind)
         if read.holders:
             raise _held(blind, read.holders)
-    except DomainError:
+    except DomainError as refusal:
         # Refused before the write that would have checked the identity: as if it
-        # had been read, the applicant rule first.
-        await citizens.require_party_now(session, principal, blind)
+        # had been read, the applicant rule first (settled by api.route if unread).
+        citizens.leave_party_rule(refusal, principal, blind)
         raise
     entry_id = new_id("mlen")
     entrants = [(new_id("mlep"), p.name, prot.encrypted, prot.blind_index, prot.masked,

@@ -8,6 +8,7 @@ same tests hold."""
 
 from __future__ import annotations
 
+from tests.api.test_audit_refusals import events
 from tests.api.test_identity import account, bind, verifier
 from tests.api.test_marriage_lottery_support import enter, lottery_office, schedule_lottery
 from tests.api.test_marriage_support import (
@@ -42,6 +43,13 @@ async def test_the_applicant_rule_comes_before_a_full_session(client, admin_head
     for _ in range(2):
         r = await book(client, settings, slot, couple(), headers=stranger)
         assert r.status_code == 422 and r.json()["code"] == "applicant_not_a_party", r.text
+    # Each refusal is audited as the refusal it was (on PostgreSQL the identity, the
+    # key's look-up and the audit row are one statement, `check_acting`).
+    assert [e["outcome"] for e in await events(client, admin_headers,
+                                               actor_id=stranger_subject)] \
+        == ["refused:applicant_not_a_party"] * 2
+    assert [e["outcome"] for e in await events(client, admin_headers, actor_id=subject)] \
+        == ["refused:slot_full"] * 2
 
 
 async def test_the_applicant_rule_comes_first_in_a_lottery_too(client, admin_headers,

@@ -106,6 +106,14 @@ async def test_an_unverified_account_is_403_whatever_else_is_wrong(client, admin
     await bind(client, v, groom_subject, groom)
     assert (await book(client, settings, slot, [groom, person("female")],
                        headers=groom_account)).status_code == 201
+    # Refused by the write as full: this process now knows the session is full, and
+    # refuses it from that memo, before any write (then the identity's two rules are
+    # settled with the refusal's audit row: `idempotency.check_acting`).
+    other = person("male")
+    other_subject, other_account = account(settings)
+    await bind(client, v, other_subject, other)
+    r = await book(client, settings, slot, [other, person("female")], headers=other_account)
+    assert r.status_code == 409 and r.json()["code"] == "slot_full", r.text
     subject, unverified = account(settings)
     # A full session (read full, then from the memo), a body that fails
     # validation, a bad identity number, a free session: 403 every time, as if
@@ -121,9 +129,11 @@ async def test_an_unverified_account_is_403_whatever_else_is_wrong(client, admin
     assert r.status_code == 403 and r.json()["code"] == "identity_not_verified", r.text
     # A key with a stored answer (kept from before identity was required) is
     # not replayed to an account refused before its key would be looked at.
-    # Refused before the write (a bad number), and by the write (a free session).
-    for n, parties in enumerate((bad_number, couple())):
-        body = json.dumps({"slot_id": free, "kind": "marriage",
+    # Refused before the write (a bad number; a full session, whose identity rules
+    # are settled with its audit row), and by the write (a free session).
+    for n, (target, parties) in enumerate(((free, bad_number), (slot, couple()),
+                                           (free, couple()))):
+        body = json.dumps({"slot_id": target, "kind": "marriage",
                            "parties": parties}).encode()
         scope, key = f"citizen:{subject}", f"kept-from-before-{n}"
         async with db.session() as session:
@@ -139,5 +149,5 @@ async def test_an_unverified_account_is_403_whatever_else_is_wrong(client, admin
             **unverified, "Idempotency-Key": key, "Content-Type": "application/json"})
         assert r.status_code == 403 and r.json()["code"] == "identity_not_verified", r.text
     # Audited as what the caller was told; nothing booked.
-    assert await _outcomes(db, subject) == ["refused:identity_not_verified"] * 7
+    assert await _outcomes(db, subject) == ["refused:identity_not_verified"] * 8
     assert (await client.get(APPT, headers=unverified)).json()["items"] == []
