@@ -184,10 +184,18 @@ class LazyPgDriver(_PgValues):
 
     async def _alone(self, sql: Sql, args: Sequence[Any]) -> Any:
         try:
-            async with await self._lone.acquire() as conn:
-                # asyncpg's own statement cache (per connection) keeps it prepared: a
-                # statement prepared through a pool's proxy dies with the lease.
-                return await conn.fetchrow(sql.postgresql, *args)
+            conn = await self._lone.take()
+            reusable = False
+            try:
+                # asyncpg's own statement cache (per connection) keeps it prepared.
+                row = await conn.fetchrow(sql.postgresql, *args)
+                reusable = True
+                return row
+            except Exception:
+                reusable = True  # an error of the statement: the connection is fine
+                raise
+            finally:
+                self._lone.give(conn, reusable=reusable)
         except Exception as error:
             dbapi = self._lone.dbapi
             raise _as_sqlalchemy(sql, error, dbapi, lambda e: AsyncAdapt_asyncpg_connection

@@ -175,3 +175,51 @@ async def test_errors_of_a_statement_alone_are_sqlalchemys(db):
         await s.execute(IdempotencyRecord.__table__.delete().where(
             IdempotencyRecord.scope == "test"))
         await s.commit()
+
+
+@pytest.mark.skipif(not IS_PG, reason="the LonePool is PostgreSQL's")
+async def test_the_lone_pool_lends_keeps_limits_and_closes(database_url):
+    import asyncio
+
+    from core.db import LonePool
+
+    pool = LonePool(database_url, 2, None, timeout=0.2)
+    first = await pool.take()
+    pool.give(first)
+    again = await pool.take()
+    assert again is first  # kept open and lent again, nothing sent in between
+    second = await pool.take()
+    assert second is not first
+    # Both lent: the next waits, and gets the first one given back.
+    waiting = asyncio.ensure_future(pool.take())
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    pool.give(first)
+    assert await waiting is first
+    # Nothing given back in time: TimeoutError (503 database_unavailable).
+    with pytest.raises(TimeoutError):
+        await pool.take()
+    # A connection whose statement did not end normally is closed, not lent again;
+    # there is room for a new one at once.
+    pool.give(first, reusable=False)
+    assert first.is_closed()
+    third = await pool.take()
+    assert third is not first and (await third.fetchval("SELECT 1")) == 1
+    # One left in a transaction is not lent again either.
+    await second.execute("BEGIN")
+    pool.give(second)
+    assert second.is_closed()
+    pool.give(third)
+    # Closing closes the idle ones; one lent meanwhile is closed when it comes back,
+    # and the pool opens new connections if it is used again.
+    lent = await pool.take()
+    idle = await pool.take()
+    pool.give(idle)
+    await pool.close()
+    assert idle.is_closed() and not lent.is_closed()
+    pool.give(lent)
+    assert lent.is_closed()
+    fresh = await pool.take()
+    assert (await fresh.fetchval("SELECT 1")) == 1
+    pool.give(fresh)
+    await pool.close()
