@@ -199,7 +199,7 @@ async def _refused(session: AsyncSession, request: Request, exc: Exception, *,
                     required=request.app.state.settings.identity_required)
                 if instead is not None:
                     request.state.idempotency = None
-                    raise _IDENTITY_REFUSALS[instead]() from None
+                    raise citizens.identity_refusal(instead) from None
                 return True  # the refusal stands, audited by the same statement
             if await idempotency.check(session, claim, audit_row=values):
                 return True  # no record: the refusal stands, audited by the same statement
@@ -216,10 +216,6 @@ async def _refused(session: AsyncSession, request: Request, exc: Exception, *,
         return False
     await audit.insert(session, values, alone=True)
     return True
-
-
-_IDENTITY_REFUSALS: dict[str, type[DomainError]] = {
-    IdentityNotVerified.code: IdentityNotVerified, ApplicantNotAParty.code: ApplicantNotAParty}
 
 
 def _acting_with_audit(request: Request, exc: Exception) -> bool:

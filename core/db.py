@@ -205,7 +205,7 @@ class LonePool:
                     self._lent += 1
                     return conn
                 self._born.pop(id(conn), None)
-            if self._lent + len(self._idle) < self._size:
+            if self._lent < self._size:  # (nothing is idle here)
                 self._lent += 1
                 generation = self._generation
                 try:

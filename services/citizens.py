@@ -88,13 +88,6 @@ def leave_party_rule(refusal: DomainError, principal: Principal, blind: list[str
         refusal.applicant_blinds = list(blind)
 
 
-async def require_party_now(session: AsyncSession, principal: Principal,
-                            blind: list[str]) -> None:
-    """`require_party`, the identity read first if it was left to the write: for a
-    request refused before its write by a rule that comes after this one."""
-    require_party(await resolved(session, principal), blind)
-
-
 # The write's check of an identity left to it (`citizen_acts_for`, migration 0017):
 # its arguments, and the refusals its SQLSTATEs stand for.
 def in_write(principal: Principal, settings: Settings) -> tuple[bool, bool]:
@@ -104,6 +97,12 @@ def in_write(principal: Principal, settings: Settings) -> tuple[bool, bool]:
 
 
 _WRITE_REFUSALS = {"HMIV1": IdentityNotVerified, "HMAP1": ApplicantNotAParty}
+
+
+def identity_refusal(code: str) -> DomainError:
+    """The identity refusal with problem `code` (`identity_not_verified`,
+    `applicant_not_a_party`), as `idempotency.check_acting` names it."""
+    return next(error for error in _WRITE_REFUSALS.values() if error.code == code)()
 
 
 def write_refusal(code: str | None) -> DomainError | None:

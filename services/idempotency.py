@@ -22,7 +22,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
@@ -221,7 +221,6 @@ async def check(session: AsyncSession, claim: Claim, *,
     if row is None:
         return audit_row is not None and not db.is_sqlite
     await _settle(db, claim, row[1:])
-    raise AssertionError("unreachable")  # pragma: no cover - _settle always raises
 
 
 async def check_acting(session: AsyncSession, claim: Claim, *, audit_row: tuple,
@@ -242,7 +241,7 @@ async def check_acting(session: AsyncSession, claim: Claim, *, audit_row: tuple,
     return row[0]
 
 
-async def _settle(db: prepared.Driver, claim: Claim, record: Sequence[Any]) -> None:
+async def _settle(db: prepared.Driver, claim: Claim, record: Sequence[Any]) -> NoReturn:
     """The key's record found by `check`: replayed, reused or expired (raises)."""
     stored_hash, status, body, expires_at = record
     if db.ts_out(expires_at) <= clock.now():

@@ -340,6 +340,7 @@ class EntryRead:
     office_id: str
     weekly: list[dict[str, Any]]
     special_text: str | None  # as stored, for the write to compare (PostgreSQL)
+    special: list[dict[str, Any]] | None
     closed: bool
     version: int | None
     # SQLite only; on PostgreSQL the write checks the people (None here).
@@ -348,8 +349,8 @@ class EntryRead:
 
     @property
     def sessions(self) -> list[Session]:
-        special = json.loads(self.special_text) if self.special_text is not None else None
-        return calendar.sessions_on(self.office_id, self.day, self.weekly, self.closed, special)
+        return calendar.sessions_on(self.office_id, self.day, self.weekly, self.closed,
+                                    self.special)
 
 
 async def _read_for_entry(db: Any, lottery_id: str, blind: list[str],
@@ -369,7 +370,8 @@ async def _read_for_entry(db: Any, lottery_id: str, blind: list[str],
     day = row[3] if isinstance(row[3], dt.date) else dt.date.fromisoformat(row[3])
     weekly = calendar.week_of(row[5]) if row[5] is not None else []
     read = EntryRead(row[0], utc(db.ts_out(row[1])), utc(db.ts_out(row[2])), day, row[4],
-                     weekly, row[6], bool(row[7]), row[8])
+                     weekly, row[6], db.json_out(row[6]) if row[6] is not None else None,
+                     bool(row[7]), row[8])
     if not db.is_sqlite:
         office_days.LOTTERIES.remember(lottery_id, read)
         return read, False
@@ -385,27 +387,22 @@ def _shown(read: EntryRead, now: dt.datetime) -> str:
             LotteryStatus.open if now < read.close_at else LotteryStatus.closed)
 
 
-def _bad_preferences(prefs: list[str], read: EntryRead) -> bool:
-    try:
-        _check_preferences(prefs, read)
-    except InvalidPreferences:
-        return True
-    return False
-
-
-def _check_preferences(prefs: list[str], read: EntryRead) -> None:
-    starts = {s.start for s in read.sessions}
+def _preference_refusal(prefs: list[str], read: EntryRead) -> InvalidPreferences | None:
+    """What is wrong with `prefs` on the read's day, if anything."""
     if len(set(prefs)) != len(prefs):
-        raise InvalidPreferences(reason_zh="意向场次不能重复。",
-                                 reason_en="A session may be named only once.")
+        return InvalidPreferences(reason_zh="意向场次不能重复。",
+                                  reason_en="A session may be named only once.")
+    starts = {s.start for s in read.sessions}
     unknown = [p for p in prefs if p not in starts]
     if unknown:
-        raise InvalidPreferences(
+        return InvalidPreferences(
             reason_zh=f"{read.day} 没有 {'、'.join(unknown)} 开始的场次。",
             reason_en=f"No session starts at {', '.join(unknown)} on {read.day}.")
+    return None
 
 
-def _held(blind: list[str], holders: Collection[str]) -> PartyHasActiveAppointment:
+def _holding_refusal(blind: list[str],
+                     holders: Collection[str]) -> PartyHasActiveAppointment:
     return PartyHasActiveAppointment(
         party_indexes=[i for i, b in enumerate(blind) if b in set(holders)])
 
@@ -454,7 +451,8 @@ async def _enter_pg(db: Any, w: _EntryWrite, blind: list[str], *,
         if code == _NO_SHOW:
             raise _RecentNoShow() from None
         if code == _PARTY_HELD:
-            raise _held(blind, (getattr(exc.orig, "detail", None) or "").split(",")) from None
+            holders = (getattr(exc.orig, "detail", None) or "").split(",")
+            raise _holding_refusal(blind, holders) from None
         if code == _IN_FLIGHT:
             raise IdempotencyInFlight() from None
         refusal = citizens.write_refusal(code)
@@ -495,11 +493,13 @@ async def enter(session: AsyncSession, principal: Principal, settings: Settings,
     since = rules.no_show_since(settings)
     prefs = list(body.session_preferences)
     read, kept = await _read_for_entry(db, lottery_id, blind, since, now)
-    if kept and (_shown(read, now) != LotteryStatus.open or _bad_preferences(prefs, read)):
+    bad_prefs = _preference_refusal(prefs, read)
+    if kept and (_shown(read, now) != LotteryStatus.open or bad_prefs is not None):
         # A kept read is checked again by the write, but a refusal never gets there:
         # refused only by what the database says now.
         office_days.LOTTERIES.forget(lottery_id)
         read, _ = await _read_for_entry(db, lottery_id, blind, since, now)
+        bad_prefs = _preference_refusal(prefs, read)
     shown = _shown(read, now)
     if shown != LotteryStatus.open:
         raise InvalidState(status=shown, action="enter")
@@ -510,11 +510,12 @@ async def enter(session: AsyncSession, principal: Principal, settings: Settings,
     # never for two people whose numbers it merely knows.
     citizens.require_party(principal, blind)  # if the identity is known yet
     try:
-        _check_preferences(prefs, read)
+        if bad_prefs is not None:
+            raise bad_prefs
         if read.no_shows:  # SQLite; on PostgreSQL the write checks the people
             await rules.check_suspension(session, settings, blind)
         if read.holders:
-            raise _held(blind, read.holders)
+            raise _holding_refusal(blind, read.holders)
     except DomainError as refusal:
         # Refused before the write that would have checked the identity: as if it
         # had been read, the applicant rule first (settled by api.route if unread).
