@@ -47,6 +47,7 @@ from machine import (  # bench/ is on sys.path when run as a script
     http,
     huimin_env,
     log,
+    pg_url,
     run_wrk,
     start_reference,
     wait_ready,
@@ -159,13 +160,11 @@ async def timed_draw(database_url: str, lottery_id: str) -> tuple[float, object]
 def run_db(db: str, opts: argparse.Namespace, owned: Owned, out_dir: Path) -> dict:
     out: dict = {"db": db}
     run_id = str(os.getpid())
-    pg_base = opts.pg.rstrip("/")
-    pg_rest = pg_base.split("://", 1)[1]
     if db == "postgres":
         name = f"bench_lottery_{run_id}"
         owned.create_db(name)
-        url = f"postgresql+asyncpg://{pg_rest}/{name}"
-        target = f"{pg_base}/{name}"
+        url = pg_url(opts.pg, name, "asyncpg")
+        target = pg_url(opts.pg, name)
     else:
         target = str(out_dir / "huimin-lottery.db")
         for suffix in ("", "-wal", "-shm"):
@@ -236,7 +235,7 @@ def run_db(db: str, opts: argparse.Namespace, owned: Owned, out_dir: Path) -> di
     if db == "postgres":
         ref_name = f"bench_lot_reference_{run_id}"
         owned.create_db(ref_name)
-        ref_url = f"postgresql+psycopg://{pg_rest}/{ref_name}"
+        ref_url = pg_url(opts.pg, ref_name, "psycopg")
     else:
         ref_url = f"sqlite:///{out_dir / 'reference-lottery.db'}"
     rproc, rbase = start_reference(owned, ref_url, 1, out_dir, f"lottery-{db}")

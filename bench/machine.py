@@ -106,6 +106,16 @@ REFERENCE_APP = _reference_app()
 HOST = "127.0.0.1"
 
 
+def pg_url(server: str, dbname: str, driver: str = "") -> str:
+    """The URL of database `dbname` on `server` (`--pg`): `postgresql://user@host:port`,
+    or `postgresql://user@/?host=/var/run/postgresql` for the server's Unix socket
+    (the query string is kept); `driver` as in `postgresql+asyncpg`."""
+    head, _, query = server.partition("?")
+    scheme, rest = head.rstrip("/").split("://", 1)
+    return (f"{scheme}{'+' + driver if driver else ''}://{rest}/{dbname}"
+            f"{'?' + query if query else ''}")
+
+
 STOP_TIMEOUT = 10.0
 
 

@@ -49,6 +49,7 @@ from machine import (  # bench/ is on sys.path when run as a script
     huimin_env,
     id_number,
     log,
+    pg_url,
     raise_interrupt,
     run_wrk,
     start_reference,
@@ -427,10 +428,6 @@ class Combo:
     busy_before: float | None = None  # CPU share others used just before the run
 
 
-def pg_conninfo(base: str, dbname: str) -> str:
-    return f"{base.rstrip('/')}/{dbname}"
-
-
 def run_combo(combo: Combo, opts: argparse.Namespace, owned: Owned, out_dir: Path,
               person_offset: int) -> None:
     """Fills `combo` as it goes, so a failure keeps what was measured before it."""
@@ -438,15 +435,13 @@ def run_combo(combo: Combo, opts: argparse.Namespace, owned: Owned, out_dir: Pat
     loads = opts.loads
     tag = f"{db}-w{workers}"
     run_id = f"{os.getpid()}_{workers}"
-    pg_base = opts.pg.rstrip("/")  # postgresql://postgres@127.0.0.1:5432
-    pg_rest = pg_base.split("://", 1)[1]
     hm_name, ref_name = f"bench_huimin_{run_id}", f"bench_reference_{run_id}"
     hm_file = out_dir / f"huimin-{tag}.db"
     ref_file = out_dir / f"reference-{tag}.db"
     if loads & {"slots", "book", "hot", "refusals"}:
-        run_huimin(combo, opts, owned, out_dir, person_offset, tag, hm_name, hm_file, pg_rest)
+        run_huimin(combo, opts, owned, out_dir, person_offset, tag, hm_name, hm_file)
     if loads & {"hello", "ref_book"}:
-        run_reference(combo, opts, owned, out_dir, tag, ref_name, ref_file, pg_rest)
+        run_reference(combo, opts, owned, out_dir, tag, ref_name, ref_file)
     if db == "sqlite" and not opts.keep:
         for f in (hm_file, ref_file):
             for suffix in ("", "-wal", "-shm"):
@@ -454,13 +449,12 @@ def run_combo(combo: Combo, opts: argparse.Namespace, owned: Owned, out_dir: Pat
 
 
 def run_huimin(combo: Combo, opts: argparse.Namespace, owned: Owned, out_dir: Path,
-               person_offset: int, tag: str, hm_name: str, hm_file: Path,
-               pg_rest: str) -> None:
+               person_offset: int, tag: str, hm_name: str, hm_file: Path) -> None:
     db, workers, loads = combo.db, combo.workers, opts.loads
     if db == "postgres":
         owned.create_db(hm_name)
-        hm_url = f"postgresql+asyncpg://{pg_rest}/{hm_name}"
-        hm_check_target = pg_conninfo(opts.pg.rstrip("/"), hm_name)
+        hm_url = pg_url(opts.pg, hm_name, "asyncpg")
+        hm_check_target = pg_url(opts.pg, hm_name)
     else:
         hm_url = f"sqlite+aiosqlite:///{hm_file}"
         hm_check_target = str(hm_file)
@@ -579,12 +573,12 @@ def run_huimin(combo: Combo, opts: argparse.Namespace, owned: Owned, out_dir: Pa
 
 
 def run_reference(combo: Combo, opts: argparse.Namespace, owned: Owned, out_dir: Path,
-                  tag: str, ref_name: str, ref_file: Path, pg_rest: str) -> None:
+                  tag: str, ref_name: str, ref_file: Path) -> None:
     """The reference app on a fresh database of the same server."""
     db, workers = combo.db, combo.workers
     if db == "postgres":
         owned.create_db(ref_name)
-        ref_url = f"postgresql+psycopg://{pg_rest}/{ref_name}"
+        ref_url = pg_url(opts.pg, ref_name, "psycopg")
     else:
         ref_url = f"sqlite:///{ref_file}"
     rproc, rbase = start_reference(owned, ref_url, workers, out_dir, tag)
@@ -842,7 +836,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--wrk-timeout", type=int, default=10,
                    help="wrk's per-request timeout in seconds (slower ones count as errors)")
     p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432",
-                   help="PostgreSQL server (fresh databases are created and dropped on it)")
+                   help="PostgreSQL server (fresh databases are created and dropped on it); "
+                        "its Unix socket: postgresql://postgres@/?host=/var/run/postgresql")
     p.add_argument("--profile", action="store_true",
                    help="also profile huimin (1 worker) with py-spy under a booking load")
     p.add_argument("--profile-duration", type=int, default=10)
@@ -890,7 +885,7 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = VAR / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     out_dir.mkdir(parents=True, exist_ok=True)
     dbs = ["postgres", "sqlite"] if opts.db == "both" else [opts.db]
-    owned = Owned(opts.pg.rstrip("/") + "/postgres")
+    owned = Owned(pg_url(opts.pg, "postgres"))
     signal.signal(signal.SIGTERM, raise_interrupt)
     combos: list[Combo] = []
     offsets = itertools.count(0, 10**6)
