@@ -115,9 +115,7 @@ class Worker:
 
     async def __aenter__(self) -> Worker:
         if self._client is None:
-            # No redirects (a 3xx is not a delivery, and must not lead elsewhere).
-            self._client = httpx.AsyncClient(timeout=self.settings.webhook_timeout_seconds,
-                                             follow_redirects=False, trust_env=False)
+            self._client = urls.client(self.settings)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -276,7 +274,8 @@ class Worker:
         assert self._client is not None, "use the worker as `async with Worker(...)`"
         started = time.perf_counter()
         try:
-            await urls.check(c.url, self.settings)
+            # The address is checked by the connection itself (`urls.GuardedBackend`).
+            urls.check_form(c.url, self.settings)
         except WebhookUrlNotAllowed as exc:
             return Outcome(None, f"url_not_allowed:{exc.params.get('reason')}",
                            time.perf_counter() - started)
@@ -291,6 +290,9 @@ class Worker:
         }
         try:
             response = await self._client.post(c.url, content=body.encode(), headers=headers)
+        except WebhookUrlNotAllowed as exc:
+            return Outcome(None, f"url_not_allowed:{exc.params.get('reason')}",
+                           time.perf_counter() - started)
         except httpx.TimeoutException:
             return Outcome(None, "timeout", time.perf_counter() - started)
         except httpx.HTTPError as exc:

@@ -4,6 +4,7 @@ HTTP API and a real receiver that verifies every signature with `standardwebhook
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -346,6 +347,111 @@ async def test_delivery_checks_the_address_again_after_resolving(client, admin_h
     [d] = (await client.get(f"{SUBS}/{sub['id']}/deliveries", headers=admin_headers)
            ).json()["items"]
     assert d["status"] == "failed" and d["last_error"] == "url_not_allowed:private_address"
+
+
+async def test_delivery_connects_to_the_address_it_checked_not_a_rebound_one(
+        client, admin_headers, settings, db, monkeypatch):
+    """DNS rebinding: the name answers a public address first and the host itself
+    after. The delivery connects to the address it checked (here refused, as a
+    public address is out of the tests' reach), never to the one answered later."""
+    import socket
+    import threading
+
+    import httpcore
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    accepted: list[tuple] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, peer = listener.accept()
+                accepted.append(peer)
+                conn.close()
+
+    threading.Thread(target=accept, daemon=True).start()
+    answers = iter(["93.184.216.34"])
+    real_getaddrinfo = socket.getaddrinfo
+
+    def rebinding(host, *args, **kwargs):
+        if host not in ("rebind.example", b"rebind.example"):  # anyio passes bytes
+            return real_getaddrinfo(host, *args, **kwargs)
+        address = next(answers, "127.0.0.1")  # public once, then the host itself
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    connected_to: list[str] = []
+    real_connect = httpcore.AnyIOBackend.connect_tcp
+
+    async def connect_tcp(self, host, port, *args, **kwargs):
+        connected_to.append(host)
+        if host == "93.184.216.34":  # no internet for the tests
+            raise httpcore.ConnectError("unreachable in the tests")
+        return await real_connect(self, host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    monkeypatch.setattr(httpcore.AnyIOBackend, "connect_tcp", connect_tcp)
+    try:
+        sub = await subscribe(client, admin_headers, f"https://rebind.example:{port}/hooks",
+                              ["marriage.appointment.booked"])
+        await booked(client, admin_headers, settings)
+        await drain(db, settings, webhook_require_public=True, webhook_give_up_hours=0)
+    finally:
+        listener.close()
+    assert accepted == [] and "127.0.0.1" not in connected_to
+    assert connected_to == ["93.184.216.34"]
+    [d] = (await client.get(f"{SUBS}/{sub['id']}/deliveries", headers=admin_headers)
+           ).json()["items"]
+    assert d["status"] == "failed" and d["last_error"] == "connection:ConnectError"
+
+
+async def test_the_guarded_connection_refuses_any_private_address(settings):
+    """`urls.GuardedBackend` under production rules: a name with one private address
+    among public ones is refused before any connection; an allowed host and the
+    development rules connect by name, as they did."""
+    import httpcore
+
+    from core.errors import WebhookUrlNotAllowed
+    from services.notifications import urls
+
+    class Inner(httpcore.AsyncNetworkBackend):
+        def __init__(self):
+            self.hosts = []
+
+        async def connect_tcp(self, host, port, *args, **kwargs):
+            self.hosts.append(host)
+            raise httpcore.ConnectError("recorded")
+
+    async def resolve(host, port):
+        return {"mixed.example": ["93.184.216.34", "10.0.0.5"],
+                "mapped.example": ["::ffff:127.0.0.1"],
+                "two.example": ["93.184.216.34", "93.184.216.35"]}.get(host, ["10.9.9.9"])
+
+    prod = settings.model_copy(update={"webhook_require_public": True,
+                                       "webhook_allowed_hosts": "hooks.internal"})
+    original = urls.resolve
+    urls.resolve = resolve
+    try:
+        inner = Inner()
+        backend = urls.GuardedBackend(prod, inner)
+        for host in ("mixed.example", "mapped.example", "127.0.0.1", "::1"):
+            with pytest.raises(WebhookUrlNotAllowed) as refused:
+                await backend.connect_tcp(host, 443)
+            assert refused.value.params["reason"] == "private_address", host
+        assert inner.hosts == []
+        with pytest.raises(httpcore.ConnectError):  # each public address tried in turn
+            await backend.connect_tcp("two.example", 443)
+        assert inner.hosts == ["93.184.216.34", "93.184.216.35"]
+        inner.hosts.clear()
+        with pytest.raises(httpcore.ConnectError):
+            await backend.connect_tcp("hooks.internal", 8080)
+        dev = urls.GuardedBackend(settings.model_copy(update={"webhook_require_public": False}),
+                                  inner)
+        with pytest.raises(httpcore.ConnectError):
+            await dev.connect_tcp("localhost", 8080)
+        assert inner.hosts == ["hooks.internal", "localhost"]
+    finally:
+        urls.resolve = original
 
 
 # --- the outbox is the transaction's ------------------------------------------------------
