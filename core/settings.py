@@ -138,6 +138,10 @@ class Settings(BaseSettings):
     # How long a worker holds a delivery it is sending before another may take it
     # (longer than the timeout, so two workers never send one delivery at once).
     webhook_lease_seconds: float = 60.0
+    # How long an event and its deliveries are kept (and listed under a
+    # subscription's deliveries) once none of them is pending: then the
+    # maintenance sweep deletes them. 0 keeps them for ever.
+    outbox_retention_days: int = 90
     worker_batch_size: int = 50
     worker_poll_seconds: float = 1.0
     # How often the worker writes the scheduled events that fell due.

@@ -1,5 +1,6 @@
 """Periodic work: draw the marriage lotteries whose entries have closed; tidy up:
-pass on beds whose offers expired, forget expired idempotency keys. The tidy-up
+pass on beds whose offers expired, forget expired idempotency keys, delete the
+events (and their deliveries) past the outbox's retention. The tidy-up
 is never what correctness depends on (expiry is computed from stored times when
 read); it only makes sure an expired offer's bed reaches the
 next applicant without waiting for the next change to that waiting list. The
@@ -29,7 +30,7 @@ from core.clock import clock
 from core.db import Database, is_retryable
 from core.logging import get_logger
 from core.settings import Settings
-from services import alarm, idempotency
+from services import alarm, idempotency, outbox
 from services.beds import pool
 from services.marriage import lottery
 
@@ -80,6 +81,7 @@ async def run_once(db: Database, settings: Settings) -> dict[str, int]:
     jobs = {
         "bed_pools_settled": lambda s: pool.sweep(s, settings),
         "idempotency_keys_purged": idempotency.purge_expired,
+        "outbox_events_purged": lambda s: outbox.purge(s, settings.outbox_retention_days),
         "sqlite_statistics_refreshed": refresh_statistics,
     }
     for name, job in jobs.items():

@@ -23,6 +23,12 @@ Scheduled events (reminders) pass `once=True`: their `dedup_key` is the event ty
 and the object (and `key`), unique in the table, so the same reminder is written
 once however many times or workers look.
 
+Retention: `purge` (the maintenance sweep) deletes the events older than
+`HUIMIN_OUTBOX_RETENTION_DAYS` (90) that have no pending delivery, with their
+deliveries, in batches. No scheduled event can be written again for its object
+by then: every schedule query looks only at objects whose date is days away
+(`scheduled_once`).
+
 Privacy (API.md): `data` carries the citizen's account `subject` and masked
 numbers only; `redact` replaces anything that still looks like a full identity
 number, phone or bank account (typed into a free-text reason, say).
@@ -30,20 +36,21 @@ number, phone or bank account (typed into a free-text reason, say).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, insert, literal
+from sqlalchemy import delete, exists, insert, literal, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.clock import clock
-from core.ids import new_id
+from core.ids import first_id_at, new_id
 from core.principal import Principal
 from core.writes import insert_ignore
-from schemas.notifications import OutboxEvent
+from schemas.notifications import DeliveryStatus, OutboxEvent, WebhookDelivery
 
 # Columns of `outbox_event` in `row()`'s order, for statements that write it with
 # other rows (the marriage booking's one round trip).
@@ -162,3 +169,34 @@ def scheduled_once(event_type: str, object_id: Any) -> Any:
     """The SQL condition "no `event_type` event was written for this object yet"
     (by its `dedup_key`), for the queries that find scheduled events due."""
     return ~exists().where(OutboxEvent.dedup_key == literal(f"{event_type}:") + object_id)
+
+
+PURGE_BATCH = 1000
+PURGE_MAX_BATCHES = 50  # per sweep: at most 50,000 events, each batch a short write
+
+
+async def purge(session: AsyncSession, retention_days: int) -> int:
+    """Delete the events created more than `retention_days` ago with no pending
+    delivery, and their deliveries; how many events. Oldest first, `PURGE_BATCH` at
+    a time, each batch committed (a short write: on SQLite the writer is not held
+    for the whole backlog)."""
+    if retention_days <= 0:
+        return 0
+    cutoff = clock.now() - dt.timedelta(days=retention_days)
+    pending = exists().where(WebhookDelivery.event_id == OutboxEvent.id,
+                             WebhookDelivery.status == DeliveryStatus.pending)
+    purged = 0
+    for _ in range(PURGE_MAX_BATCHES):
+        ids = list((await session.execute(
+            select(OutboxEvent.id).where(OutboxEvent.id < first_id_at("evt", cutoff),
+                                         OutboxEvent.created_at < cutoff, ~pending)
+            .order_by(OutboxEvent.id).limit(PURGE_BATCH))).scalars())
+        if not ids:
+            break
+        await session.execute(delete(WebhookDelivery).where(WebhookDelivery.event_id.in_(ids)))
+        await session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(ids)))
+        await session.commit()
+        purged += len(ids)
+        if len(ids) < PURGE_BATCH:
+            break
+    return purged

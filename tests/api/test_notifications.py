@@ -454,6 +454,44 @@ async def test_the_guarded_connection_refuses_any_private_address(settings):
         urls.resolve = original
 
 
+async def test_events_past_retention_are_purged_unless_a_delivery_pends(
+        client, admin_headers, settings, db):
+    """The maintenance sweep deletes an event and its deliveries once it is older
+    than `outbox_retention_days` and none of its deliveries is pending; an event
+    still being retried, or younger, is kept."""
+    from services import maintenance
+    with receiver() as ok, receiver(always_fail=True) as failing:
+        ok_sub = await subscribe(client, admin_headers, ok.url)
+        fail_sub = await subscribe(client, admin_headers, failing.url,
+                                   ["marriage.appointment.cancelled"])
+        _office, _staff, me, appt, _day = await booked(client, admin_headers, settings)
+        r = await client.post(f"/v1/marriage/appointments/{appt['id']}/cancel", headers=me)
+        assert r.status_code == 200
+        await drain(db, settings, webhook_backoff_base_seconds=3600,
+                    webhook_backoff_max_seconds=3600)
+    assert {e["type"] for e in ok.events()} == {"marriage.appointment.booked",
+                                                "marriage.appointment.cancelled"}
+
+    async def deliveries(sub):
+        r = await client.get(f"{SUBS}/{sub['id']}/deliveries", headers=admin_headers)
+        return {d["type"]: d["status"] for d in r.json()["items"]}
+
+    assert await deliveries(ok_sub) == {"marriage.appointment.booked": "delivered",
+                                        "marriage.appointment.cancelled": "delivered"}
+    assert await deliveries(fail_sub) == {"marriage.appointment.cancelled": "pending"}
+    kept = settings.model_copy(update={"outbox_retention_days": 90})
+    start = clock.now()
+    clock.set(start + dt.timedelta(days=89))
+    assert (await maintenance.run_once(db, kept))["outbox_events_purged"] == 0
+    clock.set(start + dt.timedelta(days=91))
+    forever = settings.model_copy(update={"outbox_retention_days": 0})
+    assert (await maintenance.run_once(db, forever))["outbox_events_purged"] == 0
+    assert (await maintenance.run_once(db, kept))["outbox_events_purged"] == 1
+    assert [e.type for e in await _events(db)] == ["marriage.appointment.cancelled"]
+    assert await deliveries(ok_sub) == {"marriage.appointment.cancelled": "delivered"}
+    assert await deliveries(fail_sub) == {"marriage.appointment.cancelled": "pending"}
+
+
 # --- the outbox is the transaction's ------------------------------------------------------
 
 
