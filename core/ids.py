@@ -12,13 +12,15 @@ import time
 
 
 def new_id(prefix: str) -> str:
-    ms = int(time.time() * 1000)
-    raw = ms.to_bytes(6, "big") + os.urandom(10)
-    return f"{prefix}_{raw.hex()}"
+    return f"{prefix}_{_stamp(time.time())}{os.urandom(10).hex()}"
 
 
 def first_id_at(prefix: str, when: dt.datetime) -> str:
     """The smallest id `new_id(prefix)` can make at `when`: every id below it was
     made earlier (a range on the primary key instead of a scan for a time)."""
-    ms = int(when.timestamp() * 1000)
-    return f"{prefix}_{ms.to_bytes(6, 'big').hex()}{'0' * 20}"
+    return f"{prefix}_{_stamp(when.timestamp())}{'0' * 20}"
+
+
+def _stamp(seconds: float) -> str:
+    """The id's leading 48 bits: milliseconds since the epoch, as hex."""
+    return int(seconds * 1000).to_bytes(6, "big").hex()

@@ -52,6 +52,8 @@ from core.principal import Principal
 from core.writes import insert_ignore
 from schemas.notifications import DeliveryStatus, OutboxEvent, WebhookDelivery
 
+EVENT_ID_PREFIX = "evt"
+
 # Columns of `outbox_event` in `row()`'s order, for statements that write it with
 # other rows (the marriage booking's one round trip).
 COLUMNS = "id, type, object_type, object_id, org_id, division_code, subject, data, created_at"
@@ -118,7 +120,7 @@ class Events:
         data = redact(data)
         event_type = self.type_of(name)
         return {
-            "id": new_id("evt"), "type": event_type, "object_type": self.object_type,
+            "id": new_id(EVENT_ID_PREFIX), "type": event_type, "object_type": self.object_type,
             "object_id": obj.id, "org_id": self.org(obj), "division_code": self.division(obj),
             "subject": subject, "data": data, "created_at": clock.now(),
             "dedup_key": (f"{event_type}:{obj.id}" + (f":{key}" if key else "")
@@ -188,7 +190,7 @@ async def purge(session: AsyncSession, retention_days: int) -> int:
     purged = 0
     for _ in range(PURGE_MAX_BATCHES):
         ids = list((await session.execute(
-            select(OutboxEvent.id).where(OutboxEvent.id < first_id_at("evt", cutoff),
+            select(OutboxEvent.id).where(OutboxEvent.id < first_id_at(EVENT_ID_PREFIX, cutoff),
                                          OutboxEvent.created_at < cutoff, ~pending)
             .order_by(OutboxEvent.id).limit(PURGE_BATCH))).scalars())
         if not ids:
