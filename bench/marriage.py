@@ -50,6 +50,8 @@ from machine import (  # bench/ is on sys.path when run as a script
     id_number,
     log,
     pg_url,
+    pin_plan,
+    postgres_pinned,
     raise_interrupt,
     run_wrk,
     start_reference,
@@ -691,6 +693,8 @@ def result_lines(c: Combo, key: str) -> list[str]:
         flag = "  <-- ERRORS" if r.has_errors else ""
     cpu = r.cpu_ms_per_request
     cpu_text = f"{cpu:>11.2f}" if cpu is not None else f"{'-':>11}"
+    load = r.load_cpu_ms_per_request
+    cpu_text += f"{load:>10.2f}" if load is not None else f"{'-':>10}"
     lines = [f"{head}{rps:>9.0f}{fmt_ms(r.p50_us):>9}{fmt_ms(r.p99_us):>9}{r.requests:>10}"
              f"{bad:>12}{r.socket_errors:>9}{cpu_text}{flag}"]
     if fixed:
@@ -710,13 +714,15 @@ def report(combos: list[Combo], opts: argparse.Namespace) -> str:
     lines.append(f"wrk -t{opts.threads} -c{opts.connections} -d{opts.duration}s --latency, "
                  f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M %Z')}; loads: "
                  + ", ".join(k for k in LOADS if k in opts.loads))
+    lines.append(opts.placement)
     lines.append("hot session: one fresh session, exactly its capacity "
                  f"({SESSION_CAPACITY}) of distinct couples; refusals: {opts.refusals} distinct "
                  "couples for that session once full; both sent once each, req/s = answers / "
                  "(last response - first request)")
     lines.append("")
     head = (f"{'db':<9}{'workers':>7}  {'endpoint':<30}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
-            f"{'requests':>10}{'unexpected':>12}{'sock err':>9}{'cpu ms/req':>11}")
+            f"{'requests':>10}{'unexpected':>12}{'sock err':>9}{'cpu ms/req':>11}"
+            f"{'wrk ms/req':>10}")
     lines.append(head)
     lines.append("-" * len(head))
     for c in combos:
@@ -851,6 +857,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quiet-wait", type=float, default=120,
                    help="... but wait at most this many seconds, then go on (it is reported)")
     p.add_argument("--keep", action="store_true", help="keep the SQLite files")
+    p.add_argument("--pin", action="store_true",
+                   help="server processes (huimin's and the peer's) on the first CPU, "
+                        "PostgreSQL and wrk on the others (restored after the run)")
     opts = p.parse_args(argv)
     if any(w < 1 for w in opts.workers):
         p.error("--workers must be >= 1")
@@ -886,6 +895,7 @@ def main(argv: list[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     dbs = ["postgres", "sqlite"] if opts.db == "both" else [opts.db]
     owned = Owned(pg_url(opts.pg, "postgres"))
+    opts.placement = pin_plan(opts.pin)
     signal.signal(signal.SIGTERM, raise_interrupt)
     combos: list[Combo] = []
     offsets = itertools.count(0, 10**6)
@@ -898,7 +908,8 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     with bench_lock(log):
                         combo.busy_before = wait_quiet(opts.quiet, opts.quiet_wait)
-                        run_combo(combo, opts, owned, out_dir, next(offsets))
+                        with postgres_pinned():
+                            run_combo(combo, opts, owned, out_dir, next(offsets))
                 except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as exc:
                     log(f"{db} w{workers}: FAILED: {exc}")
                     combo.error = str(exc)[:500]
