@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 import time
-import uuid
 
 from prometheus_client import (
     CollectorRegistry,
@@ -33,6 +32,7 @@ from api.problems import database_unavailable, send_problem
 from core import errors
 from core.context import request_id_var
 from core.db import is_unavailable
+from core.ids import new_request_id
 from core.logging import get_logger
 
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
@@ -106,7 +106,7 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         headers = dict(scope.get("headers", ()))
         raw_rid = headers.get(b"x-request-id", b"").decode("latin-1")
-        rid = raw_rid if REQUEST_ID_RE.match(raw_rid) else uuid.uuid4().hex
+        rid = raw_rid if REQUEST_ID_RE.match(raw_rid) else new_request_id()
         token = request_id_var.set(rid)
         status_holder = {"status": 500, "started": False}
 
