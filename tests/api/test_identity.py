@@ -4,8 +4,6 @@ that person, whoever booked."""
 
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy import text
 
 from core.clock import clock
@@ -19,7 +17,13 @@ from tests.api.test_marriage_support import (
     set_china_time,
     slot_id,
 )
-from tests.factories import born_years_ago, create_org, make_id_number, staff_headers
+from tests.factories import (
+    born_years_ago,
+    create_org,
+    make_id_number,
+    random_subject,
+    staff_headers,
+)
 
 APPT = "/v1/marriage/appointments"
 CASES = "/v1/marriage/divorce-cases"
@@ -41,7 +45,7 @@ async def bind(client, verifier_headers, subject: str, who: dict, expect: int = 
 
 
 def account(settings) -> tuple[str, dict[str, str]]:
-    subject = f"wx-{uuid.uuid4().hex[:12]}"
+    subject = random_subject("wx")
     return subject, citizen(settings, subject)
 
 

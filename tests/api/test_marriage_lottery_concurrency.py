@@ -11,7 +11,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,7 +26,7 @@ from services import maintenance
 from tests.api.test_marriage_lottery_support import enter, lottery_office, schedule_lottery
 from tests.api.test_marriage_support import WEEKDAY_SESSIONS, couple, person, set_china_time
 from tests.conftest import IS_PG
-from tests.factories import idem
+from tests.factories import idem, random_subject
 from tests.live import huimin_serve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,7 +105,7 @@ def test_live_two_workers_race_entries_and_draw_by_themselves_once(tmp_path):
                 [couple() for _ in range(35)]
 
             def one(parties):
-                token = issue_citizen_token(settings, f"c-{uuid.uuid4().hex[:10]}",
+                token = issue_citizen_token(settings, random_subject("c", 10),
                                             dt.timedelta(hours=1))
                 # A connection of its own each, so both workers take some.
                 with httpx.Client(base_url=base, timeout=60,

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import uuid
 
 import jwt
 
 from core.clock import CHINA_TZ, clock
 from core.security import JWT_ALGORITHM
-from tests.factories import idem, make_id_number, make_phone, org_with_staff
+from tests.factories import idem, make_id_number, make_phone, org_with_staff, random_subject
 
 _births = itertools.count(0)
 
@@ -28,7 +27,7 @@ WEEKDAY_SESSIONS = [
 def citizen(settings, subject: str | None = None) -> dict[str, str]:
     """A citizen's headers that survive the tests' clock moves (a year either way)."""
     now = clock.now()
-    claims = {"sub": subject or f"citizen-{uuid.uuid4().hex[:12]}", "role": "citizen",
+    claims = {"sub": subject or random_subject(), "role": "citizen",
               "iss": settings.jwt_issuer, "aud": settings.jwt_audience,
               "iat": int((now - dt.timedelta(days=365)).timestamp()),
               "exp": int((now + dt.timedelta(days=365)).timestamp())}

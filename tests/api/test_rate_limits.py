@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import uuid
 
 import httpx
 import pytest
 
 from api.app import create_app
-from tests.factories import citizen_headers
+from tests.factories import citizen_headers, random_subject
 
 
 async def make_client(settings, **overrides):
@@ -59,7 +58,7 @@ async def test_redis_storage_is_shared_between_app_instances(settings):
         redis.Redis.from_url(url, socket_connect_timeout=1).ping()
     except Exception:
         pytest.skip("Redis is not reachable")
-    subject = f"shared-{uuid.uuid4().hex}"
+    subject = random_subject("shared", 32)
     headers = citizen_headers(settings, subject)
     app1, c1 = await make_client(settings, rate_limit_citizen="3/minute", redis_url=url)
     app2, c2 = await make_client(settings, rate_limit_citizen="3/minute", redis_url=url)
