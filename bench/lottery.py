@@ -48,6 +48,8 @@ from machine import (  # bench/ is on sys.path when run as a script
     huimin_env,
     log,
     pg_url,
+    pin_plan,
+    postgres_pinned,
     run_wrk,
     start_reference,
     wait_ready,
@@ -260,14 +262,16 @@ def line(r: Result) -> str:
     cpu = f", server CPU {r.cpu_ms_per_request:.2f} ms/req" if r.cpu_ms_per_request else ""
     dbcpu = (f", PostgreSQL CPU {r.db_cpu_ms_per_request:.2f} ms/req"
              if r.db_cpu_ms_per_request else "")
+    load = (f", wrk CPU {r.load_cpu_ms_per_request:.2f} ms/req"
+            if r.load_cpu_ms_per_request else "")
     errs = (f", NON-2xx {r.non2xx} {dict(r.statuses)} {r.samples}" if r.non2xx else "")
     return (f"{r.rps:8.1f} req/s  p50 {fmt_ms(r.p50_us)}  p99 {fmt_ms(r.p99_us)}"
-            f"{cpu}{dbcpu}{errs}{' FAILED ' + r.failed if r.failed else ''}")
+            f"{cpu}{dbcpu}{load}{errs}{' FAILED ' + r.failed if r.failed else ''}")
 
 
 def report(outs: list[dict], opts: argparse.Namespace) -> str:
     lines = [f"lottery benchmark, 1 worker, {opts.connections} connections, "
-             f"{opts.duration}s per load"]
+             f"{opts.duration}s per load", opts.placement]
     for o in outs:
         db = o["db"]
         if "error" in o:
@@ -305,6 +309,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     p.add_argument("--draw-entries", type=int, default=100_000)
     p.add_argument("--draw-seats", type=int, default=1000)
+    p.add_argument("--pin", action="store_true",
+                   help="server processes on the first CPU, PostgreSQL and wrk on the "
+                        "others (as bench/marriage.py --pin)")
     p.add_argument("--fill-seconds", type=int, default=60,
                    help="the draw lottery closes this long after it is created")
     return p.parse_args(argv)
@@ -315,9 +322,10 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = VAR / f"lottery-{time.strftime('%Y%m%d-%H%M%S')}"
     out_dir.mkdir(parents=True, exist_ok=True)
     owned = Owned(opts.pg)
+    opts.placement = pin_plan(opts.pin)
     outs: list[dict] = []
     try:
-        with bench_lock(log):
+        with bench_lock(log), postgres_pinned():
             log(f"other work on the CPUs before the run: {cpu_busy():.0%}")
             for db in (["sqlite", "postgres"] if opts.db == "both" else [opts.db]):
                 try:
