@@ -13,16 +13,16 @@ again until they have no such run, so every id is logged as it is.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 
+from core.entropy import token_bytes
 from core.logging import would_mask
 
 # A time stamp whose own digits look like a number can't be drawn away (not before
 # 2039: until then its third hex digit is a letter); past this many draws the id
 # is kept as drawn.
 _DRAWS = 8
-_random = os.urandom
+_random = token_bytes
 
 
 def new_id(prefix: str) -> str:

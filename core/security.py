@@ -9,7 +9,6 @@ import base64
 import functools
 import hashlib
 import hmac
-import os
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +18,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from jwt.algorithms import HMACAlgorithm
 
 from core.clock import CHINA_TZ, clock
+from core.entropy import token_bytes
 from core.settings import Settings
 
 JWT_ALGORITHM = "HS256"  # pinned: tokens naming any other algorithm are refused
@@ -158,7 +158,7 @@ class Cipher:
         self._blind_key = blind_key.encode()
 
     def encrypt(self, plaintext: str, *, context: str = "") -> str:
-        nonce = os.urandom(12)
+        nonce = token_bytes(12)
         ct = self._aead.encrypt(nonce, plaintext.encode(), context.encode() or None)
         return f"{self.VERSION}." + base64.b64encode(nonce + ct).decode()
 
