@@ -5,8 +5,10 @@ Ordering by id is ordering by creation, which keeps keyset pagination
 
 Hex now and then holds a run of exactly 18 or 11 decimal digits, the shape of an
 identity or mobile number, which the logs' last-line defence (`core.logging.scrub`)
-masks wherever it appears: about 1 id in 50 would be logged mangled, and a log line
-could not be found by the id a client was given. Ids (and request ids) are drawn
+masks wherever it appears: about 1 id in 700 (measured over 200,000 ids with time
+stamps spread over a month; far more in a millisecond whose stamp ends in digits)
+and 1 request id in 500 were logged mangled, and a log line could not be found by
+the id a client was given. Ids (and request ids) are drawn
 again until they have no such run, so every id is logged as it is.
 """
 
