@@ -1,7 +1,8 @@
 """Public random values (ids, AES-GCM nonces) from the operating system's random
 source, drawn a page at a time.
 
-A booking needs about a dozen of them, and each `os.urandom` is a `getrandom`
+A booking takes about ten (five ids, its request id, a nonce for each identity
+number, phone and stored answer it encrypts), and each `os.urandom` is a `getrandom`
 system call: 5.9% of the worker's busy samples in a native profile of PostgreSQL
 booking (bench/marriage.py --profile-native, 2026-12-04). The bytes are the same
 source's; only the call is shared. Secrets (API keys, webhook secrets, a lottery's

@@ -20,13 +20,9 @@ PHONE_RE = re.compile(r"(?<![0-9])(?:\+?86[- ]?)?(1[3-9][0-9])[- ]?[0-9]{4}[- ]?
                       r"(?![0-9])")
 
 
-_DIGIT_RUN = re.compile(r"[0-9]{11}")
-
-
 def would_mask(text: str) -> bool:
     """Whether `scrub` would change `text` (`core.ids` keeps its ids clear of it)."""
-    return bool(_DIGIT_RUN.search(text)
-                and (ID_NUMBER_RE.search(text) or PHONE_RE.search(text)))
+    return bool(ID_NUMBER_RE.search(text) or PHONE_RE.search(text))
 
 
 def scrub(value: Any) -> Any:

@@ -74,3 +74,11 @@ async def test_the_request_id_a_client_is_given_is_the_one_logged(client, monkey
     rid = r.headers["x-request-id"]
     lines = [json.loads(x) for x in stream.getvalue().splitlines() if x.startswith("{")]
     assert rid in {x.get("request_id") for x in lines if x.get("event") == "request"}
+
+
+def test_would_mask_says_what_scrub_does():
+    from core.logging import would_mask
+
+    for text in ("+86 138-0013-8000", "id 110105199001011234", "11010519900101123X",
+                 "mapt_01a2427f3bfda3f9c2b18e7d6c5b4a39", "12345", ""):
+        assert would_mask(text) == (scrub(text) != text), text
