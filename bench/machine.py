@@ -126,53 +126,66 @@ def log(msg: str) -> None:
 
 # --- CPU placement (--pin) ---------------------------------------------------------------
 #
-# With one server process and PostgreSQL on the same two cores, the kernel wakes a
-# backend on the core of the process that sent it the statement (the server's), and
-# the other core idles meanwhile: measured at 18-23% idle during huimin's booking
-# load. `--pin` places the server (huimin's or the peer's alike) on the first CPU and
-# PostgreSQL and wrk on the rest, as a database on its own host would be. Off by
-# default; the report says which was used.
+# With one server process and PostgreSQL left to the kernel on two cores, the CPUs
+# were 18-23% idle during huimin's booking load, with few backends active: the
+# kernel seems to run backends on the server's core while the other idles. `--pin`
+# places the server (huimin's or the peer's alike) on the first CPU and PostgreSQL
+# and wrk on the rest, as a database on its own host would be. Off by default; the
+# report says which was used.
 
-PIN: dict[str, list[str]] = {}  # "server" / "load": a `taskset` prefix for argv
+
+@dataclass
+class Placement:
+    server: list[int] = field(default_factory=list)  # empty: the kernel's choice
+    rest: list[int] = field(default_factory=list)  # PostgreSQL and wrk
+
+    def prefix(self, cpus: list[int]) -> list[str]:
+        """A `taskset` prefix for an argv that runs on `cpus` (none: nothing)."""
+        return ["taskset", "-c", ",".join(map(str, cpus))] if cpus else []
+
+
+PIN = Placement()
 
 
 def pin_plan(enabled: bool) -> str:
     """Set the placement for this run; a line for the report."""
-    PIN.clear()
     cpus = sorted(os.sched_getaffinity(0))
     if not enabled or len(cpus) < 2:
+        PIN.server, PIN.rest = [], []
         return "CPU placement: the kernel's (not pinned)"
-    server, rest = str(cpus[0]), ",".join(str(c) for c in cpus[1:])
-    PIN.update(server=["taskset", "-c", server], load=["taskset", "-c", rest], db=[rest])
-    return (f"CPU placement (--pin): server processes on CPU {server}; PostgreSQL and wrk "
-            f"on CPU {rest}")
+    PIN.server, PIN.rest = cpus[:1], cpus[1:]
+    return (f"CPU placement (--pin): server processes on CPU {PIN.server[0]}; PostgreSQL "
+            f"and wrk on CPU {','.join(map(str, PIN.rest))}")
+
+
+def _pids() -> Iterator[str]:
+    """Every live process id, as /proc names it."""
+    return (entry.name for entry in os.scandir("/proc") if entry.name.isdigit())
 
 
 def _postgres_pids() -> list[int]:
     pids = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/comm", "rb") as f:
-                    if f.read().strip() == b"postgres":
-                        pids.append(int(entry.name))
-            except OSError:
-                continue
+    for pid in _pids():
+        try:
+            with open(f"/proc/{pid}/comm", "rb") as f:
+                if f.read().strip() == b"postgres":
+                    pids.append(int(pid))
+        except OSError:
+            continue
     return pids
 
 
 @contextlib.contextmanager
 def postgres_pinned() -> Iterator[None]:
     """Under `--pin`, every PostgreSQL process (the postmaster too, so that the
-    backends it forks meanwhile inherit it) on the plan's CPUs; all CPUs after."""
-    if "db" not in PIN:
+    backends it forks meanwhile inherit it) on the plan's other CPUs; all CPUs after."""
+    if not PIN.rest:
         yield
         return
-    cpus = {int(c) for c in PIN["db"][0].split(",")}
-    everything = os.sched_getaffinity(0) | cpus
+    everything = os.sched_getaffinity(0)
     for pid in _postgres_pids():
         with contextlib.suppress(OSError):
-            os.sched_setaffinity(pid, cpus)
+            os.sched_setaffinity(pid, PIN.rest)
     try:
         yield
     finally:
@@ -195,8 +208,8 @@ class Owned:
     def start(self, argv: list[str], *, env: dict[str, str], log_path: Path,
               cwd: Path = ROOT) -> subprocess.Popen:
         out = open(log_path, "ab")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(PIN.get("server", []) + argv, env=env, cwd=cwd, stdout=out,
-                                stderr=subprocess.STDOUT,
+        proc = subprocess.Popen([*PIN.prefix(PIN.server), *argv], env=env, cwd=cwd,
+                                stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         proc._bench_log = out  # type: ignore[attr-defined]
         self.procs.append(proc)
@@ -408,11 +421,10 @@ def group_cpu(pgid: int) -> dict[str, int]:
     """CPU clock ticks per live process of process group `pgid` (the server and its
     workers: each server is started in a session of its own)."""
     out = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            got = _cpu_ticks(entry.name)
-            if got is not None and got[0] == pgid:
-                out[entry.name] = got[1]
+    for pid in _pids():
+        got = _cpu_ticks(pid)
+        if got is not None and got[0] == pgid:
+            out[pid] = got[1]
     return out
 
 
@@ -421,18 +433,16 @@ def pg_backends_cpu(dbname: str) -> dict[str, int]:
     line reads `postgres: USER DBNAME HOST(PORT) STATE`)."""
     out = {}
     needle = f" {dbname} ".encode()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
+    for pid in _pids():
         try:
-            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
                 cmdline = f.read()
         except OSError:
             continue
         if cmdline.startswith(b"postgres: ") and needle in cmdline:
-            got = _cpu_ticks(entry.name)
+            got = _cpu_ticks(pid)
             if got is not None:
-                out[entry.name] = got[1]
+                out[pid] = got[1]
     return out
 
 
@@ -450,9 +460,9 @@ def run_wrk(name: str, url: str, script: str, args: list[str], opts: argparse.Na
     """wrk against `url`; with `cpu_of` (a server's process group), also the CPU the
     server used meanwhile, for `Result.cpu_ms_per_request`; with `pg_db`, also the
     CPU of the PostgreSQL backends of that database (`Result.db_cpu_ms_per_request`)."""
-    argv = [*PIN.get("load", []), "wrk", f"-t{opts.threads}", f"-c{opts.connections}",
-            f"-d{duration}s",
-            "--latency", "--timeout", f"{opts.wrk_timeout}s", "-s", str(BENCH / script), url]
+    argv = [*PIN.prefix(PIN.rest), "wrk", f"-t{opts.threads}", f"-c{opts.connections}",
+            f"-d{duration}s", "--latency", "--timeout", f"{opts.wrk_timeout}s",
+            "-s", str(BENCH / script), url]
     if args:
         argv += ["--", *args]
     slug = name.replace(" ", "_").replace("/", "_")

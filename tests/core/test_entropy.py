@@ -3,9 +3,11 @@ and never the same in a forked child as in its parent (AES-GCM nonces)."""
 
 from __future__ import annotations
 
+import base64
 import os
 
 from core import entropy
+from core.security import Cipher
 
 
 def test_bytes_are_never_handed_out_twice():
@@ -33,8 +35,6 @@ def test_a_forked_child_does_not_repeat_its_parents_next_bytes():
 
 
 def test_nonces_come_from_it_and_differ(monkeypatch):
-    from core.security import Cipher
-
     calls = []
     real = entropy.token_bytes
 
@@ -43,7 +43,7 @@ def test_nonces_come_from_it_and_differ(monkeypatch):
         return real(n)
 
     monkeypatch.setattr("core.security.token_bytes", counting)
-    cipher = Cipher(__import__("base64").b64encode(b"k" * 32).decode(), "blind")
+    cipher = Cipher(base64.b64encode(b"k" * 32).decode(), "blind")
     one, two = cipher.encrypt("110105199001011234"), cipher.encrypt("110105199001011234")
     assert one != two and calls == [12, 12]
     assert cipher.decrypt(one) == cipher.decrypt(two) == "110105199001011234"

@@ -28,7 +28,7 @@ def draws(monkeypatch, *values: bytes) -> list[int]:
         value = left.pop(0) if left else CLEAN
         return (value * 2)[:n]
 
-    monkeypatch.setattr(ids, "_random", fake)
+    monkeypatch.setattr(ids, "token_bytes", fake)
     return asked
 
 
