@@ -115,15 +115,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if db.is_sqlite:
-            async with db.session(write=True) as session:
-                await maintenance.refresh_statistics(session, sample_rows=0)
-                await session.commit()
         tasks = []
         if settings.maintenance_interval_seconds > 0:
             tasks.append(asyncio.create_task(maintenance.loop(db, settings)))
-        if not db.is_sqlite:  # the audit trail's pending rows (services.audit)
-            tasks.append(asyncio.create_task(audit.link_loop(db)))
+        # the audit trail's pending rows (services.audit)
+        tasks.append(asyncio.create_task(audit.link_loop(db)))
         if freeze_gc:
             gc.collect()
             gc.freeze()

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import fcntl
+import contextlib
+import functools
 import os
 import shutil
 import signal
+import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ParamSpec, TypeVar
 
 import httpx
 import typer
@@ -18,9 +21,10 @@ import uvicorn
 from alembic import command
 from alembic.config import Config
 from prometheus_client import start_http_server
-from sqlalchemy.engine import make_url
 
+from api.db_cli import db_app
 from api.serving import OneWriteProtocol
+from core import embedded
 from core.db import Database
 from core.logging import configure_logging
 from core.security import TokenLifetimeTooLong, issue_citizen_token
@@ -41,7 +45,46 @@ app.add_typer(audit_app, name="audit")
 lottery_app = typer.Typer(help="Marriage lotteries", no_args_is_help=True)
 app.add_typer(lottery_app, name="lottery")
 
+app.add_typer(db_app, name="db")
+
 ROOT = Path(__file__).resolve().parent.parent
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@contextlib.contextmanager
+def database(url: str | None = None) -> Iterator[None]:
+    """The database for one command: the one DATABASE_URL (or `url`) names, else the
+    embedded PostgreSQL (`core.embedded`), started if it is not running, shared with
+    the other huimin processes, and stopped when the last of them exits (unless
+    `huimin db start` started it). Its URL is put in the environment, so that the
+    command's own child processes (uvicorn's workers) use it too."""
+    settings = get_settings()
+    if url or settings.database_url:
+        yield
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        # Terminated: leave through the `with` below, so the lease is given back.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    with embedded.EmbeddedPostgres(settings.data_dir).lease() as server:
+        os.environ["DATABASE_URL"] = server.url()
+        get_settings.cache_clear()
+        try:
+            yield
+        finally:
+            os.environ.pop("DATABASE_URL", None)
+            get_settings.cache_clear()
+
+
+def uses_database(command_fn: Callable[P, R]) -> Callable[P, R]:
+    """A command that needs the database runs inside `database()`."""
+    @functools.wraps(command_fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        url = kwargs.get("database_url")  # `audit verify --database-url`
+        with database(url if isinstance(url, str) else None):
+            return command_fn(*args, **kwargs)
+    return run
 
 
 def alembic_config(database_url: str | None = None) -> Config:
@@ -56,14 +99,11 @@ def alembic_config(database_url: str | None = None) -> Config:
 def run_migrations(database_url: str | None = None) -> None:
     settings = get_settings()
     url = database_url or settings.migration_database_url or settings.database_url
-    if url.startswith("sqlite"):
-        db_path = make_url(url).database
-        if db_path and db_path != ":memory:":
-            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url), "head")
 
 
 @app.command()
+@uses_database
 def migrate() -> None:
     """Bring the database to the latest migration."""
     run_migrations()
@@ -71,6 +111,7 @@ def migrate() -> None:
 
 
 @app.command()
+@uses_database
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
@@ -110,6 +151,7 @@ def _multiprocess_metrics(workers: int) -> str | None:
 
 
 @app.command()
+@uses_database
 def demo(
     base_url: Annotated[str, typer.Option(help="Where the API will be served, for the "
                                                "example printed")] = "http://127.0.0.1:8000",
@@ -122,6 +164,7 @@ def demo(
 
 
 @app.command()
+@uses_database
 def sweep() -> None:
     """Run the periodic tidy-up once (for cron when the in-process loop is off)."""
     settings = get_settings()
@@ -139,6 +182,7 @@ def sweep() -> None:
 
 
 @app.command()
+@uses_database
 def worker(
     once: Annotated[bool, typer.Option(help="One pass, then exit")] = False,
     metrics_port: Annotated[int | None, typer.Option(
@@ -146,11 +190,10 @@ def worker(
 ) -> None:
     """Deliver the outbox: signed webhooks, retries, scheduled reminders.
 
-    Several workers may run on PostgreSQL; on SQLite one (a second one exits)."""
+    Several workers may run at once, on any number of machines."""
     settings = get_settings()
     configure_logging(settings.log_level)
     run_migrations()
-    lock = _single_sqlite_worker(settings.database_url) if settings.is_sqlite else None
 
     async def _run() -> None:
         db = Database.from_settings(settings)
@@ -168,27 +211,11 @@ def worker(
         finally:
             await db.dispose()
 
-    try:
-        asyncio.run(_run())
-    finally:
-        if lock is not None:
-            lock.close()
-
-
-def _single_sqlite_worker(database_url: str):  # noqa: ANN202 - an open file
-    """SQLite has one writer: one worker per database file, held by a lock file."""
-    path = Path(make_url(database_url).database or "var/huimin.db")
-    handle = (path.parent / f"{path.name}.worker.lock").open("w")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        typer.echo(f"another huimin worker already runs on {path}", err=True)
-        raise typer.Exit(1) from None
-    return handle
+    asyncio.run(_run())
 
 
 @apikey_app.command("create")
+@uses_database
 def apikey_create(
     role: Annotated[str, typer.Option(help="admin, or a staff role with --org")],
     name: Annotated[str, typer.Option(help="The staff member's name")],
@@ -232,6 +259,7 @@ def token_citizen(
 
 
 @audit_app.command("verify")
+@uses_database
 def audit_verify(
     database_url: Annotated[str | None, typer.Option(
         help="The database to check [default: DATABASE_URL]")] = None,
@@ -246,10 +274,10 @@ def audit_verify(
     async def _run() -> audit.ChainReport:
         db = Database.from_settings(settings, database_url)
         try:
-            async with db.session(write=True) as session:
+            async with db.session() as session:
                 await audit.link(session)  # PostgreSQL: what is pending, linked first
                 await session.commit()
-            async with db.session(write=False) as session:
+            async with db.session() as session:
                 return await audit.verify(session)
         finally:
             await db.dispose()
@@ -290,7 +318,7 @@ async def _public_data_db(lottery_id: str) -> tuple[dict, list[dict]]:
     """The same public views, read through the services that serve them."""
     db = Database.from_settings(get_settings())
     try:
-        async with db.session(write=False) as session:
+        async with db.session() as session:
             view = (await lottery.get_public(session, lottery_id)).model_dump(mode="json")
             entries: list[dict] = []
             cursor = None
@@ -315,8 +343,11 @@ def lottery_verify(
     """Recompute a drawn lottery from its public data: the seed against seed_sha256,
     the order (HMAC-SHA256 of each entry id under the seed), each entry's session.
     Exit 0 when the published outcome matches, 1 when it does not."""
-    view, entries = (_public_data_http(base_url, lottery_id) if base_url
-                     else asyncio.run(_public_data_db(lottery_id)))
+    if base_url:
+        view, entries = _public_data_http(base_url, lottery_id)
+    else:
+        with database():
+            view, entries = asyncio.run(_public_data_db(lottery_id))
     verdict = lottery_order.verify(view, entries)
     for problem in verdict.problems[:50]:
         typer.echo(f"MISMATCH {problem}")

@@ -262,7 +262,7 @@ class HotLane:
         scope["path_params"] = path_params
         request = Request(scope, receive, send)
         request.state.hot = True
-        if plan.options.identity_in_write and not self.fastapi.state.db.is_sqlite:
+        if plan.options.identity_in_write:
             request.state.identity_in_write = True
         try:
             response = await transact(request, plan.run, write=True)

@@ -3,7 +3,7 @@
 `TransactionalRoute` opens the session before the dependencies run, commits
 once after the endpoint has produced its response and before a byte of it is
 sent, and rolls back on any error. A failing commit therefore reaches the client
-as an error response, never as a 2xx. On PostgreSQL a serialization failure or
+as an error response, never as a 2xx. A serialization failure or
 deadlock re-runs the whole request, a bounded number of times.
 """
 
@@ -55,14 +55,9 @@ async def transact(request: Request, run: Callable[[Request], Awaitable[Response
     """`run(request)` in the request's one transaction (module docstring): every
     route's, and the hot lane's (`api.hotpath`)."""
     db: Database = request.app.state.db
-    attempts = 1 if db.is_sqlite else MAX_ATTEMPTS
-    # Staff reads of a person's full record write an audit row: on SQLite
-    # they take the writer's path from the start, so the read transaction
-    # never has to be upgraded to a write one (which can fail at once). Only
-    # a key that is valid does: a made-up one stays on the readers' path.
-    writes = write or (db.is_sqlite and await _staff_read(db, request))
+    attempts = MAX_ATTEMPTS
     for attempt in range(1, attempts + 1):
-        session = db.session(write=writes)
+        session = db.session()
         request.state.db_session = session
         request.state.idempotency = None
         try:
@@ -147,18 +142,6 @@ async def _check_claim(session: AsyncSession, request: Request) -> None:
         await idempotency.check(session, claim)
 
 
-async def _staff_read(db: Database, request: Request) -> bool:
-    """Whether a read carries a valid staff key (SQLite: then it takes the writer's
-    path). Checked on the readers' engine, before any write transaction begins; the
-    caller found is kept for the request (`api.deps._authenticate` reuses it)."""
-    if "x-api-key" not in request.headers:
-        return False
-    async with db.session(write=False) as session:
-        principal = await valid_principal(request, session, request.app.state.settings)
-        await session.rollback()
-    return principal is not None and principal.kind == "staff"
-
-
 # Refusals of a write that are not audited: 401 (no known caller) and 429 (a flood
 # of refused writes must not become a flood of audit writes). Everything else the
 # route refuses is, validation included (README "Audit").
@@ -229,7 +212,7 @@ def _acting_with_audit(request: Request, exc: Exception) -> bool:
     claim = request.state.idempotency
     principal = getattr(request.state, "principal", None)
     return (claim is not None and not claim.checked and principal is not None
-            and not principal.identity_known and not request.app.state.db.is_sqlite)
+            and not principal.identity_known)
 
 
 async def _refusal_row(session: AsyncSession, request: Request, code: str) -> tuple | None:
@@ -238,10 +221,9 @@ async def _refusal_row(session: AsyncSession, request: Request, code: str) -> tu
     if principal is None:
         return None
     route = request.scope.get("route")
-    db = await prepared.driver(session)
     return audit.row(principal, getattr(route, "name", None) or "write", "request",
                      next(iter(request.path_params.values()), None),
-                     at=db.ts(clock.now()), outcome=f"refused:{code}")
+                     at=clock.now(), outcome=f"refused:{code}")
 
 
 class Router(APIRouter):

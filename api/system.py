@@ -47,7 +47,7 @@ async def readyz(request: Request) -> Response | Health:
     settings = request.app.state.settings
     try:
         async with asyncio.timeout(3):
-            async with db.read_engine.connect() as conn:
+            async with db.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         await health.check_writable(db, settings.ready_write_timeout_ms)
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
@@ -62,7 +62,7 @@ async def readyz(request: Request) -> Response | Health:
 async def metrics(request: Request) -> Response:
     try:
         async with asyncio.timeout(2):
-            async with request.app.state.db.session(write=False) as session:
+            async with request.app.state.db.session() as session:
                 counts = await subscriptions.delivery_counts(session)
                 oldest = await subscriptions.oldest_pending_seconds(session)
         request.app.state.metrics.set_deliveries(counts, oldest)

@@ -643,24 +643,24 @@ async def explain(url: str, paths: dict[str, list[str]]) -> tuple[dict[str, floa
     try:
         for key, plist in paths.items():
             sample = [plist[i % len(plist)] for i in range(30)]
-            async with db.session(write=False) as session:  # warm
+            async with db.session() as session:  # warm
                 await institutions.search(session, **search_args(sample[0]))
             t0 = time.perf_counter()
             for p in sample:
-                async with db.session(write=False) as session:
+                async with db.session() as session:
                     await institutions.search(session, **search_args(p))
             svc[key] = (time.perf_counter() - t0) * 1000 / len(sample)
             captured.clear()
-            event.listen(db.read_engine.sync_engine, "before_cursor_execute", capture)
+            event.listen(db.engine.sync_engine, "before_cursor_execute", capture)
             try:
-                async with db.session(write=False) as session:
+                async with db.session() as session:
                     page = await institutions.search(session, **search_args(sample[0]))
             finally:
-                event.remove(db.read_engine.sync_engine, "before_cursor_execute", capture)
+                event.remove(db.engine.sync_engine, "before_cursor_execute", capture)
             lines.append(f"=== {key}: {QUERIES[key]}\n    GET {sample[0]}\n"
                          f"    in-process mean {svc[key]:.2f} ms over {len(sample)} calls; "
                          f"{len(page.items)} items, {len(captured)} statements")
-            async with db.read_engine.connect() as conn:
+            async with db.engine.connect() as conn:
                 for n, (stmt, params) in enumerate(captured, 1):
                     lines.append(f"--- statement {n}: {' '.join(stmt.split())}\n"
                                  f"    params: {params}")

@@ -150,7 +150,7 @@ async def timed_draw(database_url: str, lottery_id: str) -> tuple[float, object]
 
     db = Database.from_settings(Settings(database_url=database_url, _env_file=None))
     try:
-        async with db.session(write=True) as session:
+        async with db.session() as session:
             t0 = time.monotonic()
             result = await service.draw(session, lottery_id)
             await session.commit()

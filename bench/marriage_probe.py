@@ -217,7 +217,7 @@ async def _ab_lone(db, kinds: dict, n: int, batch: int = 25) -> None:  # noqa: A
     both alike. Prints each side's CPU per request."""
     from core.db import LONE_POOLS
 
-    engine = db.write_engine.sync_engine
+    engine = db.engine.sync_engine
     if engine not in LONE_POOLS:
         raise SystemExit("--ab-lone: the LonePool is PostgreSQL's (--db postgres)")
     lone = LONE_POOLS[engine]
@@ -259,7 +259,7 @@ async def probe(url: str, n: int, use_pyinstrument: bool, admin: str, token: str
     def on_execute(_conn, _cursor, statement, *_args):  # noqa: ANN001, ANN202
         statements.append(statement)
 
-    for engine in {db.write_engine, db.read_engine}:
+    for engine in {db.engine, db.engine}:
         event.listen(engine.sync_engine, "before_cursor_execute", on_execute)
     _count_driver_statements(statements)
 

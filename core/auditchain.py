@@ -3,15 +3,15 @@
 Every row of `audit_event` carries `seq` (1, 2, 3, ... with no gaps), `prev_hash`
 (the previous row's `hash`; `GENESIS` for the first) and `hash`, the SHA-256 (hex)
 of `canonical(row)`. The canonical text is defined here once and spelled the same
-in the PostgreSQL trigger that computes it there (migration 0009), so both
-databases, and `huimin audit verify`, agree byte for byte:
+in the PostgreSQL function that links rows (services/audit.sql), so the database
+and `huimin audit verify` agree byte for byte:
 
     huimin-audit-v1 \\n field \\n field ...
 
 with the fields in `FIELDS` order, each written as `<UTF-8 byte length>:<value>`
 (so no value can fake a separator) or `~` for NULL; `seq` as a decimal integer;
 `at` in UTC with microseconds, `2026-12-01T08:00:00.123456Z` (PostgreSQL keeps
-microseconds, SQLite stores them as text; both normalise to this form).
+microseconds).
 """
 
 from __future__ import annotations
@@ -28,14 +28,7 @@ FIELDS = ("seq", "prev_hash", "id", "at", "actor_kind", "actor_id", "actor_role"
 
 
 def timestamp(value: dt.datetime) -> str:
-    if value.tzinfo is None:  # SQLite hands back naive UTC
-        value = value.replace(tzinfo=dt.UTC)
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def sqlite_text(value: dt.datetime) -> str:
-    """How SQLite stores a timestamp (core.prepared.SqliteDriver.ts): UTC text."""
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def _field(value: Any) -> str:
@@ -55,15 +48,19 @@ def row_hash(row: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical(row)).hexdigest()
 
 
-# The same canonical text, in PL/pgSQL over the trigger's NEW row (migration 0009).
+# The same canonical text in SQL, over the row variable `row` (services/audit.sql's
+# `audit_link`, which writes the links that `huimin audit verify` checks here).
 def _pg_field(expr: str) -> str:
     return (f"CASE WHEN ({expr}) IS NULL THEN '~' ELSE "
             f"octet_length(convert_to(({expr}), 'UTF8'))::text || ':' || ({expr}) END")
 
 
-PG_CANONICAL = " || E'\\n' || ".join([
-    f"'{VERSION}'",
-    *(_pg_field({"seq": "NEW.seq::text",
-                 "at": """to_char(NEW.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""}
-                .get(name, f"NEW.{name}::text"))
-      for name in FIELDS)])
+_PG_AT = """to_char({row}.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+
+
+def pg_canonical(row: str) -> str:
+    return " || E'\\n' || ".join([
+        f"'{VERSION}'",
+        *(_pg_field({"seq": f"{row}.seq::text", "at": _PG_AT.format(row=row)}
+                    .get(name, f"{row}.{name}::text"))
+          for name in FIELDS)])

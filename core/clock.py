@@ -47,10 +47,7 @@ clock = Clock()
 
 
 def utc(dt: datetime) -> datetime:
-    """Normalise a datetime read back from the database to aware UTC.
-
-    SQLite hands back naive datetimes; everything is stored in UTC.
-    """
+    """A datetime as aware UTC (a naive one is taken to be UTC already)."""
     if dt.tzinfo is None:
         return dt.replace(tzinfo=UTC)
     return dt.astimezone(UTC)

@@ -1,51 +1,24 @@
-"""Database engines and sessions.
+"""Database engine and sessions: PostgreSQL through asyncpg.
 
-SQLite (the embedded default) runs in WAL mode with a busy timeout and foreign
-keys on. Write transactions start with `BEGIN IMMEDIATE` so two writers never
-both read and then collide at commit; reads use a second engine whose
-transactions stay deferred, so readers never queue behind writers.
-
-SQLite has one writer at a time whatever we do, so a process keeps one write
-connection: its writers queue for it in the pool, first come first served, instead
-of each holding a connection of its own and polling the file lock in SQLite's busy
-handler, which sleeps 1-100 ms between tries and so leaves the lock idle after every
-commit (and a thread per connection fighting for the GIL). Other processes (more
-workers, the CLI) still meet at the file lock with `busy_timeout`.
-
-Releasing a connection to the pool: SQLAlchemy's default reset is a ROLLBACK on
-every return, which on aiosqlite is a hop to the connection's thread even when the
-transaction already ended (as it always has: the request's session commits or rolls
-back before it closes). The SQLite engines reset with a check instead: roll back only
-if SQLite says a transaction is still open (`in_transaction`, read from the loop
-thread without a hop). So nothing is lost where something did go wrong (a transaction
-left open is still rolled back before the next checkout), and the normal case costs
-no round trip. On PostgreSQL SQLAlchemy's asyncpg adapter already sends nothing on
+Releasing a connection to the pool: SQLAlchemy's asyncpg adapter sends nothing on
 release when the transaction it began has ended, and asyncpg's own pool (whose
-reset query runs on every release) is not used at all, so there is no hidden round
-trip after COMMIT to remove; the reset adds the one case the adapter missed (a
-transaction open on the connection that it did not begin, which asyncpg reports
-without a round trip) and rolls that back.
+reset query runs on every release) is not used at all; the reset below adds the one
+case the adapter missed (a transaction open on the connection that it did not begin,
+which asyncpg reports without a round trip) and rolls that back. Every checkout ends
+through a Session or Connection that commits or rolls back its own transaction
+before release (`api.route` commits or rolls back every request's session), so the
+normal case costs no round trip (tests/services/test_write_path.py).
 
-Why leaving out the unconditional reset is safe: every checkout ends through a
-Session or Connection that commits or rolls back its own transaction before
-release (TransactionalRoute commits or rolls back every request's session), and
-SQLAlchemy itself skips the reset when `Connection.close()` rolled back; what is
-left, a transaction begun behind SQLAlchemy's back or a commit that failed half
-way, is exactly what the check sees (tests/services/test_write_path.py).
-
-PostgreSQL goes through asyncpg. Serialization failures and deadlocks are
-reported by `is_retryable` so the request layer can retry a bounded number of
-times.
+Serialization failures and deadlocks are reported by `is_retryable` so the request
+layer can retry a bounded number of times.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
 from weakref import WeakKeyDictionary
 
 import asyncpg
@@ -59,103 +32,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.settings import Settings
 
-
-def _sqlite_engine(url: str, settings: Settings, *, immediate: bool) -> AsyncEngine:
-    parsed = make_url(url)
-    in_memory = not parsed.database or parsed.database == ":memory:"
-    if not in_memory:
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    timeout = settings.sqlite_busy_timeout_ms / 1000
-    # check_same_thread=False only so that the reset below may read `in_transaction`
-    # from the event loop's thread; every statement still runs in aiosqlite's thread.
-    options: dict = {"connect_args": {"timeout": timeout, "check_same_thread": False},
-                     "pool_reset_on_return": None}
-    if immediate and not in_memory:
-        # The single writer (module docstring): queue in the pool, not in SQLite.
-        options.update(pool_size=1, max_overflow=0, pool_timeout=timeout)
-    engine = create_async_engine(url, **options)
-
-    @event.listens_for(engine.sync_engine, "reset")
-    def _on_reset(dbapi_connection, _record, state):  # noqa: ANN001
-        # Instead of an unconditional ROLLBACK (a thread hop) on every release.
-        if state.asyncio_safe and _sqlite_in_transaction(dbapi_connection):
-            dbapi_connection.rollback()
-
-    busy_ms = int(settings.sqlite_busy_timeout_ms)
-    writer = immediate and not in_memory
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection, record):  # noqa: ANN001
-        # Let SQLAlchemy, not the driver, decide when transactions begin.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-        if writer:
-            record.info[SQLITE_WRITER] = True
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn):  # noqa: ANN001
-        if writer and _begin_inline(conn.connection.dbapi_connection, busy_ms):
-            return
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    if writer:
-        # COMMIT and ROLLBACK of the writer in the loop's thread too (see
-        # `_begin_inline`): its transaction holds the write lock, so they never wait
-        # for another connection. (A WAL auto-checkpoint, every 1,000 pages, then
-        # runs here: a few ms, now and then.)
-        dialect = engine.sync_engine.dialect
-        dialect.do_commit = lambda fairy: _sqlite3_of(fairy.dbapi_connection).commit()
-        dialect.do_rollback = lambda fairy: _sqlite3_of(fairy.dbapi_connection).rollback()
-
-    return engine
-
-
-# The engine's `LonePool` (PostgreSQL), for `core.prepared` to find from a session.
+# The engine's `LonePool`, for `core.prepared` to find from a session.
 LONE_POOLS: WeakKeyDictionary[Engine, LonePool] = WeakKeyDictionary()
-
-
-# Set on the writer's connections (connection record info): `core.prepared` runs
-# their statements in the event loop's thread once the write lock is held.
-SQLITE_WRITER = "huimin.sqlite.writer"
-
-
-def _sqlite3_of(adapted):  # noqa: ANN001, ANN202
-    """The sqlite3 connection inside SQLAlchemy's aiosqlite adapter."""
-    return adapted._connection._conn
-
-
-def _begin_inline(adapted, busy_ms: int) -> bool:  # noqa: ANN001
-    """`BEGIN IMMEDIATE` on the writer, in the event loop's thread, if the write lock
-    is free at once (always, but for other processes: the one connection of this
-    process is the only writer here). Each hop to aiosqlite's thread costs a thread
-    wake-up, a loop wake-up and, under load, up to the interpreter's 5 ms switch
-    interval waiting for the GIL: inside the write lock, that was most of a booking.
-    When another process holds the lock, returns False and the caller begins in
-    aiosqlite's thread, waiting up to `busy_timeout` there as before."""
-    db = _sqlite3_of(adapted)
-    try:
-        db.execute("PRAGMA busy_timeout=0")
-        try:
-            db.execute("BEGIN IMMEDIATE")
-        finally:
-            db.execute(f"PRAGMA busy_timeout={busy_ms}")
-    except sqlite3.OperationalError:
-        return False
-    return True
-
-
-def _sqlite_in_transaction(adapted) -> bool:  # noqa: ANN001
-    """Whether the aiosqlite connection behind SQLAlchemy's adapter has a transaction
-    open; True when that cannot be read, so the reset then rolls back as before."""
-    try:
-        return bool(adapted._connection._conn.in_transaction)
-    except Exception:  # noqa: BLE001 - closed or unknown: be safe
-        return True
 
 
 class LonePool:
@@ -283,33 +161,25 @@ class LonePool:
 
 @dataclass
 class Database:
-    """The write engine and the read engine (the same one on PostgreSQL), and on
-    PostgreSQL the connections for statements sent on their own (`LonePool`)."""
+    """The engine, and the connections for statements sent on their own (`LonePool`)."""
 
-    write_engine: AsyncEngine
-    read_engine: AsyncEngine
-    is_sqlite: bool
-    lone: LonePool | None = None
+    engine: AsyncEngine
+    lone: LonePool
 
     def __post_init__(self) -> None:
-        self._write_maker = async_sessionmaker(self.write_engine, class_=AsyncSession,
-                                               expire_on_commit=False)
-        self._read_maker = async_sessionmaker(self.read_engine, class_=AsyncSession,
-                                              expire_on_commit=False)
+        self._maker = async_sessionmaker(self.engine, class_=AsyncSession,
+                                         expire_on_commit=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, url: str | None = None) -> Database:
         url = url or settings.database_url
-        if url.startswith("sqlite"):
-            return cls(
-                write_engine=_sqlite_engine(url, settings, immediate=True),
-                read_engine=_sqlite_engine(url, settings, immediate=False),
-                is_sqlite=True,
-            )
-        # Up to twice `db_pool_size` connections, as before, but all of them kept:
-        # an overflow connection is closed as soon as it is returned, and under load
-        # each new one cost a connect, asyncpg's SSL probe, SQLAlchemy's type-codec
-        # set-up queries and every hot statement prepared again.
+        if not url:
+            raise RuntimeError("DATABASE_URL is unset: name a PostgreSQL server, or run "
+                               "through the `huimin` command, which starts the embedded one")
+        # Up to twice `db_pool_size` connections, all of them kept: an overflow
+        # connection is closed as soon as it is returned, and under load each new one
+        # cost a connect, SQLAlchemy's type-codec set-up queries and every hot
+        # statement prepared again.
         engine = create_async_engine(
             url, pool_size=2 * settings.db_pool_size, max_overflow=0, pool_pre_ping=False,
         )
@@ -327,17 +197,14 @@ class Database:
         # PostgreSQL spent 1.6-1.8 ms of CPU per booking instead of 1.0-1.1.
         lone = LonePool(url, 2 * settings.db_pool_size, engine.dialect.dbapi)
         LONE_POOLS[engine.sync_engine] = lone
-        return cls(write_engine=engine, read_engine=engine, is_sqlite=False, lone=lone)
+        return cls(engine=engine, lone=lone)
 
-    def session(self, *, write: bool = True) -> AsyncSession:
-        return self._write_maker() if write else self._read_maker()
+    def session(self) -> AsyncSession:
+        return self._maker()
 
     async def dispose(self) -> None:
-        if self.lone is not None:
-            await self.lone.close()
-        await self.write_engine.dispose()
-        if self.read_engine is not self.write_engine:
-            await self.read_engine.dispose()
+        await self.lone.close()
+        await self.engine.dispose()
 
 
 RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
@@ -357,28 +224,19 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 def is_unique_violation(exc: BaseException) -> bool:
-    if sqlstate(exc) == "23505":
-        return True
-    text = str(getattr(exc, "orig", exc))
-    return "UNIQUE constraint failed" in text
+    return sqlstate(exc) == "23505"
 
 
 def is_check_violation(exc: BaseException) -> bool:
-    if sqlstate(exc) == "23514":
-        return True
-    return "CHECK constraint failed" in str(getattr(exc, "orig", exc))
+    return sqlstate(exc) == "23514"
 
 
 # Faults of the database itself, not of the request: the connection lost
 # (class 08, an administrator's or a crash's shutdown, 57P0x), the server out of
 # something (class 53: disk full, memory, connections), a lock or statement that
-# timed out (55P03, 57014); on SQLite the file lock not had in time, a full disk,
-# an I/O error, a file that cannot be opened.
+# timed out (55P03, 57014).
 UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57P0")
 UNAVAILABLE_SQLSTATES = {"55P03", "57014"}
-UNAVAILABLE_SQLITE_MESSAGES = ("database is locked", "database table is locked",
-                               "disk i/o error", "database or disk is full",
-                               "unable to open database file", "attempt to write a readonly")
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -403,10 +261,8 @@ def _unavailable_here(exc: BaseException) -> bool:
         getattr(exc, "sqlstate", None) or None)
     if code and (code.startswith(UNAVAILABLE_SQLSTATE_CLASSES) or code in UNAVAILABLE_SQLSTATES):
         return True
-    name = type(exc).__name__
-    if name in {"ConnectionDoesNotExistError", "InterfaceError"} and "closed" in str(exc):
-        return True
-    if isinstance(exc, sqlite3.Error | DBAPIError):
-        text = str(exc).lower()
-        return any(m in text for m in UNAVAILABLE_SQLITE_MESSAGES)
-    return False
+    # asyncpg's own view of a connection that broke under it: closed, or left in the
+    # middle of an operation by a termination ("cannot switch to state ...").
+    return isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError
+                      | asyncpg.ConnectionDoesNotExistError) \
+        and not isinstance(exc, asyncpg.DataError)  # a value the driver refused: ours

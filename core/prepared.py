@@ -17,13 +17,9 @@ connection (and transaction) of the request's session:
   session never checks one out of SQLAlchemy's pool (for a hot booking, the
   session, its transaction object and the checkout cost more CPU than the
   statement). Once the session has begun, every statement runs in its transaction.
-- SQLite: the `sqlite3` connection inside aiosqlite, whose own statement cache
-  keeps them prepared. `run()` executes a whole sequence of statements in one hop
-  to aiosqlite's thread instead of one hop (and one event-loop wake-up) per
-  statement.
 
 Driver errors come out as SQLAlchemy's exceptions (`IntegrityError`,
-`OperationalError`, `DBAPIError`, with `.orig.sqlstate` on PostgreSQL), exactly as
+`OperationalError`, `DBAPIError`, with `.orig.sqlstate`), exactly as
 if SQLAlchemy had run the statement, so `core.db.is_retryable` and
 `is_unique_violation`, and the problem handlers, see no difference.
 
@@ -33,66 +29,42 @@ where the profile says SQLAlchemy's cost is not small.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import re
-import sqlite3
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
+import asyncpg
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import LONE_POOLS, SQLITE_WRITER, LonePool
+from core.db import LONE_POOLS, LonePool, is_unavailable
 
-T = TypeVar("T")
 _DRIVER_KEY = "huimin.prepared.driver"  # on the pooled connection's record
 _SESSION_KEY = "huimin.prepared.session"  # on the session: (its transaction, driver)
 _LAZY_KEY = "huimin.prepared.lazy"  # on the session: its LazyPgDriver
-_UTC = dt.UTC
 
 
 class Sql:
-    """One statement: PostgreSQL text with `$1..$n`, and SQLite's (by default the
-    same text with `?1..?n`, SQLite's numbered parameters)."""
+    """One statement, PostgreSQL text with `$1..$n` parameters."""
 
-    __slots__ = ("postgresql", "sqlite")
+    __slots__ = ("postgresql",)
 
-    def __init__(self, postgresql: str, sqlite: str | None = None) -> None:
+    def __init__(self, postgresql: str) -> None:
         self.postgresql = " ".join(postgresql.split())
-        self.sqlite = " ".join((sqlite if sqlite is not None
-                                else re.sub(r"\$(\d+)", r"?\1", postgresql)).split())
 
     def __repr__(self) -> str:  # statements only, never parameters
         return f"Sql({self.postgresql[:60]!r})"
 
 
-class _PgValues:
-    dialect = "postgresql"
-    is_sqlite = False
-
-    # Values go to asyncpg as they are: it encodes aware datetimes and dates itself.
-    @staticmethod
-    def ts(value: dt.datetime | None) -> Any:
-        return value
-
-    @staticmethod
-    def ts_out(value: Any) -> dt.datetime | None:
-        return None if value is None else value.astimezone(_UTC)
-
-    @staticmethod
-    def date(value: dt.date) -> Any:
-        return value
-
-    @staticmethod
-    def json_out(value: Any) -> Any:
-        # SQLAlchemy's asyncpg dialect registers a json codec on its connections
-        # (values arrive decoded); the lone connections have none (text).
-        return json.loads(value) if isinstance(value, str) else value
+def json_value(value: Any) -> Any:
+    """A json column's value as read here: SQLAlchemy's asyncpg dialect registers a
+    json codec on its connections (values arrive decoded); the lone connections have
+    none (text)."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
-class PgDriver(_PgValues):
+class PgDriver:
     def __init__(self, adapted: Any) -> None:
         self.adapted = self._adapted = adapted  # SQLAlchemy's AsyncAdapt_asyncpg_connection
         self._conn = adapted._connection  # asyncpg.Connection
@@ -164,7 +136,7 @@ class PgDriver(_PgValues):
             raise self._translate(sql, error) from error
 
 
-class LazyPgDriver(_PgValues):
+class LazyPgDriver:
     """PostgreSQL, a session that has begun nothing: a statement sent on its own runs
     on a connection of the `LonePool` and checks nothing out of SQLAlchemy's pool
     for the session; once the session has begun a transaction (a statement that
@@ -191,8 +163,10 @@ class LazyPgDriver(_PgValues):
                 row = await conn.fetchrow(sql.postgresql, *args)
                 reusable = True
                 return row
-            except Exception:
-                reusable = True  # an error of the statement: the connection is fine
+            except asyncpg.PostgresError as refused:
+                # The server refused the statement (a constraint, a raised rule): the
+                # connection is fine, unless the server was ending it.
+                reusable = not is_unavailable(refused)
                 raise
             finally:
                 self._lone.give(conn, reusable=reusable)
@@ -240,95 +214,7 @@ def _as_sqlalchemy(sql: Sql, error: Exception, dbapi: Any,
     return error  # pragma: no cover
 
 
-class SqliteDriver:
-    dialect = "sqlite"
-    is_sqlite = True
-
-    def __init__(self, adapted: Any, *, writer: bool) -> None:
-        self.adapted = adapted  # SQLAlchemy's AsyncAdapt_aiosqlite_connection
-        self._aio = adapted._connection  # aiosqlite.Connection
-        self._db: sqlite3.Connection = self._aio._conn
-        # The process's one write connection (core.db): inside its transaction, which
-        # holds SQLite's write lock, nothing waits for another connection, so its
-        # statements run right here in the loop's thread (a few microseconds each)
-        # instead of hopping to aiosqlite's thread and back.
-        self._inline = writer
-
-    # SQLAlchemy's SQLite DATETIME format, in UTC (what `schemas.common.UTCDateTime`
-    # stores), so rows written here and by SQLAlchemy compare and read alike.
-    @staticmethod
-    def ts(value: dt.datetime | None) -> str | None:
-        if value is None:
-            return None
-        v = value.astimezone(_UTC)
-        return (f"{v.year:04d}-{v.month:02d}-{v.day:02d} {v.hour:02d}:{v.minute:02d}:"
-                f"{v.second:02d}.{v.microsecond:06d}")
-
-    @staticmethod
-    def ts_out(value: str | None) -> dt.datetime | None:
-        return None if value is None else dt.datetime.fromisoformat(value).replace(tzinfo=_UTC)
-
-    @staticmethod
-    def date(value: dt.date) -> str:
-        return value.isoformat()
-
-    @staticmethod
-    def json_out(value: Any) -> Any:
-        return json.loads(value) if isinstance(value, str | bytes) else value
-
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(sqlite3_connection, *args)` in aiosqlite's thread: every statement it
-        runs costs one hop to that thread in all. SQLite errors come out translated."""
-        try:
-            if self._inline and self._db.in_transaction:
-                return fn(self._db, *args)
-            return await self._aio._execute(fn, self._db, *args)
-        except sqlite3.Error as error:
-            raise sa_exc.DBAPIError.instance(getattr(fn, "__name__", "sqlite batch"), None,
-                                             error, sqlite3.Error) from error
-
-    async def fetch(self, sql: Sql, *args: Any) -> list[Any]:
-        return await self.run(_fetchall, sql.sqlite, args)
-
-    async def fetchrow(self, sql: Sql, *args: Any) -> Any | None:
-        rows = await self.run(_fetchall, sql.sqlite, args)
-        return rows[0] if rows else None
-
-    # SQLite's transactions are begun by the engine (core.db), never by a statement.
-    fetchrow_alone = fetchrow
-
-    async def execute_alone(self, sql: Sql, *args: Any) -> None:
-        await self.execute(sql, *args)
-
-    async def execute(self, sql: Sql, *args: Any) -> int:
-        return await self.run(_execute, sql.sqlite, args)
-
-    async def executemany(self, sql: Sql, rows: Sequence[Sequence[Any]]) -> None:
-        await self.run(_executemany, sql.sqlite, rows)
-
-
-def _fetchall(db: sqlite3.Connection, text: str, args: Sequence[Any]) -> list[Any]:
-    cur = db.execute(text, args)
-    try:
-        return cur.fetchall()
-    finally:
-        cur.close()
-
-
-def _execute(db: sqlite3.Connection, text: str, args: Sequence[Any]) -> int:
-    cur = db.execute(text, args)
-    try:
-        rows = cur.fetchall()  # RETURNING rows, if any, are only counted after this
-        return cur.rowcount if cur.rowcount >= 0 else len(rows)
-    finally:
-        cur.close()
-
-
-def _executemany(db: sqlite3.Connection, text: str, rows: Sequence[Sequence[Any]]) -> None:
-    db.executemany(text, rows).close()
-
-
-Driver = PgDriver | LazyPgDriver | SqliteDriver
+Driver = PgDriver | LazyPgDriver
 
 
 _EXCLUSIVE_LOCK = Sql("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
@@ -337,11 +223,9 @@ _EXCLUSIVE_LOCK = Sql("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
 async def exclusive_lock(session: AsyncSession, key: str) -> None:
     """The transaction-level advisory lock on `key`, exclusive, for the rest of the
     session's transaction: what a one-statement write holds shared (`marriage_book`,
-    `marriage_lottery_enter` spell the same key). PostgreSQL only: on SQLite the
-    writer's transaction excludes everyone already."""
+    `marriage_lottery_enter` spell the same key)."""
     db = await driver(session)
-    if not db.is_sqlite:
-        await db.execute(_EXCLUSIVE_LOCK, key)
+    await db.execute(_EXCLUSIVE_LOCK, key)
 
 
 def idle(session: AsyncSession) -> bool:
@@ -364,8 +248,7 @@ def idle(session: AsyncSession) -> bool:
 
 async def driver(session: AsyncSession, *, lazy: bool = True) -> Driver:
     """The driver of the session's connection, in the session's transaction (begun
-    here if it was not: on SQLite write engines that is `BEGIN IMMEDIATE`). On
-    PostgreSQL, a session that has begun nothing gets a `LazyPgDriver` (`lazy`):
+    here if it was not). A session that has begun nothing gets a `LazyPgDriver` (`lazy`):
     it begins the session's transaction only for a statement that needs one."""
     sync = session.sync_session
     cached = sync.info.get(_SESSION_KEY)
@@ -387,13 +270,6 @@ async def driver(session: AsyncSession, *, lazy: bool = True) -> Driver:
     drv = info.get(_DRIVER_KEY)
     adapted = raw.dbapi_connection
     if drv is None or drv.adapted is not adapted:
-        name = conn.dialect.name
-        if name == "postgresql" and conn.dialect.driver == "asyncpg":
-            drv = PgDriver(adapted)
-        elif name == "sqlite" and conn.dialect.driver == "aiosqlite":
-            drv = SqliteDriver(adapted, writer=bool(info.get(SQLITE_WRITER)))
-        else:  # pragma: no cover - huimin runs on these two only
-            raise RuntimeError(f"no prepared-statement driver for {name}")
-        info[_DRIVER_KEY] = drv
+        drv = info[_DRIVER_KEY] = PgDriver(adapted)
     sync.info[_SESSION_KEY] = (sync.get_transaction(), drv)
     return drv

@@ -24,8 +24,6 @@ DEV_SECRETS = {
     "blind_index_key": DEV_BLIND_INDEX_KEY,
 }
 
-DEFAULT_SQLITE_PATH = Path("var") / "huimin.db"
-
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -33,10 +31,14 @@ class Settings(BaseSettings):
     )
 
     env: Literal["development", "test", "production"] = "development"
-    database_url: str = Field(
-        default=f"sqlite+aiosqlite:///{DEFAULT_SQLITE_PATH}",
+    # A PostgreSQL server (`postgresql+asyncpg://...`). Unset: the `huimin` command
+    # runs the embedded PostgreSQL in `data_dir`/pg and sets it (core.embedded).
+    database_url: str | None = Field(
+        default=None,
         validation_alias=AliasChoices("DATABASE_URL", "HUIMIN_DATABASE_URL"),
     )
+    # HUIMIN_DATA_DIR: where the embedded PostgreSQL keeps its data (`pg/`).
+    data_dir: Path = Path("var")
     # Who runs the migrations, when not the service's own DATABASE_URL: on
     # PostgreSQL the owner, while the service connects as the least-privilege role
     # `huimin_app` (README "PostgreSQL").
@@ -45,7 +47,6 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("REDIS_URL", "HUIMIN_REDIS_URL")
     )
     db_pool_size: int = 10
-    sqlite_busy_timeout_ms: int = 30_000
     # /readyz: the heartbeat write must get its locks and commit within this.
     ready_write_timeout_ms: int = Field(default=2_000, ge=10)
 
@@ -197,10 +198,6 @@ class Settings(BaseSettings):
     def webhook_hosts_allowed(self) -> frozenset[str]:
         return frozenset(h.strip().lower() for h in self.webhook_allowed_hosts.split(",")
                          if h.strip())
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
 
 
 @lru_cache

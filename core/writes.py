@@ -1,9 +1,9 @@
 """Write-safety helpers every domain uses instead of writing its own:
 
-- `insert_if_absent`: `INSERT ... ON CONFLICT DO NOTHING` on SQLite and
-  PostgreSQL alike, telling whether this statement inserted the row;
-- `upsert`: `INSERT ... ON CONFLICT (key) DO UPDATE` on both databases, for a
-  row that a PUT replaces whole;
+- `insert_if_absent`: `INSERT ... ON CONFLICT DO NOTHING`, telling whether this
+  statement inserted the row;
+- `upsert`: `INSERT ... ON CONFLICT (key) DO UPDATE`, for a row that a PUT
+  replaces whole;
 - `unique_violation`: a context manager that turns a unique-index violation
   (optionally of one named constraint) into the domain error the caller names;
 - `check_if_match` and `versioned_update`: optimistic concurrency for resources
@@ -23,7 +23,6 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Index, inspect, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.schema import ColumnCollectionConstraint
@@ -36,20 +35,12 @@ T = TypeVar("T")
 # --- insert if absent -----------------------------------------------------------
 
 
-def _dialect(session: AsyncSession) -> str:
-    bind = session.bind
-    return bind.dialect.name if bind is not None else "sqlite"
-
-
 def insert_ignore(session: AsyncSession, model: Any,
                   conflict: Sequence[str] | None = None, *, where: Any = None) -> Any:
-    """The dialect's `INSERT ... ON CONFLICT [(conflict)] DO NOTHING` for `model`
-    (add `.values(...)`). Without `conflict`, any unique violation is skipped;
-    `where` names the predicate of a partial unique index used as the target."""
-    dialect = _dialect(session)
-    if dialect not in ("postgresql", "sqlite"):  # pragma: no cover - the two we run on
-        raise NotImplementedError(f"insert_if_absent on {dialect}")
-    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(model)
+    """`INSERT ... ON CONFLICT [(conflict)] DO NOTHING` for `model` (add
+    `.values(...)`). Without `conflict`, any unique violation is skipped; `where`
+    names the predicate of a partial unique index used as the target."""
+    stmt = pg_insert(model)
     if conflict is None:
         return stmt.on_conflict_do_nothing()
     return stmt.on_conflict_do_nothing(index_elements=list(conflict), index_where=where)
@@ -58,9 +49,8 @@ def insert_ignore(session: AsyncSession, model: Any,
 async def insert_if_absent(session: AsyncSession, model: Any, values: Mapping[str, Any], *,
                            conflict: Sequence[str] | None = None, where: Any = None) -> bool:
     """Insert one row unless a row with the same key exists: True if this
-    statement inserted it. Concurrent callers never fail: on both databases the
-    loser waits for the winner's transaction (PostgreSQL's index lock, SQLite's
-    single writer) and then inserts nothing."""
+    statement inserted it. Concurrent callers never fail: the loser waits for the
+    winner's transaction (the index's lock) and then inserts nothing."""
     result = await session.execute(insert_ignore(session, model, conflict, where=where)
                                    .values(**values))
     return result.rowcount == 1
@@ -71,10 +61,7 @@ async def upsert(session: AsyncSession, model: Any, values: Mapping[str, Any], *
     """Insert the row, or replace every other column of the row with the same
     `conflict` key: one statement, so two concurrent PUTs never fail on the key
     (the later one wins)."""
-    dialect = _dialect(session)
-    if dialect not in ("postgresql", "sqlite"):  # pragma: no cover - the two we run on
-        raise NotImplementedError(f"upsert on {dialect}")
-    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(model).values(**values)
+    stmt = pg_insert(model).values(**values)
     stmt = stmt.on_conflict_do_update(
         index_elements=list(conflict),
         set_={k: stmt.excluded[k] for k in values if k not in conflict})
@@ -88,7 +75,7 @@ Constraint = str | Index | ColumnCollectionConstraint
 
 
 def constraint_name(exc: BaseException) -> str | None:
-    """The violated constraint's name, where the driver reports it (PostgreSQL)."""
+    """The violated constraint's name, as PostgreSQL reports it."""
     orig = getattr(exc, "orig", None)
     for candidate in (orig, getattr(orig, "__cause__", None)):
         name = getattr(candidate, "constraint_name", None)
@@ -98,28 +85,14 @@ def constraint_name(exc: BaseException) -> str | None:
 
 
 def violates(exc: BaseException, constraint: Constraint | None) -> bool:
-    """Whether `exc` is a unique violation of `constraint` (any, when None).
-
-    PostgreSQL names the constraint. SQLite names only the columns
-    (`UNIQUE constraint failed: bed.institution_id, bed.code`) or, for an
-    expression index, the index: an Index or constraint object is matched by its
-    columns there; a bare name matches any column-list message."""
+    """Whether `exc` is a unique violation of `constraint` (any, when None), by the
+    constraint's name as PostgreSQL reports it."""
     if not is_unique_violation(exc):
         return False
     if constraint is None:
         return True
     name = constraint if isinstance(constraint, str) else constraint.name
-    reported = constraint_name(exc)
-    if reported is not None:
-        return reported == name
-    text = str(getattr(exc, "orig", exc))
-    if "index '" in text:
-        return f"index '{name}'" in text
-    if isinstance(constraint, str):
-        return True
-    table = constraint.table.name if constraint.table is not None else None
-    columns = ", ".join(f"{table}.{c.name}" for c in constraint.columns)
-    return text.rstrip().endswith(columns)
+    return constraint_name(exc) == name
 
 
 @contextmanager
@@ -127,8 +100,8 @@ def unique_violation(error: DomainError | Callable[[], DomainError], *,
                      constraint: Constraint | None = None) -> Iterator[None]:
     """`with unique_violation(DuplicateBedCode(code=c), constraint=...): await
     session.flush()`: a unique violation (of `constraint`, when given) becomes
-    `error`; anything else goes on as it was. The transaction is then spoilt (on
-    PostgreSQL) and must be rolled back, which raising the error does."""
+    `error`; anything else goes on as it was. The transaction is then spoilt and
+    must be rolled back, which raising the error does."""
     try:
         yield
     except IntegrityError as exc:

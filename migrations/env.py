@@ -1,4 +1,5 @@
-"""Alembic environment: async engines, SQLModel.metadata through `schemas`."""
+"""Alembic environment: async engines, SQLModel.metadata through `schemas`, and the
+SQL functions of `services.functions`."""
 
 from __future__ import annotations
 
@@ -6,12 +7,21 @@ import asyncio
 from logging.config import fileConfig
 
 from alembic import context
+from alembic_utils.pg_function import PGFunction
+from alembic_utils.pg_trigger import PGTrigger
+from alembic_utils.replaceable_entity import register_entities
 from sqlalchemy import pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import schemas  # noqa: F401  (registers every table)
 from core.settings import get_settings
 from schemas.common import metadata
+from services import functions
+
+# The SQL functions and triggers declared beside the services: autogenerate writes
+# their whole text into a migration, and `alembic check` compares them too.
+# (Functions and triggers only: grants and extensions are the baseline's.)
+register_entities(list(functions.entities()), entity_types=[PGFunction, PGTrigger])
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
@@ -21,17 +31,19 @@ target_metadata = metadata
 
 
 def database_url() -> str:
-    return config.attributes.get("database_url") or get_settings().database_url
+    url = config.attributes.get("database_url") or get_settings().database_url
+    if not url:
+        raise RuntimeError("DATABASE_URL is unset: run `huimin migrate`, or set it "
+                           "(`huimin db url` prints the embedded PostgreSQL's)")
+    return url
 
 
 def _configure(connection=None, url=None) -> None:  # noqa: ANN001
-    is_sqlite = (url or str(connection.engine.url)).startswith("sqlite")
     context.configure(
         connection=connection,
         url=url,
         target_metadata=target_metadata,
         compare_type=True,
-        render_as_batch=is_sqlite,
         literal_binds=url is not None,
     )
 

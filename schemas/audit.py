@@ -42,9 +42,8 @@ class AuditEvent(SQLModel, table=True):
 
 
 class AuditChainHead(SQLModel, table=True):
-    """The chain's last link, one row (id 1), moved in the transaction that appends:
-    on PostgreSQL its row lock is what serialises concurrent appenders (the trigger
-    of migration 0009); on SQLite the writer's `BEGIN IMMEDIATE` already does."""
+    """The chain's last link, one row (id 1), moved by the linking function; its row
+    lock is what serialises concurrent linkers."""
 
     __tablename__ = "audit_chain_head"
 

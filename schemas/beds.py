@@ -122,7 +122,7 @@ class BedApplication(SQLModel, table=True):
     __tablename__ = "bed_application"
     __table_args__ = (
         Index("uq_bed_application_active_elder", "elder_id_blind", "institution_id", "category",
-              unique=True, sqlite_where=text(_ACTIVE_SQL), postgresql_where=text(_ACTIVE_SQL)),
+              unique=True, postgresql_where=text(_ACTIVE_SQL)),
         Index("ix_bed_application_waitlist", "institution_id", "category", "status",
               "priority_class", "applied_at"),
         Index("ix_bed_application_elder_status", "elder_id_blind", "status"),
@@ -195,10 +195,10 @@ class BedOccupancy(SQLModel, table=True):
     __tablename__ = "bed_occupancy"
     __table_args__ = (
         Index("uq_bed_occupancy_open_bed", "bed_id", unique=True,
-              sqlite_where=text("ended_at IS NULL"), postgresql_where=text("ended_at IS NULL")),
+              postgresql_where=text("ended_at IS NULL")),
         # An elder lives in one institution at a time: one open stay per person.
         Index("uq_bed_occupancy_open_resident", "resident_id_blind", unique=True,
-              sqlite_where=text(_OPEN_STAY_SQL), postgresql_where=text(_OPEN_STAY_SQL)),
+              postgresql_where=text(_OPEN_STAY_SQL)),
         Index("ix_bed_occupancy_institution", "institution_id", "id"),
         Index("ix_bed_occupancy_bed", "bed_id", "id"),
     )

@@ -136,7 +136,7 @@ class BurialClaim(SQLModel, table=True):
     __tablename__ = "burial_claim"
     __table_args__ = (
         Index("uq_burial_claim_live_deceased", "deceased_id_blind", unique=True,
-              sqlite_where=text(LIVE_CLAIM_SQL), postgresql_where=text(LIVE_CLAIM_SQL)),
+              postgresql_where=text(LIVE_CLAIM_SQL)),
         Index("ix_burial_claim_queue", "status", "submitted_at", "id"),
         Index("ix_burial_claim_division_queue", "division_code", "submitted_at", "id"),
         Index("ix_burial_claim_citizen", "citizen_subject", "submitted_at", "id"),

@@ -28,11 +28,9 @@ T = TypeVar("T")
 
 
 class UTCDateTime(TypeDecorator):
-    """Aware datetimes in, aware UTC datetimes out, on every database.
-
-    SQLite has no time zones and hands back naive values; without this the API
-    would print datetimes without an offset, which API.md forbids.
-    """
+    """Aware datetimes in, aware UTC datetimes out: a naive datetime is refused (it
+    would be stored as whatever the server's zone says, and API.md forbids
+    datetimes without an offset)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True

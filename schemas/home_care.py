@@ -31,7 +31,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import Field as PField
-from sqlalchemy import JSON, CheckConstraint, Index, text
+from sqlalchemy import JSON, CheckConstraint, Index, column, func, text
+from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlmodel import Field, SQLModel
 
 from core.clock import CHINA_TZ
@@ -127,6 +128,13 @@ class HomeCareBooking(SQLModel, table=True):
         Index("ix_home_care_booking_caregiver_start", "caregiver_id", "starts_at"),
         Index("ix_home_care_booking_provider_date", "provider_id", "visit_date", "starts_at"),
         Index("ix_home_care_booking_citizen", "citizen_subject", "starts_at"),
+        # A caregiver is in one place at a time, travel buffer included
+        # (`blocked_until`): no two live visits of one caregiver overlap (btree_gist).
+        ExcludeConstraint(
+            (column("caregiver_id"), "="),
+            (func.tstzrange(column("starts_at"), column("blocked_until"), "[)"), "&&"),
+            name="ex_home_care_booking_caregiver_time", using="gist",
+            where=text("status IN ('booked', 'in_service', 'completed')")),
     )
 
     id: str = id_field()
@@ -233,7 +241,7 @@ class HomeCareCentreBooking(SQLModel, table=True):
     __tablename__ = "home_care_centre_booking"
     __table_args__ = (
         Index("uq_home_care_centre_booking_elder_session", "elder_id_blind", "session_id",
-              unique=True, sqlite_where=text(_SEAT_BOOKED_SQL),
+              unique=True,
               postgresql_where=text(_SEAT_BOOKED_SQL)),
         Index("ix_home_care_centre_booking_citizen", "citizen_subject", "id"),
         Index("ix_home_care_centre_booking_provider", "provider_id", "id"),

@@ -46,7 +46,6 @@ class MarriageLottery(SQLModel, table=True):
     __tablename__ = "marriage_lottery"
     __table_args__ = (
         Index("uq_marriage_lottery_office_date_live", "office_id", "lottery_date", unique=True,
-              sqlite_where=text("status != 'cancelled'"),
               postgresql_where=text("status != 'cancelled'")),
         Index("ix_marriage_lottery_due", "status", "entries_close_at"),
     )

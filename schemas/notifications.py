@@ -24,7 +24,6 @@ class OutboxEvent(SQLModel, table=True):
     __table_args__ = (
         # The worker's queue: events not yet fanned out to the subscriptions.
         Index("ix_outbox_event_undispatched", "id",
-              sqlite_where=text("dispatched_at IS NULL"),
               postgresql_where=text("dispatched_at IS NULL")),
     )
 

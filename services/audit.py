@@ -2,19 +2,18 @@
 write and its audit row commit or vanish together. There is deliberately no
 update or delete here.
 
-Every row is a link of a hash chain (`core.auditchain`). On PostgreSQL a new
-row is pending (a negative number, migration 0014: no write waits on the chain's
-head) until `link` makes it the next link, in batches, in the database (the
-service's role could not forge a link if it tried): every half second in each
-server process (`link_loop`), and before the trail is listed or verified. On
-SQLite `append_sqlite` computes the link inside the writer's transaction, which
-`BEGIN IMMEDIATE` already makes the only one, and triggers refuse anything but the
-next link. `verify` walks the chain and names the first broken link."""
+Every row is a link of a hash chain (`core.auditchain`). A new row is pending (a
+negative number: no write waits on the chain's head) until `link` makes it the
+next link, in batches, in the database (the service's role could not forge a link
+if it tried): every half second in each server process (`link_loop`), and before
+the trail is listed or verified. `verify` walks the chain and names the first
+broken link."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,32 +33,30 @@ from schemas.common import Page
 
 log = get_logger("huimin.audit")
 
-# Prepared once per connection (core.prepared): every write audits.
 COLUMNS = ("id, at, actor_kind, actor_id, actor_role, org_id, action, object_type, object_id, "
            "outcome, request_id")
-_INSERT = Sql(f"INSERT INTO audit_event ({COLUMNS}) "  # noqa: S608 - constant text
-              "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
 _NAMES = tuple(c.strip() for c in COLUMNS.split(","))
-_HEAD_SQLITE = "SELECT seq, hash FROM audit_chain_head WHERE id = 1"
-_INSERT_SQLITE = (f"INSERT INTO audit_event ({COLUMNS}, seq, prev_hash, hash) "  # noqa: S608
-                  f"VALUES ({', '.join('?' * 14)})")
+# Every audit row goes in through `record_writes` (services/records.sql), the
+# function the one-statement writes call for theirs. Prepared once per connection.
+_RECORD = Sql("SELECT record_writes($1, NULL)")
 
 
-def append_sqlite(db: sqlite3.Connection, values: tuple) -> None:
-    """Append `values` (a `row()`, `at` in SQLite's text form) as the chain's next
-    link, in the writer's transaction (aiosqlite's thread or the loop's, see
-    core.prepared): read the head, hash, insert; the trigger moves the head."""
-    head = db.execute(_HEAD_SQLITE).fetchone()
-    seq, prev = (head[0] + 1, head[1]) if head else (1, auditchain.GENESIS)
-    link = dict(zip(_NAMES, values, strict=True))
-    link.update(seq=seq, prev_hash=prev, at=datetime.fromisoformat(link["at"]))
-    db.execute(_INSERT_SQLITE, (*values, seq, prev, auditchain.row_hash(link))).close()
+def _json_value(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return v.isoformat()
+    raise TypeError(f"not JSON: {type(v).__name__}")
+
+
+def as_json(rows: Iterable[tuple]) -> str:
+    """Audit rows (`row()`) as `record_writes` takes them: a JSON array of objects."""
+    return json.dumps([dict(zip(_NAMES, r, strict=True)) for r in rows],
+                      default=_json_value, ensure_ascii=False, separators=(",", ":"))
 
 
 def row(principal: Principal | None, action: str, object_type: str, object_id: str | None,
         *, at: object, outcome: str = "success", org_id: str | None = None) -> tuple:
-    """The values of one audit row, in `_INSERT`'s order (`at` already in the
-    driver's form), for statements that write it together with other rows."""
+    """The values of one audit row, in `_INSERT`'s order, for statements that write
+    it together with other rows."""
     return (new_id("aud"), at,
             principal.kind if principal else "system",
             principal.subject if principal else "system",
@@ -80,23 +77,20 @@ async def record(
     alone: bool = False,
 ) -> None:
     """One audit row in the caller's transaction; `alone`: a transaction of its own
-    (a refused write's, after the request's rolled back), on PostgreSQL a single
-    statement committed with it."""
-    db = await prepared.driver(session)
+    (a refused write's, after the request's rolled back): a single statement
+    committed with it."""
     await insert(session, row(principal, action, object_type, object_id,
-                              at=db.ts(clock.now()), outcome=outcome, org_id=org_id),
+                              at=clock.now(), outcome=outcome, org_id=org_id),
                  alone=alone)
 
 
 async def insert(session: AsyncSession, values: tuple, *, alone: bool = False) -> None:
     """The audit row `values` (a `row()`), as `record` writes it."""
     db = await prepared.driver(session)
-    if db.is_sqlite:
-        await db.run(append_sqlite, values)
-    elif alone:
-        await db.execute_alone(_INSERT, *values)
+    if alone:
+        await db.execute_alone(_RECORD, as_json([values]))
     else:
-        await db.execute(_INSERT, *values)
+        await db.execute(_RECORD, as_json([values]))
 
 
 _LINK = Sql("SELECT audit_link($1)")
@@ -104,11 +98,9 @@ LINK_BATCH = 5000
 
 
 async def link(session: AsyncSession) -> int:
-    """PostgreSQL: link every pending row (in batches, each its own statement);
-    how many. 0 at once while another process is linking. SQLite: nothing pends."""
+    """Link every pending row (in batches, each its own statement); how many. 0 at
+    once while another process is linking."""
     db = await prepared.driver(session)
-    if db.is_sqlite:
-        return 0
     total = 0
     while True:
         row = await db.fetchrow_alone(_LINK, LINK_BATCH)
@@ -118,10 +110,10 @@ async def link(session: AsyncSession) -> int:
 
 
 async def link_loop(db: Any, interval: float = 0.5) -> None:
-    """Link pending rows every `interval` seconds until cancelled (PostgreSQL)."""
+    """Link pending rows every `interval` seconds until cancelled."""
     while True:
         try:
-            async with db.session(write=True) as session:
+            async with db.session() as session:
                 await link(session)
                 await session.commit()
         except asyncio.CancelledError:
@@ -142,7 +134,7 @@ class ChainReport:
     broken_at: int | None = None
     event_id: str | None = None
     reason: str | None = None
-    pending: int = 0  # rows written but not linked yet (PostgreSQL)
+    pending: int = 0  # rows written but not linked yet
 
 
 async def verify(session: AsyncSession, *, batch: int = 1000) -> ChainReport:
@@ -153,10 +145,8 @@ async def verify(session: AsyncSession, *, batch: int = 1000) -> ChainReport:
     `prev_hash` names a hash no row has), an inserted one fails its hash, breaks the
     numbering, or runs past the head."""
     # One snapshot for the head and every batch, so rows appended meanwhile by a
-    # running service are neither half seen nor taken for rows past the head (SQLite:
-    # a read transaction in WAL mode is one snapshot already).
-    if session.bind.dialect.name == "postgresql":
-        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    # running service are neither half seen nor taken for rows past the head.
+    await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     head = (await session.execute(select(AuditChainHead).where(AuditChainHead.id == 1))
             ).scalar_one_or_none()
     pending = (await session.execute(select(func.count()).select_from(AuditEvent)
@@ -225,23 +215,3 @@ async def list_events(
     if until is not None:
         stmt = stmt.where(AuditEvent.at < until)
     return await NEWEST_FIRST.page(session, stmt, limit=limit, cursor=cursor)
-
-
-async def record_many(session: AsyncSession, rows: list[tuple]) -> None:
-    """Several audit rows at once (each from `row`, `at` in the driver's form), for a
-    system job that writes many objects in one transaction (a lottery's draw).
-
-    Each is a link of the chain: on PostgreSQL the trigger numbers and hashes every
-    row of the batch; on SQLite they are appended one after another in the writer's
-    transaction, each naming the one before."""
-    if rows:
-        db = await prepared.driver(session)
-        if db.is_sqlite:
-            await db.run(_append_many_sqlite, rows)
-        else:
-            await db.executemany(_INSERT, rows)
-
-
-def _append_many_sqlite(db: sqlite3.Connection, rows: list[tuple]) -> None:
-    for values in rows:
-        append_sqlite(db, values)

@@ -1,8 +1,10 @@
-"""Taking and giving back units of capacity, atomically, on both databases.
+"""Taking and giving back units of capacity, atomically.
 
-`take` is one conditional UPDATE (`booked < capacity`): rowcount 0 means full.
-The CHECK constraint on `capacity_slot` backs it, so not even a bug elsewhere
-can overbook. No read-then-write, no reliance on SELECT ... FOR UPDATE.
+Taking is one conditional UPDATE (`booked + units <= capacity`), the SQL function
+`capacity_take` (services/capacity.sql), which the one-statement writes call too:
+no row back means full (`SlotFull`; SQLSTATE HMSF1 inside such a write). The CHECK constraint on
+`capacity_slot` backs it, so not even a bug elsewhere can overbook. No
+read-then-write, no reliance on SELECT ... FOR UPDATE.
 """
 
 from __future__ import annotations
@@ -10,9 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import Select, case, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Select, case, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import prepared
@@ -47,34 +47,20 @@ def known_full(slot_id: str) -> bool:
     return False
 
 
-def _insert_ignore(session: AsyncSession):  # noqa: ANN202
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    if dialect == "postgresql":
-        return pg_insert(CapacitySlot).on_conflict_do_nothing(index_elements=["id"])
-    if dialect == "sqlite":
-        return sqlite_insert(CapacitySlot).on_conflict_do_nothing(index_elements=["id"])
-    return insert(CapacitySlot)
-
-
 async def ensure(session: AsyncSession, slot_id: str, *, owner_org_id: str, kind: str,
                  capacity: int) -> None:
     """Create the slot's row if it does not exist yet (concurrency-safe)."""
-    stmt = _insert_ignore(session).values(
-        id=slot_id, owner_org_id=owner_org_id, kind=kind, capacity=capacity, booked=0,
-        created_at=clock.now(),
-    )
-    await session.execute(stmt)
+    db = await prepared.driver(session)
+    await db.execute(_ENSURE, slot_id, owner_org_id, kind, capacity, clock.now())
 
 
 async def take(session: AsyncSession, slot_id: str, units: int = 1) -> int:
     """Take `units`; raise `SlotFull` if they are not there. Returns what remains."""
-    result = await session.execute(
-        update(CapacitySlot)
-        .where(CapacitySlot.id == slot_id, CapacitySlot.booked + units <= CapacitySlot.capacity)
-        .values(booked=CapacitySlot.booked + units)
-        .returning(CapacitySlot.capacity - CapacitySlot.booked)
-    )
-    remaining = result.scalar_one_or_none()
+    db = await prepared.driver(session)
+    return _taken((await db.fetchrow(_TAKE, slot_id, units))[0])
+
+
+def _taken(remaining: int | None) -> int:
     if remaining is None:
         raise SlotFull()
     return remaining
@@ -120,43 +106,21 @@ async def usage(session: AsyncSession, slot_ids: list[str]) -> dict[str, tuple[i
     return {r[0]: (r[1], r[2]) for r in rows}
 
 
-def ensure_and_take_sql(id_: str, owner_org_id: str, kind: str, capacity: int | str,
-                        units: int | str, created_at: str) -> str:
-    """The upsert of `ensure_and_take` as SQL text, with the given placeholders (or
-    literals): no row back means full. Built once by callers that run it inside a
-    statement of their own (booking writes everything in one)."""
-    return (
-        "INSERT INTO capacity_slot (id, owner_org_id, kind, capacity, booked, created_at) "  # noqa: S608 - placeholders, never values
-        f"VALUES ({id_}, {owner_org_id}, {kind}, {capacity}, {units}, {created_at}) "
-        f"ON CONFLICT (id) DO UPDATE SET booked = capacity_slot.booked + {units} "
-        f"WHERE capacity_slot.booked + {units} <= capacity_slot.capacity "
-        "RETURNING capacity_slot.capacity - capacity_slot.booked")
-
-
-# Prepared once per connection (core.prepared).
-ENSURE_AND_TAKE_SQL = ensure_and_take_sql("$1", "$2", "$3", "$4", "$5", "$6")
-_ENSURE_AND_TAKE = Sql(ENSURE_AND_TAKE_SQL)
+_ENSURE = Sql("SELECT capacity_ensure($1, $2, $3, $4, $5)")
+_TAKE = Sql("SELECT capacity_take($1, $2)")
+# The row first (a function call in FROM runs before the select list), then the take.
+_ENSURE_AND_TAKE = Sql("SELECT capacity_take($1, $5) "
+                       "FROM (SELECT capacity_ensure($1, $2, $3, $4, $6)) AS made")
+FULL = "HMSF1"  # capacity_take_or_raise (in a one-statement write): none left
 
 
 async def ensure_and_take(session: AsyncSession, slot_id: str, *, owner_org_id: str, kind: str,
                           capacity: int, units: int = 1) -> int:
     """`ensure` then `take` in one statement; raise `SlotFull` if the units are not
-    there. Returns what remains.
-
-    An upsert: a new row is inserted with `units` already booked; an existing one
-    takes them only `WHERE booked + units <= capacity` (the same condition as `take`,
-    evaluated on the latest version of the row, so concurrent takers queue on it
-    exactly as they do for the UPDATE). No row back means full. The CHECK backs it.
-    """
-    if units > capacity:
-        await ensure(session, slot_id, owner_org_id=owner_org_id, kind=kind, capacity=capacity)
-        return await take(session, slot_id, units)
+    there. Returns what remains."""
     db = await prepared.driver(session)
-    row = await db.fetchrow(_ENSURE_AND_TAKE, slot_id, owner_org_id, kind, capacity, units,
-                            db.ts(clock.now()))
-    if row is None:
-        raise SlotFull()
-    return row[0]
+    return _taken((await db.fetchrow(_ENSURE_AND_TAKE, slot_id, owner_org_id, kind, capacity,
+                                     units, clock.now()))[0])
 
 
 def rows_between(lower: Any, upper: Any) -> Select:

@@ -50,9 +50,9 @@ def covers(jurisdiction: str, code: str) -> bool:
 def prefix_condition(column: Any, prefix: str) -> Any:
     """`column` starts with the digits `prefix`, as a range an index can serve.
 
-    `LIKE 'p%'` cannot use a b-tree index on SQLite (LIKE is case-insensitive
-    there) nor under PostgreSQL's non-C collations; for digit strings the range
-    [prefix, prefix + ':') is the same set (':' follows '9').
+    `LIKE 'p%'` cannot use a b-tree index under PostgreSQL's non-C collations;
+    for digit strings the range [prefix, prefix + ':') is the same set (':'
+    follows '9').
     """
     if not prefix.isdigit():
         raise InvalidDivisionCode(code=prefix)

@@ -4,9 +4,8 @@ The record is written in the same transaction as the write it guards: if the
 write rolls back, so does the record, and a retry runs afresh. A completed
 record replays the first response (same status and body); the same key with
 another body is refused; a key whose first request is still running answers
-409 `idempotency_in_flight`. On PostgreSQL "still running" is a transaction-level
-advisory lock on (caller, key); on SQLite writers are serialised by
-`BEGIN IMMEDIATE`, so the second request simply waits and then replays.
+409 `idempotency_in_flight`. "Still running" is a transaction-level advisory lock
+on (caller, key).
 
 The stored response is personal data (names, masked numbers, an office's view
 of a phone): it is kept AES-GCM encrypted (`seal` / `unseal`), with the caller
@@ -25,12 +24,12 @@ from datetime import timedelta
 from typing import Any, NoReturn
 
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import prepared
 from core.clock import clock
-from core.db import is_unique_violation
+from core.db import sqlstate
 from core.errors import IdempotencyInFlight, IdempotencyKeyRequired, IdempotencyKeyReused
 from core.prepared import Sql
 from core.protected import cipher
@@ -120,7 +119,7 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
 
 # Prepared once per connection (core.prepared): the claim and the stored response
 # are on every idempotent request, where SQLAlchemy's per-statement cost showed.
-# PostgreSQL: take the advisory lock and read the record in one round trip.
+# Take the advisory lock and read the record in one round trip.
 _LOCK_AND_SELECT = Sql(
     "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)), "
     "r.request_hash, r.response_status, r.response_body, r.expires_at "
@@ -128,7 +127,7 @@ _LOCK_AND_SELECT = Sql(
     "ON r.scope = $2 AND r.key = $3")
 _SELECT = Sql("SELECT 1, request_hash, response_status, response_body, expires_at "
               "FROM idempotency_record WHERE scope = $1 AND key = $2")
-# PostgreSQL: the key's record, and if there is none the refusal's audit row
+# The key's record, and if there is none the refusal's audit row
 # (`check`); `at` and the rest as `audit.row()` gives them.
 _SELECT_OR_AUDIT = Sql(
     "WITH r AS (SELECT request_hash, response_status, response_body, expires_at "  # noqa: S608
@@ -138,19 +137,15 @@ _SELECT_OR_AUDIT = Sql(
     "$8::varchar, $9::varchar, $10::varchar, $11::varchar, $12::varchar, $13::varchar "
     "WHERE NOT EXISTS (SELECT 1 FROM r)) "
     "SELECT 1, request_hash, response_status, response_body, expires_at FROM r")
-# PostgreSQL: the same, for a refusal that came before the write which was to
+# The same, for a refusal that came before the write which was to
 # check the account's identity (`check_acting`): that check first, in this one
 # statement. $14 the account, $15 the parties' blind indexes, $16 identity required.
 # An account without a verified identity where one is required is refused for that
 # and its key is not looked up; a bound person who is not a party is refused for
 # that, its key looked up as for any refusal; the audit row says which.
 _SELECT_OR_AUDIT_ACTING = Sql(
-    "WITH v AS (SELECT CASE "  # noqa: S608 - constant text
-    "WHEN b.bound IS NULL AND $16::boolean THEN 'identity_not_verified' "
-    "WHEN b.bound IS NOT NULL AND NOT (b.bound = ANY ($15::varchar[])) "
-    "THEN 'applicant_not_a_party' END AS instead "
-    "FROM (SELECT (SELECT c.id_blind_index FROM citizen_identity AS c "
-    "WHERE c.subject = $14::varchar) AS bound) AS b), "
+    "WITH v AS (SELECT citizen_refusal($14::varchar, $15::varchar[], $16::boolean) "  # noqa: S608 - constant text
+    "AS instead), "
     "r AS (SELECT request_hash, response_status, response_body, expires_at "
     "FROM idempotency_record WHERE scope = $1 AND key = $2 "
     "AND (SELECT instead FROM v) IS DISTINCT FROM 'identity_not_verified'), "
@@ -162,8 +157,10 @@ _SELECT_OR_AUDIT_ACTING = Sql(
     "SELECT v.instead, r.request_hash, r.response_status, r.response_body, r.expires_at "
     "FROM v LEFT JOIN r ON true")
 _DELETE = Sql("DELETE FROM idempotency_record WHERE scope = $1 AND key = $2")
-_INSERT = Sql("INSERT INTO idempotency_record (scope, key, request_hash, response_status, "
-              "response_body, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+# The record, stored with the write (services/idempotency.sql, which the
+# one-statement writes call too).
+_STORE = Sql("SELECT idempotency_store($1, $2, $3, $4, $5, $6, $7)")
+IN_FLIGHT = "HMIF1"  # idempotency_store: the key has a record already
 
 
 async def begin(session: AsyncSession, *, scope: str, key: str, request_hash: str,
@@ -172,18 +169,16 @@ async def begin(session: AsyncSession, *, scope: str, key: str, request_hash: st
 
     Nothing is written here: the record is inserted by `complete`, with the
     response, in the same transaction as the write. While the first request
-    runs, PostgreSQL's advisory lock (or SQLite's single writer) stands for it.
+    runs, the advisory lock stands for it.
     `lock=False` (a hot route, `api.hotpath`, whose write stores the record in its
-    own statement): on PostgreSQL nothing is read here at all. A first request
+    own statement): nothing is read here at all. A first request
     writes its record; a retry's write meets that record on the unique index, and
     every refused hot request (that one included) calls `check` before it is
     answered: it replays, or is refused for reuse, exactly as a read here would
-    have. On SQLite, a plain read.
+    have.
     """
     db = await prepared.driver(session)
-    if db.is_sqlite:
-        row = await db.fetchrow(_SELECT, scope, key)
-    elif not lock:
+    if not lock:
         return Claim(scope=scope, key=key, request_hash=request_hash, ttl_hours=ttl_hours,
                      checked=False)
     else:
@@ -194,7 +189,7 @@ async def begin(session: AsyncSession, *, scope: str, key: str, request_hash: st
             row = None
     if row is not None:
         _, stored_hash, status, body, expires_at = row
-        if db.ts_out(expires_at) <= clock.now():
+        if expires_at <= clock.now():
             await db.execute(_DELETE, scope, key)
         elif stored_hash != request_hash:
             raise IdempotencyKeyReused()
@@ -210,22 +205,22 @@ async def check(session: AsyncSession, claim: Claim, *,
     in flight if it has an expired one (removed here, so the client's retry runs
     afresh); return if it has none, and the refusal stands. `audit_row` (an
     `audit.row()` of the refusal): written by the same statement when the key has
-    no record; True then (PostgreSQL: a refusal of a full session costs one round
-    trip after the read, not two)."""
+    no record; True then (a refusal of a full session costs one round trip after
+    the read, not two)."""
     db = await prepared.driver(session)
-    if audit_row is not None and not db.is_sqlite:
+    if audit_row is not None:
         row = await db.fetchrow_alone(_SELECT_OR_AUDIT, claim.scope, claim.key, *audit_row)
     else:
         row = await db.fetchrow_alone(_SELECT, claim.scope, claim.key)
     claim.checked = True
     if row is None:
-        return audit_row is not None and not db.is_sqlite
+        return audit_row is not None
     await _settle(db, claim, row[1:])
 
 
 async def check_acting(session: AsyncSession, claim: Claim, *, audit_row: tuple,
                        subject: str, blinds: list[str], required: bool) -> str | None:
-    """`check` with its audit row (PostgreSQL), for a refusal that came before the
+    """`check` with its audit row, for a refusal that came before the
     write which was to check the account's identity: that check first, in the same
     statement. Returns the identity refusal that stands instead
     (`identity_not_verified`, `applicant_not_a_party`), None if the refusal stands;
@@ -244,7 +239,7 @@ async def check_acting(session: AsyncSession, claim: Claim, *, audit_row: tuple,
 async def _settle(db: prepared.Driver, claim: Claim, record: Sequence[Any]) -> NoReturn:
     """The key's record found by `check`: replayed, reused or expired (raises)."""
     stored_hash, status, body, expires_at = record
-    if db.ts_out(expires_at) <= clock.now():
+    if expires_at <= clock.now():
         await db.execute_alone(_DELETE, claim.scope, claim.key)
         raise IdempotencyInFlight()
     if stored_hash != claim.request_hash:
@@ -253,7 +248,7 @@ async def _settle(db: prepared.Driver, claim: Claim, record: Sequence[Any]) -> N
 
 
 async def complete(session: AsyncSession, claim: Claim, status: int, body: bytes) -> None:
-    """Store the first response. On PostgreSQL, a first request that committed in
+    """Store the first response. A first request that committed in
     the instant between this one's snapshot and its lock makes this INSERT
     conflict: nothing of this request is kept, and the caller is told to retry
     (409 in flight), which then replays the first response."""
@@ -262,11 +257,11 @@ async def complete(session: AsyncSession, claim: Claim, status: int, body: bytes
     now = clock.now()
     db = await prepared.driver(session)
     try:
-        await db.execute(_INSERT, claim.scope, claim.key, claim.request_hash, status,
-                         seal(claim.scope, claim.key, body.decode("utf-8")), db.ts(now),
-                         db.ts(now + timedelta(hours=claim.ttl_hours)))
-    except IntegrityError as exc:
-        if is_unique_violation(exc):
+        await db.execute(_STORE, claim.scope, claim.key, claim.request_hash, status,
+                         seal(claim.scope, claim.key, body.decode("utf-8")), now,
+                         now + timedelta(hours=claim.ttl_hours))
+    except DBAPIError as exc:
+        if sqlstate(exc) == IN_FLIGHT:
             raise IdempotencyInFlight() from None
         raise
 

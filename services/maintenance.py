@@ -24,8 +24,6 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from core.clock import clock
 from core.db import Database, is_retryable
 from core.logging import get_logger
@@ -37,30 +35,13 @@ from services.marriage import lottery
 log = get_logger("huimin.maintenance")
 
 
-async def refresh_statistics(session: AsyncSession, sample_rows: int = 1000) -> int:
-    """SQLite only: refresh the query planner's statistics.
-
-    Without them SQLite picks the low-selectivity `kind` index for institution
-    searches and scans every row (measured: 38 ms instead of 5 ms at 10,000
-    institutions). At start-up the whole tables are read (`sample_rows=0`); the
-    periodic runs read a sample of each index, milliseconds even on large tables.
-    PostgreSQL's autovacuum does this by itself.
-    """
-    conn = await session.connection()
-    if conn.dialect.name != "sqlite":
-        return 0
-    await conn.exec_driver_sql(f"PRAGMA analysis_limit={int(sample_rows)}")
-    await conn.exec_driver_sql("ANALYZE")
-    return 1
-
-
 async def draw_lotteries(db: Database) -> int:
     """Draw every due lottery, each in its own transaction: how many this run drew."""
-    async with db.session(write=False) as session:
+    async with db.session() as session:
         due = await lottery.due(session)
     drawn = 0
     for lottery_id in due:
-        async with db.session(write=True) as session:
+        async with db.session() as session:
             try:
                 result = await lottery.draw(session, lottery_id)
                 await session.commit()
@@ -82,10 +63,9 @@ async def run_once(db: Database, settings: Settings) -> dict[str, int]:
         "bed_pools_settled": lambda s: pool.sweep(s, settings),
         "idempotency_keys_purged": idempotency.purge_expired,
         "outbox_events_purged": lambda s: outbox.purge(s, settings.outbox_retention_days),
-        "sqlite_statistics_refreshed": refresh_statistics,
     }
     for name, job in jobs.items():
-        async with db.session(write=True) as session:
+        async with db.session() as session:
             try:
                 done[name] = await job(session)
                 await session.commit()
@@ -93,7 +73,7 @@ async def run_once(db: Database, settings: Settings) -> dict[str, int]:
                 await session.rollback()
                 log.warning("maintenance_job_failed", job=name, error_type=type(exc).__name__,
                             retryable=is_retryable(exc))
-    if any(v for k, v in done.items() if k != "sqlite_statistics_refreshed"):
+    if any(done.values()):
         log.info("maintenance", **done)
     return done
 
@@ -103,7 +83,7 @@ _AFTER_DUE = timedelta(milliseconds=50)
 
 
 async def next_due(db: Database) -> datetime | None:
-    async with db.session(write=False) as session:
+    async with db.session() as session:
         return await pool.next_offer_expiry(session)
 
 

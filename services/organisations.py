@@ -125,8 +125,7 @@ async def located(session: AsyncSession, *, kind: OrgKind, box: Box | None,
 
 # --- nearest first ---------------------------------------------------------------
 # Distances are great-circle kilometres computed here in Python from the stored
-# coordinates, so SQLite and PostgreSQL give identical numbers and order; the
-# database only narrows the candidates to a latitude/longitude box (`located`)
+# coordinates; the database only narrows the candidates to a latitude/longitude box (`located`)
 # that grows until it holds the page. Any directory (care institutions,
 # registration offices) searches near a point through `nearest`.
 

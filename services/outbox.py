@@ -39,7 +39,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +57,20 @@ EVENT_ID_PREFIX = "evt"
 # Columns of `outbox_event` in `row()`'s order, for statements that write it with
 # other rows (the marriage booking's one round trip).
 COLUMNS = "id, type, object_type, object_id, org_id, division_code, subject, data, created_at"
+_NAMES = tuple(c.strip() for c in COLUMNS.split(","))
+
+
+def as_json(rows: Iterable[tuple | None]) -> str | None:
+    """Events (`EventType.row()`) as `record_writes` (services/records.sql) takes them:
+    a JSON array of objects; None when there are none (the outbox is off, or the
+    write emits nothing)."""
+    kept = [dict(zip(_NAMES, r, strict=True)) for r in rows if r is not None]
+    if not kept:
+        return None
+    for e in kept:
+        e["data"] = json.loads(e["data"])  # a json value, not a string
+        e["created_at"] = e["created_at"].isoformat()
+    return json.dumps(kept, ensure_ascii=False, separators=(",", ":"))
 
 _enabled = True
 
@@ -180,8 +194,7 @@ PURGE_MAX_BATCHES = 50  # per sweep: at most 50,000 events, each batch a short w
 async def purge(session: AsyncSession, retention_days: int) -> int:
     """Delete the events created more than `retention_days` ago with no pending
     delivery, and their deliveries; how many events. Oldest first, `PURGE_BATCH` at
-    a time, each batch committed (a short write: on SQLite the writer is not held
-    for the whole backlog)."""
+    a time, each batch committed (short writes, not one for the whole backlog)."""
     if retention_days <= 0:
         return 0
     cutoff = clock.now() - dt.timedelta(days=retention_days)

@@ -1,11 +1,11 @@
 """Test harness: the real app over httpx's ASGI transport, on a database built by
 `alembic upgrade head`.
 
-- SQLite (default): the migrated database is built once per run, and every test
-  gets its own copy of the file, so no test sees another's committed state.
-- PostgreSQL (`TEST_DATABASE_URL=postgresql+asyncpg://...`): a fresh database is
-  created for the run, migrated once, and every table is truncated before each
-  test. It is dropped at the end.
+The server is the embedded PostgreSQL (`core.embedded`, in `$HUIMIN_DATA_DIR/pg`,
+started for the run and stopped after it unless something else uses it), or the
+one `TEST_DATABASE_URL=postgresql+asyncpg://...` names. A fresh database is
+created on it for the run, migrated once, and every table is truncated before each
+test, so no test sees another's committed state. It is dropped at the end.
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -26,6 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from api.app import create_app
 from api.cli import run_migrations
+from core import embedded
 from core.clock import clock
 from core.db import Database
 from core.logging import configure_logging
@@ -36,7 +35,6 @@ from services import organisations
 from tests.factories import ISSUED_ACCOUNT_NUMBERS, ISSUED_ID_NUMBERS, ISSUED_PHONES
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
-IS_PG = bool(TEST_DATABASE_URL and TEST_DATABASE_URL.startswith("postgresql"))
 # Tests move the clock a year either way and mint tokens that survive it
 # (test_marriage_support.citizen): their settings allow such lifetimes.
 TEST_JWT_MAX_TTL_MINUTES = 3 * 366 * 24 * 60
@@ -50,32 +48,41 @@ async def _pg_admin(url: str, sql: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if IS_PG:
-        assert TEST_DATABASE_URL
-        name = f"huimin_test_{uuid.uuid4().hex[:10]}"
-        asyncio.run(_pg_admin(TEST_DATABASE_URL, f'CREATE DATABASE "{name}"'))
-        url = make_url(TEST_DATABASE_URL).set(database=name).render_as_string(
-            hide_password=False)
-        run_migrations(url)
-        yield url
-        asyncio.run(_pg_admin(TEST_DATABASE_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    else:
-        template = tmp_path_factory.mktemp("template") / "huimin.db"
-        run_migrations(f"sqlite+aiosqlite:///{template}")
-        yield str(template)
+def server_url() -> Iterator[str]:
+    """A PostgreSQL server's URL (any database on it): TEST_DATABASE_URL's, else the
+    embedded one's, held for the run."""
+    if TEST_DATABASE_URL:
+        yield TEST_DATABASE_URL
+        return
+    with embedded.EmbeddedPostgres(Settings(_env_file=None).data_dir).lease() as server:
+        yield server.url()
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> Iterator[str]:
+    name = f"huimin_test_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_pg_admin(server_url, f'CREATE DATABASE "{name}"'))
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    run_migrations(url)
+    yield url
+    asyncio.run(_pg_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
-def db_url(database_url: str, tmp_path: Path) -> Iterator[str]:
-    if IS_PG:
-        tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-        asyncio.run(_pg_admin(database_url, f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        yield database_url
-    else:
-        path = tmp_path / "huimin.db"
-        shutil.copyfile(database_url, path)
-        yield f"sqlite+aiosqlite:///{path}"
+def fresh_db_url(server_url: str) -> Iterator[str]:
+    """An empty database of its own (not migrated), for a test that runs `huimin`
+    processes against it; dropped afterwards."""
+    name = f"huimin_live_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_pg_admin(server_url, f'CREATE DATABASE "{name}"'))
+    yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    asyncio.run(_pg_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def db_url(database_url: str) -> Iterator[str]:
+    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    asyncio.run(_pg_admin(database_url, f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    yield database_url
 
 
 @pytest.fixture

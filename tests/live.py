@@ -1,6 +1,7 @@
 """A real `huimin serve` on a loopback port, for tests that need a process (a browser,
-several workers). It serves its own SQLite file, migrated at start, and is always
-stopped: its process group is ended when the block exits, whatever happened."""
+several workers). It serves the database it is given (the `fresh_db_url` fixture's),
+migrated at start, and is always stopped: its process group is ended when the block
+exits, whatever happened."""
 
 from __future__ import annotations
 
@@ -28,13 +29,13 @@ def free_port(host: str = HOST) -> int:
 
 
 @contextlib.contextmanager
-def huimin_serve(workdir: Path, *, workers: int = 1, env: dict[str, str] | None = None,
-                 start_timeout: float = 60.0) -> Iterator[str]:
+def huimin_serve(workdir: Path, database_url: str, *, workers: int = 1,
+                 env: dict[str, str] | None = None, start_timeout: float = 60.0) -> Iterator[str]:
     """Yield the base URL of a running server; stop it (and its workers) afterwards."""
     port = free_port()
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("HUIMIN_")}
     child_env.update({
-        "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'live.db'}",
+        "DATABASE_URL": database_url,
         "HUIMIN_ENV": "test",
         "HUIMIN_MAINTENANCE_INTERVAL_SECONDS": "0",
         "HUIMIN_LOG_LEVEL": "WARNING",

@@ -1,8 +1,8 @@
 """A pool is one institution's beds of one category and that category's waiting
 list. Everything that changes either goes through here, holding the pool's lock:
 
-1. `lock` the pool row first (an UPDATE, so PostgreSQL takes a row lock; SQLite
-   writers are already serialised by `BEGIN IMMEDIATE`). Rows are then touched in
+1. `lock` the pool row first (an UPDATE, so PostgreSQL takes a row lock). Rows are
+   then touched in
    a fixed order: pool, beds, applications, the elder's counter.
 2. `settle` expired offers: the stored `offer_expires_at` decides, so a late
    settlement changes nothing a reader saw (reads compute expiry themselves).

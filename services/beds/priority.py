@@ -13,7 +13,7 @@ the later dates on which the elder reaches an age that lowers it (for the
 default rules, the day the elder turns 80). Only those dates are stored, never
 the birth date. `effective_class_sql` turns the stored schedule into the class
 on a given date inside the database, so the waiting-list order, positions and
-offers all read one expression, identically on SQLite and PostgreSQL.
+offers all read one expression.
 """
 
 from __future__ import annotations

@@ -102,10 +102,9 @@ async def list_(session: AsyncSession, principal: Principal, provider_id: str, *
 
 async def lock(session: AsyncSession, caregiver_id: str,
                provider_id: str | None = None) -> Any | None:
-    """Take the caregiver's row (a conditional UPDATE: the row lock on PostgreSQL;
-    SQLite's single writer already serialises) and read it as it now is, in the same
-    statement (RETURNING id, provider_id, name, skills, weekly_hours); None when the
-    caregiver is not active (or not `provider_id`'s)."""
+    """Take the caregiver's row (a conditional UPDATE: the row lock) and read it as
+    it now is, in the same statement (RETURNING id, provider_id, name, skills,
+    weekly_hours); None when the caregiver is not active (or not `provider_id`'s)."""
     conditions = [HomeCareCaregiver.id == caregiver_id, HomeCareCaregiver.active.is_(True)]
     if provider_id is not None:
         conditions.append(HomeCareCaregiver.provider_id == provider_id)

@@ -13,7 +13,6 @@ import datetime as dt
 import hmac
 import io
 import secrets
-import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -25,22 +24,20 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import pages, prepared
 from core.clock import CHINA_TZ, clock, utc
-from core.db import is_unique_violation, sqlstate
+from core.db import sqlstate
 from core.errors import (
     CancelDeadlinePassed,
     CheckInNotToday,
     DateInLottery,
     DomainError,
-    IdempotencyInFlight,
     InvalidCheckInCode,
     NotFound,
     OfficeCancelReasonRequired,
-    PartyHasActiveAppointment,
     SessionEnded,
     SessionNotEnded,
     SlotFull,
@@ -79,6 +76,7 @@ from services import (
     identity,
     organisations,
     outbox,
+    records,
     scopes,
     transitions,
 )
@@ -162,8 +160,7 @@ def to_public(view: AppointmentView, *, show_code: bool) -> AppointmentPublic:
 
 
 # Booking's statements are plain SQL prepared once per connection (core.prepared):
-# SQLAlchemy's per-statement cost was most of a booking's CPU. Their parameters are
-# positional; `db.ts` / `db.date` put values in the form each driver stores.
+# SQLAlchemy's per-statement cost was most of a booking's CPU.
 
 class _SlotRead(NamedTuple):
     sessions: list[dict[str, Any]]
@@ -171,11 +168,10 @@ class _SlotRead(NamedTuple):
     min_notice_hours: int
     closed: bool
     special: list[dict[str, Any]] | None
-    no_shows: bool
     cancel_deadline_hours: int
     lottery_id: str | None
     version: int
-    special_text: str | None  # as stored (text on both): `marriage_book` compares it
+    special_text: str | None  # as stored: `marriage_book` compares it
     office: AppointmentOffice
     full: bool  # the session's seats were all taken when read
     org_version: int  # the office's organisation row: `marriage_book` compares it
@@ -183,95 +179,46 @@ class _SlotRead(NamedTuple):
 
 # One round trip for what booking reads before it writes: the schedule's booking
 # settings and version, whether the office closed the day, its special sessions
-# that day, whether any of the people has a no-show since $4 (only then are the
-# no-shows read, `rules.check_suspension`), the lottery that holds the day (until
-# its draw the day is not bookable first-come), the office's contact (shown on the
-# appointment) and whether the session's seats are all taken (a full session is
-# refused without a write). $1 office, $2 day, $3 the people, $5 the slot. Nothing
-# is locked: on PostgreSQL `marriage_book` locks the schedule and checks all of it
-# again; on SQLite the writer's transaction holds everything still.
-_SLOT_READ_SELECT = """
-SELECT {sessions_text}, s.booking_opens_days_ahead, s.min_notice_hours,
+# that day, the lottery that holds the day (until its draw the day is not bookable
+# first-come), the office's contact (shown on the appointment) and whether the
+# session's seats are all taken (a full session is refused without a write). $1
+# office, $2 day, $3 the slot. The same for every couple, so each process keeps it
+# a while (`office_days`). Nothing is locked: `marriage_book` locks the schedule
+# and checks all of it again.
+_SLOT_READ = Sql("""
+SELECT s.sessions::text, s.booking_opens_days_ahead, s.min_notice_hours,
   EXISTS (SELECT 1 FROM marriage_closure AS c
           WHERE c.office_id = $1 AND c.closure_date = $2),
-  (SELECT {special_text} FROM marriage_special_day AS d
+  (SELECT d.sessions::text FROM marriage_special_day AS d
    WHERE d.office_id = $1 AND d.special_date = $2),
-  EXISTS (SELECT 1 FROM marriage_party AS p
-          JOIN marriage_appointment AS a ON a.id = p.appointment_id
-          WHERE p.id_blind_index {people} AND a.status = 'no_show' AND a.no_show_at >= $4),
   s.cancel_deadline_hours,
   (SELECT l.id FROM marriage_lottery AS l
    WHERE l.office_id = $1 AND l.lottery_date = $2 AND l.status = 'scheduled'),
   s.version, o.name, o.address, o.phone,
-  EXISTS (SELECT 1 FROM capacity_slot AS cs WHERE cs.id = $5 AND cs.booked >= cs.capacity),
+  EXISTS (SELECT 1 FROM capacity_slot AS cs WHERE cs.id = $3 AND cs.booked >= cs.capacity),
   o.version
 FROM marriage_schedule AS s JOIN organisation AS o ON o.id = s.office_id
 WHERE s.office_id = $1
-"""
-_SLOT_READ = Sql(
-    _SLOT_READ_SELECT.format(people="= ANY($3::varchar[])", special_text="d.sessions::text",
-                             sessions_text="s.sessions::text"),
-    # SQLite: the (at most two) people as $3 and $6; NULL never matches.
-    _SLOT_READ_SELECT.format(people="IN ($3, $6)", special_text="d.sessions",
-                             sessions_text="s.sessions").replace("$", "?"),
-)
+""")
 
-# PostgreSQL: every write of a booking in one call of `marriage_book` (migration
-# 0013), outside any transaction block: the idempotency record, the re-check of what
-# was read, the appointment, the holds, the parties, the outbox event, then the seat
-# and the audit row, whose locks are held for the rest of that one statement only.
-# A refusal raises (SQLSTATE below) and nothing of it is kept.
-_BOOK_PG = Sql("SELECT marriage_book(" + ", ".join(f"${n}" for n in range(1, 47)) + ")")
-_IN_FLIGHT, _PARTY_HELD, _FULL, _NO_SHOW = "HMIF1", "HMPH1", "HMSF1", "HMNS1"
+# Every write of a booking in one call of `marriage_book`
+# (services/marriage/marriage_book.sql), outside any transaction block. A refusal
+# raises (`rules.write_refusal`) and nothing of it is kept.
+_BOOK = Sql("SELECT marriage_book(" + ", ".join(f"${n}" for n in range(1, 39)) + ")")
 _RECHECK = "40001"  # what was read changed: the request runs again (api.route)
-
-# SQLite (no writes in a WITH): the same statements one by one, all in one hop to
-# aiosqlite's thread (`_book_sqlite`).
-_CAP_SQLITE = capacity.ensure_and_take_sql("?", "?", "?", "?", "1", "?")
-_APPOINTMENT_SQLITE = (
-    "INSERT INTO marriage_appointment (id, office_id, slot_id, session_date, starts_at, "
-    "ends_at, kind, status, owner_subject, check_in_code, divorce_case_id, created_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, 'booked', ?, ?, ?, ?)")
-_HOLD_SQLITE = (
-    "INSERT INTO marriage_party_hold AS h (id_blind_index, appointment_id, expires_at, "
-    "created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id_blind_index) DO UPDATE SET "
-    "appointment_id = excluded.appointment_id, expires_at = excluded.expires_at, "
-    "created_at = excluded.created_at WHERE h.expires_at <= ?4 RETURNING id_blind_index")
-_PARTY_SQLITE = (
-    "INSERT INTO marriage_party (id, appointment_id, position, name, id_number_encrypted, "
-    "id_blind_index, id_number_masked, phone_encrypted, phone_masked) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-_EVENT_SQLITE = f"INSERT INTO outbox_event ({outbox.COLUMNS}) VALUES ({', '.join('?' * 9)})"  # noqa: S608 - constant text
-
-
-def _book_sqlite(db: sqlite3.Connection, cap: tuple, appointment: tuple, holds: list[tuple],
-                 parties: list[tuple], audit_row: tuple,
-                 event_row: tuple | None) -> tuple[int, list[str]]:
-    """`_BOOK_PG` for SQLite, run in aiosqlite's thread: (seats taken, holds taken)."""
-    if not db.execute(_CAP_SQLITE, cap).fetchall():
-        return 0, []
-    db.execute(_APPOINTMENT_SQLITE, appointment)
-    taken = [row[0] for h in holds for row in db.execute(_HOLD_SQLITE, h).fetchall()]
-    db.executemany(_PARTY_SQLITE, parties)
-    audit.append_sqlite(db, audit_row)
-    if event_row is not None:
-        db.execute(_EVENT_SQLITE, event_row)
-    return 1, taken
 
 
 async def book(session: AsyncSession, principal: Principal, settings: Settings,
                body: AppointmentCreate, claim: idempotency.Claim | None = None) -> Booked:
-    """Book, and the 201 body. On PostgreSQL the write is one statement that also
-    stores `claim`'s record of that body (`marriage_book`); on SQLite the request's
-    transaction does (`api.route.transact`)."""
+    """Book, and the 201 body. The write is one statement that also stores
+    `claim`'s record of that body (`marriage_book`)."""
     parsed = calendar.parse_slot_id(body.slot_id)
     if parsed is None:
         raise NotFound(what="slot")
     office_id, day, start = parsed
     now = clock.now()
-    # The parties are checked before the read so that the no-show look-up can ride
-    # along with it; their errors are raised where they always were, after the
-    # slot's (a missing slot is still 404 whatever the parties).
+    # The parties are checked first; their errors are raised where they always
+    # were, after the slot's (a missing slot is still 404 whatever the parties).
     # Only the blind indexes are made here: the numbers and phones are encrypted
     # once nothing before the write has refused the booking (a full session's
     # refusals never pay for it).
@@ -287,14 +234,12 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
         party_error = exc
     else:
         blind = [identity.blind_index(i.number, settings) for i in ids]
-    since = now - dt.timedelta(days=settings.marriage_no_show_window_days
-                               + settings.marriage_no_show_suspension_days)
     db = await prepared.driver(session)
-    # PostgreSQL: what this process last read of the office's day, if anything
-    # (`marriage_book` re-checks every part of it); the people's no-shows and the
-    # seats are then checked by the write and the full-session memo.
+    # What this process last read of the office's day, if anything
+    # (`marriage_book` re-checks every part of it); the seats are then checked by
+    # the write and the full-session memo.
     await official_calendar.refresh(session)  # a no-op unless the copy is old
-    row = None if db.is_sqlite else office_days.get(office_id, day)
+    row = office_days.get(office_id, day)
     cached = row is not None
     held = _held(row, office_id, day, start) if row is not None else None
     refusal = _refused_by(row, held, day, now) if row is not None else None
@@ -304,24 +249,17 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
         office_days.forget(office_id, day)
         row, cached = None, False
     if row is None:
-        if db.is_sqlite:
-            people = (blind + [None, None])[:2]
-            found = await db.fetchrow(_SLOT_READ, office_id, db.date(day), people[0],
-                                      db.ts(since), body.slot_id, people[1])
-        else:
-            found = await db.fetchrow_alone(_SLOT_READ, office_id, day, blind, since,
-                                            body.slot_id)
+        found = await db.fetchrow_alone(_SLOT_READ, office_id, day, body.slot_id)
         if found is None:
             raise NotFound(what="slot")
         row = _SlotRead(calendar.week_of(found[0]), found[1], found[2], bool(found[3]),
-                        db.json_out(found[4]), bool(found[5]), found[6], found[7], found[8],
-                        found[4], AppointmentOffice(id=office_id, name=found[9],
-                                                        address=found[10], phone=found[11]),
-                        bool(found[12]), found[13])
-        if not db.is_sqlite:
-            office_days.remember(office_id, day, row._replace(no_shows=False, full=False))
-            if row.full:
-                capacity.note_full(body.slot_id)
+                        prepared.json_value(found[4]), found[5], found[6], found[7],
+                        found[4], AppointmentOffice(id=office_id, name=found[8],
+                                                    address=found[9], phone=found[10]),
+                        bool(found[11]), found[12])
+        office_days.remember(office_id, day, row._replace(full=False))
+        if row.full:
+            capacity.note_full(body.slot_id)
         held = _held(row, office_id, day, start)
         refusal = _refused_by(row, held, day, now)
     if refusal is not None:
@@ -336,8 +274,6 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
     slot_id = held.slot_id
     case_id = None
     try:
-        if row.no_shows:
-            await rules.check_suspension(session, settings, blind)
         if body.kind == AppointmentKind.divorce_confirmation:
             assert body.divorce_case_id is not None
             case = await divorce.case_for_confirmation(session, principal, settings,
@@ -371,33 +307,17 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
         for n, (p, prot, phone) in enumerate(zip(body.parties, protected, phones, strict=True))
     ]
     audit_row = audit.row(principal, "marriage_appointment.create", "marriage_appointment",
-                          appointment_id, at=db.ts(now), org_id=office_id)
+                          appointment_id, at=now, org_id=office_id)
     booked = MarriageAppointment.model_construct(**appointment)
-    event_row = (events.APPOINTMENT.row("booked", booked, at=db.ts(now))
+    event_row = (events.APPOINTMENT.row("booked", booked, at=now)
                  if outbox.enabled() else None)
     # The response is built from what is written, not read back (model_construct:
     # plain carriers of the values, never added to the session).
     view = AppointmentView(booked, [MarriageParty.model_construct(**p) for p in parties],
                            OfficeTerms(row.office, row.cancel_deadline_hours))
     answer = to_public(view, show_code=True).model_dump_json()
-    if db.is_sqlite:
-        await _write_sqlite(db, appointment, blind, parties, audit_row, event_row,
-                            held.capacity)
-    else:
-        # An identity left unread (`Principal.identity_known`): `marriage_book` checks
-        # it first (migration 0017).
-        id_check = citizens.in_write(principal, settings)
-        try:
-            await _write_pg(db, claim, answer, row, held.capacity, appointment, blind,
-                            parties, audit_row, event_row, since if cached else None,
-                            id_check=id_check)
-        except _RecentNoShow:
-            # Counted now (as a read would have had them counted); not suspended:
-            # the same write without the check.
-            await rules.check_suspension(session, settings, blind)
-            await _write_pg(db, claim, answer, row, held.capacity, appointment, blind,
-                            parties, audit_row, event_row, None,
-                            id_check=id_check)
+    await _write(db, settings, principal, claim, answer, row, held.capacity, appointment,
+                 blind, parties, audit_row, event_row)
     return Booked(view, answer)
 
 
@@ -422,91 +342,44 @@ def _refused_by(row: _SlotRead, held: Session | None, day: dt.date,
     return None
 
 
-class _RecentNoShow(Exception):  # noqa: N818 - a signal inside `book`
-    """`marriage_book` found a no-show of one of the people (SQLSTATE HMNS1)."""
-
-
 class Booked(NamedTuple):
     view: AppointmentView
     json: str  # the 201 body, as stored for an idempotent replay
 
 
-async def _write_sqlite(db: prepared.SqliteDriver, a: dict[str, Any], blind: list[str],
-                        parties: list[dict[str, Any]], audit_row: tuple,
-                        event_row: tuple | None, capacity_: int) -> None:
-    """In the writer's transaction, in one hop (`_book_sqlite`); the request's
-    transaction rolls everything back on a refusal."""
-    ts_now, ts_ends = db.ts(a["created_at"]), db.ts(a["ends_at"])
-    try:
-        seats, holds = await db.run(
-            _book_sqlite,
-            (a["slot_id"], a["office_id"], calendar.SLOT_KIND, capacity_, ts_now),
-            (a["id"], a["office_id"], a["slot_id"], db.date(a["session_date"]),
-             db.ts(a["starts_at"]), ts_ends, a["kind"], a["owner_subject"],
-             a["check_in_code"], a["divorce_case_id"], ts_now),
-            [(b, a["id"], ts_ends, ts_now) for b in sorted(blind)],
-            [(p["id"], a["id"], p["position"], p["name"], p["id_number_encrypted"],
-              p["id_blind_index"], p["id_number_masked"], p["phone_encrypted"],
-              p["phone_masked"]) for p in parties],
-            audit_row, event_row)
-    except IntegrityError as exc:
-        if is_unique_violation(exc):
-            raise PartyHasActiveAppointment() from None
-        raise
-    if not seats:
-        raise SlotFull()
-    if len(holds) != len(blind):
-        raise PartyHasActiveAppointment(
-            party_indexes=[i for i, b in enumerate(blind) if b not in set(holds)])
-
-
-async def _write_pg(db: prepared.PgDriver, claim: idempotency.Claim | None, answer: str,
-                    row: _SlotRead, capacity_: int, a: dict[str, Any], blind: list[str],
-                    parties: list[dict[str, Any]], audit_row: tuple,
-                    event_row: tuple | None, no_show_since: dt.datetime | None, *,
-                    id_check: tuple[bool, bool]) -> None:
+async def _write(db: prepared.Driver, settings: Settings, principal: Principal,
+                 claim: idempotency.Claim | None, answer: str, row: _SlotRead, capacity_: int,
+                 a: dict[str, Any], blind: list[str], parties: list[dict[str, Any]],
+                 audit_row: tuple, event_row: tuple | None) -> None:
     """One call of `marriage_book`, with the idempotent record of this very answer.
-    `no_show_since`: the people's no-shows are not known yet (`_RecentNoShow`).
-    `id_check`: `citizens.in_write`."""
+    An identity left unread (`Principal.identity_known`) is checked there first."""
     record = claim.record_values(201, answer) if claim is not None else (None,) * 4
-    event = (event_row[0], event_row[1], event_row[2], event_row[5], event_row[7]) \
-        if event_row is not None else (None,) * 5
     try:
         await db.fetchrow_alone(
-            _BOOK_PG,
-            claim.scope if claim else None, claim.key if claim else None, record[0],
-            record[1], record[2], record[3],
+            _BOOK,
+            principal.subject, *citizens.in_write(principal, settings),
+            claim.scope if claim else None, claim.key if claim else None, *record,
             a["office_id"], a["session_date"], row.version, row.closed, row.special_text,
-            row.lottery_id,
-            a["slot_id"], calendar.SLOT_KIND, capacity_, a["created_at"],
-            a["id"], a["starts_at"], a["ends_at"], a["kind"], a["owner_subject"],
+            row.lottery_id, row.org_version,
+            *rules.suspension_terms(settings),
+            a["slot_id"], calendar.SLOT_KIND, capacity_,
+            a["created_at"], a["id"], a["starts_at"], a["ends_at"], a["kind"],
             a["check_in_code"], a["divorce_case_id"],
             blind, *([p[k] for p in parties] for k in ("id", "name", "id_number_encrypted",
                                                        "id_number_masked", "phone_encrypted",
                                                        "phone_masked")),
-            audit_row[0], *audit_row[2:5], *audit_row[6:8], audit_row[10], *event,
-            row.org_version, no_show_since, *id_check)
+            records.audits([audit_row]), records.events([event_row]))
     except DBAPIError as exc:
         if claim is not None:
             claim.stored = False  # nothing of it was kept
         code = sqlstate(exc)
-        if code == _FULL:
+        if code == capacity.FULL:
             capacity.note_full(a["slot_id"])
-            raise SlotFull() from None
-        if code == _RECHECK:
+        elif code == _RECHECK:
             office_days.forget(a["office_id"], a["session_date"])
-            raise
-        if code == _NO_SHOW:
-            raise _RecentNoShow() from None
-        if code == _IN_FLIGHT:
-            raise IdempotencyInFlight() from None
-        refusal = citizens.write_refusal(code)
+        refusal = rules.write_refusal(exc, blind)
         if refusal is not None:
             raise refusal from None
-        if code == _PARTY_HELD:
-            taken = set(filter(None, (getattr(exc.orig, "detail", None) or "").split(",")))
-            raise PartyHasActiveAppointment(
-                party_indexes=[i for i, b in enumerate(blind) if b not in taken]) from None
         raise
 
 

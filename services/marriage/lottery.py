@@ -11,9 +11,8 @@ person per lottery (the unique index on the entrants' blind indexes decides). At
 however many processes try, one transaction draws and the others find nothing to
 do; if the drawing transaction fails, it rolls back whole and the next sweep draws.
 
-Entries take a share lock on the lottery row (PostgreSQL `FOR SHARE`), so the draw's
-UPDATE waits for entries in flight and an entry that comes after the draw sees it
-drawn; on SQLite writers are serialised by `BEGIN IMMEDIATE`.
+Entries take the lottery's lock shared (`marriage_lottery_enter`), so the draw
+waits for entries in flight and an entry that comes after the draw sees it drawn.
 """
 
 from __future__ import annotations
@@ -21,12 +20,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
-import sqlite3
-from collections.abc import Collection
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -37,14 +34,12 @@ from core.errors import (
     DomainError,
     DuplicateEntry,
     DuplicateLottery,
-    IdempotencyInFlight,
     InvalidLottery,
     InvalidPreferences,
     InvalidState,
     LotteryNotDrawn,
     NotFound,
     OutsideBookingWindow,
-    PartyHasActiveAppointment,
 )
 from core.ids import new_id
 from core.prepared import Sql
@@ -74,7 +69,7 @@ from schemas.marriage_lottery import (
     MarriageLotteryEntrant,
     MarriageLotteryEntry,
 )
-from services import audit, capacity, citizens, idempotency, identity, scopes
+from services import audit, capacity, citizens, idempotency, identity, records, scopes
 from services.marriage import calendar, events, lottery_order, office_days, rules, schedules
 from services.marriage.calendar import Session
 
@@ -268,68 +263,37 @@ async def list_entries(session: AsyncSession, lottery_id: str, *, limit: int,
 
 # One round trip for what an entry reads: the lottery (not locked: on PostgreSQL
 # `marriage_lottery_enter` takes the lottery's lock and checks it again), the
-# office's weekly sessions, the date's special sessions and closure, the schedule's
-# version, and, on SQLite only, whether any of the people has a no-show since $3
-# and which of them hold a live appointment (blind indexes; on PostgreSQL the write
-# checks both, so the read is the same for every couple and kept a while:
-# `office_days.LOTTERIES`). $1 lottery, $2 the people, $3 no-shows since, $4 now.
-_ENTRY_READ_SELECT = """
+# office's weekly sessions, the date's special sessions and closure, and the
+# schedule's version (the write checks the people, so the read is the same for
+# every couple and kept a while: `office_days.LOTTERIES`). $1 the lottery.
+_ENTRY_READ = Sql("""
 SELECT l.status, l.entries_open_at, l.entries_close_at, l.lottery_date, l.office_id,
-  s.sessions{as_text},
-  (SELECT d.sessions{as_text} FROM marriage_special_day AS d
+  s.sessions::text,
+  (SELECT d.sessions::text FROM marriage_special_day AS d
    WHERE d.office_id = l.office_id AND d.special_date = l.lottery_date),
   EXISTS (SELECT 1 FROM marriage_closure AS c
           WHERE c.office_id = l.office_id AND c.closure_date = l.lottery_date),
-  s.version{people}
+  s.version
 FROM marriage_lottery AS l LEFT JOIN marriage_schedule AS s ON s.office_id = l.office_id
 WHERE l.id = $1
-"""
-_PEOPLE_SQLITE = """,
-  EXISTS (SELECT 1 FROM marriage_party AS p
-          JOIN marriage_appointment AS a ON a.id = p.appointment_id
-          WHERE p.id_blind_index IN ($2, $5) AND a.status = 'no_show' AND a.no_show_at >= $3),
-  (SELECT group_concat(h.id_blind_index) FROM marriage_party_hold AS h
-   WHERE h.id_blind_index IN ($2, $5) AND h.expires_at > $4)"""
-_ENTRY_READ = Sql(
-    _ENTRY_READ_SELECT.format(as_text="::text", people=""),
-    # SQLite: the (at most two) people as $2 and $5; NULL never matches.
-    _ENTRY_READ_SELECT.format(as_text="", people=_PEOPLE_SQLITE).replace("$", "?"),
-)
+""")
 
-# PostgreSQL: the whole entry in one call of `marriage_lottery_enter` (migrations
-# 0016-0018), outside any transaction block: the identity, the idempotency record,
-# the lottery's lock (shared; the draw and the cancellation take it exclusive) and
-# its re-check, the re-check of the kept read under the schedule's lock, the
-# people's no-shows and holds, the entry, its entrants and the audit row. A refusal
-# raises; nothing of it is kept.
-_ENTER_PG = Sql("SELECT marriage_lottery_enter("
-                + ", ".join(f"${n}" for n in range(1, 32)) + ")")
-_IN_FLIGHT, _PARTY_HELD, _NO_SHOW, _RECHECK = "HMIF1", "HMPH1", "HMNS1", "40001"
+# The whole entry in one call of `marriage_lottery_enter`
+# (services/marriage/marriage_lottery_enter.sql), outside any transaction block. A
+# refusal raises (`rules.write_refusal`); nothing of it is kept.
+_ENTER = Sql("SELECT marriage_lottery_enter("
+             + ", ".join(f"${n}" for n in range(1, 30)) + ")")
+_RECHECK = "40001"
+_HOLD = Sql("SELECT marriage_hold($1, $2, $3, $4)")
+_RECORD = Sql("SELECT record_writes($1, $2)")
 
 
 async def _exclude_entries(session: AsyncSession, lottery_id: str) -> None:
     """Before the lottery's status changes (the draw, the cancellation): wait for
-    the entries in flight, and make the next ones see the change (PostgreSQL; on
-    SQLite the writer's transaction excludes them already). This process's kept
+    the entries in flight, and make the next ones see the change. This process's kept
     read of the lottery is forgotten at once."""
     office_days.LOTTERIES.forget(lottery_id)
     await prepared.exclusive_lock(session, f"marriage_lottery:{lottery_id}")
-
-_ENTRY_SQLITE = (
-    "INSERT INTO marriage_lottery_entry (id, lottery_id, owner_subject, kind, "
-    "session_preferences, status, created_at) VALUES (?, ?, ?, ?, ?, 'entered', ?)")
-_ENTRANT_SQLITE = (
-    "INSERT INTO marriage_lottery_entrant (id, entry_id, lottery_id, position, name, "
-    "id_number_encrypted, id_blind_index, id_number_masked, phone_encrypted, phone_masked) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-
-
-def _enter_sqlite(db: sqlite3.Connection, entry: tuple, entrants: list[tuple],
-                  audit_row: tuple) -> None:
-    db.execute(_ENTRY_SQLITE, entry)
-    db.executemany(_ENTRANT_SQLITE, entrants)
-    audit.append_sqlite(db, audit_row)
-
 
 @dataclass(frozen=True)
 class EntryRead:
@@ -339,13 +303,10 @@ class EntryRead:
     day: dt.date
     office_id: str
     weekly: list[dict[str, Any]]
-    special_text: str | None  # as stored, for the write to compare (PostgreSQL)
+    special_text: str | None  # as stored, for the write to compare
     special: list[dict[str, Any]] | None
     closed: bool
     version: int | None
-    # SQLite only; on PostgreSQL the write checks the people (None here).
-    no_shows: bool | None = None
-    holders: list[str] | None = None
 
     @property
     def sessions(self) -> list[Session]:
@@ -353,31 +314,20 @@ class EntryRead:
                                     self.special)
 
 
-async def _read_for_entry(db: Any, lottery_id: str, blind: list[str],
-                          since: dt.datetime, now: dt.datetime) -> tuple[EntryRead, bool]:
-    """The entry's read, and whether it is this process's kept one (PostgreSQL)."""
-    if not db.is_sqlite:
-        kept = office_days.LOTTERIES.get(lottery_id)
-        if kept is not None:
-            return kept, True
-        row = await db.fetchrow_alone(_ENTRY_READ, lottery_id)
-    else:
-        people = (blind + [None, None])[:2]
-        row = await db.fetchrow(_ENTRY_READ, lottery_id, people[0], db.ts(since), db.ts(now),
-                                people[1])
+async def _read_for_entry(db: Any, lottery_id: str) -> tuple[EntryRead, bool]:
+    """The entry's read, and whether it is this process's kept one."""
+    kept = office_days.LOTTERIES.get(lottery_id)
+    if kept is not None:
+        return kept, True
+    row = await db.fetchrow_alone(_ENTRY_READ, lottery_id)
     if row is None:
         raise NotFound(what="lottery")
-    day = row[3] if isinstance(row[3], dt.date) else dt.date.fromisoformat(row[3])
     weekly = calendar.week_of(row[5]) if row[5] is not None else []
-    read = EntryRead(row[0], utc(db.ts_out(row[1])), utc(db.ts_out(row[2])), day, row[4],
-                     weekly, row[6], db.json_out(row[6]) if row[6] is not None else None,
+    read = EntryRead(row[0], utc(row[1]), utc(row[2]), row[3], row[4],
+                     weekly, row[6], prepared.json_value(row[6]) if row[6] is not None else None,
                      bool(row[7]), row[8])
-    if not db.is_sqlite:
-        office_days.LOTTERIES.remember(lottery_id, read)
-        return read, False
-    holders = row[10]
-    return replace(read, no_shows=bool(row[9]),
-                   holders=holders.split(",") if isinstance(holders, str) else []), False
+    office_days.LOTTERIES.remember(lottery_id, read)
+    return read, False
 
 
 def _shown(read: EntryRead, now: dt.datetime) -> str:
@@ -401,61 +351,43 @@ def _preference_refusal(prefs: list[str], read: EntryRead) -> InvalidPreferences
     return None
 
 
-def _holding_refusal(blind: list[str],
-                     holders: Collection[str]) -> PartyHasActiveAppointment:
-    return PartyHasActiveAppointment(
-        party_indexes=[i for i, b in enumerate(blind) if b in set(holders)])
-
-
-class _RecentNoShow(Exception):  # noqa: N818 - a signal inside `enter`
-    """`marriage_lottery_enter` found a no-show of one of the people (SQLSTATE HMNS1)."""
-
-
 class _EntryWrite(NamedTuple):
     claim: idempotency.Claim | None
     answer: str
     entry_id: str
     lottery_id: str
-    owner: str
     kind: str
     prefs_json: str
     now: dt.datetime
     entrants: list[tuple]
     audit_row: tuple
     read: EntryRead
-    id_check: tuple[bool, bool]
 
 
-async def _enter_pg(db: Any, w: _EntryWrite, blind: list[str], *,
-                    no_show_since: dt.datetime | None) -> None:
+async def _write(db: Any, settings: Settings, principal: Principal, w: _EntryWrite,
+                 blind: list[str]) -> None:
     """One call of `marriage_lottery_enter`, with the idempotent record of this very
-    answer. `no_show_since`: the people's no-shows are not known yet."""
-    claim, aud = w.claim, w.audit_row
+    answer. An identity left unread is checked there first."""
+    claim = w.claim
     record = claim.record_values(201, w.answer) if claim is not None else (None,) * 4
     try:
         await db.fetchrow_alone(
-            _ENTER_PG, claim.scope if claim else None, claim.key if claim else None,
-            *record, w.entry_id, w.lottery_id, w.owner, w.kind, w.prefs_json, w.now,
-            *([e[k] for e in w.entrants] for k in range(7)),
-            aud[0], aud[2], aud[3], aud[4], aud[5], aud[10], *w.id_check,
-            w.read.version, w.read.closed, w.read.special_text, no_show_since)
+            _ENTER, principal.subject, *citizens.in_write(principal, settings),
+            claim.scope if claim else None, claim.key if claim else None, *record,
+            w.lottery_id, w.read.office_id, w.read.version, w.read.closed, w.read.special_text,
+            *rules.suspension_terms(settings),
+            w.now, w.entry_id, w.kind, w.prefs_json,
+            blind, *([e[k] for e in w.entrants] for k in (0, 1, 2, 4, 5, 6)),
+            records.audits([w.audit_row]))
     except DBAPIError as exc:
         if claim is not None:
             claim.stored = False  # nothing of it was kept
         if is_unique_violation(exc):
             raise DuplicateEntry() from None
-        code = sqlstate(exc)
-        if code == _RECHECK:  # the lottery or its day changed: read afresh, run again
+        if sqlstate(exc) == _RECHECK:  # the lottery or its day changed: read afresh, run again
             office_days.LOTTERIES.forget(w.lottery_id)
             raise
-        if code == _NO_SHOW:
-            raise _RecentNoShow() from None
-        if code == _PARTY_HELD:
-            holders = (getattr(exc.orig, "detail", None) or "").split(",")
-            raise _holding_refusal(blind, holders) from None
-        if code == _IN_FLIGHT:
-            raise IdempotencyInFlight() from None
-        refusal = citizens.write_refusal(code)
+        refusal = rules.write_refusal(exc, blind)
         if refusal is not None:
             raise refusal from None
         raise
@@ -469,9 +401,8 @@ class Entered(NamedTuple):
 async def enter(session: AsyncSession, principal: Principal, settings: Settings,
                 lottery_id: str, body: LotteryEntryCreate,
                 claim: idempotency.Claim | None = None) -> Entered:
-    """Enter, and the 201 body. On PostgreSQL the write is one statement that also
-    stores `claim`'s record of that body (`marriage_lottery_enter`); on SQLite the
-    request's transaction does (`api.route.transact`)."""
+    """Enter, and the 201 body. The write is one statement that also stores
+    `claim`'s record of that body (`marriage_lottery_enter`)."""
     now = clock.now()
     # The numbers are parsed first (the blind indexes ride along with the read); their
     # errors, like the rules', are said after the lottery's own (a missing or closed
@@ -490,15 +421,14 @@ async def enter(session: AsyncSession, principal: Principal, settings: Settings,
         protected = [identity.protect(i, settings) for i in ids]
     blind = [p.blind_index for p in protected]
     db = await prepared.driver(session)
-    since = rules.no_show_since(settings)
     prefs = list(body.session_preferences)
-    read, kept = await _read_for_entry(db, lottery_id, blind, since, now)
+    read, kept = await _read_for_entry(db, lottery_id)
     bad_prefs = _preference_refusal(prefs, read)
     if kept and (_shown(read, now) != LotteryStatus.open or bad_prefs is not None):
         # A kept read is checked again by the write, but a refusal never gets there:
         # refused only by what the database says now.
         office_days.LOTTERIES.forget(lottery_id)
-        read, _ = await _read_for_entry(db, lottery_id, blind, since, now)
+        read, _ = await _read_for_entry(db, lottery_id)
         bad_prefs = _preference_refusal(prefs, read)
     shown = _shown(read, now)
     if shown != LotteryStatus.open:
@@ -512,10 +442,6 @@ async def enter(session: AsyncSession, principal: Principal, settings: Settings,
     try:
         if bad_prefs is not None:
             raise bad_prefs
-        if read.no_shows:  # SQLite; on PostgreSQL the write checks the people
-            await rules.check_suspension(session, settings, blind)
-        if read.holders:
-            raise _holding_refusal(blind, read.holders)
     except DomainError as refusal:
         # Refused before the write that would have checked the identity: as if it
         # had been read, the applicant rule first (settled by api.route if unread).
@@ -527,33 +453,12 @@ async def enter(session: AsyncSession, principal: Principal, settings: Settings,
                 for p, prot, phone in zip(body.parties, protected, phones, strict=True)]
     prefs_json = json.dumps(prefs)
     aud = audit.row(principal, "marriage_lottery_entry.create", "marriage_lottery_entry",
-                    entry_id, at=db.ts(now), org_id=read.office_id)
+                    entry_id, at=now, org_id=read.office_id)
     answer = LotteryEntryCreated(id=entry_id, status=EntryStatus.entered,
                                  lottery_id=lottery_id).model_dump_json()
-    if db.is_sqlite:
-        try:
-            await db.run(_enter_sqlite,
-                         (entry_id, lottery_id, principal.subject, body.kind, prefs_json,
-                          db.ts(now)),
-                         [(e[0], entry_id, lottery_id, n, *e[1:])
-                          for n, e in enumerate(entrants)],
-                         aud)
-        except DBAPIError as exc:
-            if is_unique_violation(exc):
-                raise DuplicateEntry() from None
-            raise
-    else:
-        write = _EntryWrite(claim, answer, entry_id, lottery_id, principal.subject, body.kind,
-                            prefs_json, now, entrants, aud, read,
-                            # An identity left unread: the function checks it first (0017).
-                            citizens.in_write(principal, settings))
-        try:
-            await _enter_pg(db, write, blind, no_show_since=since)
-        except _RecentNoShow:
-            # Counted now (as a read would have had them counted); not suspended:
-            # the same write without the check.
-            await rules.check_suspension(session, settings, blind)
-            await _enter_pg(db, write, blind, no_show_since=None)
+    await _write(db, settings, principal,
+                 _EntryWrite(claim, answer, entry_id, lottery_id, body.kind, prefs_json, now,
+                             entrants, aud, read), blind)
     return Entered(MarriageLotteryEntry.model_construct(
         id=entry_id, lottery_id=lottery_id, owner_subject=principal.subject, kind=body.kind,
         session_preferences=prefs, status=EntryStatus.entered, created_at=now), answer)
@@ -605,7 +510,7 @@ async def draw(session: AsyncSession, lottery_id: str) -> DrawResult | None:
     The first statement is the lease: the conditional UPDATE moves the lottery to
     `drawn` only from `scheduled` and only after its close. A second process's same
     UPDATE waits for this transaction and then matches nothing (PostgreSQL re-checks
-    the row; SQLite has one writer). Everything else happens in the same transaction,
+    the row). Everything else happens in the same transaction,
     so a failure leaves the lottery `scheduled` for the next sweep.
     """
     now = clock.now()
@@ -682,7 +587,9 @@ _CHUNK = 500
 async def _book_winners(session: AsyncSession, lottery: MarriageLottery,
                         winners: dict[str, str], by_start: dict[str, Session],
                         now: dt.datetime) -> None:
-    """Each winner's appointment `booked`, with its parties, their holds and the seats."""
+    """Each winner's appointment `booked`, with its parties, their holds (one active
+    appointment per person: `marriage_hold`, as a booking takes them) and the seats,
+    and their audit rows (`record_writes`, as every one-statement write)."""
     if not winners:
         return
     ids = sorted(winners)
@@ -708,8 +615,8 @@ async def _book_winners(session: AsyncSession, lottery: MarriageLottery,
         await capacity.ensure_and_take(session, s.slot_id, owner_org_id=lottery.office_id,
                                        kind=calendar.SLOT_KIND, capacity=s.capacity,
                                        units=units)
-    appointments, parties, holds, outcomes = [], [], [], []
-    db = await prepared.driver(session)
+    appointments, parties, outcomes = [], [], []
+    holds: dict[str, tuple[list[str], dt.datetime]] = {}
     audits = []
     for eid in ids:
         s = by_start[winners[eid]]
@@ -728,22 +635,18 @@ async def _book_winners(session: AsyncSession, lottery: MarriageLottery,
                             "id_number_masked": p.id_number_masked,
                             "phone_encrypted": p.phone_encrypted,
                             "phone_masked": p.phone_masked})
-            holds.append({"id_blind_index": p.id_blind_index, "appointment_id": aid,
-                          "expires_at": s.ends_at, "created_at": now})
+            holds.setdefault(aid, ([], s.ends_at))[0].append(p.id_blind_index)
         outcomes.append({"eid": eid, "aid": aid, "start": s.start})
         audits.append(audit.row(None, "marriage_appointment.create", "marriage_appointment",
-                                aid, at=db.ts(now), org_id=lottery.office_id))
-    blinds = [h["id_blind_index"] for h in holds]
-    for i in range(0, len(blinds), _CHUNK):
-        # Holds whose session has ended no longer count; live ones were excluded above
-        # (one booked since makes the insert fail, and the draw is retried).
-        await session.execute(delete(MarriagePartyHold).where(
-            MarriagePartyHold.id_blind_index.in_(blinds[i:i + _CHUNK]),
-            MarriagePartyHold.expires_at <= now))
+                                aid, at=now, org_id=lottery.office_id))
     await session.execute(insert(MarriageAppointment), appointments)
     await session.execute(insert(MarriageParty), parties)
-    await session.execute(insert(MarriagePartyHold), holds)
-    await audit.record_many(session, audits)
+    db = await prepared.driver(session)
+    # Live holds were excluded above; one booked since raises (HMPH1), the draw rolls
+    # back whole and the next sweep draws again.
+    await db.executemany(_HOLD, [(aid, blinds, ends, now)
+                                 for aid, (blinds, ends) in holds.items()])
+    await db.execute(_RECORD, records.audits(audits), None)
     await session.execute(
         update(_ENTRY_TABLE).where(_ENTRY_TABLE.c.id == bindparam("eid"))
         .values(status=EntryStatus.won, appointment_id=bindparam("aid"),

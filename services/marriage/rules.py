@@ -1,29 +1,32 @@
 """The marriage rules of DOMAIN.md section 1 that look at the people, shared by
 first-come booking (`appointments.book`) and lottery entries (`lottery.enter`):
-who may be a party to which kind of appointment, the legal ages on the date, and
-the no-show suspension. (One active appointment per person is the primary key of
-`marriage_party_hold`; see `appointments`.)"""
+who may be a party to which kind of appointment and the legal ages on the date,
+decided here before the write; the no-show suspension and one active appointment
+per person, decided inside the write by the SQL functions of rules.sql, whose
+refusals `write_refusal` names."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Protocol
 
-from sqlalchemy import select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.exc import DBAPIError
 
-from core.clock import CHINA_TZ, clock, utc
-from core.errors import BookingSuspended, InvalidParties, Underage
-from core.settings import Settings
-from schemas.marriage import (
-    AppointmentKind,
-    AppointmentStatus,
-    MarriageAppointment,
-    MarriageParty,
+from core.clock import CHINA_TZ, utc
+from core.db import sqlstate
+from core.errors import (
+    BookingSuspended,
+    DomainError,
+    IdempotencyInFlight,
+    InvalidParties,
+    PartyHasActiveAppointment,
+    SlotFull,
+    Underage,
 )
-from services import identity
+from core.settings import Settings
+from schemas.marriage import AppointmentKind
+from services import capacity, citizens, idempotency, identity
 
 
 class PartyLike(Protocol):
@@ -60,38 +63,35 @@ def check_parties(kind: str, parties: Sequence[PartyLike], day: dt.date,
     return ids
 
 
-def no_show_since(settings: Settings) -> dt.datetime:
-    """No-shows older than this cannot suspend anyone today."""
-    return clock.now() - dt.timedelta(days=settings.marriage_no_show_window_days
-                                      + settings.marriage_no_show_suspension_days)
+def suspension_terms(settings: Settings) -> tuple[int, int, int]:
+    """The no-show suspension's numbers (2 no-shows within 180 days -> no booking for
+    30 days, from settings), as `marriage_not_suspended` takes them: the rule itself
+    is that SQL function's (services/marriage/rules.sql), checked inside the write."""
+    return (settings.marriage_no_show_window_days, settings.marriage_no_show_limit,
+            settings.marriage_no_show_suspension_days)
 
 
-async def check_suspension(session: AsyncSession, settings: Settings,
-                           blind: list[str]) -> None:
-    """2 no-shows within 180 days -> no booking for 30 days (numbers from settings)."""
-    window = dt.timedelta(days=settings.marriage_no_show_window_days)
-    suspension = dt.timedelta(days=settings.marriage_no_show_suspension_days)
-    now = clock.now()
-    rows = (await session.execute(
-        select(MarriageParty.id_blind_index, MarriageAppointment.no_show_at)
-        .join(MarriageAppointment, MarriageAppointment.id == MarriageParty.appointment_id)
-        .where(MarriageParty.id_blind_index.in_(blind),
-               MarriageAppointment.status == AppointmentStatus.no_show,
-               MarriageAppointment.no_show_at >= now - window - suspension)
-    )).all()
-    by_person: dict[str, list[dt.datetime]] = defaultdict(list)
-    for person, at in rows:
-        by_person[person].append(utc(at))
-    until: dt.datetime | None = None
-    for times in by_person.values():
-        times.sort()
-        for i, t in enumerate(times):
-            recent = [x for x in times[: i + 1] if x > t - window]
-            if len(recent) >= settings.marriage_no_show_limit:
-                end = t + suspension
-                if end > now and (until is None or end > until):
-                    until = end
-    if until is not None:
+# What the SQL rules of rules.sql and the kit raise inside a one-statement write.
+_SUSPENDED, _HELD = "HMNS1", "HMPH1"
+
+
+def write_refusal(exc: DBAPIError, blind: Sequence[str]) -> DomainError | None:
+    """The refusal a one-statement write (`marriage_book`, `marriage_lottery_enter`)
+    raised, as the domain error a client sees; None for anything else. `blind`: the
+    people's blind indexes, in the parties' order."""
+    code = sqlstate(exc)
+    detail = getattr(exc.orig, "detail", None) or ""
+    if code == _SUSPENDED:
+        until = utc(dt.datetime.fromisoformat(detail))
         err = BookingSuspended(until=until.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M"))
         err.extra["suspended_until"] = until.isoformat()
-        raise err
+        return err
+    if code == _HELD:
+        held = set(detail.split(","))
+        return PartyHasActiveAppointment(
+            party_indexes=[i for i, b in enumerate(blind) if b in held])
+    if code == capacity.FULL:
+        return SlotFull()
+    if code == idempotency.IN_FLIGHT:
+        return IdempotencyInFlight()
+    return citizens.write_refusal(code)

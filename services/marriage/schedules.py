@@ -419,8 +419,6 @@ async def day_overrides(session: AsyncSession, office_id: str, first: dt.date, l
     closed: set[dt.date] = set()
     special: dict[dt.date, list[dict[str, Any]]] = {}
     for what, day, sessions in (await session.execute(union_all(closures, specials))).all():
-        if isinstance(day, str):  # SQLite hands a UNION's dates back as text
-            day = dt.date.fromisoformat(day)
         if what == "closed":
             closed.add(day)
         else:
@@ -533,8 +531,6 @@ async def list_slots(session: AsyncSession, office_id: str, first: dt.date | Non
         if what == "seat":
             used[sid] = (n1, n2)
             continue
-        if isinstance(day, str):  # SQLite may hand a UNION's dates back as text
-            day = dt.date.fromisoformat(day)
         if what == "schedule":
             weekly, opens_days, notice_hours, cancel_hours = sessions, n1, n2, n3
         elif what == "closed":

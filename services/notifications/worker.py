@@ -5,9 +5,8 @@ One pass (`run_once`):
    subscription that wants them (insert-if-absent on (subscription, event), then the
    event is marked dispatched, in one transaction: a worker killed half way leaves
    the event undispatched and the next pass finishes it, with no duplicate);
-2. **claim**: due deliveries are taken in one short transaction (on PostgreSQL
-   `FOR UPDATE SKIP LOCKED`, so several workers take different rows; SQLite has one
-   writer, and huimin runs one worker on it). Taking one counts an attempt and moves
+2. **claim**: due deliveries are taken in one short transaction (`FOR UPDATE SKIP
+   LOCKED`, so several workers take different rows). Taking one counts an attempt and moves
    its `next_attempt_at` to the end of a lease longer than the HTTP timeout: a
    worker that dies mid-delivery loses nothing (the delivery falls due again when
    the lease ends) and no two workers send one delivery at the same moment;
@@ -128,7 +127,7 @@ class Worker:
     # --- the loop ----------------------------------------------------------------------
 
     async def run(self) -> None:
-        log.info("worker_started", database="sqlite" if self.db.is_sqlite else "postgresql")
+        log.info("worker_started")
         while not self._stop.is_set():
             try:
                 busy = await self.run_once()
@@ -168,7 +167,7 @@ class Worker:
         written = 0
         now = clock.now()
         for name, job in SCHEDULED.items():
-            async with self.db.session(write=True) as session:
+            async with self.db.session() as session:
                 try:
                     n = await job(session, self.settings, now)
                     await session.commit()
@@ -183,27 +182,17 @@ class Worker:
         return written
 
     async def refresh_counts(self) -> None:
-        async with self.db.session(write=False) as session:
+        async with self.db.session() as session:
             self.metrics.set_counts(await subscriptions.delivery_counts(session))
 
     # --- fan-out -----------------------------------------------------------------------
 
-    async def _any(self, stmt: Any) -> bool:
-        """Whether `stmt` finds a row, read without the write lock (on SQLite an idle
-        worker then never holds up the server's writers)."""
-        async with self.db.session(write=False) as session:
-            return (await session.execute(stmt.limit(1))).first() is not None
-
     async def fan_out(self) -> int:
         """Deliveries for the events not yet dispatched; how many events."""
-        if not await self._any(select(OutboxEvent.id)
-                               .where(OutboxEvent.dispatched_at.is_(None))):
-            return 0
-        async with self.db.session(write=True) as session:
+        async with self.db.session() as session:
             stmt = (select(OutboxEvent).where(OutboxEvent.dispatched_at.is_(None))
-                    .order_by(OutboxEvent.id).limit(self.settings.worker_batch_size * 4))
-            if not self.db.is_sqlite:
-                stmt = stmt.with_for_update(skip_locked=True)
+                    .order_by(OutboxEvent.id).limit(self.settings.worker_batch_size * 4)
+                    .with_for_update(skip_locked=True))
             evts = (await session.execute(stmt)).scalars().all()
             if not evts:
                 await session.rollback()
@@ -231,24 +220,19 @@ class Worker:
     async def claim(self) -> list[Claimed]:
         now = clock.now()
         lease_end = now + timedelta(seconds=self.settings.webhook_lease_seconds)
-        if not await self._any(select(WebhookDelivery.id).where(
-                WebhookDelivery.status == DeliveryStatus.pending.value,
-                WebhookDelivery.next_attempt_at <= now)):
-            return []
-        async with self.db.session(write=True) as session:
+        async with self.db.session() as session:
             stmt = (select(WebhookDelivery)
                     .where(WebhookDelivery.status == DeliveryStatus.pending.value,
                            WebhookDelivery.next_attempt_at <= now)
                     .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-                    .limit(self.settings.worker_batch_size))
-            if not self.db.is_sqlite:
-                stmt = stmt.with_for_update(skip_locked=True)
+                    .limit(self.settings.worker_batch_size)
+                    .with_for_update(skip_locked=True))
             due = (await session.execute(stmt)).scalars().all()
             if not due:
                 await session.rollback()
                 return []
-            # The rows are ours for this transaction (locked on PostgreSQL; SQLite's
-            # one writer): one statement takes them all.
+            # The rows are ours for this transaction (locked): one statement takes
+            # them all.
             await session.execute(
                 update(WebhookDelivery)
                 .where(WebhookDelivery.id.in_([d.id for d in due]))
@@ -301,7 +285,7 @@ class Worker:
         attempt it finishes)."""
         now = clock.now()
         results = []
-        async with self.db.session(write=True) as session:
+        async with self.db.session() as session:
             for c, outcome in done:
                 values: dict[str, Any] = {"last_status_code": outcome.status_code,
                                           "last_error": outcome.error, "updated_at": now}

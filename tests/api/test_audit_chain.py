@@ -1,15 +1,14 @@
 """The audit trail is tamper-evident: a hash chain that `huimin audit verify` walks.
 
-The tampering here goes straight to the database as its owner could (triggers
-dropped on SQLite, `session_replication_role = replica` on PostgreSQL), bypassing
-everything the service itself is allowed to do."""
+The tampering here goes straight to the database as its owner could
+(`session_replication_role = replica`), bypassing everything the service itself is
+allowed to do."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import hashlib
-import sqlite3
 
 import pytest
 from sqlalchemy import text
@@ -21,7 +20,6 @@ from typer.testing import CliRunner
 from api.app import create_app
 from api.cli import app as cli
 from core import auditchain
-from tests.conftest import IS_PG
 from tests.factories import create_org
 
 runner = CliRunner()
@@ -42,24 +40,12 @@ async def some_history(client, admin_headers, n: int = 4) -> list[dict]:  # noqa
 
 async def owner_sql(db_url: str, *statements: str, params: dict | None = None) -> None:
     """Run statements as the database's owner, with every trigger out of the way."""
-    if IS_PG:
-        engine = create_async_engine(db_url)
-        async with engine.begin() as conn:
-            await conn.execute(text("SET LOCAL session_replication_role = replica"))
-            for stmt in statements:
-                await conn.execute(text(stmt), params or {})
-        await engine.dispose()
-        return
-    con = sqlite3.connect(make_url(db_url).database)
-    for (name,) in con.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_event'"
-    ).fetchall():
-        con.execute(f"DROP TRIGGER {name}")
-    for stmt in statements:
-        con.execute(stmt, {k: auditchain.sqlite_text(v) if k == "at" else v
-                           for k, v in (params or {}).items()})
-    con.commit()
-    con.close()
+    engine = create_async_engine(db_url)
+    async with engine.begin() as conn:
+        await conn.execute(text("SET LOCAL session_replication_role = replica"))
+        for stmt in statements:
+            await conn.execute(text(stmt), params or {})
+    await engine.dispose()
 
 
 async def test_every_write_adds_the_next_link_and_verify_says_intact(client, admin_headers,
@@ -158,36 +144,6 @@ async def test_an_empty_trail_is_intact(db_url):
     assert code == 0 and "intact: 0 rows, head 0 " + auditchain.GENESIS in out
 
 
-@pytest.mark.skipif(IS_PG, reason="SQLite's REPLACE path")
-async def test_sqlite_refuses_insert_or_replace_and_rows_not_the_next_link(client, admin_headers,
-                                                                          db_url):
-    events = await some_history(client, admin_headers)
-    victim = events[0]
-    con = sqlite3.connect(make_url(db_url).database)
-    cols = ("id, at, actor_kind, actor_id, actor_role, org_id, action, object_type, object_id, "
-            "outcome, request_id, seq, prev_hash, hash")
-    # The existing id with its own seq, and with the next link's seq and prev_hash
-    # (which only the existing-id rule stops): REPLACE would delete the old row
-    # without firing the DELETE trigger.
-    for seq, prev, refusal in ((victim["seq"], victim["prev_hash"], "append-only|next link"),
-                               (events[-1]["seq"] + 1, events[-1]["hash"], "append-only")):
-        with pytest.raises(sqlite3.DatabaseError, match=refusal):
-            con.execute(f"INSERT OR REPLACE INTO audit_event ({cols}) VALUES "  # noqa: S608
-                        "(?, '2026-12-01 00:00:00.000000', 'staff', 'x', 'admin', NULL, "
-                        "'organisation.create', 'organisation', NULL, 'success', NULL, ?, ?, ?)",
-                        (victim["id"], seq, prev, "0" * 64))
-    # A new id that is not the next link: refused too.
-    with pytest.raises(sqlite3.DatabaseError, match="next link"):
-        con.execute(f"INSERT INTO audit_event ({cols}) VALUES "  # noqa: S608
-                    "('aud_new', '2026-12-01 00:00:00.000000', 'staff', 'x', 'admin', NULL, "
-                    "'organisation.create', 'organisation', NULL, 'success', NULL, ?, ?, ?)",
-                    (events[-1]["seq"] + 1, "e" * 64, "0" * 64))
-    con.rollback()
-    con.close()
-    code, out = await verify(db_url)
-    assert code == 0, out
-
-
 def rows_of(out: str) -> int:
     return int(out.split("intact: ")[1].split(" rows")[0])
 
@@ -204,7 +160,7 @@ async def test_concurrent_writers_make_one_chain(client, admin_headers, db_url):
     assert rows_of(out) == before + 16
 
 
-# --- PostgreSQL: the service's own role ------------------------------------------
+# --- the service's own role ---------------------------------------------------------
 
 
 def _as_app_role(db_url: str) -> str:
@@ -212,7 +168,6 @@ def _as_app_role(db_url: str) -> str:
         hide_password=False)
 
 
-@pytest.mark.skipif(not IS_PG, reason="PostgreSQL roles")
 async def test_the_service_role_can_neither_truncate_nor_disable_nor_forge(settings, db_url,
                                                                           admin_headers, client):
     await some_history(client, admin_headers, n=2)
@@ -241,7 +196,6 @@ async def test_the_service_role_can_neither_truncate_nor_disable_nor_forge(setti
     assert rows_of(out) == 1 + 2 + 1, out  # the admin key, two organisations, the insert
 
 
-@pytest.mark.skipif(not IS_PG, reason="PostgreSQL roles")
 async def test_the_service_runs_as_its_role(settings, db_url, admin_headers):
     app = create_app(settings.model_copy(update={"database_url": _as_app_role(db_url)}))
     import httpx

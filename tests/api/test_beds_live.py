@@ -20,10 +20,9 @@ from tests.factories import born_years_ago, make_id_number
 from tests.live import huimin_serve
 
 
-def _admin_key(workdir: Path) -> str:
+def _admin_key(workdir: Path, database_url: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUIMIN_")}
-    env.update({"DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'live.db'}",
-                "HUIMIN_ENV": "test"})
+    env.update({"DATABASE_URL": database_url, "HUIMIN_ENV": "test"})
     out = subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
         [sys.executable, "-m", "api.cli", "apikey", "create", "--role", "admin",
          "--name", "live-admin"], cwd=workdir, env=env, capture_output=True, text=True,
@@ -40,11 +39,12 @@ def _apply(http: httpx.Client, inst_id: str, who: dict, age: int) -> str:
     return r.json()["id"]
 
 
-def test_after_a_restart_past_an_expiry_the_bed_moves_within_seconds(tmp_path):
+def test_after_a_restart_past_an_expiry_the_bed_moves_within_seconds(tmp_path, fresh_db_url):
     settings = Settings(env="test", _env_file=None)
     first_who, second_who = citizen(settings), citizen(settings)
-    with huimin_serve(tmp_path) as base, httpx.Client(base_url=base, timeout=30) as http:
-        admin = {"X-API-Key": _admin_key(tmp_path)}
+    with huimin_serve(tmp_path, fresh_db_url) as base, \
+            httpx.Client(base_url=base, timeout=30) as http:
+        admin = {"X-API-Key": _admin_key(tmp_path, fresh_db_url)}
         r = http.post("/v1/admin/organisations", headers=admin, json={
             "kind": "care_institution", "name": "重启养老院", "division_code": "510107"})
         assert r.status_code == 201, r.text
@@ -68,7 +68,8 @@ def test_after_a_restart_past_an_expiry_the_bed_moves_within_seconds(tmp_path):
     # 73 hours later (the offer was held 72), the server starts again.
     env = {"HUIMIN_CLOCK_OFFSET_SECONDS": str(73 * 3600),
            "HUIMIN_MAINTENANCE_INTERVAL_SECONDS": "3600"}
-    with huimin_serve(tmp_path, env=env) as base, httpx.Client(base_url=base, timeout=30) as http:
+    with huimin_serve(tmp_path, fresh_db_url, env=env) as base, \
+            httpx.Client(base_url=base, timeout=30) as http:
         started = time.monotonic()
         status = None
         while time.monotonic() - started < 10:

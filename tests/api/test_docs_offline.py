@@ -93,9 +93,9 @@ def _page_requests(netlog: Path) -> list[str]:
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])
 def test_docs_list_the_operations_in_a_browser_with_no_request_leaving(
-        page, tmp_path):
+        page, tmp_path, fresh_db_url):
     browser = _chromium()
-    with huimin_serve(tmp_path) as base:
+    with huimin_serve(tmp_path, fresh_db_url) as base:
         openapi_doc = httpx.get(f"{base}/openapi.json").json()
         dom, requests = _open_in_chromium(browser, base + page, tmp_path)
 

@@ -25,7 +25,6 @@ from tests.api.test_home_care_support import (
     provider,
     set_china_time,
 )
-from tests.conftest import IS_PG
 
 HOME = {"lat": 31.235, "lon": 121.48}
 
@@ -108,10 +107,9 @@ async def test_visits_completing_at_once_never_overdraw_the_allowance(
     assert (month.allowance_fen, month.used_fen) == (10000, 10000)
 
 
-@pytest.mark.skipif(not IS_PG, reason="the exclusion constraint exists on PostgreSQL only")
 async def test_the_exclusion_constraint_refuses_a_visit_inside_the_buffer(
         client, admin_headers, settings, db):
-    """Even a write that skips the caregiver's row lock cannot double-book on PostgreSQL."""
+    """Even a write that skips the caregiver's row lock cannot double-book."""
     set_china_time("2026-12-01")
     org, staff = await provider(client, admin_headers, duration=60)
     await caregiver(client, staff, org["id"])
@@ -119,7 +117,7 @@ async def test_the_exclusion_constraint_refuses_a_visit_inside_the_buffer(
     assert r.status_code == 201
     [visit] = await _holding(db)
     values = visit.model_dump()
-    async with db.session(write=True) as s:
+    async with db.session() as s:
         clash = HomeCareBooking(**{**values, "id": "hcb_clash",
                                    "starts_at": visit.blocked_until - dt.timedelta(minutes=1),
                                    "ends_at": visit.blocked_until + dt.timedelta(minutes=59),
@@ -129,7 +127,7 @@ async def test_the_exclusion_constraint_refuses_a_visit_inside_the_buffer(
         with pytest.raises(IntegrityError, match="ex_home_care_booking_caregiver_time"):
             await s.flush()
         await s.rollback()
-    async with db.session(write=True) as s:
+    async with db.session() as s:
         # Right after the buffer: allowed; and a cancelled visit holds nothing.
         s.add(HomeCareBooking(**{**values, "id": "hcb_after",
                                  "starts_at": visit.blocked_until,

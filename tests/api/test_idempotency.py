@@ -134,8 +134,6 @@ async def test_a_first_request_committed_under_a_stale_snapshot_gives_409_not_50
     from core.errors import IdempotencyInFlight
     from services import idempotency
 
-    if db.is_sqlite:
-        pytest.skip("SQLite serialises writers: the second request cannot begin meanwhile")
     async with db.session() as late:
         claim = await idempotency.begin(late, scope="s", key="k", request_hash="h",
                                         ttl_hours=24)

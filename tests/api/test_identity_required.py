@@ -86,7 +86,7 @@ def test_required_by_default_in_production_only():
 
 
 async def _outcomes(db, subject: str) -> list[str]:
-    async with db.session(write=False) as session:
+    async with db.session() as session:
         rows = await session.execute(
             text("SELECT outcome FROM audit_event WHERE actor_id = :s "
                  "AND object_type = 'request'"), {"s": subject})

@@ -60,17 +60,3 @@ async def test_the_server_runs_maintenance_on_its_own(app, client, admin_headers
             if (await read_app(client, citizen2, second["id"]))["status"] == "offered":
                 break
     assert (await read_app(client, citizen2, second["id"]))["status"] == "offered"
-
-
-async def test_sqlite_planner_statistics_are_refreshed(client, admin_headers, settings, db):
-    from sqlalchemy import text
-
-    if not db.is_sqlite:
-        assert (await maintenance.run_once(db, settings))["sqlite_statistics_refreshed"] == 0
-        return
-    await institution(client, admin_headers)
-    done = await maintenance.run_once(db, settings)
-    assert done["sqlite_statistics_refreshed"] == 1
-    async with db.session() as s:
-        tables = set((await s.execute(text("SELECT tbl FROM sqlite_stat1"))).scalars())
-    assert "organisation" in tables

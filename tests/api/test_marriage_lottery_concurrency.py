@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from core.security import issue_citizen_token
 from core.settings import Settings
@@ -25,7 +24,6 @@ from schemas.marriage_lottery import MarriageLotteryEntrant, MarriageLotteryEntr
 from services import maintenance
 from tests.api.test_marriage_lottery_support import enter, lottery_office, schedule_lottery
 from tests.api.test_marriage_support import WEEKDAY_SESSIONS, couple, person, set_china_time
-from tests.conftest import IS_PG
 from tests.factories import idem, random_subject
 from tests.live import huimin_serve
 
@@ -63,11 +61,11 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
                           check=False)
 
 
-def test_live_two_workers_race_entries_and_draw_by_themselves_once(tmp_path):
+def test_live_two_workers_race_entries_and_draw_by_themselves_once(tmp_path, fresh_db_url):
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUIMIN_")}
-    env.update({"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'live.db'}",
-                "HUIMIN_ENV": "test", "HUIMIN_LOG_LEVEL": "WARNING"})
-    with huimin_serve(tmp_path, workers=2,
+    env.update({"DATABASE_URL": fresh_db_url, "HUIMIN_ENV": "test",
+                "HUIMIN_LOG_LEVEL": "WARNING"})
+    with huimin_serve(tmp_path, fresh_db_url, workers=2,
                       env={"HUIMIN_MAINTENANCE_INTERVAL_SECONDS": "1"}) as base:
         admin = {"X-API-Key": _cli(env, "apikey", "create", "--role", "admin", "--name",
                                    "t").stdout.strip().splitlines()[-1]}
@@ -135,25 +133,31 @@ def test_live_two_workers_race_entries_and_draw_by_themselves_once(tmp_path):
     check = _cli(env, "lottery", "verify", lot)
     assert check.returncode == 0, check.stdout + check.stderr
     assert "Traceback" not in log, log[-3000:]
-    con = sqlite3.connect(tmp_path / "live.db")
+    assert asyncio.run(_draws_and_booked(fresh_db_url)) == (1, 10)
+
+
+async def _draws_and_booked(database_url: str) -> tuple[int, int]:
+    engine = create_async_engine(database_url)
     try:
-        draws = con.execute("SELECT count(*) FROM audit_event "
-                            "WHERE action = 'marriage_lottery.draw'").fetchone()[0]
-        booked = con.execute("SELECT count(*) FROM marriage_appointment "
-                             "WHERE status = 'booked'").fetchone()[0]
+        async with engine.connect() as conn:
+            draws = (await conn.execute(text(
+                "SELECT count(*) FROM audit_event WHERE action = 'marriage_lottery.draw'"))
+            ).scalar_one()
+            booked = (await conn.execute(text(
+                "SELECT count(*) FROM marriage_appointment WHERE status = 'booked'"))
+            ).scalar_one()
     finally:
-        con.close()
-    assert (draws, booked) == (1, 10)
+        await engine.dispose()
+    return draws, booked
 
 
-# On PostgreSQL an entry is one call of `marriage_lottery_enter`, which holds the
+# An entry is one call of `marriage_lottery_enter`, which holds the
 # lottery's lock shared; the draw takes it exclusive before it changes the status
 # (services.marriage.lottery). Each side is played here by hand, held open, to see
 # the other wait.
 _LOCK = "SELECT pg_advisory_xact_lock{kind}(hashtextextended('marriage_lottery:' || :id, 0))"
 
 
-@pytest.mark.skipif(not IS_PG, reason="PostgreSQL's lottery lock (SQLite has one writer)")
 async def test_an_entry_in_flight_when_the_draw_begins_waits_and_is_then_refused(
         client, admin_headers, settings, db):
     set_china_time("2026-12-01")
@@ -177,7 +181,6 @@ async def test_an_entry_in_flight_when_the_draw_begins_waits_and_is_then_refused
                 ).scalar_one() == 1
 
 
-@pytest.mark.skipif(not IS_PG, reason="PostgreSQL's lottery lock (SQLite has one writer)")
 async def test_the_draw_waits_for_an_entry_in_flight(client, admin_headers, settings, db):
     set_china_time("2026-12-01")
     office, staff = await lottery_office(client, admin_headers)

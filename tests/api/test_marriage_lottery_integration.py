@@ -66,7 +66,7 @@ async def test_entries_and_draw_chain_phones_encrypted_and_drawn_event(client, a
     async with db.session() as s:
         await audit.link(s)
         await s.commit()
-    async with db.session(write=False) as s:
+    async with db.session() as s:
         report = await audit.verify(s)
     assert report.pending == 0
     assert report.broken_at is None, report

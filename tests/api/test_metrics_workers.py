@@ -33,9 +33,9 @@ def _wait_for_workers(log: Path, workers: int, timeout: float = 60) -> None:
         time.sleep(0.2)
 
 
-def test_metrics_of_two_workers_count_every_request_whichever_answers(tmp_path):
+def test_metrics_of_two_workers_count_every_request_whichever_answers(tmp_path, fresh_db_url):
     n = 60
-    with huimin_serve(tmp_path, workers=2, env={"HUIMIN_LOG_LEVEL": "INFO"}) as base:
+    with huimin_serve(tmp_path, fresh_db_url, workers=2, env={"HUIMIN_LOG_LEVEL": "INFO"}) as base:
         _wait_for_workers(tmp_path / "serve.log", 2)
         # A connection of its own for each request, so that both workers take some.
         with httpx.Client(base_url=base, headers={"Connection": "close"}, timeout=30) as http, \

@@ -27,7 +27,6 @@ from schemas.notifications import OutboxEvent
 from services.notifications.worker import Worker
 from tests.api.test_marriage_support import book, citizen, couple, office_with_schedule, slot_id
 from tests.api.webhook_receiver import next_weekday, receiver
-from tests.conftest import IS_PG
 from tests.factories import ISSUED_ID_NUMBERS, org_with_staff
 
 SUBS = "/v1/webhook-subscriptions"
@@ -496,7 +495,7 @@ async def test_events_past_retention_are_purged_unless_a_delivery_pends(
 
 
 async def _events(db: Database) -> list[OutboxEvent]:
-    async with db.session(write=False) as session:
+    async with db.session() as session:
         return list((await session.execute(select(OutboxEvent).order_by(OutboxEvent.id))
                      ).scalars())
 
@@ -548,20 +547,6 @@ async def test_reminders_are_written_once_from_stored_dates(client, admin_header
     [d] = (await client.get(f"{SUBS}/{sub['id']}/deliveries", headers=admin_headers)
            ).json()["items"]
     assert d["type"] == "marriage.appointment.reminder" and d["event_id"] == reminders[0].id
-
-
-async def test_a_second_worker_process_on_sqlite_exits(settings, db_url, tmp_path):
-    if IS_PG:
-        pytest.skip("SQLite only")
-    first = _worker_process(db_url, tmp_path / "a.log")
-    try:
-        await asyncio.sleep(1.5)
-        second = _worker_process(db_url, tmp_path / "b.log")
-        assert second.wait(timeout=60) == 1
-        assert "another huimin worker" in (tmp_path / "b.log").read_text()
-        assert first.poll() is None
-    finally:
-        _kill(first)
 
 
 # --- a worker killed mid-batch --------------------------------------------------------------
@@ -643,13 +628,11 @@ async def test_a_worker_killed_mid_batch_and_started_again_delivers_every_event(
                    for x in log_lines)
 
 
-# --- two workers on PostgreSQL ---------------------------------------------------------------
+# --- two workers ---------------------------------------------------------------
 
 
-async def test_two_workers_on_postgresql_never_deliver_one_event_twice_at_once(
+async def test_two_workers_never_deliver_one_event_twice_at_once(
         client, admin_headers, settings, db):
-    if not IS_PG:
-        pytest.skip("several workers share the work on PostgreSQL only")
     with receiver(delay=0.05) as rec:
         rec.secret = (await subscribe(client, admin_headers, rec.url,
                                       ["marriage.appointment.booked"]))["secret"]
@@ -685,7 +668,7 @@ async def test_outbox_switch_off_writes_no_event(settings, admin_headers):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
             await booked(c, admin_headers, settings)
-        async with app.state.db.session(write=False) as session:
+        async with app.state.db.session() as session:
             n = (await session.execute(select(func.count()).select_from(OutboxEvent))
                  ).scalar_one()
         assert n == 0

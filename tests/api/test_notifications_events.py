@@ -27,7 +27,7 @@ NOWHERE = "http://127.0.0.1:9/hooks"
 
 
 async def events(db: Database, family: str | None = None) -> list[OutboxEvent]:
-    async with db.session(write=False) as session:
+    async with db.session() as session:
         rows = list((await session.execute(select(OutboxEvent).order_by(OutboxEvent.id))
                      ).scalars())
     return [e for e in rows if family is None or e.type.startswith(family)]

@@ -155,15 +155,11 @@ async def test_a_phone_in_a_log_line_or_a_database_error_is_masked(client, log_s
 
 async def test_the_migration_left_no_clear_phone_column(db):
     async with db.session() as s:
-        if db.is_sqlite:
-            cols = {t: {r[1] for r in (await s.execute(text(f"PRAGMA table_info({t})"))).all()}
-                    for t in ("marriage_party", "bed_application")}
-        else:
-            rows = (await s.execute(text(
-                "SELECT table_name, column_name FROM information_schema.columns "
-                "WHERE table_name IN ('marriage_party', 'bed_application')"))).all()
-            cols = {t: {c for tt, c in rows if tt == t}
-                    for t in ("marriage_party", "bed_application")}
+        rows = (await s.execute(text(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_name IN ('marriage_party', 'bed_application')"))).all()
+        cols = {t: {c for tt, c in rows if tt == t}
+                for t in ("marriage_party", "bed_application")}
     assert "phone" not in cols["marriage_party"] and "phone_encrypted" in cols["marriage_party"]
     assert "elder_phone" not in cols["bed_application"]
     assert "elder_phone_encrypted" in cols["bed_application"]

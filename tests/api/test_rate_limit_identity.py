@@ -6,22 +6,18 @@ lifetime has a maximum."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import time
 from datetime import timedelta
 
 import httpx
 import jwt
 import pytest
-from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from api.app import create_app
 from api.cli import app as cli
 from core.clock import clock
 from core.security import TokenLifetimeTooLong, issue_citizen_token
-from tests.conftest import IS_PG
-from tests.factories import citizen_headers, create_org, staff_headers
+from tests.factories import citizen_headers
 
 
 async def limited_client(settings, **overrides):  # noqa: ANN001, ANN201
@@ -63,40 +59,6 @@ async def test_valid_credentials_keep_their_own_budget(settings, admin_headers):
         assert (await client.get("/v1/me", headers=admin_headers)).status_code == 200
         assert (await client.get("/v1/me", headers=citizen)).status_code == 200
     await app.state.db.dispose()
-
-
-@pytest.mark.skipif(IS_PG, reason="SQLite's single writer")
-async def test_a_public_get_with_a_made_up_key_does_not_queue_for_the_writer(settings, db_url):
-    app = create_app(settings.model_copy(update={"sqlite_busy_timeout_ms": 3000}))
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    holder = sqlite3.connect(make_url(db_url).database, isolation_level=None)
-    holder.execute("PRAGMA journal_mode=WAL")  # as the server's start-up leaves it
-    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            started = time.monotonic()
-            r = await client.get("/v1/marriage/offices",
-                                 headers={"X-API-Key": "hm_000000000000_madeup"})
-            took = time.monotonic() - started
-            assert r.status_code == 401 and r.json()["code"] == "invalid_api_key"
-            assert took < 1.5, took  # the writer's path would wait for the lock
-            r = await client.get("/v1/marriage/offices")
-            assert r.status_code == 200
-    finally:
-        holder.rollback()
-        holder.close()
-        await app.state.db.dispose()
-
-
-@pytest.mark.skipif(IS_PG, reason="SQLite's single writer")
-async def test_a_staff_read_with_a_valid_key_still_takes_the_writer(client, admin_headers, db,
-                                                                    db_url):
-    # The audited staff read of a person's record needs the writer on SQLite: a valid
-    # key's GET still goes there (it reads the audit listing, which is staff-only).
-    org = await create_org(client, admin_headers, "registration_office")
-    office = await staff_headers(client, admin_headers, org["id"], "office")
-    r = await client.get("/v1/marriage/appointments?date=2026-12-08", headers=office)
-    assert r.status_code == 200
 
 
 def _token(settings, **claims) -> str:  # noqa: ANN001

@@ -18,8 +18,13 @@ async def _count(db) -> int:
         return (await s.execute(select(func.count()).select_from(Organisation))).scalar_one()
 
 
+class DiskFull(Exception):  # noqa: N818 - as the driver reports it
+    sqlstate = "53100"  # disk_full
+
+
 @pytest.mark.parametrize(("error", "status", "code"), [
-    (OperationalError("COMMIT", {}, Exception("disk I/O error")), 503, "database_unavailable"),
+    (OperationalError("COMMIT", {}, DiskFull("could not extend file: disk full")), 503,
+     "database_unavailable"),
     (RuntimeError("commit exploded"), 500, "internal_error"),
 ])
 async def test_a_failing_commit_is_an_error_response(client, admin_headers, db, monkeypatch,

@@ -59,11 +59,11 @@ def tag_of(row: Probe) -> str:
 
 @pytest.fixture
 async def probe_db(db: Database) -> AsyncIterator[Database]:
-    async with db.write_engine.begin() as conn:
+    async with db.engine.begin() as conn:
         await conn.run_sync(Base.metadata.drop_all)
         await conn.run_sync(Base.metadata.create_all)
     yield db
-    async with db.write_engine.begin() as conn:
+    async with db.engine.begin() as conn:
         await conn.run_sync(Base.metadata.drop_all)
 
 

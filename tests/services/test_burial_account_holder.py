@@ -19,7 +19,7 @@ async def test_a_bound_account_claims_only_as_its_holder(client, admin_headers, 
     body = claim_body()
     holder = identity.blind_index(body["claimant"]["id_number"], settings)
     someone_else = identity.blind_index(body["deceased"]["id_number"], settings)
-    async with db.session(write=True) as session:
+    async with db.session() as session:
         stranger = Principal(kind="citizen", subject="acct-1", role="citizen",
                              identity_blind=someone_else)
         with pytest.raises(ClaimantNotAccountHolder):

@@ -22,8 +22,8 @@ def test_token_citizen_prints_a_valid_token_on_the_last_line(monkeypatch):
     assert jwt.get_unverified_header(token)["alg"] == "HS256"
 
 
-def test_apikey_create_migrates_and_prints_the_key_last(tmp_path, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/cli.db")
+def test_apikey_create_migrates_and_prints_the_key_last(fresh_db_url, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", fresh_db_url)
     get_settings.cache_clear()
     try:
         result = CliRunner().invoke(app, ["apikey", "create", "--role", "admin",

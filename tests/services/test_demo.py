@@ -93,8 +93,8 @@ async def test_demo_does_not_take_over_an_organisation_that_only_shares_a_demo_n
         {o["id"] for o in orgs["items"]}
 
 
-def test_huimin_demo_twice_on_one_database_prints_keys_both_times(tmp_path, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/demo.db")
+def test_huimin_demo_twice_on_one_database_prints_keys_both_times(fresh_db_url, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", fresh_db_url)
     get_settings.cache_clear()
     try:
         runs = [CliRunner().invoke(cli, ["demo", "--base-url", "http://127.0.0.1:8101"])

@@ -1,4 +1,6 @@
-"""`make run` serves where HOST and PORT say, and can be run again on the same database."""
+"""`make run` serves where HOST and PORT say, on the embedded PostgreSQL (no server on
+the machine needed), can be run again on the same data, and leaves no database
+server running when it ends."""
 
 from __future__ import annotations
 
@@ -9,8 +11,10 @@ import sys
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
+from core import embedded
 from tests.live import free_port, stop, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,8 +40,9 @@ def test_make_run_passes_host_and_port_to_the_demo_and_the_server():
 def test_make_run_twice_on_one_database_serves_on_the_port_asked_for(tmp_path):
     host = "127.0.0.2"  # loopback too, and not make's default: HOST is really used
     port = free_port(host)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUIMIN_")}
-    env.update(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/run.db",
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("HUIMIN_") and k != "DATABASE_URL"}
+    env.update(HUIMIN_DATA_DIR=str(tmp_path / "data"),
                HUIMIN_MAINTENANCE_INTERVAL_SECONDS="0", HUIMIN_LOG_LEVEL="WARNING")
     for attempt in range(2):
         log = tmp_path / f"make-run-{attempt}.log"
@@ -55,3 +60,17 @@ def test_make_run_twice_on_one_database_serves_on_the_port_asked_for(tmp_path):
         printed = log.read_text()
         assert printed.count("X-API-Key: hm_") == 9, printed
         assert f"http://{host}:{port}/v1/me" in printed
+        # The embedded PostgreSQL it started is gone with it.
+        server = embedded.EmbeddedPostgres(tmp_path / "data")
+        assert not server.is_running()
+        assert not _postgres_of(tmp_path / "data" / "pg"), printed
+
+
+def _postgres_of(data_dir: Path) -> list[int]:
+    """Pids of postgres processes whose command line names `data_dir`."""
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        if proc.info["name"] == "postgres" and str(data_dir) in " ".join(
+                proc.info["cmdline"] or ()):
+            found.append(proc.pid)
+    return found

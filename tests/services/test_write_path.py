@@ -4,7 +4,6 @@ connection goes back to the pool with no transaction left open."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -15,7 +14,6 @@ from core import prepared
 from core.clock import clock
 from core.db import is_unique_violation
 from schemas.idempotency import IdempotencyRecord
-from tests.conftest import IS_PG
 
 _INSERT = prepared.Sql(
     "INSERT INTO idempotency_record (scope, key, request_hash, response_status, "
@@ -25,8 +23,7 @@ _INSERT = prepared.Sql(
 async def _insert(session, key: str) -> None:
     db = await prepared.driver(session)
     now = clock.now()
-    await db.execute(_INSERT, "test", key, "h", 201, "{}", db.ts(now),
-                     db.ts(now + timedelta(hours=1)))
+    await db.execute(_INSERT, "test", key, "h", 201, "{}", now, now + timedelta(hours=1))
 
 
 async def _count(database) -> int:
@@ -62,63 +59,24 @@ async def test_driver_errors_are_sqlalchemy_errors(db):
 
 async def test_a_connection_returned_mid_transaction_is_rolled_back(db):
     """The pool resets only where a transaction is open, but there it still does."""
-    async with db.write_engine.connect() as conn:
+    async with db.engine.connect() as conn:
         raw = await conn.get_raw_connection()
-        if db.is_sqlite:
-            sqlite_conn = raw.dbapi_connection._connection._conn
-            await raw.driver_connection._execute(sqlite_conn.execute, "BEGIN IMMEDIATE")
-            await raw.driver_connection._execute(
-                sqlite_conn.execute,
-                "INSERT INTO idempotency_record (scope, key, request_hash, created_at, "
-                "expires_at) VALUES ('test', 'left-open', 'h', '2026-01-01 00:00:00.000000', "
-                "'2026-01-02 00:00:00.000000')")
-            assert sqlite_conn.in_transaction
-        else:
-            await raw.driver_connection.execute("BEGIN")
-            await raw.driver_connection.execute(
-                "INSERT INTO idempotency_record (scope, key, request_hash, created_at, "
-                "expires_at) VALUES ('test', 'left-open', 'h', now(), now())")
+        await raw.driver_connection.execute("BEGIN")
+        await raw.driver_connection.execute(
+            "INSERT INTO idempotency_record (scope, key, request_hash, created_at, "
+            "expires_at) VALUES ('test', 'left-open', 'h', now(), now())")
         # Leaving the block returns the connection without SQLAlchemy knowing of the
         # transaction (it began behind its back): only the pool's reset can end it.
     assert await _count(db) == 0
-    async with db.session() as s:  # the same (SQLite: the only) write connection
+    async with db.session() as s:
         await _insert(s, "after")
         await s.commit()
     assert await _count(db) == 1
 
 
-async def test_the_writer_waits_for_another_process_holding_the_lock(db, db_url):
-    """SQLite: with the write lock held elsewhere, BEGIN IMMEDIATE is not taken in
-    the loop's thread but waited for in aiosqlite's, as before."""
-    if not db.is_sqlite:
-        pytest.skip("SQLite only")
-    import asyncio
-
-    async with db.session() as s:  # the writer's connection exists (and is pooled)
-        await _insert(s, "first")
-        await s.commit()
-    other = sqlite3.connect(db_url.removeprefix("sqlite+aiosqlite:///"), isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
-
-    async def write() -> None:
-        async with db.session() as s:
-            await _insert(s, "waited")
-            await s.commit()
-
-    task = asyncio.create_task(write())
-    await asyncio.sleep(0.3)
-    assert not task.done()  # waiting for the lock, the loop free meanwhile
-    other.execute("COMMIT")
-    other.close()
-    await asyncio.wait_for(task, 30)
-    assert await _count(db) == 2
-
-
 async def test_a_serialization_failure_on_the_driver_is_retried_like_sqlalchemys(db):
     """TransactionalRoute retries 40001/40P01: from the driver they must look the
     same as from SQLAlchemy (a DBAPIError whose .orig carries the SQLSTATE)."""
-    if db.is_sqlite:
-        pytest.skip("PostgreSQL only")
     from sqlalchemy.exc import DBAPIError
 
     from core.db import is_retryable
@@ -137,9 +95,8 @@ async def test_a_serialization_failure_on_the_driver_is_retried_like_sqlalchemys
 _SELECT = prepared.Sql("SELECT count(*) FROM idempotency_record WHERE scope = 'test'")
 
 
-@pytest.mark.skipif(not IS_PG, reason="the LonePool is PostgreSQL's")
 async def test_a_statement_alone_checks_nothing_out_until_the_session_begins(db):
-    pool = db.write_engine.sync_engine.pool
+    pool = db.engine.sync_engine.pool
     async with db.session() as s:
         drv = await prepared.driver(s)
         assert isinstance(drv, prepared.LazyPgDriver)
@@ -157,7 +114,6 @@ async def test_a_statement_alone_checks_nothing_out_until_the_session_begins(db)
     assert await _count(db) == 0
 
 
-@pytest.mark.skipif(not IS_PG, reason="the LonePool is PostgreSQL's")
 async def test_errors_of_a_statement_alone_are_sqlalchemys(db):
     async with db.session() as s:
         drv = await prepared.driver(s)
@@ -177,7 +133,6 @@ async def test_errors_of_a_statement_alone_are_sqlalchemys(db):
         await s.commit()
 
 
-@pytest.mark.skipif(not IS_PG, reason="the LonePool is PostgreSQL's")
 async def test_the_lone_pool_lends_keeps_limits_and_closes(database_url):
     import asyncio
 
