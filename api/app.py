@@ -41,8 +41,8 @@ from api.deps import (
     OPENAPI_REPLAYS,
     OPENAPI_RESPONSE_HEADERS,
     OPENAPI_WRITE_ERRORS,
+    authenticated,
     credentials_if_any,
-    current_principal,
 )
 from api.hotpath import HotLane
 from api.middleware import Metrics, RequestContextMiddleware
@@ -156,7 +156,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                                                      Depends(credentials_if_any)])
         else:
             app.include_router(router, dependencies=[Depends(rate_limit),
-                                                     Depends(current_principal)])
+                                                     Depends(authenticated)])
 
     problems.install(app)
     # Inside the request context (request id, access log, metrics, body limit): the

@@ -134,17 +134,23 @@ async def _authenticate(request: Request, session: AsyncSession,
             raise err from exc
         except jwt.PyJWTError as exc:
             raise errors.InvalidToken() from exc
-        # A bound account acts as its person (real-name identity, API.md). A hot
-        # write that reads and checks the identity in its own statement leaves it
-        # unread here (`api.hotpath`; `api.route` settles a refusal before it).
-        if getattr(request.state, "identity_in_write", False):
-            principal = Principal(kind="citizen", subject=claims["sub"], role="citizen",
-                                  identity_known=False)
-        else:
-            principal = Principal(kind="citizen", subject=claims["sub"], role="citizen",
-                                  identity_blind=await citizens.blind_index_of(
-                                      session, claims["sub"]))
+        # The account's real-name identity is read by the routes that need the
+        # caller (`current_principal`), not here: the rate limiter needs only the
+        # subject, and a hot command's write checks the identity itself.
+        principal = Principal(kind="citizen", subject=claims["sub"], role="citizen",
+                              identity_known=False)
     request.state.principal = principal
+    return principal
+
+
+async def _with_identity(request: Request, session: AsyncSession, settings: Settings,
+                         principal: Principal) -> Principal:
+    """A citizen acts as the person the account is bound to (real-name identity,
+    API.md): the caller with its identity read, once per request."""
+    if principal.identity_known:
+        return principal
+    principal = request.state.principal = await citizens.read_identity(
+        session, principal, settings)
     return principal
 
 
@@ -161,7 +167,7 @@ async def valid_principal(request: Request, session: AsyncSession,
 
 
 @documented(*_CREDENTIAL_ERRORS)
-async def current_principal(
+async def authenticated(
     request: Request,
     session: Db,
     settings: SettingsDep,
@@ -170,12 +176,27 @@ async def current_principal(
     _bearer_doc: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     _api_key_doc: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
+    """The caller, whose credentials must be valid (401 otherwise): where every
+    router but the public ones is mounted (api.app). A citizen's identity is not
+    read here (`current_principal` reads it)."""
     principal = await _authenticate(request, session, settings)
     if principal is None:
-        err = errors.Unauthenticated()
-        err.headers = {"WWW-Authenticate": 'Bearer, ApiKey realm="huimin"'}
-        raise err
+        raise _unauthenticated()
     return principal
+
+
+async def current_principal(request: Request, session: Db, settings: SettingsDep,
+                            principal: Annotated[Principal, Depends(authenticated)],
+                            ) -> Principal:
+    """The caller, a citizen with the account's identity read: what a route that
+    decides anything about the caller takes (`AnyPrincipal`, `require_role`)."""
+    return await _with_identity(request, session, settings, principal)
+
+
+def _unauthenticated() -> errors.DomainError:
+    err = errors.Unauthenticated()
+    err.headers = {"WWW-Authenticate": 'Bearer, ApiKey realm="huimin"'}
+    return err
 
 
 @documented(*(e for e in _CREDENTIAL_ERRORS if e is not errors.Unauthenticated))
@@ -199,12 +220,11 @@ def require_role(*roles: str) -> Callable[..., Principal]:
     real-name identity when settings require it (403 `identity_not_verified`)."""
     @documented(errors.Forbidden, write_errors=(errors.IdentityNotVerified,)
                 if "citizen" in roles else ())
-    async def check(principal: AnyPrincipal, request: Request,
-                    settings: SettingsDep) -> Principal:
+    async def check(principal: AnyPrincipal, request: Request) -> Principal:
         if principal.role not in roles:
             raise errors.Forbidden(roles=", ".join(roles))
         if request.method not in _READS:
-            citizens.require_verified(principal, settings)
+            citizens.require_verified(principal)
         return principal
 
     check.__name__ = f"require_{'_or_'.join(roles)}"
@@ -238,17 +258,16 @@ _IDEMPOTENCY_ERRORS = (errors.IdempotencyKeyRequired, errors.IdempotencyInFlight
                        errors.IdempotencyKeyReused)
 
 
-async def _claim(request: Request, session: AsyncSession, settings: Settings,
+async def _claim(request: Request, session: AsyncSession | None, settings: Settings,
                  principal: Principal, key: str | None) -> idempotency.Claim:
-    key = idempotency.validate_key(key)
-    body = await request.body()
-    claim = await idempotency.begin(
-        session, scope=principal.scope, key=key,
-        request_hash=idempotency.fingerprint(request.method, request.url.path, body),
-        ttl_hours=settings.idempotency_ttl_hours,
-        # A hot route's write stores the record in its own statement (api.hotpath).
-        lock=not getattr(request.state, "hot", False),
-    )
+    """The request's claim of its Idempotency-Key: looked up (`idempotency.begin`),
+    or, for a hot command (`session` None), not (`idempotency.claim`)."""
+    terms = {"scope": principal.scope, "key": idempotency.validate_key(key),
+             "request_hash": idempotency.fingerprint(request.method, request.url.path,
+                                                     await request.body()),
+             "ttl_hours": settings.idempotency_ttl_hours}
+    claim = (idempotency.claim(**terms) if session is None
+             else await idempotency.begin(session, **terms))
     request.state.idempotency = claim
     return claim
 
@@ -285,6 +304,36 @@ async def _optional_idempotency(request: Request, session: Db, settings: Setting
 
 
 OptionalIdempotent = Annotated[idempotency.Claim | None, Depends(_optional_idempotency)]
+
+
+# --- a hot command's caller and key (api.hotpath, services.commands) -------------------
+
+
+@documented(errors.Forbidden, write_errors=(errors.IdentityNotVerified,))
+async def _hot_citizen(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
+    """A hot command's caller: a citizen, by the token alone. The account's identity
+    is not read: the command's write checks the identity rules in its own statement,
+    and a refusal before the write is settled with them (services.commands)."""
+    if principal.role != "citizen":
+        raise errors.Forbidden(roles="citizen")
+    return principal
+
+
+HotCitizen = Annotated[Principal, Depends(_hot_citizen)]
+
+
+@documented(*_IDEMPOTENCY_ERRORS, replays=True, headers={"Idempotency-Key": {
+    "required": True, "schema": IDEMPOTENCY_KEY_SCHEMA, "description": _IDEMPOTENCY_DESCRIPTION}})
+async def _hot_key(request: Request, settings: SettingsDep, principal: HotCitizen,
+                   key: Annotated[str | None, Header(
+                       alias="Idempotency-Key",
+                       examples=["0b6f3c1e-6a1f-4c55-9f40-3f1b8f6f2a10"])] = None,
+                   ) -> idempotency.Claim:
+    """A hot command's Idempotency-Key: nothing is read (`idempotency.claim`)."""
+    return await _claim(request, None, settings, principal, key)
+
+
+HotKey = Annotated[idempotency.Claim, Depends(_hot_key)]
 
 _ETAG_EXAMPLE = '"org_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4.1"'
 # Any value is accepted and compared (a stale or garbled one is 412), so the schema

@@ -1,14 +1,20 @@
-"""Hot operations: the few writes a peak day puts under load, without FastAPI's
-per-request machinery.
+"""Hot commands: the writes a peak day puts under load (a marriage booking, a lottery
+entry), served without FastAPI's per-request machinery, each in one fixed order.
 
-A booking on 5.20 spent more CPU in the framework around it than in its own work:
-Starlette's exception and routing layers, FastAPI's route-context matching and,
-most of all, `solve_dependencies`, which re-inspects every dependency of the tree on
-every request (is it a generator, which scopes, which cache key) before calling it.
-An operation marked `@hot` keeps its FastAPI declaration (the OpenAPI document, and
-the dependency tree itself) and is still served by it when called any other way;
-`HotLane`, a pure ASGI layer just inside the request-context middleware, answers its
-method and path itself:
+The order is the command's (services.commands): authenticate (the token alone,
+`deps.HotCitizen`), key (`deps.HotKey`, nothing read), rules (the service, before
+its write), write (one statement), refusal (whatever refused the request is settled
+in one statement: the identity rules first where the write never ran, then the
+key's record, else the refusal's audit row). `serve` below is that whole request;
+the generic pipeline (`api.route.transact`) knows nothing of it.
+
+Why a lane of its own: a booking on 5.20 spent more CPU in the framework around it
+than in its own work: Starlette's exception and routing layers, FastAPI's
+route-context matching and, most of all, `solve_dependencies`, which re-inspects
+every dependency of the tree on every request before calling it. An operation
+marked `@hot` keeps its FastAPI declaration (the OpenAPI document, and the
+dependency tree itself); `HotLane`, a pure ASGI layer just inside the
+request-context middleware, answers its method and path itself, always:
 
 - its dependency tree (router-level ones included) is compiled once, at start-up,
   from FastAPI's own `Dependant` into a flat list of steps, in FastAPI's order
@@ -16,11 +22,9 @@ method and path itself:
   dependency called once per request); a tree this cannot compile (query or cookie
   parameters, generators, background tasks) is refused at start-up, not served
   differently;
-- the body is parsed first (malformed JSON is 422 `malformed_json` before anything
+- the body is parsed first (malformed JSON is 400 `malformed_json` before anything
   else, as FastAPI does) and validated by the same `ModelField`, so its errors read
   exactly alike;
-- the endpoint runs in the request's transaction (`api.route.transact`: the same
-  commit, retry, idempotent record and audit of refusals as every route);
 - an exception goes to the application's own exception handlers (problem+json),
   looked up by class like Starlette's.
 
@@ -38,34 +42,40 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import field_annotation_is_sequence
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.route import transact
+from api.route import refusal_code, refusal_row, refused_by, transact
+from core.errors import DomainError, IdempotencyKeyReused
+from services import audit, commands, idempotency
+from services.idempotency import Replay
 
 HOT = "__huimin_hot__"
 _MISSING = object()
 
 
-@dataclass(frozen=True, slots=True)
-class HotOptions:
-    # PostgreSQL: the citizen's real-name identity is not read before the endpoint
-    # runs (`Principal.identity_known` False); the endpoint's write reads and checks
-    # it in its own statement, and a refusal before that is settled by `api.route`.
-    identity_in_write: bool = False
+COMMAND, READ = "command", "read"
 
 
-def hot(endpoint: Callable[..., Awaitable[Response]] | None = None, *,
-        identity_in_write: bool = False) -> Any:
-    """Mark an endpoint as hot (under its `@router.post(...)`): `HotLane` serves it.
-    It must return a `Response` (it is not re-validated against `response_model`).
-    `@hot(identity_in_write=True)`: see `HotOptions`."""
-    def mark(fn: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
-        setattr(fn, HOT, HotOptions(identity_in_write=identity_in_write))
-        return fn
-    return mark if endpoint is None else mark(endpoint)
+def hot(endpoint: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
+    """Mark an endpoint as a hot command (under its `@router.post(...)`): `HotLane`
+    serves it, by `serve`. It takes `deps.HotCitizen` and `deps.HotKey`, calls one
+    service command, and returns a `Response` (it is not re-validated against
+    `response_model`)."""
+    setattr(endpoint, HOT, COMMAND)
+    return endpoint
+
+
+def hot_read(endpoint: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
+    """Mark a public read that a peak day puts under load (an office's slots):
+    `HotLane` serves it in the request's one transaction (`api.route.transact`), as
+    FastAPI would, without the framework's per-request dependency solving. It
+    returns a `Response`."""
+    setattr(endpoint, HOT, READ)
+    return endpoint
 
 
 @dataclass(slots=True)
@@ -83,17 +93,20 @@ class _Plan:
 
     def __init__(self, route: APIRoute, dependant: Dependant) -> None:
         self.route = route
-        self.options: HotOptions = getattr(route.endpoint, HOT)
+        self.kind: str = getattr(route.endpoint, HOT)
         self.steps: list[_Step] = []
         self._slots: dict[Any, int] = {}
         self.body_field = None
         self.header_fields: list[tuple[str, Any]] = []  # (header looked up, field)
         self.path_fields: list[Any] = []
+        self.query_fields: list[Any] = []
         self.endpoint = self._compile(dependant, top=True)
 
     def _compile(self, d: Dependant, *, top: bool = False) -> _Step:
         where = f"{self.route.path} ({getattr(d.call, '__name__', d.call)})"
-        if d.query_params or d.cookie_params or d.background_tasks_param_name \
+        if any(field_annotation_is_sequence(f.field_info.annotation) for f in d.query_params):
+            raise TypeError(f"hot route {where}: a query parameter that repeats")
+        if d.cookie_params or d.background_tasks_param_name \
                 or d.response_param_name or d.websocket_param_name \
                 or d.security_scopes_param_name:
             raise TypeError(f"hot route {where}: unsupported parameter kind")
@@ -124,6 +137,9 @@ class _Plan:
         for field in d.path_params:
             self.path_fields.append(field)
             args.append((field.name, "path", len(self.path_fields) - 1))
+        for field in d.query_params:
+            self.query_fields.append(field)
+            args.append((field.name, "query", len(self.query_fields) - 1))
         if d.body_params:
             self.body_field = d.body_params[0]
             args.append((self.body_field.name, "body", None))
@@ -158,6 +174,9 @@ class _Plan:
         params = request.path_params
         path_v = [_validated(f, params.get(f.alias, _MISSING), ("path", f.alias), errors)
                   for f in self.path_fields]
+        query = request.query_params
+        query_v = [_validated(f, query.get(f.alias, _MISSING), ("query", f.alias), errors)
+                   for f in self.query_fields]
         body_v = None
         values: list[Any] = [None] * len(self.steps)
         for step in self.steps:
@@ -172,6 +191,8 @@ class _Plan:
                     kwargs[name] = headers_v[what]
                 elif source == "path":
                     kwargs[name] = path_v[what]
+                elif source == "query":
+                    kwargs[name] = query_v[what]
                 else:  # the body, validated once every dependency has run
                     body_v = _validated(self.body_field, body, ("body",), errors)
                     kwargs[name] = body_v
@@ -179,6 +200,50 @@ class _Plan:
                 raise RequestValidationError(errors, body=None if body is _MISSING else body)
             values[step.slot] = await step.call(**kwargs)
         return values[self.endpoint.slot]
+
+
+async def serve(request: Request, run: Callable[[Request], Awaitable[Response]]) -> Response:
+    """A hot command's whole request (module docstring): `run` (the compiled plan:
+    authenticate, key, the body, the endpoint's rules and write) in the request's
+    transaction (`api.route.transact`: retried when what it read changed under it,
+    40001; a session that began a transaction commits once, before the answer), a
+    refusal settled by `_settled`."""
+    return await transact(request, run, write=True, settle=_settled)
+
+
+async def _settled(session: Any, request: Request, exc: Exception) -> Exception:
+    """The answer to a refused hot command (`commands.settle`): the identity refusal
+    that stands instead, the key's first answer (`Replay`) or its reuse, or the
+    refusal itself; audited as the one that stands. Anything that is not a refusal
+    (a fault: 500, 503) is answered as it is."""
+    refusal, people, checked = exc, None, False
+    if isinstance(exc, commands.Refusal):
+        refusal, people, checked = exc.error, exc.people, exc.checked
+    code = refusal_code(refusal)
+    principal = await refused_by(request, session) if code is not None else None
+    if principal is None:
+        return refusal
+    assert code is not None
+    # A body that failed validation is not looked up by its key.
+    claim = request.state.idempotency if isinstance(refusal, DomainError) else None
+    settings = request.app.state.settings
+    settled = await commands.settle(
+        session, principal=principal, code=code, audit_row=refusal_row(principal, request, code),
+        claim=claim, people=people, checked=checked,
+        identity_required=settings.identity_required)
+    if settled.instead is not None:
+        return settled.instead
+    if claim is not None and settled.record is not None:
+        try:
+            await idempotency.answer_record(session, claim, settled.record)
+        except IdempotencyKeyReused as reused:
+            # Refused for the key, and audited so, as every other route's reuse is.
+            await audit.insert(session, refusal_row(principal, request, reused.code),
+                               alone=True)
+            return reused
+        except (Replay, DomainError) as answer:
+            return answer
+    return refusal
 
 
 def _validated(field: Any, value: Any, loc: tuple[Any, ...], errors: list[Any]) -> Any:
@@ -243,9 +308,7 @@ class HotLane:
             return
         if self._routes is None:
             self._routes = self._compile()
-        # Overridden dependencies (none in huimin; a test harness might): FastAPI's way.
-        candidates = None if self.fastapi.dependency_overrides else \
-            self._routes.get(scope["method"])
+        candidates = self._routes.get(scope["method"])
         if candidates:
             path = scope["path"]
             for regex, plan in candidates:
@@ -261,11 +324,11 @@ class HotLane:
         scope["endpoint"] = plan.route.endpoint
         scope["path_params"] = path_params
         request = Request(scope, receive, send)
-        request.state.hot = True
-        if plan.options.identity_in_write:
-            request.state.identity_in_write = True
         try:
-            response = await transact(request, plan.run, write=True)
+            if plan.kind == COMMAND:
+                response = await serve(request, plan.run)
+            else:
+                response = await transact(request, plan.run, write=False)
         except Exception as exc:  # noqa: BLE001 - handed to the app's handlers
             handler = self._handler_for(exc)
             if handler is None:

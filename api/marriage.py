@@ -19,7 +19,8 @@ from api.deps import (
     LAST_DAY,
     CitizenPrincipal,
     Db,
-    Idempotent,
+    HotCitizen,
+    HotKey,
     IfMatchOnceExists,
     OfficeStaff,
     Paging,
@@ -27,7 +28,7 @@ from api.deps import (
     date_query,
     require_role,
 )
-from api.hotpath import hot
+from api.hotpath import hot, hot_read
 from api.problems import PUBLIC_RESPONSES, responses, with_headers
 from api.route import Router
 from core import errors
@@ -135,6 +136,7 @@ async def list_offices(
     summary="An office's sessions with remaining capacity (public, at most 62 days)",
     responses={**PUBLIC_RESPONSES, **{k: v for k, v in responses(
         errors.NotFound, errors.DateRangeTooLong).items() if k != 401}})
+@hot_read
 async def list_slots(
     office_id: str, session: Db,
     from_: Annotated[dt.date | None, _date_query("First date (default today, China time)",
@@ -286,10 +288,10 @@ async def remove_special_day(office_id: str, date: Annotated[dt.date, _DATE_PATH
                         errors.BookingSuspended, errors.IdempotencyKeyReused,
                         errors.ValidationFailed)
     | with_headers(201, "Location"))
-@hot(identity_in_write=True)
-async def book_appointment(body: AppointmentCreate, session: Db, principal: CitizenPrincipal,
-                           settings: SettingsDep, _idem: Idempotent) -> Response:
-    booked = await appointments.book(session, principal, settings, body, claim=_idem)
+@hot
+async def book_appointment(body: AppointmentCreate, session: Db, principal: HotCitizen,
+                           settings: SettingsDep, claim: HotKey) -> Response:
+    booked = await appointments.book(session, principal, settings, body, claim=claim)
     # Serialised once, by the service (which may have stored it as the idempotent
     # record already): FastAPI's second pass through `response_model` (kept for the
     # OpenAPI document) is skipped.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import Response
 
-from api.deps import CitizenPrincipal, Db, Idempotent, OfficeStaff, Paging, SettingsDep
+from api.deps import CitizenPrincipal, Db, HotCitizen, HotKey, OfficeStaff, Paging, SettingsDep
 from api.hotpath import hot
 from api.problems import PUBLIC_RESPONSES, responses, with_headers
 from api.route import Router
@@ -109,11 +109,11 @@ async def list_lottery_entries(lottery_id: str, session: Db,
                         errors.InvalidPreferences, errors.BookingSuspended,
                         errors.IdempotencyKeyReused, errors.ValidationFailed)
     | with_headers(201, "Location"))
-@hot(identity_in_write=True)
+@hot
 async def enter_lottery(lottery_id: str, body: LotteryEntryCreate, session: Db,
-                        principal: CitizenPrincipal, settings: SettingsDep,
-                        _idem: Idempotent) -> Response:
-    entered = await lottery.enter(session, principal, settings, lottery_id, body, claim=_idem)
+                        principal: HotCitizen, settings: SettingsDep,
+                        claim: HotKey) -> Response:
+    entered = await lottery.enter(session, principal, settings, lottery_id, body, claim=claim)
     # Serialised once, by the service (which may have stored it as the idempotent
     # record already), as for a booking.
     return Response(entered.json, status_code=201, media_type="application/json",

@@ -22,17 +22,10 @@ from api.problems import responses
 from core import prepared
 from core.clock import clock
 from core.db import Database, is_retryable
-from core.errors import (
-    ApplicantNotAParty,
-    DomainError,
-    Forbidden,
-    IdempotencyKeyReused,
-    IdentityNotVerified,
-    InvalidState,
-    NotFound,
-)
+from core.errors import DomainError, Forbidden, InvalidState, NotFound
 from core.logging import get_logger
-from services import audit, citizens, idempotency
+from core.principal import Principal
+from services import audit, idempotency
 
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 MAX_ATTEMPTS = 4
@@ -50,21 +43,23 @@ class TransactionalRoute(APIRoute):
         return handler
 
 
+Settle = Callable[[AsyncSession, Request, Exception], Awaitable[Exception]]
+
+
 async def transact(request: Request, run: Callable[[Request], Awaitable[Response]], *,
-                   write: bool) -> Response:
+                   write: bool, settle: Settle | None = None) -> Response:
     """`run(request)` in the request's one transaction (module docstring): every
-    route's, and the hot lane's (`api.hotpath`)."""
+    route's, and a hot command's (`api.hotpath`), whose refusals `settle` answers
+    (instead of the audit row every other refused write gets here)."""
     db: Database = request.app.state.db
-    attempts = MAX_ATTEMPTS
-    for attempt in range(1, attempts + 1):
+    for attempt in range(1, MAX_ATTEMPTS + 1):
         session = db.session()
         request.state.db_session = session
         request.state.idempotency = None
         try:
             response = await run(request)
             if response.status_code >= 400:
-                await _rollback(session)
-                await _check_claim(session, request)
+                await rollback(session)
                 return response
             claim = request.state.idempotency
             if claim is not None:
@@ -74,77 +69,33 @@ async def transact(request: Request, run: Callable[[Request], Awaitable[Response
                 await session.commit()
             return response
         except Exception as exc:
-            await _rollback(session)
-            if is_retryable(exc) and attempt < attempts:
+            await rollback(session)
+            if is_retryable(exc) and attempt < MAX_ATTEMPTS:
                 log.info("transaction_retry", attempt=attempt)
                 continue
-            refusal = await _identity_first(session, request, exc)
-            if await _refused(session, request, refusal, write=write) \
-                    and not prepared.idle(session):
-                await session.commit()
-            if refusal is exc:
-                raise
-            raise refusal from None
+            if settle is not None:
+                answer = await settle(session, request, exc)
+                if answer is exc:
+                    raise
+                raise answer from None
+            if write:
+                await _audit_refusal(session, request, exc)
+            raise
         finally:
             await session.close()
     raise AssertionError("unreachable")
 
 
-async def _rollback(session: AsyncSession) -> None:
-    if not prepared.idle(session):  # else nothing to undo, and the connection is kept
+async def rollback(session: AsyncSession) -> None:
+    """Undo what the request's session did, if it did anything (else the connection
+    is kept as it is)."""
+    if not prepared.idle(session):
         await session.rollback()
-
-
-async def _identity_first(session: AsyncSession, request: Request,
-                          exc: Exception) -> Exception:
-    """A request whose identity was left to its write (`api.hotpath.HotOptions`) and
-    that was refused before the write: 403 `identity_not_verified` instead, if the
-    account has no verified identity and settings require one, as the route's
-    dependencies would have answered before anything else (its idempotency key is
-    then not looked up, as it would not have been). `exc` otherwise."""
-    principal = getattr(request.state, "principal", None)
-    settings = request.app.state.settings
-    if principal is None or principal.identity_known:
-        return exc
-    if isinstance(exc, IdentityNotVerified):  # the write's own check
-        request.state.idempotency = None
-        return exc
-    if _acting_with_audit(request, exc):
-        return exc  # both identity rules are settled with the refusal (`_refused`)
-    pending = exc.applicant_blinds if isinstance(exc, DomainError) else None
-    if pending is not None:  # the applicant rule comes first: read the identity now
-        principal = request.state.principal = await citizens.resolved(session, principal)
-        try:
-            citizens.require_party(principal, pending)
-        except ApplicantNotAParty as refusal:
-            return refusal
-    if not settings.identity_required:
-        return exc
-    if isinstance(exc, DomainError):
-        if exc.status == 401 or isinstance(exc, ApplicantNotAParty):
-            return exc  # nothing comes before it, or the identity decided it already
-    elif not isinstance(exc, RequestValidationError):
-        return exc
-    principal = request.state.principal = await citizens.resolved(session, principal)
-    try:
-        citizens.require_verified(principal, settings)
-    except IdentityNotVerified as refusal:
-        request.state.idempotency = None
-        return refusal
-    return exc
-
-
-async def _check_claim(session: AsyncSession, request: Request) -> None:
-    """A refused request whose idempotency key was not looked up first (a hot
-    route's, `idempotency.begin(lock=False)`): a replay is answered as one."""
-    claim = request.state.idempotency
-    if claim is not None and not claim.checked:
-        await idempotency.check(session, claim)
 
 
 # Refusals of a write that are not audited: 401 (no known caller) and 429 (a flood
 # of refused writes must not become a flood of audit writes). Everything else the
-# route refuses is, validation included (README "Audit").
+# route refuses is, validation included (docs/api-guide.md, "How it behaves").
 UNAUDITED_STATUSES = {401, 429}
 
 
@@ -158,72 +109,34 @@ def refusal_code(exc: Exception) -> str | None:
     return None
 
 
-async def _refused(session: AsyncSession, request: Request, exc: Exception, *,
-                   write: bool) -> bool:
-    """After a refused request's rollback: its replay, if it is one (raised:
-    `_check_claim`); else the refusal audited when it is (`refusal_code`), on the
-    request's session as a transaction of its own, together with the key's look-up
-    where that is still to do. True if anything was written. (A body that is not
-    JSON is refused before the route's dependencies run: its caller is looked up
-    here.)"""
-    code = refusal_code(exc) if write else None
-    values = await _refusal_row(session, request, code) if code is not None else None
-    claim = request.state.idempotency
-    if isinstance(exc, DomainError) and claim is not None and not claim.checked:
-        try:
-            if values is not None and _acting_with_audit(request, exc):
-                # The identity left to the write, which never ran: its two rules
-                # come first, settled by the same statement (`check_acting`).
-                assert exc.applicant_blinds is not None
-                principal = request.state.principal
-                instead = await idempotency.check_acting(
-                    session, claim, audit_row=values, subject=principal.subject,
-                    blinds=exc.applicant_blinds,
-                    required=request.app.state.settings.identity_required)
-                if instead is not None:
-                    request.state.idempotency = None
-                    raise citizens.identity_refusal(instead) from None
-                return True  # the refusal stands, audited by the same statement
-            if await idempotency.check(session, claim, audit_row=values):
-                return True  # no record: the refusal stands, audited by the same statement
-        except IdempotencyKeyReused as reused:
-            # The key's record is another body's: refused for that, and audited so,
-            # as every other route's `idempotency.begin` refusal is.
-            row = await _refusal_row(session, request, reused.code)
-            if row is not None:
-                await audit.insert(session, row, alone=True)
-                if not prepared.idle(session):
-                    await session.commit()
-            raise
-    if values is None:
-        return False
-    await audit.insert(session, values, alone=True)
-    return True
-
-
-def _acting_with_audit(request: Request, exc: Exception) -> bool:
-    """Whether a refusal before the write, whose parties still await the applicant
-    rule (`DomainError.applicant_blinds`), is settled with its audit row and key
-    look-up in one statement: PostgreSQL, an audited refusal, a key not looked up
-    yet, a caller known."""
-    if not isinstance(exc, DomainError) or exc.applicant_blinds is None \
-            or exc.status in UNAUDITED_STATUSES:
-        return False
-    claim = request.state.idempotency
+async def refused_by(request: Request, session: AsyncSession) -> Principal | None:
+    """Who a refused write is audited as: the caller, if the credentials are valid
+    (a body that is not JSON is refused before the route's dependencies run: its
+    caller is looked up here)."""
     principal = getattr(request.state, "principal", None)
-    return (claim is not None and not claim.checked and principal is not None
-            and not principal.identity_known)
+    if principal is not None:
+        return principal
+    return await valid_principal(request, session, request.app.state.settings)
 
 
-async def _refusal_row(session: AsyncSession, request: Request, code: str) -> tuple | None:
-    """The audit row of a refusal with `code`, if the caller is known."""
-    principal = await valid_principal(request, session, request.app.state.settings)
-    if principal is None:
-        return None
+def refusal_row(principal: Principal, request: Request, code: str) -> tuple:
+    """The audit row of the refusal with `code`."""
     route = request.scope.get("route")
     return audit.row(principal, getattr(route, "name", None) or "write", "request",
                      next(iter(request.path_params.values()), None),
                      at=clock.now(), outcome=f"refused:{code}")
+
+
+async def _audit_refusal(session: AsyncSession, request: Request, exc: Exception) -> None:
+    """After a refused write's rollback, its audit row, as a statement of its own."""
+    code = refusal_code(exc)
+    principal = await refused_by(request, session) if code is not None else None
+    if principal is None:
+        return
+    assert code is not None
+    await audit.insert(session, refusal_row(principal, request, code), alone=True)
+    if not prepared.idle(session):
+        await session.commit()
 
 
 class Router(APIRouter):

@@ -199,10 +199,6 @@ class DomainError(Exception):
     # Parameters that are codes, each with the table that names it in both languages.
     names: ClassVar[dict[str, Names]] = {}
     headers: dict[str, str] | None = None
-    # A refusal that came before the write which was to check the account's identity
-    # (`services.citizens.leave_party_rule`): the parties' blind indexes, for the
-    # applicant rule, which comes first, to be settled with the refusal's answer.
-    applicant_blinds: list[str] | None = None
 
     def __init__(self, **params: Any) -> None:
         self.params = params

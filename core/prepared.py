@@ -110,6 +110,14 @@ class PgDriver:
         except Exception as error:
             raise self._translate(sql, error) from error
 
+    async def fetch_alone(self, sql: Sql, *args: Any) -> list[Any]:
+        """`fetch` in the transaction already open, else as a statement of its own
+        (see `fetchrow_alone`)."""
+        try:
+            return await (await self._statement(sql, begin=False)).fetch(*args)
+        except Exception as error:
+            raise self._translate(sql, error) from error
+
     async def execute(self, sql: Sql, *args: Any) -> int:
         """Run it; the number of rows it changed (or returned)."""
         try:
@@ -154,13 +162,13 @@ class LazyPgDriver:
     def _begun(self) -> bool:
         return self._session.sync_session.get_transaction() is not None
 
-    async def _alone(self, sql: Sql, args: Sequence[Any]) -> Any:
+    async def _alone(self, sql: Sql, args: Sequence[Any], *, many: bool = False) -> Any:
         try:
             conn = await self._lone.take()
             reusable = False
             try:
                 # asyncpg's own statement cache (per connection) keeps it prepared.
-                row = await conn.fetchrow(sql.postgresql, *args)
+                row = await (conn.fetch if many else conn.fetchrow)(sql.postgresql, *args)
                 reusable = True
                 return row
             except asyncpg.PostgresError as refused:
@@ -179,6 +187,11 @@ class LazyPgDriver:
         if self._begun():
             return await (await self._real()).fetchrow_alone(sql, *args)
         return await self._alone(sql, args)
+
+    async def fetch_alone(self, sql: Sql, *args: Any) -> list[Any]:
+        if self._begun():
+            return await (await self._real()).fetch_alone(sql, *args)
+        return await self._alone(sql, args, many=True)
 
     async def execute_alone(self, sql: Sql, *args: Any) -> None:
         if self._begun():

@@ -17,9 +17,13 @@ class Principal:
     # The blind index of the person a citizen account is bound to by real-name
     # verification (实名认证), when it is: then the account acts as that person.
     identity_blind: str | None = None
-    # False: `identity_blind` was not read (a hot write on PostgreSQL whose own
-    # statement reads and checks it, `api.hotpath`); `services.citizens.resolved`
-    # reads it where a decision needs it before that statement.
+    # What the identity rules (`citizen_refusal`) say of the account's writes, read
+    # with its identity: `identity_not_verified`, or None.
+    identity_refusal: str | None = None
+    # False: the account's identity was not read. Authentication reads only the
+    # token; the routes that need the caller read the identity
+    # (`api.deps.current_principal`), a hot command's write checks it in its own
+    # statement (services.commands).
     identity_known: bool = True
 
     @property

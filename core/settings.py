@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     # Who runs the migrations, when not the service's own DATABASE_URL: on
     # PostgreSQL the owner, while the service connects as the least-privilege role
-    # `huimin_app` (README "PostgreSQL").
+    # `huimin_app` (docs/running.md).
     migration_database_url: str | None = None
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "HUIMIN_REDIS_URL")

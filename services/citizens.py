@@ -3,7 +3,13 @@
 The platform's verification service binds an account to the person it verified;
 from then on the account acts as that person: the blind index of the person's
 identity number rides on the account's `Principal` (`identity_blind`), and the
-scope rules (services.scopes.own_or_party) and the booking and claim rules read it.
+scope rules (services.scopes.own_or_party) and the claim rules read it.
+
+The identity rules of a citizen's write (an unbound account writes nothing while
+identity is required; a bound account books and enters for its own person) are
+decided by one SQL function, `citizen_refusal` (citizens.sql): when the identity is
+read (`read_identity`), inside a hot command's write (`citizen_acts_for`), and when
+a hot command's refusal is settled (services.commands).
 """
 
 from __future__ import annotations
@@ -23,9 +29,11 @@ from core.writes import upsert
 from schemas.citizen import CitizenIdentity, IdentityBind, IdentityPublic, MeIdentity
 from services import audit, identity
 
-# On every citizen request (services.citizens.blind_index_of): prepared once per
-# connection, like the other statements of the hot paths.
-_BLIND_OF = Sql("SELECT id_blind_index FROM citizen_identity WHERE subject = $1")
+# On every citizen request but a hot command's (`read_identity`): the bound person's
+# blind index, and the identity rules' answer for the account's writes
+# (services/citizens.sql). Prepared once per connection.
+_IDENTITY_OF = Sql("SELECT (SELECT c.id_blind_index FROM citizen_identity AS c "
+                   "WHERE c.subject = $1), citizen_refusal($1, NULL, $2)")
 
 
 async def bind(session: AsyncSession, principal: Principal, subject: str, body: IdentityBind,
@@ -45,13 +53,6 @@ async def bind(session: AsyncSession, principal: Principal, subject: str, body: 
                           verified_at=now)
 
 
-async def blind_index_of(session: AsyncSession, subject: str) -> str | None:
-    """The blind index of the person the account is bound to, or None."""
-    db = await prepared.driver(session)
-    row = await db.fetchrow_alone(_BLIND_OF, subject)  # a read on its own: no BEGIN
-    return row[0] if row is not None else None
-
-
 async def identity_of(session: AsyncSession, subject: str) -> MeIdentity | None:
     row = (await session.execute(
         select(CitizenIdentity.name, CitizenIdentity.id_number_masked)
@@ -59,49 +60,22 @@ async def identity_of(session: AsyncSession, subject: str) -> MeIdentity | None:
     return MeIdentity(name=row[0], id_number_masked=row[1]) if row is not None else None
 
 
-def require_verified(principal: Principal, settings: Settings) -> None:
-    """With `HUIMIN_CITIZEN_IDENTITY_REQUIRED`, a citizen write from an account no
-    verifier has bound is 403 `identity_not_verified`. An identity left to the write
-    is checked there, or by `api.route` when the request is refused before it."""
-    if principal.is_citizen and settings.identity_required and principal.identity_known \
-            and principal.identity_blind is None:
-        raise IdentityNotVerified()
+def require_verified(principal: Principal) -> None:
+    """A citizen's write from an account no verifier has bound, while identity is
+    required: 403 `identity_not_verified`, as `citizen_refusal` said when the
+    identity was read (`Principal.identity_refusal`). A hot command's caller, whose
+    identity is not read, is checked by its write (services.commands)."""
+    if principal.identity_refusal is not None:
+        raise identity_refusal(principal.identity_refusal)
 
 
-def require_party(principal: Principal, blind: list[str]) -> None:
-    """A bound account books and enters for its own person (API.md): nobody who
-    merely knows two identity numbers can act in their name. An identity not read
-    yet (`Principal.identity_known`) is checked by the write (`in_write`)."""
-    if principal.identity_blind is not None and principal.identity_blind not in blind:
-        raise ApplicantNotAParty()
-
-
-def leave_party_rule(refusal: DomainError, principal: Principal, blind: list[str]) -> None:
-    """For a request refused before its write by a rule that comes after the
-    applicant rule: `require_party` now if the identity is known; else the parties
-    are noted on `refusal`, and `api.route` settles both identity rules with the
-    refusal's audit row and key look-up, in their one statement
-    (`idempotency.check_acting`), or reads the identity first where it cannot."""
-    if principal.identity_known:
-        require_party(principal, blind)
-    else:
-        refusal.applicant_blinds = list(blind)
-
-
-# The write's check of an identity left to it (`citizen_acts_for`, migration 0017):
-# its arguments, and the refusals its SQLSTATEs stand for.
-def in_write(principal: Principal, settings: Settings) -> tuple[bool, bool]:
-    """(check the identity, require one) for a write's `p_identity_check` and
-    `p_identity_required`."""
-    return (not principal.identity_known, settings.identity_required)
-
-
+# The refusals a write's check of the identity (`citizen_acts_for`) raises, by SQLSTATE.
 _WRITE_REFUSALS = {"HMIV1": IdentityNotVerified, "HMAP1": ApplicantNotAParty}
 
 
 def identity_refusal(code: str) -> DomainError:
     """The identity refusal with problem `code` (`identity_not_verified`,
-    `applicant_not_a_party`), as `idempotency.check_acting` names it."""
+    `applicant_not_a_party`), as `citizen_refusal` names it."""
     return next(error for error in _WRITE_REFUSALS.values() if error.code == code)()
 
 
@@ -111,10 +85,20 @@ def write_refusal(code: str | None) -> DomainError | None:
     return error() if error is not None else None
 
 
-async def resolved(session: AsyncSession, principal: Principal) -> Principal:
+async def resolved(session: AsyncSession, principal: Principal,
+                   settings: Settings) -> Principal:
     """The principal with its identity read, if it was left to the write
     (`Principal.identity_known`); as it is otherwise."""
     if principal.identity_known:
         return principal
-    return replace(principal, identity_blind=await blind_index_of(session, principal.subject),
+    return await read_identity(session, principal, settings)
+
+
+async def read_identity(session: AsyncSession, principal: Principal,
+                        settings: Settings) -> Principal:
+    """The citizen `principal` with its account's identity read: the bound person's
+    blind index, and what `citizen_refusal` says of the account's writes."""
+    db = await prepared.driver(session)
+    row = await db.fetchrow_alone(_IDENTITY_OF, principal.subject, settings.identity_required)
+    return replace(principal, identity_blind=row[0], identity_refusal=row[1],
                    identity_known=True)

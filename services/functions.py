@@ -2,12 +2,13 @@
 one `.sql` file beside the service it belongs to.
 
 A rule that a one-statement write needs inside the database lives there and
-nowhere else (README "Where each rule lives"); this module only reads the files.
+nowhere else (docs/architecture.md, "Where each rule lives"); this module only
+reads the files.
 `ENTITIES` is what `migrations/env.py` registers with alembic_utils, so:
 
 - `alembic revision --autogenerate` writes a migration that carries a changed
   function's whole new text (never a patch of an older migration's);
-- `alembic check` (CI) and `tests/migrations/test_functions.py` fail while the
+- `alembic check` (CI) and `tests/migrations/test_baseline.py` fail while the
   functions of a migrated database differ from these declarations.
 
 A file holds `CREATE OR REPLACE FUNCTION public.<name>(...)` and `CREATE TRIGGER`
@@ -41,6 +42,7 @@ FILES = (
     "marriage/rules.sql",
     "marriage/marriage_book.sql",
     "marriage/marriage_lottery_enter.sql",
+    "commands.sql",
 )
 
 _STATEMENT = re.compile(r"(?m)^(?=CREATE (?:OR REPLACE FUNCTION|TRIGGER) )")

@@ -34,7 +34,6 @@ from core.errors import IdempotencyInFlight, IdempotencyKeyRequired, Idempotency
 from core.prepared import Sql
 from core.protected import cipher
 from schemas.idempotency import IdempotencyRecord
-from services import audit
 
 
 class Replay(Exception):  # noqa: N818 - a signal, not an error
@@ -60,16 +59,11 @@ class Claim:
     # Set by a write that stored the record itself, in its own statement
     # (`record_values`): `complete` then has nothing left to do.
     stored: bool = False
-    # False for a hot route's claim on PostgreSQL (`begin(lock=False)`): no record
-    # was looked for. The write's own insert of the record meets an earlier one on
-    # its unique index, and a refused request looks it up (`check`) before it is
-    # answered, so a replay still gets its first response.
-    checked: bool = True
 
     def record_values(self, status: int, body: str) -> tuple:
         """The record's (request hash, status, sealed body, expires_at) for a write
-        that stores it in the same statement as its own rows (marriage booking on
-        PostgreSQL); marks the claim stored."""
+        that stores it in the same statement as its own rows (a hot command's);
+        marks the claim stored."""
         self.stored = True
         return (self.request_hash, status, seal(self.scope, self.key, body),
                 clock.now() + timedelta(hours=self.ttl_hours))
@@ -125,37 +119,6 @@ _LOCK_AND_SELECT = Sql(
     "r.request_hash, r.response_status, r.response_body, r.expires_at "
     "FROM (SELECT 1) AS one LEFT JOIN idempotency_record AS r "
     "ON r.scope = $2 AND r.key = $3")
-_SELECT = Sql("SELECT 1, request_hash, response_status, response_body, expires_at "
-              "FROM idempotency_record WHERE scope = $1 AND key = $2")
-# The key's record, and if there is none the refusal's audit row
-# (`check`); `at` and the rest as `audit.row()` gives them.
-_SELECT_OR_AUDIT = Sql(
-    "WITH r AS (SELECT request_hash, response_status, response_body, expires_at "  # noqa: S608
-    "FROM idempotency_record WHERE scope = $1 AND key = $2), "
-    f"a AS (INSERT INTO audit_event ({audit.COLUMNS}) "  # constant text
-    "SELECT $3::varchar, $4::timestamptz, $5::varchar, $6::varchar, $7::varchar, "
-    "$8::varchar, $9::varchar, $10::varchar, $11::varchar, $12::varchar, $13::varchar "
-    "WHERE NOT EXISTS (SELECT 1 FROM r)) "
-    "SELECT 1, request_hash, response_status, response_body, expires_at FROM r")
-# The same, for a refusal that came before the write which was to
-# check the account's identity (`check_acting`): that check first, in this one
-# statement. $14 the account, $15 the parties' blind indexes, $16 identity required.
-# An account without a verified identity where one is required is refused for that
-# and its key is not looked up; a bound person who is not a party is refused for
-# that, its key looked up as for any refusal; the audit row says which.
-_SELECT_OR_AUDIT_ACTING = Sql(
-    "WITH v AS (SELECT citizen_refusal($14::varchar, $15::varchar[], $16::boolean) "  # noqa: S608 - constant text
-    "AS instead), "
-    "r AS (SELECT request_hash, response_status, response_body, expires_at "
-    "FROM idempotency_record WHERE scope = $1 AND key = $2 "
-    "AND (SELECT instead FROM v) IS DISTINCT FROM 'identity_not_verified'), "
-    f"a AS (INSERT INTO audit_event ({audit.COLUMNS}) "  # constant text
-    "SELECT $3::varchar, $4::timestamptz, $5::varchar, $6::varchar, $7::varchar, "
-    "$8::varchar, $9::varchar, $10::varchar, $11::varchar, "
-    "coalesce('refused:' || v.instead, $12::varchar), $13::varchar "
-    "FROM v WHERE NOT EXISTS (SELECT 1 FROM r)) "
-    "SELECT v.instead, r.request_hash, r.response_status, r.response_body, r.expires_at "
-    "FROM v LEFT JOIN r ON true")
 _DELETE = Sql("DELETE FROM idempotency_record WHERE scope = $1 AND key = $2")
 # The record, stored with the write (services/idempotency.sql, which the
 # one-statement writes call too).
@@ -164,30 +127,17 @@ IN_FLIGHT = "HMIF1"  # idempotency_store: the key has a record already
 
 
 async def begin(session: AsyncSession, *, scope: str, key: str, request_hash: str,
-                ttl_hours: int, lock: bool = True) -> Claim:
+                ttl_hours: int) -> Claim:
     """Claim (scope, key) for this request, or raise Replay / reuse / in-flight.
 
     Nothing is written here: the record is inserted by `complete`, with the
     response, in the same transaction as the write. While the first request
-    runs, the advisory lock stands for it.
-    `lock=False` (a hot route, `api.hotpath`, whose write stores the record in its
-    own statement): nothing is read here at all. A first request
-    writes its record; a retry's write meets that record on the unique index, and
-    every refused hot request (that one included) calls `check` before it is
-    answered: it replays, or is refused for reuse, exactly as a read here would
-    have.
-    """
+    runs, the advisory lock stands for it."""
     db = await prepared.driver(session)
-    if not lock:
-        return Claim(scope=scope, key=key, request_hash=request_hash, ttl_hours=ttl_hours,
-                     checked=False)
-    else:
-        row = await db.fetchrow(_LOCK_AND_SELECT, f"idem:{scope}:{key}", scope, key)
-        if not row[0]:
-            raise IdempotencyInFlight()
-        if row[1] is None:
-            row = None
-    if row is not None:
+    row = await db.fetchrow(_LOCK_AND_SELECT, f"idem:{scope}:{key}", scope, key)
+    if not row[0]:
+        raise IdempotencyInFlight()
+    if row[1] is not None:
         _, stored_hash, status, body, expires_at = row
         if expires_at <= clock.now():
             await db.execute(_DELETE, scope, key)
@@ -198,48 +148,23 @@ async def begin(session: AsyncSession, *, scope: str, key: str, request_hash: st
     return Claim(scope=scope, key=key, request_hash=request_hash, ttl_hours=ttl_hours)
 
 
-async def check(session: AsyncSession, claim: Claim, *,
-                audit_row: tuple | None = None) -> bool:
-    """For a claim `begin` did not look up (`checked` False), once its request has
-    been refused: raise Replay or IdempotencyKeyReused if the key has a record, 409
-    in flight if it has an expired one (removed here, so the client's retry runs
-    afresh); return if it has none, and the refusal stands. `audit_row` (an
-    `audit.row()` of the refusal): written by the same statement when the key has
-    no record; True then (a refusal of a full session costs one round trip after
-    the read, not two)."""
-    db = await prepared.driver(session)
-    if audit_row is not None:
-        row = await db.fetchrow_alone(_SELECT_OR_AUDIT, claim.scope, claim.key, *audit_row)
-    else:
-        row = await db.fetchrow_alone(_SELECT, claim.scope, claim.key)
-    claim.checked = True
-    if row is None:
-        return audit_row is not None
-    await _settle(db, claim, row[1:])
+def claim(*, scope: str, key: str, request_hash: str, ttl_hours: int) -> Claim:
+    """A hot command's claim: nothing is read. Its write stores the record in its own
+    statement (`idempotency_store`), where an earlier record of the key refuses it,
+    and a refused command looks the key up as it is settled (services.commands), so
+    a retry still gets the first answer."""
+    return Claim(scope=scope, key=key, request_hash=request_hash, ttl_hours=ttl_hours)
 
 
-async def check_acting(session: AsyncSession, claim: Claim, *, audit_row: tuple,
-                       subject: str, blinds: list[str], required: bool) -> str | None:
-    """`check` with its audit row, for a refusal that came before the
-    write which was to check the account's identity: that check first, in the same
-    statement. Returns the identity refusal that stands instead
-    (`identity_not_verified`, `applicant_not_a_party`), None if the refusal stands;
-    raises as `check` does when the key has a record (never for an account that
-    has no verified identity where one is required: its key is not looked up).
-    The audit row is written, saying which refusal, unless the key has a record."""
-    db = await prepared.driver(session)
-    row = await db.fetchrow_alone(_SELECT_OR_AUDIT_ACTING, claim.scope, claim.key,
-                                  *audit_row, subject, blinds, required)
-    claim.checked = True
-    if row[1] is not None:
-        await _settle(db, claim, row[1:])
-    return row[0]
-
-
-async def _settle(db: prepared.Driver, claim: Claim, record: Sequence[Any]) -> NoReturn:
-    """The key's record found by `check`: replayed, reused or expired (raises)."""
+async def answer_record(session: AsyncSession, claim: Claim,
+                        record: Sequence[Any]) -> NoReturn:
+    """A refused hot command's key has a record (services.commands.settle): its first
+    answer replayed, or the key's reuse with another body refused; an expired record
+    is removed and the request told to try again (409 in flight), so the retry runs
+    afresh."""
     stored_hash, status, body, expires_at = record
     if expires_at <= clock.now():
+        db = await prepared.driver(session)
         await db.execute_alone(_DELETE, claim.scope, claim.key)
         raise IdempotencyInFlight()
     if stored_hash != claim.request_hash:

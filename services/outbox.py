@@ -61,7 +61,7 @@ _NAMES = tuple(c.strip() for c in COLUMNS.split(","))
 
 
 def as_json(rows: Iterable[tuple | None]) -> str | None:
-    """Events (`EventType.row()`) as `record_writes` (services/records.sql) takes them:
+    """Events (`Events.row()`) as `record_writes` (services/records.sql) takes them:
     a JSON array of objects; None when there are none (the outbox is off, or the
     write emits nothing)."""
     kept = [dict(zip(_NAMES, r, strict=True)) for r in rows if r is not None]

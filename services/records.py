@@ -5,9 +5,9 @@ write their rows, their audit rows and their outbox events together, so that the
 three commit or vanish together and no write waits on a second round trip. The
 SQL side is one function, `record_writes` (services/records.sql), which every
 such write calls last (and `audit.insert` for every other audit row); the rows
-themselves are `audit.row()` and `EventType.row()`, turned into its two JSON
-arguments by `audit.as_json` and `outbox.as_json`. No write inserts into
-`audit_event` or `outbox_event` by hand.
+themselves are `audit.row()` and `outbox.Events.row()`, turned into its two JSON
+arguments by `audit.as_json` and `outbox.as_json`. (An event of the generic routes
+goes in through `outbox.Events.emit`, in the request's transaction.)
 """
 
 from __future__ import annotations

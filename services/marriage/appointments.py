@@ -72,6 +72,7 @@ from services import (
     audit,
     capacity,
     citizens,
+    commands,
     idempotency,
     identity,
     organisations,
@@ -204,14 +205,23 @@ WHERE s.office_id = $1
 # Every write of a booking in one call of `marriage_book`
 # (services/marriage/marriage_book.sql), outside any transaction block. A refusal
 # raises (`rules.write_refusal`) and nothing of it is kept.
-_BOOK = Sql("SELECT marriage_book(" + ", ".join(f"${n}" for n in range(1, 39)) + ")")
+_BOOK = Sql("SELECT marriage_book(" + ", ".join(f"${n}" for n in range(1, 38)) + ")")
 _RECHECK = "40001"  # what was read changed: the request runs again (api.route)
 
 
 async def book(session: AsyncSession, principal: Principal, settings: Settings,
                body: AppointmentCreate, claim: idempotency.Claim | None = None) -> Booked:
-    """Book, and the 201 body. The write is one statement that also stores
-    `claim`'s record of that body (`marriage_book`)."""
+    """Book, and the 201 body: a hot command (services.commands). The write is one
+    statement that also stores `claim`'s record of that body (`marriage_book`); a
+    refusal is a `commands.Refusal`."""
+    try:
+        return await _book(session, principal, settings, body, claim)
+    except DomainError as refusal:  # before the write, and before the people are known
+        raise commands.Refusal(refusal) from None
+
+
+async def _book(session: AsyncSession, principal: Principal, settings: Settings,
+                body: AppointmentCreate, claim: idempotency.Claim | None) -> Booked:
     parsed = calendar.parse_slot_id(body.slot_id)
     if parsed is None:
         raise NotFound(what="slot")
@@ -268,15 +278,14 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
     starts_at, ends_at = held.starts_at, held.ends_at
     if party_error is not None:
         raise party_error
-    if body.kind == AppointmentKind.divorce_confirmation:
-        principal = await citizens.resolved(session, principal)  # the case's rules read it
-    citizens.require_party(principal, blind)  # if the identity is known yet
     slot_id = held.slot_id
     case_id = None
     try:
         if body.kind == AppointmentKind.divorce_confirmation:
             assert body.divorce_case_id is not None
-            case = await divorce.case_for_confirmation(session, principal, settings,
+            # The case's rules read the account's person.
+            reader = await citizens.resolved(session, principal, settings)
+            case = await divorce.case_for_confirmation(session, reader, settings,
                                                        body.divorce_case_id, blind, day)
             case_id = case.id
         if row.full or held.capacity < 1 or (cached and capacity.known_full(slot_id)):
@@ -284,10 +293,9 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
             # given back since is found by the next request).
             raise SlotFull()
     except DomainError as refusal:
-        # Refused before the write that would have checked the identity: as if it
-        # had been read, the applicant rule first (settled by api.route if unread).
-        citizens.leave_party_rule(refusal, principal, blind)
-        raise
+        # Before the write, which checks the identity rules first: they are settled
+        # with the refusal (the applicant rule, which needs the people, first).
+        raise commands.Refusal(refusal, people=blind) from None
     protected = [identity.protect(i, settings, blind_index=b) for i, b in zip(ids, blind,
                                                                                strict=True)]
     phones = [PHONE.protect_clean(c, settings) if c is not None else None for c in phones_clean]
@@ -351,13 +359,13 @@ async def _write(db: prepared.Driver, settings: Settings, principal: Principal,
                  claim: idempotency.Claim | None, answer: str, row: _SlotRead, capacity_: int,
                  a: dict[str, Any], blind: list[str], parties: list[dict[str, Any]],
                  audit_row: tuple, event_row: tuple | None) -> None:
-    """One call of `marriage_book`, with the idempotent record of this very answer.
-    An identity left unread (`Principal.identity_known`) is checked there first."""
+    """One call of `marriage_book`, with the idempotent record of this very answer;
+    the account's identity rules are checked there first."""
     record = claim.record_values(201, answer) if claim is not None else (None,) * 4
     try:
         await db.fetchrow_alone(
             _BOOK,
-            principal.subject, *citizens.in_write(principal, settings),
+            principal.subject, settings.identity_required,
             claim.scope if claim else None, claim.key if claim else None, *record,
             a["office_id"], a["session_date"], row.version, row.closed, row.special_text,
             row.lottery_id, row.org_version,
@@ -379,7 +387,7 @@ async def _write(db: prepared.Driver, settings: Settings, principal: Principal,
             office_days.forget(a["office_id"], a["session_date"])
         refusal = rules.write_refusal(exc, blind)
         if refusal is not None:
-            raise refusal from None
+            raise commands.Refusal(refusal, people=blind, checked=True) from None
         raise
 
 

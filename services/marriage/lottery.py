@@ -69,7 +69,7 @@ from schemas.marriage_lottery import (
     MarriageLotteryEntrant,
     MarriageLotteryEntry,
 )
-from services import audit, capacity, citizens, idempotency, identity, records, scopes
+from services import audit, capacity, commands, idempotency, identity, records, scopes
 from services.marriage import calendar, events, lottery_order, office_days, rules, schedules
 from services.marriage.calendar import Session
 
@@ -282,7 +282,7 @@ WHERE l.id = $1
 # (services/marriage/marriage_lottery_enter.sql), outside any transaction block. A
 # refusal raises (`rules.write_refusal`); nothing of it is kept.
 _ENTER = Sql("SELECT marriage_lottery_enter("
-             + ", ".join(f"${n}" for n in range(1, 30)) + ")")
+             + ", ".join(f"${n}" for n in range(1, 29)) + ")")
 _RECHECK = "40001"
 _HOLD = Sql("SELECT marriage_hold($1, $2, $3, $4)")
 _RECORD = Sql("SELECT record_writes($1, $2)")
@@ -367,12 +367,12 @@ class _EntryWrite(NamedTuple):
 async def _write(db: Any, settings: Settings, principal: Principal, w: _EntryWrite,
                  blind: list[str]) -> None:
     """One call of `marriage_lottery_enter`, with the idempotent record of this very
-    answer. An identity left unread is checked there first."""
+    answer; the account's identity rules are checked there first."""
     claim = w.claim
     record = claim.record_values(201, w.answer) if claim is not None else (None,) * 4
     try:
         await db.fetchrow_alone(
-            _ENTER, principal.subject, *citizens.in_write(principal, settings),
+            _ENTER, principal.subject, settings.identity_required,
             claim.scope if claim else None, claim.key if claim else None, *record,
             w.lottery_id, w.read.office_id, w.read.version, w.read.closed, w.read.special_text,
             *rules.suspension_terms(settings),
@@ -382,14 +382,12 @@ async def _write(db: Any, settings: Settings, principal: Principal, w: _EntryWri
     except DBAPIError as exc:
         if claim is not None:
             claim.stored = False  # nothing of it was kept
-        if is_unique_violation(exc):
-            raise DuplicateEntry() from None
         if sqlstate(exc) == _RECHECK:  # the lottery or its day changed: read afresh, run again
             office_days.LOTTERIES.forget(w.lottery_id)
             raise
-        refusal = rules.write_refusal(exc, blind)
+        refusal = DuplicateEntry() if is_unique_violation(exc) else rules.write_refusal(exc, blind)
         if refusal is not None:
-            raise refusal from None
+            raise commands.Refusal(refusal, people=blind, checked=True) from None
         raise
 
 
@@ -401,8 +399,18 @@ class Entered(NamedTuple):
 async def enter(session: AsyncSession, principal: Principal, settings: Settings,
                 lottery_id: str, body: LotteryEntryCreate,
                 claim: idempotency.Claim | None = None) -> Entered:
-    """Enter, and the 201 body. The write is one statement that also stores
-    `claim`'s record of that body (`marriage_lottery_enter`)."""
+    """Enter, and the 201 body: a hot command (services.commands). The write is one
+    statement that also stores `claim`'s record of that body
+    (`marriage_lottery_enter`); a refusal is a `commands.Refusal`."""
+    try:
+        return await _enter(session, principal, settings, lottery_id, body, claim)
+    except DomainError as refusal:  # before the write, and before the people are known
+        raise commands.Refusal(refusal) from None
+
+
+async def _enter(session: AsyncSession, principal: Principal, settings: Settings,
+                 lottery_id: str, body: LotteryEntryCreate,
+                 claim: idempotency.Claim | None) -> Entered:
     now = clock.now()
     # The numbers are parsed first (the blind indexes ride along with the read); their
     # errors, like the rules', are said after the lottery's own (a missing or closed
@@ -436,17 +444,10 @@ async def enter(session: AsyncSession, principal: Principal, settings: Settings,
     if party_error is not None:
         raise party_error
     rules.check_parties(body.kind, body.parties, read.day, settings)
-    # As in booking (appointments.book): a bound account enters for its own person,
-    # never for two people whose numbers it merely knows.
-    citizens.require_party(principal, blind)  # if the identity is known yet
-    try:
-        if bad_prefs is not None:
-            raise bad_prefs
-    except DomainError as refusal:
-        # Refused before the write that would have checked the identity: as if it
-        # had been read, the applicant rule first (settled by api.route if unread).
-        citizens.leave_party_rule(refusal, principal, blind)
-        raise
+    if bad_prefs is not None:
+        # Before the write, which checks the identity rules first: they are settled
+        # with the refusal (the applicant rule, which needs the people, first).
+        raise commands.Refusal(bad_prefs, people=blind)
     entry_id = new_id("mlen")
     entrants = [(new_id("mlep"), p.name, prot.encrypted, prot.blind_index, prot.masked,
                  phone.encrypted if phone else None, phone.masked if phone else None)

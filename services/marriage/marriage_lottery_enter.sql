@@ -1,8 +1,8 @@
 -- A lottery entry, the whole write in one statement
 -- (services.marriage.lottery.enter), sent outside any transaction block:
 --
--- 1. the account's identity rules, when the request did not read them
---    (citizen_acts_for), and the idempotency record (idempotency_store);
+-- 1. the account's identity rules (citizen_acts_for), and the idempotency record
+--    (idempotency_store);
 -- 2. the lottery's lock, shared (the draw and a cancellation take it exclusive),
 --    and the lottery still open: else 40001, and the request runs again from a
 --    fresh read;
@@ -14,7 +14,7 @@
 --    row (record_writes).
 -- Any refusal raises, so nothing of the entry is kept.
 CREATE OR REPLACE FUNCTION public.marriage_lottery_enter(
-  p_owner varchar, p_identity_check boolean, p_identity_required boolean,
+  p_owner varchar, p_identity_required boolean,
   p_scope varchar, p_key varchar, p_request_hash varchar, p_status integer, p_body text,
   p_idem_expires timestamptz,
   p_lottery varchar, p_office varchar, p_version integer, p_closed boolean, p_special text,
@@ -23,13 +23,13 @@ CREATE OR REPLACE FUNCTION public.marriage_lottery_enter(
   p_blinds varchar[], p_party_ids varchar[], p_names varchar[], p_enc varchar[],
   p_masked varchar[], p_phone_enc varchar[], p_phone_masked varchar[],
   p_audits json)
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql
+-- Generic plans and index look-ups only, as marriage_book.sql says why.
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $$
 DECLARE
   v_day date;
 BEGIN
-  IF p_identity_check THEN
-    PERFORM citizen_acts_for(p_owner, p_blinds, p_identity_required);
-  END IF;
+  PERFORM citizen_acts_for(p_owner, p_blinds, p_identity_required);
   PERFORM idempotency_store(p_scope, p_key, p_request_hash, p_status, p_body, p_now,
                             p_idem_expires);
 

@@ -1,14 +1,14 @@
-"""What booking and lottery entry on PostgreSQL last read of an office's day, kept
+"""What booking and lottery entry last read of an office's day, kept
 per process (`services.kept`).
 
 The booking of a peak day read the office's schedule on every request: its
 sessions, window, closure, special day, lottery and contact, the same for every
 couple. `services.marriage.appointments.book` keeps what it read here and reuses
-it; it is never trusted: `marriage_book` (migrations 0013 and 0015) compares each
-part with the database under the office's schedule lock and refuses a stale one
-(SQLSTATE 40001), which forgets the day here and runs the request again. A lottery
-entry keeps its lottery's read the same way (`LOTTERIES`, checked again by
-`marriage_lottery_enter`, migration 0018). A change made by this process
+it; it is never trusted: `marriage_book` (marriage_book.sql) compares each part
+with the database under the office's schedule lock (`marriage_day_unchanged`) and
+refuses a stale one (SQLSTATE 40001), which forgets the day here and runs the
+request again. A lottery entry keeps its lottery's read the same way (`LOTTERIES`,
+checked again by `marriage_lottery_enter`). A change made by this process
 (`services.marriage.schedules`, which takes that lock exclusive) forgets the
 office at once, so its next booking or entry reads afresh instead of being re-run.
 Nothing personal is kept: the people's no-shows, holds and the session's seats are

@@ -1,6 +1,8 @@
 -- The marriage rules that look at the people and the office's day, shared by the
 -- one-statement writes `marriage_book` (first-come booking) and
 -- `marriage_lottery_enter` (lottery entries), and by the draw (services.marriage).
+-- (PL/pgSQL throughout: the plans are kept per session; services/citizens.sql says
+-- why.)
 
 -- The no-show suspension (DOMAIN.md 1): `p_limit` no-shows within `p_window_days`
 -- suspend a person for `p_suspension_days` from the last of them. The end of the
@@ -8,19 +10,26 @@
 CREATE OR REPLACE FUNCTION public.marriage_suspended_until(
   p_blinds varchar[], p_now timestamptz, p_window_days integer, p_limit integer,
   p_suspension_days integer)
-RETURNS timestamptz LANGUAGE sql STABLE AS $$
-  WITH shows AS (
-    SELECT p.id_blind_index AS person, a.no_show_at AS at
-    FROM marriage_party AS p JOIN marriage_appointment AS a ON a.id = p.appointment_id
-    WHERE p.id_blind_index = ANY (p_blinds) AND a.status = 'no_show'
-      AND a.no_show_at >= p_now - make_interval(days => p_window_days + p_suspension_days))
-  SELECT max(t.at + make_interval(days => p_suspension_days))
-  FROM shows AS t
-  WHERE t.at + make_interval(days => p_suspension_days) > p_now
-    AND (SELECT count(*) FROM shows AS u
-         WHERE u.person = t.person AND u.at <= t.at
-           AND u.at > t.at - make_interval(days => p_window_days)) >= p_limit
-$$;
+RETURNS timestamptz LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  -- From the people's own appointments (their parties, by the blind index), which
+  -- are few, whatever the number of appointments and no-shows in the table.
+  RETURN (
+    WITH mine AS MATERIALIZED (
+      SELECT p.id_blind_index AS person, p.appointment_id FROM marriage_party AS p
+      WHERE p.id_blind_index = ANY (p_blinds)),
+    shows AS MATERIALIZED (
+      SELECT m.person, a.no_show_at AS at
+      FROM mine AS m JOIN marriage_appointment AS a ON a.id = m.appointment_id
+      WHERE a.status = 'no_show'
+        AND a.no_show_at >= p_now - make_interval(days => p_window_days + p_suspension_days))
+    SELECT max(t.at + make_interval(days => p_suspension_days))
+    FROM shows AS t
+    WHERE t.at + make_interval(days => p_suspension_days) > p_now
+      AND (SELECT count(*) FROM shows AS u
+           WHERE u.person = t.person AND u.at <= t.at
+             AND u.at > t.at - make_interval(days => p_window_days)) >= p_limit);
+END $$;
 
 -- The same, raised inside a write: SQLSTATE HMNS1, 422 `booking_suspended`, the
 -- suspension's end (ISO 8601) as DETAIL.

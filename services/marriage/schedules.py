@@ -8,16 +8,10 @@ import datetime as dt
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from sqlalchemy import (
     JSON,
-    CompoundSelect,
-    Date,
-    Integer,
-    String,
-    bindparam,
     cast,
     delete,
     literal,
@@ -37,6 +31,7 @@ from core.errors import (
     ScheduleNotSet,
 )
 from core.ids import new_id
+from core.prepared import Sql
 from core.principal import Principal
 from core.settings import Settings
 from core.writes import insert_if_absent, versioned_update
@@ -53,7 +48,6 @@ from schemas.marriage import (
     SpecialDayCreate,
     WeeklyScheduleUpdate,
 )
-from schemas.marriage_lottery import MarriageLottery
 from schemas.organisation import Organisation, OrgKind
 from services import audit, capacity, divisions, organisations, stranding
 from services.etag import etag
@@ -434,76 +428,71 @@ async def load_calendar(session: AsyncSession, schedule: MarriageSchedule, first
 
 
 # What a day's slots look like depends only on the office's weekly sessions, the
-# date (China's calendar), and the office's closure and special sessions of that
-# date: the ids, times and the constant start of each slot's JSON are computed once
-# per such combination and kept here (bounded). The key holds the weekly sessions
-# themselves (as JSON text), so no change to them can be missed.
-_DayKey = tuple[str, str, dt.date, bool, Any, int]
+# date (China's calendar), the office's closure and special sessions of that date,
+# and its cancellation deadline: the ids, times and the constant parts of each
+# slot's JSON are computed once per such combination and kept here (bounded). The
+# key holds the sessions themselves (as the JSON text the database keeps), so no
+# change to them can be missed.
+_DayKey = tuple[str, str, dt.date, bool, str | None, int, int]
+# (JSON up to `"capacity":`, slot id, schedule capacity, date, UTC start, the JSON
+# after `"bookable":...`)
 _DaySlots = tuple[tuple[str, str, int, dt.date, dt.datetime, str], ...]
 _DAY_CACHE: dict[_DayKey, _DaySlots] = {}
 _DAY_CACHE_MAX = 20_000
 
 
-def _day_slots(office_id: str, weekly_key: str, weekly: list[dict[str, Any]], day: dt.date,
-               closed: bool, special: list[dict[str, Any]] | None) -> _DaySlots:
-    """(JSON up to `"capacity":`, slot id, schedule capacity, date, UTC start, JSON of
-    the calendar's source) of each session held on `day`, earliest first."""
-    special_key = (None if special is None
-                   else tuple((x["start"], x["end"], x["capacity"]) for x in special))
-    key = (office_id, weekly_key, day, closed, special_key, calendar.generation())
+def _day_slots(office_id: str, weekly_text: str, day: dt.date, closed: bool,
+               special_text: str | None, cancel_hours: int) -> _DaySlots:
+    """Each session held on `day`, earliest first, as `_DaySlots` says."""
+    key = (office_id, weekly_text, day, closed, special_text, cancel_hours,
+           calendar.generation())
     hit = _DAY_CACHE.get(key)
     if hit is not None:
         return hit
     out = []
     source = json.dumps(calendar.calendar_source(day))
-    for sess in calendar.sessions_on(office_id, day, weekly, closed, special):
+    special = json.loads(special_text) if special_text is not None else None
+    for sess in calendar.sessions_on(office_id, day, calendar.week_of(weekly_text), closed,
+                                     special):
         sid = sess.slot_id
         head = (f'{{"slot_id":{json.dumps(sid, ensure_ascii=False)},"date":"{day.isoformat()}",'
                 f'"start":{json.dumps(sess.start, ensure_ascii=False)},'
                 f'"end":{json.dumps(sess.end, ensure_ascii=False)},"capacity":')
-        out.append((head, sid, sess.capacity, day, sess.starts_at, source))
+        deadline = (sess.starts_at - dt.timedelta(hours=cancel_hours)).astimezone(CHINA_TZ)
+        tail = f',"cancel_deadline_at":"{deadline.isoformat()}","calendar_source":{source}}}'
+        out.append((head, sid, sess.capacity, day, sess.starts_at, tail))
     if len(_DAY_CACHE) >= _DAY_CACHE_MAX:
         _DAY_CACHE.clear()
     _DAY_CACHE[key] = result = tuple(out)
     return result
 
 
-@cache
-def _slots_read() -> CompoundSelect:
-    """Everything a slot listing reads, in one round trip, built once: the schedule
-    (`n1`, `n2`, `n3` = booking_opens_days_ahead, min_notice_hours,
-    cancel_deadline_hours), the closures, special days and dates held by a lottery
-    in [:first, :last], and the seat rows with ids in [:lo, :hi) (one
-    range scan on the primary key: slot ids sort by date, then start)."""
-    office_id, first, last = bindparam("office_id"), bindparam("first"), bindparam("last")
-    no_day, no_sessions = cast(null(), Date), cast(null(), JSON)
-    no_id, no_n = cast(null(), String), cast(null(), Integer)
-    return union_all(
-        select(literal("schedule").label("what"), no_day.label("day"),
-               MarriageSchedule.sessions.label("sessions"), no_id.label("id"),
-               MarriageSchedule.booking_opens_days_ahead.label("n1"),
-               MarriageSchedule.min_notice_hours.label("n2"),
-               MarriageSchedule.cancel_deadline_hours.label("n3"),
-               ).where(MarriageSchedule.office_id == office_id),
-        select(literal("closed"), MarriageClosure.closure_date, no_sessions, no_id, no_n, no_n,
-               no_n,
-               ).where(MarriageClosure.office_id == office_id,
-                       MarriageClosure.closure_date >= first,
-                       MarriageClosure.closure_date <= last),
-        select(literal("special"), MarriageSpecialDay.special_date, MarriageSpecialDay.sessions,
-               no_id, no_n, no_n, no_n,
-               ).where(MarriageSpecialDay.office_id == office_id,
-                       MarriageSpecialDay.special_date >= first,
-                       MarriageSpecialDay.special_date <= last),
-        select(literal("lottery"), MarriageLottery.lottery_date, no_sessions, no_id, no_n, no_n,
-               no_n,
-               ).where(MarriageLottery.office_id == office_id,
-                       MarriageLottery.status == "scheduled",
-                       MarriageLottery.lottery_date >= first,
-                       MarriageLottery.lottery_date <= last),
-        select(literal("seat"), no_day, no_sessions,
-               *capacity.rows_between(bindparam("lo"), bindparam("hi")).subquery().c, no_n),
-    )
+# Everything a slot listing reads, in one round trip, prepared once per connection
+# (core.prepared) and sent on its own: the schedule (`n1`, `n2`, `n3` =
+# booking_opens_days_ahead, min_notice_hours, cancel_deadline_hours), the closures,
+# special days and dates held by a lottery in [$2, $3], and the seat rows with ids in
+# [$4, $5) (one range scan on the primary key: slot ids sort by date, then start).
+_SLOTS_READ = Sql("""
+SELECT 'schedule', NULL::date, s.sessions::text, NULL::varchar,
+       s.booking_opens_days_ahead, s.min_notice_hours, s.cancel_deadline_hours
+FROM marriage_schedule AS s WHERE s.office_id = $1
+UNION ALL
+SELECT 'closed', c.closure_date, NULL, NULL, NULL, NULL, NULL
+FROM marriage_closure AS c
+WHERE c.office_id = $1 AND c.closure_date >= $2 AND c.closure_date <= $3
+UNION ALL
+SELECT 'special', d.special_date, d.sessions::text, NULL, NULL, NULL, NULL
+FROM marriage_special_day AS d
+WHERE d.office_id = $1 AND d.special_date >= $2 AND d.special_date <= $3
+UNION ALL
+SELECT 'lottery', l.lottery_date, NULL, NULL, NULL, NULL, NULL
+FROM marriage_lottery AS l
+WHERE l.office_id = $1 AND l.status = 'scheduled' AND l.lottery_date >= $2
+  AND l.lottery_date <= $3
+UNION ALL
+SELECT 'seat', NULL, NULL, cs.id, cs.capacity, cs.booked, NULL
+FROM capacity_slot AS cs WHERE cs.id >= $4 AND cs.id < $5
+""")
 
 
 async def list_slots(session: AsyncSession, office_id: str, first: dt.date | None,
@@ -517,21 +506,20 @@ async def list_slots(session: AsyncSession, office_id: str, first: dt.date | Non
     if last < first or (last - first).days + 1 > MAX_SLOT_RANGE_DAYS:
         raise DateRangeTooLong(days=MAX_SLOT_RANGE_DAYS)
     await official_calendar.refresh(session)
-    rows = (await session.execute(_slots_read(), {
-        "office_id": office_id, "first": first, "last": last,
-        "lo": calendar.slot_prefix(office_id, first),
-        "hi": calendar.slot_prefix(office_id, last + dt.timedelta(days=1))})).all()
-    weekly: list[dict[str, Any]] | None = None
+    db = await prepared.driver(session)
+    rows = await db.fetch_alone(
+        _SLOTS_READ, office_id, first, last, calendar.slot_prefix(office_id, first),
+        calendar.slot_prefix(office_id, last + dt.timedelta(days=1)))
+    weekly: str | None = None
     opens_days = notice_hours = cancel_hours = 0
     closed: set[dt.date] = set()
-    specials: dict[dt.date, list[dict[str, Any]]] = {}
+    specials: dict[dt.date, str] = {}
     used: dict[str, tuple[int, int]] = {}
     lottery_days: set[dt.date] = set()  # released by lottery: not bookable first-come
     for what, day, sessions, sid, n1, n2, n3 in rows:
         if what == "seat":
             used[sid] = (n1, n2)
-            continue
-        if what == "schedule":
+        elif what == "schedule":
             weekly, opens_days, notice_hours, cancel_hours = sessions, n1, n2, n3
         elif what == "closed":
             closed.add(day)
@@ -542,25 +530,41 @@ async def list_slots(session: AsyncSession, office_id: str, first: dt.date | Non
     if weekly is None:
         await organisations.get(session, office_id, kind=OrgKind.registration_office)
         return b'{"items":[]}'
-    weekly_key = json.dumps(weekly, sort_keys=True)
     # bookable_now, per slot: released by date, and now <= starts_at - notice.
     released_until = today + dt.timedelta(days=opens_days)
     latest_start_needed = clock.now() + dt.timedelta(hours=notice_hours)
-    cancel_before = dt.timedelta(hours=cancel_hours)
     parts: list[str] = []
-    for day in calendar.daterange(first, last):
-        for head, sid, slot_capacity, sdate, starts_at, source in _day_slots(
-                office_id, weekly_key, weekly, day, day in closed, specials.get(day)):
-            units, booked = used.get(sid, (slot_capacity, 0))
-            remaining = max(units - booked, 0)
-            bookable = (remaining > 0 and sdate <= released_until
-                        and latest_start_needed <= starts_at and sdate not in lottery_days)
-            deadline = (starts_at - cancel_before).astimezone(CHINA_TZ).isoformat()
-            parts.append(f'{head}{units},"remaining":{remaining},'
-                         f'"bookable":{"true" if bookable else "false"},'
-                         f'"cancel_deadline_at":"{deadline}",'
-                         f'"calendar_source":{source}}}')
+    for head, sid, slot_capacity, sdate, starts_at, tail in _range_slots(
+            office_id, first, last, weekly, frozenset(closed), specials, cancel_hours):
+        units, booked = used.get(sid, (slot_capacity, 0))
+        remaining = max(units - booked, 0)
+        bookable = (remaining > 0 and sdate <= released_until
+                    and latest_start_needed <= starts_at and sdate not in lottery_days)
+        parts.append(f'{head}{units},"remaining":{remaining},'
+                     f'"bookable":{"true" if bookable else "false"}{tail}')
     return ('{"items":[' + ",".join(parts) + "]}").encode()
+
+
+# The slots of a whole range, from the days' (`_day_slots`): what a listing walks.
+_RANGE_CACHE: dict[tuple, _DaySlots] = {}
+_RANGE_CACHE_MAX = 2_000
+
+
+def _range_slots(office_id: str, first: dt.date, last: dt.date, weekly: str,
+                 closed: frozenset[dt.date], specials: dict[dt.date, str],
+                 cancel_hours: int) -> _DaySlots:
+    key = (office_id, first, last, weekly, closed, tuple(sorted(specials.items())),
+           cancel_hours, calendar.generation())
+    hit = _RANGE_CACHE.get(key)
+    if hit is not None:
+        return hit
+    found = tuple(slot for day in calendar.daterange(first, last)
+                  for slot in _day_slots(office_id, weekly, day, day in closed,
+                                         specials.get(day), cancel_hours))
+    if len(_RANGE_CACHE) >= _RANGE_CACHE_MAX:
+        _RANGE_CACHE.clear()
+    _RANGE_CACHE[key] = found
+    return found
 
 
 # --- keeping seats and schedule in step ---------------------------------------------

@@ -1,10 +1,9 @@
-"""A booking on PostgreSQL leaves the account's real-name identity to its write
-and so does a lottery entry (`api.hotpath.HotOptions.identity_in_write`, migration
-0017): the answers are the ones a request that read the identity first would get,
-whichever check refuses it and wherever (the write itself, this process's memo of
-a full session, the body's validation; with identity required, see
-test_identity_required.py). On SQLite the identity is read first, as before: the
-same tests hold."""
+"""A booking leaves the account's real-name identity to its write, and so does a
+lottery entry (hot commands, services.commands: `citizen_acts_for` in the write,
+`command_refused` for a refusal before it): the answers are the ones a request that
+read the identity first would get, whichever check refuses it and wherever (the
+write itself, this process's memo of a full session, the body's validation; with
+identity required, see test_identity_required.py)."""
 
 from __future__ import annotations
 
@@ -43,8 +42,8 @@ async def test_the_applicant_rule_comes_before_a_full_session(client, admin_head
     for _ in range(2):
         r = await book(client, settings, slot, couple(), headers=stranger)
         assert r.status_code == 422 and r.json()["code"] == "applicant_not_a_party", r.text
-    # Each refusal is audited as the refusal it was (on PostgreSQL the identity, the
-    # key's look-up and the audit row are one statement, `check_acting`).
+    # Each refusal is audited as the refusal it was (the identity, the key's look-up
+    # and the audit row are one statement, `command_refused`).
     assert [e["outcome"] for e in await events(client, admin_headers,
                                                actor_id=stranger_subject)] \
         == ["refused:applicant_not_a_party"] * 2

@@ -93,8 +93,8 @@ async def _outcomes(db, subject: str) -> list[str]:
         return sorted(r[0] for r in rows)
 
 
-# A booking on PostgreSQL leaves the identity to its write (tests/api/
-# test_identity_in_write.py): refused anywhere before it, the answer is still 403.
+# A booking leaves the identity to its write (tests/api/test_identity_in_write.py):
+# refused anywhere before it, the answer is still 403.
 async def test_an_unverified_account_is_403_whatever_else_is_wrong(client, admin_headers,
                                                                   settings, db):
     set_china_time("2026-12-01")
@@ -108,7 +108,7 @@ async def test_an_unverified_account_is_403_whatever_else_is_wrong(client, admin
                        headers=groom_account)).status_code == 201
     # Refused by the write as full: this process now knows the session is full, and
     # refuses it from that memo, before any write (then the identity's two rules are
-    # settled with the refusal's audit row: `idempotency.check_acting`).
+    # settled with the refusal's audit row: `command_refused`).
     other = person("male")
     other_subject, other_account = account(settings)
     await bind(client, v, other_subject, other)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import jwt
 from typer.testing import CliRunner
@@ -10,6 +13,8 @@ from typer.testing import CliRunner
 from api.cli import app
 from core.security import decode_citizen_token, parse_api_key
 from core.settings import Settings, get_settings
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_token_citizen_prints_a_valid_token_on_the_last_line(monkeypatch):
@@ -92,3 +97,35 @@ def test_serve_empties_a_metrics_directory_the_operator_named(monkeypatch, tmp_p
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     assert _multiprocess_metrics(4) is None  # kept at exit: it is the operator's
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+# --- the embedded PostgreSQL: started when needed, shared, left as it was found -------
+
+
+def _huimin(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "api.cli", *args],  # noqa: S603 - our CLI
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+                          check=False)
+
+
+def test_commands_start_the_embedded_postgresql_when_needed_and_stop_it_after(tmp_path):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("HUIMIN_") and k != "DATABASE_URL"}
+    env.update(HUIMIN_DATA_DIR=str(tmp_path), HUIMIN_LOG_LEVEL="WARNING")
+    assert _huimin(env, "db", "status").returncode == 3
+    done = _huimin(env, "migrate")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "pg" / "PG_VERSION").exists()  # it ran there...
+    assert _huimin(env, "db", "status").returncode == 3  # ... and stopped with the command
+    # Pinned by `huimin db start`, it outlives the commands that use it.
+    assert _huimin(env, "db", "start").returncode == 0
+    try:
+        made = _huimin(env, "apikey", "create", "--role", "admin", "--name", "运维")
+        assert made.returncode == 0, made.stdout + made.stderr
+        assert parse_api_key(made.stdout.strip().splitlines()[-1]) is not None
+        assert _huimin(env, "db", "status").returncode == 0
+        url = _huimin(env, "db", "url").stdout.strip().splitlines()[-1]
+        assert url.startswith("postgresql+asyncpg://") and "/huimin" in url
+    finally:
+        assert _huimin(env, "db", "stop").returncode == 0
+    assert _huimin(env, "db", "status").returncode == 3
