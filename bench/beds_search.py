@@ -1,9 +1,12 @@
 """Beds search at scale (issue 4, "Scale"): load N care institutions with 20 beds
 each straight into the tables, start huimin (1 worker) and measure
-`GET /v1/institutions` with wrk, with and without filters and distance sorting, on
-SQLite and PostgreSQL, at each size.
+`GET /v1/institutions` with wrk, with and without filters and distance sorting, at
+each size, on each PostgreSQL server asked for (`embedded`: the PostgreSQL 18 of
+core/embedded.py, started by this script in var/bench/embedded/pg and stopped at
+the end; `machine`: the server named by --pg).
 
-    .venv/bin/python bench/beds_search.py [--db sqlite|postgres|both]
+    .venv/bin/python bench/beds_search.py [--db embedded|machine|both]
+        [--pg postgresql://postgres@127.0.0.1:5432]
         [--sizes 1000 10000] [--duration 10] [--connections 8]
         [--profile near_distance ...] [--keep]
 
@@ -15,11 +18,12 @@ measurement. The loader therefore writes `organisation`, `bed`, `bed_pool`,
 counter huimin maintains (`bed_pool.total` / `vacant`, `bed_applicant.active_count`)
 equal to what the bed rows say, then checks it with SQL and through the API.
 
-Everything runs on 127.0.0.1: a fresh SQLite file under var/bench/ or a fresh
-PostgreSQL database (created and dropped here); every server started is stopped,
-also on error or Ctrl-C. Each wrk run holds /tmp/huimin-bench.lock so it never
-overlaps another benchmark; the load average and the CPU use of the machine just
-before each run are printed, and rows measured on a busy machine are marked.
+Everything runs on this machine: a fresh PostgreSQL database per size (created and
+dropped here; the machine's server must be on 127.0.0.1 or a Unix socket); every
+server started is stopped, also on error or Ctrl-C. Each wrk run holds
+/tmp/huimin-bench.lock so it never overlaps another benchmark; the load average and
+the CPU use of the machine just before each run are printed, and rows measured on a
+busy machine are marked.
 """
 
 from __future__ import annotations
@@ -50,14 +54,21 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from machine import bench_lock, cpu_busy  # noqa: E402 - bench/ is on sys.path as a script
+from machine import (  # noqa: E402 - bench/ is on sys.path as a script
+    Owned,
+    PgServer,
+    add_server_options,
+    bench_lock,
+    cpu_busy,
+    pg_server,
+    server_kinds,
+)
 
 HUIMIN = str(ROOT / ".venv" / "bin" / "huimin")
 PY_SPY = str(ROOT / ".venv" / "bin" / "py-spy")
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
 LUA = ROOT / "bench" / "beds_paths.lua"
 VAR = ROOT / "var" / "bench"
-PG_BASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/"
 
 P50_TARGET_MS = 30.0
 GROWTH_TARGET = 2.0
@@ -274,7 +285,7 @@ def generate(size: int, seed: int) -> tuple[Dataset, dict[str, list[dict]]]:
     return ds, rows
 
 
-async def bulk_load(url: str, rows: dict[str, list[dict]], *, analyze: bool) -> None:
+async def bulk_load(url: str, rows: dict[str, list[dict]]) -> None:
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -291,14 +302,10 @@ async def bulk_load(url: str, rows: dict[str, list[dict]], *, analyze: bool) -> 
                 data = rows[name]
                 for start in range(0, len(data), 5000):
                     await conn.execute(model.__table__.insert(), data[start:start + 5000])
-        if analyze:
-            if url.startswith("postgresql"):
-                async with engine.connect() as conn:
-                    conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                    await conn.execute(text("VACUUM ANALYZE"))
-            else:
-                async with engine.begin() as conn:
-                    await conn.execute(text("ANALYZE"))
+        # What autovacuum does soon after a bulk load.
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text("VACUUM ANALYZE"))
     finally:
         await engine.dispose()
 
@@ -370,66 +377,39 @@ async def available_by_category(url: str, ids: list[str]) -> dict[str, dict[str,
 # --- databases -----------------------------------------------------------------
 
 
-def pg_parts(base: str) -> dict:
+def local_only(server: str) -> None:
+    """The machine's server must be on this machine: loopback or a Unix socket."""
     from sqlalchemy.engine import make_url
 
-    u = make_url(base)
-    if u.host not in ("127.0.0.1", "localhost", "::1"):
-        raise SystemExit(f"refusing a non-local PostgreSQL host: {u.host}")
-    return dict(user=u.username or "postgres", password=u.password, host=u.host,
-                port=u.port or 5432)
+    u = make_url(server.rstrip("/") + "/postgres")
+    host = u.host or str(u.query.get("host") or "")
+    if host not in ("127.0.0.1", "localhost", "::1") and not host.startswith("/"):
+        raise SystemExit(f"refusing a non-local PostgreSQL host: {host}")
 
 
-async def pg_admin(base: str, sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(database="postgres", **pg_parts(base))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+DBS = Owned()  # the databases created here (`Target.create`/`drop`); no server processes
 
 
 @dataclass
 class Target:
-    db: str
+    db: str  # the server's kind: "embedded" or "machine"
     size: int
     url: str
     label: str
-    _pg_base: str = ""
-    _pg_name: str = ""
-    _path: Path | None = None
+    server: PgServer
+    name: str
 
     @classmethod
-    def make(cls, db: str, size: int, pg_base: str) -> Target:
-        if db == "sqlite":
-            path = VAR / f"beds_{size}_{os.getpid()}.db"
-            return cls(db, size, f"sqlite+aiosqlite:///{path}", str(path.relative_to(ROOT)),
-                       _path=path)
+    def make(cls, server: PgServer, size: int) -> Target:
         name = f"huimin_bench_beds_{size}_{os.getpid()}"
-        base = pg_base.rstrip("/") + "/"
-        return cls(db, size, base + name, f"PostgreSQL database {name}", _pg_base=base,
-                   _pg_name=name)
-
-    def _remove_files(self) -> None:
-        assert self._path is not None
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(str(self._path) + suffix).unlink(missing_ok=True)
+        return cls(server.kind, size, server.url(name, "asyncpg"),
+                   f"PostgreSQL database {name} ({server.kind})", server, name)
 
     def create(self) -> None:
-        if self.db == "sqlite":
-            VAR.mkdir(parents=True, exist_ok=True)
-            self._remove_files()
-        else:
-            asyncio.run(pg_admin(self._pg_base, f'DROP DATABASE IF EXISTS "{self._pg_name}"'))
-            asyncio.run(pg_admin(self._pg_base, f'CREATE DATABASE "{self._pg_name}"'))
+        DBS.create_db(self.server, self.name)
 
     def drop(self) -> None:
-        if self.db == "sqlite":
-            self._remove_files()
-        else:
-            asyncio.run(pg_admin(
-                self._pg_base, f'DROP DATABASE IF EXISTS "{self._pg_name}" WITH (FORCE)'))
+        DBS.drop_db(self.server, self.name)
 
 
 def app_env(url: str) -> dict[str, str]:
@@ -639,7 +619,6 @@ async def explain(url: str, paths: dict[str, list[str]]) -> tuple[dict[str, floa
 
     svc: dict[str, float] = {}
     lines: list[str] = []
-    pg = url.startswith("postgresql")
     try:
         for key, plist in paths.items():
             sample = [plist[i % len(plist)] for i in range(30)]
@@ -664,14 +643,14 @@ async def explain(url: str, paths: dict[str, list[str]]) -> tuple[dict[str, floa
                 for n, (stmt, params) in enumerate(captured, 1):
                     lines.append(f"--- statement {n}: {' '.join(stmt.split())}\n"
                                  f"    params: {params}")
-                    prefix = "EXPLAIN (ANALYZE, BUFFERS) " if pg else "EXPLAIN QUERY PLAN "
+                    prefix = "EXPLAIN (ANALYZE, BUFFERS) "
                     t0 = time.perf_counter()
                     await conn.exec_driver_sql(stmt, params)
                     took = (time.perf_counter() - t0) * 1000
                     plan = await conn.exec_driver_sql(prefix + stmt, params)
                     lines.append(f"    executed in {took:.2f} ms")
                     for row in plan:
-                        lines.append("    " + (row[0] if pg else f"{row[1]}->{row[0]}: {row[-1]}"))
+                        lines.append("    " + row[0])
             lines.append("")
     finally:
         await db.dispose()
@@ -770,7 +749,8 @@ def measure(server: Server, target: Target, key: str, paths: list[str], tmp: Pat
     pf.write_text("\n".join(paths) + "\n")
     busy = wait_quiet(args.wait_quiet)
     load1 = os.getloadavg()[0]
-    run_wrk(server.port, pf, args.warmup, args.connections)  # warm-up, not recorded
+    if args.warmup > 0:  # warm-up, not recorded
+        run_wrk(server.port, pf, args.warmup, args.connections)
     res, _ = run_wrk(server.port, pf, args.duration, args.connections)
     res.load1, res.busy = load1, busy
     results[(target.db, key, size)] = res
@@ -803,14 +783,11 @@ def prepare(target: Target, args: argparse.Namespace, notes: list[str]) -> Datas
                    capture_output=True, timeout=300)
     t0 = time.monotonic()
     ds, rows = generate(size, seed=args.seed + size)
-    analyze = target.db == "postgres" or args.sqlite_analyze
-    asyncio.run(bulk_load(target.url, rows, analyze=analyze))
+    asyncio.run(bulk_load(target.url, rows))
     ds.load_seconds = time.monotonic() - t0
     del rows
     log(f"{target.db} {size}: loaded {size} institutions, {ds.beds} beds "
-        f"{dict(ds.status_counts)} in {ds.load_seconds:.1f} s"
-        + (" (then VACUUM ANALYZE)" if target.db == "postgres" else
-           " (then ANALYZE)" if analyze else " (no ANALYZE, like huimin itself)"))
+        f"{dict(ds.status_counts)} in {ds.load_seconds:.1f} s (then VACUUM ANALYZE)")
     checks = asyncio.run(sql_checks(target.url))
     bad = {k: v for k, v in checks.items() if v}
     line = (f"{target.db} {size}: SQL consistency: "
@@ -820,18 +797,19 @@ def prepare(target: Target, args: argparse.Namespace, notes: list[str]) -> Datas
     return ds
 
 
-def run_db(db: str, args: argparse.Namespace, results: dict, notes: list[str],
+def run_db(pg: PgServer, args: argparse.Namespace, results: dict, notes: list[str],
            deadline: float) -> None:
-    """Every size of one database is loaded and served at once, and each query is
+    """Every size on one server is loaded and served at once, and each query is
     measured on the sizes one after the other, so that a change in the machine's
     background load hits the sizes alike and the growth ratio stays fair."""
+    db = pg.kind
     created: list[Target] = []
     servers: dict[int, Server] = {}
     paths: dict[int, dict[str, list[str]]] = {}
     tmp = Path(tempfile.mkdtemp(prefix="beds_paths_", dir=VAR))
     try:
         for size in sorted(args.sizes):
-            target = Target.make(db, size, args.pg_url)
+            target = Target.make(pg, size)
             log(f"{db} {size}: creating {target.label}")
             target.create()
             created.append(target)
@@ -861,8 +839,7 @@ def run_db(db: str, args: argparse.Namespace, results: dict, notes: list[str],
             server.stop()
         if args.explain:
             for target in created:
-                suffix = "_analyze" if db == "sqlite" and args.sqlite_analyze else ""
-                out_path = VAR / f"beds_explain_{db}_{target.size}{suffix}.txt"
+                out_path = VAR / f"beds_explain_{db}_{target.size}.txt"
                 svc, lines = asyncio.run(explain(target.url, paths[target.size]))
                 out_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
                 for key, ms in svc.items():
@@ -885,13 +862,14 @@ def run_db(db: str, args: argparse.Namespace, results: dict, notes: list[str],
 # --- report ----------------------------------------------------------------------
 
 
-def table(db: str, args: argparse.Namespace, results: dict) -> str:
+def table(db: str, args: argparse.Namespace, results: dict, about: str = "") -> str:
     small, big = min(args.sizes), max(args.sizes)
     head = (f"{'query':58s} {'size':>6s} {'p50 ms':>8s} {'p99 ms':>8s} {'req/s':>7s} "
             f"{'svc ms':>7s} {'non2xx':>6s} {'cpu%':>4s}  verdict")
     lines = [f"== {db}: huimin 1 worker, wrk {args.connections} connections x "
              f"{args.duration:g} s per query (after {args.warmup:g} s warm-up), "
-             f"{BEDS_PER_INSTITUTION} beds per institution ==", head, "-" * len(head)]
+             f"{BEDS_PER_INSTITUTION} beds per institution ==",
+             *([f"PostgreSQL server {about}"] if about else []), head, "-" * len(head)]
     for key in args.queries:
         label = f"{key}: {QUERIES[key]}"
         for size in sorted(args.sizes):
@@ -921,9 +899,11 @@ def table(db: str, args: argparse.Namespace, results: dict) -> str:
 
 
 def main() -> int:
+    import psycopg
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
+    add_server_options(ap)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     ap.add_argument("--duration", type=float, default=10, help="seconds per query")
     ap.add_argument("--warmup", type=float, default=2, help="unrecorded seconds first")
@@ -934,11 +914,8 @@ def main() -> int:
                          "(largest size only)")
     ap.add_argument("--no-explain", dest="explain", action="store_false",
                     help="skip the plans and in-process timings")
-    ap.add_argument("--sqlite-analyze", action="store_true",
-                    help="run ANALYZE on SQLite after loading (huimin never does)")
     ap.add_argument("--wait-quiet", type=float, default=30,
                     help="seconds to wait, before each run, for CPU use under 25 %%")
-    ap.add_argument("--pg-url", default=PG_BASE, help="server URL, without a database")
     ap.add_argument("--seed", type=int, default=20261129)
     ap.add_argument("--max-minutes", type=float, default=20,
                     help="skip the remaining measurements after this long")
@@ -946,9 +923,9 @@ def main() -> int:
     args = ap.parse_args()
     if not 1 <= args.duration <= 120 or args.connections < 1:
         ap.error("--duration must be 1..120 s and --connections at least 1")
-    dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
-    if "postgres" in dbs:
-        pg_parts(args.pg_url)
+    dbs = server_kinds(args.db)
+    if "machine" in dbs:
+        local_only(args.pg)
     deadline = time.monotonic() + args.max_minutes * 60
     VAR.mkdir(parents=True, exist_ok=True)
 
@@ -964,12 +941,20 @@ def main() -> int:
         + (" (busy machine)" if load[0] > 0.5 * (os.cpu_count() or 1) else ""))
     results: dict = {}
     notes: list[str] = []
+    servers: dict[str, str] = {}
     failed = False
     try:
         for db in dbs:
             try:
-                run_db(db, args, results, notes, deadline)
-            except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+                with pg_server(db, args.pg) as server:
+                    servers[db] = server.describe()
+                    log(f"PostgreSQL server {servers[db]}")
+                    try:
+                        run_db(server, args, results, notes, deadline)
+                    finally:
+                        for proc in list(_children):  # before the server is released
+                            stop_process(proc)
+            except (RuntimeError, OSError, subprocess.SubprocessError, psycopg.Error) as exc:
                 failed = True
                 notes.append(f"{db}: FAILED: {exc}")
                 log(f"{db}: FAILED: {exc}")
@@ -978,7 +963,7 @@ def main() -> int:
             stop_process(proc)
     print()
     for db in dbs:
-        print(table(db, args, results))
+        print(table(db, args, results, servers.get(db, "")))
         print()
     for n in notes:
         print(n)

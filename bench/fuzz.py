@@ -2,14 +2,18 @@
 
     .venv/bin/python bench/fuzz.py [--max-examples 30] [--as admin citizen anonymous]
                                    [--seed N] [--phases examples,coverage,fuzzing,stateful]
+                                   [--db embedded|machine] [--pg URL]
 
-Starts `huimin serve` on a free loopback port with a fresh SQLite file under
-`var/fuzz/run-<time>-<pid>/` loaded with `huimin demo`, makes an admin key
+Starts `huimin serve` on a free loopback port on a fresh PostgreSQL database
+(`bench_fuzz_<pid>`, on the embedded PostgreSQL 18 of core/embedded.py started in
+var/bench/embedded/pg by default, or on the server named by --pg with `--db
+machine`) loaded with `huimin demo`, makes an admin key
 (`huimin apikey create --role admin`) and a citizen token (`huimin token citizen`),
 then runs `schemathesis run <base>/openapi.json --checks all` once per credential
 set: the admin key, the citizen token, and no credentials at all. The server is
-stopped afterwards (also on Ctrl-C or an error). Exit status 0 only when every run
-found nothing. Reports (JUnit, NDJSON) and the server log stay in the run folder.
+stopped and the database dropped afterwards (also on Ctrl-C or an error). Exit
+status 0 only when every run found nothing. Reports (JUnit, NDJSON) and the server
+log stay in the run folder, `var/fuzz/run-<time>-<pid>/`.
 See bench/README.md.
 
 No check is excluded. Every check schemathesis has runs, including the contentious
@@ -33,7 +37,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from machine import cli_last_line  # bench/ is on sys.path when run as a script
+from machine import (  # bench/ is on sys.path when run as a script
+    Owned,
+    add_server_options,
+    cli_last_line,
+    pg_server,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -142,13 +151,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--as", dest="who", nargs="+", choices=CREDENTIALS, default=list(CREDENTIALS),
                    help="credential sets to run with (default: all three)")
     p.add_argument("--keep", action="store_true", help="keep the run folder on success")
+    add_server_options(p, default="embedded", both=False)
     opts = p.parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_interrupt)
 
     out = ROOT / "var" / "fuzz" / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     out.mkdir(parents=True)
-    env = huimin_env(f"sqlite+aiosqlite:///{out / 'huimin.db'}")
     log(f"run folder {out}")
+    owned = Owned()
+    with pg_server(opts.db, opts.pg) as server:
+        log(f"PostgreSQL server {server.describe()}")
+        try:
+            name = f"bench_fuzz_{os.getpid()}"
+            owned.create_db(server, name)
+            return fuzz(huimin_env(server.url(name, "asyncpg")), opts, out)
+        finally:
+            owned.cleanup()  # before the server is released
+
+
+def fuzz(env: dict[str, str], opts: argparse.Namespace, out: Path) -> int:
+    """Demo data, credentials, the server, schemathesis once per credential set."""
     log("loading demo data (huimin demo)")
     cli_last_line(["demo"], env)
     admin_key = cli_last_line(["apikey", "create", "--role", "admin", "--name", "fuzz"], env)

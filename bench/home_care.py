@@ -1,19 +1,24 @@
 """Home and community care benchmark: huimin beside the peer reference app, in one run.
 
-    .venv/bin/python bench/home_care.py                 # SQLite file
-    .venv/bin/python bench/home_care.py --pg            # PostgreSQL at 127.0.0.1:5432
+    .venv/bin/python bench/home_care.py                 # embedded, then the machine's server
+    .venv/bin/python bench/home_care.py --db embedded   # core/embedded.py's PostgreSQL 18 only
+    .venv/bin/python bench/home_care.py --db machine --pg postgresql://postgres@127.0.0.1:5432
     .venv/bin/python bench/home_care.py --sets 3 --duration 10 --connections 32
 
-huimin starts on a fresh database with one provider (demo-like: four offerings, 50
-caregivers with varied skills and weekly hours), seeded through the HTTP API; the
-reference app (`../shared/bench/reference_app.py`) starts beside it on a fresh
-database of the same kind. Then, in each of `--sets` sets, wrk drives five loads:
-huimin's availability read, bookings spread over the caregivers and dates, bookings
-on one hot caregiver (mostly 409), the peer's `GET /hello` and its `POST /book`. It
-prints req/s, p50, p99 and the server's CPU per request of each, the ratios to the
-peer, and then checks through the database that no caregiver is double-booked (no
-two holding visits of one caregiver overlap or break the travel buffer); it exits
-1 if one is. See bench/README.md.
+For each PostgreSQL server (`embedded`: the PostgreSQL 18 of core/embedded.py,
+started by this script in var/bench/embedded/pg and stopped at the end; `machine`:
+the server named by --pg), huimin starts on a fresh database with one provider
+(demo-like: four offerings, 50 caregivers with varied skills and weekly hours),
+seeded through the HTTP API; the reference app (`../shared/bench/reference_app.py`)
+starts beside it on another fresh database of the same server. Then, in each of
+`--sets` sets, wrk drives five loads: huimin's availability read, bookings spread
+over the caregivers and dates, bookings on one hot caregiver (mostly 409), the
+peer's `GET /hello` and its `POST /book`. It prints req/s, p50, p99 and the
+server's CPU per request of each, the ratios to the peer, and then checks through
+the database that no caregiver is double-booked (no two holding visits of one
+caregiver overlap or break the travel buffer); it exits 1 if one is. Every server
+it starts is stopped and every database it creates is dropped, also on Ctrl-C and
+SIGTERM. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -24,7 +29,6 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import sys
 import time
 import uuid
@@ -39,7 +43,9 @@ from machine import (  # bench/ is on sys.path when run as a script
     ROOT,
     VENV_BIN,
     Owned,
+    PgServer,
     Result,
+    add_server_options,
     bench_lock,
     cli_last_line,
     expect,
@@ -48,8 +54,10 @@ from machine import (  # bench/ is on sys.path when run as a script
     huimin_env,
     id_number,
     log,
+    pg_server,
     raise_interrupt,
     run_wrk,
+    server_kinds,
     start_reference,
     wait_quiet,
     wait_ready,
@@ -57,8 +65,6 @@ from machine import (  # bench/ is on sys.path when run as a script
 
 VAR = ROOT / "var" / "bench"
 CHINA = ZoneInfo("Asia/Shanghai")
-DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432"
-PG_ENV = "HUIMIN_BENCH_PG"  # set to a PostgreSQL server URL: same as --pg URL
 
 # The benchmarked service: meal assistance, the catalogue's 60 minutes, 15 yuan.
 SERVICE = "meal_assist"
@@ -264,22 +270,16 @@ class Check:
         return text
 
 
-def double_booking_check(kind: str, target: str, created: int, in_flight: int) -> Check:
+def double_booking_check(target: str, created: int, in_flight: int) -> Check:
     """Every caregiver's holding visits, in start order: each starts no earlier than
-    the previous one's end plus the travel buffer."""
+    the previous one's end plus the travel buffer. `target`: the libpq URL of
+    huimin's database."""
     check = Check(created=created, in_flight=in_flight)
     try:
-        if kind == "sqlite":
-            conn = sqlite3.connect(target, timeout=30)
-            try:
-                rows = conn.execute(VISITS_SQL).fetchall()
-            finally:
-                conn.close()
-        else:
-            import psycopg
+        import psycopg
 
-            with psycopg.connect(target, connect_timeout=10) as conn:
-                rows = conn.execute(VISITS_SQL).fetchall()
+        with psycopg.connect(target, connect_timeout=10) as conn:
+            rows = conn.execute(VISITS_SQL).fetchall()
         by: dict[str, list[tuple[dt.datetime, dt.datetime]]] = defaultdict(list)
         for cid, starts, ends, _status in rows:
             by[cid].append((_when(starts), _when(ends)))
@@ -309,7 +309,7 @@ SCENARIOS = {
 
 @dataclass
 class Run:
-    db: str
+    db: str  # the PostgreSQL server's kind: "embedded" or "machine"
     sets: list[dict[str, Result]] = field(default_factory=list)
     busy: list[float] = field(default_factory=list)
     check: Check | None = None
@@ -324,28 +324,23 @@ def booking_load(name: str, url: str, path: Path, token: str, opts: argparse.Nam
                    opts, duration, out_dir, cpu_of=pid, pg_db=pg_db)
 
 
-def run(r: Run, opts: argparse.Namespace, owned: Owned, out_dir: Path) -> None:
-    """Fills `r` as it goes, so a failure keeps what was measured before it."""
+def run(r: Run, server: PgServer, opts: argparse.Namespace, owned: Owned,
+        out_dir: Path) -> None:
+    """huimin and the peer, each on a fresh database of `server`, side by side. Fills
+    `r` as it goes, so a failure keeps what was measured before it."""
     tag = r.db
-    pg_rest = opts.pg.rstrip("/").split("://", 1)[1] if opts.pg else ""
-    if r.db == "postgres":
-        hm_name, ref_name = f"bench_hc_huimin_{os.getpid()}", f"bench_hc_reference_{os.getpid()}"
-        owned.create_db(hm_name)
-        owned.create_db(ref_name)
-        hm_url = f"postgresql+asyncpg://{pg_rest}/{hm_name}"
-        ref_url = f"postgresql+psycopg://{pg_rest}/{ref_name}"
-        check_target = f"{opts.pg.rstrip('/')}/{hm_name}"
-    else:
-        hm_name = ref_name = ""
-        hm_file, ref_file = out_dir / "huimin.db", out_dir / "reference.db"
-        hm_url, ref_url = f"sqlite+aiosqlite:///{hm_file}", f"sqlite:///{ref_file}"
-        check_target = str(hm_file)
+    hm_name, ref_name = f"bench_hc_huimin_{os.getpid()}", f"bench_hc_reference_{os.getpid()}"
+    owned.create_db(server, hm_name)
+    owned.create_db(server, ref_name)
+    hm_url = server.url(hm_name, "asyncpg")
+    ref_url = server.url(ref_name, "psycopg")
+    check_target = server.url(hm_name)
     env = huimin_env(hm_url)
     env.update({"HUIMIN_HOME_CARE_BOOKING_WINDOW_DAYS": str(WINDOW_DAYS),
                 "HUIMIN_HOME_CARE_TRAVEL_BUFFER_MINUTES": str(BUFFER_MIN)})
     port = free_port()
     base = f"http://{HOST}:{port}"
-    hm_log = out_dir / "huimin.log"
+    hm_log = out_dir / f"huimin-{tag}.log"
     log(f"{tag}: starting huimin ({opts.workers} worker(s)) on {base}, {hm_url}")
     proc = owned.start([str(VENV_BIN / "huimin"), "serve", "--host", HOST, "--port", str(port),
                         "--workers", str(opts.workers)], env=env, log_path=hm_log)
@@ -366,8 +361,7 @@ def run(r: Run, opts: argparse.Namespace, owned: Owned, out_dir: Path) -> None:
         spread = Spread(seeded.spread_dates)
         log(f"{tag}: {len(spread.queue)} spread bookings can be had in all")
         next_elder = 0
-        pg_hm = hm_name if r.db == "postgres" else None
-        pg_ref = ref_name if r.db == "postgres" else None
+        pg_hm, pg_ref = hm_name, ref_name
         n_body = BODIES_PER_SECOND * opts.duration
         need = opts.sets * BODIES_PER_SECOND * (opts.duration + opts.warmup)
         if need > len(spread.queue):
@@ -433,15 +427,10 @@ def run(r: Run, opts: argparse.Namespace, owned: Owned, out_dir: Path) -> None:
         owned.stop(proc)
         if rproc is not None:
             owned.stop(rproc)
-    r.check = double_booking_check(r.db, check_target, created, runs * opts.connections)
+    r.check = double_booking_check(check_target, created, runs * opts.connections)
     log(f"{tag}: double-booking check: {r.check.describe()}")
-    if r.db == "postgres":
-        owned.drop_db(hm_name)
-        owned.drop_db(ref_name)
-    elif not opts.keep:
-        for f in (hm_file, ref_file):
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{f}{suffix}").unlink(missing_ok=True)
+    owned.drop_db(server, hm_name)
+    owned.drop_db(server, ref_name)
 
 
 # --- the report ---------------------------------------------------------------------------
@@ -463,8 +452,10 @@ def bad(key: str, res: Result) -> bool:
 def report(runs: list[Run], opts: argparse.Namespace) -> str:
     lines = [f"wrk -t{opts.threads} -c{opts.connections} -d{opts.duration}s --latency, "
              f"huimin {opts.workers} worker(s), {os.cpu_count()} CPUs, "
-             f"{time.strftime('%Y-%m-%d %H:%M %Z')}", ""]
-    head = (f"{'db':<9}{'set':>4}  {'scenario':<40}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}"
+             f"{time.strftime('%Y-%m-%d %H:%M %Z')}"]
+    lines += [f"PostgreSQL server {about}" for about in opts.servers]
+    lines.append("")
+    head = (f"{'server':<9}{'set':>4}  {'scenario':<40}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}"
             f"{'requests':>10}{'201':>7}{'409':>7}{'other':>7}{'sock':>6}{'cpu ms/req':>11}")
     lines += [head, "-" * len(head)]
     for r in runs:
@@ -496,7 +487,7 @@ def report(runs: list[Run], opts: argparse.Namespace) -> str:
                         lines.append(f"{'':<15}ran out of pre-generated bodies")
     lines += ["", "ratios to the peer in the same set (req/s), and CPU per request "
                   "(server's user+system CPU seconds / requests):"]
-    head = (f"{'db':<9}{'set':>4}  {'read/hello':>11}{'spread/book':>13}{'hot/book':>10}"
+    head = (f"{'server':<9}{'set':>4}  {'read/hello':>11}{'spread/book':>13}{'hot/book':>10}"
             f"{'cpu read':>10}{'cpu hello':>11}{'cpu spread':>12}{'cpu hot':>9}"
             f"{'cpu ref book':>14}")
     lines += [head, "-" * len(head)]
@@ -542,9 +533,7 @@ def report(runs: list[Run], opts: argparse.Namespace) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--pg", nargs="?", const=DEFAULT_PG, default=os.environ.get(PG_ENV),
-                   help=f"run on PostgreSQL (default server {DEFAULT_PG}; or set {PG_ENV}); "
-                        "fresh databases are created and dropped on it. Without: a SQLite file")
+    add_server_options(p)
     p.add_argument("--sets", type=int, default=3, help="times every scenario is measured")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
@@ -557,7 +546,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="before each set, wait until the CPUs are at most this busy (0-1)")
     p.add_argument("--quiet-wait", type=float, default=60,
                    help="... but at most this many seconds, then go on (it is reported)")
-    p.add_argument("--keep", action="store_true", help="keep the SQLite files")
     opts = p.parse_args(argv)
     if opts.sets < 1 or opts.sets > 10 or opts.workers < 1 or opts.duration < 1:
         p.error("--sets 1-10, --workers >= 1, --duration >= 1")
@@ -567,6 +555,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import psycopg
+
     opts = parse_args(argv)
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
@@ -576,30 +566,39 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out_dir = VAR / f"home-care-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     out_dir.mkdir(parents=True, exist_ok=True)
-    owned = Owned((opts.pg or DEFAULT_PG).rstrip("/") + "/postgres")
+    owned = Owned()
+    opts.servers = []
     signal.signal(signal.SIGTERM, raise_interrupt)
-    r = Run("postgres" if opts.pg else "sqlite")
+    runs: list[Run] = []
     started = time.monotonic()
     try:
-        try:
-            run(r, opts, owned, out_dir)
-        except (RuntimeError, OSError, ValueError) as exc:
-            log(f"{r.db}: FAILED: {exc}")
-            r.error = str(exc)[:500]
+        for kind in server_kinds(opts.db):
+            r = Run(kind)
+            runs.append(r)
+            try:
+                with pg_server(kind, opts.pg) as server:
+                    opts.servers.append(server.describe())
+                    log(f"PostgreSQL server {server.describe()}")
+                    try:
+                        run(r, server, opts, owned, out_dir)
+                    finally:
+                        owned.cleanup()  # before the server is released
+            except (RuntimeError, OSError, ValueError, psycopg.Error) as exc:
+                log(f"{r.db}: FAILED: {exc}")
+                r.error = str(exc)[:500]
     except KeyboardInterrupt:
-        log("interrupted: stopping servers and dropping databases")
-        owned.cleanup()
-        print(report([r], opts))
+        log("interrupted: servers stopped and databases dropped")
+        print(report(runs, opts))
         return 130
     finally:
         owned.cleanup()
-    text = report([r], opts)
+    text = report(runs, opts)
     print()
     print(text)
     (out_dir / "report.txt").write_text(text + "\n")
     log(f"done in {time.monotonic() - started:.0f}s; wrk outputs and logs in {out_dir}")
-    failed = (r.error or r.check is None or not r.check.ok
-              or any(bad(k, x) for res in r.sets for k, x in res.items()))
+    failed = any(r.error or r.check is None or not r.check.ok
+                 or any(bad(k, x) for res in r.sets for k, x in res.items()) for r in runs)
     return 1 if failed else 0
 
 

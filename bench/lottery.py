@@ -1,21 +1,25 @@
 """Marriage lottery benchmark: entries beside the peer's booking, and a large draw.
 
-    .venv/bin/python bench/lottery.py [--db sqlite|postgres|both] [--duration 15]
+    .venv/bin/python bench/lottery.py [--db embedded|machine|both] [--duration 15]
+                                      [--pg postgresql://postgres@127.0.0.1:5432]
                                       [--connections 32] [--draw-entries 100000]
                                       [--draw-seats 1000]
 
-For each database: starts huimin (1 worker, its maintenance loop off) on a fresh
-database, seeds an office through the HTTP API, opens a lottery and drives
+For each PostgreSQL server (`embedded`: the PostgreSQL 18 of core/embedded.py,
+started by this script in var/bench/embedded/pg and stopped at the end; `machine`:
+the server named by --pg): starts huimin (1 worker, its maintenance loop off) on a
+fresh database of that server, seeds an office through the HTTP API, opens a lottery and drives
 `POST /v1/marriage/lotteries/{id}/entries` with wrk (distinct couples, distinct
 Idempotency-Keys); then starts `../shared/bench/reference_app.py` on a fresh
 database of the same server and drives its `POST /book/{id}`. Then it fills a
-second lottery with `--draw-entries` entries (written straight into the database:
-the draw is what is measured) over `--draw-seats` seats and times one draw
+second lottery with `--draw-entries` entries (COPY straight into the database: the
+draw is what is measured) over `--draw-seats` seats and times one draw
 (`services.marriage.lottery.draw`, in this process, one transaction, commit
 included), then checks the outcome with `huimin lottery verify`. Prints
 requests/s, p50, p99, server CPU per request, the ratio against the target (issue
 12: entries >= 3x the peer's booking; the draw under 10 s). Every server it
-starts is stopped and every database it creates is dropped.
+starts is stopped and every database it creates is dropped, also on Ctrl-C and
+SIGTERM.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import hashlib
 import json
 import os
 import random
-import sqlite3
+import signal
 import subprocess
 import sys
 import time
@@ -38,7 +42,9 @@ from machine import (  # bench/ is on sys.path when run as a script
     HOST,
     VENV_BIN,
     Owned,
+    PgServer,
     Result,
+    add_server_options,
     bench_lock,
     cli_last_line,
     cpu_busy,
@@ -47,10 +53,12 @@ from machine import (  # bench/ is on sys.path when run as a script
     http,
     huimin_env,
     log,
-    pg_url,
+    pg_server,
     pin_plan,
     postgres_pinned,
+    raise_interrupt,
     run_wrk,
+    server_kinds,
     start_reference,
     wait_ready,
 )
@@ -96,8 +104,9 @@ def write_entries(path: Path, first: int, count: int) -> None:
             f.write(f"bench-{uuid.uuid4().hex}\t{json.dumps(body, ensure_ascii=False)}\n")
 
 
-def fill(kind: str, target: str, lottery_id: str, entries: int) -> float:
-    """`entries` entries of two people each, straight into the tables; seconds taken."""
+def fill(target: str, lottery_id: str, entries: int) -> float:
+    """`entries` entries of two people each, COPY straight into the tables of the
+    database at `target` (a libpq URL), then ANALYZE; seconds taken."""
     t0 = time.monotonic()
     now = dt.datetime.now(dt.UTC).isoformat()
     rng = random.Random(12)
@@ -111,34 +120,20 @@ def fill(kind: str, target: str, lottery_id: str, entries: int) -> float:
             blind = hashlib.sha256(f"{lottery_id}:{n}:{pos}".encode()).hexdigest()
             people.append((f"mlep_{uuid.uuid4().hex}", eid, lottery_id, pos, "张伟",
                            "bench-encrypted", blind, "110105********0000", None))
-    entry_sql = ("INSERT INTO marriage_lottery_entry (id, lottery_id, owner_subject, kind, "
-                 "session_preferences, status, created_at) VALUES ({})")
-    people_sql = ("INSERT INTO marriage_lottery_entrant (id, entry_id, lottery_id, position, "
-                  "name, id_number_encrypted, id_blind_index, id_number_masked, "
-                  "phone_encrypted) VALUES ({})")
-    if kind == "sqlite":
-        conn = sqlite3.connect(target, timeout=60)
-        try:
-            conn.executemany(entry_sql.format(", ".join("?" * 7)), rows)
-            conn.executemany(people_sql.format(", ".join("?" * 9)), people)
-            conn.commit()
-        finally:
-            conn.close()
-    else:
-        import psycopg
+    import psycopg
 
-        with psycopg.connect(target, connect_timeout=10) as conn, conn.cursor() as cur:
-            with cur.copy("COPY marriage_lottery_entry (id, lottery_id, owner_subject, kind, "
-                          "session_preferences, status, created_at) FROM STDIN") as copy:
-                for r in rows:
-                    copy.write_row(r)
-            with cur.copy("COPY marriage_lottery_entrant (id, entry_id, lottery_id, position, "
-                          "name, id_number_encrypted, id_blind_index, id_number_masked, "
-                          "phone_encrypted) FROM STDIN") as copy:
-                for r in people:
-                    copy.write_row(r)
-            conn.commit()
-            conn.execute("ANALYZE")
+    with psycopg.connect(target, connect_timeout=10) as conn, conn.cursor() as cur:
+        with cur.copy("COPY marriage_lottery_entry (id, lottery_id, owner_subject, kind, "
+                      "session_preferences, status, created_at) FROM STDIN") as copy:
+            for r in rows:
+                copy.write_row(r)
+        with cur.copy("COPY marriage_lottery_entrant (id, entry_id, lottery_id, position, "
+                      "name, id_number_encrypted, id_blind_index, id_number_masked, "
+                      "phone_encrypted) FROM STDIN") as copy:
+            for r in people:
+                copy.write_row(r)
+        conn.commit()
+        conn.execute("ANALYZE")
     return time.monotonic() - t0
 
 
@@ -159,19 +154,15 @@ async def timed_draw(database_url: str, lottery_id: str) -> tuple[float, object]
         await db.dispose()
 
 
-def run_db(db: str, opts: argparse.Namespace, owned: Owned, out_dir: Path) -> dict:
+def run_db(server: PgServer, opts: argparse.Namespace, owned: Owned, out_dir: Path) -> dict:
+    """huimin, then the peer, each on a fresh database of `server`."""
+    db = server.kind
     out: dict = {"db": db}
     run_id = str(os.getpid())
-    if db == "postgres":
-        name = f"bench_lottery_{run_id}"
-        owned.create_db(name)
-        url = pg_url(opts.pg, name, "asyncpg")
-        target = pg_url(opts.pg, name)
-    else:
-        target = str(out_dir / "huimin-lottery.db")
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{target}{suffix}").unlink(missing_ok=True)
-        url = f"sqlite+aiosqlite:///{target}"
+    name = f"bench_lottery_{run_id}"
+    owned.create_db(server, name)
+    url = server.url(name, "asyncpg")
+    target = server.url(name)
     env = {**huimin_env(url), "HUIMIN_MAINTENANCE_INTERVAL_SECONDS": "0"}
     base = f"http://{HOST}:{free_port()}"
     hm_log = out_dir / f"huimin-lottery-{db}.log"
@@ -210,13 +201,12 @@ def run_db(db: str, opts: argparse.Namespace, owned: Owned, out_dir: Path) -> di
         out["entries"] = run_wrk(f"{db} huimin lottery entries", f"{base}{url_path}",
                                  "wrk_book.lua",
                                  [str(efile), seeded.token, str(opts.threads), url_path], opts,
-                                 opts.duration, out_dir, cpu_of=proc.pid,
-                                 pg_db=name if db == "postgres" else None)
+                                 opts.duration, out_dir, cpu_of=proc.pid, pg_db=name)
         # The draw: a second lottery, filled straight into its tables.
         closes = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=opts.fill_seconds)
         draw_lot = lottery(base, staff_h, seeded.office_id, draw_day, closes)
         log(f"{db}: writing {opts.draw_entries} entries into lottery {draw_lot['id']}")
-        out["fill_s"] = fill(db, target, draw_lot["id"], opts.draw_entries)
+        out["fill_s"] = fill(target, draw_lot["id"], opts.draw_entries)
         wait = (closes - dt.datetime.now(dt.UTC)).total_seconds()
         if wait < 0:
             log(f"{db}: filling took longer than --fill-seconds; the draw is late only")
@@ -233,13 +223,10 @@ def run_db(db: str, opts: argparse.Namespace, owned: Owned, out_dir: Path) -> di
         owned.stop(proc)
         for f in out_dir.glob("entries*.tsv"):
             f.unlink()
-    ref_name = None
-    if db == "postgres":
-        ref_name = f"bench_lot_reference_{run_id}"
-        owned.create_db(ref_name)
-        ref_url = pg_url(opts.pg, ref_name, "psycopg")
-    else:
-        ref_url = f"sqlite:///{out_dir / 'reference-lottery.db'}"
+    owned.drop_db(server, name)
+    ref_name = f"bench_lot_reference_{run_id}"
+    owned.create_db(server, ref_name)
+    ref_url = server.url(ref_name, "psycopg")
     rproc, rbase = start_reference(owned, ref_url, 1, out_dir, f"lottery-{db}")
     try:
         if opts.warmup:
@@ -251,10 +238,7 @@ def run_db(db: str, opts: argparse.Namespace, owned: Owned, out_dir: Path) -> di
                                   cpu_of=rproc.pid, pg_db=ref_name)
     finally:
         owned.stop(rproc)
-    if db == "postgres":
-        owned.drop_db(name)
-        if ref_name:
-            owned.drop_db(ref_name)
+    owned.drop_db(server, ref_name)
     return out
 
 
@@ -272,6 +256,7 @@ def line(r: Result) -> str:
 def report(outs: list[dict], opts: argparse.Namespace) -> str:
     lines = [f"lottery benchmark, 1 worker, {opts.connections} connections, "
              f"{opts.duration}s per load", opts.placement]
+    lines += [f"PostgreSQL server {about}" for about in opts.servers]
     for o in outs:
         db = o["db"]
         if "error" in o:
@@ -300,13 +285,12 @@ def report(outs: list[dict], opts: argparse.Namespace) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    add_server_options(p)
     p.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--wrk-timeout", type=int, default=10)
-    p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     p.add_argument("--draw-entries", type=int, default=100_000)
     p.add_argument("--draw-seats", type=int, default=1000)
     p.add_argument("--pin", action="store_true",
@@ -321,23 +305,36 @@ def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
     out_dir = VAR / f"lottery-{time.strftime('%Y%m%d-%H%M%S')}"
     out_dir.mkdir(parents=True, exist_ok=True)
-    owned = Owned(opts.pg)
+    owned = Owned()
     opts.placement = pin_plan(opts.pin)
+    opts.servers = []
+    signal.signal(signal.SIGTERM, raise_interrupt)
     outs: list[dict] = []
     try:
-        with bench_lock(log), postgres_pinned():
+        with bench_lock(log):
             log(f"other work on the CPUs before the run: {cpu_busy():.0%}")
-            for db in (["sqlite", "postgres"] if opts.db == "both" else [opts.db]):
+            for kind in server_kinds(opts.db):
                 try:
-                    outs.append(run_db(db, opts, owned, out_dir))
-                except Exception as exc:  # noqa: BLE001 - reported, the next db still runs
-                    outs.append({"db": db, "error": f"{type(exc).__name__}: {exc}"})
+                    with pg_server(kind, opts.pg) as server:
+                        opts.servers.append(server.describe())
+                        log(f"PostgreSQL server {server.describe()}")
+                        try:
+                            with postgres_pinned():
+                                outs.append(run_db(server, opts, owned, out_dir))
+                        finally:
+                            owned.cleanup()  # before the server is released
+                except Exception as exc:  # noqa: BLE001 - reported, the next server still runs
+                    outs.append({"db": kind, "error": f"{type(exc).__name__}: {exc}"})
+    except KeyboardInterrupt:
+        log("interrupted: servers stopped and databases dropped")
+        print(report(outs, opts))
+        return 130
     finally:
         owned.cleanup()
     text = report(outs, opts)
     (out_dir / "report.txt").write_text(text + "\n")
     print(text)
-    return 0
+    return 1 if any("error" in o for o in outs) else 0
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """What every benchmark here shares: one lock so two benchmarks never measure at
-once, how busy the CPUs are with other work, the servers and databases a run owns
-(and undoes), plain HTTP, wrk runs with the server's CPU per request, and the peer
-reference app (../shared/bench/reference_app.py) started beside huimin."""
+once, how busy the CPUs are with other work, the PostgreSQL server of a run (the
+embedded one of core/embedded.py, or the machine's), the servers and databases a
+run owns (and undoes), plain HTTP, wrk runs with the server's CPU per request, and
+the peer reference app (../shared/bench/reference_app.py) started beside huimin."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -117,6 +120,112 @@ def pg_url(server: str, dbname: str, driver: str = "") -> str:
             f"{'?' + query if query else ''}")
 
 
+# --- the PostgreSQL server of a run (--db embedded|machine|both, --pg) --------------------
+#
+# PostgreSQL is huimin's only engine. A run uses one server at a time, huimin and the
+# peer alike, each on a fresh database of its own created for the run and dropped
+# after it: `embedded` is the PostgreSQL 18 of core/embedded.py (the one every
+# `huimin` command starts when DATABASE_URL is unset), started here in a data
+# directory of the benchmarks' own (EMBEDDED_ROOT) and stopped at the end of the run,
+# also on Ctrl-C or SIGTERM; `machine` is the server named by `--pg`.
+
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432"
+SERVER_KINDS = ("embedded", "machine")
+EMBEDDED_ROOT = ROOT / "var" / "bench" / "embedded"
+
+
+def add_server_options(p: argparse.ArgumentParser, *, default: str = "both",
+                       both: bool = True) -> None:
+    """`--db embedded|machine|both` and `--pg` on a script's parser."""
+    choices = [*SERVER_KINDS, "both"] if both else list(SERVER_KINDS)
+    p.add_argument("--db", choices=choices, default=default,
+                   help="the PostgreSQL server: 'embedded' (core/embedded.py's PostgreSQL "
+                        f"18, started in {EMBEDDED_ROOT.relative_to(ROOT)}/pg for the run "
+                        "and stopped after it), 'machine' (--pg)"
+                        + (", or both one after the other" if both else "")
+                        + f" (default {default})")
+    p.add_argument("--pg", default=DEFAULT_PG,
+                   help=f"the machine's server for --db machine (default {DEFAULT_PG}); its "
+                        "Unix socket: postgresql://postgres@/?host=/var/run/postgresql. "
+                        "Fresh databases are created on it and dropped")
+
+
+def server_kinds(db: str) -> list[str]:
+    return list(SERVER_KINDS) if db == "both" else [db]
+
+
+@dataclass
+class PgServer:
+    """Where a run's databases live: `server` is a URL without a database,
+    `postgresql://user@host:port`, or `postgresql://user@/?host=<socket dir>&port=N`
+    for a Unix socket (the embedded server listens on one only)."""
+
+    kind: str  # "embedded" or "machine"
+    server: str
+    about: str = ""  # version and settings, read when opened
+
+    def url(self, dbname: str, driver: str = "") -> str:
+        """psycopg and libpq (no driver), SQLAlchemy (`asyncpg`, `psycopg`)."""
+        return pg_url(self.server, dbname, driver)
+
+    @property
+    def admin_url(self) -> str:
+        return self.url("postgres")
+
+    def describe(self) -> str:
+        return f"{self.kind}: {self.about or self.server}"
+
+
+SHOWN_SETTINGS = ("fsync", "synchronous_commit", "shared_buffers", "max_connections")
+
+
+def _about(server: PgServer) -> str:
+    import psycopg
+
+    with psycopg.connect(server.admin_url, connect_timeout=10) as conn:
+        version = conn.execute("SHOW server_version").fetchone()[0]
+        shown = [f"{name} {conn.execute(f'SHOW {name}').fetchone()[0]}"
+                 for name in SHOWN_SETTINGS]
+    where = server.server.split("://", 1)[1]
+    return f"PostgreSQL {version.split()[0]} at {where} ({', '.join(shown)})"
+
+
+@contextlib.contextmanager
+def pg_server(kind: str, pg: str = DEFAULT_PG) -> Iterator[PgServer]:
+    """The server of `kind` for the duration of the block: the machine's (`pg`), or
+    the embedded one, leased (started if it is not running) and released at the
+    end, which stops it unless another process still uses it or `huimin db start`
+    pinned it (then it is left running, and said so)."""
+    if kind == "machine":
+        server = PgServer("machine", pg.rstrip("/"))
+        server.about = _about(server)
+        yield server
+        return
+    if kind != "embedded":
+        raise ValueError(f"unknown PostgreSQL server kind {kind!r}")
+    if str(ROOT) not in sys.path:
+        sys.path.append(str(ROOT))
+    from core.embedded import PORT, SUPERUSER, EmbeddedPostgres
+
+    embedded = EmbeddedPostgres(EMBEDDED_ROOT)
+    log(f"embedded PostgreSQL: starting (or joining) it in {embedded.data_dir} "
+        f"(its log: {embedded.log_path})")
+    try:
+        with embedded.lease():
+            host = urllib.parse.quote(str(embedded.socket_dir), safe="/")
+            server = PgServer("embedded",
+                              f"postgresql://{SUPERUSER}@/?host={host}&port={PORT}")
+            server.about = _about(server)
+            yield server
+    finally:
+        if not embedded.is_running():
+            log("embedded PostgreSQL: stopped")
+        else:
+            log(f"embedded PostgreSQL in {embedded.data_dir} left running: "
+                + ("pinned by `huimin db start`" if embedded.is_pinned()
+                   else "another process still holds a lease on it"))
+
+
 STOP_TIMEOUT = 10.0
 
 
@@ -200,10 +309,9 @@ def postgres_pinned() -> Iterator[None]:
 class Owned:
     """Every server this run starts and every database it creates, to undo."""
 
-    def __init__(self, pg_admin: str) -> None:
+    def __init__(self) -> None:
         self.procs: list[subprocess.Popen] = []
-        self.pg_admin = pg_admin
-        self.pg_dbs: list[str] = []
+        self.pg_dbs: list[tuple[str, str]] = []  # (the server's admin URL, database)
 
     def start(self, argv: list[str], *, env: dict[str, str], log_path: Path,
               cwd: Path = ROOT) -> subprocess.Popen:
@@ -233,31 +341,33 @@ class Owned:
         if proc in self.procs:
             self.procs.remove(proc)
 
-    def create_db(self, name: str) -> None:
+    def create_db(self, server: PgServer, name: str) -> None:
+        """A fresh database `name` on `server` (one left by a killed run is dropped)."""
         import psycopg
 
-        with psycopg.connect(self.pg_admin, autocommit=True, connect_timeout=10) as conn:
+        with psycopg.connect(server.admin_url, autocommit=True, connect_timeout=10) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{name}"')
-        self.pg_dbs.append(name)
+        self.pg_dbs.append((server.admin_url, name))
 
-    def drop_db(self, name: str) -> None:
+    def drop_db(self, server: PgServer | str, name: str) -> None:
         import psycopg
 
+        admin = server.admin_url if isinstance(server, PgServer) else server
         try:
-            with psycopg.connect(self.pg_admin, autocommit=True, connect_timeout=10) as conn:
+            with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
                 conn.execute("SET statement_timeout = '30s'")
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         except Exception as exc:  # noqa: BLE001 - report and go on cleaning up
             log(f"could not drop database {name}: {exc}")
-        if name in self.pg_dbs:
-            self.pg_dbs.remove(name)
+        if (admin, name) in self.pg_dbs:
+            self.pg_dbs.remove((admin, name))
 
     def cleanup(self) -> None:
         for proc in list(self.procs):
             self.stop(proc)
-        for name in list(self.pg_dbs):
-            self.drop_db(name)
+        for admin, name in list(self.pg_dbs):
+            self.drop_db(admin, name)
 
 
 def raise_interrupt(signum, _frame):  # noqa: ANN001, ANN202
@@ -506,8 +616,9 @@ def huimin_env(database_url: str) -> dict[str, str]:
 
 def start_reference(owned: Owned, ref_url: str, workers: int, out_dir: Path,
                     tag: str) -> tuple[subprocess.Popen, str]:
-    """The reference app on `ref_url` (SQLAlchemy URL, a fresh database): its 1,000
-    slots created, `uvicorn reference_app:app --workers N` started and ready.
+    """The reference app on `ref_url` (SQLAlchemy URL of a fresh PostgreSQL database,
+    `postgresql+psycopg://...`, `PgServer.url(name, "psycopg")`): its 1,000 slots
+    created, `uvicorn reference_app:app --workers N` started and ready.
     Returns the process (stop it with `owned.stop`) and its base URL."""
     ref_dir = out_dir / "reference_app"
     ref_dir.mkdir(exist_ok=True)

@@ -1,19 +1,22 @@
 """One request at a time, in process: what a slot listing and a booking cost.
 
-    .venv/bin/python bench/marriage_probe.py [--db sqlite|postgres] [-n 200]
+    .venv/bin/python bench/marriage_probe.py [--db embedded|machine] [-n 200]
+                                             [--pg postgresql://postgres@127.0.0.1:5432]
                                              [--pyinstrument] [--cprofile]
 
 Where bench/marriage.py measures throughput under load, this answers "why": it
 builds huimin's app in process (no HTTP server, httpx's ASGI transport) on a fresh
-database, seeds an office like marriage.py, then sends N sequential requests of
-each kind and prints, per kind, the median and p90 time per request, the CPU time
-the process spent on it (1/that bounds one worker's requests/s), and the SQL
-statements each one sends (counted with an SQLAlchemy cursor event), grouped by
-statement. With --pyinstrument it also profiles the N bookings (wall time, async
-aware: time awaiting the database shows under the awaiting function) and writes
-the HTML to var/bench/; with --cprofile, a deterministic profile of the bookings and
-of the 30-day listings, self time grouped by library. PostgreSQL databases it
-creates are dropped at the end.
+database of a PostgreSQL server (`embedded`, the default: the PostgreSQL 18 of
+core/embedded.py, started in var/bench/embedded/pg and stopped at the end;
+`machine`: the server named by --pg), seeds an office like marriage.py, then sends
+N sequential requests of each kind and prints, per kind, the median and p90 time
+per request, the CPU time the process spent on it (1/that bounds one worker's
+requests/s), and the SQL statements each one sends (counted with an SQLAlchemy
+cursor event), grouped by statement. With --pyinstrument it also profiles the N
+bookings (wall time, async aware: time awaiting the database shows under the
+awaiting function) and writes the HTML to var/bench/; with --cprofile, a
+deterministic profile of the bookings and of the 30-day listings, self time grouped
+by library. The database is dropped at the end, also on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import datetime as dt
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -34,6 +38,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from machine import (  # noqa: E402 - bench/ is on sys.path when run as a script
+    Owned,
+    add_server_options,
+    pg_server,
+    raise_interrupt,
+)
 from marriage import (  # noqa: E402 - bench/ is on sys.path when run as a script
     CHINA,
     SESSION_CAPACITY,
@@ -68,7 +78,6 @@ def cli_keys() -> tuple[str, str]:
 CPROFILE_GROUPS = [
     ("SQLAlchemy (all, cumulative)", ("sqlalchemy/",)),
     ("asyncpg (own code + Cython protocol)", ("asyncpg/", "asyncpg.protocol")),
-    ("aiosqlite + sqlite3", ("aiosqlite/", "sqlite3")),
     ("pydantic", ("pydantic",)),
     ("fastapi", ("fastapi/",)),
     ("starlette", ("starlette/",)),
@@ -120,8 +129,7 @@ def print_cprofile(cprof, n: int, top: int = 30) -> None:  # noqa: ANN001
 def _count_driver_statements(statements: list[str]) -> None:
     """Statements sent on the driver itself (core.prepared) bypass SQLAlchemy's
     cursor events: count them too, marked `[driver]`, or `[lone]` when sent on a
-    connection of the LonePool (a SQLite batch run in one hop counts once, under
-    its function's name)."""
+    connection of the LonePool."""
     try:
         from core import prepared
     except ImportError:  # an older checkout without it
@@ -131,19 +139,15 @@ def _count_driver_statements(statements: list[str]) -> None:
         original = getattr(cls, name)
 
         async def counted(self, first, *args, **kwargs):  # noqa: ANN001, ANN202
-            text = getattr(first, cls.dialect, None)
-            if text is None:  # SqliteDriver.run(fn, sql?, ...)
-                text = args[0] if args and isinstance(args[0], str) else first.__name__
+            text = getattr(first, "postgresql", None) or repr(first)
             statements.append(f"[{label}] {text}")
             return await original(self, first, *args, **kwargs)
 
         setattr(cls, name, counted)
 
-    for cls, names in ((prepared.PgDriver, ("fetch", "fetchrow", "execute", "executemany",
-                                           "fetchrow_alone", "execute_alone")),
-                       (prepared.SqliteDriver, ("run",))):
-        for name in names:
-            wrap(cls, name)
+    for name in ("fetch", "fetchrow", "execute", "executemany", "fetchrow_alone",
+                 "execute_alone"):
+        wrap(prepared.PgDriver, name)
     lazy = getattr(prepared, "LazyPgDriver", None)
     if lazy is not None:  # a statement sent alone on a LonePool connection
         wrap(lazy, "_alone", "lone")
@@ -213,13 +217,13 @@ class DirectClient:
 
 async def _ab_lone(db, kinds: dict, n: int, batch: int = 25) -> None:  # noqa: ANN001
     """Bookings and full-session refusals in alternating batches with and without
-    the LonePool (PostgreSQL), in this one process: the machine's noise falls on
+    the LonePool, in this one process: the machine's noise falls on
     both alike. Prints each side's CPU per request."""
     from core.db import LONE_POOLS
 
     engine = db.engine.sync_engine
     if engine not in LONE_POOLS:
-        raise SystemExit("--ab-lone: the LonePool is PostgreSQL's (--db postgres)")
+        raise SystemExit("--ab-lone: this app's engine has no LonePool")
     lone = LONE_POOLS[engine]
     for name in ("POST appointments", "POST appointments, session full"):
         send = kinds[name]
@@ -331,8 +335,8 @@ async def probe(url: str, n: int, use_pyinstrument: bool, admin: str, token: str
             await _ab_lone(db, kinds, n)
             await db.dispose()
             return
-        print(f"{url.split('://')[0]}: {n} sequential requests of each kind, in process "
-              f"(python {sys.version.split()[0]})")
+        print(f"{n} sequential requests of each kind, in process (python "
+              f"{sys.version.split()[0]})")
         for name, send in kinds.items():
             for i in range(5):  # warm caches (compiled statements, pools)
                 await send(10**6 + i)
@@ -375,7 +379,7 @@ async def probe(url: str, n: int, use_pyinstrument: bool, admin: str, token: str
                 _dump(cprof, f"probe-{slug}.prof")
             if profiler is not None:
                 profiler.stop()
-                out = VAR / f"probe-{url.split('+')[0].split(':')[0]}-booking.html"
+                out = VAR / "probe-booking.html"
                 out.write_text(profiler.output_html())
                 print(profiler.output_text(unicode=False, color=False, show_all=False,
                                            short_mode=False)[:12000])
@@ -385,42 +389,33 @@ async def probe(url: str, n: int, use_pyinstrument: bool, admin: str, token: str
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    add_server_options(p, default="embedded", both=False)
     p.add_argument("-n", type=int, default=200)
     p.add_argument("--pyinstrument", action="store_true")
     p.add_argument("--cprofile", action="store_true",
                    help="deterministic profile of the bookings and 30-day listings")
-    p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     p.add_argument("--direct", action="store_true",
                    help="call the ASGI app directly, without httpx's transport")
     p.add_argument("--ab-lone", action="store_true",
-                   help="PostgreSQL: bookings and refusals with and without the LonePool, "
-                        "in alternating batches")
+                   help="bookings and refusals with and without the LonePool, in "
+                        "alternating batches")
     opts = p.parse_args()
     VAR.mkdir(parents=True, exist_ok=True)
     name = f"bench_probe_{os.getpid()}"
-    if opts.db == "sqlite":
-        path = VAR / f"{name}.db"
-        url = f"sqlite+aiosqlite:///{path}"
-    else:
-        import psycopg
-
-        with psycopg.connect(f"{opts.pg}/postgres", autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = f"postgresql+asyncpg://{opts.pg.split('://', 1)[1]}/{name}"
-    os.environ.update({"DATABASE_URL": url, "HUIMIN_RATE_LIMIT_ENABLED": "false",
-                       "HUIMIN_LOG_LEVEL": "WARNING"})
-    try:
-        admin, token = cli_keys()
-        asyncio.run(probe(url, opts.n, opts.pyinstrument, admin, token, opts.cprofile,
-                          opts.direct, opts.ab_lone))
-    finally:
-        if opts.db == "sqlite":
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-        else:
-            with psycopg.connect(f"{opts.pg}/postgres", autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    owned = Owned()
+    signal.signal(signal.SIGTERM, raise_interrupt)
+    with pg_server(opts.db, opts.pg) as server:
+        print(f"PostgreSQL server {server.describe()}")
+        try:
+            owned.create_db(server, name)
+            url = server.url(name, "asyncpg")
+            os.environ.update({"DATABASE_URL": url, "HUIMIN_RATE_LIMIT_ENABLED": "false",
+                               "HUIMIN_LOG_LEVEL": "WARNING"})
+            admin, token = cli_keys()
+            asyncio.run(probe(url, opts.n, opts.pyinstrument, admin, token, opts.cprofile,
+                              opts.direct, opts.ab_lone))
+        finally:
+            owned.cleanup()  # before the server is released
     print(json.dumps({"done": True}))
 
 

@@ -1,7 +1,12 @@
 """Outbox benchmark: what writing the outbox row costs a booking, and how many events
 one `huimin worker` delivers per second to a local receiver, in one run.
 
-    .venv/bin/python bench/outbox.py [--db sqlite|postgres] [--duration 10] [--rounds 2]
+    .venv/bin/python bench/outbox.py [--db embedded|machine|both] [--duration 10] [--rounds 2]
+                                     [--pg postgresql://postgres@127.0.0.1:5432]
+
+On each PostgreSQL server (`embedded`: the PostgreSQL 18 of core/embedded.py,
+started by this script in var/bench/embedded/pg and stopped at the end; `machine`:
+the server named by --pg), each run on a fresh database of its own:
 
 1. Booking with and without the outbox row: `huimin serve` (1 worker) on a fresh
    database with `HUIMIN_OUTBOX_ENABLED=true`, then again with `false` (alternating,
@@ -12,7 +17,8 @@ one `huimin worker` delivers per second to a local receiver, in one run.
    admin subscription to a local receiver (`bench/receiver_app.py` under uvicorn,
    answering 204), then one `huimin worker`; the time from its start until every
    delivery is `delivered`, so events/s, and the worker's CPU per event.
-See bench/README.md.
+Every server it starts is stopped and every database it creates is dropped, also on
+Ctrl-C and SIGTERM. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -20,7 +26,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -30,6 +35,8 @@ from machine import (  # bench/ is on sys.path when run as a script
     HOST,
     VENV_BIN,
     Owned,
+    PgServer,
+    add_server_options,
     bench_lock,
     cpu_seconds_between,
     expect,
@@ -38,24 +45,25 @@ from machine import (  # bench/ is on sys.path when run as a script
     http,
     huimin_env,
     log,
+    pg_server,
     raise_interrupt,
     run_wrk,
+    server_kinds,
     wait_quiet,
     wait_ready,
 )
-from marriage import MAX_BOOKINGS_PER_SECOND, VAR, pg_conninfo, seed, write_bodies
+from marriage import MAX_BOOKINGS_PER_SECOND, VAR, seed, write_bodies
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def booking_run(tag: str, outbox: bool, opts: argparse.Namespace, owned: Owned, out_dir: Path,
-                first_person: int) -> tuple[dict, str, dict[str, str]]:
-    if opts.db == "postgres":
-        name = f"bench_outbox_{os.getpid()}_{tag}"
-        owned.create_db(name)
-        url = f"postgresql+asyncpg://{opts.pg.split('://', 1)[1].rstrip('/')}/{name}"
-    else:
-        url = f"sqlite+aiosqlite:///{out_dir / f'huimin-{tag}.db'}"
+def booking_run(tag: str, outbox: bool, server: PgServer, opts: argparse.Namespace,
+                owned: Owned, out_dir: Path, first_person: int) -> tuple[dict, str, dict[str, str]]:
+    """One booking load on a fresh database of `server`; its result, the database's
+    libpq URL and huimin's environment."""
+    name = f"bench_outbox_{os.getpid()}_{tag}"
+    owned.create_db(server, name)
+    url = server.url(name, "asyncpg")
     env = {**huimin_env(url), "HUIMIN_OUTBOX_ENABLED": "true" if outbox else "false"}
     port = free_port()
     base = f"http://{HOST}:{port}"
@@ -83,24 +91,22 @@ def booking_run(tag: str, outbox: bool, opts: argparse.Namespace, owned: Owned, 
         result = {"rps": r.requests / (r.duration_us / 1e6), "ok": r.ok, "p50": r.p50_us,
                   "p99": r.p99_us, "cpu_ms": r.cpu_ms_per_request,
                   "errors": r.err_status + r.err_timeout + r.err_connect}
-        return result, url, env
+        return result, server.url(name), env
     finally:
         owned.stop(proc)
 
 
-def _count(url: str, opts: argparse.Namespace, sql: str) -> int:
-    if url.startswith("sqlite"):
-        with sqlite3.connect(url.split("///", 1)[1], timeout=30) as conn:
-            return int(conn.execute(sql).fetchone()[0])
+def _count(target: str, sql: str) -> int:
+    """`sql`'s count on the database at `target` (a libpq URL)."""
     import psycopg
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(pg_conninfo(opts.pg.rstrip("/"), name)) as conn:
+
+    with psycopg.connect(target, connect_timeout=10) as conn:
         return int(conn.execute(sql).fetchone()[0])
 
 
-def delivery_run(url: str, env: dict[str, str], opts: argparse.Namespace, owned: Owned,
+def delivery_run(target: str, env: dict[str, str], opts: argparse.Namespace, owned: Owned,
                  out_dir: Path) -> dict:
-    events = _count(url, opts, "SELECT count(*) FROM outbox_event")
+    events = _count(target, "SELECT count(*) FROM outbox_event")
     # The receiver, and a server only to subscribe (stopped before the worker starts).
     rport = free_port()
     receiver = owned.start([str(VENV_BIN / "uvicorn"), "receiver_app:app", "--host", HOST,
@@ -136,8 +142,8 @@ def delivery_run(url: str, env: dict[str, str], opts: argparse.Namespace, owned:
         deadline = started + opts.delivery_timeout
         while time.monotonic() < deadline:
             last_cpu = group_cpu(worker.pid) or last_cpu
-            delivered = _count(url, opts, "SELECT count(*) FROM webhook_delivery "
-                                          "WHERE status = 'delivered'")
+            delivered = _count(target, "SELECT count(*) FROM webhook_delivery "
+                                       "WHERE status = 'delivered'")
             if first is None and delivered:
                 first = (time.monotonic(), delivered, last_cpu)
             if delivered >= events:
@@ -159,47 +165,27 @@ def delivery_run(url: str, env: dict[str, str], opts: argparse.Namespace, owned:
             "cpu_ms": 1000 * cpu / delivered if delivered else None, "steady": steady}
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
-    p.add_argument("--duration", type=int, default=10)
-    p.add_argument("--rounds", type=int, default=2, help="on/off pairs of booking runs")
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--connections", type=int, default=32)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--wrk-timeout", type=int, default=10)
-    p.add_argument("--batch", type=int, default=100, help="the worker's batch size")
-    p.add_argument("--delivery-timeout", type=float, default=300)
-    p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
-    p.add_argument("--quiet", type=float, default=0.25)
-    p.add_argument("--quiet-wait", type=float, default=60)
-    opts = p.parse_args(argv)
-    out_dir = VAR / f"outbox-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    owned = Owned(opts.pg.rstrip("/") + "/postgres")
-    signal.signal(signal.SIGTERM, raise_interrupt)
-    runs: list[tuple[str, dict]] = []
-    try:
-        with bench_lock(log):
-            busy = wait_quiet(opts.quiet, opts.quiet_wait)
-            last_on = None
-            for n in range(opts.rounds):
-                for outbox in (True, False):
-                    tag = f"{'on' if outbox else 'off'}{n}"
-                    result, url, env = booking_run(tag, outbox, opts, owned, out_dir,
-                                                   (2 * n + (not outbox)) * 10**6)
-                    runs.append((tag, result))
-                    if outbox:
-                        last_on = (url, env)
-            assert last_on is not None
-            delivery = delivery_run(*last_on, opts, owned, out_dir)
-    except KeyboardInterrupt:
-        owned.cleanup()
-        return 130
-    finally:
-        owned.cleanup()
-    lines = [f"outbox benchmark ({opts.db}, 1 server worker, wrk -c{opts.connections} "
-             f"-d{opts.duration}s; CPU busy before: {busy:.0%})",
+def one_server(server: PgServer, opts: argparse.Namespace, owned: Owned,
+               out_dir: Path) -> tuple[list[str], bool]:
+    """Both figures on `server`: the report's lines, and whether every event was
+    delivered."""
+    with bench_lock(log):
+        busy = wait_quiet(opts.quiet, opts.quiet_wait)
+        runs: list[tuple[str, dict]] = []
+        last_on = None
+        for n in range(opts.rounds):
+            for outbox in (True, False):
+                tag = f"{'on' if outbox else 'off'}{n}"
+                result, target, env = booking_run(tag, outbox, server, opts, owned, out_dir,
+                                                  (2 * n + (not outbox)) * 10**6)
+                runs.append((tag, result))
+                if outbox:
+                    last_on = (target, env)
+        assert last_on is not None
+        delivery = delivery_run(*last_on, opts, owned, out_dir)
+    lines = [f"outbox benchmark on PostgreSQL server {server.describe()}",
+             f"1 server worker, wrk -c{opts.connections} -d{opts.duration}s; CPU busy "
+             f"before: {busy:.0%}",
              "run    req/s    p50 ms   p99 ms  server CPU ms/req  non-2xx/errors"]
     for tag, r in runs:
         cpu = f"{r['cpu_ms']:.2f}" if r["cpu_ms"] is not None else "-"
@@ -211,8 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     off_cpu = [r["cpu_ms"] for t, r in runs if t.startswith("off") and r["cpu_ms"]]
     mean = lambda xs: sum(xs) / len(xs) if xs else float("nan")  # noqa: E731
     lines.append(f"booking with the outbox row: {mean(on):.0f} req/s, without: {mean(off):.0f}"
-                 f" req/s (ratio {mean(on) / mean(off):.3f}); CPU {mean(on_cpu):.2f} vs "
-                 f"{mean(off_cpu):.2f} ms/req")
+                 f" req/s (ratio {mean(on) / mean(off) if mean(off) else float('nan'):.3f}); "
+                 f"CPU {mean(on_cpu):.2f} vs {mean(off_cpu):.2f} ms/req")
     cpu = f"{delivery['cpu_ms']:.2f}" if delivery["cpu_ms"] is not None else "-"
     lines.append(f"delivery: {delivery['delivered']}/{delivery['events']} events in "
                  f"{delivery['seconds']:.1f}s = {delivery['per_s']:.0f} events/s by one "
@@ -220,10 +206,58 @@ def main(argv: list[str] | None = None) -> int:
     if delivery["steady"]:
         lines.append(f"  once deliveries flow: {delivery['steady']['per_s']:.0f} events/s, "
                      f"{delivery['steady']['cpu_ms']:.2f} worker CPU ms/event")
+    return lines, delivery["delivered"] >= delivery["events"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    import psycopg
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_server_options(p)
+    p.add_argument("--duration", type=int, default=10)
+    p.add_argument("--rounds", type=int, default=2, help="on/off pairs of booking runs")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--connections", type=int, default=32)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--wrk-timeout", type=int, default=10)
+    p.add_argument("--batch", type=int, default=100, help="the worker's batch size")
+    p.add_argument("--delivery-timeout", type=float, default=300)
+    p.add_argument("--quiet", type=float, default=0.25)
+    p.add_argument("--quiet-wait", type=float, default=60)
+    opts = p.parse_args(argv)
+    owned = Owned()
+    signal.signal(signal.SIGTERM, raise_interrupt)
+    stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    lines: list[str] = []
+    ok = True
+    try:
+        for kind in server_kinds(opts.db):
+            out_dir = VAR / f"outbox-{stamp}" / kind
+            out_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                with pg_server(kind, opts.pg) as server:
+                    log(f"PostgreSQL server {server.describe()}")
+                    try:
+                        got, delivered = one_server(server, opts, owned, out_dir)
+                    finally:
+                        owned.cleanup()  # before the server is released
+                lines += [*got, ""]
+                ok = ok and delivered
+            except (RuntimeError, OSError, ValueError, subprocess.SubprocessError,
+                    psycopg.Error) as exc:
+                log(f"{kind}: FAILED: {exc}")
+                lines += [f"outbox benchmark on {kind}: FAILED: {str(exc)[:500]}", ""]
+                ok = False
+    except KeyboardInterrupt:
+        log("interrupted: servers stopped and databases dropped")
+        print("\n".join(lines))
+        return 130
+    finally:
+        owned.cleanup()
     text = "\n".join(lines)
     print(text)
-    (out_dir / "report.txt").write_text(text + "\n")
-    return 0 if delivery["delivered"] >= delivery["events"] else 1
+    (VAR / f"outbox-{stamp}" / "report.txt").write_text(text + "\n")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@
 bench/marriage.py --profile records with `py-spy record --nonblocking` (without
 `--idle`), so samples are taken only while a thread is on a CPU: the sampled
 thread-seconds of the event loop's MainThread, divided by the recording's SECONDS,
-is how busy the worker's one core was. Per group of threads (MainThread;
-aiosqlite's connection threads; AnyIO's pool) this prints the on-CPU time, then the
+is how busy the worker's one core was. Per group of threads (MainThread; AnyIO's
+pool) this prints the on-CPU time, then the
 share of it in each bucket of BUCKETS (inclusive: a sample counts for a bucket if
 any frame of its stack matches, so buckets overlap; "leaf:" patterns match the
 innermost frame only), and the top functions by inclusive and by self share.
@@ -16,7 +16,6 @@ innermost frame is a known wait (recorded with `--idle`) count as waiting.
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 import sys
@@ -30,20 +29,6 @@ IDLE_LEAVES: list[tuple[str, str]] = [
     ("Queue.get", "queue.py"),
     ("Event.wait", "threading.py"),
 ]
-
-
-def _aiosqlite_wait_line() -> int | None:
-    """The line of aiosqlite's worker loop that waits for the next call."""
-    try:
-        from aiosqlite import core
-
-        src, start = inspect.getsourcelines(core._connection_worker_thread)
-    except (ImportError, AttributeError, OSError):
-        return None
-    for n, line in enumerate(src):
-        if "tx.get()" in line:
-            return start + n
-    return None
 
 
 # (label, substrings of a frame "name (file:line)") -- inclusive shares, overlapping.
@@ -70,7 +55,6 @@ BUCKETS: list[tuple[str, tuple[str, ...]]] = [
     ("SQLAlchemy SQL compilation + cache keys", ("compiler.py", "cache_key.py")),
     ("SQLAlchemy, all of it", ("sqlalchemy/",)),
     ("asyncpg driver", ("asyncpg/",)),
-    ("aiosqlite driver (main-thread side)", ("aiosqlite/",)),
     ("commit", ("commit (",)),
     ("pydantic validation + serialisation", ("pydantic/", "pydantic_core")),
     ("FastAPI routing, dependencies, serialisation", ("fastapi/",)),
@@ -104,14 +88,10 @@ def summarise(path: Path | str, top: int = 25, seconds: float | None = None) -> 
     data = json.loads(Path(path).read_text())
     raw = data["shared"]["frames"]
     frames = [_short(f) for f in raw]
-    wait_line = _aiosqlite_wait_line()
     idle_ids = set()
     for i, f in enumerate(raw):
         name, file = f.get("name") or "", f.get("file") or ""
         if any(name.startswith(n) and file.endswith(s) for n, s in IDLE_LEAVES):
-            idle_ids.add(i)
-        if (name == "_connection_worker_thread" and file.endswith("aiosqlite/core.py")
-                and f.get("line") == wait_line):
             idle_ids.add(i)
 
     groups: dict[str, list[dict]] = defaultdict(list)
