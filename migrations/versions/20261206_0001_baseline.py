@@ -1,7 +1,7 @@
 """The PostgreSQL baseline: the whole schema of huimin as of 2026-12-06.
 
-huimin had no deployment yet when SQLite was removed, so the eighteen migrations
-of before (0001-0018, written for both SQLite and PostgreSQL, three of them
+huimin had no deployment yet when PostgreSQL became its only engine, so the
+eighteen migrations of before (0001-0018, written for two engines, three of them
 patching an older migration's function text) were replaced by this one
 (docs/running.md, "Migrations"). It creates, in order:
 

@@ -1,4 +1,4 @@
-"""Real concurrent requests (SQLite file database and PostgreSQL): the invariants
+"""Real concurrent requests (on the embedded PostgreSQL and on TEST_DATABASE_URL's): the invariants
 hold whatever the interleaving."""
 
 from __future__ import annotations

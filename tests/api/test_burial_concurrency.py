@@ -1,4 +1,4 @@
-"""Real concurrent requests (SQLite file database and PostgreSQL): one claim per
+"""Real concurrent requests (on the embedded PostgreSQL and on TEST_DATABASE_URL's): one claim per
 deceased and one winner between an approval and a withdrawal, whatever the
 interleaving."""
 

@@ -1,5 +1,5 @@
-"""Real concurrent requests (SQLite file database, and PostgreSQL when
-TEST_DATABASE_URL points at it): no caregiver is ever double-booked or inside the
+"""Real concurrent requests (on the embedded PostgreSQL, and on the
+server TEST_DATABASE_URL names): no caregiver is ever double-booked or inside the
 travel buffer, and no allowance is overdrawn."""
 
 from __future__ import annotations

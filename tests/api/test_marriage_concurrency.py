@@ -1,5 +1,5 @@
-"""Real concurrent requests (SQLite file database, and PostgreSQL when
-TEST_DATABASE_URL points at it): the invariants hold under races."""
+"""Real concurrent requests (on the embedded PostgreSQL, and on the
+server TEST_DATABASE_URL names): the invariants hold under races."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Lottery entries racing, and the draw by the server processes themselves: real
-concurrent requests (in process on the test database, SQLite file or PostgreSQL;
-and against a live `huimin serve` with two workers on a SQLite file)."""
+concurrent requests (in process on the test database; and against a live `huimin
+serve` with two workers on a database of its own)."""
 
 from __future__ import annotations
 

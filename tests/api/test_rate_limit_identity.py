@@ -1,7 +1,6 @@
 """Rate limits that cannot be dodged: only valid credentials earn a budget of their
-own; a made-up key or a bad token spends the address's anonymous one. A public
-GET with a made-up key does not take SQLite's writer path. A citizen token's
-lifetime has a maximum."""
+own; a made-up key or a bad token spends the address's anonymous one. A citizen
+token's lifetime has a maximum."""
 
 from __future__ import annotations
 

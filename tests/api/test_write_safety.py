@@ -1,7 +1,7 @@
 """ETag'd resources through HTTP: a 412 carries the current ETag (and a retry
 with it succeeds), If-None-Match gives 304 on every ETag'd read, the institution's
 ETag follows its vacancies, and two editors holding one ETag get one 200 and one
-412 even when their requests run at the same time (SQLite file and PostgreSQL)."""
+412 even when their requests run at the same time."""
 
 from __future__ import annotations
 

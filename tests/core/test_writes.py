@@ -1,4 +1,4 @@
-"""core.writes on its own, on the test database (SQLite or PostgreSQL), with a
+"""core.writes on its own, on the test database, with a
 scratch table of its own."""
 
 from __future__ import annotations
