@@ -147,10 +147,8 @@ async def _with_identity(request: Request, session: AsyncSession, settings: Sett
                          principal: Principal) -> Principal:
     """A citizen acts as the person the account is bound to (real-name identity,
     API.md): the caller with its identity read, once per request."""
-    if principal.identity_known:
-        return principal
-    principal = request.state.principal = await citizens.read_identity(
-        session, principal, settings)
+    principal = request.state.principal = await citizens.resolved(session, principal,
+                                                                  settings)
     return principal
 
 

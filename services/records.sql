@@ -1,6 +1,11 @@
 -- A write's audit row and outbox event, written in the statement of the write
--- itself (services.records): the kit piece every one-statement write shares
--- (marriage booking, lottery entry, the draw's winners).
+-- itself: the kit piece every one-statement write shares (marriage booking, lottery
+-- entry, the draw's winners), called last, so that the rows, their audit row and
+-- their outbox event commit or vanish together; `audit.insert` writes every other
+-- audit row through it too. The rows are shaped by `audit.row()` and
+-- `outbox.Events.row()`, turned into the two JSON arguments by `audit.as_json` and
+-- `outbox.as_json`. (An event of the generic routes goes in through
+-- `outbox.Events.emit`, in the request's transaction.)
 --
 -- p_audits: a JSON array of audit rows, each an object of audit_event's columns
 -- (`id`, `at`, `actor_kind`, `actor_id`, `actor_role`, `org_id`, `action`,

@@ -77,7 +77,6 @@ from services import (
     identity,
     organisations,
     outbox,
-    records,
     scopes,
     transitions,
 )
@@ -376,7 +375,7 @@ async def _write(db: prepared.Driver, settings: Settings, principal: Principal,
             blind, *([p[k] for p in parties] for k in ("id", "name", "id_number_encrypted",
                                                        "id_number_masked", "phone_encrypted",
                                                        "phone_masked")),
-            records.audits([audit_row]), records.events([event_row]))
+            audit.as_json([audit_row]), outbox.as_json([event_row]))
     except DBAPIError as exc:
         if claim is not None:
             claim.stored = False  # nothing of it was kept

@@ -69,7 +69,7 @@ from schemas.marriage_lottery import (
     MarriageLotteryEntrant,
     MarriageLotteryEntry,
 )
-from services import audit, capacity, commands, idempotency, identity, records, scopes
+from services import audit, capacity, commands, idempotency, identity, scopes
 from services.marriage import calendar, events, lottery_order, office_days, rules, schedules
 from services.marriage.calendar import Session
 
@@ -378,7 +378,7 @@ async def _write(db: Any, settings: Settings, principal: Principal, w: _EntryWri
             *rules.suspension_terms(settings),
             w.now, w.entry_id, w.kind, w.prefs_json,
             blind, *([e[k] for e in w.entrants] for k in (0, 1, 2, 4, 5, 6)),
-            records.audits([w.audit_row]))
+            audit.as_json([w.audit_row]))
     except DBAPIError as exc:
         if claim is not None:
             claim.stored = False  # nothing of it was kept
@@ -647,7 +647,7 @@ async def _book_winners(session: AsyncSession, lottery: MarriageLottery,
     # back whole and the next sweep draws again.
     await db.executemany(_HOLD, [(aid, blinds, ends, now)
                                  for aid, (blinds, ends) in holds.items()])
-    await db.execute(_RECORD, records.audits(audits), None)
+    await db.execute(_RECORD, audit.as_json(audits), None)
     await session.execute(
         update(_ENTRY_TABLE).where(_ENTRY_TABLE.c.id == bindparam("eid"))
         .values(status=EntryStatus.won, appointment_id=bindparam("aid"),
