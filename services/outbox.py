@@ -68,9 +68,9 @@ def as_json(rows: Iterable[tuple | None]) -> str | None:
     if not kept:
         return None
     for e in kept:
-        e["data"] = json.loads(e["data"])  # a json value, not a string
         e["created_at"] = e["created_at"].isoformat()
     return json.dumps(kept, ensure_ascii=False, separators=(",", ":"))
+
 
 _enabled = True
 
@@ -159,12 +159,11 @@ class Events:
 
     def row(self, name: str, obj: Any, *, at: Any,
             extra: Mapping[str, Any] | None = None) -> tuple:
-        """The values of one event in `COLUMNS` order (`at` in the driver's form,
-        `data` as JSON text), for a statement that writes it with other rows."""
+        """The values of one event in `COLUMNS` order, for a statement that writes
+        it with other rows (`as_json`)."""
         v = self.values(name, obj, extra=extra)
         return (v["id"], v["type"], v["object_type"], v["object_id"], v["org_id"],
-                v["division_code"], v["subject"],
-                json.dumps(v["data"], ensure_ascii=False, separators=(",", ":")), at)
+                v["division_code"], v["subject"], v["data"], at)
 
     def on(self, actions: Mapping[str, str],
            extra: Callable[[Any, Principal | None, str], Mapping[str, Any]] | None = None,
