@@ -6,12 +6,20 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    WrapSerializer,
+    field_validator,
+)
 from pydantic import Field as PField
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from core.clock import CHINA_TZ
 from core.pages import Page  # noqa: F401 - the list envelope, re-exported for schemas
 
 NAMING_CONVENTION = {
@@ -76,6 +84,18 @@ STRICT_STR_MAX_LENGTH = 2000
 # `30.65,104.05` (what the directory searches take, and what the document says).
 NEAR_PATTERN = (r"^-?(90(\.0+)?|[1-8]?[0-9](\.[0-9]+)?),"
                 r"-?(180(\.0+)?|(1[0-7][0-9]|[1-9]?[0-9])(\.[0-9]+)?)$")
+
+
+
+def _in_china_time(value: datetime, handler: SerializerFunctionWrapHandler) -> Any:
+    return handler(value.astimezone(CHINA_TZ) if value.tzinfo is not None else value)
+
+
+# A datetime a person reads: stored and computed in UTC, shown in China time
+# (`2026-12-08T09:00:00+08:00`), whatever zone the value carries. Every datetime of a
+# response model is one of these (API.md: datetimes are RFC 3339 with an offset; the
+# people who read them live at +08:00).
+ChinaTime = Annotated[datetime, WrapSerializer(_in_china_time)]
 
 DivisionCode = Annotated[
     str, StringConstraints(pattern=r"^[0-9]{6}$"),
