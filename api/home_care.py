@@ -13,6 +13,8 @@ from api.deps import (
     AdminPrincipal,
     CitizenPrincipal,
     Db,
+    HotCitizen,
+    HotKey,
     Idempotent,
     IfMatch,
     Paging,
@@ -21,6 +23,7 @@ from api.deps import (
     date_query,
     require_role,
 )
+from api.hotpath import hot, hot_read
 from api.problems import PUBLIC_RESPONSES, responses, with_headers
 from api.route import Router
 from core import errors
@@ -225,31 +228,38 @@ async def list_time_off(provider_id: str, caregiver_id: str, session: Db,
                 "after their other visits; only times at least the minimum notice ahead and "
                 "dates within the booking window.",
     responses=_public(errors.NotFound))
+@hot_read
 async def availability(session: Db, settings: SettingsDep, provider_id: str,
                        service_code: ServiceCode,
                        date: Annotated[dt.date, date_query("The day (China time)",
                                                            example="2026-12-08")],
-                       ) -> AvailabilityPublic:
-    return await bookings.availability(session, settings, provider_id, service_code, date)
+                       ) -> Response:
+    # The JSON is built by the service (the response model stays declared for the
+    # OpenAPI document).
+    return Response(await bookings.availability(session, settings, provider_id,
+                                                service_code, date),
+                    media_type="application/json")
 
 
 @router.post(
     "/v1/home-care/bookings", status_code=201, response_model=BookingPublic,
     summary="Book a home visit for an elder (Idempotency-Key)",
-    description="Without `caregiver_id`, the least-booked skilled caregiver free that day "
-                "is assigned (ties by id).",
+    description="Without `caregiver_id`, the least-booked skilled caregiver free then is "
+                "assigned (fewest visits that day, ties by id); with it, that caregiver or "
+                "409 `no_caregiver_available`.",
     responses=responses(errors.Forbidden, errors.NotFound, errors.IdempotencyKeyRequired,
                         errors.NoCaregiverAvailable, errors.IdempotencyInFlight,
                         errors.ElderUnderage, errors.InvalidIdNumber,
                         errors.OutsideBookingWindow, errors.InvalidStartTime,
                         errors.IdempotencyKeyReused, errors.ValidationFailed)
     | with_headers(201, "Location"))
-async def create_booking(body: BookingCreate, session: Db, principal: CitizenPrincipal,
-                         settings: SettingsDep, _idem: Idempotent,
-                         response: Response) -> BookingPublic:
-    b, caregiver_name = await bookings.book(session, principal, settings, body)
-    response.headers["Location"] = f"/v1/home-care/bookings/{b.id}"
-    return bookings.to_public(b, caregiver_name, settings, principal)
+@hot
+async def create_booking(body: BookingCreate, session: Db, principal: HotCitizen,
+                         settings: SettingsDep, claim: HotKey) -> Response:
+    booked = await bookings.book(session, principal, settings, body, claim=claim)
+    # Serialised once, by the service, which stored it as the idempotent record.
+    return Response(booked.json, status_code=201, media_type="application/json",
+                    headers={"Location": f"/v1/home-care/bookings/{booked.booking_id}"})
 
 
 @router.get(

@@ -3,9 +3,10 @@ request and response models.
 
 - `home_care_offering`: a provider's price and duration for one catalogue service
   (ETag'd: `version`).
-- `home_care_caregiver`: a provider's caregiver with skills and weekly hours. Its
-  row is also the lock that serialises every booking of that caregiver
-  (`lock_seq` is bumped by a conditional UPDATE before the overlap check).
+- `home_care_caregiver`: a provider's caregiver with skills and weekly hours (and
+  `week_minutes`, the same hours as PostgreSQL computes them for the rules). Its
+  row is also the lock that serialises every booking of that caregiver and every
+  change of it (`home_care_book` locks it; changes update it).
 - `home_care_time_off`: a caregiver's leave, a range of time nobody is booked into.
 - `home_care_booking`: a visit at the elder's home. `blocked_until` is the visit's
   end plus the travel buffer in force when it was booked; on PostgreSQL an
@@ -31,8 +32,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import Field as PField
-from sqlalchemy import JSON, CheckConstraint, Index, column, func, text
-from sqlalchemy.dialects.postgresql import ExcludeConstraint
+from sqlalchemy import JSON, CheckConstraint, Column, Computed, Index, column, func, text
+from sqlalchemy.dialects.postgresql import INT4MULTIRANGE, ExcludeConstraint
 from sqlmodel import Field, SQLModel
 
 from core.clock import CHINA_TZ
@@ -91,6 +92,11 @@ class HomeCareCaregiver(SQLModel, table=True):
     name: str = Field(max_length=100)
     skills: list[str] = Field(sa_type=JSON)
     weekly_hours: list[dict] = Field(sa_type=JSON)
+    # `weekly_hours` as minutes of the week, computed by PostgreSQL
+    # (home_care_week_minutes, services/home_care/rules.sql): what the rules of when a
+    # caregiver can take a visit read, so that no request parses the JSON again.
+    week_minutes: Any = Field(default=None, sa_column=Column(
+        INT4MULTIRANGE, Computed("home_care_week_minutes(weekly_hours)", persisted=True)))
     active: bool = True
     version: int = 1
     lock_seq: int = 0

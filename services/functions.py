@@ -42,6 +42,8 @@ FILES = (
     "marriage/rules.sql",
     "marriage/marriage_book.sql",
     "marriage/marriage_lottery_enter.sql",
+    "home_care/rules.sql",
+    "home_care/home_care_book.sql",
     "commands.sql",
 )
 

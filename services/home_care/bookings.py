@@ -5,14 +5,16 @@ grid (`HUIMIN_HOME_CARE_GRID_MINUTES`, 30) from which at least one active caregi
 with the skill is free for the whole visit: inside their weekly hours, not on
 leave, and clear of their other visits by the travel buffer before and after. Only
 times at least `MIN_NOTICE_HOURS` ahead and dates within `BOOKING_WINDOW_DAYS`.
+Those rules are SQL (services/home_care/rules.sql), asked in one statement.
 
-**Booking**: the caregiver asked for, or else the least-booked skilled caregiver
-that day (fewest visits holding time that local date; ties by id), so work is
-spread fairly. For each candidate in that order, its row is locked (a conditional
-UPDATE, `caregivers.lock`) and only then are its visits and leave read: a second
-booking of that caregiver waits for the first to commit and then sees it. On
-PostgreSQL the exclusion constraint over `[starts_at, blocked_until)` backs this.
-None fits: 409 `no_caregiver_available`.
+**Booking** (a hot command, api.hotpath): one read, then one write. The read
+(`home_care_choice`) gives the offering and the caregiver the visit would be given:
+the one asked for, or else the least-booked skilled caregiver free then (fewest
+visits holding time that local date; ties by id), so work is spread fairly. The
+write (`home_care_book`) locks that caregiver's row and asks again; if anything
+changed meanwhile the request runs again (40001) and chooses anew. Nobody free:
+409 `no_caregiver_available`, without a write. The exclusion constraint over
+`[starts_at, blocked_until)` backs it.
 
 **Record**: check-in (provider, on the visit's day, within the check-in window of
 its start) -> `in_service`; check-out -> `completed`, paid from the month's
@@ -26,33 +28,37 @@ after completion.
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
-from typing import Any
+import json
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core import pages
+from core import pages, prepared
 from core.clock import CHINA_TZ, clock
+from core.db import sqlstate
 from core.errors import (
     AlreadyRated,
     CancelReasonRequired,
     CheckInOutsideWindow,
+    DomainError,
     ElderUnderage,
+    IdempotencyInFlight,
     InvalidStartTime,
     NoCaregiverAvailable,
+    NotFound,
     OutsideBookingWindow,
     VisitCancelDeadlinePassed,
     VisitNotEnded,
 )
 from core.ids import new_id
+from core.prepared import Sql
 from core.principal import Principal
 from core.protected import ADDRESS, PHONE
 from core.settings import Settings
 from schemas.common import Page
 from schemas.home_care import (
-    HOLDING_STATUSES,
     AvailabilityPublic,
     BookingCreate,
     BookingPublic,
@@ -62,174 +68,179 @@ from schemas.home_care import (
     ElderPublic,
     HomeCareBooking,
     HomeCareCaregiver,
-    HomeCareTimeOff,
     LedgerEntryPublic,
     LocationIn,
     RatingIn,
     ServiceCode,
 )
-from services import audit, identity, scopes, transitions
-from services.home_care import caregivers, catalogue, events, rules, subsidies
+from services import (
+    audit,
+    citizens,
+    commands,
+    idempotency,
+    identity,
+    outbox,
+    scopes,
+    transitions,
+)
+from services.home_care import catalogue, events, rules, subsidies
 
 S = BookingStatus
 
 
-# --- availability ------------------------------------------------------------------
+# --- availability ---------------------------------------------------------------
+#
+# The rules of when a caregiver can take a visit live in SQL
+# (services/home_care/rules.sql: `home_care_fitting`, `home_care_choice`), asked by
+# the availability read, the booking's choice, and `home_care_book` again under the
+# caregiver's lock. Python decides only the booking window (`bookable_from`).
 
 
-def _buffer(settings: Settings) -> dt.timedelta:
-    return dt.timedelta(minutes=settings.home_care_travel_buffer_minutes)
+def _buffer(settings: Settings) -> int:
+    return settings.home_care_travel_buffer_minutes
 
 
-async def _day_context(session: AsyncSession, caregiver_ids: list[str], day: dt.date,
-                       settings: Settings) -> tuple[dict[str, list[rules.Interval]],
-                                                    dict[str, list[rules.Interval]]]:
-    """Each caregiver's buffered visits and leave around `day` (a day either side)."""
-    lo, hi = rules.day_bounds(day)
-    lo, hi = lo - dt.timedelta(days=1), hi + dt.timedelta(days=1)
-    visits: dict[str, list[rules.Interval]] = {c: [] for c in caregiver_ids}
-    leave: dict[str, list[rules.Interval]] = {c: [] for c in caregiver_ids}
-    if not caregiver_ids:
-        return visits, leave
-    for cid, s, b in (await session.execute(
-            select(HomeCareBooking.caregiver_id, HomeCareBooking.starts_at,
-                   HomeCareBooking.blocked_until)
-            .where(HomeCareBooking.caregiver_id.in_(caregiver_ids),
-                   HomeCareBooking.status.in_(HOLDING_STATUSES),
-                   HomeCareBooking.starts_at < hi, HomeCareBooking.blocked_until > lo))).all():
-        visits[cid].append((s, b))
-    for cid, s, e in (await session.execute(
-            select(HomeCareTimeOff.caregiver_id, HomeCareTimeOff.starts_at,
-                   HomeCareTimeOff.ends_at)
-            .where(HomeCareTimeOff.caregiver_id.in_(caregiver_ids),
-                   HomeCareTimeOff.starts_at < hi, HomeCareTimeOff.ends_at > lo))).all():
-        leave[cid].append((s, e))
-    return visits, leave
-
-
-def _bookable(starts_at: dt.datetime, settings: Settings) -> bool:
-    now = clock.now()
+def bookable_from(day: dt.date, settings: Settings) -> dt.datetime | None:
+    """The earliest start bookable on local day `day` now (the minimum notice ahead),
+    or None when the day is past or beyond the booking window."""
     last_day = clock.today() + dt.timedelta(days=settings.home_care_booking_window_days)
-    return (starts_at >= now + dt.timedelta(hours=settings.home_care_min_notice_hours)
-            and starts_at.astimezone(CHINA_TZ).date() <= last_day)
+    if day > last_day:
+        return None
+    earliest = clock.now() + dt.timedelta(hours=settings.home_care_min_notice_hours)
+    day_start, day_end = rules.day_bounds(day)
+    if earliest >= day_end:
+        return None
+    return max(earliest, day_start)
 
 
-async def _skilled(session: AsyncSession, provider_id: str,
-                   service: str) -> list[HomeCareCaregiver]:
-    rows = (await session.execute(
-        select(HomeCareCaregiver).where(HomeCareCaregiver.provider_id == provider_id,
-                                        HomeCareCaregiver.active.is_(True))
-        .order_by(HomeCareCaregiver.id))).scalars()
-    return [c for c in rows if service in c.skills]
+# One statement (`home_care_availability`): the offering's price and duration, and
+# the day's start times at which at least one caregiver is free; no row: no such
+# offering. $1 provider, $2 service, $3 day, $4 buffer, $5 grid, $6 and $7 the first
+# and last start looked at (none when $6 is null).
+_AVAILABILITY = Sql("SELECT * FROM home_care_availability($1, $2, $3, $4, $5, $6, $7)")
 
 
 async def availability(session: AsyncSession, settings: Settings, provider_id: str,
-                       service: ServiceCode, day: dt.date) -> AvailabilityPublic:
-    await catalogue.provider(session, provider_id)
-    offering = await catalogue.get_offering(session, provider_id, service.value)
-    duration = dt.timedelta(minutes=offering.duration_minutes)
-    buffer = _buffer(settings)
-    staff = await _skilled(session, provider_id, service.value)
-    visits, leave = await _day_context(session, [c.id for c in staff], day, settings)
-    day_start, day_end = rules.day_bounds(day)
-    step = dt.timedelta(minutes=settings.home_care_grid_minutes)
-    found: list[dt.datetime] = []
-    t = day_start
-    while t + duration <= day_end:
-        end = t + duration
-        if _bookable(t, settings) and any(
-                rules.fits(c.skills, c.weekly_hours, service.value, t, end, end + buffer,
-                           visits=visits[c.id], leave=leave[c.id]) for c in staff):
-            found.append(t)
-        t += step
+                       service: ServiceCode, day: dt.date) -> str:
+    """The availability of `provider_id`'s `service` on local day `day`, as JSON."""
+    earliest = bookable_from(day, settings)
+    _day_start, day_end = rules.day_bounds(day)
+    db = await prepared.driver(session)
+    row = await db.fetchrow(_AVAILABILITY, provider_id, service.value, day, _buffer(settings),
+                            settings.home_care_grid_minutes, earliest, day_end)
+    if row is None:
+        await catalogue.provider(session, provider_id)  # 404 provider, else offering
+        raise NotFound(what="service offering")
+    price, duration, found = row
+    local = [t.astimezone(CHINA_TZ) for t in (found if earliest is not None else ())]
     return AvailabilityPublic(
-        provider_id=provider_id, service_code=service, date=day,
-        duration_minutes=offering.duration_minutes, price_fen=offering.price_fen,
-        start_times=[x.astimezone(CHINA_TZ).strftime("%H:%M") for x in found],
-        starts_at=[x.astimezone(CHINA_TZ) for x in found])
+        provider_id=provider_id, service_code=service, date=day, duration_minutes=duration,
+        price_fen=price, start_times=[t.strftime("%H:%M") for t in local],
+        starts_at=local).model_dump_json()
 
 
 # --- booking -------------------------------------------------------------------------
 
+# What booking reads before it writes, in one statement (`home_care_choice`): the
+# offering's price and duration, and the caregiver the visit would be given (null:
+# nobody is free); no row: no such offering. $1 provider, $2 service, $3 caregiver
+# asked for (or null), $4 day, $5 buffer, $6 grid, $7 start.
+_CHOICE = Sql("SELECT * FROM home_care_choice($1, $2, $3, $4, $5, $6, $7)")
+# Every write of a booking in one call of `home_care_book`
+# (services/home_care/home_care_book.sql), outside any transaction block.
+_BOOK = Sql("SELECT home_care_book(" + ", ".join(f"${n}" for n in range(1, 18)) + ")")
+_NO_CAREGIVER = "23P01"  # the exclusion constraint, should the lock ever be bypassed
 
-async def _visits_that_day(session: AsyncSession, caregiver_ids: list[str],
-                           day: dt.date) -> Counter[str]:
-    rows = (await session.execute(
-        select(HomeCareBooking.caregiver_id, func.count())
-        .where(HomeCareBooking.caregiver_id.in_(caregiver_ids),
-               HomeCareBooking.visit_date == day,
-               HomeCareBooking.status.in_(HOLDING_STATUSES))
-        .group_by(HomeCareBooking.caregiver_id))).all()
-    return Counter({cid: n for cid, n in rows})
+
+class Booked(NamedTuple):
+    booking_id: str
+    json: str  # the 201 body, as stored for an idempotent replay
 
 
 async def book(session: AsyncSession, principal: Principal, settings: Settings,
-               body: BookingCreate) -> tuple[HomeCareBooking, str]:
-    await catalogue.provider(session, body.provider_id)
-    offering = await catalogue.get_offering(session, body.provider_id, body.service_code.value)
+               body: BookingCreate, claim: idempotency.Claim | None = None) -> Booked:
+    """Book a visit, and the 201 body: a hot command (services.commands). The write
+    is one statement that also stores `claim`'s record of that body
+    (`home_care_book`); a refusal is a `commands.Refusal`."""
+    try:
+        return await _book(session, principal, settings, body, claim)
+    except DomainError as refusal:
+        raise commands.Refusal(refusal) from None
+
+
+async def _book(session: AsyncSession, principal: Principal, settings: Settings,
+                body: BookingCreate, claim: idempotency.Claim | None) -> Booked:
     starts_at = body.start_at.astimezone(dt.UTC)
     local = starts_at.astimezone(CHINA_TZ)
     grid = settings.home_care_grid_minutes
+    day = local.date()
+    db = await prepared.driver(session)
+    row = await db.fetchrow_alone(_CHOICE, body.provider_id, body.service_code.value,
+                                  body.caregiver_id, day, _buffer(settings), grid, starts_at)
+    if row is None:
+        await catalogue.provider(session, body.provider_id)  # 404 provider, else offering
+        raise NotFound(what="service offering")
+    price, duration, caregiver_id, caregiver_name = row
     if local.second or local.microsecond or (local.hour * 60 + local.minute) % grid:
         raise InvalidStartTime(minutes=grid)
-    if not _bookable(starts_at, settings):
+    earliest = bookable_from(day, settings)
+    if earliest is None or starts_at < earliest:
         raise OutsideBookingWindow(opens_days=settings.home_care_booking_window_days,
                                    notice_hours=settings.home_care_min_notice_hours)
-    day = local.date()
     idn = identity.parse(body.elder.id_number, field="elder.id_number")
     if idn.age_on(day) < settings.home_care_min_elder_age:
         raise ElderUnderage(min_age=settings.home_care_min_elder_age)
-    elder_id = identity.protect(idn, settings)
-    phone = PHONE.protect(body.elder.phone, settings, field="elder.phone")
-    address = ADDRESS.protect(body.elder.address, settings, field="elder.address")
-    ends_at = starts_at + dt.timedelta(minutes=offering.duration_minutes)
-    blocked_until = ends_at + _buffer(settings)
-
-    if body.caregiver_id is not None:
-        candidates = [body.caregiver_id]
-    else:
-        staff = await _skilled(session, body.provider_id, body.service_code.value)
-        load = await _visits_that_day(session, [c.id for c in staff], day)
-        candidates = [c.id for c in sorted(staff, key=lambda c: (load[c.id], c.id))]
-    chosen: Any = None
-    for cid in candidates:
-        c = await caregivers.lock(session, cid, body.provider_id)
-        if c is None:
-            continue
-        visits, leave = await _day_context(session, [c.id], day, settings)
-        if rules.fits(c.skills, c.weekly_hours, body.service_code.value, starts_at, ends_at,
-                      blocked_until, visits=visits[c.id], leave=leave[c.id]):
-            chosen = c
-            break
-    if chosen is None:
+    phone_clean = PHONE.clean(body.elder.phone, field="elder.phone")
+    address_clean = ADDRESS.clean(body.elder.address, field="elder.address")
+    if caregiver_id is None:
         raise NoCaregiverAvailable()
+    elder_id = identity.protect(idn, settings)
+    phone = PHONE.protect_clean(phone_clean, settings)
+    address = ADDRESS.protect_clean(address_clean, settings)
+    ends_at = starts_at + dt.timedelta(minutes=duration)
     now = clock.now()
     values = dict(
-        id=new_id("hcb"), provider_id=body.provider_id, caregiver_id=chosen.id,
+        id=new_id("hcb"), provider_id=body.provider_id, caregiver_id=caregiver_id,
         service_code=body.service_code.value, status=S.booked,
         citizen_subject=principal.subject, visit_date=day, starts_at=starts_at,
-        ends_at=ends_at, blocked_until=blocked_until, price_fen=offering.price_fen,
-        elder_name=body.elder.name, elder_id_encrypted=elder_id.encrypted,
+        ends_at=ends_at, blocked_until=ends_at + dt.timedelta(minutes=_buffer(settings)),
+        price_fen=price, elder_name=body.elder.name, elder_id_encrypted=elder_id.encrypted,
         elder_id_blind=elder_id.blind_index or "", elder_id_masked=elder_id.masked,
         elder_phone_encrypted=phone.encrypted, elder_phone_masked=phone.masked,
         elder_address_encrypted=address.encrypted, elder_address_masked=address.masked,
         elder_lat=body.elder.lat, elder_lon=body.elder.lon, location_flagged=False,
         created_at=now, updated_at=now)
-    try:
-        # A Core INSERT of a plain row: nothing for the session to track or flush.
-        await session.execute(_INSERT_BOOKING, values)
-    except IntegrityError as exc:  # the PostgreSQL exclusion constraint, as a backstop
-        if "ex_home_care_booking_caregiver_time" in str(exc.orig):
-            raise NoCaregiverAvailable() from None
-        raise
     booking = HomeCareBooking.model_construct(**values)
-    await audit.record(session, principal, "home_care_booking.create", "home_care_booking",
-                       booking.id, org_id=body.provider_id)
-    await events.BOOKING.emit(session, "booked", booking)
-    return booking, chosen.name
+    answer = to_public(booking, caregiver_name, settings, principal).model_dump_json()
+    audit_row = audit.row(principal, "home_care_booking.create", "home_care_booking",
+                          booking.id, at=now, org_id=body.provider_id)
+    event_row = events.BOOKING.row("booked", booking, at=now) if outbox.enabled() else None
+    record = claim.record_values(201, answer) if claim is not None else (None,) * 4
+    try:
+        await db.fetchrow_alone(
+            _BOOK, principal.subject, settings.identity_required,
+            claim.scope if claim else None, claim.key if claim else None, *record,
+            body.provider_id, body.service_code.value, price, duration, _buffer(settings),
+            grid, _row_json(values), audit.as_json([audit_row]), outbox.as_json([event_row]))
+    except DBAPIError as exc:
+        if claim is not None:
+            claim.stored = False  # nothing of it was kept
+        code = sqlstate(exc)
+        if code == _NO_CAREGIVER:
+            raise commands.Refusal(NoCaregiverAvailable(), checked=True) from None
+        if code == idempotency.IN_FLIGHT:
+            raise commands.Refusal(IdempotencyInFlight(), checked=True) from None
+        refusal = citizens.write_refusal(code)
+        if refusal is not None:
+            raise commands.Refusal(refusal, checked=True) from None
+        raise
+    return Booked(booking.id, answer)
 
 
-_INSERT_BOOKING = insert(HomeCareBooking.__table__)  # type: ignore[attr-defined]
+def _row_json(values: dict[str, Any]) -> str:
+    return json.dumps({k: (v.isoformat() if isinstance(v, dt.date | dt.datetime) else v)
+                       for k, v in values.items()}, ensure_ascii=False,
+                      separators=(",", ":"))
 
 
 # --- who sees a visit, and its life ----------------------------------------------------

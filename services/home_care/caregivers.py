@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Integer, and_, cast, delete, func, not_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import pages
@@ -39,7 +39,7 @@ from schemas.home_care import (
 )
 from services import audit, stranding
 from services.etag import etag
-from services.home_care import events, rules
+from services.home_care import events
 from services.home_care.catalogue import own_provider
 
 CANCEL_REASON = "caregiver_unavailable"
@@ -117,13 +117,34 @@ async def lock(session: AsyncSession, caregiver_id: str,
         .execution_options(synchronize_session=False))).one_or_none()
 
 
-async def _future_booked(session: AsyncSession, caregiver_id: str) -> list[HomeCareBooking]:
+async def _future_booked(session: AsyncSession, caregiver_id: str,
+                         *stranded: Any) -> list[HomeCareBooking]:
+    """The caregiver's booked visits still ahead (those `stranded` too, when given)."""
     return list((await session.execute(
         select(HomeCareBooking)
+        .join(HomeCareCaregiver, HomeCareCaregiver.id == HomeCareBooking.caregiver_id)
         .where(HomeCareBooking.caregiver_id == caregiver_id,
                HomeCareBooking.status == BookingStatus.booked,
-               HomeCareBooking.starts_at > clock.now())
+               HomeCareBooking.starts_at > clock.now(), *stranded)
         .order_by(HomeCareBooking.starts_at, HomeCareBooking.id))).scalars())
+
+
+# What a change strands, asked of the rules of services/home_care/rules.sql (the
+# ones booking asks): a visit the caregiver's skills and hours, as they now are in
+# this transaction, no longer serve ...
+_OUTSIDE_SKILLS_OR_HOURS = not_(and_(
+    func.home_care_skilled(HomeCareCaregiver.skills, HomeCareBooking.service_code),
+    func.home_care_within(HomeCareCaregiver.week_minutes,
+                          func.home_care_minute_of_week(HomeCareBooking.starts_at),
+                          cast(func.extract("epoch", HomeCareBooking.ends_at
+                                            - HomeCareBooking.starts_at) / 60, Integer))))
+
+
+def _touching_leave(starts_at: dt.datetime, ends_at: dt.datetime) -> Any:
+    """... and a visit that is not clear of new leave."""
+    return not_(func.home_care_clear(
+        HomeCareBooking.starts_at, HomeCareBooking.ends_at, HomeCareBooking.starts_at,
+        func.tstzmultirange(), func.tstzmultirange(func.tstzrange(starts_at, ends_at))))
 
 
 async def _settle(session: AsyncSession, principal: Principal, stranded: list[HomeCareBooking],
@@ -161,9 +182,7 @@ async def update_(session: AsyncSession, principal: Principal, provider_id: str,
         changes["weekly_hours"] = _hours(body.weekly_hours)
     c = await versioned_update(session, c, if_match=if_match, etag=caregiver_etag,
                                values=changes)
-    stranded = [b for b in await _future_booked(session, c.id)
-                if b.service_code not in c.skills
-                or not rules.within_hours(c.weekly_hours, b.starts_at, b.ends_at)]
+    stranded = await _future_booked(session, c.id, _OUTSIDE_SKILLS_OR_HOURS)
     await _settle(session, principal, stranded, body.cancel_affected)
     await audit.record(session, principal, "home_care_caregiver.update", "home_care_caregiver",
                        c.id, org_id=provider_id)
@@ -192,8 +211,7 @@ async def add_time_off(session: AsyncSession, principal: Principal, provider_id:
                         starts_at=body.starts_at.astimezone(dt.UTC),
                         ends_at=body.ends_at.astimezone(dt.UTC), reason=body.reason,
                         created_at=clock.now())
-    stranded = [b for b in await _future_booked(session, c.id)
-                if rules.overlaps((b.starts_at, b.ends_at), (t.starts_at, t.ends_at))]
+    stranded = await _future_booked(session, c.id, _touching_leave(t.starts_at, t.ends_at))
     cancelled = await _settle(session, principal, stranded, body.cancel_affected)
     session.add(t)
     await session.flush()
