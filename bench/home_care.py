@@ -77,7 +77,7 @@ LATTICE = [dt.time(8) if j == 0 else
            (dt.datetime(2000, 1, 1, 8) + dt.timedelta(minutes=90 * j)).time()
            for j in range(9)]
 # A longer booking window than the default 14 days, so that the runs' bookings fit.
-WINDOW_DAYS = 90
+WINDOW_DAYS = 200
 CAREGIVERS = 50
 SKILL_SETS = [["meal_assist", "cleaning"], ["meal_assist", "bathing"],
               ["cleaning", "bathing"], ["meal_assist", "medical_escort"],
@@ -89,10 +89,13 @@ HOURS = [  # (weekdays, start, end)
 ]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "秀英桂兰建华淑珍玉梅志强丽娟国强海燕晓红明华"
-# Pre-generated bodies per second of a booking run: about 3x what one worker has
+# Pre-generated bodies per second of a booking run: about twice what one worker has
 # served here (a thread that runs out stops, and the report says so). The spread
-# bodies use up the days and starts they name whether wrk sends them or not.
-BODIES_PER_SECOND = 300
+# bodies use up the days and starts they name whether wrk sends them or not (the
+# window, WINDOW_DAYS, holds enough for 3 sets of 12 s); the hot caregiver's are
+# mostly refused, faster.
+SPREAD_BODIES_PER_SECOND = 800
+HOT_BODIES_PER_SECOND = 2000
 
 
 def hours_of(i: int) -> list[dict]:
@@ -362,8 +365,8 @@ def run(r: Run, server: PgServer, opts: argparse.Namespace, owned: Owned,
         log(f"{tag}: {len(spread.queue)} spread bookings can be had in all")
         next_elder = 0
         pg_hm, pg_ref = hm_name, ref_name
-        n_body = BODIES_PER_SECOND * opts.duration
-        need = opts.sets * BODIES_PER_SECOND * (opts.duration + opts.warmup)
+        n_body = SPREAD_BODIES_PER_SECOND * opts.duration
+        need = opts.sets * SPREAD_BODIES_PER_SECOND * (opts.duration + opts.warmup)
         if need > len(spread.queue):
             raise RuntimeError(f"{opts.sets} sets of {opts.duration + opts.warmup} s need "
                                f"{need} spread bookings, the window has {len(spread.queue)}")
@@ -382,7 +385,7 @@ def run(r: Run, server: PgServer, opts: argparse.Namespace, owned: Owned,
                 if opts.warmup:
                     wfile = out_dir / f"bodies-warmup-{s}.tsv"
                     next_elder += write_bodies(wfile, seeded.provider_id, spread.take(
-                        BODIES_PER_SECOND * opts.warmup), next_elder)
+                        SPREAD_BODIES_PER_SECOND * opts.warmup), next_elder)
                     w = booking_load("warmup spread", book_url, wfile, seeded.token, opts,
                                      opts.warmup, out_dir, None, None)
                     created += w.statuses.get("201", 0)
@@ -398,7 +401,7 @@ def run(r: Run, server: PgServer, opts: argparse.Namespace, owned: Owned,
                 runs += 1
                 hfile = out_dir / f"bodies-hot-{s}.tsv"
                 hot = [(seeded.hot_dates[s], hot_starts[k % len(hot_starts)])
-                       for k in range(n_body)]
+                       for k in range(HOT_BODIES_PER_SECOND * opts.duration)]
                 next_elder += write_bodies(hfile, seeded.provider_id, hot, next_elder,
                                            caregiver_id=hot_id)
                 log(f"{label}: wrk POST bookings on one caregiver ({seeded.hot_dates[s]}), "

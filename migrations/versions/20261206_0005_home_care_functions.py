@@ -125,24 +125,24 @@ CREATE OR REPLACE FUNCTION public.home_care_choice(
   p_provider varchar, p_service varchar, p_caregiver varchar, p_day date,
   p_buffer integer, p_grid integer, p_start timestamptz)
 RETURNS TABLE (price_fen integer, duration_minutes integer, caregiver_id varchar,
-               caregiver_name varchar)
+               caregiver_name varchar, caregiver_version integer, caregiver_lock_seq integer)
 LANGUAGE plpgsql STABLE
 SET plan_cache_mode = force_generic_plan AS $$
 BEGIN
   RETURN QUERY
-  SELECT o.price_fen, o.duration_minutes, f.id, f.name
+  SELECT o.price_fen, o.duration_minutes, f.id, f.name, f.version, f.lock_seq
   FROM home_care_offering AS o
   LEFT JOIN LATERAL (
-    SELECT c.id, c.name
+    SELECT c.id, c.name, c.version, c.lock_seq
     FROM home_care_fitting(p_provider, p_service, p_caregiver, p_day, o.duration_minutes,
                            p_buffer, p_grid, p_start, p_start) AS fit
     JOIN home_care_caregiver AS c ON c.id = fit.caregiver_id
-    ORDER BY (SELECT count(*) FROM home_care_booking AS b
-              WHERE b.caregiver_id = c.id
-                AND b.status IN ('booked', 'in_service', 'completed')
-                AND b.starts_at >= (p_day::timestamp AT TIME ZONE 'Asia/Shanghai')
-                AND b.starts_at < (p_day::timestamp AT TIME ZONE 'Asia/Shanghai')
-                                  + interval '1 day'), c.id
+    LEFT JOIN (SELECT b.caregiver_id, count(*) AS visits
+               FROM home_care_booking AS b
+               WHERE b.provider_id = p_provider AND b.visit_date = p_day
+                 AND b.status IN ('booked', 'in_service', 'completed')
+               GROUP BY b.caregiver_id) AS load ON load.caregiver_id = c.id
+    ORDER BY coalesce(load.visits, 0), c.id
     LIMIT 1) AS f ON true
   WHERE o.provider_id = p_provider AND o.service_code = p_service;
 END $$;
@@ -171,14 +171,16 @@ CREATE OR REPLACE FUNCTION public.home_care_book(
   p_scope varchar, p_key varchar, p_request_hash varchar, p_status integer, p_body text,
   p_idem_expires timestamptz,
   p_provider varchar, p_service varchar, p_price integer, p_duration integer,
-  p_buffer integer, p_grid integer, p_booking json, p_audits json, p_events json)
+  p_caregiver_version integer, p_caregiver_lock_seq integer,
+  p_booking json, p_audits json, p_events json)
 RETURNS void LANGUAGE plpgsql
 -- Generic plans and index look-ups only, as marriage_book (its comment says why).
 SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $$
 DECLARE
   v_caregiver varchar := p_booking ->> 'caregiver_id';
-  v_day date := (p_booking ->> 'visit_date')::date;
   v_start timestamptz := (p_booking ->> 'starts_at')::timestamptz;
+  v_end timestamptz := (p_booking ->> 'ends_at')::timestamptz;
+  v_blocked_until timestamptz := (p_booking ->> 'blocked_until')::timestamptz;
 BEGIN
   PERFORM citizen_acts_for(p_owner, NULL, p_identity_required);
   PERFORM idempotency_store(p_scope, p_key, p_request_hash, p_status, p_body,
@@ -189,10 +191,18 @@ BEGIN
                    AND o.price_fen = p_price AND o.duration_minutes = p_duration) THEN
     RAISE EXCEPTION 'the offering changed' USING ERRCODE = '40001';
   END IF;
-  PERFORM 1 FROM home_care_caregiver AS c WHERE c.id = v_caregiver FOR NO KEY UPDATE;
-  IF NOT EXISTS (SELECT 1 FROM home_care_fitting(p_provider, p_service, v_caregiver, v_day,
-                                                 p_duration, p_buffer, p_grid,
-                                                 v_start, v_start)) THEN
+  PERFORM 1 FROM home_care_caregiver AS c
+  WHERE c.id = v_caregiver AND c.active AND c.version = p_caregiver_version
+    AND c.lock_seq = p_caregiver_lock_seq
+  FOR NO KEY UPDATE;
+  IF NOT FOUND OR NOT home_care_clear(
+      v_start, v_end, v_blocked_until,
+      (SELECT coalesce(range_agg(tstzrange(b.starts_at, b.blocked_until)), '{}')
+       FROM home_care_booking AS b
+       WHERE b.caregiver_id = v_caregiver
+         AND b.status IN ('booked', 'in_service', 'completed')
+         AND b.starts_at < v_blocked_until AND b.blocked_until > v_start),
+      '{}') THEN
     RAISE EXCEPTION 'the caregiver is no longer free' USING ERRCODE = '40001';
   END IF;
 
@@ -204,7 +214,7 @@ END $$;
 )
 
 DROP_FUNCTIONS = (
-    "DROP FUNCTION public.home_care_book( p_owner varchar, p_identity_required boolean, p_scope varchar, p_key varchar, p_request_hash varchar, p_status integer, p_body text, p_idem_expires timestamptz, p_provider varchar, p_service varchar, p_price integer, p_duration integer, p_buffer integer, p_grid integer, p_booking json, p_audits json, p_events json)",
+    "DROP FUNCTION public.home_care_book( p_owner varchar, p_identity_required boolean, p_scope varchar, p_key varchar, p_request_hash varchar, p_status integer, p_body text, p_idem_expires timestamptz, p_provider varchar, p_service varchar, p_price integer, p_duration integer, p_caregiver_version integer, p_caregiver_lock_seq integer, p_booking json, p_audits json, p_events json)",
     "DROP FUNCTION public.home_care_availability( p_provider varchar, p_service varchar, p_day date, p_buffer integer, p_grid integer, p_from timestamptz, p_to timestamptz)",
     "DROP FUNCTION public.home_care_choice( p_provider varchar, p_service varchar, p_caregiver varchar, p_day date, p_buffer integer, p_grid integer, p_start timestamptz)",
     "DROP FUNCTION public.home_care_fitting( p_provider varchar, p_service varchar, p_caregiver varchar, p_day date, p_duration integer, p_buffer integer, p_grid integer, p_from timestamptz, p_to timestamptz)",

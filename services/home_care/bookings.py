@@ -143,8 +143,9 @@ async def availability(session: AsyncSession, settings: Settings, provider_id: s
 
 # What booking reads before it writes, in one statement (`home_care_choice`): the
 # offering's price and duration, and the caregiver the visit would be given (null:
-# nobody is free); no row: no such offering. $1 provider, $2 service, $3 caregiver
-# asked for (or null), $4 day, $5 buffer, $6 grid, $7 start.
+# nobody is free) with its row's version and lock_seq; no row: no such offering.
+# $1 provider, $2 service, $3 caregiver asked for (or null), $4 day, $5 buffer,
+# $6 grid, $7 start.
 _CHOICE = Sql("SELECT * FROM home_care_choice($1, $2, $3, $4, $5, $6, $7)")
 # Every write of a booking in one call of `home_care_book`
 # (services/home_care/home_care_book.sql), outside any transaction block.
@@ -180,7 +181,7 @@ async def _book(session: AsyncSession, principal: Principal, settings: Settings,
     if row is None:
         await catalogue.provider(session, body.provider_id)  # 404 provider, else offering
         raise NotFound(what="service offering")
-    price, duration, caregiver_id, caregiver_name = row
+    price, duration, caregiver_id, caregiver_name, version, lock_seq = row
     if local.second or local.microsecond or (local.hour * 60 + local.minute) % grid:
         raise InvalidStartTime(minutes=grid)
     earliest = bookable_from(day, settings)
@@ -220,8 +221,8 @@ async def _book(session: AsyncSession, principal: Principal, settings: Settings,
         await db.fetchrow_alone(
             _BOOK, principal.subject, settings.identity_required,
             claim.scope if claim else None, claim.key if claim else None, *record,
-            body.provider_id, body.service_code.value, price, duration, _buffer(settings),
-            grid, _row_json(values), audit.as_json([audit_row]), outbox.as_json([event_row]))
+            body.provider_id, body.service_code.value, price, duration, version, lock_seq,
+            _row_json(values), audit.as_json([audit_row]), outbox.as_json([event_row]))
     except DBAPIError as exc:
         if claim is not None:
             claim.stored = False  # nothing of it was kept

@@ -127,33 +127,34 @@ $$;
 
 -- What booking reads before it writes (services.home_care.bookings.book): the
 -- offering's price and duration (no row: no such offering), and the caregiver a
--- visit from `p_start` is given (null: nobody is free). Among the caregivers it
--- fits (only `p_caregiver` when the family asked for one), the least booked that
--- local day (visits holding time that start that day), ties by id, so work is
--- spread fairly. home_care_book checks the choice again under the caregiver's lock.
--- PL/pgSQL with a generic plan, as home_care_availability.
+-- visit from `p_start` is given (null: nobody is free), with the caregiver row's
+-- `version` and `lock_seq` as read (home_care_book checks that they are unchanged).
+-- Among the caregivers the visit fits (only `p_caregiver` when the family asked
+-- for one), the least booked that local day (visits holding time that start that
+-- day), ties by id, so work is spread fairly. PL/pgSQL with a generic plan, as
+-- home_care_availability.
 CREATE OR REPLACE FUNCTION public.home_care_choice(
   p_provider varchar, p_service varchar, p_caregiver varchar, p_day date,
   p_buffer integer, p_grid integer, p_start timestamptz)
 RETURNS TABLE (price_fen integer, duration_minutes integer, caregiver_id varchar,
-               caregiver_name varchar)
+               caregiver_name varchar, caregiver_version integer, caregiver_lock_seq integer)
 LANGUAGE plpgsql STABLE
 SET plan_cache_mode = force_generic_plan AS $$
 BEGIN
   RETURN QUERY
-  SELECT o.price_fen, o.duration_minutes, f.id, f.name
+  SELECT o.price_fen, o.duration_minutes, f.id, f.name, f.version, f.lock_seq
   FROM home_care_offering AS o
   LEFT JOIN LATERAL (
-    SELECT c.id, c.name
+    SELECT c.id, c.name, c.version, c.lock_seq
     FROM home_care_fitting(p_provider, p_service, p_caregiver, p_day, o.duration_minutes,
                            p_buffer, p_grid, p_start, p_start) AS fit
     JOIN home_care_caregiver AS c ON c.id = fit.caregiver_id
-    ORDER BY (SELECT count(*) FROM home_care_booking AS b
-              WHERE b.caregiver_id = c.id
-                AND b.status IN ('booked', 'in_service', 'completed')
-                AND b.starts_at >= (p_day::timestamp AT TIME ZONE 'Asia/Shanghai')
-                AND b.starts_at < (p_day::timestamp AT TIME ZONE 'Asia/Shanghai')
-                                  + interval '1 day'), c.id
+    LEFT JOIN (SELECT b.caregiver_id, count(*) AS visits
+               FROM home_care_booking AS b
+               WHERE b.provider_id = p_provider AND b.visit_date = p_day
+                 AND b.status IN ('booked', 'in_service', 'completed')
+               GROUP BY b.caregiver_id) AS load ON load.caregiver_id = c.id
+    ORDER BY coalesce(load.visits, 0), c.id
     LIMIT 1) AS f ON true
   WHERE o.provider_id = p_provider AND o.service_code = p_service;
 END $$;
