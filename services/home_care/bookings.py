@@ -126,8 +126,9 @@ async def availability(session: AsyncSession, settings: Settings, provider_id: s
     earliest = bookable_from(day, settings)
     _day_start, day_end = rules.day_bounds(day)
     db = await prepared.driver(session)
-    row = await db.fetchrow(_AVAILABILITY, provider_id, service.value, day, _buffer(settings),
-                            settings.home_care_grid_minutes, earliest, day_end)
+    row = await db.fetchrow_alone(_AVAILABILITY, provider_id, service.value, day,
+                                  _buffer(settings), settings.home_care_grid_minutes,
+                                  earliest, day_end)
     if row is None:
         await catalogue.provider(session, provider_id)  # 404 provider, else offering
         raise NotFound(what="service offering")
