@@ -240,9 +240,13 @@ async def _book(session: AsyncSession, principal: Principal, settings: Settings,
 
 
 def _row_json(values: dict[str, Any]) -> str:
+    """The visit's row as `home_care_book` inserts it (json_populate_record): every
+    column the model declares, its default where `values` has none."""
+    row = {name: f.get_default(call_default_factory=True)
+           for name, f in HomeCareBooking.model_fields.items() if not f.is_required()}
+    row.update(values)
     return json.dumps({k: (v.isoformat() if isinstance(v, dt.date | dt.datetime) else v)
-                       for k, v in values.items()}, ensure_ascii=False,
-                      separators=(",", ":"))
+                       for k, v in row.items()}, ensure_ascii=False, separators=(",", ":"))
 
 
 # --- who sees a visit, and its life ----------------------------------------------------
