@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import BigInteger, Column, Index, SmallInteger
 from sqlmodel import Field, SQLModel
 
-from schemas.common import id_field, utc_datetime
+from schemas.common import ChinaTime, id_field, utc_datetime
 
 
 class AuditEvent(SQLModel, table=True):
@@ -65,7 +65,7 @@ class ServiceHeartbeat(SQLModel, table=True):
 
 class AuditEventPublic(BaseModel):
     id: str
-    at: datetime
+    at: ChinaTime
     actor_kind: str
     actor_id: str
     actor_role: str | None

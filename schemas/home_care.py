@@ -36,7 +36,7 @@ from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlmodel import Field, SQLModel
 
 from core.clock import CHINA_TZ
-from schemas.common import IdNumberIn, Name, Phone, StrictModel, id_field, utc_datetime
+from schemas.common import ChinaTime, IdNumberIn, Name, Phone, StrictModel, id_field, utc_datetime
 
 
 class ServiceCode(StrEnum):
@@ -303,7 +303,7 @@ class OfferingPublic(BaseModel):
     price_fen: int
     duration_minutes: int
     etag: str
-    updated_at: datetime
+    updated_at: ChinaTime
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "provider_id": _PROVIDER, "service_code": "cleaning", "name": "助洁",
@@ -356,8 +356,8 @@ class CaregiverPublic(BaseModel):
     weekly_hours: list[dict]
     active: bool
     etag: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: ChinaTime
+    updated_at: ChinaTime
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": _CAREGIVER, "provider_id": _PROVIDER, "name": "李秀英",
@@ -404,8 +404,8 @@ class TimeOffCreate(StrictModel):
 class TimeOffPublic(BaseModel):
     id: str
     caregiver_id: str
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: ChinaTime
+    ends_at: ChinaTime
     reason: str | None
     cancelled_bookings: int = PField(
         default=0, description="Booked visits the leave cancelled (`cancel_affected`)")
@@ -423,7 +423,7 @@ class AvailabilityPublic(BaseModel):
     duration_minutes: int
     price_fen: int
     start_times: list[str] = PField(examples=[["09:00", "09:30"]])
-    starts_at: list[datetime]
+    starts_at: list[ChinaTime]
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "provider_id": _PROVIDER, "service_code": "cleaning", "date": "2026-12-08",
@@ -492,24 +492,24 @@ class BookingPublic(BaseModel):
     service_code: ServiceCode
     caregiver: CaregiverRef
     date: date
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: ChinaTime
+    ends_at: ChinaTime
     price_fen: int
     elder: ElderPublic
-    cancel_deadline_at: datetime
-    check_in_at: datetime | None = None
-    check_out_at: datetime | None = None
+    cancel_deadline_at: ChinaTime
+    check_in_at: ChinaTime | None = None
+    check_out_at: ChinaTime | None = None
     location_flagged: bool = False
-    completed_at: datetime | None = None
-    no_show_at: datetime | None = None
-    cancelled_at: datetime | None = None
+    completed_at: ChinaTime | None = None
+    no_show_at: ChinaTime | None = None
+    cancelled_at: ChinaTime | None = None
     cancelled_by: str | None = None
     cancel_reason: str | None = None
     subsidy_paid_fen: int | None = None
     family_paid_fen: int | None = None
     rating_stars: int | None = None
     rating_comment: str | None = None
-    created_at: datetime
+    created_at: ChinaTime
 
     # A booked visit, and the same visit completed (checked in and out, paid partly
     # from the elder's monthly allowance) and rated.
@@ -554,7 +554,7 @@ class SubsidyPublic(BaseModel):
     monthly_allowance_fen: int
     valid_from: date
     valid_to: date
-    updated_at: datetime
+    updated_at: ChinaTime
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id_number_masked": _ELDER_ID_MASKED, "monthly_allowance_fen": 30000,
@@ -583,7 +583,7 @@ class LedgerEntryPublic(BaseModel):
     price_fen: int
     subsidy_paid_fen: int
     family_paid_fen: int
-    completed_at: datetime
+    completed_at: ChinaTime
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "booking_id": "hcb_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b7", "provider_id": _PROVIDER,
@@ -626,8 +626,8 @@ class CentreSessionPublic(BaseModel):
     date: date
     start: str
     end: str
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: ChinaTime
+    ends_at: ChinaTime
     capacity: int
     remaining: int
     price_fen: int
@@ -654,10 +654,10 @@ class CentreBookingPublic(BaseModel):
     elder_name: str
     id_number_masked: str
     phone_masked: str
-    cancelled_at: datetime | None = None
+    cancelled_at: ChinaTime | None = None
     cancelled_by: str | None = None
     cancel_reason: str | None = None
-    created_at: datetime
+    created_at: ChinaTime
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "hccb_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b8", "status": "booked",

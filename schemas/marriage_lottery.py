@@ -24,7 +24,7 @@ from pydantic import Field as PField
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from schemas.common import StrictModel, id_field, utc_datetime
+from schemas.common import ChinaTime, StrictModel, id_field, utc_datetime
 from schemas.marriage import HHMM, PartyIn, date_field
 
 
@@ -142,8 +142,8 @@ class LotteryPublic(BaseModel):
     office_id: str
     date: dt.date
     status: LotteryStatus
-    entries_open_at: dt.datetime
-    entries_close_at: dt.datetime
+    entries_open_at: ChinaTime
+    entries_close_at: ChinaTime
     seed_sha256: str = PField(description="Hex SHA-256 of the seed bytes, public from creation")
     seed: str | None = PField(default=None, description="The 32 seed bytes in hex, after the "
                                                         "draw")
@@ -153,9 +153,9 @@ class LotteryPublic(BaseModel):
     sessions: list[LotterySession] = PField(
         description="The date's sessions and their seats (after the draw: as drawn)")
     winners: int | None = None
-    created_at: dt.datetime
-    drawn_at: dt.datetime | None = None
-    cancelled_at: dt.datetime | None = None
+    created_at: ChinaTime
+    drawn_at: ChinaTime | None = None
+    cancelled_at: ChinaTime | None = None
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "mlot_0193a1b2c3d4e5f6a7b8c9d0", "office_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1",
@@ -224,7 +224,7 @@ class LotteryEntryView(LotteryEntryPublic):
     parties: list[dict[str, str | None]] = PField(
         description="Names, masked identity numbers and masked phones (never in full)")
     appointment_id: str | None = None
-    created_at: dt.datetime
+    created_at: ChinaTime
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "mlen_0193a1b2c3d4e5f6a7b8c9d0", "status": "won",

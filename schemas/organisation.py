@@ -10,7 +10,7 @@ from pydantic import Field as PField
 from sqlalchemy import CheckConstraint, Index
 from sqlmodel import Field, SQLModel
 
-from schemas.common import DivisionCode, Name, Phone, StrictModel, id_field, utc_datetime
+from schemas.common import ChinaTime, DivisionCode, Name, Phone, StrictModel, id_field, utc_datetime
 
 
 class OrgKind(StrEnum):
@@ -135,8 +135,8 @@ class InstitutionFacts(OrganisationContact):
 
 class OrganisationPublic(InstitutionFacts):
     kind: OrgKind
-    created_at: datetime
-    updated_at: datetime
+    created_at: ChinaTime
+    updated_at: ChinaTime
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "org_0193a1b2c3d4e5f6a7b8c9d0e1", "name": "武侯区社会福利院",
@@ -188,8 +188,8 @@ class ApiKeyPublic(BaseModel):
     role: Role
     org_id: str | None
     name: str
-    created_at: datetime
-    revoked_at: datetime | None = None
+    created_at: ChinaTime
+    revoked_at: ChinaTime | None = None
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "key_0193a1b2c3d4e5f6a7b8c9d0e1", "role": "office",
