@@ -146,7 +146,7 @@ async def availability(session: AsyncSession, settings: Settings, provider_id: s
         provider_id=provider_id, service_code=service, date=day,
         duration_minutes=offering.duration_minutes, price_fen=offering.price_fen,
         start_times=[x.astimezone(CHINA_TZ).strftime("%H:%M") for x in found],
-        starts_at=[x.astimezone(CHINA_TZ) for x in found])
+        starts_at=found)
 
 
 # --- booking -------------------------------------------------------------------------
@@ -269,14 +269,14 @@ def to_public(b: HomeCareBooking, caregiver_name: str, settings: Settings,
     return BookingPublic(
         id=b.id, status=b.status, provider_id=b.provider_id, service_code=b.service_code,
         caregiver=CaregiverRef(id=b.caregiver_id, name=caregiver_name), date=b.visit_date,
-        starts_at=b.starts_at.astimezone(CHINA_TZ), ends_at=b.ends_at.astimezone(CHINA_TZ),
+        starts_at=b.starts_at, ends_at=b.ends_at,
         price_fen=b.price_fen,
         elder=ElderPublic(name=b.elder_name, id_number_masked=b.elder_id_masked,
                           phone_masked=b.elder_phone_masked,
                           phone=PHONE.reveal(b.elder_phone_encrypted, settings)
                           if viewer.role == "provider" else None,
                           address_masked=b.elder_address_masked),
-        cancel_deadline_at=cancel_deadline(b, settings).astimezone(CHINA_TZ),
+        cancel_deadline_at=cancel_deadline(b, settings),
         check_in_at=b.check_in_at, check_out_at=b.check_out_at,
         location_flagged=b.location_flagged, completed_at=b.completed_at,
         no_show_at=b.no_show_at, cancelled_at=b.cancelled_at, cancelled_by=b.cancelled_by,
