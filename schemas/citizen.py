@@ -49,7 +49,7 @@ class IdentityPublic(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "subject": "wx-o6_bmjrPTlm6_2sgVt7hMZOPfL2M", "name": "张伟",
         "id_number_masked": "440305********1238",
-        "verified_at": "2026-12-01T10:00:00+00:00"}]})
+        "verified_at": "2026-12-01T18:00:00+08:00"}]})
 
 
 class MeIdentity(BaseModel):

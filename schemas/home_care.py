@@ -309,7 +309,7 @@ class OfferingPublic(BaseModel):
         "provider_id": _PROVIDER, "service_code": "cleaning", "name": "助洁",
         "price_fen": 8000, "duration_minutes": 120,
         "etag": f'"offering:{_PROVIDER}:cleaning.1"',
-        "updated_at": "2026-12-01T02:00:00+00:00"}]})
+        "updated_at": "2026-12-01T10:00:00+08:00"}]})
 
 
 class WeeklyHours(StrictModel):
@@ -363,8 +363,8 @@ class CaregiverPublic(BaseModel):
         "id": _CAREGIVER, "provider_id": _PROVIDER, "name": "李秀英",
         "skills": ["cleaning", "meal_assist"], "weekly_hours": _WEEKLY_HOURS,
         "active": True, "etag": f'"{_CAREGIVER}.1"',
-        "created_at": "2026-12-01T02:00:00+00:00",
-        "updated_at": "2026-12-01T02:00:00+00:00"}]})
+        "created_at": "2026-12-01T10:00:00+08:00",
+        "updated_at": "2026-12-01T10:00:00+08:00"}]})
 
 
 class TimeOffCreate(StrictModel):
@@ -412,7 +412,7 @@ class TimeOffPublic(BaseModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "hto_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b6", "caregiver_id": _CAREGIVER,
-        "starts_at": "2026-12-08T05:00:00Z", "ends_at": "2026-12-08T09:00:00Z",
+        "starts_at": "2026-12-08T13:00:00+08:00", "ends_at": "2026-12-08T17:00:00+08:00",
         "reason": "事假", "cancelled_bookings": 0}]})
 
 
@@ -482,7 +482,7 @@ _BOOKING_EXAMPLE: dict[str, Any] = {
     "elder": {"name": "王建国", "id_number_masked": _ELDER_ID_MASKED,
               "phone_masked": "138****8000", "address_masked": "上海市黄浦区****"},
     "cancel_deadline_at": "2026-12-07T21:00:00+08:00", "location_flagged": False,
-    "created_at": "2026-12-01T02:00:00+00:00"}
+    "created_at": "2026-12-01T10:00:00+08:00"}
 
 
 class BookingPublic(BaseModel):
@@ -515,8 +515,8 @@ class BookingPublic(BaseModel):
     # from the elder's monthly allowance) and rated.
     model_config = ConfigDict(json_schema_extra={"examples": [_BOOKING_EXAMPLE, {
         **_BOOKING_EXAMPLE, "status": "completed",
-        "check_in_at": "2026-12-08T00:58:00Z", "check_out_at": "2026-12-08T03:02:00Z",
-        "completed_at": "2026-12-08T03:02:00Z", "subsidy_paid_fen": 5000,
+        "check_in_at": "2026-12-08T08:58:00+08:00", "check_out_at": "2026-12-08T11:02:00+08:00",
+        "completed_at": "2026-12-08T11:02:00+08:00", "subsidy_paid_fen": 5000,
         "family_paid_fen": 3000, "rating_stars": 5, "rating_comment": "阿姨很细心"}]})
 
 
@@ -559,7 +559,7 @@ class SubsidyPublic(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id_number_masked": _ELDER_ID_MASKED, "monthly_allowance_fen": 30000,
         "valid_from": "2026-01-01", "valid_to": "2026-12-31",
-        "updated_at": "2026-12-01T02:00:00+00:00"}]})
+        "updated_at": "2026-12-01T10:00:00+08:00"}]})
 
 
 class AllowanceMonthPublic(BaseModel):
@@ -589,7 +589,7 @@ class LedgerEntryPublic(BaseModel):
         "booking_id": "hcb_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b7", "provider_id": _PROVIDER,
         "date": "2026-12-08", "service_code": "cleaning",
         "id_number_masked": _ELDER_ID_MASKED, "price_fen": 8000, "subsidy_paid_fen": 5000,
-        "family_paid_fen": 3000, "completed_at": "2026-12-08T03:02:00Z"}]})
+        "family_paid_fen": 3000, "completed_at": "2026-12-08T11:02:00+08:00"}]})
 
 
 class CentreService(StrEnum):
@@ -663,4 +663,4 @@ class CentreBookingPublic(BaseModel):
         "id": "hccb_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b8", "status": "booked",
         "session": _CENTRE_SESSION_EXAMPLE, "elder_name": "王建国",
         "id_number_masked": _ELDER_ID_MASKED, "phone_masked": "138****8000",
-        "created_at": "2026-12-01T02:00:00+00:00"}]})
+        "created_at": "2026-12-01T10:00:00+08:00"}]})

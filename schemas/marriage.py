@@ -297,7 +297,7 @@ class WeeklySchedulePublic(BaseModel):
         "office_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4",
         "sessions": [{"weekday": 1, "start": "09:00", "end": "12:00", "capacity": 20}],
         "booking_opens_days_ahead": 30, "min_notice_hours": 2, "cancel_deadline_hours": 24,
-        "version": 2, "updated_at": "2026-11-29T10:00:00+00:00", "cancelled_appointments": 0,
+        "version": 2, "updated_at": "2026-11-29T18:00:00+08:00", "cancelled_appointments": 0,
         "calendar_estimated_from": "2027-01-01",
     }]})
 
@@ -322,7 +322,7 @@ class ClosurePublic(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "mcl_0193a1b2c3d4e5f6a7b8c9d0", "office_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1",
         "date": "2026-12-24", "reason": "系统升级停办一天",
-        "created_at": "2026-11-29T10:00:00+00:00", "cancelled_appointments": 0}]})
+        "created_at": "2026-11-29T18:00:00+08:00", "cancelled_appointments": 0}]})
 
 
 class SpecialDayCreate(StrictModel):
@@ -349,7 +349,7 @@ class SpecialDayPublic(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "msd_0193a1b2c3d4e5f6a7b8c9d0", "office_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1",
         "date": "2027-05-20", "sessions": [{"start": "08:30", "end": "12:00", "capacity": 60}],
-        "created_at": "2026-11-29T10:00:00+00:00", "updated_at": "2026-11-29T10:00:00+00:00",
+        "created_at": "2026-11-29T18:00:00+08:00", "updated_at": "2026-11-29T18:00:00+08:00",
         "cancelled_appointments": 0}]})
 
 
@@ -480,7 +480,7 @@ _APPOINTMENT_EXAMPLE: dict[str, Any] = {
                 {"name": "李娜", "id_number_masked": "440305********2464",
                  "phone_masked": "139****9000", "phone": "13900139000"}],
     "divorce_case_id": None, "cancelled_by": None, "cancel_reason": None,
-    "created_at": "2026-11-29T10:00:00+00:00"}
+    "created_at": "2026-11-29T18:00:00+08:00"}
 
 
 class AppointmentPublic(BaseModel):

@@ -160,13 +160,13 @@ class LotteryPublic(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "mlot_0193a1b2c3d4e5f6a7b8c9d0", "office_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1",
         "date": "2027-05-20", "status": "drawn",
-        "entries_open_at": "2027-05-01T01:00:00+00:00",
-        "entries_close_at": "2027-05-10T10:00:00+00:00",
+        "entries_open_at": "2027-05-01T09:00:00+08:00",
+        "entries_close_at": "2027-05-10T18:00:00+08:00",
         "seed_sha256": "9f2c" + "0" * 60, "seed": "a1b2" + "0" * 60, "entries": 2310,
         "seats": 120, "sessions": [{"start": "09:00", "end": "12:00", "seats": 60},
                                    {"start": "13:30", "end": "17:00", "seats": 60}],
-        "winners": 120, "created_at": "2027-04-20T02:00:00+00:00",
-        "drawn_at": "2027-05-10T10:00:30+00:00"}]})
+        "winners": 120, "created_at": "2027-04-20T10:00:00+08:00",
+        "drawn_at": "2027-05-10T18:00:30+08:00"}]})
 
 
 LotteryKind = Literal["marriage", "divorce", "reissue"]
@@ -235,4 +235,4 @@ class LotteryEntryView(LotteryEntryPublic):
                     {"name": "李娜", "id_number_masked": "440305********2464",
                      "phone_masked": "139****9000"}],
         "appointment_id": "mapt_0193a1b2c3d4e5f6a7b8c9d0",
-        "created_at": "2027-05-02T10:00:00+00:00"}]})
+        "created_at": "2027-05-02T18:00:00+08:00"}]})
