@@ -55,53 +55,64 @@ def _declared(route: APIRoute) -> list[Any]:
     return found
 
 
-def _plain_datetimes(annotation: Any, metadata: tuple[Any, ...], where: str,
-                     models: list[type[BaseModel]]) -> list[str]:
-    """The places in `annotation` that hold a datetime not marked ChinaTime; the
-    models it names are added to `models` (to be walked in turn)."""
+def _datetimes(annotation: Any, metadata: tuple[Any, ...], where: str,
+               models: list[type[BaseModel]]) -> list[tuple[str, bool]]:
+    """The datetimes in `annotation`, each with whether it is ChinaTime; the models
+    it names are added to `models` (to be walked in turn)."""
     if get_origin(annotation) is Annotated:
         base, *extra = get_args(annotation)
-        return _plain_datetimes(base, (*metadata, *extra), where, models)
+        return _datetimes(base, (*metadata, *extra), where, models)
     if isinstance(annotation, type) and issubclass(annotation, dt.datetime):
-        return [] if _CHINA in metadata else [where]
+        return [(where, _CHINA in metadata)]
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         models.append(annotation)
         return []
     if get_origin(annotation) in (typing.Union, types.UnionType) or get_args(annotation):
-        return [p for arg in get_args(annotation)
-                for p in _plain_datetimes(arg, (), where, models)]
+        return [d for arg in get_args(annotation) for d in _datetimes(arg, (), where, models)]
     return []
 
 
-def plain_datetime_fields(roots: list[Any]) -> tuple[list[str], set[str]]:
-    """Every response-model field (nested models, lists, unions, generics followed)
-    whose datetime is not ChinaTime; and the names of the models walked."""
+def response_datetimes(roots: list[Any]) -> tuple[dict[str, bool], set[type[BaseModel]]]:
+    """Every datetime of the response models `roots` (nested models, lists, unions,
+    generics followed), by `module.Model.field`, with whether it is ChinaTime; and
+    the models walked."""
     pending: list[Any] = []
     for root in roots:
-        _plain_datetimes(root, (), "", pending)
+        _datetimes(root, (), "", pending)
     seen: set[type[BaseModel]] = set()
-    found: list[str] = []
+    found: dict[str, bool] = {}
     while pending:
         model = pending.pop()
         if model in seen:
             continue
         seen.add(model)
         for name, field in model.model_fields.items():
-            found += _plain_datetimes(field.annotation, tuple(field.metadata),
-                                      f"{model.__module__}.{model.__qualname__}.{name}",
-                                      pending)
-    return sorted(set(found)), {m.__name__ for m in seen}
+            where = f"{model.__module__}.{model.__qualname__}.{name}"
+            for _, china in _datetimes(field.annotation, tuple(field.metadata), where, pending):
+                found[where] = found.get(where, True) and china
+    return found, seen
 
 
-def _app_response_models() -> list[Any]:
+def plain_datetime_fields(roots: list[Any]) -> tuple[list[str], set[str]]:
+    """The response-model fields whose datetime is not ChinaTime, and the names of
+    the models walked."""
+    found, seen = response_datetimes(roots)
+    return sorted(w for w, china in found.items() if not china), {m.__name__ for m in seen}
+
+
+def _app() -> Any:
     # The app is only built (no request is made): the database is never reached.
     settings = Settings(env="test", database_url="postgresql+asyncpg://nobody@127.0.0.1:9/none",
                         redis_url=None, _env_file=None)
-    return [m for route in _routes(create_app(settings).routes) for m in _declared(route)]
+    return create_app(settings)
+
+
+def _app_response_models(app: Any) -> list[Any]:
+    return [m for route in _routes(app.routes) for m in _declared(route)]
 
 
 def test_no_response_model_has_a_plain_datetime() -> None:
-    plain, walked = plain_datetime_fields(_app_response_models())
+    plain, walked = plain_datetime_fields(_app_response_models(_app()))
     # The walk reaches the models of every domain, nested ones and list items too.
     assert {"BookingPublic", "BedApplicationPublic", "BedPublic", "CitizenAppointmentPublic",
             "ClaimPublic", "ReviewPublic", "ApiKeyPublic", "OrganisationPublic",
@@ -125,6 +136,34 @@ def test_the_guard_finds_a_plain_datetime_wherever_it_is() -> None:
     plain, _ = plain_datetime_fields([Outer])
     where = f"{__name__}.test_the_guard_finds_a_plain_datetime_wherever_it_is.<locals>"
     assert plain == [f"{where}.Inner.at", f"{where}.Outer.listed", f"{where}.Outer.plain"]
+
+
+def _states_date_time(schema: dict[str, Any]) -> bool:
+    """The property's schema says an RFC 3339 datetime (alone, in a list, or beside null)."""
+    if schema.get("format") == "date-time" and schema.get("type") == "string":
+        return True
+    branches = [b for b in schema.get("anyOf", []) if b.get("type") != "null"]
+    if branches:
+        return all(_states_date_time(b) for b in branches)
+    return isinstance(schema.get("items"), dict) and _states_date_time(schema["items"])
+
+
+def test_the_document_still_says_each_response_datetime_is_a_date_time() -> None:
+    """ChinaTime changes how a datetime is written, not what the document says it is."""
+    app = _app()
+    found, models = response_datetimes(_app_response_models(app))
+    components = app.openapi()["components"]["schemas"]
+    unstated = []
+    for model in models:
+        schema = components.get(f"{model.__name__}-Output") or components.get(model.__name__)
+        if schema is None:  # a generic (a Page) or a model named otherwise
+            continue
+        for name, prop in schema.get("properties", {}).items():
+            if f"{model.__module__}.{model.__qualname__}.{name}" in found \
+                    and not _states_date_time(prop):
+                unstated.append(f"{model.__name__}.{name}: {prop}")
+    assert len(found) > 50
+    assert not unstated, "\n".join(unstated)
 
 
 # --- through HTTP: each domain's answer, in China time, the stored instant -------
