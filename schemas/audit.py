@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import BigInteger, Column, Index, SmallInteger
 from sqlmodel import Field, SQLModel
 
-from schemas.common import id_field, utc_datetime
+from schemas.common import ChinaTime, id_field, utc_datetime
 
 
 class AuditEvent(SQLModel, table=True):
@@ -65,7 +65,7 @@ class ServiceHeartbeat(SQLModel, table=True):
 
 class AuditEventPublic(BaseModel):
     id: str
-    at: datetime
+    at: ChinaTime
     actor_kind: str
     actor_id: str
     actor_role: str | None
@@ -80,7 +80,7 @@ class AuditEventPublic(BaseModel):
     hash: str
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": "aud_0193a1b2c3d4e5f6a7b8c9d0e1", "at": "2026-11-29T10:00:00Z",
+        "id": "aud_0193a1b2c3d4e5f6a7b8c9d0e1", "at": "2026-11-29T18:00:00+08:00",
         "actor_kind": "staff", "actor_id": "key_0193a1b2c3d4e5f6a7b8c9d0e1",
         "actor_role": "admin", "org_id": None, "action": "organisation.create",
         "object_type": "organisation", "object_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1",

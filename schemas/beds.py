@@ -31,7 +31,7 @@ from pydantic import Field as PField
 from sqlalchemy import JSON, CheckConstraint, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from schemas.common import IdNumberIn, Name, Phone, StrictModel, id_field, utc_datetime
+from schemas.common import ChinaTime, IdNumberIn, Name, Phone, StrictModel, id_field, utc_datetime
 from schemas.organisation import (
     InstitutionFacts,
     Organisation,
@@ -256,7 +256,7 @@ class InstitutionPublic(InstitutionFacts):
         description="Each category's monthly fee range over the institution's beds")
     distance_km: float | None = PField(
         default=None, description="Great-circle distance from `near`, in kilometres")
-    updated_at: datetime
+    updated_at: ChinaTime
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "org_0193a1b2c3d4e5f6a7b8c9d0e1f2", "name": "武侯区社会福利院",
@@ -331,10 +331,10 @@ class BedPublic(BaseModel):
     status: BedStatus
     application_id: str | None = PField(
         default=None, description="The application the bed is held for or occupied by")
-    offer_expires_at: datetime | None = None
+    offer_expires_at: ChinaTime | None = None
     etag: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: ChinaTime
+    updated_at: ChinaTime
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "bed_0193a1b2c3d4e5f6a7b8c9d0e1f2", "institution_id": "org_0193a1b2c3d4",
@@ -424,13 +424,13 @@ class BedApplicationPublic(BaseModel):
                                   "room and bed number")
     bed_monthly_fee_fen: int | None = PField(
         default=None, description="That bed's monthly fee in fen, shown before accepting")
-    offer_expires_at: datetime | None = None
-    applied_at: datetime
-    assessed_at: datetime | None = None
-    offered_at: datetime | None = None
-    accepted_at: datetime | None = None
-    admitted_at: datetime | None = None
-    closed_at: datetime | None = None
+    offer_expires_at: ChinaTime | None = None
+    applied_at: ChinaTime
+    assessed_at: ChinaTime | None = None
+    offered_at: ChinaTime | None = None
+    accepted_at: ChinaTime | None = None
+    admitted_at: ChinaTime | None = None
+    closed_at: ChinaTime | None = None
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "bap_0193a1b2c3d4e5f6a7b8c9d0e1f2", "institution_id": "org_0193a1b2c3d4",
@@ -493,8 +493,8 @@ class OccupancyPublic(BaseModel):
     resident_name: str
     resident_id_number_masked: str | None = None
     outside_huimin: bool
-    started_at: datetime
-    ended_at: datetime | None = None
+    started_at: ChinaTime
+    ended_at: ChinaTime | None = None
     end_reason: str | None = None
 
     model_config = ConfigDict(json_schema_extra={"examples": [{

@@ -28,7 +28,7 @@ from pydantic import Field as PField
 from sqlalchemy import JSON, CheckConstraint, Index, text
 from sqlmodel import Field, SQLModel
 
-from schemas.common import IdNumberIn, Name, Phone, StrictModel, id_field, utc_datetime
+from schemas.common import ChinaTime, IdNumberIn, Name, Phone, StrictModel, id_field, utc_datetime
 
 
 class BurialMethod(StrEnum):
@@ -403,7 +403,7 @@ class PolicyPublic(BaseModel):
     effective_to: date | None
     claim_deadline_days: int
     superseded_by: str | None = None
-    created_at: datetime
+    created_at: ChinaTime
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "bpol_0193a1b2c3d4e5f6a7b8c9d0e1f2", "division_code": "110000",
@@ -449,7 +449,7 @@ class ReviewPublic(BaseModel):
     reason_code: ReasonCode | None
     note: str | None
     reviewed_by: str | None = PField(description="The reviewing staff member's name")
-    reviewed_at: datetime
+    reviewed_at: ChinaTime
 
 
 class DecisionPublic(BaseModel):
@@ -457,7 +457,7 @@ class DecisionPublic(BaseModel):
     reason_code: ReasonCode | None
     note: str | None
     decided_by: str | None
-    decided_at: datetime
+    decided_at: ChinaTime
 
 
 class ClaimPublic(BaseModel):
@@ -477,12 +477,12 @@ class ClaimPublic(BaseModel):
     decision: DecisionPublic | None = None
     payment_batch_id: str | None = None
     payment_reference: str | None = None
-    paid_at: datetime | None = None
-    withdrawn_at: datetime | None = None
+    paid_at: ChinaTime | None = None
+    withdrawn_at: ChinaTime | None = None
     resubmissions: int
-    created_at: datetime
-    submitted_at: datetime
-    updated_at: datetime
+    created_at: ChinaTime
+    submitted_at: ChinaTime
+    updated_at: ChinaTime
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "bcl_0193a1b2c3d4e5f6a7b8c9d0e1f2", "status": "submitted", "amount_fen": 400000,
@@ -505,7 +505,7 @@ class ClaimPublic(BaseModel):
 
 class ClaimEventPublic(BaseModel):
     id: str
-    at: datetime
+    at: ChinaTime
     action: str
     from_status: ClaimStatus | None
     to_status: ClaimStatus
@@ -547,7 +547,7 @@ class PaymentBatchPublic(BaseModel):
     paid_count: int
     paid_fen: int
     created_by: str | None
-    created_at: datetime
+    created_at: ChinaTime
     claim_ids: list[str]
 
     model_config = ConfigDict(json_schema_extra={"examples": [{

@@ -13,7 +13,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import Field, SQLModel
 
-from schemas.common import IdNumberIn, Name, StrictModel, utc_datetime
+from schemas.common import ChinaTime, IdNumberIn, Name, StrictModel, utc_datetime
 
 
 class CitizenIdentity(SQLModel, table=True):
@@ -44,12 +44,12 @@ class IdentityPublic(BaseModel):
     subject: str
     name: str
     id_number_masked: str
-    verified_at: datetime
+    verified_at: ChinaTime
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "subject": "wx-o6_bmjrPTlm6_2sgVt7hMZOPfL2M", "name": "张伟",
         "id_number_masked": "440305********1238",
-        "verified_at": "2026-12-01T10:00:00+00:00"}]})
+        "verified_at": "2026-12-01T18:00:00+08:00"}]})
 
 
 class MeIdentity(BaseModel):

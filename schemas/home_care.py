@@ -37,7 +37,7 @@ from sqlalchemy.dialects.postgresql import INT4MULTIRANGE, ExcludeConstraint
 from sqlmodel import Field, SQLModel
 
 from core.clock import CHINA_TZ
-from schemas.common import IdNumberIn, Name, Phone, StrictModel, id_field, utc_datetime
+from schemas.common import ChinaTime, IdNumberIn, Name, Phone, StrictModel, id_field, utc_datetime
 
 
 class ServiceCode(StrEnum):
@@ -309,13 +309,13 @@ class OfferingPublic(BaseModel):
     price_fen: int
     duration_minutes: int
     etag: str
-    updated_at: datetime
+    updated_at: ChinaTime
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "provider_id": _PROVIDER, "service_code": "cleaning", "name": "助洁",
         "price_fen": 8000, "duration_minutes": 120,
         "etag": f'"offering:{_PROVIDER}:cleaning.1"',
-        "updated_at": "2026-12-01T02:00:00+00:00"}]})
+        "updated_at": "2026-12-01T10:00:00+08:00"}]})
 
 
 class WeeklyHours(StrictModel):
@@ -362,15 +362,15 @@ class CaregiverPublic(BaseModel):
     weekly_hours: list[dict]
     active: bool
     etag: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: ChinaTime
+    updated_at: ChinaTime
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": _CAREGIVER, "provider_id": _PROVIDER, "name": "李秀英",
         "skills": ["cleaning", "meal_assist"], "weekly_hours": _WEEKLY_HOURS,
         "active": True, "etag": f'"{_CAREGIVER}.1"',
-        "created_at": "2026-12-01T02:00:00+00:00",
-        "updated_at": "2026-12-01T02:00:00+00:00"}]})
+        "created_at": "2026-12-01T10:00:00+08:00",
+        "updated_at": "2026-12-01T10:00:00+08:00"}]})
 
 
 class TimeOffCreate(StrictModel):
@@ -410,15 +410,15 @@ class TimeOffCreate(StrictModel):
 class TimeOffPublic(BaseModel):
     id: str
     caregiver_id: str
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: ChinaTime
+    ends_at: ChinaTime
     reason: str | None
     cancelled_bookings: int = PField(
         default=0, description="Booked visits the leave cancelled (`cancel_affected`)")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "hto_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b6", "caregiver_id": _CAREGIVER,
-        "starts_at": "2026-12-08T05:00:00Z", "ends_at": "2026-12-08T09:00:00Z",
+        "starts_at": "2026-12-08T13:00:00+08:00", "ends_at": "2026-12-08T17:00:00+08:00",
         "reason": "事假", "cancelled_bookings": 0}]})
 
 
@@ -429,7 +429,7 @@ class AvailabilityPublic(BaseModel):
     duration_minutes: int
     price_fen: int
     start_times: list[str] = PField(examples=[["09:00", "09:30"]])
-    starts_at: list[datetime]
+    starts_at: list[ChinaTime]
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "provider_id": _PROVIDER, "service_code": "cleaning", "date": "2026-12-08",
@@ -488,7 +488,7 @@ _BOOKING_EXAMPLE: dict[str, Any] = {
     "elder": {"name": "王建国", "id_number_masked": _ELDER_ID_MASKED,
               "phone_masked": "138****8000", "address_masked": "上海市黄浦区****"},
     "cancel_deadline_at": "2026-12-07T21:00:00+08:00", "location_flagged": False,
-    "created_at": "2026-12-01T02:00:00+00:00"}
+    "created_at": "2026-12-01T10:00:00+08:00"}
 
 
 class BookingPublic(BaseModel):
@@ -498,31 +498,31 @@ class BookingPublic(BaseModel):
     service_code: ServiceCode
     caregiver: CaregiverRef
     date: date
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: ChinaTime
+    ends_at: ChinaTime
     price_fen: int
     elder: ElderPublic
-    cancel_deadline_at: datetime
-    check_in_at: datetime | None = None
-    check_out_at: datetime | None = None
+    cancel_deadline_at: ChinaTime
+    check_in_at: ChinaTime | None = None
+    check_out_at: ChinaTime | None = None
     location_flagged: bool = False
-    completed_at: datetime | None = None
-    no_show_at: datetime | None = None
-    cancelled_at: datetime | None = None
+    completed_at: ChinaTime | None = None
+    no_show_at: ChinaTime | None = None
+    cancelled_at: ChinaTime | None = None
     cancelled_by: str | None = None
     cancel_reason: str | None = None
     subsidy_paid_fen: int | None = None
     family_paid_fen: int | None = None
     rating_stars: int | None = None
     rating_comment: str | None = None
-    created_at: datetime
+    created_at: ChinaTime
 
     # A booked visit, and the same visit completed (checked in and out, paid partly
     # from the elder's monthly allowance) and rated.
     model_config = ConfigDict(json_schema_extra={"examples": [_BOOKING_EXAMPLE, {
         **_BOOKING_EXAMPLE, "status": "completed",
-        "check_in_at": "2026-12-08T00:58:00Z", "check_out_at": "2026-12-08T03:02:00Z",
-        "completed_at": "2026-12-08T03:02:00Z", "subsidy_paid_fen": 5000,
+        "check_in_at": "2026-12-08T08:58:00+08:00", "check_out_at": "2026-12-08T11:02:00+08:00",
+        "completed_at": "2026-12-08T11:02:00+08:00", "subsidy_paid_fen": 5000,
         "family_paid_fen": 3000, "rating_stars": 5, "rating_comment": "阿姨很细心"}]})
 
 
@@ -560,12 +560,12 @@ class SubsidyPublic(BaseModel):
     monthly_allowance_fen: int
     valid_from: date
     valid_to: date
-    updated_at: datetime
+    updated_at: ChinaTime
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id_number_masked": _ELDER_ID_MASKED, "monthly_allowance_fen": 30000,
         "valid_from": "2026-01-01", "valid_to": "2026-12-31",
-        "updated_at": "2026-12-01T02:00:00+00:00"}]})
+        "updated_at": "2026-12-01T10:00:00+08:00"}]})
 
 
 class AllowanceMonthPublic(BaseModel):
@@ -589,13 +589,13 @@ class LedgerEntryPublic(BaseModel):
     price_fen: int
     subsidy_paid_fen: int
     family_paid_fen: int
-    completed_at: datetime
+    completed_at: ChinaTime
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "booking_id": "hcb_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b7", "provider_id": _PROVIDER,
         "date": "2026-12-08", "service_code": "cleaning",
         "id_number_masked": _ELDER_ID_MASKED, "price_fen": 8000, "subsidy_paid_fen": 5000,
-        "family_paid_fen": 3000, "completed_at": "2026-12-08T03:02:00Z"}]})
+        "family_paid_fen": 3000, "completed_at": "2026-12-08T11:02:00+08:00"}]})
 
 
 class CentreService(StrEnum):
@@ -632,8 +632,8 @@ class CentreSessionPublic(BaseModel):
     date: date
     start: str
     end: str
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: ChinaTime
+    ends_at: ChinaTime
     capacity: int
     remaining: int
     price_fen: int
@@ -660,13 +660,13 @@ class CentreBookingPublic(BaseModel):
     elder_name: str
     id_number_masked: str
     phone_masked: str
-    cancelled_at: datetime | None = None
+    cancelled_at: ChinaTime | None = None
     cancelled_by: str | None = None
     cancel_reason: str | None = None
-    created_at: datetime
+    created_at: ChinaTime
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "hccb_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b8", "status": "booked",
         "session": _CENTRE_SESSION_EXAMPLE, "elder_name": "王建国",
         "id_number_masked": _ELDER_ID_MASKED, "phone_masked": "138****8000",
-        "created_at": "2026-12-01T02:00:00+00:00"}]})
+        "created_at": "2026-12-01T10:00:00+08:00"}]})

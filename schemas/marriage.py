@@ -26,6 +26,7 @@ from sqlmodel import Field, SQLModel
 
 from schemas.common import (
     NOT_BLANK_PATTERN,
+    ChinaTime,
     IdNumberIn,
     Name,
     Phone,
@@ -284,7 +285,7 @@ class WeeklySchedulePublic(BaseModel):
     min_notice_hours: int
     cancel_deadline_hours: int
     version: int
-    updated_at: dt.datetime
+    updated_at: ChinaTime
     cancelled_appointments: int = PField(
         default=0, description="Appointments this change cancelled (with `cancel_affected`)")
     calendar_estimated_from: dt.date | None = PField(
@@ -296,7 +297,7 @@ class WeeklySchedulePublic(BaseModel):
         "office_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4",
         "sessions": [{"weekday": 1, "start": "09:00", "end": "12:00", "capacity": 20}],
         "booking_opens_days_ahead": 30, "min_notice_hours": 2, "cancel_deadline_hours": 24,
-        "version": 2, "updated_at": "2026-11-29T10:00:00+00:00", "cancelled_appointments": 0,
+        "version": 2, "updated_at": "2026-11-29T18:00:00+08:00", "cancelled_appointments": 0,
         "calendar_estimated_from": "2027-01-01",
     }]})
 
@@ -315,13 +316,13 @@ class ClosurePublic(BaseModel):
     office_id: str
     date: dt.date
     reason: str
-    created_at: dt.datetime
+    created_at: ChinaTime
     cancelled_appointments: int = 0
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "mcl_0193a1b2c3d4e5f6a7b8c9d0", "office_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1",
         "date": "2026-12-24", "reason": "系统升级停办一天",
-        "created_at": "2026-11-29T10:00:00+00:00", "cancelled_appointments": 0}]})
+        "created_at": "2026-11-29T18:00:00+08:00", "cancelled_appointments": 0}]})
 
 
 class SpecialDayCreate(StrictModel):
@@ -341,14 +342,14 @@ class SpecialDayPublic(BaseModel):
     office_id: str
     date: dt.date
     sessions: list[DaySession]
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: ChinaTime
+    updated_at: ChinaTime
     cancelled_appointments: int = 0
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "msd_0193a1b2c3d4e5f6a7b8c9d0", "office_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1",
         "date": "2027-05-20", "sessions": [{"start": "08:30", "end": "12:00", "capacity": 60}],
-        "created_at": "2026-11-29T10:00:00+00:00", "updated_at": "2026-11-29T10:00:00+00:00",
+        "created_at": "2026-11-29T18:00:00+08:00", "updated_at": "2026-11-29T18:00:00+08:00",
         "cancelled_appointments": 0}]})
 
 
@@ -374,7 +375,7 @@ class SlotPublic(BaseModel):
     capacity: int
     remaining: int
     bookable: bool
-    cancel_deadline_at: dt.datetime = PField(
+    cancel_deadline_at: ChinaTime = PField(
         description="An appointment in this session can be cancelled by the couple until "
                     "then (`cancel_deadline_hours` before the start; China time)")
     calendar_source: Literal["notice", "library", "estimated"] = PField(
@@ -479,7 +480,7 @@ _APPOINTMENT_EXAMPLE: dict[str, Any] = {
                 {"name": "李娜", "id_number_masked": "440305********2464",
                  "phone_masked": "139****9000", "phone": "13900139000"}],
     "divorce_case_id": None, "cancelled_by": None, "cancel_reason": None,
-    "created_at": "2026-11-29T10:00:00+00:00"}
+    "created_at": "2026-11-29T18:00:00+08:00"}
 
 
 class AppointmentPublic(BaseModel):
@@ -492,9 +493,9 @@ class AppointmentPublic(BaseModel):
     office_id: str
     slot: AppointmentSlot
     office: AppointmentOffice
-    starts_at: dt.datetime = PField(description="The session's start (China time)")
-    ends_at: dt.datetime = PField(description="The session's end (China time)")
-    cancel_deadline_at: dt.datetime = PField(
+    starts_at: ChinaTime = PField(description="The session's start (China time)")
+    ends_at: ChinaTime = PField(description="The session's end (China time)")
+    cancel_deadline_at: ChinaTime = PField(
         description="The couple can cancel until then (the office's `cancel_deadline_hours` "
                     "before the start); later, 422 `cancel_deadline_passed`")
     parties: list[PartyPublic]
@@ -507,11 +508,11 @@ class AppointmentPublic(BaseModel):
                     "session), `case_withdrawn` (the divorce application was withdrawn), or, "
                     "when the office cancelled this one appointment, the reason it gave",
         examples=["office_closed", "登记员因病缺勤"])
-    created_at: dt.datetime
-    cancelled_at: dt.datetime | None = None
-    checked_in_at: dt.datetime | None = None
-    completed_at: dt.datetime | None = None
-    no_show_at: dt.datetime | None = None
+    created_at: ChinaTime
+    cancelled_at: ChinaTime | None = None
+    checked_in_at: ChinaTime | None = None
+    completed_at: ChinaTime | None = None
+    no_show_at: ChinaTime | None = None
 
     model_config = ConfigDict(json_schema_extra={"examples": [_APPOINTMENT_EXAMPLE]})
 
@@ -589,8 +590,8 @@ class DivorceCasePublic(BaseModel):
     parties: list[PartyPublic]
     divorce_appointment_id: str
     confirmation_appointment_id: str | None = None
-    withdrawn_at: dt.datetime | None = None
-    registered_at: dt.datetime | None = None
+    withdrawn_at: ChinaTime | None = None
+    registered_at: ChinaTime | None = None
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "mdc_0193a1b2c3d4e5f6a7b8c9d0", "status": "cooling_off",

@@ -24,7 +24,7 @@ from pydantic import Field as PField
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from schemas.common import StrictModel, id_field, utc_datetime
+from schemas.common import ChinaTime, StrictModel, id_field, utc_datetime
 from schemas.marriage import HHMM, PartyIn, date_field
 
 
@@ -142,8 +142,8 @@ class LotteryPublic(BaseModel):
     office_id: str
     date: dt.date
     status: LotteryStatus
-    entries_open_at: dt.datetime
-    entries_close_at: dt.datetime
+    entries_open_at: ChinaTime
+    entries_close_at: ChinaTime
     seed_sha256: str = PField(description="Hex SHA-256 of the seed bytes, public from creation")
     seed: str | None = PField(default=None, description="The 32 seed bytes in hex, after the "
                                                         "draw")
@@ -153,20 +153,20 @@ class LotteryPublic(BaseModel):
     sessions: list[LotterySession] = PField(
         description="The date's sessions and their seats (after the draw: as drawn)")
     winners: int | None = None
-    created_at: dt.datetime
-    drawn_at: dt.datetime | None = None
-    cancelled_at: dt.datetime | None = None
+    created_at: ChinaTime
+    drawn_at: ChinaTime | None = None
+    cancelled_at: ChinaTime | None = None
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "mlot_0193a1b2c3d4e5f6a7b8c9d0", "office_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1",
         "date": "2027-05-20", "status": "drawn",
-        "entries_open_at": "2027-05-01T01:00:00+00:00",
-        "entries_close_at": "2027-05-10T10:00:00+00:00",
+        "entries_open_at": "2027-05-01T09:00:00+08:00",
+        "entries_close_at": "2027-05-10T18:00:00+08:00",
         "seed_sha256": "9f2c" + "0" * 60, "seed": "a1b2" + "0" * 60, "entries": 2310,
         "seats": 120, "sessions": [{"start": "09:00", "end": "12:00", "seats": 60},
                                    {"start": "13:30", "end": "17:00", "seats": 60}],
-        "winners": 120, "created_at": "2027-04-20T02:00:00+00:00",
-        "drawn_at": "2027-05-10T10:00:30+00:00"}]})
+        "winners": 120, "created_at": "2027-04-20T10:00:00+08:00",
+        "drawn_at": "2027-05-10T18:00:30+08:00"}]})
 
 
 LotteryKind = Literal["marriage", "divorce", "reissue"]
@@ -224,7 +224,7 @@ class LotteryEntryView(LotteryEntryPublic):
     parties: list[dict[str, str | None]] = PField(
         description="Names, masked identity numbers and masked phones (never in full)")
     appointment_id: str | None = None
-    created_at: dt.datetime
+    created_at: ChinaTime
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "mlen_0193a1b2c3d4e5f6a7b8c9d0", "status": "won",
@@ -235,4 +235,4 @@ class LotteryEntryView(LotteryEntryPublic):
                     {"name": "李娜", "id_number_masked": "440305********2464",
                      "phone_masked": "139****9000"}],
         "appointment_id": "mapt_0193a1b2c3d4e5f6a7b8c9d0",
-        "created_at": "2027-05-02T10:00:00+00:00"}]})
+        "created_at": "2027-05-02T18:00:00+08:00"}]})

@@ -16,7 +16,7 @@ from pydantic import Field as PField
 from sqlalchemy import JSON, Column, ForeignKey, Index, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from schemas.common import StrictModel, id_field, utc_datetime
+from schemas.common import ChinaTime, StrictModel, id_field, utc_datetime
 
 
 class OutboxEvent(SQLModel, table=True):
@@ -129,7 +129,7 @@ class SubscriptionPublic(BaseModel):
     events: list[str]
     description: str | None = None
     org_id: str | None = None
-    created_at: datetime
+    created_at: ChinaTime
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "whs_0193a1b2c3d4e5f6a7b8c9d0e1", "url": "https://push.example.cn/huimin/webhooks",
@@ -156,9 +156,9 @@ class DeliveryPublic(BaseModel):
     attempts: int
     last_status_code: int | None = None
     last_error: str | None = None
-    next_attempt_at: datetime | None = None
-    delivered_at: datetime | None = None
-    created_at: datetime
+    next_attempt_at: ChinaTime | None = None
+    delivered_at: ChinaTime | None = None
+    created_at: ChinaTime
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "whd_0193a1b2c3d4e5f6a7b8c9d0e1", "event_id": "evt_0193a1b2c3d4e5f6a7b8c9d0e1",

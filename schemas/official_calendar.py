@@ -17,7 +17,7 @@ from pydantic import Field as PField
 from sqlalchemy import JSON, CheckConstraint
 from sqlmodel import Field, SQLModel
 
-from schemas.common import StrictModel, utc_datetime
+from schemas.common import ChinaTime, StrictModel, utc_datetime
 
 FIRST_YEAR = 2000
 LAST_YEAR = 2099
@@ -78,7 +78,7 @@ class OfficialCalendarPublic(BaseModel):
         "holidays are computed from their rules (the `holidays` package) and no working "
         "day is known")
     notice: str | None = PField(default=None, description="The loaded notice's title or number")
-    loaded_at: datetime | None = None
+    loaded_at: ChinaTime | None = None
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "year": 2027, "holidays": ["2027-01-01", "2027-02-05", "2027-02-06"],

@@ -10,7 +10,7 @@ from pydantic import Field as PField
 from sqlalchemy import CheckConstraint, Index
 from sqlmodel import Field, SQLModel
 
-from schemas.common import DivisionCode, Name, Phone, StrictModel, id_field, utc_datetime
+from schemas.common import ChinaTime, DivisionCode, Name, Phone, StrictModel, id_field, utc_datetime
 
 
 class OrgKind(StrEnum):
@@ -135,16 +135,16 @@ class InstitutionFacts(OrganisationContact):
 
 class OrganisationPublic(InstitutionFacts):
     kind: OrgKind
-    created_at: datetime
-    updated_at: datetime
+    created_at: ChinaTime
+    updated_at: ChinaTime
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "org_0193a1b2c3d4e5f6a7b8c9d0e1", "name": "武侯区社会福利院",
         "division_code": "510107", "division_name": "四川省成都市武侯区",
         "address": "成都市武侯区武侯祠大街 1 号", "phone": "028-85550000", "lat": 30.646,
         "lon": 104.048, "ownership": "public", "rating": 4, "medical_care": True,
-        "kind": "care_institution", "created_at": "2026-11-29T10:00:00Z",
-        "updated_at": "2026-11-29T10:00:00Z"}]})
+        "kind": "care_institution", "created_at": "2026-11-29T18:00:00+08:00",
+        "updated_at": "2026-11-29T18:00:00+08:00"}]})
 
 
 class ApiKey(SQLModel, table=True):
@@ -188,10 +188,10 @@ class ApiKeyPublic(BaseModel):
     role: Role
     org_id: str | None
     name: str
-    created_at: datetime
-    revoked_at: datetime | None = None
+    created_at: ChinaTime
+    revoked_at: ChinaTime | None = None
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "key_0193a1b2c3d4e5f6a7b8c9d0e1", "role": "office",
         "org_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1", "name": "窗口-王芳",
-        "created_at": "2026-11-29T10:00:00Z", "revoked_at": None}]})
+        "created_at": "2026-11-29T18:00:00+08:00", "revoked_at": None}]})

@@ -63,7 +63,7 @@ def session_public(s: HomeCareCentreSession, booked: int,
     return CentreSessionPublic(
         id=s.id, provider_id=s.provider_id, service_code=s.service_code, date=s.session_date,
         start=_local(s.starts_at), end=_local(s.ends_at),
-        starts_at=s.starts_at.astimezone(CHINA_TZ), ends_at=s.ends_at.astimezone(CHINA_TZ),
+        starts_at=s.starts_at, ends_at=s.ends_at,
         capacity=s.capacity, remaining=remaining, price_fen=s.price_fen,
         bookable=remaining > 0 and _bookable(s, settings))
 

@@ -129,23 +129,25 @@ def party_public(p: MarriageParty, *, full_phone: bool) -> PartyPublic:
                        phone_masked=p.phone_masked, phone=phone)
 
 
+def _hhmm(at: dt.datetime) -> str:
+    """`09:00`: the hour of `at` on the office's wall clock (China time)."""
+    return utc(at).astimezone(CHINA_TZ).strftime("%H:%M")
+
+
 def to_public(view: AppointmentView, *, show_code: bool) -> AppointmentPublic:
     """The citizen's view (with the check-in code, phones masked) when `show_code`,
     else the office's (phones in full)."""
     a = view.appointment
-    starts_at = utc(a.starts_at).astimezone(CHINA_TZ)
-    ends_at = utc(a.ends_at).astimezone(CHINA_TZ)
     parsed = calendar.parse_slot_id(a.slot_id)
-    start = parsed[2] if parsed else starts_at.strftime("%H:%M")
+    start = parsed[2] if parsed else _hhmm(a.starts_at)
     model = CitizenAppointmentPublic if show_code else AppointmentPublic
     code = {"check_in_code": a.check_in_code} if show_code else {}
     return model(
         id=a.id, status=a.status, kind=a.kind, office_id=a.office_id,
         slot=AppointmentSlot(slot_id=a.slot_id, office_id=a.office_id, date=a.session_date,
-                             start=start, end=ends_at.strftime("%H:%M")),
-        office=view.terms.office, starts_at=starts_at, ends_at=ends_at,
-        cancel_deadline_at=cancel_deadline(a.starts_at, view.terms.cancel_deadline_hours
-                                           ).astimezone(CHINA_TZ),
+                             start=start, end=_hhmm(a.ends_at)),
+        office=view.terms.office, starts_at=a.starts_at, ends_at=a.ends_at,
+        cancel_deadline_at=cancel_deadline(a.starts_at, view.terms.cancel_deadline_hours),
         parties=[party_public(p, full_phone=not show_code)
                  for p in sorted(view.parties, key=lambda p: p.position)],
         **code,

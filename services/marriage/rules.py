@@ -82,8 +82,9 @@ def write_refusal(exc: DBAPIError, blind: Sequence[str]) -> DomainError | None:
     code = sqlstate(exc)
     detail = getattr(exc.orig, "detail", None) or ""
     if code == _SUSPENDED:
-        until = utc(dt.datetime.fromisoformat(detail))
-        err = BookingSuspended(until=until.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M"))
+        # The end as the couple reads it: China time, as every datetime shown is.
+        until = utc(dt.datetime.fromisoformat(detail)).astimezone(CHINA_TZ)
+        err = BookingSuspended(until=until.strftime("%Y-%m-%d %H:%M"))
         err.extra["suspended_until"] = until.isoformat()
         return err
     if code == _HELD:

@@ -122,7 +122,8 @@ async def test_leave_by_whole_days_and_taken_back(client, admin_headers, setting
     r = await client.post(path, json={"date": DAY, "to_date": "2026-12-09"}, headers=staff)
     assert r.status_code == 201, r.text
     leave = r.json()
-    assert leave["starts_at"].startswith("2026-12-07T16:00")  # 00:00 China time, in UTC
+    assert leave["starts_at"] == "2026-12-08T00:00:00+08:00"
+    assert leave["ends_at"] == "2026-12-10T00:00:00+08:00"  # the last day, inclusive
     assert await slots(client, org["id"]) == []
     assert await slots(client, org["id"], day="2026-12-09") == []
     assert await slots(client, org["id"], day="2026-12-10")
