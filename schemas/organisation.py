@@ -193,11 +193,14 @@ class ApiKeyCreated(BaseModel):
     role: Role
     org_id: str | None
     name: str
+    caregiver_id: str | None = PField(
+        default=None, description="A `caregiver` key's caregiver; null for every other role")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "key_0193a1b2c3d4e5f6a7b8c9d0e1",
         "key": "hm_3f9a1c2b4d5e_Jx0wq3Vt1m2s8y4Zr6Pb0nLk5Hc7Ga9Df1Ee3Ui5Oo7",
-        "role": "office", "org_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1", "name": "窗口-王芳"}]})
+        "role": "office", "org_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1", "name": "窗口-王芳",
+        "caregiver_id": None}]})
 
 
 class ApiKeyPublic(BaseModel):
@@ -205,10 +208,12 @@ class ApiKeyPublic(BaseModel):
     role: Role
     org_id: str | None
     name: str
+    caregiver_id: str | None = PField(
+        default=None, description="A `caregiver` key's caregiver; null for every other role")
     created_at: datetime
     revoked_at: datetime | None = None
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "key_0193a1b2c3d4e5f6a7b8c9d0e1", "role": "office",
         "org_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1", "name": "窗口-王芳",
-        "created_at": "2026-11-29T10:00:00Z", "revoked_at": None}]})
+        "caregiver_id": None, "created_at": "2026-11-29T10:00:00Z", "revoked_at": None}]})
