@@ -106,7 +106,11 @@ async def revoke_api_key(org_id: str, key_id: str, session: Db,
 
 
 @router.get("/audit-events", response_model=Page[AuditEventPublic],
-            summary="Search the audit trail", responses=responses(errors.Forbidden))
+            summary="Search the audit trail",
+            description="Newest first. A staff member's row names its key (`actor_id`) and, "
+                        "read with it, the key's name (`actor_name`) and, for a caregiver's "
+                        "own key, the caregiver (`actor_caregiver_id`).",
+            responses=responses(errors.Forbidden))
 async def list_audit_events(
     session: Db, _: AdminPrincipal, paging: Paging,
     actor_id: Annotated[str | None, Query(max_length=128)] = None,
@@ -119,8 +123,6 @@ async def list_audit_events(
     until: Annotated[AwareDatetime | None, datetime_query("Events before this instant")
                      ] = None,
 ) -> Page[AuditEventPublic]:
-    page = await audit.list_events(session, actor_id=actor_id, org_id=org_id, action=action,
+    return await audit.list_events(session, actor_id=actor_id, org_id=org_id, action=action,
                                    object_type=object_type, object_id=object_id, since=since,
                                    until=until, limit=paging.limit, cursor=paging.cursor)
-    return Page(items=[AuditEventPublic.model_validate(e.model_dump()) for e in page.items],
-                next_cursor=page.next_cursor)
