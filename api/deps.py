@@ -234,6 +234,8 @@ AdminPrincipal = Annotated[Principal, Depends(require_role("admin"))]
 OfficeStaff = Annotated[Principal, Depends(require_role("office"))]
 InstitutionStaff = Annotated[Principal, Depends(require_role("institution"))]
 ProviderStaff = Annotated[Principal, Depends(require_role("provider"))]
+# A caregiver's own key, bound to one caregiver of a provider (`Principal.caregiver_id`).
+CaregiverStaff = Annotated[Principal, Depends(require_role("caregiver"))]
 ReviewerStaff = Annotated[Principal, Depends(require_role("reviewer"))]
 # Webhook subscriptions: any staff role (its organisation's events) or an admin.
 Subscriber = Annotated[Principal, Depends(require_role(

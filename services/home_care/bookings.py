@@ -237,7 +237,9 @@ _INSERT_BOOKING = insert(HomeCareBooking.__table__)  # type: ignore[attr-defined
 BOOKING = scopes.Resource(
     model=HomeCareBooking, noun="home-care booking", audit_type="home_care_booking",
     rules={"citizen": scopes.own(HomeCareBooking.citizen_subject),
-           "provider": scopes.of_org(HomeCareBooking.provider_id)},
+           "provider": scopes.of_org(HomeCareBooking.provider_id),
+           # A caregiver's own key: the visits assigned to that caregiver, no other.
+           "caregiver": scopes.of_caregiver(HomeCareBooking.caregiver_id)},
     org_attr="provider_id")
 
 T = transitions.Transition
