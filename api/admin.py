@@ -77,6 +77,12 @@ async def update_organisation(org_id: str, body: OrganisationUpdate, session: Db
 
 @router.post("/organisations/{org_id}/api-keys", status_code=201, response_model=ApiKeyCreated,
              summary="Issue a staff API key (shown once)",
+             description="`role` must be one the organisation's kind holds (else 422 "
+                         "`role_not_allowed`): `office`, `institution`, `provider`, "
+                         "`reviewer` or `approver`, `identity_verifier`. A `caregiver` key "
+                         "is refused here too: it is bound to one caregiver, and the "
+                         "provider issues it (`POST /v1/providers/{provider_id}/caregivers/"
+                         "{caregiver_id}/api-keys`).",
              responses=responses(errors.Forbidden, errors.NotFound, errors.RoleNotAllowed)
              | with_headers(201, "Location"))
 async def create_api_key(org_id: str, body: ApiKeyCreate, session: Db,
