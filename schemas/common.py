@@ -9,9 +9,8 @@ from typing import Annotated, Any, TypeVar
 from pydantic import (
     BaseModel,
     ConfigDict,
-    SerializerFunctionWrapHandler,
+    PlainSerializer,
     StringConstraints,
-    WrapSerializer,
     field_validator,
 )
 from pydantic import Field as PField
@@ -87,15 +86,17 @@ NEAR_PATTERN = (r"^-?(90(\.0+)?|[1-8]?[0-9](\.[0-9]+)?),"
 
 
 
-def _in_china_time(value: datetime, handler: SerializerFunctionWrapHandler) -> Any:
-    return handler(value.astimezone(CHINA_TZ) if value.tzinfo is not None else value)
+def _in_china_time(value: datetime) -> datetime:
+    return value.astimezone(CHINA_TZ) if value.tzinfo is not None else value
 
 
 # A datetime a person reads: stored and computed in UTC, shown in China time
 # (`2026-12-08T09:00:00+08:00`), whatever zone the value carries. Every datetime of a
 # response model is one of these (API.md: datetimes are RFC 3339 with an offset; the
-# people who read them live at +08:00).
-ChinaTime = Annotated[datetime, WrapSerializer(_in_china_time)]
+# people who read them live at +08:00). The serializer returns a datetime, which
+# pydantic then writes as it writes any: so the document still says `date-time` (a
+# serializer returning `Any` left the field without a type in the OpenAPI document).
+ChinaTime = Annotated[datetime, PlainSerializer(_in_china_time, return_type=datetime)]
 
 DivisionCode = Annotated[
     str, StringConstraints(pattern=r"^[0-9]{6}$"),

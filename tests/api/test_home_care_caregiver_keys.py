@@ -325,3 +325,16 @@ async def test_the_audit_row_of_a_caregivers_check_in_names_the_caregiver(
     assert row["actor_kind"] == "staff" and row["actor_role"] == "caregiver"
     assert row["actor_id"] == li_key["id"] and row["org_id"] == org["id"]
     assert row["actor_name"] == "李秀英-手机" and row["actor_caregiver_id"] == li["id"]
+
+
+async def test_the_documented_times_are_date_times_in_china_time(app):
+    """The caregiver's answers' times are `ChinaTime`: written at +08:00 (above) and
+    documented as what they are."""
+    schemas = app.openapi()["components"]["schemas"]
+    for model, field in (("CaregiverVisitPublic", "starts_at"),
+                         ("CaregiverVisitPublic", "check_in_at"),
+                         ("CaregiverKeyPublic", "created_at")):
+        prop = schemas[model]["properties"][field]
+        branches = prop.get("anyOf", [prop])
+        assert {"type": "string", "format": "date-time"} in [
+            {k: b[k] for k in ("type", "format") if k in b} for b in branches], (model, prop)
