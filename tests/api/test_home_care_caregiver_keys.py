@@ -140,16 +140,20 @@ async def test_the_admin_cannot_mint_a_caregiver_key(client, admin_headers):
     assert [k["role"] for k in listed.json()["items"]] == ["provider"]
 
 
-async def test_a_caregiver_key_is_bound_to_a_caregiver_and_only_it(db):
+async def test_a_caregiver_key_is_bound_to_a_caregiver_and_only_it(client, admin_headers,
+                                                                   db):
     """The database's backstop under the two routes: no caregiver key without its
     caregiver, no other key with one."""
+    set_china_time("2026-12-01")
+    org, staff = await provider(client, admin_headers)
+    li = await caregiver(client, staff, org["id"])
     async with db.session() as session:
-        for role in ("caregiver", "provider"):
+        for role, bound_to in (("caregiver", None), ("provider", li["id"])):
             _, lookup, key_hash = new_api_key()
-            session.add(ApiKey(id=f"key_{role}", name="x", role=role, lookup=lookup,
-                               key_hash=key_hash, created_at=clock.now(),
-                               caregiver_id=None if role == "caregiver" else "hcg_x"))
-            with pytest.raises(IntegrityError, match="ck_api_key_caregiver_bound|fk_api_key"):
+            session.add(ApiKey(id=f"key_{role}", org_id=org["id"], name="x", role=role,
+                               caregiver_id=bound_to, lookup=lookup, key_hash=key_hash,
+                               created_at=clock.now()))
+            with pytest.raises(IntegrityError, match="ck_api_key_caregiver_bound"):
                 await session.flush()
             await session.rollback()
 
