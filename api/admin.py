@@ -77,6 +77,12 @@ async def update_organisation(org_id: str, body: OrganisationUpdate, session: Db
 
 @router.post("/organisations/{org_id}/api-keys", status_code=201, response_model=ApiKeyCreated,
              summary="Issue a staff API key (shown once)",
+             description="`role` must be one the organisation's kind holds (else 422 "
+                         "`role_not_allowed`): `office`, `institution`, `provider`, "
+                         "`reviewer` or `approver`, `identity_verifier`. A `caregiver` key "
+                         "is refused here too: it is bound to one caregiver, and the "
+                         "provider issues it (`POST /v1/providers/{provider_id}/caregivers/"
+                         "{caregiver_id}/api-keys`).",
              responses=responses(errors.Forbidden, errors.NotFound, errors.RoleNotAllowed)
              | with_headers(201, "Location"))
 async def create_api_key(org_id: str, body: ApiKeyCreate, session: Db,
@@ -106,7 +112,11 @@ async def revoke_api_key(org_id: str, key_id: str, session: Db,
 
 
 @router.get("/audit-events", response_model=Page[AuditEventPublic],
-            summary="Search the audit trail", responses=responses(errors.Forbidden))
+            summary="Search the audit trail",
+            description="Newest first. A staff member's row names its key (`actor_id`) and, "
+                        "read with it, the key's name (`actor_name`) and, for a caregiver's "
+                        "own key, the caregiver (`actor_caregiver_id`).",
+            responses=responses(errors.Forbidden))
 async def list_audit_events(
     session: Db, _: AdminPrincipal, paging: Paging,
     actor_id: Annotated[str | None, Query(max_length=128)] = None,
@@ -119,8 +129,6 @@ async def list_audit_events(
     until: Annotated[AwareDatetime | None, datetime_query("Events before this instant")
                      ] = None,
 ) -> Page[AuditEventPublic]:
-    page = await audit.list_events(session, actor_id=actor_id, org_id=org_id, action=action,
+    return await audit.list_events(session, actor_id=actor_id, org_id=org_id, action=action,
                                    object_type=object_type, object_id=object_id, since=since,
                                    until=until, limit=paging.limit, cursor=paging.cursor)
-    return Page(items=[AuditEventPublic.model_validate(e.model_dump()) for e in page.items],
-                next_cursor=page.next_cursor)

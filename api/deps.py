@@ -234,8 +234,11 @@ AdminPrincipal = Annotated[Principal, Depends(require_role("admin"))]
 OfficeStaff = Annotated[Principal, Depends(require_role("office"))]
 InstitutionStaff = Annotated[Principal, Depends(require_role("institution"))]
 ProviderStaff = Annotated[Principal, Depends(require_role("provider"))]
+# A caregiver's own key, bound to one caregiver of a provider (`Principal.caregiver_id`).
+CaregiverStaff = Annotated[Principal, Depends(require_role("caregiver"))]
 ReviewerStaff = Annotated[Principal, Depends(require_role("reviewer"))]
-# Webhook subscriptions: any staff role (its organisation's events) or an admin.
+# Webhook subscriptions: any staff role (its organisation's events) or an admin; not a
+# caregiver, whose key sees its own visits only, not its provider's events.
 Subscriber = Annotated[Principal, Depends(require_role(
     "admin", "office", "institution", "provider", "reviewer", "approver",
     "identity_verifier"))]

@@ -11,6 +11,7 @@ from fastapi import Body, Depends, Query, Response
 from api.conditional import NOT_MODIFIED, Conditional, ETagged
 from api.deps import (
     AdminPrincipal,
+    CaregiverStaff,
     CitizenPrincipal,
     Db,
     HotCitizen,
@@ -38,8 +39,12 @@ from schemas.home_care import (
     CancelAffectedIn,
     CancelIn,
     CaregiverCreate,
+    CaregiverKeyCreate,
+    CaregiverKeyCreated,
+    CaregiverKeyPublic,
     CaregiverPublic,
     CaregiverUpdate,
+    CaregiverVisitPublic,
     CataloguePublic,
     CentreBookingCreate,
     CentreBookingPublic,
@@ -56,12 +61,24 @@ from schemas.home_care import (
     TimeOffCreate,
     TimeOffPublic,
 )
-from services.home_care import bookings, caregivers, catalogue, centre, subsidies
+from services.home_care import (
+    bookings,
+    caregiver_keys,
+    caregiver_visits,
+    caregivers,
+    catalogue,
+    centre,
+    subsidies,
+)
 
 router = Router(tags=["home-care"])
 public_router = Router(tags=["home-care"], public=True)
 
 CitizenOrProvider = Annotated[Principal, Depends(require_role("citizen", "provider"))]
+# A visit's own caregiver acts on it beside the provider (the `caregiver` rule of
+# `bookings.BOOKING` says which visits are its own: any other is 404).
+ProviderOrCaregiver = Annotated[Principal, Depends(require_role("provider", "caregiver"))]
+VisitReader = Annotated[Principal, Depends(require_role("citizen", "provider", "caregiver"))]
 Month = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-12"],
                              description="`YYYY-MM`, China time")]
 _STAFF = (errors.Forbidden, errors.NotFound)
@@ -217,6 +234,76 @@ async def list_time_off(provider_id: str, caregiver_id: str, session: Db,
                                           limit=paging.limit, cursor=paging.cursor)
 
 
+# --- caregivers' own keys --------------------------------------------------------------
+
+_KEYS = "/v1/providers/{provider_id}/caregivers/{caregiver_id}/api-keys"
+
+
+@router.post(
+    _KEYS, status_code=201, response_model=CaregiverKeyCreated,
+    summary="Issue a caregiver's own key (shown once)",
+    description="A key of role `caregiver`, bound to this caregiver of the provider: with "
+                "it the caregiver reads its day (`GET /v1/caregivers/me/visits`), reads, "
+                "checks in and checks out its own visits, and nothing else (any other "
+                "caregiver's visit is 404, every provider-only operation 403). The key is "
+                "in the answer once and stored only as a hash. Another provider's or an "
+                "unknown caregiver: 404; a deactivated one: 409 `invalid_state` "
+                "(`current_status` `inactive`). Once the caregiver is deactivated its keys "
+                "answer 401 `invalid_api_key`; revoke a key for good with `DELETE`.",
+    responses=responses(*_STAFF, errors.InvalidState, errors.ValidationFailed)
+    | with_headers(201, "Location"))
+async def issue_caregiver_key(provider_id: str, caregiver_id: str, body: CaregiverKeyCreate,
+                              session: Db, principal: ProviderStaff,
+                              response: Response) -> CaregiverKeyCreated:
+    created = await caregiver_keys.issue(session, principal, provider_id, caregiver_id, body)
+    response.headers["Location"] = (f"/v1/providers/{provider_id}/caregivers/{caregiver_id}"
+                                    f"/api-keys/{created.id}")
+    return created
+
+
+@router.get(
+    _KEYS, response_model=Page[CaregiverKeyPublic],
+    summary="A caregiver's keys (never the keys themselves)",
+    description="Revoked keys too (`revoked_at` set), by id.",
+    responses=responses(*_STAFF, errors.InvalidCursor))
+async def list_caregiver_keys(provider_id: str, caregiver_id: str, session: Db,
+                              principal: ProviderStaff,
+                              paging: Paging) -> Page[CaregiverKeyPublic]:
+    return await caregiver_keys.list_(session, principal, provider_id, caregiver_id,
+                                      limit=paging.limit, cursor=paging.cursor)
+
+
+@router.delete(
+    _KEYS + "/{key_id}", response_model=CaregiverKeyPublic,
+    summary="Revoke a caregiver's key at once (a lost phone)",
+    description="Answers the key as it now is, `revoked_at` set; the key answers 401 "
+                "`invalid_api_key` from now on. Revoking it again changes nothing. A key "
+                "that is not this caregiver's: 404.",
+    responses=responses(*_STAFF))
+async def revoke_caregiver_key(provider_id: str, caregiver_id: str, key_id: str, session: Db,
+                               principal: ProviderStaff) -> CaregiverKeyPublic:
+    return await caregiver_keys.revoke(session, principal, provider_id, caregiver_id, key_id)
+
+
+@router.get(
+    "/v1/caregivers/me/visits", response_model=Page[CaregiverVisitPublic],
+    summary="The caregiver's own visits of a day, with the elder's address and phone",
+    description="For a caregiver's own key only (any other role: 403). The visits assigned "
+                "to the caregiver on `date` (China time; absent: today) that hold its time "
+                "(`booked`, `in_service`, `completed`), earliest first, each with the "
+                "elder's name, full address and full phone, so the caregiver finds the home "
+                "and calls the family. Reading them is audited "
+                "(`home_care_booking.list` of the caregiver).",
+    responses=responses(errors.Forbidden, errors.InvalidCursor))
+async def my_visits(session: Db, principal: CaregiverStaff, settings: SettingsDep,
+                    paging: Paging,
+                    date: Annotated[dt.date | None, date_query(
+                        "The day (China time); absent: today", example="2026-12-08")] = None,
+                    ) -> Page[CaregiverVisitPublic]:
+    return await caregiver_visits.day(session, principal, settings, on=date,
+                                      limit=paging.limit, cursor=paging.cursor)
+
+
 # --- availability and bookings -------------------------------------------------------
 
 
@@ -278,26 +365,32 @@ async def list_bookings(session: Db, principal: CitizenOrProvider, settings: Set
 
 
 @router.get("/v1/home-care/bookings/{booking_id}", response_model=BookingPublic,
-            summary="One visit (its citizen or its provider)",
+            summary="One visit (its citizen, its provider or its caregiver)",
             responses=responses(errors.Forbidden, errors.NotFound))
-async def get_booking(booking_id: str, session: Db, principal: CitizenOrProvider,
+async def get_booking(booking_id: str, session: Db, principal: VisitReader,
                       settings: SettingsDep) -> BookingPublic:
     return await bookings.public(session, settings, principal,
                                  await bookings.get(session, principal, booking_id))
 
 
 @router.action("/v1/home-care/bookings/{booking_id}/check-in", response_model=BookingPublic,
-               summary="Check in at the elder's home (provider, time and location)",
+               summary="Check in at the elder's home (provider or the visit's caregiver)",
+               description="By the provider, or by the visit's own caregiver with its own "
+                           "key (another caregiver's visit, even of the same provider: 404).",
                errors=(errors.CheckInOutsideWindow,))
-async def check_in(booking_id: str, body: LocationIn, session: Db, principal: ProviderStaff,
+async def check_in(booking_id: str, body: LocationIn, session: Db,
+                   principal: ProviderOrCaregiver,
                    settings: SettingsDep) -> BookingPublic:
     b = await bookings.check_in(session, principal, settings, booking_id, body)
     return await bookings.public(session, settings, principal, b)
 
 
 @router.action("/v1/home-care/bookings/{booking_id}/check-out", response_model=BookingPublic,
-               summary="Check out: the visit is completed and paid (subsidy first)")
-async def check_out(booking_id: str, body: LocationIn, session: Db, principal: ProviderStaff,
+               summary="Check out: the visit is completed and paid (subsidy first)",
+               description="By the provider, or by the visit's own caregiver with its own "
+                           "key (another caregiver's visit, even of the same provider: 404).")
+async def check_out(booking_id: str, body: LocationIn, session: Db,
+                    principal: ProviderOrCaregiver,
                     settings: SettingsDep) -> BookingPublic:
     b = await bookings.check_out(session, principal, settings, booking_id, body)
     return await bookings.public(session, settings, principal, b)

@@ -77,6 +77,8 @@ class Me(BaseModel):
     subject: str
     org_id: str | None = None
     name: str | None = None
+    caregiver_id: str | None = Field(
+        default=None, description="A caregiver's own key: the caregiver it is bound to")
     identity: MeIdentity | None = Field(
         default=None, description="A citizen account's real-name identity (the person it "
         "acts as), once the verification service has bound it; else null")
@@ -86,7 +88,10 @@ class Me(BaseModel):
          "org_id": None, "name": None,
          "identity": {"name": "张伟", "id_number_masked": "440305********1238"}},
         {"kind": "staff", "role": "office", "subject": "key_0193a1b2c3d4e5f6a7b8c9d0e1",
-         "org_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1", "name": "窗口-王芳"}]})
+         "org_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1", "name": "窗口-王芳"},
+        {"kind": "staff", "role": "caregiver", "subject": "key_0193a1b2c3d4e5f6a7b8c9d0e2",
+         "org_id": "org_0193a1b2c3d4e5f6a7b8c9d0e3", "name": "李秀英-手机",
+         "caregiver_id": "hcg_0193a1b2c3d4e5f6a7b8c9d0e4"}]})
 
 
 @router.get("/v1/me", summary="Who the credentials belong to", response_model=Me,
@@ -95,4 +100,5 @@ async def me(principal: AnyPrincipal, session: Db) -> Me:
     identity = (await citizens.identity_of(session, principal.subject)
                 if principal.is_citizen and principal.identity_blind is not None else None)
     return Me(kind=principal.kind, role=principal.role, subject=principal.subject,
-              org_id=principal.org_id, name=principal.staff_name, identity=identity)
+              org_id=principal.org_id, name=principal.staff_name,
+              caregiver_id=principal.caregiver_id, identity=identity)

@@ -52,6 +52,8 @@ STATUS_NAMES: Names = {
     "maintenance": ("维修中", "under maintenance"),
     # home-care booking (booked, completed, cancelled, no_show as above)
     "in_service": ("服务中", "in service"),
+    # home-care caregiver
+    "inactive": ("已停用", "inactive"),
     # burial claim (submitted, rejected, withdrawn as above)
     "returned": ("已退回补正", "returned"),
     "reviewed": ("已初审", "reviewed"),
@@ -101,6 +103,8 @@ ACTION_NAMES: Names = {
     "check_out": ("签退", "check out"),
     "rate": ("评价", "rate"),
     "assign": ("指派护理员", "assign a caregiver"),
+    # home-care caregiver
+    "issue_api_key": ("签发密钥", "issue an API key"),
     # burial claim
     "review": ("审核", "review"),
     "pass": ("审核通过", "pass in review"),
@@ -123,6 +127,7 @@ ROLE_NAMES: Names = {
     "reviewer": ("审核人员", "reviewer"),
     "approver": ("审批人员", "approver"),
     "identity_verifier": ("实名认证服务", "identity_verifier"),
+    "caregiver": ("居家养老服务护理员", "caregiver"),
     "admin": ("平台管理员", "admin"),
 }
 

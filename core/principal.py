@@ -9,9 +9,13 @@ from dataclasses import dataclass
 class Principal:
     kind: str  # "citizen" | "staff"
     subject: str  # citizen account id, or the API key id
-    role: str  # citizen | office | institution | provider | reviewer | approver | admin
+    # citizen | office | institution | provider | reviewer | approver |
+    # identity_verifier | caregiver | admin
+    role: str
     org_id: str | None = None
     staff_name: str | None = None
+    # A `caregiver` key's caregiver (of the provider `org_id`); None for every other.
+    caregiver_id: str | None = None
     # The staff member's organisation's division code (jurisdiction of a bureau).
     division_code: str | None = None
     # The blind index of the person a citizen account is bound to by real-name

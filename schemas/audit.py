@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PField
 from sqlalchemy import BigInteger, Column, Index, SmallInteger
 from sqlmodel import Field, SQLModel
 
@@ -64,11 +65,21 @@ class ServiceHeartbeat(SQLModel, table=True):
 
 
 class AuditEventPublic(BaseModel):
+    """A row of the trail. `actor_name` and `actor_caregiver_id` are not columns of the
+    row: a staff row's `actor_id` is its key's id, and the key's name and caregiver
+    (neither ever changes) are read with it, so the row says who acted."""
+
     id: str
     at: ChinaTime
     actor_kind: str
     actor_id: str
     actor_role: str | None
+    actor_name: str | None = PField(
+        default=None, description="A staff row's key's name (the staff member); null for "
+                                  "citizens and the system")
+    actor_caregiver_id: str | None = PField(
+        default=None, description="The caregiver a `caregiver` key is bound to; null for "
+                                  "every other actor")
     org_id: str | None
     action: str
     object_type: str
@@ -82,7 +93,8 @@ class AuditEventPublic(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "aud_0193a1b2c3d4e5f6a7b8c9d0e1", "at": "2026-11-29T18:00:00+08:00",
         "actor_kind": "staff", "actor_id": "key_0193a1b2c3d4e5f6a7b8c9d0e1",
-        "actor_role": "admin", "org_id": None, "action": "organisation.create",
+        "actor_role": "admin", "actor_name": "平台管理员", "actor_caregiver_id": None,
+        "org_id": None, "action": "organisation.create",
         "object_type": "organisation", "object_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1",
         "outcome": "success", "request_id": "3f1b8f6f2a104c559f400b6f3c1e6a1f",
         "seq": 42, "prev_hash": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",

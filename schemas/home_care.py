@@ -37,7 +37,16 @@ from sqlalchemy.dialects.postgresql import INT4MULTIRANGE, ExcludeConstraint
 from sqlmodel import Field, SQLModel
 
 from core.clock import CHINA_TZ
-from schemas.common import ChinaTime, IdNumberIn, Name, Phone, StrictModel, id_field, utc_datetime
+from schemas.common import (
+    ChinaTime,
+    IdNumberIn,
+    Name,
+    Phone,
+    StrictModel,
+    id_field,
+    utc_datetime,
+)
+from schemas.organisation import Role
 
 
 class ServiceCode(StrEnum):
@@ -670,3 +679,77 @@ class CentreBookingPublic(BaseModel):
         "session": _CENTRE_SESSION_EXAMPLE, "elder_name": "王建国",
         "id_number_masked": _ELDER_ID_MASKED, "phone_masked": "138****8000",
         "created_at": "2026-12-01T10:00:00+08:00"}]})
+
+
+# --- caregivers' own keys, and their day ----------------------------------------------
+
+_CAREGIVER_KEY = "key_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b9"
+
+
+class CaregiverKeyCreate(StrictModel):
+    name: Name = PField(description="Who holds the key, as the provider knows them (the "
+                                    "phone or the person); several keys may share a name",
+                        examples=["李秀英-手机"])
+
+
+class CaregiverKeyCreated(BaseModel):
+    id: str
+    key: str = PField(description="The key in clear. Shown once; store it now.")
+    role: Role = PField(description="Always `caregiver`")
+    org_id: str = PField(description="The provider")
+    caregiver_id: str
+    name: str
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": _CAREGIVER_KEY,
+        "key": "hm_7c2e9a4b1d3f_Qw8er7Ty6Ui5Op4As3Df2Gh1Jk0Lz9Xc8Vb7Nm6Mq5",
+        "role": "caregiver", "org_id": _PROVIDER, "caregiver_id": _CAREGIVER,
+        "name": "李秀英-手机"}]})
+
+
+class CaregiverKeyPublic(BaseModel):
+    id: str
+    role: Role
+    org_id: str
+    caregiver_id: str
+    name: str
+    created_at: ChinaTime
+    revoked_at: ChinaTime | None = None
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": _CAREGIVER_KEY, "role": "caregiver", "org_id": _PROVIDER,
+        "caregiver_id": _CAREGIVER, "name": "李秀英-手机",
+        "created_at": "2026-12-01T10:00:00+08:00", "revoked_at": None}]})
+
+
+class VisitElder(BaseModel):
+    """The elder as the visit's caregiver needs them: to find the home and call."""
+
+    name: str
+    phone: str = PField(description="In full")
+    address: str = PField(description="In full")
+    lat: float | None = None
+    lon: float | None = None
+
+
+class CaregiverVisitPublic(BaseModel):
+    id: str = PField(description="The booking (its check-in and check-out take this id)")
+    status: BookingStatus
+    provider_id: str
+    service_code: ServiceCode
+    service_name: str = PField(examples=["助洁"])
+    date: date
+    starts_at: ChinaTime
+    ends_at: ChinaTime
+    check_in_at: ChinaTime | None = None
+    check_out_at: ChinaTime | None = None
+    elder: VisitElder
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "hcb_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b7", "status": "booked",
+        "provider_id": _PROVIDER, "service_code": "cleaning", "service_name": "助洁",
+        "date": "2026-12-08", "starts_at": "2026-12-08T09:00:00+08:00",
+        "ends_at": "2026-12-08T11:00:00+08:00", "check_in_at": None, "check_out_at": None,
+        "elder": {"name": "王建国", "phone": "13800138000",
+                  "address": "上海市黄浦区南京东路 100 弄 5 号 302 室",
+                  "lat": 31.235, "lon": 121.48}}]})

@@ -34,9 +34,16 @@ class Role(StrEnum):
     reviewer = "reviewer"
     approver = "approver"
     identity_verifier = "identity_verifier"
+    # A home-care provider's caregiver, with a key of their own bound to them
+    # (`ApiKey.caregiver_id`): issued by the provider for that caregiver, never by the
+    # admin (it is in no kind's `ROLES_BY_KIND`).
+    caregiver = "caregiver"
     admin = "admin"
 
 
+# The roles the admin issues keys of (`POST /v1/admin/organisations/{org_id}/api-keys`,
+# `huimin apikey create`), by the organisation's kind. A `caregiver` key names its
+# caregiver, so only the provider issues it (`services.home_care.caregiver_keys`).
 ROLES_BY_KIND: dict[OrgKind, set[Role]] = {
     OrgKind.registration_office: {Role.office},
     OrgKind.care_institution: {Role.institution},
@@ -148,13 +155,23 @@ class OrganisationPublic(InstitutionFacts):
 
 
 class ApiKey(SQLModel, table=True):
+    """A staff key, stored hashed. A `caregiver` key, and only such a key, is bound to
+    one caregiver of its organisation (`caregiver_id`); its name and caregiver never
+    change, so an audit row's `actor_id` (the key's id) names them for good."""
+
     __tablename__ = "api_key"
+    __table_args__ = (
+        CheckConstraint("(role = 'caregiver') = (caregiver_id IS NOT NULL)",
+                        name="caregiver_bound"),
+    )
 
     id: str = id_field()
     org_id: str | None = Field(default=None, foreign_key="organisation.id", index=True,
                                max_length=40)
     name: str = Field(max_length=100)
     role: str = Field(max_length=32)
+    caregiver_id: str | None = Field(default=None, foreign_key="home_care_caregiver.id",
+                                     index=True, max_length=40)
     lookup: str = Field(max_length=16, unique=True)
     key_hash: str = Field(max_length=64)
     created_at: datetime = utc_datetime()
@@ -176,11 +193,14 @@ class ApiKeyCreated(BaseModel):
     role: Role
     org_id: str | None
     name: str
+    caregiver_id: str | None = PField(
+        default=None, description="A `caregiver` key's caregiver; null for every other role")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "key_0193a1b2c3d4e5f6a7b8c9d0e1",
         "key": "hm_3f9a1c2b4d5e_Jx0wq3Vt1m2s8y4Zr6Pb0nLk5Hc7Ga9Df1Ee3Ui5Oo7",
-        "role": "office", "org_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1", "name": "窗口-王芳"}]})
+        "role": "office", "org_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1", "name": "窗口-王芳",
+        "caregiver_id": None}]})
 
 
 class ApiKeyPublic(BaseModel):
@@ -188,10 +208,12 @@ class ApiKeyPublic(BaseModel):
     role: Role
     org_id: str | None
     name: str
+    caregiver_id: str | None = PField(
+        default=None, description="A `caregiver` key's caregiver; null for every other role")
     created_at: ChinaTime
     revoked_at: ChinaTime | None = None
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "key_0193a1b2c3d4e5f6a7b8c9d0e1", "role": "office",
         "org_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1", "name": "窗口-王芳",
-        "created_at": "2026-11-29T18:00:00+08:00", "revoked_at": None}]})
+        "caregiver_id": None, "created_at": "2026-11-29T18:00:00+08:00", "revoked_at": None}]})

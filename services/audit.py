@@ -28,8 +28,9 @@ from core.ids import new_id
 from core.logging import get_logger
 from core.prepared import Sql
 from core.principal import Principal
-from schemas.audit import AuditChainHead, AuditEvent
+from schemas.audit import AuditChainHead, AuditEvent, AuditEventPublic
 from schemas.common import Page
+from schemas.organisation import ApiKey
 
 log = get_logger("huimin.audit")
 
@@ -200,7 +201,7 @@ async def list_events(
     until: datetime | None = None,
     limit: int = 20,
     cursor: str | None = None,
-) -> Page[AuditEvent]:
+) -> Page[AuditEventPublic]:
     await link(session)  # what is shown is linked, but rows written this instant
     stmt = select(AuditEvent)
     for column, value in (
@@ -214,4 +215,21 @@ async def list_events(
         stmt = stmt.where(AuditEvent.at >= since)
     if until is not None:
         stmt = stmt.where(AuditEvent.at < until)
-    return await NEWEST_FIRST.page(session, stmt, limit=limit, cursor=cursor)
+    page = await NEWEST_FIRST.page(session, stmt, limit=limit, cursor=cursor)
+    holders = await _key_holders(session, {e.actor_id for e in page.items
+                                           if e.actor_kind == "staff"})
+    return page.map(lambda e: AuditEventPublic(
+        **e.model_dump(), actor_name=holders.get(e.actor_id, (None, None))[0],
+        actor_caregiver_id=holders.get(e.actor_id, (None, None))[1]))
+
+
+async def _key_holders(session: AsyncSession,
+                       key_ids: set[str]) -> dict[str, tuple[str, str | None]]:
+    """Who holds each key: its name and, for a caregiver's key, its caregiver. A key's
+    row is never deleted and neither of these ever changes, so a staff row's
+    `actor_id` names them for good."""
+    if not key_ids:
+        return {}
+    rows = await session.execute(select(ApiKey.id, ApiKey.name, ApiKey.caregiver_id)
+                                 .where(ApiKey.id.in_(key_ids)))
+    return {key_id: (name, caregiver_id) for key_id, name, caregiver_id in rows}

@@ -19,6 +19,7 @@ from core.principal import Principal
 from core.security import api_keys_equal, new_api_key, parse_api_key
 from core.writes import versioned_update
 from schemas.common import NEAR_PATTERN, Page
+from schemas.home_care import HomeCareCaregiver
 from schemas.organisation import (
     ROLES_BY_KIND,
     ApiKey,
@@ -271,32 +272,54 @@ async def update_(session: AsyncSession, principal: Principal, org_id: str,
 
 async def create_api_key(session: AsyncSession, principal: Principal | None,
                          org_id: str | None, body: ApiKeyCreate) -> ApiKeyCreated:
+    """A key the admin issues (or `huimin apikey create`): a role the organisation's
+    kind holds (`ROLES_BY_KIND`), or, without an organisation, `admin`. A `caregiver`
+    key is in no kind's roles: it names its caregiver, so only the provider issues it
+    (`services.home_care.caregiver_keys`, through `issue_key`)."""
     if org_id is not None:
         org = await get(session, org_id)
         if body.role not in ROLES_BY_KIND[OrgKind(org.kind)]:
             raise RoleNotAllowed(kind=org.kind, role=body.role.value)
     elif body.role != Role.admin:
         raise RoleNotAllowed(kind="platform", role=body.role.value)
+    return await issue_key(session, principal, org_id=org_id, role=body.role, name=body.name)
+
+
+async def issue_key(session: AsyncSession, principal: Principal | None, *,
+                    org_id: str | None, role: Role, name: str,
+                    caregiver_id: str | None = None) -> ApiKeyCreated:
+    """Make a key, store its hash (never the key), audit it, and answer the key in
+    clear, the only time it is shown. Who may hold `role` is the caller's to decide
+    (`create_api_key`; a caregiver's key, `caregiver_keys.issue`)."""
     clear, lookup, key_hash = new_api_key()
-    key = ApiKey(id=new_id("key"), org_id=org_id, name=body.name, role=body.role,
-                 lookup=lookup, key_hash=key_hash, created_at=clock.now())
+    key = ApiKey(id=new_id("key"), org_id=org_id, name=name, role=role,
+                 caregiver_id=caregiver_id, lookup=lookup, key_hash=key_hash,
+                 created_at=clock.now())
     session.add(key)
     await session.flush()
     await audit.record(session, principal, "api_key.create", "api_key", key.id, org_id=org_id)
-    return ApiKeyCreated(id=key.id, key=clear, role=body.role, org_id=org_id, name=key.name)
+    return ApiKeyCreated(id=key.id, key=clear, role=role, org_id=org_id, name=key.name,
+                         caregiver_id=caregiver_id)
 
 
 async def list_api_keys(session: AsyncSession, org_id: str, *, limit: int = 20,
-                        cursor: str | None = None) -> Page[ApiKey]:
+                        cursor: str | None = None,
+                        caregiver_id: str | None = None) -> Page[ApiKey]:
+    """An organisation's keys by id (`caregiver_id`: only that caregiver's)."""
     await get(session, org_id)
-    return await KEYS_BY_ID.page(session, select(ApiKey).where(ApiKey.org_id == org_id),
-                                 limit=limit, cursor=cursor)
+    stmt = select(ApiKey).where(ApiKey.org_id == org_id)
+    if caregiver_id is not None:
+        stmt = stmt.where(ApiKey.caregiver_id == caregiver_id)
+    return await KEYS_BY_ID.page(session, stmt, limit=limit, cursor=cursor)
 
 
 async def revoke_api_key(session: AsyncSession, principal: Principal, org_id: str,
-                         key_id: str) -> ApiKey:
+                         key_id: str, *, caregiver_id: str | None = None) -> ApiKey:
+    """Revoke one of the organisation's keys (`caregiver_id`: one of that caregiver's)
+    at once; revoking a revoked key changes nothing."""
     key = await session.get(ApiKey, key_id)
-    if key is None or key.org_id != org_id:
+    if key is None or key.org_id != org_id or (
+            caregiver_id is not None and key.caregiver_id != caregiver_id):
         raise NotFound(what="API key")
     if key.revoked_at is None:
         key.revoked_at = clock.now()
@@ -308,17 +331,25 @@ async def revoke_api_key(session: AsyncSession, principal: Principal, org_id: st
 
 
 async def authenticate_api_key(session: AsyncSession, clear: str) -> Principal | None:
+    """The caller a key names, None for a key that is unknown, revoked, or wrong, or
+    bound to a caregiver who is no longer active: read with the key, in the one
+    statement every key's check runs, so no route and no way of deactivating a
+    caregiver can forget it (a caregiver active again has working keys again)."""
     lookup = parse_api_key(clear)
     if lookup is None:
         return None
     row = (await session.execute(
-        select(ApiKey, Organisation.division_code)
+        select(ApiKey, Organisation.division_code, HomeCareCaregiver.active)
         .outerjoin(Organisation, Organisation.id == ApiKey.org_id)
+        .outerjoin(HomeCareCaregiver, HomeCareCaregiver.id == ApiKey.caregiver_id)
         .where(ApiKey.lookup == lookup))).one_or_none()
     if row is None:
         return None
-    key, division_code = row
+    key, division_code, caregiver_active = row
     if key.revoked_at is not None or not api_keys_equal(clear, key.key_hash):
         return None
+    if key.caregiver_id is not None and not caregiver_active:
+        return None
     return Principal(kind="staff", subject=key.id, role=key.role, org_id=key.org_id,
-                     staff_name=key.name, division_code=division_code)
+                     staff_name=key.name, caregiver_id=key.caregiver_id,
+                     division_code=division_code)

@@ -11,6 +11,8 @@ Scope functions (each returns a rule: principal -> SQL condition):
 - `own_or_party(owner, party)`: a citizen's own rows, or those in which the person
   the account is bound to (real-name identity) is a party;
 - `of_org(column)`: rows of the staff member's own organisation;
+- `of_caregiver(column)`: rows assigned to the caregiver a `caregiver` key is bound
+  to (a home visit, to its own caregiver only: not to the provider's other ones);
 - `within_division(column)`: rows whose division code lies within the staff
   member's bureau (prefix containment, DOMAIN.md);
 - `any_of(...)`: either of several rules (an office that received a divorce case,
@@ -55,6 +57,14 @@ def of_org(column: Any) -> Rule:
         if p.org_id is None:
             return false()
         return column == p.org_id
+    return rule
+
+
+def of_caregiver(column: Any) -> Rule:
+    def rule(p: Principal) -> ColumnElement[bool]:
+        if p.caregiver_id is None:
+            return false()
+        return column == p.caregiver_id
     return rule
 
 

@@ -16,7 +16,8 @@ changed meanwhile the request runs again (40001) and chooses anew. Nobody free:
 409 `no_caregiver_available`, without a write. The exclusion constraint over
 `[starts_at, blocked_until)` backs it.
 
-**Record**: check-in (provider, on the visit's day, within the check-in window of
+**Record** (by the provider, or the visit's own caregiver with its own key):
+check-in (on the visit's day, within the check-in window of
 its start) -> `in_service`; check-out -> `completed`, paid from the month's
 allowance first (`subsidies.pay`); locations far from the elder's (or else the
 provider's) known location set `location_flagged`, never refuse. `no_show` by the
@@ -254,7 +255,9 @@ def _row_json(values: dict[str, Any]) -> str:
 BOOKING = scopes.Resource(
     model=HomeCareBooking, noun="home-care booking", audit_type="home_care_booking",
     rules={"citizen": scopes.own(HomeCareBooking.citizen_subject),
-           "provider": scopes.of_org(HomeCareBooking.provider_id)},
+           "provider": scopes.of_org(HomeCareBooking.provider_id),
+           # A caregiver's own key: the visits assigned to that caregiver, no other.
+           "caregiver": scopes.of_caregiver(HomeCareBooking.caregiver_id)},
     org_attr="provider_id")
 
 T = transitions.Transition
@@ -282,7 +285,8 @@ async def _names(session: AsyncSession, ids: set[str]) -> dict[str, str]:
 def to_public(b: HomeCareBooking, caregiver_name: str, settings: Settings,
               viewer: Principal) -> BookingPublic:
     """The visit as `viewer` sees it: the elder's phone in full only to the provider
-    (whose caregiver must be able to call the family), masked to everyone else."""
+    and the visit's own caregiver (who must be able to call the family; no other
+    caregiver sees the visit at all), masked to everyone else."""
     return BookingPublic(
         id=b.id, status=b.status, provider_id=b.provider_id, service_code=b.service_code,
         caregiver=CaregiverRef(id=b.caregiver_id, name=caregiver_name), date=b.visit_date,
@@ -291,7 +295,7 @@ def to_public(b: HomeCareBooking, caregiver_name: str, settings: Settings,
         elder=ElderPublic(name=b.elder_name, id_number_masked=b.elder_id_masked,
                           phone_masked=b.elder_phone_masked,
                           phone=PHONE.reveal(b.elder_phone_encrypted, settings)
-                          if viewer.role == "provider" else None,
+                          if viewer.role in ("provider", "caregiver") else None,
                           address_masked=b.elder_address_masked),
         cancel_deadline_at=cancel_deadline(b, settings),
         check_in_at=b.check_in_at, check_out_at=b.check_out_at,

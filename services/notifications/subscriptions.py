@@ -37,6 +37,7 @@ from services import audit, divisions, scopes, transitions
 from services.notifications import urls
 
 SECRET_CONTEXT = "webhook_secret"  # noqa: S105 - the AEAD context, not a secret
+# Not `caregiver`: a caregiver's key sees its own visits only, never its provider's events.
 STAFF_ROLES = ("office", "institution", "provider", "reviewer", "approver",
                "identity_verifier")
 BUREAU_ROLES = ("reviewer", "approver")

@@ -351,7 +351,7 @@ async def test_every_number_date_and_datetime_query_value_is_bounded_in_the_docu
 
 # Home care's responses are checked apart (test_home_care_responses_have_examples),
 # with their examples validated against their own schemas.
-HOME_CARE = ("/v1/home-care", "/v1/providers", "/v1/admin/home-care")
+HOME_CARE = ("/v1/home-care", "/v1/providers", "/v1/admin/home-care", "/v1/caregivers")
 
 
 def _missing_examples(doc: dict, *, home_care_responses: bool) -> list[str]:
