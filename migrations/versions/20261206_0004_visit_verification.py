@@ -55,7 +55,8 @@ def upgrade() -> None:
     op.add_column(TABLE, sa.Column("verification_decision_note", sa.String(length=500),
                                    nullable=True))
     # Visits completed before verification existed were paid as verified ones are.
-    op.execute(f"UPDATE {TABLE} SET verification = 'verified' WHERE status = 'completed'")
+    op.execute("UPDATE home_care_booking SET verification = 'verified' "
+               "WHERE status = 'completed'")
     op.create_check_constraint(
         op.f("ck_home_care_booking_verification_known"), TABLE,
         "verification IS NULL OR (status = 'completed' AND verification IN "
