@@ -294,8 +294,7 @@ async def check_in(booking_id: str, body: LocationIn, session: Db, principal: Pr
 
 
 @router.action("/v1/home-care/bookings/{booking_id}/check-out", response_model=BookingPublic,
-               summary="Check out: the visit is completed, verified and paid (subsidy "
-                       "first), or an exception whose subsidy is held")
+               summary="Check out: the visit is completed and paid (subsidy first)")
 async def check_out(booking_id: str, body: LocationIn, session: Db, principal: ProviderStaff,
                     settings: SettingsDep) -> BookingPublic:
     b = await bookings.check_out(session, principal, settings, booking_id, body)
