@@ -234,10 +234,12 @@ class HomeCareBooking(SQLModel, table=True):
     rating_comment: str | None = Field(default=None, max_length=500)
     rated_at: datetime | None = utc_datetime(default=None)
     # Visit verification (EVV): set when the visit completes (`exceptions` gathers codes
-    # from the check-in on); the provider's correction and the bureau's decision.
+    # from the check-in on; null, like `[]`, is none yet: a write that names every
+    # column, as the booking's one statement does, leaves it null); the provider's
+    # correction and the bureau's decision.
     verification: str | None = Field(default=None, max_length=24)
-    exceptions: list[str] = Field(default_factory=list, sa_type=JSON,
-                                  sa_column_kwargs={"server_default": text("'[]'")})
+    exceptions: list[str] | None = Field(default=None, sa_type=JSON,
+                                         sa_column_kwargs={"server_default": text("'[]'")})
     subsidy_held_fen: int | None = None
     correction_reason_code: str | None = Field(default=None, max_length=32)
     correction_note: str | None = Field(default=None, max_length=500)

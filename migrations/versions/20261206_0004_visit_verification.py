@@ -9,7 +9,8 @@ autogenerate does not see is added by hand:
   visit's only, one of the five values) and `ck_home_care_booking_held_non_negative`;
 - the backfill: visits completed before verification existed were paid on
   check-out as verified visits are, so they are `verified` with no exceptions
-  (`exceptions` defaults to `[]` for every row).
+  (`exceptions` defaults to `[]` for every row; it may be null, read as `[]`, since
+  the booking's one-statement insert names every column).
 
 Downgrade drops the constraints, the index and the columns (what was recorded of
 verification is lost; the payments themselves stay in `subsidy_paid_fen` and
@@ -35,7 +36,7 @@ TABLE = "home_care_booking"
 def upgrade() -> None:
     op.add_column(TABLE, sa.Column("verification", sa.String(length=24), nullable=True))
     op.add_column(TABLE, sa.Column("exceptions", sa.JSON(), server_default=sa.text("'[]'"),
-                                   nullable=False))
+                                   nullable=True))
     op.add_column(TABLE, sa.Column("subsidy_held_fen", sa.Integer(), nullable=True))
     op.add_column(TABLE, sa.Column("correction_reason_code", sa.String(length=32),
                                    nullable=True))
