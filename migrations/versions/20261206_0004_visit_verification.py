@@ -12,6 +12,10 @@ autogenerate does not see is added by hand:
   (`exceptions` defaults to `[]` for every row; it may be null, read as `[]`, since
   the booking's one-statement insert names every column).
 
+Visits completed before with `location_flagged` true stay so (the flag was recorded
+and paid under the old rule); for every visit recorded from now on the flag is true
+exactly when `exceptions` holds `location_mismatch`.
+
 Downgrade drops the constraints, the index and the columns (what was recorded of
 verification is lost; the payments themselves stay in `subsidy_paid_fen` and
 `family_paid_fen`).
