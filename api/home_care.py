@@ -31,6 +31,10 @@ from core import errors
 from core.principal import Principal
 from schemas.common import Page
 from schemas.home_care import (
+    VISIT_CORRECTED_EXAMPLE,
+    VISIT_CORRECTION_SUBMITTED_EXAMPLE,
+    VISIT_EXCEPTION_EXAMPLE,
+    VISIT_REJECTED_EXAMPLE,
     AllowanceMonthPublic,
     AvailabilityPublic,
     BookingCreate,
@@ -50,6 +54,9 @@ from schemas.home_care import (
     CentreBookingPublic,
     CentreSessionCreate,
     CentreSessionPublic,
+    CorrectionApproveIn,
+    CorrectionIn,
+    CorrectionRejectIn,
     LedgerEntryPublic,
     LocationIn,
     OfferingIn,
@@ -60,6 +67,7 @@ from schemas.home_care import (
     SubsidyPublic,
     TimeOffCreate,
     TimeOffPublic,
+    VerificationStatus,
 )
 from services.home_care import (
     bookings,
@@ -68,6 +76,7 @@ from services.home_care import (
     caregivers,
     catalogue,
     centre,
+    corrections,
     subsidies,
 )
 
@@ -386,9 +395,13 @@ async def check_in(booking_id: str, body: LocationIn, session: Db,
 
 
 @router.action("/v1/home-care/bookings/{booking_id}/check-out", response_model=BookingPublic,
-               summary="Check out: the visit is completed and paid (subsidy first)",
+               summary="Check out: the visit is completed, verified, and paid or held",
                description="By the provider, or by the visit's own caregiver with its own "
-                           "key (another caregiver's visit, even of the same provider: 404).")
+                           "key (another caregiver's visit, even of the same provider: 404). "
+                           "The visit's `verification` is `verified` (paid from the month's "
+                           "allowance first) or `exception` with its `exceptions` codes (the "
+                           "subsidy held, `subsidy_held_fen`, until the bureau decides a "
+                           "correction).")
 async def check_out(booking_id: str, body: LocationIn, session: Db,
                     principal: ProviderOrCaregiver,
                     settings: SettingsDep) -> BookingPublic:
@@ -426,6 +439,99 @@ async def rate(booking_id: str, body: RatingIn, session: Db, principal: CitizenP
                settings: SettingsDep) -> BookingPublic:
     return await bookings.public(session, settings, principal,
                                  await bookings.rate(session, principal, booking_id, body))
+
+
+# --- visit verification (EVV): corrections, the bureau's decision, the exceptions list ----
+
+CorrectionDecider = Annotated[Principal, Depends(require_role("reviewer", "approver"))]
+ExceptionReader = Annotated[Principal, Depends(require_role("provider", "reviewer",
+                                                            "approver"))]
+
+
+def _visit_examples(**named: dict) -> dict:
+    """A 200 answer's examples: the visit as it now is."""
+    return {200: {"content": {"application/json": {"examples": {
+        name: {"summary": name.replace("_", " "), "value": value}
+        for name, value in named.items()}}}}}
+
+
+@router.action(
+    "/v1/home-care/bookings/{booking_id}/corrections", response_model=BookingPublic,
+    summary="Correct a visit whose record is an exception (provider)",
+    description="On a completed visit whose `verification` is `exception`: the reason "
+                "(`device_problem`, `no_signal`, `ended_early_at_elder_request`, "
+                "`forgot_to_check`, `address_changed`, or `other` with a `note`) and the "
+                "actual start and end, with an offset, between the check-in window before "
+                "the booked start (60 minutes) and the missing-check-out limit after its "
+                "end (2 hours), not in the future (422 `correction_outside_visit`). -> "
+                "`correction_submitted`; `subsidy_held_fen` is then what the allowance "
+                "would pay for the corrected time (the price prorated by the corrected "
+                "over the booked minutes). Any other verification: 409 `invalid_state`. "
+                "Writes `home_care.booking.correction_submitted`.",
+    errors=(errors.CorrectionOutsideVisit,),
+    responses=_visit_examples(correction_submitted=VISIT_CORRECTION_SUBMITTED_EXAMPLE))
+async def submit_correction(booking_id: str, body: CorrectionIn, session: Db,
+                            principal: ProviderStaff, settings: SettingsDep) -> BookingPublic:
+    b = await corrections.submit(session, principal, settings, booking_id, body)
+    return await bookings.public(session, settings, principal, b)
+
+
+@router.action(
+    "/v1/home-care/bookings/{booking_id}/corrections/approve", response_model=BookingPublic,
+    summary="Approve a visit's correction: paid on the corrected time (bureau)",
+    description="A reviewer or approver of a civil-affairs bureau whose division contains "
+                "the provider's (a bureau outside: 404; the provider: 403). "
+                "`correction_submitted` -> `corrected`: the visit bills its price "
+                "prorated by the corrected over the booked minutes (down to the fen, at "
+                "most the price), paid from the month's allowance first, the rest by the "
+                "family. Decided once: a second decision is 409 `invalid_state`. Writes "
+                "`home_care.booking.corrected`.",
+    responses=_visit_examples(corrected=VISIT_CORRECTED_EXAMPLE))
+async def approve_correction(booking_id: str, session: Db, principal: CorrectionDecider,
+                             settings: SettingsDep,
+                             body: Annotated[CorrectionApproveIn | None, Body(
+                                 openapi_examples={
+                                     "none": {"summary": "No note", "value": {}},
+                                     "note": {"summary": "With a note",
+                                              "value": {"note": "家属电话确认服务时间"}},
+                                 })] = None) -> BookingPublic:
+    b = await corrections.approve(session, principal, booking_id,
+                                  body or CorrectionApproveIn())
+    return await bookings.public(session, settings, principal, b)
+
+
+@router.action(
+    "/v1/home-care/bookings/{booking_id}/corrections/reject", response_model=BookingPublic,
+    summary="Reject a visit's correction: no subsidy (bureau)",
+    description="As approval, with a `note` the provider sees. `correction_submitted` -> "
+                "`rejected`, final: the subsidy pays nothing and the family's share is the "
+                "whole price. Writes `home_care.booking.rejected`.",
+    responses=_visit_examples(rejected=VISIT_REJECTED_EXAMPLE))
+async def reject_correction(booking_id: str, body: CorrectionRejectIn, session: Db,
+                            principal: CorrectionDecider,
+                            settings: SettingsDep) -> BookingPublic:
+    b = await corrections.reject(session, principal, booking_id, body)
+    return await bookings.public(session, settings, principal, b)
+
+
+@router.get(
+    "/v1/home-care/exceptions", response_model=Page[BookingPublic],
+    summary="Visits awaiting a verification decision, oldest first",
+    description="The provider's own visits; a bureau reviewer's or approver's, those of "
+                "the providers within its division. Without `verification`: `exception` "
+                "and `correction_submitted`; with it, the visits of that one verification. "
+                "Oldest first (by start, then id); a page.",
+    responses=responses(errors.Forbidden, errors.InvalidCursor)
+    | {200: {"content": {"application/json": {"example": {
+        "items": [VISIT_EXCEPTION_EXAMPLE, VISIT_CORRECTION_SUBMITTED_EXAMPLE],
+        "next_cursor": None}}}}})
+async def list_exceptions(session: Db, principal: ExceptionReader, settings: SettingsDep,
+                          paging: Paging,
+                          verification: VerificationStatus | None = None,
+                          ) -> Page[BookingPublic]:
+    return await corrections.list_exceptions(session, principal, settings,
+                                             status=verification, limit=paging.limit,
+                                             cursor=paging.cursor)
 
 
 # --- subsidy and ledger --------------------------------------------------------------

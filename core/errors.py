@@ -54,6 +54,11 @@ STATUS_NAMES: Names = {
     "in_service": ("服务中", "in service"),
     # home-care caregiver
     "inactive": ("已停用", "inactive"),
+    # a completed visit's verification (rejected as below)
+    "verified": ("已核验", "verified"),
+    "exception": ("服务记录异常", "exception"),
+    "correction_submitted": ("更正待审核", "correction submitted"),
+    "corrected": ("已更正", "corrected"),
     # burial claim (submitted, rejected, withdrawn as above)
     "returned": ("已退回补正", "returned"),
     "reviewed": ("已初审", "reviewed"),
@@ -105,6 +110,10 @@ ACTION_NAMES: Names = {
     "assign": ("指派护理员", "assign a caregiver"),
     # home-care caregiver
     "issue_api_key": ("签发密钥", "issue an API key"),
+    "auto_complete": ("因未签退自动结束服务", "complete without a check-out"),
+    "submit_correction": ("提交服务记录更正", "submit a correction"),
+    "approve_correction": ("批准服务记录更正", "approve the correction"),
+    "reject_correction": ("驳回服务记录更正", "reject the correction"),
     # burial claim
     "review": ("审核", "review"),
     "pass": ("审核通过", "pass in review"),
@@ -674,8 +683,15 @@ InvalidStartTime = _error(
 CheckInOutsideWindow = _error(
     "CheckInOutsideWindow", "check_in_outside_window", 422, "不在签到时间内",
     "Outside the check-in window",
-    "只能在服务当天、开始时间前后 {minutes} 分钟内签到。",
-    "Check-in is possible on the visit's day, within {minutes} minutes of its start.")
+    "只能在服务开始前 {minutes} 分钟至服务结束时间之间签到（迟到可签到，记为异常）。",
+    "Check-in is possible from {minutes} minutes before the visit's start until its end "
+    "(late is recorded as an exception, not refused).")
+CorrectionOutsideVisit = _error(
+    "CorrectionOutsideVisit", "correction_outside_visit", 422, "更正的服务时间不在允许范围内",
+    "The corrected times lie outside the visit",
+    "实际开始和结束时间须在 {earliest} 至 {latest} 之间（北京时间），且不晚于当前时间。",
+    "The actual start and end must lie between {earliest} and {latest} (China time), and "
+    "not in the future.")
 CancelReasonRequired = _error(
     "CancelReasonRequired", "cancel_reason_required", 422, "服务机构取消须说明原因",
     "A provider's cancellation needs a reason")

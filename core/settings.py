@@ -116,9 +116,26 @@ class Settings(BaseSettings):
     home_care_booking_window_days: int = 14
     home_care_min_elder_age: int = 60
     home_care_cancel_deadline_hours: int = 12
+    # Check-in from this many minutes before the start until the visit's end (late is
+    # an exception, not a refusal).
     home_care_check_in_window_minutes: int = 60
     home_care_location_tolerance_km: float = 1.0
+    # When the elder's home has no position: the check-in must lie within this of the
+    # provider (when the provider has one), the check-out within the tolerance of the
+    # check-in.
     home_care_service_radius_km: float = 20.0
+    # Visit verification (API.md "EVV"): the thresholds of the exception codes.
+    # `late_check_in`: checked in more than this many minutes after the start.
+    home_care_late_check_in_minutes: int = Field(default=15, ge=0)
+    # `short_visit`: served (check-in to check-out) less than this percent of the
+    # booked duration.
+    home_care_short_visit_percent: int = Field(default=75, ge=0, le=100)
+    # `missing_check_out`: still in service this many hours after the visit's end; the
+    # worker then completes it without a check-out.
+    home_care_missing_check_out_hours: float = Field(default=2.0, gt=0)
+    # `home_care.booking.missed_check_in`: not checked in this many minutes after the
+    # start (written once per visit by the worker).
+    home_care_missed_check_in_minutes: int = Field(default=30, ge=0)
 
     # Notifications (API.md "Notifications and webhooks").
     # Write the outbox row of every event (off only to measure its cost: bench/outbox.py).

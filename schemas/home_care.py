@@ -30,7 +30,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 from pydantic import Field as PField
 from sqlalchemy import JSON, CheckConstraint, Column, Computed, Index, column, func, text
 from sqlalchemy.dialects.postgresql import INT4MULTIRANGE, ExcludeConstraint
@@ -38,6 +38,7 @@ from sqlmodel import Field, SQLModel
 
 from core.clock import CHINA_TZ
 from schemas.common import (
+    NOT_BLANK_PATTERN,
     ChinaTime,
     IdNumberIn,
     Name,
@@ -71,6 +72,45 @@ class BookingStatus(StrEnum):
 # Visits that hold their caregiver's time (the exclusion constraint's predicate).
 HOLDING_STATUSES = ("booked", "in_service", "completed")
 HOLDING_SQL = "status IN ('booked', 'in_service', 'completed')"
+
+
+# --- visit verification (EVV): the vocabulary of a completed visit's record ------------
+
+
+class VerificationStatus(StrEnum):
+    """A completed visit's verification: `verified` and `corrected` draw on the
+    subsidy; `exception` and `correction_submitted` await the bureau; `rejected` is
+    decided without subsidy."""
+
+    verified = "verified"
+    exception = "exception"
+    correction_submitted = "correction_submitted"
+    corrected = "corrected"
+    rejected = "rejected"
+
+
+class ExceptionCode(StrEnum):
+    location_mismatch = "location_mismatch"
+    late_check_in = "late_check_in"
+    short_visit = "short_visit"
+    missing_check_out = "missing_check_out"
+
+
+class CorrectionReason(StrEnum):
+    device_problem = "device_problem"
+    no_signal = "no_signal"
+    ended_early_at_elder_request = "ended_early_at_elder_request"
+    forgot_to_check = "forgot_to_check"
+    address_changed = "address_changed"
+    other = "other"
+
+
+# Visits awaiting the bureau's decision (the exceptions list's default, and the
+# predicate of its partial index).
+AWAITING_DECISION = ("exception", "correction_submitted")
+AWAITING_SQL = "verification IN ('exception', 'correction_submitted')"
+# Verified and corrected visits draw on the subsidy; no other does.
+PAYING = ("verified", "corrected")
 
 
 # --- tables ------------------------------------------------------------------
@@ -150,6 +190,16 @@ class HomeCareBooking(SQLModel, table=True):
             (func.tstzrange(column("starts_at"), column("blocked_until"), "[)"), "&&"),
             name="ex_home_care_booking_caregiver_time", using="gist",
             where=text("status IN ('booked', 'in_service', 'completed')")),
+        # Visit verification: a completed visit's only, one of the five values; what
+        # is held for an exception is never negative; the visits awaiting a decision,
+        # a provider's oldest first (the exceptions list).
+        CheckConstraint("verification IS NULL OR (status = 'completed' AND verification IN "
+                        "('verified', 'exception', 'correction_submitted', 'corrected', "
+                        "'rejected'))", name="verification_known"),
+        CheckConstraint("subsidy_held_fen IS NULL OR subsidy_held_fen >= 0",
+                        name="held_non_negative"),
+        Index("ix_home_care_booking_awaiting", "provider_id", "starts_at", "id",
+              postgresql_where=text(AWAITING_SQL)),
     )
 
     id: str = id_field()
@@ -190,6 +240,23 @@ class HomeCareBooking(SQLModel, table=True):
     rating_stars: int | None = None
     rating_comment: str | None = Field(default=None, max_length=500)
     rated_at: datetime | None = utc_datetime(default=None)
+    # Visit verification (EVV): set when the visit completes (`exceptions` gathers codes
+    # from the check-in on; null, like `[]`, is none yet: a write that names every
+    # column, as the booking's one statement does, leaves it null); the provider's
+    # correction and the bureau's decision.
+    verification: str | None = Field(default=None, max_length=24)
+    exceptions: list[str] | None = Field(default=None, sa_type=JSON,
+                                         sa_column_kwargs={"server_default": text("'[]'")})
+    subsidy_held_fen: int | None = None
+    correction_reason_code: str | None = Field(default=None, max_length=32)
+    correction_note: str | None = Field(default=None, max_length=500)
+    correction_start_at: datetime | None = utc_datetime(default=None)
+    correction_end_at: datetime | None = utc_datetime(default=None)
+    correction_submitted_at: datetime | None = utc_datetime(default=None)
+    correction_submitted_by: str | None = Field(default=None, max_length=200)
+    verification_decided_at: datetime | None = utc_datetime(default=None)
+    verification_decided_by: str | None = Field(default=None, max_length=200)
+    verification_decision_note: str | None = Field(default=None, max_length=500)
     created_at: datetime = utc_datetime()
     updated_at: datetime = utc_datetime()
 
@@ -522,6 +589,17 @@ class BookingPublic(BaseModel):
     cancel_reason: str | None = None
     subsidy_paid_fen: int | None = None
     family_paid_fen: int | None = None
+    verification: VerificationStatus | None = PField(
+        default=None, description="A completed visit's verification (null before); only "
+        "`verified` and `corrected` visits draw on the subsidy")
+    exceptions: list[ExceptionCode] = PField(
+        default_factory=list, description="What the record does not show (gathered from "
+        "the check-in on); empty for a verified visit")
+    subsidy_held_fen: int | None = PField(
+        default=None, description="While a decision is awaited: what the allowance would "
+        "pay for the visit (on the corrected time once a correction is submitted), not "
+        "taken from it; null otherwise")
+    correction: CorrectionPublic | None = None
     rating_stars: int | None = None
     rating_comment: str | None = None
     created_at: ChinaTime
@@ -753,3 +831,85 @@ class CaregiverVisitPublic(BaseModel):
         "elder": {"name": "王建国", "phone": "13800138000",
                   "address": "上海市黄浦区南京东路 100 弄 5 号 302 室",
                   "lat": 31.235, "lon": 121.48}}]})
+
+
+# --- visit verification (EVV): requests and responses ---------------------------------
+
+Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
+                 PField(json_schema_extra={"pattern": NOT_BLANK_PATTERN})]
+
+
+class CorrectionIn(StrictModel):
+    """The provider's account of what happened: a reason, and the actual start and
+    end (with an offset; within the visit's bounds, see the operation)."""
+
+    reason_code: CorrectionReason = PField(examples=["forgot_to_check"])
+    note: Note | None = PField(default=None, examples=["护理员忘记签退，家属可证明 11:00 离开"],
+                               description="Required with `other`")
+    actual_start_at: datetime = PField(examples=["2026-12-08T10:00:00+08:00"])
+    actual_end_at: datetime = PField(examples=["2026-12-08T11:00:00+08:00"])
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CorrectionIn:
+        if self.actual_start_at.tzinfo is None or self.actual_end_at.tzinfo is None:
+            raise ValueError("actual_start_at and actual_end_at need an offset")
+        if self.actual_end_at <= self.actual_start_at:
+            raise ValueError("actual_end_at must be after actual_start_at")
+        if self.reason_code == CorrectionReason.other and self.note is None:
+            raise ValueError("reason_code other needs a note")
+        return self
+
+
+class CorrectionApproveIn(StrictModel):
+    note: Note | None = PField(default=None, examples=["家属电话确认服务时间"])
+
+
+class CorrectionRejectIn(StrictModel):
+    note: Note = PField(examples=["无法核实实际服务时间"],
+                        description="Why: the provider sees it")
+
+
+class CorrectionPublic(BaseModel):
+    reason_code: CorrectionReason
+    note: str | None = None
+    actual_start_at: ChinaTime
+    actual_end_at: ChinaTime
+    submitted_at: ChinaTime
+    decided_at: ChinaTime | None = None
+    decision_note: str | None = None
+
+
+BookingPublic.model_rebuild()
+
+# Response examples of the verification operations: a visit checked out far from the
+# home and short (an exception, its subsidy held), the same visit with a correction
+# submitted, and corrected (billed for the corrected 50 of 60 minutes, 5000 of 6000 fen;
+# the allowance had 3000 left, the family pays the rest).
+VISIT_EXCEPTION_EXAMPLE: dict[str, Any] = {
+    **_BOOKING_EXAMPLE, "status": "completed", "starts_at": "2026-12-08T10:00:00+08:00",
+    "ends_at": "2026-12-08T11:00:00+08:00", "price_fen": 6000,
+    "check_in_at": "2026-12-08T10:20:00+08:00", "check_out_at": "2026-12-08T10:50:00+08:00",
+    "completed_at": "2026-12-08T10:50:00+08:00", "location_flagged": False,
+    "verification": "exception", "exceptions": ["late_check_in", "short_visit"],
+    "subsidy_paid_fen": 0, "family_paid_fen": None, "subsidy_held_fen": 3000,
+    "correction": None}
+VISIT_CORRECTION_SUBMITTED_EXAMPLE: dict[str, Any] = {
+    **VISIT_EXCEPTION_EXAMPLE, "verification": "correction_submitted",
+    "subsidy_held_fen": 3000, "correction": {
+        "reason_code": "device_problem", "note": "手机定位故障，10:00 已到达",
+        "actual_start_at": "2026-12-08T10:00:00+08:00",
+        "actual_end_at": "2026-12-08T10:50:00+08:00",
+        "submitted_at": "2026-12-08T15:00:00+08:00", "decided_at": None,
+        "decision_note": None}}
+VISIT_CORRECTED_EXAMPLE: dict[str, Any] = {
+    **VISIT_CORRECTION_SUBMITTED_EXAMPLE, "verification": "corrected",
+    "subsidy_held_fen": None, "subsidy_paid_fen": 3000, "family_paid_fen": 2000,
+    "correction": {**VISIT_CORRECTION_SUBMITTED_EXAMPLE["correction"],
+                   "decided_at": "2026-12-09T09:30:00+08:00",
+                   "decision_note": "家属电话确认服务时间"}}
+VISIT_REJECTED_EXAMPLE: dict[str, Any] = {
+    **VISIT_CORRECTION_SUBMITTED_EXAMPLE, "verification": "rejected",
+    "subsidy_held_fen": None, "subsidy_paid_fen": 0, "family_paid_fen": 6000,
+    "correction": {**VISIT_CORRECTION_SUBMITTED_EXAMPLE["correction"],
+                   "decided_at": "2026-12-09T09:30:00+08:00",
+                   "decision_note": "无法核实实际服务时间"}}

@@ -15,6 +15,9 @@ Scope functions (each returns a rule: principal -> SQL condition):
   to (a home visit, to its own caregiver only: not to the provider's other ones);
 - `within_division(column)`: rows whose division code lies within the staff
   member's bureau (prefix containment, DOMAIN.md);
+- `org_within_division(column)`: rows of an organisation (`column` holds its id)
+  whose division lies within the staff member's bureau (a provider's visits, for
+  the bureau that pays their subsidy);
 - `any_of(...)`: either of several rules (an office that received a divorce case,
   or holds its confirmation appointment).
 """
@@ -31,6 +34,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.errors import NotFound
 from core.principal import Principal
+from schemas.organisation import Organisation
 from services import audit, divisions
 
 Rule = Callable[[Principal], ColumnElement[bool]]
@@ -74,6 +78,16 @@ def within_division(column: Any) -> Rule:
             return false()
         return divisions.prefix_condition(column,
                                           divisions.jurisdiction_prefix(p.division_code))
+    return rule
+
+
+def org_within_division(column: Any) -> Rule:
+    inside = within_division(Organisation.division_code)
+
+    def rule(p: Principal) -> ColumnElement[bool]:
+        if not p.division_code:
+            return false()
+        return column.in_(select(Organisation.id).where(inside(p)))
     return rule
 
 

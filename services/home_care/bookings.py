@@ -17,13 +17,16 @@ changed meanwhile the request runs again (40001) and chooses anew. Nobody free:
 `[starts_at, blocked_until)` backs it.
 
 **Record** (by the provider, or the visit's own caregiver with its own key):
-check-in (on the visit's day, within the check-in window of
-its start) -> `in_service`; check-out -> `completed`, paid from the month's
-allowance first (`subsidies.pay`); locations far from the elder's (or else the
-provider's) known location set `location_flagged`, never refuse. `no_show` by the
-provider once the visit's end has passed; `cancel` by the citizen until the
-deadline, by the provider with a reason; `rate` once, by the booking citizen,
-after completion.
+check-in (from the check-in window before its start until its end: late is an
+exception, not a refusal) -> `in_service`; check-out -> `completed` with its
+verification (`services.home_care.verification`: the exception codes, `verified` or
+`exception`), then settled: a verified visit is paid from the month's allowance
+first (`subsidies.pay`), an exception's subsidy is held until the bureau decides
+(`services.home_care.corrections`). A visit never checked out is completed by the
+worker (`auto_complete`). `location_flagged` is kept for older clients: true iff
+`location_mismatch`. `no_show` by the provider once the visit's end has passed;
+`cancel` by the citizen until the deadline, by the provider with a reason; `rate`
+once, by the booking citizen, after completion.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ from schemas.home_care import (
     BookingStatus,
     CancelIn,
     CaregiverRef,
+    CorrectionPublic,
     ElderPublic,
     HomeCareBooking,
     HomeCareCaregiver,
@@ -84,7 +88,7 @@ from services import (
     scopes,
     transitions,
 )
-from services.home_care import catalogue, events, rules, subsidies
+from services.home_care import catalogue, events, rules, verification
 
 S = BookingStatus
 
@@ -264,11 +268,14 @@ T = transitions.Transition
 LIFE = transitions.Machine(BOOKING, {
     "check_in": T(frm={S.booked}, to=S.in_service, stamp="check_in_at"),
     "check_out": T(frm={S.in_service}, to=S.completed, stamp="check_out_at"),
+    # the worker, for a visit still in service long after its end (missing_check_out)
+    "auto_complete": T(frm={S.in_service}, to=S.completed, stamp="completed_at"),
     "no_show": T(frm={S.booked}, to=S.no_show, stamp="no_show_at"),
     "cancel": T(frm={S.booked}, to=S.cancelled, stamp="cancelled_at"),
     "rate": T(frm={S.completed}, to=None, stamp="rated_at"),
 }, touched="updated_at")
-LIFE.emits(events.BOOKING, {"cancel": "cancelled", "check_out": "completed"})
+LIFE.emits(events.BOOKING, {"cancel": "cancelled", "check_out": "completed",
+                             "auto_complete": "completed"})
 
 
 def cancel_deadline(b: HomeCareBooking, settings: Settings) -> dt.datetime:
@@ -302,8 +309,20 @@ def to_public(b: HomeCareBooking, caregiver_name: str, settings: Settings,
         location_flagged=b.location_flagged, completed_at=b.completed_at,
         no_show_at=b.no_show_at, cancelled_at=b.cancelled_at, cancelled_by=b.cancelled_by,
         cancel_reason=b.cancel_reason, subsidy_paid_fen=b.subsidy_paid_fen,
-        family_paid_fen=b.family_paid_fen, rating_stars=b.rating_stars,
+        family_paid_fen=b.family_paid_fen, verification=b.verification,
+        exceptions=list(b.exceptions or ()), subsidy_held_fen=b.subsidy_held_fen,
+        correction=_correction(b), rating_stars=b.rating_stars,
         rating_comment=b.rating_comment, created_at=b.created_at)
+
+
+def _correction(b: HomeCareBooking) -> CorrectionPublic | None:
+    if b.correction_submitted_at is None:
+        return None
+    return CorrectionPublic(
+        reason_code=b.correction_reason_code, note=b.correction_note,
+        actual_start_at=b.correction_start_at, actual_end_at=b.correction_end_at,
+        submitted_at=b.correction_submitted_at, decided_at=b.verification_decided_at,
+        decision_note=b.verification_decision_note)
 
 
 async def public(session: AsyncSession, settings: Settings, viewer: Principal,
@@ -316,50 +335,57 @@ async def get(session: AsyncSession, principal: Principal, booking_id: str) -> H
     return await scopes.load(session, principal, BOOKING, booking_id)
 
 
-async def _far(session: AsyncSession, settings: Settings, b: HomeCareBooking,
-               at: LocationIn) -> bool:
-    """Far from the elder's known location, or (unknown) from the provider's."""
-    if b.elder_lat is not None and b.elder_lon is not None:
-        return rules.distance_km(at.lat, at.lon, b.elder_lat, b.elder_lon) \
-            > settings.home_care_location_tolerance_km
+async def provider_point(session: AsyncSession,
+                         b: HomeCareBooking) -> verification.Point | None:
+    """The provider's position, which the location rule needs only when the elder's
+    home has none (then read; else not)."""
+    if verification.point(b.elder_lat, b.elder_lon) is not None:
+        return None
     org = await catalogue.provider(session, b.provider_id)
-    if org.lat is not None and org.lon is not None:
-        return rules.distance_km(at.lat, at.lon, org.lat, org.lon) \
-            > settings.home_care_service_radius_km
-    return False
+    return verification.point(org.lat, org.lon)
 
 
 async def check_in(session: AsyncSession, principal: Principal, settings: Settings,
                    booking_id: str, at: LocationIn) -> HomeCareBooking:
     b = await scopes.load(session, principal, BOOKING, booking_id, audit_read=False)
     window = dt.timedelta(minutes=settings.home_care_check_in_window_minutes)
+    now = clock.now()
 
     def guard(obj: HomeCareBooking) -> None:
-        now = clock.now()
-        if clock.today() != obj.visit_date or not (
-                obj.starts_at - window <= now <= obj.starts_at + window):
+        # Early only within the window; late until the visit's end (an exception).
+        if not obj.starts_at - window <= now <= obj.ends_at:
             raise CheckInOutsideWindow(minutes=settings.home_care_check_in_window_minutes)
 
-    far = await _far(session, settings, b, at)
+    codes = verification.exceptions(
+        settings, starts_at=b.starts_at, ends_at=b.ends_at,
+        home=verification.point(b.elder_lat, b.elder_lon),
+        provider=await provider_point(session, b),
+        check_in=verification.Fix(now, verification.Point(at.lat, at.lon)))
     return await LIFE.move(session, principal, b, "check_in", guard=guard, values={
-        "check_in_lat": at.lat, "check_in_lon": at.lon, "location_flagged": far})
+        "check_in_at": now, "check_in_lat": at.lat, "check_in_lon": at.lon,
+        "exceptions": codes, "location_flagged": "location_mismatch" in codes})
 
 
 async def check_out(session: AsyncSession, principal: Principal, settings: Settings,
                     booking_id: str, at: LocationIn) -> HomeCareBooking:
     b = await scopes.load(session, principal, BOOKING, booking_id, audit_read=False)
-    far = await _far(session, settings, b, at)
     now = clock.now()
+    codes = verification.exceptions(
+        settings, starts_at=b.starts_at, ends_at=b.ends_at,
+        home=verification.point(b.elder_lat, b.elder_lon),
+        provider=await provider_point(session, b),
+        check_in=verification.Fix(b.check_in_at, verification.point(b.check_in_lat,
+                                                                    b.check_in_lon))
+        if b.check_in_at is not None else None,
+        check_out=verification.Fix(now, verification.Point(at.lat, at.lon)))
     b = await LIFE.move(session, principal, b, "check_out", values={
-        "check_out_lat": at.lat, "check_out_lon": at.lon, "completed_at": now,
-        "location_flagged": b.location_flagged or far})
-    # Only the winner of the move pays; in the same transaction.
-    subsidy, family = await subsidies.pay(session, elder_blind=b.elder_id_blind,
-                                          elder_masked=b.elder_id_masked, day=b.visit_date,
-                                          price_fen=b.price_fen)
-    b.subsidy_paid_fen, b.family_paid_fen = subsidy, family
-    await session.flush()
-    return b
+        "check_out_at": now, "check_out_lat": at.lat, "check_out_lon": at.lon,
+        "completed_at": now, "exceptions": codes,
+        "verification": verification.state_of(codes),
+        "location_flagged": "location_mismatch" in codes})
+    # Only the winner of the move settles (pays, or holds an exception's subsidy); in
+    # the same transaction.
+    return await verification.settle(session, b)
 
 
 async def no_show(session: AsyncSession, principal: Principal,

@@ -1,10 +1,17 @@
 """The events of home-care visits: `home_care.booking.booked`, `.cancelled` (with
-`reason` and `cancelled_by`), `.completed`, and `.reminder` the day before (at
-`HUIMIN_REMINDER_HOUR`, written by the worker from the stored start, once)."""
+`reason` and `cancelled_by`), `.completed` (with `verification` and `exceptions`;
+also when the worker completes a visit never checked out), and `.reminder` the day
+before (at `HUIMIN_REMINDER_HOUR`, written by the worker from the stored start, once).
+
+Visit verification's events are located at the provider's division as well
+(`LOCATED`), so the bureau that decides them hears of them through its subscription:
+`.missed_check_in` (written once by the worker), `.correction_submitted`,
+`.corrected` and `.rejected`."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -29,12 +36,33 @@ def _booking(b: Any) -> dict[str, Any]:
     if str(b.status) == BookingStatus.cancelled:
         data["reason"] = b.cancel_reason
         data["cancelled_by"] = b.cancelled_by
+    if str(b.status) == BookingStatus.completed:
+        data["verification"] = b.verification
+        data["exceptions"] = list(b.exceptions or ())
     return data
 
 
 BOOKING = outbox.Events(
     "home_care.booking", object_type="home_care_booking", data=_booking,
     subject=lambda b: b.citizen_subject, org=lambda b: b.provider_id)
+
+
+@dataclass(frozen=True)
+class Located:
+    """A visit with its provider's division code (the bureau's jurisdiction)."""
+
+    booking: Any
+    division_code: str | None
+
+    @property
+    def id(self) -> str:
+        return self.booking.id
+
+
+LOCATED = outbox.Events(
+    "home_care.booking", object_type="home_care_booking",
+    data=lambda v: _booking(v.booking), subject=lambda v: v.booking.citizen_subject,
+    org=lambda v: v.booking.provider_id, division=lambda v: v.division_code)
 
 
 async def emit_cancelled(session: AsyncSession, booking_ids: list[str]) -> None:

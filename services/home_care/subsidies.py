@@ -65,13 +65,36 @@ async def put(session: AsyncSession, principal: Principal, body: SubsidyIn) -> S
     return to_public(row)
 
 
+async def _valid_on(session: AsyncSession, elder_blind: str,
+                    day: dt.date) -> HomeCareSubsidy | None:
+    """The elder's allowance if one is valid on `day`."""
+    sub = (await session.execute(select(HomeCareSubsidy).where(
+        HomeCareSubsidy.elder_id_blind == elder_blind))).scalar_one_or_none()
+    return sub if sub is not None and sub.valid_from <= day <= sub.valid_to else None
+
+
+async def quote(session: AsyncSession, *, elder_blind: str, day: dt.date,
+                price_fen: int) -> int:
+    """What `pay` would take from the allowance now for a visit on `day` costing
+    `price_fen`, without taking it (what an exception visit holds,
+    `subsidy_held_fen`): nothing is reserved, so other visits may use it meanwhile."""
+    sub = await _valid_on(session, elder_blind, day)
+    if sub is None or price_fen == 0:
+        return 0
+    row = (await session.execute(
+        select(HomeCareAllowanceMonth.allowance_fen, HomeCareAllowanceMonth.used_fen)
+        .where(HomeCareAllowanceMonth.elder_id_blind == elder_blind,
+               HomeCareAllowanceMonth.month == month_of(day)))).one_or_none()
+    remaining = row[0] - row[1] if row is not None else sub.monthly_allowance_fen
+    return max(0, min(price_fen, remaining))
+
+
 async def pay(session: AsyncSession, *, elder_blind: str, elder_masked: str, day: dt.date,
               price_fen: int) -> tuple[int, int]:
     """(subsidy_paid_fen, family_paid_fen) of a visit on `day` costing `price_fen`,
     taken from the elder's allowance for that month if one is valid on `day`."""
-    sub = (await session.execute(select(HomeCareSubsidy).where(
-        HomeCareSubsidy.elder_id_blind == elder_blind))).scalar_one_or_none()
-    if sub is None or not sub.valid_from <= day <= sub.valid_to or price_fen == 0:
+    sub = await _valid_on(session, elder_blind, day)
+    if sub is None or price_fen == 0:
         return 0, price_fen
     month = month_of(day)
     await insert_if_absent(session, HomeCareAllowanceMonth, {

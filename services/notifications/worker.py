@@ -20,7 +20,9 @@ One pass (`run_once`):
 Every attempt of an event carries the event's id as `webhook-id`.
 
 And every `worker_schedule_seconds`, the scheduled events (reminders, offers about
-to expire, divorce dates) are written from stored dates, each once.
+to expire, divorce dates, missed check-ins) are written from stored dates, each once,
+and home-care visits never checked out are completed (each once: a conditional
+UPDATE on the visit's status).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from core.settings import Settings
 from core.writes import insert_ignore
 from schemas.notifications import DeliveryStatus, OutboxEvent, WebhookDelivery, WebhookSubscription
 from services.beds import events as bed_events
+from services.home_care import corrections as home_care_corrections
 from services.home_care import events as home_care_events
 from services.marriage import events as marriage_events
 from services.notifications import subscriptions, urls
@@ -60,6 +63,8 @@ Scheduled = Callable[[AsyncSession, Settings, datetime], Awaitable[int]]
 SCHEDULED: dict[str, Scheduled] = {
     "marriage": marriage_events.scheduled,
     "home_care": home_care_events.scheduled,
+    # visits never checked out completed, missed check-ins told (visit verification)
+    "home_care_visits": home_care_corrections.scheduled,
     "beds": bed_events.scheduled,
 }
 
