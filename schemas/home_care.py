@@ -675,14 +675,26 @@ class LedgerEntryPublic(BaseModel):
     id_number_masked: str
     price_fen: int
     subsidy_paid_fen: int
-    family_paid_fen: int
+    family_paid_fen: int | None = PField(
+        description="Null while the visit's verification awaits the bureau's decision "
+                    "(nothing is billed yet)")
+    verification: str | None = PField(default=None, examples=["verified"])
+    subsidy_held_fen: int | None = PField(
+        default=None, description="What the allowance would pay once an exception visit "
+                                  "is decided (`exception`, `correction_submitted`)")
     completed_at: ChinaTime
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "booking_id": "hcb_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b7", "provider_id": _PROVIDER,
         "date": "2026-12-08", "service_code": "cleaning",
         "id_number_masked": _ELDER_ID_MASKED, "price_fen": 8000, "subsidy_paid_fen": 5000,
-        "family_paid_fen": 3000, "completed_at": "2026-12-08T11:02:00+08:00"}]})
+        "family_paid_fen": 3000, "verification": "verified", "subsidy_held_fen": None,
+        "completed_at": "2026-12-08T11:02:00+08:00"}, {
+        "booking_id": "hcb_0193a1b2c3d4e5f6a7b8c9d0e1f2a3c8", "provider_id": _PROVIDER,
+        "date": "2026-12-09", "service_code": "cleaning",
+        "id_number_masked": _ELDER_ID_MASKED, "price_fen": 8000, "subsidy_paid_fen": 0,
+        "family_paid_fen": None, "verification": "exception", "subsidy_held_fen": 5000,
+        "completed_at": "2026-12-09T10:31:00+08:00"}]})
 
 
 class CentreService(StrEnum):

@@ -471,4 +471,5 @@ async def provider_ledger(session: AsyncSession, principal: Principal, provider_
         booking_id=b.id, provider_id=b.provider_id, date=b.visit_date,
         service_code=b.service_code, id_number_masked=b.elder_id_masked,
         price_fen=b.price_fen, subsidy_paid_fen=b.subsidy_paid_fen or 0,
-        family_paid_fen=b.family_paid_fen or 0, completed_at=b.completed_at))
+        family_paid_fen=b.family_paid_fen, verification=b.verification,
+        subsidy_held_fen=b.subsidy_held_fen, completed_at=b.completed_at))

@@ -152,6 +152,12 @@ async def test_an_exception_holds_its_subsidy_and_pays_nothing(client, admin_hea
                          params={"month": "2026-12"}, headers=staff)
     assert {e["booking_id"]: e["subsidy_paid_fen"] for e in r.json()["items"]} == {
         first["id"]: 0, second["id"]: PRICE}
+    # The provider's ledger tells a held visit from one the family paid in full.
+    ledger = {e["booking_id"]: e for e in r.json()["items"]}
+    assert (ledger[first["id"]]["verification"], ledger[first["id"]]["family_paid_fen"],
+            ledger[first["id"]]["subsidy_held_fen"]) == ("exception", None, PRICE)
+    assert (ledger[second["id"]]["verification"],
+            ledger[second["id"]]["family_paid_fen"]) == ("verified", 0)
 
 
 async def test_missing_check_out_is_completed_by_the_worker_once(client, admin_headers,
