@@ -676,6 +676,7 @@ class LedgerEntryPublic(BaseModel):
     price_fen: int
     subsidy_paid_fen: int
     family_paid_fen: int | None = PField(
+        default=None,
         description="Null while the visit's verification awaits the bureau's decision "
                     "(nothing is billed yet)")
     verification: str | None = PField(default=None, examples=["verified"])
