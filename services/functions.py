@@ -43,6 +43,7 @@ FILES = (
     "marriage/marriage_book.sql",
     "marriage/marriage_lottery_enter.sql",
     "commands.sql",
+    "home_care/providers.sql",
 )
 
 _STATEMENT = re.compile(r"(?m)^(?=CREATE (?:OR REPLACE FUNCTION|TRIGGER) )")
