@@ -69,7 +69,7 @@ from schemas.home_care import (
     ServiceCode,
 )
 from services import audit, identity, scopes, transitions
-from services.home_care import caregivers, catalogue, events, rules, subsidies
+from services.home_care import caregivers, catalogue, events, providers, rules, subsidies
 
 S = BookingStatus
 
@@ -373,10 +373,13 @@ async def rate(session: AsyncSession, principal: Principal, booking_id: str,
     def guard(obj: HomeCareBooking) -> None:
         if obj.rated_at is not None:
             raise AlreadyRated()
-    return await LIFE.apply(session, principal, booking_id, "rate", guard=guard,
-                            values={"rating_stars": body.stars,
-                                    "rating_comment": body.comment},
-                            where=[HomeCareBooking.rated_at.is_(None)])
+    b = await LIFE.apply(session, principal, booking_id, "rate", guard=guard,
+                         values={"rating_stars": body.stars,
+                                 "rating_comment": body.comment},
+                         where=[HomeCareBooking.rated_at.is_(None)])
+    # The provider directory's count, in the same transaction (providers.count_rating).
+    await providers.count_rating(session, b.provider_id, body.stars)
+    return b
 
 
 # --- lists ------------------------------------------------------------------------------

@@ -1,0 +1,219 @@
+"""The home-care provider directory (`GET /v1/home-care/providers`): the providers
+offering a service (or any), nearest to a point first or by name, in a division,
+with their offerings and rating; and the ratings it counts.
+
+How "nearest first" stays one index scan at 10,000 providers (measured with EXPLAIN
+ANALYZE on PostgreSQL 18 and 15, 10,000 providers, about 20,000 offerings):
+
+- Every position is a point on the unit sphere (`schemas.common.sphere_point`):
+  `organisation.pos`, generated from `lat`/`lon`, and a copy on each of the
+  provider's offering rows (`home_care_offering.pos`, kept equal to it by the
+  triggers of providers.sql). `a <-> b` between two such points is the chord, which
+  grows with the great-circle distance, so the order by chord is the order by
+  distance, and `distance_m = 2 R asin(chord / 2)`.
+- With `service_code`: a GiST index on (service_code, pos) of the offering rows,
+  `btree_gist` for the code. The plan is `Index Scan using
+  ix_home_care_offering_service_pos`, `Index Cond: service_code = $n`, `Order By:
+  pos <-> origin`, under an `Incremental Sort` that breaks ties by provider id and a
+  `Limit`: it reads the page's rows and stops, whether the service is common
+  (meal_assist, 6,000 providers: about 1 ms) or rare (rehab_nursing, 100 providers
+  all over the country: about 0.3 ms). Without the service in the index, a rare
+  service would walk the nearest providers of every service first.
+- Without it: the GiST index on (kind, pos) of the organisations, the same plan.
+- With `division_code` the division is a filter on those rows (the planner may
+  instead take a small division's organisations by `ix_organisation_kind_division`
+  and sort them by distance).
+- Without `near`: by name, then id (`ix_organisation_kind_name`).
+
+The next page is "after (chord, id)": the same scan, from the start, skipping what
+came before (a GiST scan cannot start at a distance), so page k reads about k pages
+of index entries. The cursor carries the chord exactly as the database computed it,
+and the origin is computed the same way on every page, so equal distances compare
+equal and ties go by id: no row is repeated or missed.
+
+A page is one statement, sent on its own (`prepared`: no transaction, a prepared
+statement per connection), one per combination of the filters, never a statement
+with optional parts that a generic plan could not index.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import cache
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core import pages, prepared
+from core.clock import clock
+from core.errors import InvalidCursor
+from schemas.common import Page, sphere_point
+from schemas.home_care import (
+    HomeCareProviderRating,
+    ProviderOffering,
+    ProviderPublic,
+    ServiceCode,
+)
+from schemas.organisation import OrgKind
+from services import divisions, organisations
+
+EARTH_RADIUS_M = organisations.EARTH_RADIUS_KM * 1000
+MIN_RATINGS = 5  # below this many rated visits, no mean is shown (API.md)
+
+
+class _Name(pages.Kind):
+    """An organisation's name in a cursor: any text a name may hold (`Name`), which
+    `pages.Text` would refuse where it is not printable (an ideographic space)."""
+
+    def dump(self, value: Any) -> Any:
+        return str(value)
+
+    def load(self, raw: Any) -> Any:
+        if not isinstance(raw, str) or not 0 < len(raw) <= 100 \
+                or any(ord(c) < 32 for c in raw):
+            raise InvalidCursor()
+        return raw
+
+
+# The two orders of the list, and their cursors.
+NEAREST = pages.Keyset(pages.Key(None, pages.Float(lo=0.0), attr="chord"),
+                       pages.Key(None, pages.IdOf("org"), attr="id"))
+BY_NAME = pages.Keyset(pages.Key(None, _Name(), attr="name"),
+                       pages.Key(None, pages.IdOf("org"), attr="id"))
+
+_PROVIDER = f"'{OrgKind.home_care_provider.value}'"
+_ORIGIN = sphere_point("@lat::float8", "@lon::float8")
+_PLACEHOLDER = re.compile(r"@(\w+)")
+
+
+def _hit(near: bool, service: bool, division: bool, after: bool) -> tuple[str, str]:
+    """The page's providers, in order, one more than the page (`@limit`): their ids and
+    chords; and the outer ORDER BY that keeps that order."""
+    in_division = ["o.division_code >= @low", "o.division_code < @high"] if division else []
+    if near:
+        # Nearest first: a GiST scan ordered by `<->`, within the service if one is
+        # asked (its offering rows), else within the providers.
+        if service:
+            dist = f"f.pos <-> {_ORIGIN}"
+            source = "home_care_offering AS f"
+            if division:  # offerings are a provider's own: the kind needs no check
+                source += " JOIN organisation AS o ON o.id = f.provider_id"
+            conds = ["f.service_code = @service", "f.pos IS NOT NULL", *in_division]
+            key = "f.provider_id"
+        else:
+            dist = f"o.pos <-> {_ORIGIN}"
+            source = "organisation AS o"
+            conds = [f"o.kind = {_PROVIDER}", "o.pos IS NOT NULL", *in_division]
+            key = "o.id"
+        if after:
+            conds.append(f"({dist} > @chord OR ({dist} = @chord AND {key} > @after_id))")
+        return (f"SELECT {key} AS id, {dist} AS chord FROM {source} "  # noqa: S608 - constants
+                f"WHERE {' AND '.join(conds)} ORDER BY chord, {key} LIMIT @limit",
+                "hit.chord, hit.id")
+    conds = [f"o.kind = {_PROVIDER}", *in_division]
+    if service:
+        conds.append("EXISTS (SELECT FROM home_care_offering AS f "
+                     "WHERE f.provider_id = o.id AND f.service_code = @service)")
+    if after:
+        conds.append("(o.name, o.id) > (@after_name, @after_id)")
+    return (f"SELECT o.id, NULL::float8 AS chord FROM organisation AS o "  # noqa: S608
+            f"WHERE {' AND '.join(conds)} ORDER BY o.name, o.id LIMIT @limit",
+            "o.name, o.id")
+
+
+@cache
+def _statement(near: bool, service: bool, division: bool,
+               after: bool) -> tuple[prepared.Sql, tuple[str, ...]]:
+    """One combination's statement, with its parameters' names in `$n` order."""
+    hit, order = _hit(near, service, division, after)
+    text = f"""
+SELECT o.id, o.name, o.address, o.phone, o.lat, o.lon, o.division_code, hit.chord,
+       r.rating_count, r.rating_sum, offered.codes, offered.prices, offered.minutes
+FROM ({hit}) AS hit
+JOIN organisation AS o ON o.id = hit.id
+LEFT JOIN home_care_provider_rating AS r ON r.provider_id = hit.id
+LEFT JOIN LATERAL (
+  SELECT array_agg(f.service_code ORDER BY f.service_code) AS codes,
+         array_agg(f.price_fen ORDER BY f.service_code) AS prices,
+         array_agg(f.duration_minutes ORDER BY f.service_code) AS minutes
+  FROM home_care_offering AS f WHERE f.provider_id = hit.id) AS offered ON true
+ORDER BY {order}"""  # noqa: S608 - constants of this module; values are parameters
+    names: list[str] = []
+
+    def number(m: re.Match[str]) -> str:
+        if m.group(1) not in names:
+            names.append(m.group(1))
+        return f"${names.index(m.group(1)) + 1}"
+
+    return prepared.Sql(_PLACEHOLDER.sub(number, text)), tuple(names)
+
+
+def distance_m(chord: float) -> int:
+    """Metres along the earth's surface between two points `chord` apart on the unit
+    sphere."""
+    return round(2 * EARTH_RADIUS_M * math.asin(min(1.0, chord / 2)))
+
+
+def _offerings(codes: list[str] | None, prices: list[int], minutes: list[int],
+               first: str | None) -> list[ProviderOffering]:
+    """All of them, the service asked for first, then by code."""
+    found = [ProviderOffering(service_code=ServiceCode(c), price_fen=p, duration_minutes=m)
+             for c, p, m in zip(codes or (), prices or (), minutes or (), strict=True)]
+    found.sort(key=lambda o: o.service_code != first)  # stable: the rest stay by code
+    return found
+
+
+async def search(session: AsyncSession, *, service_code: ServiceCode | None,
+                 near: str | None, division_code: str | None, limit: int,
+                 cursor: str | None) -> Page[ProviderPublic]:
+    """A page of the providers offering `service_code` (any service when None) within
+    `division_code` (prefix containment: a city's code covers its counties), nearest
+    to `near` first (providers without a location left out), else by name."""
+    origin = organisations.parse_near(near) if near is not None else None
+    bounds = None
+    if division_code is not None:
+        bounds = divisions.prefix_range(
+            divisions.jurisdiction_prefix(divisions.validate(division_code)))
+    keyset = NEAREST if origin is not None else BY_NAME
+    after = keyset.decode(cursor) if cursor else None
+    sql, names = _statement(origin is not None, service_code is not None,
+                            bounds is not None, after is not None)
+    values: dict[str, Any] = {"limit": limit + 1}
+    if service_code is not None:
+        values["service"] = service_code.value
+    if origin is not None:
+        values["lat"], values["lon"] = origin
+    if bounds is not None:
+        values["low"], values["high"] = bounds
+    if after is not None:
+        values["chord" if origin is not None else "after_name"] = after[0]
+        values["after_id"] = after[1]
+    db = await prepared.driver(session)
+    rows = await db.fetch_alone(sql, *(values[n] for n in names))
+    first = service_code.value if service_code is not None else None
+    items = [ProviderPublic(
+        id=r[0], name=r[1], address=r[2], phone=r[3], lat=r[4], lon=r[5],
+        division_code=r[6], distance_m=distance_m(r[7]) if r[7] is not None else None,
+        offerings=_offerings(r[10], r[11], r[12], first),
+        rating_avg=round(r[9] / r[8], 2) if r[8] is not None and r[8] >= MIN_RATINGS
+        else None,
+        rating_count=r[8] or 0) for r in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = keyset.encode((last[7], last[0]) if origin is not None
+                                    else (last[1], last[0]))
+    return Page(items=items, next_cursor=next_cursor)
+
+
+async def count_rating(session: AsyncSession, provider_id: str, stars: int) -> None:
+    """One more rated visit of the provider, in the rating's own transaction."""
+    stmt = insert(HomeCareProviderRating).values(
+        provider_id=provider_id, rating_count=1, rating_sum=stars, updated_at=clock.now())
+    await session.execute(stmt.on_conflict_do_update(
+        index_elements=["provider_id"],
+        set_={"rating_count": HomeCareProviderRating.rating_count + 1,
+              "rating_sum": HomeCareProviderRating.rating_sum + stmt.excluded.rating_sum,
+              "updated_at": stmt.excluded.updated_at}))
