@@ -2,9 +2,10 @@
 request and response models.
 
 - `home_care_offering`: a provider's price and duration for one catalogue service
-  (ETag'd: `version`). Its `pos` is its provider's position (`organisation.pos`),
-  kept there by triggers (services/home_care/providers.sql) so that one GiST index
-  on (service_code, pos) finds the nearest providers of a service.
+  (ETag'd: `version`). Its `pos` and `division_code` are its provider's
+  (`organisation.pos`, `organisation.division_code`), kept there by triggers
+  (services/home_care/providers.sql) so that one GiST index on (service_code, pos,
+  division_code) finds the nearest providers of a service, in a division or not.
 - `home_care_provider_rating`: how many visits of a provider were rated and the sum
   of their stars, counted as each rating is given (the directory shows the mean).
 - `home_care_caregiver`: a provider's caregiver with skills and weekly hours. Its
@@ -35,7 +36,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import Field as PField
-from sqlalchemy import JSON, CheckConstraint, Column, Index, column, func, text
+from sqlalchemy import JSON, CheckConstraint, Column, Index, String, column, func, text
 from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlmodel import Field, SQLModel
 
@@ -95,14 +96,17 @@ class HomeCareOffering(SQLModel, table=True):
 
 
 
-# The provider's position on the offering row (see the module's docstring): on the
+# The provider's place on the offering row (see the module's docstring): on the
 # table, not on the model, like `organisation.pos`. Written only by the triggers of
-# services/home_care/providers.sql; "the nearest providers of this service" is one
-# scan of this index, ordered by `pos <-> origin`, that starts within the service.
+# services/home_care/providers.sql; "the nearest providers of this service (in this
+# division)" is one scan of this index, ordered by `pos <-> origin`, that starts
+# within the service (a rare service does not walk past the nearest providers of
+# every other) and prunes subtrees outside the division.
 _offering = HomeCareOffering.__table__
 _offering.append_column(Column("pos", Cube(), nullable=True))
-Index("ix_home_care_offering_service_pos", _offering.c.service_code, _offering.c.pos,
-      postgresql_using="gist")
+_offering.append_column(Column("division_code", String(6), nullable=False))
+Index("ix_home_care_offering_service_pos_division", _offering.c.service_code, _offering.c.pos,
+      _offering.c.division_code, postgresql_using="gist")
 
 
 class HomeCareProviderRating(SQLModel, table=True):
@@ -376,8 +380,8 @@ class ProviderPublic(BaseModel):
         description="Every service the provider offers, with its price and duration: the "
         "service asked for (`service_code`) first, then the others by code")
     rating_avg: float | None = PField(
-        description="Mean stars of the provider's rated visits, to two decimals; null "
-        "below 5 ratings", examples=[4.67])
+        default=None, description="Mean stars of the provider's rated visits, to two "
+        "decimals; null below 5 ratings", examples=[4.67])
     rating_count: int = PField(description="Rated visits", examples=[12])
 
     model_config = ConfigDict(json_schema_extra={"examples": [{

@@ -83,13 +83,17 @@ class Organisation(SQLModel, table=True):
 # `pos`: where the organisation is, as a point on the unit sphere (`sphere_point`),
 # computed by PostgreSQL from `lat` and `lon` (a stored generated column: no writer
 # can forget it). It is on the table, not on the model: nothing reads it into Python;
-# queries measure with it (`pos <-> origin`). The GiST index on (kind, pos) serves
-# "the nearest organisations of a kind" as an index scan ordered by distance
-# (btree_gist for `kind`); the b-tree on (kind, name, id), a kind's directory by name.
+# queries measure with it (`pos <-> origin`). The GiST index on (kind, pos,
+# division_code) serves "the nearest organisations of a kind" as an index scan
+# ordered by distance, within a division too (btree_gist for the codes: the tree is
+# split by kind, then by place, so a division is a range its subtrees prune by, and
+# a division far from the point costs no walk through everything nearer). The
+# b-tree on (kind, name, id): a kind's directory by name.
 _org = Organisation.__table__
 _org.append_column(Column("pos", Cube(), Computed(sphere_point("lat", "lon"), persisted=True),
                           nullable=True))
-Index("ix_organisation_kind_pos", _org.c.kind, _org.c.pos, postgresql_using="gist")
+Index("ix_organisation_kind_pos_division", _org.c.kind, _org.c.pos, _org.c.division_code,
+      postgresql_using="gist")
 Index("ix_organisation_kind_name", _org.c.kind, _org.c.name, _org.c.id)
 
 class OrganisationCreate(StrictModel):

@@ -7,18 +7,20 @@ Python. This creates, in order:
 1. the extension `cube` (contrib, trusted: any owner of the database may create it);
 2. `organisation.pos`: the organisation's point on the unit sphere, a stored column
    generated from `lat` and `lon` (`schemas.common.sphere_point`; existing rows get
-   theirs as the table is rewritten), with the GiST index `ix_organisation_kind_pos`
-   (kind, pos), and `ix_organisation_kind_name` (kind, name, id) for the directory by
-   name;
-3. `home_care_offering.pos`, the provider's position on each offering row, and the
-   GiST index `ix_home_care_offering_service_pos` (service_code, pos): "the nearest
-   providers of this service" starts within the service;
+   theirs as the table is rewritten), with the GiST index
+   `ix_organisation_kind_pos_division` (kind, pos, division_code), and
+   `ix_organisation_kind_name` (kind, name, id) for the directory by name;
+3. `home_care_offering.pos` and `.division_code`, the provider's place on each
+   offering row, and the GiST index `ix_home_care_offering_service_pos_division`
+   (service_code, pos, division_code): "the nearest providers of this service"
+   starts within the service and prunes by division;
 4. `home_care_provider_rating`, a provider's rated visits counted as they are rated
    (`rating_count`, `rating_sum`);
 5. the triggers of services/home_care/providers.sql, which keep each offering's
-   `pos` equal to its provider's, as alembic_utils wrote them;
-6. the backfill: every existing offering's `pos` (through the trigger), and every
-   provider's rating counts from its rated visits.
+   `pos` and `division_code` equal to its provider's, as alembic_utils wrote them;
+6. the backfill: every existing offering's place (through the trigger; then
+   `division_code` is NOT NULL and indexed), and every provider's rating counts from
+   its rated visits.
 
 Written by `alembic revision --autogenerate` (tables, columns, indexes; the
 functions and triggers in a second pass, once the columns they name existed),
@@ -60,24 +62,24 @@ ORGANISATION_POS = (
     "cos(radians(lat)) * sin(radians(lon)), sin(radians(lat))]) END")
 
 # services/home_care/providers.sql as of this revision, whole.
-public_home_care_offering_pos = PGFunction(
+public_home_care_offering_place = PGFunction(
     schema="public",
-    signature="home_care_offering_pos()",
-    definition="returns trigger LANGUAGE plpgsql AS $$\nBEGIN\n  NEW.pos := (SELECT o.pos FROM organisation AS o WHERE o.id = NEW.provider_id);\n  RETURN NEW;\nEND $$",  # noqa: E501
+    signature="home_care_offering_place()",
+    definition="returns trigger LANGUAGE plpgsql AS $$\nBEGIN\n  SELECT o.pos, o.division_code INTO NEW.pos, NEW.division_code\n    FROM organisation AS o WHERE o.id = NEW.provider_id;\n  RETURN NEW;\nEND $$",  # noqa: E501
 )
 
 public_home_care_offering_follow = PGFunction(
     schema="public",
     signature="home_care_offering_follow()",
-    definition="returns trigger LANGUAGE plpgsql AS $$\nBEGIN\n  UPDATE home_care_offering SET pos = NEW.pos WHERE provider_id = NEW.id;\n  RETURN NULL;\nEND $$",  # noqa: E501
+    definition="returns trigger LANGUAGE plpgsql AS $$\nBEGIN\n  UPDATE home_care_offering SET provider_id = provider_id WHERE provider_id = NEW.id;\n  RETURN NULL;\nEND $$",  # noqa: E501
 )
 
-public_home_care_offering_home_care_offering_pos = PGTrigger(
+public_home_care_offering_home_care_offering_place = PGTrigger(
     schema="public",
-    signature="home_care_offering_pos",
+    signature="home_care_offering_place",
     on_entity="public.home_care_offering",
     is_constraint=False,
-    definition="BEFORE INSERT OR UPDATE OF provider_id, pos ON public.home_care_offering FOR EACH ROW EXECUTE FUNCTION public.home_care_offering_pos()",  # noqa: E501
+    definition="BEFORE INSERT OR UPDATE OF provider_id, pos, division_code ON public.home_care_offering\n  FOR EACH ROW EXECUTE FUNCTION public.home_care_offering_place()",  # noqa: E501
 )
 
 public_organisation_home_care_offering_follow = PGTrigger(
@@ -85,7 +87,7 @@ public_organisation_home_care_offering_follow = PGTrigger(
     signature="home_care_offering_follow",
     on_entity="public.organisation",
     is_constraint=False,
-    definition="AFTER UPDATE OF lat, lon ON public.organisation FOR EACH ROW WHEN (OLD.lat IS DISTINCT FROM NEW.lat OR OLD.lon IS DISTINCT FROM NEW.lon)\n  EXECUTE FUNCTION public.home_care_offering_follow()",  # noqa: E501
+    definition="AFTER UPDATE OF lat, lon, division_code ON public.organisation\n  FOR EACH ROW WHEN (OLD.lat IS DISTINCT FROM NEW.lat OR OLD.lon IS DISTINCT FROM NEW.lon\n                     OR OLD.division_code IS DISTINCT FROM NEW.division_code)\n  EXECUTE FUNCTION public.home_care_offering_follow()",  # noqa: E501
 )
 
 
@@ -95,11 +97,12 @@ def upgrade() -> None:
         "pos", Cube(), sa.Computed(ORGANISATION_POS, persisted=True), nullable=True))
     op.create_index("ix_organisation_kind_name", "organisation", ["kind", "name", "id"],
                     unique=False)
-    op.create_index("ix_organisation_kind_pos", "organisation", ["kind", "pos"],
-                    unique=False, postgresql_using="gist")
+    op.create_index("ix_organisation_kind_pos_division", "organisation",
+                    ["kind", "pos", "division_code"], unique=False, postgresql_using="gist")
     op.add_column("home_care_offering", sa.Column("pos", Cube(), nullable=True))
-    op.create_index("ix_home_care_offering_service_pos", "home_care_offering",
-                    ["service_code", "pos"], unique=False, postgresql_using="gist")
+    # Filled below (the trigger), then required.
+    op.add_column("home_care_offering", sa.Column("division_code", sa.String(length=6),
+                                                  nullable=True))
     op.create_table(
         "home_care_provider_rating",
         sa.Column("provider_id", sa.String(length=40), nullable=False),
@@ -115,13 +118,17 @@ def upgrade() -> None:
             name=op.f("fk_home_care_provider_rating_provider_id_organisation")),
         sa.PrimaryKeyConstraint("provider_id", name=op.f("pk_home_care_provider_rating")),
     )
-    op.create_entity(public_home_care_offering_pos)
+    op.create_entity(public_home_care_offering_place)
     op.create_entity(public_home_care_offering_follow)
-    op.create_entity(public_home_care_offering_home_care_offering_pos)
+    op.create_entity(public_home_care_offering_home_care_offering_place)
     op.create_entity(public_organisation_home_care_offering_follow)
-    # The backfill. Naming `pos` fires home_care_offering_pos, which takes the
-    # provider's (the one rule of that column).
-    op.execute("UPDATE home_care_offering SET pos = NULL")
+    # The backfill. Naming `provider_id` fires home_care_offering_place, which takes
+    # the provider's place (the one rule of those columns).
+    op.execute("UPDATE home_care_offering SET provider_id = provider_id")
+    op.alter_column("home_care_offering", "division_code", nullable=False)
+    op.create_index("ix_home_care_offering_service_pos_division", "home_care_offering",
+                    ["service_code", "pos", "division_code"], unique=False,
+                    postgresql_using="gist")
     op.execute("""
 INSERT INTO home_care_provider_rating (provider_id, rating_count, rating_sum, updated_at)
 SELECT provider_id, count(*), sum(rating_stars), now()
@@ -131,14 +138,15 @@ GROUP BY provider_id""")
 
 def downgrade() -> None:
     op.drop_entity(public_organisation_home_care_offering_follow)
-    op.drop_entity(public_home_care_offering_home_care_offering_pos)
+    op.drop_entity(public_home_care_offering_home_care_offering_place)
     op.drop_entity(public_home_care_offering_follow)
-    op.drop_entity(public_home_care_offering_pos)
+    op.drop_entity(public_home_care_offering_place)
     op.drop_table("home_care_provider_rating")
-    op.drop_index("ix_home_care_offering_service_pos", table_name="home_care_offering",
-                  postgresql_using="gist")
+    op.drop_index("ix_home_care_offering_service_pos_division",
+                  table_name="home_care_offering", postgresql_using="gist")
+    op.drop_column("home_care_offering", "division_code")
     op.drop_column("home_care_offering", "pos")
-    op.drop_index("ix_organisation_kind_pos", table_name="organisation",
+    op.drop_index("ix_organisation_kind_pos_division", table_name="organisation",
                   postgresql_using="gist")
     op.drop_index("ix_organisation_kind_name", table_name="organisation")
     op.drop_column("organisation", "pos")

@@ -2,30 +2,43 @@
 offering a service (or any), nearest to a point first or by name, in a division,
 with their offerings and rating; and the ratings it counts.
 
-How "nearest first" stays one index scan at 10,000 providers (measured with EXPLAIN
-ANALYZE on PostgreSQL 18 and 15, 10,000 providers, about 20,000 offerings):
+How "nearest first" stays a couple of index scans at 10,000 providers (measured with
+EXPLAIN ANALYZE on PostgreSQL 15.20 and 18.6, 10,000 providers over seven cities,
+about 20,000 offerings: bench/home_care.py's `seed_directory`):
 
 - Every position is a point on the unit sphere (`schemas.common.sphere_point`):
   `organisation.pos`, generated from `lat`/`lon`, and a copy on each of the
-  provider's offering rows (`home_care_offering.pos`, kept equal to it by the
-  triggers of providers.sql). `a <-> b` between two such points is the chord, which
-  grows with the great-circle distance, so the order by chord is the order by
-  distance, and `distance_m = 2 R asin(chord / 2)`.
-- With `service_code`: a GiST index on (service_code, pos) of the offering rows,
-  `btree_gist` for the code. The plan is `Index Scan using
-  ix_home_care_offering_service_pos`, `Index Cond: service_code = $n`, `Order By:
-  pos <-> origin`, under an `Incremental Sort` that breaks ties by provider id and a
-  `Limit`: it reads the page's rows and stops, whether the service is common
-  (meal_assist, 6,000 providers: about 1 ms) or rare (rehab_nursing, 100 providers
-  all over the country: about 0.3 ms). Without the service in the index, a rare
-  service would walk the nearest providers of every service first.
-- Without it: the GiST index on (kind, pos) of the organisations, the same plan.
-- With `division_code` the division is a filter on those rows (the planner may
-  instead take a small division's organisations by `ix_organisation_kind_division`
-  and sort them by distance).
-- Without `near`: by name, then id (`ix_organisation_kind_name`).
+  provider's offering rows (`home_care_offering.pos`, with its `division_code`, kept
+  equal to the provider's by the triggers of providers.sql). `a <-> b` between two
+  such points is the chord, which grows with the great-circle distance, so the order
+  by chord is the order by distance, and `distance_m = 2 R asin(chord / 2)`.
+- With `service_code`: the GiST index on (service_code, pos, division_code) of the
+  offering rows (btree_gist for the codes). The plan: `knn`, an `Index Only Scan
+  using ix_home_care_offering_service_pos_division`, `Index Cond: service_code = $3
+  AND pos IS NOT NULL`, `Order By: pos <-> origin`, under a `Limit` (it reads the
+  page's rows and stops); then a `Bitmap Index Scan` of the same index for the rows
+  inside the box around the origin that bounds the page (39 rows for a page of 20
+  in the middle of Shanghai), their exact distance as a filter, and a sort of those
+  few by (chord, id); then the page's organisations, rating rows and offerings by
+  primary key. 0.3-2 ms for a common service (meal_assist, 5,500 providers), a rare
+  one (rehab_nursing, 300 all over the country) or either in a division, near or far
+  from the point: the tree is split by service, then by place, and a division is a
+  range its subtrees prune by. PostgreSQL keeps a generic plan for it (planning
+  0.02-0.06 ms).
+- Without it: the GiST index on (kind, pos, division_code) of the organisations, the
+  same plan.
+- Without `near`: by name, then id (`ix_organisation_kind_name`; a division by
+  `ix_organisation_kind_division`), 0.6-2.5 ms.
 
-The next page is "after (chord, id)": the same scan, from the start, skipping what
+Why two steps and not one scan ordered by (chord, id): PostgreSQL 18 puts an
+incremental sort on the ordered index scan, 15 does not and sorts the whole service
+(10 ms at 5,500 rows). Ordered by the chord alone, the scan finds `d`, the distance
+of the page's last row (one more than the page, after the cursor); the page is then
+every row within `d` (the box: `cube_enlarge` by a hair more than `d`, so no
+rounding keeps a row of distance `d` out; then the exact distance), in (chord, id)
+order. So rows at equal distances are never cut arbitrarily at the page's end.
+
+The next page is "after (chord, id)": the same scans from the start, skipping what
 came before (a GiST scan cannot start at a distance), so page k reads about k pages
 of index entries. The cursor carries the chord exactly as the database computed it,
 and the origin is computed the same way on every page, so equal distances compare
@@ -91,28 +104,35 @@ _PLACEHOLDER = re.compile(r"@(\w+)")
 def _hit(near: bool, service: bool, division: bool, after: bool) -> tuple[str, str]:
     """The page's providers, in order, one more than the page (`@limit`): their ids and
     chords; and the outer ORDER BY that keeps that order."""
-    in_division = ["o.division_code >= @low", "o.division_code < @high"] if division else []
     if near:
-        # Nearest first: a GiST scan ordered by `<->`, within the service if one is
-        # asked (its offering rows), else within the providers.
-        if service:
-            dist = f"f.pos <-> {_ORIGIN}"
-            source = "home_care_offering AS f"
-            if division:  # offerings are a provider's own: the kind needs no check
-                source += " JOIN organisation AS o ON o.id = f.provider_id"
-            conds = ["f.service_code = @service", "f.pos IS NOT NULL", *in_division]
-            key = "f.provider_id"
+        # Nearest first, within the service if one is asked (its offering rows), else
+        # within the providers: `knn` finds `d`, the page is every row within it (the
+        # module's docstring says why).
+        if service:  # the offering rows, only ever a provider's own: no kind to check
+            t, key, source = "f", "f.provider_id", "home_care_offering AS f"
+            conds = ["f.service_code = @service"]
         else:
-            dist = f"o.pos <-> {_ORIGIN}"
-            source = "organisation AS o"
-            conds = [f"o.kind = {_PROVIDER}", "o.pos IS NOT NULL", *in_division]
-            key = "o.id"
+            t, key, source = "o", "o.id", "organisation AS o"
+            conds = [f"o.kind = {_PROVIDER}"]
+        conds.append(f"{t}.pos IS NOT NULL")
+        if division:
+            conds += [f"{t}.division_code >= @low", f"{t}.division_code < @high"]
+        pos, dist = f"{t}.pos", f"{t}.pos <-> {_ORIGIN}"
         if after:
             conds.append(f"({dist} > @chord OR ({dist} = @chord AND {key} > @after_id))")
-        return (f"SELECT {key} AS id, {dist} AS chord FROM {source} "  # noqa: S608 - constants
-                f"WHERE {' AND '.join(conds)} ORDER BY chord, {key} LIMIT @limit",
+        where = " AND ".join(conds)
+        return (f"WITH knn AS (SELECT {dist} AS chord FROM {source} "  # noqa: S608 - constants
+                f"WHERE {where} ORDER BY {dist} LIMIT @limit), "
+                "bound AS (SELECT max(chord) AS d FROM knn) "
+                f"SELECT {key} AS id, {dist} AS chord FROM {source} WHERE {where} "
+                f"AND {pos} <@ cube_enlarge({_ORIGIN}, "
+                "(SELECT d FROM bound) * 1.000001 + 1e-12, 3) "
+                f"AND {dist} <= (SELECT d FROM bound) "
+                f"ORDER BY chord, {key} LIMIT @limit",
                 "hit.chord, hit.id")
-    conds = [f"o.kind = {_PROVIDER}", *in_division]
+    conds = [f"o.kind = {_PROVIDER}"]
+    if division:
+        conds += ["o.division_code >= @low", "o.division_code < @high"]
     if service:
         conds.append("EXISTS (SELECT FROM home_care_offering AS f "
                      "WHERE f.provider_id = o.id AND f.service_code = @service)")

@@ -186,6 +186,17 @@ async def test_a_division_covers_itself_and_what_lies_within_it(client, admin_he
     assert await found(division_code="310100", near=NEAR) == {
         huangpu["id"], xuhui["id"], pudong["id"]}
     assert await found(division_code="110105", service_code="cleaning") == set()
+    # A provider put in another division (the admin's PATCH) is found there, and
+    # only there, by every search.
+    r = await client.get(f"/v1/admin/organisations/{pudong['id']}", headers=admin_headers)
+    r = await client.patch(f"/v1/admin/organisations/{pudong['id']}",
+                           json={"division_code": "310104"},
+                           headers={**admin_headers, "If-Match": r.headers["ETag"]})
+    assert r.status_code == 200, r.text
+    for params in ({"service_code": "cleaning", "near": NEAR}, {"near": NEAR},
+                   {"service_code": "cleaning"}, {}):
+        assert pudong["id"] in await found(division_code="310104", **params), params
+        assert pudong["id"] not in await found(division_code="310115", **params), params
 
 
 async def test_pages_of_nearest_first_miss_and_repeat_nothing_at_equal_distances(
