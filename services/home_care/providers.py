@@ -46,12 +46,16 @@ equal and ties go by id: no row is repeated or missed.
 
 A page is one statement, sent on its own (`prepared`: no transaction, a prepared
 statement per connection), one per combination of the filters, never a statement
-with optional parts that a generic plan could not index.
+with optional parts that a generic plan could not index. PostgreSQL writes each
+item's JSON; Python only joins them and adds the cursor. Measured in process at
+10,000 providers (direct ASGI calls, one at a time, on a shared machine), building
+the items as pydantic models and serialising them cost 0.8-1.1 ms of the server's CPU
+per page of 20; this, 0.45-0.75 ms, for the same 0.7-0.9 ms of PostgreSQL's.
 """
 
 from __future__ import annotations
 
-import math
+import json
 import re
 from functools import cache
 from typing import Any
@@ -62,13 +66,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from core import pages, prepared
 from core.clock import clock
 from core.errors import InvalidCursor
-from schemas.common import Page, sphere_point
-from schemas.home_care import (
-    HomeCareProviderRating,
-    ProviderOffering,
-    ProviderPublic,
-    ServiceCode,
-)
+from schemas.common import sphere_point
+from schemas.home_care import HomeCareProviderRating, ServiceCode
 from schemas.organisation import OrgKind
 from services import divisions, organisations
 
@@ -146,19 +145,31 @@ def _hit(near: bool, service: bool, division: bool, after: bool) -> tuple[str, s
 @cache
 def _statement(near: bool, service: bool, division: bool,
                after: bool) -> tuple[prepared.Sql, tuple[str, ...]]:
-    """One combination's statement, with its parameters' names in `$n` order."""
+    """One combination's statement, with its parameters' names in `$n` order. Each
+    row: the provider's id, name and chord (for the cursor), and its item of the page
+    as JSON text, shaped as `ProviderPublic` (the tests validate every item against
+    it): `distance_m` and `rating_avg` are computed here and nowhere else."""
     hit, order = _hit(near, service, division, after)
+    first = "f.service_code = @service DESC, " if service else ""
+    distance = (f"round(2 * {EARTH_RADIUS_M!r} * asin(least(1.0, hit.chord / 2)))::bigint"
+                if near else "NULL")
     text = f"""
-SELECT o.id, o.name, o.address, o.phone, o.lat, o.lon, o.division_code, hit.chord,
-       r.rating_count, r.rating_sum, offered.codes, offered.prices, offered.minutes
+SELECT o.id, o.name, hit.chord, json_build_object(
+  'id', o.id, 'name', o.name, 'address', o.address, 'phone', o.phone, 'lat', o.lat,
+  'lon', o.lon, 'division_code', o.division_code,
+  'distance_m', {distance},
+  'offerings', coalesce((
+    SELECT json_agg(json_build_object('service_code', f.service_code,
+                                      'price_fen', f.price_fen,
+                                      'duration_minutes', f.duration_minutes)
+                    ORDER BY {first}f.service_code)
+    FROM home_care_offering AS f WHERE f.provider_id = hit.id), '[]'),
+  'rating_avg', CASE WHEN r.rating_count >= {MIN_RATINGS}
+                     THEN round(r.rating_sum::numeric / r.rating_count, 2) END,
+  'rating_count', coalesce(r.rating_count, 0))::text
 FROM ({hit}) AS hit
 JOIN organisation AS o ON o.id = hit.id
 LEFT JOIN home_care_provider_rating AS r ON r.provider_id = hit.id
-LEFT JOIN LATERAL (
-  SELECT array_agg(f.service_code ORDER BY f.service_code) AS codes,
-         array_agg(f.price_fen ORDER BY f.service_code) AS prices,
-         array_agg(f.duration_minutes ORDER BY f.service_code) AS minutes
-  FROM home_care_offering AS f WHERE f.provider_id = hit.id) AS offered ON true
 ORDER BY {order}"""  # noqa: S608 - constants of this module; values are parameters
     names: list[str] = []
 
@@ -170,27 +181,13 @@ ORDER BY {order}"""  # noqa: S608 - constants of this module; values are paramet
     return prepared.Sql(_PLACEHOLDER.sub(number, text)), tuple(names)
 
 
-def distance_m(chord: float) -> int:
-    """Metres along the earth's surface between two points `chord` apart on the unit
-    sphere."""
-    return round(2 * EARTH_RADIUS_M * math.asin(min(1.0, chord / 2)))
-
-
-def _offerings(codes: list[str] | None, prices: list[int], minutes: list[int],
-               first: str | None) -> list[ProviderOffering]:
-    """All of them, the service asked for first, then by code."""
-    found = [ProviderOffering(service_code=ServiceCode(c), price_fen=p, duration_minutes=m)
-             for c, p, m in zip(codes or (), prices or (), minutes or (), strict=True)]
-    found.sort(key=lambda o: o.service_code != first)  # stable: the rest stay by code
-    return found
-
-
 async def search(session: AsyncSession, *, service_code: ServiceCode | None,
                  near: str | None, division_code: str | None, limit: int,
-                 cursor: str | None) -> Page[ProviderPublic]:
-    """A page of the providers offering `service_code` (any service when None) within
-    `division_code` (prefix containment: a city's code covers its counties), nearest
-    to `near` first (providers without a location left out), else by name."""
+                 cursor: str | None) -> bytes:
+    """A page (`Page[ProviderPublic]` as JSON) of the providers offering
+    `service_code` (any service when None) within `division_code` (prefix
+    containment: a city's code covers its counties), nearest to `near` first
+    (providers without a location left out), else by name."""
     origin = organisations.parse_near(near) if near is not None else None
     bounds = None
     if division_code is not None:
@@ -212,20 +209,13 @@ async def search(session: AsyncSession, *, service_code: ServiceCode | None,
         values["after_id"] = after[1]
     db = await prepared.driver(session)
     rows = await db.fetch_alone(sql, *(values[n] for n in names))
-    first = service_code.value if service_code is not None else None
-    items = [ProviderPublic(
-        id=r[0], name=r[1], address=r[2], phone=r[3], lat=r[4], lon=r[5],
-        division_code=r[6], distance_m=distance_m(r[7]) if r[7] is not None else None,
-        offerings=_offerings(r[10], r[11], r[12], first),
-        rating_avg=round(r[9] / r[8], 2) if r[8] is not None and r[8] >= MIN_RATINGS
-        else None,
-        rating_count=r[8] or 0) for r in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = keyset.encode((last[7], last[0]) if origin is not None
+        next_cursor = keyset.encode((last[2], last[0]) if origin is not None
                                     else (last[1], last[0]))
-    return Page(items=items, next_cursor=next_cursor)
+    return (f'{{"items":[{",".join(r[3] for r in rows[:limit])}],'
+            f'"next_cursor":{json.dumps(next_cursor)}}}').encode()
 
 
 async def count_rating(session: AsyncSession, provider_id: str, stars: int) -> None:

@@ -4,8 +4,10 @@ service and division, with offerings and ratings, page by page."""
 from __future__ import annotations
 
 import base64
+import json
 import math
 
+from schemas.home_care import ProviderPublic
 from tests.api.test_home_care_support import (
     DAY,
     at,
@@ -62,9 +64,18 @@ async def move(client, admin_headers, org_id, lat, lon) -> None:
 
 
 async def search(client, **params) -> dict:
+    """A page, held to the documented model: every field of `ProviderPublic`, no other,
+    each of its type (the service writes the JSON itself)."""
     r = await client.get(PATH, params=params)
     assert r.status_code == 200, r.text
-    return r.json()
+    assert r.headers["content-type"] == "application/json"
+    page = r.json()
+    assert set(page) == {"items", "next_cursor"}
+    for item in page["items"]:
+        assert set(item) == set(ProviderPublic.model_fields), item
+        assert ProviderPublic.model_validate_json(json.dumps(item), strict=True) \
+            .model_dump(mode="json") == item
+    return page
 
 
 async def every_page(client, limit: int, **params) -> list[dict]:
