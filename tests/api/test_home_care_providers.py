@@ -344,6 +344,11 @@ async def test_refusals_are_problems_with_their_codes(client, admin_headers):
                    _b64('[1,"org_x"]'), _b64('[1.0,"key_x"]')):
         r = await client.get(PATH, params={"near": NEAR, "cursor": cursor})
         assert r.status_code == 400 and r.json()["code"] == "invalid_cursor", cursor
+    # Public, but credentials that are sent must be valid (the hot lane keeps the
+    # router's dependencies).
+    r = await client.get(PATH, headers={"X-API-Key": "hm_0000_bogus"})
+    assert r.status_code == 401
+    assert r.headers["content-type"].startswith("application/problem+json")
     # A cursor belongs to its order.
     by_distance = (await search(client, near=NEAR, limit=1))["next_cursor"]
     by_name = (await search(client, limit=1))["next_cursor"]
