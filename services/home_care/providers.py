@@ -13,30 +13,33 @@ about 20,000 offerings: bench/home_care.py's `seed_directory`):
   such points is the chord, which grows with the great-circle distance, so the order
   by chord is the order by distance, and `distance_m = 2 R asin(chord / 2)`.
 - With `service_code`: the GiST index on (service_code, pos, division_code) of the
-  offering rows (btree_gist for the codes). The plan: `knn`, an `Index Only Scan
-  using ix_home_care_offering_service_pos_division`, `Index Cond: service_code = $3
-  AND pos IS NOT NULL`, `Order By: pos <-> origin`, under a `Limit` (it reads the
-  page's rows and stops); then a `Bitmap Index Scan` of the same index for the rows
-  inside the box around the origin that bounds the page (39 rows for a page of 20
-  in the middle of Shanghai), their exact distance as a filter, and a sort of those
-  few by (chord, id); then the page's organisations, rating rows and offerings by
-  primary key. 0.3-2 ms for a common service (meal_assist, 5,500 providers), a rare
-  one (rehab_nursing, 300 all over the country) or either in a division, near or far
-  from the point: the tree is split by service, then by place, and a division is a
-  range its subtrees prune by. PostgreSQL keeps a generic plan for it (planning
-  0.02-0.06 ms).
+  offering rows (btree_gist for the codes). The plan (a generic one, kept by
+  PostgreSQL: planning 0.015 ms): `knn`, an `Index Scan using
+  ix_home_care_offering_service_pos_division`, `Index Cond: service_code = $1 AND
+  pos IS NOT NULL`, `Order By: pos <-> origin`, under a `Limit` (it reads the page's
+  rows, two more, and stops); a sort of those few by (chord, id); then the page's
+  organisations, rating rows and offerings by primary key. Execution 0.3-0.7 ms for
+  a common service (meal_assist, 5,500 providers) or a rare one (rehab_nursing, 300
+  all over the country), 0.3-2 ms within a division, near the point or far from it:
+  the tree is split by service, then by place, and a division is a range its
+  subtrees prune by.
 - Without it: the GiST index on (kind, pos, division_code) of the organisations, the
   same plan.
 - Without `near`: by name, then id (`ix_organisation_kind_name`; a division by
   `ix_organisation_kind_division`), 0.6-2.5 ms.
 
-Why two steps and not one scan ordered by (chord, id): PostgreSQL 18 puts an
-incremental sort on the ordered index scan, 15 does not and sorts the whole service
-(10 ms at 5,500 rows). Ordered by the chord alone, the scan finds `d`, the distance
-of the page's last row (one more than the page, after the cursor); the page is then
-every row within `d` (the box: `cube_enlarge` by a hair more than `d`, so no
-rounding keeps a row of distance `d` out; then the exact distance), in (chord, id)
-order. So rows at equal distances are never cut arbitrarily at the page's end.
+Why not one scan ordered by (chord, id): PostgreSQL 18 puts an incremental sort on
+the ordered index scan, 15 does not and sorts the whole service (10 ms at 5,500
+rows). So `knn` is ordered by the chord alone and reads one row more than the page
+(which is itself one more than asked, for `next_cursor`). Let `d` be the distance of
+the page's last row and `e` that of the row after it: when `e > d` (or there is no
+such row) the page is exactly `knn`'s rows up to `d`, in (chord, id) order. When
+`e = d`, rows at that distance may be cut at the page's end in whatever order the
+scan met them, so the page is instead every row at most `d` away, through the same
+index: a box around the origin (`cube_enlarge` by a hair more than `d`, so no
+rounding keeps a row of distance `d` out) and the exact distance (0.2 ms more; that
+branch is a one-time filter, not run otherwise). Rows at equal distances are never
+cut arbitrarily.
 
 The next page is "after (chord, id)": the same scans from the start, skipping what
 came before (a GiST scan cannot start at a distance), so page k reads about k pages
@@ -50,7 +53,9 @@ with optional parts that a generic plan could not index. PostgreSQL writes each
 item's JSON; Python only joins them and adds the cursor. Measured in process at
 10,000 providers (direct ASGI calls, one at a time, on a shared machine), building
 the items as pydantic models and serialising them cost 0.8-1.1 ms of the server's CPU
-per page of 20; this, 0.45-0.75 ms, for the same 0.7-0.9 ms of PostgreSQL's.
+per page of 20; this, 0.45-0.75 ms, for the same 0.7-0.9 ms of PostgreSQL's. Reading
+the page from `knn` unless a tie crosses its end, and the page size written into the
+statement, then took PostgreSQL's share to 0.43-0.47 ms.
 """
 
 from __future__ import annotations
@@ -100,13 +105,14 @@ _ORIGIN = sphere_point("@lat::float8", "@lon::float8")
 _PLACEHOLDER = re.compile(r"@(\w+)")
 
 
-def _hit(near: bool, service: bool, division: bool, after: bool) -> tuple[str, str]:
-    """The page's providers, in order, one more than the page (`@limit`): their ids and
-    chords; and the outer ORDER BY that keeps that order."""
+def _hit(near: bool, service: bool, division: bool, after: bool,
+         rows: int) -> tuple[str, str]:
+    """The page's providers, in order, `rows` of them at most (one more than the page):
+    their ids and chords; and the outer ORDER BY that keeps that order."""
     if near:
         # Nearest first, within the service if one is asked (its offering rows), else
-        # within the providers: `knn` finds `d`, the page is every row within it (the
-        # module's docstring says why).
+        # within the providers: the page is `knn`'s rows up to `d`, or, when a tie
+        # crosses the page's end, every row at most `d` away (the module's docstring).
         if service:  # the offering rows, only ever a provider's own: no kind to check
             t, key, source = "f", "f.provider_id", "home_care_offering AS f"
             conds = ["f.service_code = @service"]
@@ -120,14 +126,20 @@ def _hit(near: bool, service: bool, division: bool, after: bool) -> tuple[str, s
         if after:
             conds.append(f"({dist} > @chord OR ({dist} = @chord AND {key} > @after_id))")
         where = " AND ".join(conds)
-        return (f"WITH knn AS (SELECT {dist} AS chord FROM {source} "  # noqa: S608 - constants
-                f"WHERE {where} ORDER BY {dist} LIMIT @limit), "
-                "bound AS (SELECT max(chord) AS d FROM knn) "
-                f"SELECT {key} AS id, {dist} AS chord FROM {source} WHERE {where} "
-                f"AND {pos} <@ cube_enlarge({_ORIGIN}, "
-                "(SELECT d FROM bound) * 1.000001 + 1e-12, 3) "
-                f"AND {dist} <= (SELECT d FROM bound) "
-                f"ORDER BY chord, {key} LIMIT @limit",
+        return (f"WITH knn AS MATERIALIZED (SELECT {key} AS id, {dist} AS chord "  # noqa: S608
+                f"FROM {source} WHERE {where} ORDER BY {dist} LIMIT {rows + 1}), "
+                f"edge AS (SELECT max(chord) FILTER (WHERE n <= {rows}) AS d, "
+                f"max(chord) FILTER (WHERE n > {rows}) AS e FROM ("
+                "SELECT chord, row_number() OVER (ORDER BY chord) AS n FROM knn) AS ranked) "
+                # No tie across the page's end: the page is in `knn`.
+                "SELECT id, chord FROM knn WHERE chord <= (SELECT d FROM edge) "
+                "AND ((SELECT e FROM edge) IS NULL OR (SELECT e FROM edge) > (SELECT d FROM edge)) "
+                # A tie across it: every row at most `d` away (a box, then the distance).
+                f"UNION ALL SELECT {key}, {dist} FROM {source} WHERE {where} "
+                "AND (SELECT e FROM edge) = (SELECT d FROM edge) "
+                f"AND {pos} <@ cube_enlarge({_ORIGIN}, (SELECT d FROM edge) * 1.000001 + 1e-12, 3) "
+                f"AND {dist} <= (SELECT d FROM edge) "
+                f"ORDER BY chord, id LIMIT {rows}",
                 "hit.chord, hit.id")
     conds = [f"o.kind = {_PROVIDER}"]
     if division:
@@ -138,18 +150,23 @@ def _hit(near: bool, service: bool, division: bool, after: bool) -> tuple[str, s
     if after:
         conds.append("(o.name, o.id) > (@after_name, @after_id)")
     return (f"SELECT o.id, NULL::float8 AS chord FROM organisation AS o "  # noqa: S608
-            f"WHERE {' AND '.join(conds)} ORDER BY o.name, o.id LIMIT @limit",
+            f"WHERE {' AND '.join(conds)} ORDER BY o.name, o.id LIMIT {rows}",
             "o.name, o.id")
 
 
 @cache
-def _statement(near: bool, service: bool, division: bool,
-               after: bool) -> tuple[prepared.Sql, tuple[str, ...]]:
-    """One combination's statement, with its parameters' names in `$n` order. Each
+def _statement(near: bool, service: bool, division: bool, after: bool,
+               limit: int) -> tuple[prepared.Sql, tuple[str, ...]]:
+    """One combination's statement, with its parameters' names in `$n` order. The
+    page's size is written into it, not passed: with `LIMIT $n` PostgreSQL's generic
+    plan expects a tenth of the table and joins it by hashing whole tables, so it
+    kept planning each call anew (0.3 ms); with the number, the generic plan is the
+    custom one and is kept (limit is 1-100: at most 100 statements per combination,
+    one in practice). Each
     row: the provider's id, name and chord (for the cursor), and its item of the page
     as JSON text, shaped as `ProviderPublic` (the tests validate every item against
     it): `distance_m` and `rating_avg` are computed here and nowhere else."""
-    hit, order = _hit(near, service, division, after)
+    hit, order = _hit(near, service, division, after, limit + 1)
     first = "f.service_code = @service DESC, " if service else ""
     distance = (f"round(2 * {EARTH_RADIUS_M!r} * asin(least(1.0, hit.chord / 2)))::bigint"
                 if near else "NULL")
@@ -188,6 +205,8 @@ async def search(session: AsyncSession, *, service_code: ServiceCode | None,
     `service_code` (any service when None) within `division_code` (prefix
     containment: a city's code covers its counties), nearest to `near` first
     (providers without a location left out), else by name."""
+    if type(limit) is not int or not 0 < limit <= 100:  # it goes into the statement
+        raise ValueError(f"limit {limit!r}")
     origin = organisations.parse_near(near) if near is not None else None
     bounds = None
     if division_code is not None:
@@ -196,8 +215,8 @@ async def search(session: AsyncSession, *, service_code: ServiceCode | None,
     keyset = NEAREST if origin is not None else BY_NAME
     after = keyset.decode(cursor) if cursor else None
     sql, names = _statement(origin is not None, service_code is not None,
-                            bounds is not None, after is not None)
-    values: dict[str, Any] = {"limit": limit + 1}
+                            bounds is not None, after is not None, limit)
+    values: dict[str, Any] = {}
     if service_code is not None:
         values["service"] = service_code.value
     if origin is not None:
