@@ -29,7 +29,7 @@ from api.problems import PUBLIC_RESPONSES, responses, with_headers
 from api.route import Router
 from core import errors
 from core.principal import Principal
-from schemas.common import Page
+from schemas.common import NEAR_PATTERN, Page
 from schemas.home_care import (
     VISIT_CORRECTED_EXAMPLE,
     VISIT_CORRECTION_SUBMITTED_EXAMPLE,
@@ -61,6 +61,7 @@ from schemas.home_care import (
     LocationIn,
     OfferingIn,
     OfferingPublic,
+    ProviderPublic,
     RatingIn,
     ServiceCode,
     SubsidyIn,
@@ -77,6 +78,7 @@ from services.home_care import (
     catalogue,
     centre,
     corrections,
+    providers,
     subsidies,
 )
 
@@ -106,6 +108,42 @@ def _public(*errs: type[errors.DomainError]) -> dict:
                    responses=_public())
 async def list_services() -> Page[CataloguePublic]:
     return Page(items=catalogue.catalogue(), next_cursor=None)
+
+
+@public_router.get(
+    "/v1/home-care/providers", response_model=Page[ProviderPublic],
+    summary="Find a provider: who offers a service, nearest first (public)",
+    description="The home-care providers offering `service_code` (every provider "
+                "without it), within `division_code` (a province's or city's code covers "
+                "its counties). With `near=lat,lon`: nearest first, each with `distance_m` "
+                "(providers without a location are left out); without it: by name. Each "
+                "provider lists all its `offerings`, the service asked for first (its "
+                "price and duration), then the others by code; `rating_avg` is the mean "
+                "stars of its rated visits, null below 5 ratings (`rating_count` is "
+                "always shown). A cursor belongs to its order: one from a `near` search "
+                "is refused (400 `invalid_cursor`) without `near`, and the other way round.",
+    responses=_public(errors.ValidationFailed, errors.InvalidDivisionCode,
+                      errors.InvalidCursor))
+@hot_read
+async def list_providers(
+    session: Db, paging: Paging,
+    service_code: Annotated[ServiceCode | None, Query(
+        description="Only providers offering this service")] = None,
+    # The pattern is checked by the service (organisations.parse_near), whose refusal
+    # names the expected form in both languages.
+    near: Annotated[str | None, Query(max_length=40, json_schema_extra={"pattern": NEAR_PATTERN},
+                                      description="`lat,lon` in decimal degrees",
+                                      examples=["31.23,121.47"])] = None,
+    division_code: Annotated[str | None, Query(
+        pattern=r"^[0-9]{6}$", description="Six-digit division code: the division and "
+        "those within it (`310100`: every district of Shanghai)", examples=["310101"])] = None,
+) -> Response:
+    # A hot read (api.hotpath): served without FastAPI's per-request dependency
+    # solving; the JSON is built by the service (the response model stays declared
+    # for the document, and the tests hold every item to it).
+    return Response(await providers.search(
+        session, service_code=service_code, near=near, division_code=division_code,
+        limit=paging.limit, cursor=paging.cursor), media_type="application/json")
 
 
 @router.put(

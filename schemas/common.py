@@ -15,7 +15,7 @@ from pydantic import (
 )
 from pydantic import Field as PField
 from sqlalchemy import DateTime
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, UserDefinedType
 from sqlmodel import Field, SQLModel
 
 from core.clock import CHINA_TZ
@@ -55,6 +55,32 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class Cube(UserDefinedType):
+    """PostgreSQL's `cube` (the contrib extension, created by migration 0002): here
+    always a point on the unit sphere, `sphere_point`. Written only by the database
+    (a generated column, a trigger) and read only through `<->`, so no Python value
+    ever goes in or out."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "cube"
+
+
+def sphere_point(lat: str, lon: str) -> str:
+    """SQL for the point on the unit sphere of `lat`, `lon` (degrees; SQL
+    expressions), NULL when either is NULL: the one formula of every stored position
+    and every origin it is measured from, so a place at the origin is exactly 0 away.
+    The straight-line (chord) distance `<->` between two such points grows with the
+    great-circle distance (`2 R asin(chord / 2)`), so a GiST index on them serves
+    "nearest first" (`ORDER BY pos <-> origin`). Immutable functions only, named
+    without a schema that pg_dump could not re-qualify (earthdistance's
+    `ll_to_earth` is not usable in a generated column that survives a restore)."""
+    return (f"CASE WHEN {lat} IS NULL OR {lon} IS NULL THEN NULL ELSE "
+            f"cube(ARRAY[cos(radians({lat})) * cos(radians({lon})), "
+            f"cos(radians({lat})) * sin(radians({lon})), sin(radians({lat}))]) END")
 
 
 def utc_datetime(**kwargs: Any) -> Any:

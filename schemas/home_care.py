@@ -2,7 +2,12 @@
 request and response models.
 
 - `home_care_offering`: a provider's price and duration for one catalogue service
-  (ETag'd: `version`).
+  (ETag'd: `version`). Its `pos` and `division_code` are its provider's
+  (`organisation.pos`, `organisation.division_code`), kept there by triggers
+  (services/home_care/providers.sql) so that one GiST index on (service_code, pos,
+  division_code) finds the nearest providers of a service, in a division or not.
+- `home_care_provider_rating`: how many visits of a provider were rated and the sum
+  of their stars, counted as each rating is given (the directory shows the mean).
 - `home_care_caregiver`: a provider's caregiver with skills and weekly hours (and
   `week_minutes`, the same hours as PostgreSQL computes them for the rules). Its
   row is also the lock that serialises every booking of that caregiver and every
@@ -32,7 +37,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 from pydantic import Field as PField
-from sqlalchemy import JSON, CheckConstraint, Column, Computed, Index, column, func, text
+from sqlalchemy import JSON, CheckConstraint, Column, Computed, Index, String, column, func, text
 from sqlalchemy.dialects.postgresql import INT4MULTIRANGE, ExcludeConstraint
 from sqlmodel import Field, SQLModel
 
@@ -40,6 +45,7 @@ from core.clock import CHINA_TZ
 from schemas.common import (
     NOT_BLANK_PATTERN,
     ChinaTime,
+    Cube,
     IdNumberIn,
     Name,
     Phone,
@@ -131,6 +137,37 @@ class HomeCareOffering(SQLModel, table=True):
     created_at: datetime = utc_datetime()
     updated_at: datetime = utc_datetime()
 
+
+
+# The provider's place on the offering row (see the module's docstring): on the
+# table, not on the model, like `organisation.pos`. Written only by the triggers of
+# services/home_care/providers.sql; "the nearest providers of this service (in this
+# division)" is one scan of this index, ordered by `pos <-> origin`, that starts
+# within the service (a rare service does not walk past the nearest providers of
+# every other) and prunes subtrees outside the division.
+_offering = HomeCareOffering.__table__
+_offering.append_column(Column("pos", Cube(), nullable=True))
+_offering.append_column(Column("division_code", String(6), nullable=False))
+Index("ix_home_care_offering_service_pos_division", _offering.c.service_code, _offering.c.pos,
+      _offering.c.division_code, postgresql_using="gist")
+
+
+class HomeCareProviderRating(SQLModel, table=True):
+    """A provider's rated visits: counted in the transaction of each rating
+    (`services.home_care.providers.count_rating`), so the directory reads one row per
+    provider instead of its visits."""
+
+    __tablename__ = "home_care_provider_rating"
+    __table_args__ = (
+        CheckConstraint("rating_count >= 0", name="count_non_negative"),
+        CheckConstraint("rating_sum BETWEEN rating_count AND 5 * rating_count",
+                        name="sum_within_stars"),
+    )
+
+    provider_id: str = Field(primary_key=True, foreign_key="organisation.id", max_length=40)
+    rating_count: int = 0
+    rating_sum: int = 0
+    updated_at: datetime = utc_datetime()
 
 class HomeCareCaregiver(SQLModel, table=True):
     __tablename__ = "home_care_caregiver"
@@ -393,6 +430,50 @@ class OfferingPublic(BaseModel):
         "etag": f'"offering:{_PROVIDER}:cleaning.1"',
         "updated_at": "2026-12-01T10:00:00+08:00"}]})
 
+
+
+class ProviderOffering(BaseModel):
+    service_code: ServiceCode
+    price_fen: int = PField(examples=[1500])
+    duration_minutes: int = PField(examples=[60])
+
+
+class ProviderPublic(BaseModel):
+    """A provider in the directory (`GET /v1/home-care/providers`)."""
+
+    id: str
+    name: str
+    address: str | None = None
+    phone: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    division_code: str
+    distance_m: int | None = PField(
+        default=None, description="Metres from `near` along the earth's surface (great "
+        "circle, mean radius 6,371.0088 km), rounded; null without `near`")
+    offerings: list[ProviderOffering] = PField(
+        description="Every service the provider offers, with its price and duration: the "
+        "service asked for (`service_code`) first, then the others by code")
+    rating_avg: float | None = PField(
+        default=None, description="Mean stars of the provider's rated visits, to two "
+        "decimals; null below 5 ratings", examples=[4.67])
+    rating_count: int = PField(description="Rated visits", examples=[12])
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": _PROVIDER, "name": "黄浦区为老服务中心", "address": "上海市黄浦区淮海中路 50 号",
+        "phone": "021-63300000", "lat": 31.222, "lon": 121.47, "division_code": "310101",
+        "distance_m": 1460,
+        "offerings": [{"service_code": "meal_assist", "price_fen": 1500, "duration_minutes": 60},
+                      {"service_code": "bathing", "price_fen": 12000, "duration_minutes": 90},
+                      {"service_code": "cleaning", "price_fen": 8000,
+                       "duration_minutes": 120}],
+        "rating_avg": 4.67, "rating_count": 12}, {
+        "id": "org_0193a1b2c3d4e5f6a7b8c9d0e1f2a3c9", "name": "南京东路街道助餐点",
+        "address": "上海市黄浦区九江路 200 号", "phone": "021-63500000", "lat": 31.236,
+        "lon": 121.483, "division_code": "310101", "distance_m": 2105,
+        "offerings": [{"service_code": "meal_assist", "price_fen": 1200,
+                       "duration_minutes": 60}],
+        "rating_avg": None, "rating_count": 3}]})
 
 class WeeklyHours(StrictModel):
     weekday: int = PField(ge=1, le=7, description="1 = Monday", examples=[1])

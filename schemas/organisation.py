@@ -7,10 +7,20 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
-from sqlalchemy import CheckConstraint, Index
+from sqlalchemy import CheckConstraint, Column, Computed, Index
 from sqlmodel import Field, SQLModel
 
-from schemas.common import ChinaTime, DivisionCode, Name, Phone, StrictModel, id_field, utc_datetime
+from schemas.common import (
+    ChinaTime,
+    Cube,
+    DivisionCode,
+    Name,
+    Phone,
+    StrictModel,
+    id_field,
+    sphere_point,
+    utc_datetime,
+)
 
 
 class OrgKind(StrEnum):
@@ -76,6 +86,23 @@ class Organisation(SQLModel, table=True):
     created_at: datetime = utc_datetime()
     updated_at: datetime = utc_datetime()
 
+
+
+# `pos`: where the organisation is, as a point on the unit sphere (`sphere_point`),
+# computed by PostgreSQL from `lat` and `lon` (a stored generated column: no writer
+# can forget it). It is on the table, not on the model: nothing reads it into Python;
+# queries measure with it (`pos <-> origin`). The GiST index on (kind, pos,
+# division_code) serves "the nearest organisations of a kind" as an index scan
+# ordered by distance, within a division too (btree_gist for the codes: the tree is
+# split by kind, then by place, so a division is a range its subtrees prune by, and
+# a division far from the point costs no walk through everything nearer). The
+# b-tree on (kind, name, id): a kind's directory by name.
+_org = Organisation.__table__
+_org.append_column(Column("pos", Cube(), Computed(sphere_point("lat", "lon"), persisted=True),
+                          nullable=True))
+Index("ix_organisation_kind_pos_division", _org.c.kind, _org.c.pos, _org.c.division_code,
+      postgresql_using="gist")
+Index("ix_organisation_kind_name", _org.c.kind, _org.c.name, _org.c.id)
 
 class OrganisationCreate(StrictModel):
     kind: OrgKind

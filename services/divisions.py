@@ -47,8 +47,9 @@ def covers(jurisdiction: str, code: str) -> bool:
     return code.startswith(jurisdiction_prefix(jurisdiction))
 
 
-def prefix_condition(column: Any, prefix: str) -> Any:
-    """`column` starts with the digits `prefix`, as a range an index can serve.
+def prefix_range(prefix: str) -> tuple[str, str]:
+    """[low, high): the digit strings that start with `prefix`, as a range an index
+    can serve.
 
     `LIKE 'p%'` cannot use a b-tree index under PostgreSQL's non-C collations;
     for digit strings the range [prefix, prefix + ':') is the same set (':'
@@ -56,4 +57,10 @@ def prefix_condition(column: Any, prefix: str) -> Any:
     """
     if not prefix.isdigit():
         raise InvalidDivisionCode(code=prefix)
-    return and_(column >= prefix, column < prefix + ":")
+    return prefix, prefix + ":"
+
+
+def prefix_condition(column: Any, prefix: str) -> Any:
+    """`column` starts with the digits `prefix` (`prefix_range`)."""
+    low, high = prefix_range(prefix)
+    return and_(column >= low, column < high)

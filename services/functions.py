@@ -45,6 +45,7 @@ FILES = (
     "home_care/rules.sql",
     "home_care/home_care_book.sql",
     "commands.sql",
+    "home_care/providers.sql",
 )
 
 _STATEMENT = re.compile(r"(?m)^(?=CREATE (?:OR REPLACE FUNCTION|TRIGGER) )")

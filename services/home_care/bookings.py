@@ -88,7 +88,7 @@ from services import (
     scopes,
     transitions,
 )
-from services.home_care import catalogue, events, rules, verification
+from services.home_care import catalogue, events, providers, rules, verification
 
 S = BookingStatus
 
@@ -420,10 +420,13 @@ async def rate(session: AsyncSession, principal: Principal, booking_id: str,
     def guard(obj: HomeCareBooking) -> None:
         if obj.rated_at is not None:
             raise AlreadyRated()
-    return await LIFE.apply(session, principal, booking_id, "rate", guard=guard,
-                            values={"rating_stars": body.stars,
-                                    "rating_comment": body.comment},
-                            where=[HomeCareBooking.rated_at.is_(None)])
+    b = await LIFE.apply(session, principal, booking_id, "rate", guard=guard,
+                         values={"rating_stars": body.stars,
+                                 "rating_comment": body.comment},
+                         where=[HomeCareBooking.rated_at.is_(None)])
+    # The provider directory's count, in the same transaction (providers.count_rating).
+    await providers.count_rating(session, b.provider_id, body.stars)
+    return b
 
 
 # --- lists ------------------------------------------------------------------------------
