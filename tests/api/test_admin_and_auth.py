@@ -123,6 +123,7 @@ PUBLIC_OPERATIONS = {
     ("GET", "/v1/marriage/offices"), ("GET", "/v1/marriage/offices/{office_id}/slots"),
     ("GET", "/v1/institutions"), ("GET", "/v1/institutions/{institution_id}"),
     ("GET", "/v1/home-care/services"), ("GET", "/v1/home-care/availability"),
+    ("GET", "/v1/home-care/providers"),
     ("GET", "/v1/providers/{provider_id}/offerings"),
     ("GET", "/v1/providers/{provider_id}/offerings/{service_code}"),
     ("GET", "/v1/home-care/centre-sessions"),
