@@ -109,6 +109,10 @@ async def _authenticate(request: Request, session: AsyncSession,
     api_key = headers.get("x-api-key")
     if authorization is None and api_key is None:
         return None
+    for name, label, expected in (("x-api-key", "X-API-Key", "one API key"),
+                                  ("authorization", "Authorization", "one `Bearer <token>`")):
+        if len(headers.getlist(name)) > 1:  # never "the first one wins"
+            raise errors.MalformedCredentials(header=label, expected=expected)
     if authorization is not None and api_key is not None:
         raise errors.ConflictingCredentials()
     if api_key is not None:

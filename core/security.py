@@ -9,6 +9,7 @@ import base64
 import functools
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -90,6 +91,10 @@ def _verified(token: str, secret: str, audience: str, issuer: str) -> tuple[tupl
     return tuple(claims.items())
 
 
+# C0 and C1 control characters and DEL: none belongs in an account id.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def decode_citizen_token(settings: Settings, token: str) -> dict:
     """Verify signature, algorithm, `exp`, `iss`, `aud` and `sub`; raise jwt errors
     (`CitizenTokenExpired` for a token that is genuine but past its `exp`)."""
@@ -101,7 +106,9 @@ def decode_citizen_token(settings: Settings, token: str) -> dict:
             raise jwt.InvalidTokenError(f"{claim} must be a number")
     if claims.get("role") != "citizen" or not isinstance(claims.get("sub"), str):
         raise jwt.InvalidTokenError("not a citizen token")
-    if not 1 <= len(claims["sub"]) <= 128:
+    if not 1 <= len(claims["sub"]) <= 128 or _CONTROL.search(claims["sub"]):
+        # API.md: empty, longer than 128 characters or holding a control character
+        # (a NUL would reach PostgreSQL, which refuses it in text).
         raise jwt.InvalidTokenError("bad subject")
     if claims.get("nbf", now) > now or claims.get("iat", now) > now:
         raise jwt.ImmatureSignatureError("The token is not yet valid")
