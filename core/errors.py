@@ -828,6 +828,8 @@ WEBHOOK_URL_REASONS: Names = {
     "private_address": ("不能推送到本机、内网或链路本地地址",
                         "private, loopback and link-local addresses are refused"),
     "unresolvable": ("主机名无法解析", "the host name does not resolve"),
+    "malformed": ("地址格式错误（端口、主机名或方括号）",
+                  "the URL is malformed (its port, host name or brackets)"),
 }
 _WebhookUrlNotAllowed = _error(
     "WebhookUrlNotAllowed", "webhook_url_not_allowed", 422, "不接受该推送地址",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from collections.abc import Iterable
 from typing import Any
@@ -25,11 +26,29 @@ import httpx
 from core.errors import WebhookUrlNotAllowed
 from core.settings import Settings
 
+# IPv6 forms that carry an IPv4 address in their last 32 bits (NAT64's well-known
+# prefix, the deprecated IPv4-compatible and the SIIT-translated forms): judged by
+# that IPv4 address, so `[64:ff9b::7f00:1]` is loopback. 6to4 (2002::/16) carries
+# it in bits 16-48 (`sixtofour`), IPv4-mapped in `ipv4_mapped`. NAT64's local-use
+# prefix (64:ff9b:1::/48) translates to whatever the network's own gateway says:
+# never public.
+_LAST_32_BITS_V4 = tuple(ipaddress.IPv6Network(n) for n in (
+    "64:ff9b::/96", "::/96", "::ffff:0:0:0/96"))
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+
 
 def _public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(
+        address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _LOCAL_NAT64:
+            return False
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip.sixtofour is not None:
+            ip = ip.sixtofour
+        elif any(ip in net for net in _LAST_32_BITS_V4):
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return ip.is_global and not ip.is_multicast
 
 
@@ -48,15 +67,35 @@ async def check(url: str, settings: Settings) -> None:
 def check_form(url: str, settings: Settings) -> tuple[str, int]:
     """What `url` alone says (its scheme and host, no look-up): `(host, port)`, or
     `WebhookUrlNotAllowed`."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
+    try:  # an unclosed `[`, a port out of range or not a number: ValueError
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        port = parts.port
+    except ValueError:
+        raise WebhookUrlNotAllowed(reason="malformed") from None
     if parts.scheme not in ("http", "https"):
         raise WebhookUrlNotAllowed(reason="scheme")
     if not host:
         raise WebhookUrlNotAllowed(reason="host")
+    if not _is_ip(host) and not _dns_name(host):
+        raise WebhookUrlNotAllowed(reason="malformed")
     if _guarded(host, settings) and parts.scheme != "https":
         raise WebhookUrlNotAllowed(reason="scheme")
-    return host, parts.port or (443 if parts.scheme == "https" else 80)
+    return host, port or (443 if parts.scheme == "https" else 80)
+
+
+def _dns_name(host: str) -> bool:
+    """What a resolver takes: labels of 1-63 letters, digits and hyphens, 253
+    characters in all (a name in other scripts as its IDNA `xn--` form)."""
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:  # a label over 63 characters, or not a name at all
+        return False
+    return _DNS_NAME.fullmatch(ascii_host) is not None
+
+
+_DNS_NAME = re.compile(r"(?=.{1,253}\.?$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)*"
+                       r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.?")
 
 
 def _guarded(host: str, settings: Settings) -> bool:

@@ -323,13 +323,28 @@ async def test_private_addresses_are_refused_in_production(settings, db_url):
                     ("https://[::1]/hooks", "private_address"),
                     ("https://localhost/hooks", "private_address"),
                     ("http://93.184.216.34/hooks", "scheme"),
-                    ("ftp://93.184.216.34/hooks", "scheme")):
+                    ("ftp://93.184.216.34/hooks", "scheme"),
+                    # IPv6 forms that carry a loopback or link-local IPv4 address
+                    # (issue 25's security check: these were let through).
+                    ("https://[64:ff9b::7f00:1]/x", "private_address"),
+                    ("https://[64:ff9b::a9fe:a9fe]/x", "private_address"),
+                    ("https://[64:ff9b:1::7f00:1]/x", "private_address"),
+                    ("https://[2002:7f00:1::]/x", "private_address"),
+                    ("https://[::7f00:1]/x", "private_address"),
+                    ("https://[::ffff:0:7f00:1]/x", "private_address"),
+                    # Malformed: a 422 with its reason, never a 500.
+                    ("https://example.com:99999/x", "malformed"),
+                    ("http://1.1.1.1:-1/x", "malformed"),
+                    ("http://[::1/x", "malformed"),
+                    ("https://" + "a" * 64 + ".example.com/x", "malformed")):
                 r = await c.post(SUBS, json={"url": url, "events": ["*"]}, headers=headers)
                 assert r.status_code == 422, (url, r.text)
                 assert r.json()["code"] == "webhook_url_not_allowed"
                 assert r.json()["reason"] == reason, url
-            # A public address over https, and a host the allow-list names.
-            for url in ("https://93.184.216.34/hooks", "http://hooks.internal:8080/x"):
+            # A public address over https (IPv4, and NAT64 of a public IPv4), and a
+            # host the allow-list names.
+            for url in ("https://93.184.216.34/hooks", "https://[64:ff9b::5db8:d822]/hooks",
+                        "http://hooks.internal:8080/x"):
                 r = await c.post(SUBS, json={"url": url, "events": ["*"]}, headers=headers)
                 assert r.status_code == 201, (url, r.text)
     finally:
