@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
+
+
+def person_name(name: str) -> str:
+    """A staff member's name as the person it names: NFKC (full-width forms and
+    compatibility characters folded: `审核－孙伟` is `审核-孙伟`), without invisible
+    format characters (zero-width spaces and joiners, bidi marks), spaces collapsed.
+    Keys are stored with it, and names are compared by it (separation of duties)."""
+    folded = unicodedata.normalize("NFKC", name)
+    visible = "".join(c for c in folded if unicodedata.category(c) != "Cf")
+    return " ".join(visible.split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,4 +55,4 @@ class Principal:
         """A staff member is known by organisation and name (API.md)."""
         if self.kind != "staff":
             return None
-        return f"{self.org_id}:{self.staff_name}"
+        return f"{self.org_id}:{person_name(self.staff_name or '')}"

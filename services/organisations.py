@@ -15,7 +15,7 @@ from core import pages
 from core.clock import clock
 from core.errors import NearRequired, NotFound, RoleNotAllowed, ValidationFailed
 from core.ids import new_id
-from core.principal import Principal
+from core.principal import Principal, person_name
 from core.security import api_keys_equal, new_api_key, parse_api_key
 from core.writes import versioned_update
 from schemas.common import NEAR_PATTERN, Page
@@ -291,6 +291,13 @@ async def issue_key(session: AsyncSession, principal: Principal | None, *,
     """Make a key, store its hash (never the key), audit it, and answer the key in
     clear, the only time it is shown. Who may hold `role` is the caller's to decide
     (`create_api_key`; a caregiver's key, `caregiver_keys.issue`)."""
+    name = person_name(name)
+    if not name:  # only invisible characters
+        err = ValidationFailed()
+        err.extra["errors"] = [{"loc": ["body", "name"], "type": "value_error",
+                                "msg": ("名称不能只含不可见字符",
+                                        "the name holds only invisible characters")}]
+        raise err
     clear, lookup, key_hash = new_api_key()
     key = ApiKey(id=new_id("key"), org_id=org_id, name=name, role=role,
                  caregiver_id=caregiver_id, lookup=lookup, key_hash=key_hash,

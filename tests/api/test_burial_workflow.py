@@ -72,6 +72,16 @@ async def test_the_reviewer_may_not_approve_or_reject_what_they_reviewed(client,
     r = await client.post(f"{url}/reject", headers=b.reviewer_as_approver,
                           json={"reason_code": "other"})
     assert r.status_code == 403 and r.json()["code"] == "separation_of_duties"
+    # The same name however it is typed is the same person: a full-width hyphen, a
+    # zero-width space, a doubled space (issue 25's security check approved with these).
+    for alias in ("审核－张伟", "审核-张伟\u200b", "审核-\u200d张伟", "审核-张伟 "):
+        disguised = await staff_headers(client, admin_headers, b.org["id"], "approver", alias)
+        r = await client.post(f"{url}/approve", headers=disguised)
+        assert r.status_code == 403 and r.json()["code"] == "separation_of_duties", alias
+    r = await client.post(f"/v1/admin/organisations/{b.org['id']}/api-keys",
+                          json={"role": "approver", "name": "\u200b\u200d"},
+                          headers=admin_headers)
+    assert r.status_code == 422 and r.json()["code"] == "validation_error"
     # The same name in another bureau is another person.
     other = await bureau(client, admin_headers, division="110100", name="北京市民政局")
     r = await client.post(f"{url}/approve", headers=other.reviewer_as_approver)
