@@ -244,11 +244,16 @@ async def _book(session: AsyncSession, principal: Principal, settings: Settings,
     return Booked(booking.id, answer)
 
 
+# The visit's columns that have a default, found once (not on every booking).
+_DEFAULTED = tuple((name, f) for name, f in HomeCareBooking.model_fields.items()
+                   if not f.is_required())
+
+
 def _row_json(values: dict[str, Any]) -> str:
     """The visit's row as `home_care_book` inserts it (json_populate_record): every
     column the model declares, its default where `values` has none."""
     row = {name: f.get_default(call_default_factory=True)
-           for name, f in HomeCareBooking.model_fields.items() if not f.is_required()}
+           for name, f in _DEFAULTED if name not in values}
     row.update(values)
     return json.dumps({k: (v.isoformat() if isinstance(v, dt.date | dt.datetime) else v)
                        for k, v in row.items()}, ensure_ascii=False, separators=(",", ":"))
