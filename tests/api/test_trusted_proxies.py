@@ -11,9 +11,12 @@ import io
 import json
 
 import httpx
+import pytest
+from pydantic import ValidationError
 
 from api.app import create_app
 from core.logging import configure_logging
+from core.settings import Settings
 from services import audit
 from tests.api.test_marriage_support import (
     book,
@@ -128,3 +131,11 @@ async def test_the_hot_booking_path_records_the_client_too(settings, admin_heade
     assert [(row["action"], row["client_addr"]) for row in rows] == [
         ("marriage_appointment.create", ALICE)]
     await app.state.db.dispose()
+
+
+def test_a_trusted_proxy_that_is_not_an_address_refuses_to_start():
+    for bad in ("nginx", "10.0.0.0/33", "10.0.0.1, *"):
+        with pytest.raises(ValidationError, match="HUIMIN_TRUSTED_PROXIES"):
+            Settings(trusted_proxies=bad, _env_file=None)
+    assert Settings(trusted_proxies=" 10.0.0.0/8 ,::1", _env_file=None).trusted_proxy_list == [
+        "10.0.0.0/8", "::1"]
