@@ -10,11 +10,12 @@ from alembic import context
 from alembic_utils.pg_function import PGFunction
 from alembic_utils.pg_trigger import PGTrigger
 from alembic_utils.replaceable_entity import register_entities
-from sqlalchemy import pool
+from sqlalchemy import pool, text
 from sqlalchemy.dialects.postgresql.base import ischema_names
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import schemas  # noqa: F401  (registers every table)
+from core.locks import MIGRATIONS, key_of
 from core.settings import get_settings
 from schemas.common import Cube, metadata
 from services import functions
@@ -60,9 +61,18 @@ def run_migrations_offline() -> None:
 
 
 def _run_sync(connection) -> None:  # noqa: ANN001
+    # Several nodes starting at once migrate once: the migration transaction first
+    # takes the migrations' advisory lock (waiting for a node that holds it), and
+    # only then reads the version, so a node that waited finds the database at head
+    # and does nothing. A transaction lock: released by the commit, or by the
+    # connection's end if the process dies. The transaction is begun here, so Alembic
+    # runs inside it (as an external one) and the commit below is the only one.
+    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                       {"key": key_of(MIGRATIONS)})
     _configure(connection=connection)
     with context.begin_transaction():
         context.run_migrations()
+    connection.commit()
 
 
 async def run_migrations_online() -> None:

@@ -16,7 +16,9 @@ restart past an expiry, or at an expiry, the bed moves at once.
 
 Each job runs in its own transaction, so one failing job does not hold back
 the others. Safe to run from several workers at once: the jobs lock what they
-change.
+change. And each job runs on one node at a time (`core.locks.job`, an advisory
+lock taken without waiting): a node that does not get a job's lock skips that run,
+another node is doing it now.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
+from core import locks
 from core.clock import clock
 from core.db import Database, is_retryable
 from core.logging import get_logger
@@ -36,7 +39,13 @@ log = get_logger("huimin.maintenance")
 
 
 async def draw_lotteries(db: Database) -> int:
-    """Draw every due lottery, each in its own transaction: how many this run drew."""
+    """Draw every due lottery, each in its own transaction: how many this run drew
+    (0 without looking while another node is drawing)."""
+    async with locks.job(db, "lottery_draws") as mine:
+        return await _draw_due(db) if mine else 0
+
+
+async def _draw_due(db: Database) -> int:
     async with db.session() as session:
         due = await lottery.due(session)
     drawn = 0
@@ -65,7 +74,10 @@ async def run_once(db: Database, settings: Settings) -> dict[str, int]:
         "outbox_events_purged": lambda s: outbox.purge(s, settings.outbox_retention_days),
     }
     for name, job in jobs.items():
-        async with db.session() as session:
+        done[name] = 0
+        async with locks.job(db, name) as mine, db.session() as session:
+            if not mine:
+                continue
             try:
                 done[name] = await job(session)
                 await session.commit()

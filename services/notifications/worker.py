@@ -22,7 +22,9 @@ Every attempt of an event carries the event's id as `webhook-id`.
 And every `worker_schedule_seconds`, the scheduled events (reminders, offers about
 to expire, divorce dates, missed check-ins) are written from stored dates, each once,
 and home-care visits never checked out are completed (each once: a conditional
-UPDATE on the visit's status).
+UPDATE on the visit's status). Each domain's job runs on one node at a time (its
+advisory lock, `core.locks.job`, taken without waiting; a node that does not get
+it skips that run).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from sqlalchemy import func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 from standardwebhooks.webhooks import Webhook
 
+from core import locks
 from core.clock import CHINA_TZ, clock, utc
 from core.db import Database
 from core.errors import WebhookUrlNotAllowed
@@ -172,7 +175,11 @@ class Worker:
         written = 0
         now = clock.now()
         for name, job in SCHEDULED.items():
-            async with self.db.session() as session:
+            # One node at a time (`core.locks.job`): skipped while another runs it.
+            async with locks.job(self.db, f"scheduled_{name}") as mine, \
+                    self.db.session() as session:
+                if not mine:
+                    continue
                 try:
                     n = await job(session, self.settings, now)
                     await session.commit()
