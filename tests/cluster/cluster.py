@@ -431,10 +431,6 @@ class Cluster:
         wait_for("redis", lambda: port_open(redis_port), 20, [redis])
         self.env = node_env(self.database_url, f"redis://{HOST}:{redis_port}/0",
                             self.workdir / "data")
-        if os.environ.get("CLUSTER_MIGRATE_FIRST"):
-            done = huimin_cli(["migrate"], self.env, self.workdir, timeout=300)
-            if done.returncode != 0:
-                raise RuntimeError(f"huimin migrate: {done.stdout}{done.stderr}")
         # Both nodes and both workers start at once on the empty database: the
         # migrations run once (the others wait for the lock).
         ports = [free_port(), free_port()]
