@@ -144,8 +144,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.db = db
-    app.state.limiter = Limiter(settings)
     app.state.metrics = Metrics()
+    app.state.limiter = Limiter(settings, app.state.metrics.registry)
 
     app.include_router(PROBES)
     docs.install(app)

@@ -119,6 +119,13 @@ def serve(
 ) -> None:
     """Migrate the database, then serve the API."""
     settings = get_settings()
+    if settings.env == "production" and workers > 1 and not settings.redis_url:
+        # Each process would count rate limits alone: N workers, N budgets.
+        typer.echo(f"huimin serve --workers {workers} in production needs REDIS_URL: "
+                   "without it each worker process counts rate limits alone, so every "
+                   "caller gets the budget once per worker. Set REDIS_URL "
+                   "(docs/running.md, Several nodes) or run one worker.", err=True)
+        raise typer.Exit(2)
     run_migrations()
     metrics_dir = _multiprocess_metrics(workers)
     typer.echo(f"huimin serving on http://{host}:{port} (docs at /docs), env={settings.env}")

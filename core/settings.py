@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     rate_limit_staff: str = "600/minute"
     rate_limit_anonymous: str = "60/minute"
     rate_limit_enabled: bool = True
+    # The start of every rate-limit key in Redis (one Redis shared by deployments).
+    rate_limit_key_prefix: str = "huimin"
     idempotency_ttl_hours: int = 24
 
     # Real-name identity (API.md): when true, a citizen write (booking, application,
