@@ -606,6 +606,7 @@ class Cluster:
                     if answered >= KILL_AFTER_ANSWERS and not killed.is_set():
                         killed.set()
                         victim = self.nodes[0]
+                        figures.killed_at_answers = answered
                         # Frozen first, so that requests nginx passes it meanwhile are
                         # certainly in its hands (some mid-transaction) when it dies.
                         os.killpg(victim.popen.pid, signal.SIGSTOP)
@@ -613,7 +614,6 @@ class Cluster:
                         Owned.kill9(victim)
                         figures.killed = f"{victim.name} (pid {victim.popen.pid}, port " \
                                          f"{victim.port})"
-                        figures.killed_at_answers = answered
                         log(f"killed {figures.killed} after {answered} answers")
 
         await asyncio.gather(*(client_loop() for _ in range(CONCURRENCY)))
