@@ -79,7 +79,7 @@ KILL_AFTER_ANSWERS = 25  # couples with a final answer before the node is killed
 FREEZE_BEFORE_KILL = 1.0  # seconds the node is stopped (SIGSTOP) before its SIGKILL
 LOTTERY_COUPLES = 8
 LOTTERY_SEATS = 5
-LOTTERY_CLOSES_IN = 15.0  # seconds after the lottery is created
+LOTTERY_CLOSES_IN = 20.0  # seconds after the lottery is created
 
 # The timed jobs the run relies on: the lottery draw (every serve node's maintenance
 # loop) and the marriage reminders (every worker's schedule).
@@ -384,7 +384,9 @@ class Figures:
             "requests per upstream (nginx access log): " + ", ".join(
                 f"{k}: {v}" for k, v in sorted(self.node_requests.items())),
             *(f"rate limit, {who}: " + ", ".join(f"{k}: {v}" for k, v in sorted(c.items()))
-              for who, c in self.rate_limit.items()),
+              for who, c in self.rate_limit.items() if not who.startswith("_")),
+            "rate-limit requests of the first client per upstream: " + ", ".join(
+                f"{k}: {v}" for k, v in sorted(self.rate_limit.get("_upstreams", {}).items())),
             f"lottery: {self.lottery}",
             f"day-before reminders written: {self.reminders}",
             "timed-job runs by (job, node): " + (", ".join(

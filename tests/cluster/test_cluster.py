@@ -9,7 +9,7 @@ import contextlib
 import os
 import shutil
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -38,8 +38,8 @@ def hard_timeout(seconds: int) -> Iterator[None]:
 
 
 @pytest.mark.cluster
-def test_two_nodes_behind_nginx_with_one_killed_under_load(server_url: str,
-                                                           tmp_path: Path) -> None:
+def test_two_nodes_behind_nginx_with_one_killed_under_load(
+        server_url: str, tmp_path: Path, record_property: Callable[[str, object], None]) -> None:
     missing = [name for name, found in needs if not found]
     if missing:
         # .ci/run installs them and sets CLUSTER_TEST_REQUIRED: there it fails instead.
@@ -49,5 +49,8 @@ def test_two_nodes_behind_nginx_with_one_killed_under_load(server_url: str,
         pytest.skip(message)
     with hard_timeout(HARD_TIMEOUT_SECONDS):
         figures, failures = cluster.run(server_url, tmp_path)
+    # The figures: on stdout (pytest -s, or shown on failure) and in the junit report.
     print("\n" + "\n".join(figures.lines()))
+    for n, line in enumerate(figures.lines()):
+        record_property(f"cluster_figure_{n:02d}", line)
     assert not failures, "\n".join(failures)
