@@ -66,6 +66,10 @@ HOST = "127.0.0.1"
 # 127.0.0.1 (which the nodes trust as the proxy).
 CLIENT_A = "127.0.0.2"
 CLIENT_B = "127.0.0.3"
+# The booking clients' address: what audit rows and log lines must show for them;
+# and the address the test seeds from (staff keys, lottery entries).
+CLIENT_LOAD = "127.0.0.4"
+CLIENT_SEED = "127.0.0.5"
 
 JWT_SECRET = "cluster-test-jwt-secret-" + "x" * 24  # noqa: S105 - a test's own key
 ANONYMOUS_BUDGET = 10
@@ -365,6 +369,7 @@ class Figures:
     lottery: dict[str, Any] = field(default_factory=dict)
     reminders: int = 0
     job_runs: collections.Counter = field(default_factory=collections.Counter)
+    logged_addresses: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
     def lines(self) -> list[str]:
@@ -392,6 +397,7 @@ class Figures:
             "timed-job runs by (job, node): " + (", ".join(
                 f"{j}@{n}: {c}" for (j, n), c in sorted(self.job_runs.items()))
                 or "none logged"),
+            f"client addresses in the nodes' log lines: {self.logged_addresses}",
             f"wall time: {self.seconds:.1f}s",
         ]
 
@@ -470,7 +476,8 @@ class Cluster:
         if made.returncode != 0:
             raise RuntimeError(f"apikey create: {made.stdout}{made.stderr}")
         admin = {"X-API-Key": made.stdout.strip().splitlines()[-1]}
-        with httpx.Client(base_url=self.base, verify=self.tls, timeout=30) as c:
+        seed_transport = httpx.HTTPTransport(local_address=CLIENT_SEED, verify=self.tls)
+        with httpx.Client(base_url=self.base, transport=seed_transport, timeout=30) as c:
             org = expect(c.post("/v1/admin/organisations", headers=admin, json={
                 "kind": "registration_office", "name": "集群测试婚姻登记处",
                 "division_code": "110105", "address": "北京市朝阳区测试路 1 号",
@@ -597,8 +604,10 @@ class Cluster:
         async def client_loop() -> None:
             nonlocal answered
             limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
-            async with httpx.AsyncClient(base_url=self.base, verify=self.tls, timeout=30,
-                                         limits=limits) as client:
+            transport = httpx.AsyncHTTPTransport(local_address=CLIENT_LOAD, verify=self.tls,
+                                                 limits=limits)
+            async with httpx.AsyncClient(base_url=self.base, transport=transport,
+                                         timeout=30) as client:
                 while not queue.empty():
                     b = queue.get_nowait()
                     await self.book(b, client, figures)
@@ -788,6 +797,21 @@ def check(cluster: Cluster, seeded: dict[str, Any], bookings: list[Booking],
         if job not in ran:
             failures.append(f"no `timed_job` line for {job}: which node ran it?")
     failures += timed_job_overlaps(lines)
+
+    # Behind the proxy, audit rows and log lines name the client, never nginx.
+    audited = dict(sql(url, "SELECT object_id, client_addr FROM audit_event WHERE action = "
+                            "'marriage_appointment.create' AND object_id = ANY(:ids)",
+                       {"ids": [b.appointment_id for b in acked]}))
+    wrong = {i: a for i, a in audited.items() if a != CLIENT_LOAD}
+    if len(audited) != len(acked) or wrong:
+        failures.append(f"audit rows of the bookings: {len(audited)} for {len(acked)}, "
+                        f"addresses other than {CLIENT_LOAD}: {sorted(set(wrong.values()))}")
+    clients = {CLIENT_A, CLIENT_B, CLIENT_LOAD, CLIENT_SEED}
+    logged = collections.Counter(e["client_addr"] for e in lines if e.get("client_addr"))
+    figures.logged_addresses = dict(logged)
+    if not logged or set(logged) - clients:
+        failures.append(f"log lines' client addresses: {dict(logged)}, expected only "
+                        f"{sorted(clients)}")
 
     # No identity number in any process's log.
     numbers = {p["id_number"] for b in bookings for p in b.body["parties"]}
