@@ -19,6 +19,7 @@ from fastapi import Depends, FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import (
     admin,
@@ -164,6 +165,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_middleware(HotLane, fastapi=app)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics,
                        max_body_bytes=settings.max_body_bytes)
+    if settings.trusted_proxy_list:
+        # Outermost: every layer and route (the hot lane too) sees the client, not the
+        # proxy. uvicorn's own layer is exactly API.md's rule: only a peer in the list
+        # is believed; the client is the right-most X-Forwarded-For address that is not
+        # a trusted proxy; X-Forwarded-Proto sets the scheme. (`huimin serve` turns
+        # uvicorn's built-in copy off, which trusts 127.0.0.1 by default.)
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

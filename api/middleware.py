@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import database_unavailable, send_problem
 from core import errors
-from core.context import request_id_var
+from core.context import client_addr_var, request_id_var
 from core.db import is_unavailable
 from core.ids import new_request_id
 from core.logging import get_logger
@@ -108,6 +108,10 @@ class RequestContextMiddleware:
         raw_rid = headers.get(b"x-request-id", b"").decode("latin-1")
         rid = raw_rid if REQUEST_ID_RE.match(raw_rid) else new_request_id()
         token = request_id_var.set(rid)
+        # The client as the layers outside judged it (api.app: behind trusted proxies,
+        # the right-most untrusted X-Forwarded-For address): logs and audit rows.
+        client = scope.get("client")
+        addr_token = client_addr_var.set(client[0] if client else None)
         status_holder = {"status": 500, "started": False}
 
         async def send_wrapper(message: Message) -> None:
@@ -150,6 +154,7 @@ class RequestContextMiddleware:
             log.info("request", method=method, route=template, status=int(status),
                      duration_ms=round(elapsed * 1000, 2))
             request_id_var.reset(token)
+            client_addr_var.reset(addr_token)
 
     def _refuse_early(self, scope: Scope, headers: dict[bytes, bytes]) -> errors.DomainError | None:
         # No id, cursor or filter contains a NUL; PostgreSQL would refuse it deep

@@ -11,7 +11,10 @@ and `huimin audit verify` agree byte for byte:
 with the fields in `FIELDS` order, each written as `<UTF-8 byte length>:<value>`
 (so no value can fake a separator) or `~` for NULL; `seq` as a decimal integer;
 `at` in UTC with microseconds, `2026-12-01T08:00:00.123456Z` (PostgreSQL keeps
-microseconds).
+microseconds). Then each of `OPTIONAL` that is not NULL, as one more line written
+the same way: the client's address (migration 0009) is hashed when a row has one,
+so it cannot be changed, added or removed unseen, while the rows written before it
+existed (NULL) hash exactly as they always did and still verify.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ VERSION = "huimin-audit-v1"
 GENESIS = "0" * 64
 FIELDS = ("seq", "prev_hash", "id", "at", "actor_kind", "actor_id", "actor_role", "org_id",
           "action", "object_type", "object_id", "outcome", "request_id")
+# Fields hashed only when not NULL (added after rows were chained without them).
+OPTIONAL = ("client_addr",)
 
 
 def timestamp(value: dt.datetime) -> str:
@@ -41,7 +46,9 @@ def _field(value: Any) -> str:
 
 
 def canonical(row: Mapping[str, Any]) -> bytes:
-    return "\n".join([VERSION, *(_field(row[name]) for name in FIELDS)]).encode()
+    return "\n".join([VERSION, *(_field(row[name]) for name in FIELDS),
+                      *(_field(row[name]) for name in OPTIONAL
+                        if row.get(name) is not None)]).encode()
 
 
 def row_hash(row: Mapping[str, Any]) -> str:
@@ -63,4 +70,7 @@ def pg_canonical(row: str) -> str:
         f"'{VERSION}'",
         *(_pg_field({"seq": f"{row}.seq::text", "at": _PG_AT.format(row=row)}
                     .get(name, f"{row}.{name}::text"))
-          for name in FIELDS)])
+          for name in FIELDS)]) + "".join(
+        f" || CASE WHEN {row}.{name} IS NULL THEN '' ELSE E'\\n' || "
+        f"{_pg_field(f'{row}.{name}::text')} END"
+        for name in OPTIONAL)

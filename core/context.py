@@ -5,3 +5,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+# The client's address as the request's outermost layer judged it (the peer, or the
+# right-most untrusted address of a trusted proxy's X-Forwarded-For): rate limits,
+# logs and audit rows use this one.
+client_addr_var: ContextVar[str | None] = ContextVar("client_addr", default=None)

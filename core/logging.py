@@ -12,7 +12,7 @@ from typing import Any
 
 import structlog
 
-from core.context import request_id_var
+from core.context import client_addr_var, request_id_var
 
 ID_NUMBER_RE = re.compile(r"(?<![0-9])([1-9][0-9]{5})[0-9]{8}([0-9]{3}[0-9Xx])(?![0-9])")
 # A mainland mobile number (11 digits from 13x-19x), optionally +86 and separators.
@@ -40,6 +40,9 @@ def _add_request_id(_logger: Any, _name: str, event: dict) -> dict:
     rid = request_id_var.get()
     if rid and "request_id" not in event:
         event["request_id"] = rid
+    addr = client_addr_var.get()
+    if addr and "client_addr" not in event:
+        event["client_addr"] = addr
     return event
 
 

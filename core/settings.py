@@ -8,6 +8,7 @@ change it without touching code. Secrets have development defaults that
 from __future__ import annotations
 
 import base64
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -142,6 +143,10 @@ class Settings(BaseSettings):
     # Notifications (API.md "Notifications and webhooks").
     # Write the outbox row of every event (off only to measure its cost: bench/outbox.py).
     outbox_enabled: bool = True
+    # Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed:
+    # comma-separated addresses or CIDRs (none by default). The client is the
+    # right-most address of X-Forwarded-For that is not one of them.
+    trusted_proxies: str = ""
     # Hosts a webhook may be sent to even when they resolve to a private, loopback or
     # link-local address, or over http (tests, on-premise receivers): comma-separated.
     webhook_allowed_hosts: str = ""
@@ -212,6 +217,21 @@ class Settings(BaseSettings):
         if self.webhook_require_public is not None:
             return self.webhook_require_public
         return self.env == "production"
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        """HUIMIN_TRUSTED_PROXIES, each an address or a CIDR (checked at start-up)."""
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+
+    @model_validator(mode="after")
+    def _trusted_proxies_are_addresses(self) -> Settings:
+        for proxy in self.trusted_proxy_list:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"HUIMIN_TRUSTED_PROXIES: {proxy!r} is not an address "
+                                 "or a CIDR") from None
+        return self
 
     @property
     def webhook_hosts_allowed(self) -> frozenset[str]:

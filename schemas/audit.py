@@ -18,6 +18,9 @@ from sqlmodel import Field, SQLModel
 
 from schemas.common import ChinaTime, id_field, utc_datetime
 
+# The longest client address kept (an IPv6 address with a zone fits).
+CLIENT_ADDR_MAX = 64
+
 
 class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
@@ -37,6 +40,9 @@ class AuditEvent(SQLModel, table=True):
     object_id: str | None = Field(default=None, max_length=64)
     outcome: str = Field(max_length=32)  # success | refused:<code>
     request_id: str | None = Field(default=None, max_length=64)
+    # The client's address (behind trusted proxies, the right-most untrusted one of
+    # X-Forwarded-For); NULL for the system's own writes and rows before 0009.
+    client_addr: str | None = Field(default=None, max_length=CLIENT_ADDR_MAX)
     seq: int = Field(sa_column=Column(BigInteger, nullable=False, unique=True))
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
@@ -86,6 +92,10 @@ class AuditEventPublic(BaseModel):
     object_id: str | None
     outcome: str
     request_id: str | None
+    client_addr: str | None = PField(
+        default=None, description="The client's address (the proxy's client, behind a "
+                                  "trusted reverse proxy); null for the system's own writes "
+                                  "and for rows written before addresses were recorded")
     seq: int
     prev_hash: str
     hash: str

@@ -23,19 +23,19 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import auditchain, pages, prepared
 from core.clock import clock
-from core.context import request_id_var
+from core.context import client_addr_var, request_id_var
 from core.ids import new_id
 from core.logging import get_logger
 from core.prepared import Sql
 from core.principal import Principal
-from schemas.audit import AuditChainHead, AuditEvent, AuditEventPublic
+from schemas.audit import CLIENT_ADDR_MAX, AuditChainHead, AuditEvent, AuditEventPublic
 from schemas.common import Page
 from schemas.organisation import ApiKey
 
 log = get_logger("huimin.audit")
 
 COLUMNS = ("id, at, actor_kind, actor_id, actor_role, org_id, action, object_type, object_id, "
-           "outcome, request_id")
+           "outcome, request_id, client_addr")
 _NAMES = tuple(c.strip() for c in COLUMNS.split(","))
 # Every audit row goes in through `record_writes` (services/records.sql), the
 # function the one-statement writes call for theirs. Prepared once per connection.
@@ -63,7 +63,14 @@ def row(principal: Principal | None, action: str, object_type: str, object_id: s
             principal.subject if principal else "system",
             principal.role if principal else None,
             org_id if org_id is not None else (principal.org_id if principal else None),
-            action, object_type, object_id, outcome[:32], request_id_var.get())
+            action, object_type, object_id, outcome[:32], request_id_var.get(),
+            _client_addr())
+
+
+def _client_addr() -> str | None:
+    """The request's client address (`core.context`), as long as the column takes."""
+    addr = client_addr_var.get()
+    return addr[:CLIENT_ADDR_MAX] if addr else None
 
 
 async def record(

@@ -32,7 +32,8 @@ BEGIN
      AND OLD.object_type IS NOT DISTINCT FROM NEW.object_type
      AND OLD.object_id IS NOT DISTINCT FROM NEW.object_id
      AND OLD.outcome IS NOT DISTINCT FROM NEW.outcome
-     AND OLD.request_id IS NOT DISTINCT FROM NEW.request_id THEN
+     AND OLD.request_id IS NOT DISTINCT FROM NEW.request_id
+     AND OLD.client_addr IS NOT DISTINCT FROM NEW.client_addr THEN
     RETURN NEW;
   END IF;
   RAISE EXCEPTION 'audit_event is append-only';
