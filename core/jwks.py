@@ -114,7 +114,11 @@ class FileKeys:
         self._keys: dict[str, PublicKey] = {}
         self._seen: tuple[int, ...] | None = None
         self._checked_at = 0.0
-        self._reload(self._stat(), initial=True)
+        try:
+            seen = self._stat()
+        except OSError as exc:
+            raise KeySetError(f"HUIMIN_JWT_PUBLIC_KEYS: {exc}") from exc
+        self._reload(seen, initial=True)
 
     def _stat(self) -> tuple[int, ...]:
         st = os.stat(self.path)
