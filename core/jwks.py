@@ -30,6 +30,12 @@ log = get_logger("huimin.jwks")
 MIN_RSA_BITS = 2048
 
 
+def _now() -> float:
+    """Seconds on the monotonic clock: how old the keys are, and when they were last
+    looked at (never the service clock, which tests and rehearsals move)."""
+    return time.monotonic()
+
+
 class KeySetError(ValueError):
     """A JWK Set that cannot be read at all (not JSON, no `keys` list)."""
 
@@ -141,7 +147,7 @@ class FileKeys:
         self._seen = seen
 
     def _refresh(self) -> None:
-        self._checked_at = time.monotonic()
+        self._checked_at = _now()
         try:
             seen = self._stat()
         except OSError as exc:
@@ -152,7 +158,7 @@ class FileKeys:
             self._reload(seen)
 
     async def get(self, kid: str) -> PublicKey | None:
-        if kid not in self._keys or time.monotonic() - self._checked_at >= self.check_seconds:
+        if kid not in self._keys or _now() - self._checked_at >= self.check_seconds:
             self._refresh()
         return self._keys.get(kid)
 
@@ -185,7 +191,7 @@ class UrlKeys:
         return self._tried_at is None or now - self._tried_at >= self.min_refetch
 
     async def get(self, kid: str) -> PublicKey | None:
-        now = time.monotonic()
+        now = _now()
         stale = self._fetched_at is None or now - self._fetched_at >= self.lifespan
         if (stale or kid not in self._keys) and (self._fetching is not None
                                                  or self._may_fetch(now)):
@@ -197,7 +203,7 @@ class UrlKeys:
 
     async def _fetch(self) -> None:
         if self._fetching is None:
-            self._tried_at = time.monotonic()
+            self._tried_at = _now()
             self._fetching = asyncio.ensure_future(self._fetch_once())
         fetching = self._fetching
         # shielded: a request that gives up does not cancel the others' fetch
@@ -214,7 +220,7 @@ class UrlKeys:
             if set(keys) != set(self._keys):
                 log.info("jwks: keys fetched", source=self.url, kids=sorted(keys))
             self._keys = keys
-            self._fetched_at = time.monotonic()
+            self._fetched_at = _now()
         finally:
             self._fetching = None
 

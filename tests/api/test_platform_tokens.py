@@ -476,3 +476,60 @@ def test_a_token_names_its_lifetime_in_the_platform_way_too(settings):
     body = jwt.decode(value, RSA_1.public_key(), algorithms=["RS256"],
                       audience=settings.jwt_audience, options={"verify_exp": False})
     assert body["exp"] - body["iat"] == 300 and body["iss"] == settings.jwt_issuer
+
+
+# --- how old keys may get (the monotonic clock of core.jwks, moved by hand) -----------
+
+
+class _Monotonic:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def monotonic(monkeypatch) -> _Monotonic:
+    moved = _Monotonic()
+    monkeypatch.setattr("core.jwks._now", moved)
+    return moved
+
+
+async def test_the_file_is_looked_at_again_after_a_second(settings, keys_file, monotonic):
+    app, client = await make_client(settings)  # the default: at most once a second
+    async with client:
+        old = token(settings, RSA_1, "rsa-1")
+        assert await status(client, old) == (200, None)
+        write_key_set(keys_file, jwk(EC_1, "ec-1"))  # rsa-1 revoked
+        monotonic.now += 0.5
+        assert await status(client, old) == (200, None)  # not looked at yet: cheap
+        monotonic.now += 0.6
+        assert await status(client, old) == (401, "invalid_token")
+    await app.state.db.dispose()
+
+
+async def test_keys_from_the_url_are_fetched_again_once_old(settings, platform, monotonic):
+    s = _from_url(settings, platform, jwt_jwks_lifespan_seconds=300,
+                  jwt_jwks_min_refetch_seconds=10)
+    app, client = await make_client(s)
+    async with client:
+        old = token(s, RSA_1, "rsa-1")
+        assert await status(client, old) == (200, None)
+        platform.keys = [jwk(EC_1, "ec-1")]  # rsa-1 revoked at the platform
+        monotonic.now += 299
+        assert await status(client, old) == (200, None)
+        assert platform.fetches == 1
+        monotonic.now += 2
+        assert await status(client, old) == (401, "invalid_token")
+        assert platform.fetches == 2
+        # An unknown kid fetches again once the interval has passed, not before.
+        platform.keys = [jwk(RSA_2, "rsa-2")]
+        new = token(s, RSA_2, "rsa-2")
+        monotonic.now += 5
+        assert await status(client, new) == (401, "invalid_token")
+        assert platform.fetches == 2
+        monotonic.now += 5
+        assert await status(client, new) == (200, None)
+        assert platform.fetches == 3
+    await app.state.db.dispose()
