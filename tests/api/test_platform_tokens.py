@@ -7,6 +7,8 @@ booking (a hot command, `api.hotpath`)."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import http.server
 import json
 import os
@@ -150,9 +152,6 @@ def _unsigned(settings: Settings, kid: str) -> str:
 
 def _hs256_with(settings: Settings, secret: bytes, kid: str) -> str:
     # pyjwt refuses a PEM as an HMAC secret; an attacker signs by hand.
-    import hashlib
-    import hmac
-
     def b64(raw: bytes) -> str:
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
     signing = (b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": kid}).encode()) + "."
