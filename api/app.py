@@ -54,6 +54,7 @@ from core.clock import clock
 from core.db import Database
 from core.errors import DomainError
 from core.logging import configure_logging, get_logger
+from core.security import CitizenTokens
 from core.settings import Settings, get_settings
 from services import audit, maintenance, outbox
 from services.marriage import official_calendar as calendar_notices
@@ -121,6 +122,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             tasks.append(asyncio.create_task(maintenance.loop(db, settings)))
         # the audit trail's pending rows (services.audit)
         tasks.append(asyncio.create_task(audit.link_loop(db)))
+        # the platform's public keys, fetched before the first token needs them
+        tasks.append(asyncio.create_task(_app.state.citizen_tokens.warm()))
         if freeze_gc:
             gc.collect()
             gc.freeze()
@@ -145,6 +148,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.db = db
+    # Citizen tokens: the secret and/or the platform's public keys (a key file that
+    # cannot be read stops the start here).
+    app.state.citizen_tokens = CitizenTokens(settings)
     app.state.metrics = Metrics()
     app.state.limiter = Limiter(settings, app.state.metrics.registry)
 

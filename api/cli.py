@@ -20,6 +20,7 @@ import typer
 import uvicorn
 from alembic import command
 from alembic.config import Config
+from cryptography.hazmat.primitives import serialization
 from prometheus_client import start_http_server
 
 from api.db_cli import db_app
@@ -253,13 +254,26 @@ def token_citizen(
     subject: Annotated[str, typer.Option(help="The citizen's account id")],
     ttl_minutes: Annotated[int | None, typer.Option(
         min=1, help="Lifetime in minutes [default: HUIMIN_JWT_TTL_MINUTES, 1440]")] = None,
+    private_key: Annotated[Path | None, typer.Option(
+        exists=True, dir_okay=False, readable=True,
+        help="Sign RS256 (RSA) or ES256 (EC P-256) with this PEM private key, as the "
+             "platform's sign-in service does (to test HUIMIN_JWT_PUBLIC_KEYS); "
+             "needs --kid")] = None,
+    kid: Annotated[str | None, typer.Option(
+        help="The key's `kid` in the JWK Set huimin holds (with --private-key)")] = None,
 ) -> None:
     """Print a citizen token signed with the configured key (alone on the last line)."""
     settings = get_settings()
     ttl = timedelta(minutes=ttl_minutes if ttl_minutes is not None else settings.jwt_ttl_minutes)
+    if (private_key is None) != (kid is None):
+        typer.echo("refused: --private-key and --kid go together", err=True)
+        raise typer.Exit(2)
     try:
-        token = issue_citizen_token(settings, subject, ttl)
-    except TokenLifetimeTooLong as exc:
+        key = None
+        if private_key is not None:
+            key = serialization.load_pem_private_key(private_key.read_bytes(), password=None)
+        token = issue_citizen_token(settings, subject, ttl, private_key=key, kid=kid)
+    except (TokenLifetimeTooLong, ValueError, TypeError) as exc:  # HS256Off is a ValueError
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(token)

@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import errors
 from core.principal import Principal
-from core.security import CitizenTokenExpired, decode_citizen_token
+from core.security import CitizenTokenExpired, CitizenTokens
 from core.settings import Settings
 from services import citizens, idempotency, organisations
 
@@ -130,7 +130,8 @@ async def _authenticate(request: Request, session: AsyncSession,
             raise errors.MalformedCredentials(header="Authorization",
                                               expected="`Bearer <token>`")
         try:
-            claims = decode_citizen_token(settings, token)
+            tokens: CitizenTokens = request.app.state.citizen_tokens
+            claims = await tokens.decode(token)
         except CitizenTokenExpired as exc:
             err = errors.TokenExpired(expired_at=exc.expired_at.isoformat())
             err.headers = {"WWW-Authenticate":

@@ -15,14 +15,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from jwt.algorithms import HMACAlgorithm
 
+from core import jwks
 from core.clock import CHINA_TZ, clock
 from core.entropy import token_bytes
 from core.settings import Settings
 
-JWT_ALGORITHM = "HS256"  # pinned: tokens naming any other algorithm are refused
+JWT_ALGORITHM = "HS256"  # with the secret; a platform key verifies its own algorithm only
 API_KEY_PREFIX = "hm"
 
 
@@ -56,7 +58,29 @@ class TokenLifetimeTooLong(ValueError):
     """A token asked for beyond `HUIMIN_JWT_MAX_TTL_MINUTES`."""
 
 
-def issue_citizen_token(settings: Settings, subject: str, ttl: timedelta | None = None) -> str:
+class HS256Off(ValueError):
+    """No HS256 secret: public keys are configured and `HUIMIN_JWT_SECRET` is not."""
+
+
+# The algorithm a platform key may verify is the key's own (`core.jwks`), one of these.
+PLATFORM_ALGORITHMS = frozenset({"RS256", "ES256"})
+
+
+def _signing_algorithm(private_key: object) -> str:
+    if isinstance(private_key, rsa.RSAPrivateKey) and private_key.key_size >= jwks.MIN_RSA_BITS:
+        return "RS256"
+    if isinstance(private_key, ec.EllipticCurvePrivateKey) \
+            and isinstance(private_key.curve, ec.SECP256R1):
+        return "ES256"
+    raise ValueError(f"an RSA key of at least {jwks.MIN_RSA_BITS} bits or an EC P-256 key "
+                     "is needed")
+
+
+def issue_citizen_token(settings: Settings, subject: str, ttl: timedelta | None = None, *,
+                        private_key: object | None = None, kid: str | None = None) -> str:
+    """A citizen token: HS256 with the configured secret, or, given a private key and
+    its `kid`, RS256 (RSA) or ES256 (EC P-256) as the platform's sign-in service signs
+    them (for development and tests: huimin itself holds no private key)."""
     now = clock.now()
     ttl = ttl if ttl is not None else timedelta(minutes=settings.jwt_ttl_minutes)
     if ttl > timedelta(minutes=settings.jwt_max_ttl_minutes):
@@ -71,18 +95,43 @@ def issue_citizen_token(settings: Settings, subject: str, ttl: timedelta | None 
         "iat": int(now.timestamp()),
         "exp": int((now + ttl).timestamp()),
     }
-    return _jwt.encode(claims, settings.jwt_secret, algorithm=JWT_ALGORITHM)
+    if private_key is not None:
+        if not kid:
+            raise ValueError("a token signed with a private key names its key: kid")
+        return jwt.encode(claims, private_key, algorithm=_signing_algorithm(private_key),
+                          headers={"kid": kid})
+    if settings.hs256_secret is None:
+        raise HS256Off("HS256 citizen tokens are off: public keys are configured "
+                       "(HUIMIN_JWT_PUBLIC_KEYS / HUIMIN_JWT_JWKS_URL) and HUIMIN_JWT_SECRET "
+                       "is not set")
+    return _jwt.encode(claims, settings.hs256_secret, algorithm=JWT_ALGORITHM)
 
 
 @functools.lru_cache(maxsize=8192)
-def _verified(token: str, secret: str, audience: str, issuer: str) -> tuple[tuple[str, Any], ...]:
+def _header(token: str) -> tuple[str | None, str | None]:
+    """The (`alg`, `kid`) a token's header names, unverified (pyjwt raises
+    `DecodeError` for what is not a JWT)."""
+    header = jwt.get_unverified_header(token)
+    alg, kid = header.get("alg"), header.get("kid")
+    return (alg if isinstance(alg, str) else None, kid if isinstance(kid, str) else None)
+
+
+@functools.lru_cache(maxsize=8192)
+def _verified(token: str, key: str | jwks.PublicKey, audience: str,
+              issuer: str) -> tuple[tuple[str, Any], ...]:
     """The claims of a token whose signature, algorithm, `iss` and `aud` check out
-    (pyjwt raises otherwise, and nothing is kept). Kept per token: a citizen sends
-    the same token with every request, and checking its HMAC and parsing it again
-    was a tenth of a booking's CPU. Only what cannot change is kept; the times are
-    checked on every call, against the service clock (`decode_citizen_token`)."""
+    (pyjwt raises otherwise, and nothing is kept): HS256 with a secret, or the one
+    algorithm of a platform key. Kept per token and key: a citizen sends the same
+    token with every request, and checking its signature and parsing it again was a
+    tenth of a booking's CPU. A key set read again makes new key objects, so a
+    removed key's tokens are never found here. Only what cannot change is kept; the
+    times are checked on every call, against the service clock (`CitizenTokens`)."""
+    if isinstance(key, jwks.PublicKey):
+        secret, algorithm = key.key, key.algorithm
+    else:
+        secret, algorithm = key, JWT_ALGORITHM
     claims = _jwt.decode(
-        token, secret, algorithms=[JWT_ALGORITHM], audience=audience, issuer=issuer,
+        token, secret, algorithms=[algorithm], audience=audience, issuer=issuer,
         options={"require": ["exp", "sub", "iss", "aud"],
                  # pyjwt would read the OS clock: times are checked by the caller against
                  # the service clock, so moved clocks in tests and libfaketime agree.
@@ -95,11 +144,60 @@ def _verified(token: str, secret: str, audience: str, issuer: str) -> tuple[tupl
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
-def decode_citizen_token(settings: Settings, token: str) -> dict:
-    """Verify signature, algorithm, `exp`, `iss`, `aud` and `sub`; raise jwt errors
-    (`CitizenTokenExpired` for a token that is genuine but past its `exp`)."""
-    claims = dict(_verified(token, settings.jwt_secret, settings.jwt_audience,
-                            settings.jwt_issuer))
+def make_key_source(settings: Settings) -> jwks.KeySource | None:
+    """The platform's public keys the settings name, None when they name none
+    (`jwks.KeySetError` for a file that cannot be read)."""
+    if settings.jwt_public_keys is not None:
+        return jwks.FileKeys(settings.jwt_public_keys, settings.jwt_public_keys_check_seconds)
+    if settings.jwt_jwks_url is not None:
+        return jwks.UrlKeys(settings.jwt_jwks_url,
+                            lifespan=settings.jwt_jwks_lifespan_seconds,
+                            min_refetch=settings.jwt_jwks_min_refetch_seconds,
+                            timeout=settings.jwt_jwks_timeout_seconds)
+    return None
+
+
+class CitizenTokens:
+    """The one place citizen tokens are checked (every route, the hot lane and the rate
+    limiter reach it through `api.deps._authenticate`): HS256 with `hs256_secret` when
+    it is on; RS256 or ES256 with the platform key the header's `kid` names, in the
+    key's own algorithm; any other algorithm is refused. One per application."""
+
+    def __init__(self, settings: Settings, keys: jwks.KeySource | None = None) -> None:
+        self.settings = settings
+        self.keys = keys if keys is not None else make_key_source(settings)
+
+    async def warm(self) -> None:
+        """Fetch the platform's keys ahead of the first token (a failure is logged,
+        and the first token that needs them fetches them again)."""
+        if self.keys is not None:
+            await self.keys.warm()
+
+    async def decode(self, token: str) -> dict:
+        """Verify signature, algorithm, `kid`, `exp`, `iss`, `aud`, `role` and `sub`;
+        raise jwt errors (`CitizenTokenExpired` for a token that is genuine but past
+        its `exp`)."""
+        settings = self.settings
+        alg, kid = _header(token)
+        key: str | jwks.PublicKey | None
+        if alg == JWT_ALGORITHM:
+            key = settings.hs256_secret
+            if key is None:
+                raise jwt.InvalidAlgorithmError("HS256 is off: public keys are configured")
+        elif alg in PLATFORM_ALGORITHMS and self.keys is not None:
+            if not kid:
+                raise jwt.InvalidTokenError("a platform token names its key: kid")
+            key = await self.keys.get(kid)
+            if key is None:
+                raise jwt.InvalidTokenError("unknown kid")
+        else:
+            raise jwt.InvalidAlgorithmError("the algorithm is not allowed")
+        return _checked(settings, dict(_verified(token, key, settings.jwt_audience,
+                                                 settings.jwt_issuer)))
+
+
+def _checked(settings: Settings, claims: dict) -> dict:
+    """The claims of a verified token, if they make a citizen token now (API.md)."""
     now = clock.now().timestamp()
     for claim in ("exp", "iat", "nbf"):
         if claim in claims and not isinstance(claims[claim], int | float):

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"  # noqa: S105
@@ -51,8 +51,24 @@ class Settings(BaseSettings):
     # /readyz: the heartbeat write must get its locks and commit within this.
     ready_write_timeout_ms: int = Field(default=2_000, ge=10)
 
-    # Citizen tokens (HS256, pinned).
+    # Citizen tokens. HS256 with this secret (development, tests, or a sign-in service
+    # trusted with it); see `hs256_secret` for when it is used at all.
     jwt_secret: str = DEV_JWT_SECRET
+    # Tokens the platform's sign-in service signs with its own private key (RS256 or
+    # ES256, named by the header's `kid`): huimin holds only the public keys, from a
+    # JWK Set file read again when it changes, or from a URL serving one (at most one
+    # of the two). `core.jwks`.
+    jwt_public_keys: Path | None = None
+    # How often, at most, the file's size and modification time are looked at (a token
+    # naming a `kid` the file lacks looks at once).
+    jwt_public_keys_check_seconds: float = Field(default=1.0, ge=0)
+    jwt_jwks_url: str | None = None
+    # The URL's keys are fetched again once they are this old, and when a token names
+    # an unknown `kid`, but never twice within `_min_refetch_seconds` (a flood of
+    # made-up `kid`s costs the sign-in service one fetch per interval).
+    jwt_jwks_lifespan_seconds: float = Field(default=300.0, gt=0)
+    jwt_jwks_min_refetch_seconds: float = Field(default=10.0, ge=0)
+    jwt_jwks_timeout_seconds: float = Field(default=5.0, gt=0)
     jwt_issuer: str = "huimin"
     jwt_audience: str = "huimin-citizen"
     jwt_ttl_minutes: int = 60 * 24
@@ -178,21 +194,44 @@ class Settings(BaseSettings):
     offer_expiring_hours: int = 24
     divorce_notice_days: int = 3
 
+    @field_validator("jwt_public_keys", "jwt_jwks_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:
+        if self.jwt_public_keys is not None and self.jwt_jwks_url is not None:
+            raise ValueError("set HUIMIN_JWT_PUBLIC_KEYS or HUIMIN_JWT_JWKS_URL, not both")
+        if self.jwt_jwks_url is not None:
+            scheme = self.jwt_jwks_url.partition(":")[0].lower()
+            if scheme not in ("http", "https"):
+                raise ValueError("HUIMIN_JWT_JWKS_URL must be an http(s) URL")
         if self.env == "production":
+            # With public keys and no HUIMIN_JWT_SECRET, HS256 is off: no secret is needed.
+            # A secret that is set must still be a real one.
+            required = {name: default for name, default in DEV_SECRETS.items()
+                        if name != "jwt_secret" or self.hs256_secret is not None
+                        or not self.public_keys_configured}
             weak = [
                 name
-                for name, default in DEV_SECRETS.items()
+                for name, default in required.items()
                 if not getattr(self, name) or getattr(self, name) == default
             ]
             if weak:
                 raise ValueError(
                     "HUIMIN_ENV=production refuses default or missing secrets: "
                     + ", ".join("HUIMIN_" + n.upper() for n in weak)
+                    + ("" if self.public_keys_configured or "jwt_secret" not in weak else
+                       " (or leave HUIMIN_JWT_SECRET unset and give the sign-in service's "
+                       "public keys: HUIMIN_JWT_PUBLIC_KEYS or HUIMIN_JWT_JWKS_URL)")
                 )
-            if len(self.jwt_secret) < 32:
+            if self.hs256_secret is not None and len(self.hs256_secret) < 32:
                 raise ValueError("HUIMIN_JWT_SECRET must be at least 32 characters")
+            if self.jwt_jwks_url is not None and not self.jwt_jwks_url.lower().startswith(
+                    "https://"):
+                raise ValueError("HUIMIN_ENV=production fetches HUIMIN_JWT_JWKS_URL over "
+                                 "https only")
             if self.clock_offset_seconds:
                 raise ValueError("HUIMIN_CLOCK_OFFSET_SECONDS is for rehearsals, not production")
         if not 1 <= self.jwt_ttl_minutes <= self.jwt_max_ttl_minutes:
@@ -205,6 +244,19 @@ class Settings(BaseSettings):
         if len(key) != 32:
             raise ValueError("HUIMIN_ID_ENCRYPTION_KEY must decode to 32 bytes")
         return self
+
+    @property
+    def public_keys_configured(self) -> bool:
+        return self.jwt_public_keys is not None or self.jwt_jwks_url is not None
+
+    @property
+    def hs256_secret(self) -> str | None:
+        """The secret HS256 citizen tokens are checked with, None when they are refused:
+        with public keys configured, only a `HUIMIN_JWT_SECRET` that is set (not the
+        development default) keeps HS256 on (API.md)."""
+        if self.public_keys_configured and "jwt_secret" not in self.model_fields_set:
+            return None
+        return self.jwt_secret or None
 
     @property
     def identity_required(self) -> bool:

@@ -183,10 +183,16 @@ async def load_demo(settings: Settings, echo: Callable[[str], object],
             await session.commit()
     finally:
         await db.dispose()
-    token = issue_citizen_token(settings, "demo-citizen-0001")
+    # HS256 is off when only the platform's public keys are configured: no token then.
+    token = (issue_citizen_token(settings, "demo-citizen-0001")
+             if settings.hs256_secret is not None else None)
     echo("huimin demo data loaded. Call the API as (new keys on every run; keys from "
          "earlier runs still work):")
     for line in lines:
         echo("  " + line)
-    echo("  citizen                    Authorization: Bearer " + token)
+    if token is not None:
+        echo("  citizen                    Authorization: Bearer " + token)
+    else:
+        echo("  citizen                    (no token: the platform's sign-in service "
+             "signs them; HUIMIN_JWT_SECRET is not set)")
     echo(f"Example: curl -s {base_url}/v1/me -H 'X-API-Key: <key above>'")

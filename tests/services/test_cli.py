@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import jwt
 from typer.testing import CliRunner
 
 from api.cli import app
-from core.security import decode_citizen_token, parse_api_key
+from core.security import CitizenTokens, parse_api_key
 from core.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +23,7 @@ def test_token_citizen_prints_a_valid_token_on_the_last_line(monkeypatch):
     result = CliRunner().invoke(app, ["token", "citizen", "--subject", "wx-123"])
     assert result.exit_code == 0, result.output
     token = result.output.strip().splitlines()[-1]
-    claims = decode_citizen_token(Settings(_env_file=None), token)
+    claims = asyncio.run(CitizenTokens(Settings(_env_file=None)).decode(token))
     assert claims["sub"] == "wx-123" and claims["role"] == "citizen"
     assert jwt.get_unverified_header(token)["alg"] == "HS256"
 
