@@ -254,6 +254,10 @@ def restore(
     except backups.BackupError as exc:
         typer.echo(f"restore refused: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from exc
+    if report.roles_created:
+        typer.echo(f"created role(s) {', '.join(report.roles_created)} (NOLOGIN) that the "
+                   "dump grants rights to: give the one the service connects as LOGIN and a "
+                   "password (ALTER ROLE ... LOGIN PASSWORD ...)")
     typer.echo(f"restored {file} into database {report.database!r}: {report.tables} tables; "
                "run `huimin audit verify` next")
 

@@ -209,6 +209,7 @@ def backup(url: str, path: Path) -> BackupReport:
 class RestoreReport:
     database: str
     tables: int
+    roles_created: list[str]
 
 
 _FOUND_TABLES = """
@@ -262,8 +263,18 @@ def _grants_sql(db: Target, path: Path, toc: list[str]) -> str:
                      if re.match(r"^(GRANT|REVOKE|ALTER DEFAULT PRIVILEGES)\b", line))
 
 
-def preflight(db: Target, path: Path, toc: list[str]) -> None:
-    """What would make the restore fail once started, said before it starts."""
+def _existing_roles(db: Target, roles: set[str]) -> set[str]:
+    if not roles:
+        return set()
+    return set(_sql(db, "SELECT rolname FROM pg_roles "
+                        "WHERE rolname = ANY (string_to_array(:'names', E'\\n'))",
+                    names="\n".join(sorted(roles))).splitlines())
+
+
+def preflight(db: Target, path: Path, toc: list[str]) -> list[str]:
+    """What would make the restore fail once started, said before it starts. Returns
+    the roles the dump grants to that the server lacks and the restoring user may
+    create (a fresh server, the embedded one included): `restore` creates them."""
     extensions = sorted({m.group(1) for line in toc
                          if (m := re.search(r"\sEXTENSION - (\S+)", line))})
     if extensions:
@@ -276,25 +287,32 @@ def preflight(db: Target, path: Path, toc: list[str]) -> None:
                 f"the dump needs the extension(s) {', '.join(missing)}, which the server of "
                 f"{db.describe} does not have: install PostgreSQL's contrib modules there")
     grants = _grants_sql(db, path, toc)
-    roles = {_role_name(m.group(1)) for m in _GRANTEE.finditer(grants)} - {"public"}
-    if roles:
-        present = set(_sql(db, "SELECT rolname FROM pg_roles "
-                               "WHERE rolname = ANY (string_to_array(:'names', E'\\n'))",
-                           names="\n".join(sorted(roles))).splitlines())
-        missing = sorted(roles - present)
-        if missing:
-            raise BackupError(
-                f"the dump grants rights to the role(s) {', '.join(missing)}, which the "
-                f"server of {db.describe} does not have: create them first, e.g. "
-                + "; ".join(f'CREATE ROLE "{r}" LOGIN' for r in missing)
-                + " (docs/running.md, least privilege)")
-    for role in sorted({_role_name(m.group(1)) for m in _DEFAULTS_FOR.finditer(grants)}):
-        allowed = _sql(db, "SELECT pg_has_role(current_user, :'role', 'MEMBER')", role=role)
-        if allowed != "t":
+    owners = {_role_name(m.group(1)) for m in _DEFAULTS_FOR.finditer(grants)}
+    for role in sorted(owners):
+        if role not in _existing_roles(db, {role}) or _sql(
+                db, "SELECT pg_has_role(current_user, :'role', 'MEMBER')", role=role) != "t":
             raise BackupError(
                 f"the dump sets default privileges for the role {role!r} (who ran the "
                 f"migrations), and {db.env.get('PGUSER', 'this user')!r} is not that role "
                 f"nor a member of it: restore as {role!r} or as a superuser")
+    roles = {_role_name(m.group(1)) for m in _GRANTEE.finditer(grants)} - {"public"}
+    missing = sorted(roles - _existing_roles(db, roles))
+    if missing and _sql(db, "SELECT rolsuper OR rolcreaterole FROM pg_roles "
+                            "WHERE rolname = current_user") != "t":
+        raise BackupError(
+            f"the dump grants rights to the role(s) {', '.join(missing)}, which the "
+            f"server of {db.describe} does not have, and this user may not create roles: "
+            "have an administrator create them first, e.g. "
+            + "; ".join(f'CREATE ROLE "{r}" LOGIN' for r in missing)
+            + " (docs/running.md, least privilege)")
+    return missing
+
+
+def _create_roles(db: Target, roles: list[str]) -> None:
+    """Roles as the dump's grants name them, without LOGIN: who may connect as one is
+    the administrator's decision (`ALTER ROLE ... LOGIN PASSWORD ...`)."""
+    for role in roles:
+        _sql(db, "SELECT format('CREATE ROLE %I NOLOGIN', :'role') \\gexec", role=role)
 
 
 def restore(url: str, path: Path) -> RestoreReport:
@@ -310,7 +328,8 @@ def restore(url: str, path: Path) -> RestoreReport:
             f"{', ...' if len(found) == 5 else ''}): a restore goes into an empty database "
             "only. Create one (CREATE DATABASE ... OWNER ...) and point DATABASE_URL at it; "
             "nothing was changed")
-    preflight(db, path, toc)
+    created = preflight(db, path, toc)
+    _create_roles(db, created)
     done = _run(db, "pg_restore", "--format=custom", "--no-owner", "--single-transaction",
                 "--exit-on-error", f"--dbname={_conninfo(db.database)}", str(path))
     if done.returncode != 0:
@@ -318,4 +337,4 @@ def restore(url: str, path: Path) -> RestoreReport:
                           f"database is as empty as before): {done.stderr.strip()}")
     tables = int(_sql(db, "SELECT count(*) FROM pg_catalog.pg_tables "
                           "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"))
-    return RestoreReport(database=db.database, tables=tables)
+    return RestoreReport(database=db.database, tables=tables, roles_created=created)
