@@ -18,8 +18,10 @@ A restore:
   table, view or sequence in the schema `public`): `NotEmpty`, nothing changed;
 - checks first what would make it fail half-way, and says so plainly: the extensions
   the dump creates (btree_gist, cube) must be available on the server, the roles its
-  grants name (`huimin_app`) must exist, and the restoring user must be allowed to set
-  default privileges for the role the dump's default privileges belong to;
+  grants name (`huimin_app`) must exist (missing ones are created NOLOGIN when the
+  restoring user may create roles: a fresh server, the embedded one included), and
+  the restoring user must be allowed to set default privileges for the role the
+  dump's default privileges belong to;
 - runs `pg_restore --single-transaction --exit-on-error --no-owner`: every object is
   owned by the restoring user (run it as the database's owner, the role that migrates),
   the grants of the dump are applied as they were (the least-privilege role
@@ -53,7 +55,8 @@ TOOL_TIMEOUT_S = 6 * 60 * 60
 
 
 class BackupError(RuntimeError):
-    """A backup or restore that could not be done (exit status 1); nothing was changed."""
+    """A backup or restore that could not be done (exit status 1): the database is as it
+    was (a role `restore` created just before a failed pg_restore stays)."""
 
     exit_code = 1
 
