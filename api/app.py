@@ -155,6 +155,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.limiter = Limiter(settings, app.state.metrics.registry)
 
     app.include_router(PROBES)
+    if settings.metrics_served:
+        app.include_router(system.metrics_router)
     docs.install(app)
     for router in ROUTERS:
         if router.public:

@@ -25,6 +25,7 @@ from prometheus_client import start_http_server
 
 from api.db_cli import db_app
 from api.serving import OneWriteProtocol
+from core import backup as backups
 from core import embedded
 from core.db import Database
 from core.logging import configure_logging
@@ -220,6 +221,53 @@ def worker(
             await db.dispose()
 
     asyncio.run(_run())
+
+
+def _owner_url() -> str:
+    """The database in use, as its owner: HUIMIN_MIGRATION_DATABASE_URL when set (the
+    role that migrates), else DATABASE_URL (the embedded server's, under `database()`)."""
+    settings = get_settings()
+    url = settings.migration_database_url or settings.database_url
+    assert url is not None  # `uses_database` set it
+    return url
+
+
+@app.command()
+@uses_database
+def backup(
+    file: Annotated[Path, typer.Argument(help="The dump file to write (replaced once complete)")],
+) -> None:
+    """Dump the whole database with pg_dump (custom format) into FILE.
+
+    Identity numbers, phones, accounts and addresses stay encrypted in the dump: back up
+    HUIMIN_ID_ENCRYPTION_KEY and HUIMIN_BLIND_INDEX_KEY separately, never beside it."""
+    try:
+        report = backups.backup(_owner_url(), file)
+    except backups.BackupError as exc:
+        typer.echo(f"backup refused: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from exc
+    typer.echo(f"backup written: {report.path} ({report.size_bytes} bytes, {report.tables} "
+               f"tables, server version {report.server_version})")
+
+
+@app.command()
+@uses_database
+def restore(
+    file: Annotated[Path, typer.Argument(help="A dump written by `huimin backup`")],
+) -> None:
+    """Load FILE into the database in use, which must be empty (exit 2 otherwise,
+    nothing changed), in one transaction: a failed restore leaves it empty."""
+    try:
+        report = backups.restore(_owner_url(), file)
+    except backups.BackupError as exc:
+        typer.echo(f"restore refused: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from exc
+    if report.roles_created:
+        typer.echo(f"created role(s) {', '.join(report.roles_created)} (NOLOGIN) that the "
+                   "dump grants rights to: give the one the service connects as LOGIN and a "
+                   "password (ALTER ROLE ... LOGIN PASSWORD ...)")
+    typer.echo(f"restored {file} into database {report.database!r}: {report.tables} tables; "
+               "run `huimin audit verify` next")
 
 
 @apikey_app.command("create")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -12,6 +13,7 @@ from sqlalchemy import text
 from api.deps import AnyPrincipal, Db
 from api.problems import PUBLIC_RESPONSES, database_unavailable, problem_response, responses
 from api.route import Router
+from core import errors
 from core.logging import get_logger
 from schemas.citizen import MeIdentity
 from services import citizens, health
@@ -56,10 +58,45 @@ async def readyz(request: Request) -> Response | Health:
     return Health(status="ready")
 
 
-@public_router.get("/metrics", summary="Prometheus metrics", response_class=Response,
-                   responses={200: {"content": {"text/plain": {
-                       "example": "huimin_http_requests_total{...} 1.0"}}}})
+# Mounted only where `Settings.metrics_served` (api.app): in production without
+# HUIMIN_METRICS_TOKEN the path does not exist, so its 404 is any unknown path's.
+metrics_router = APIRouter(tags=["system"])
+
+_METRICS_REFUSALS = (errors.Unauthenticated, errors.InvalidToken, errors.MalformedCredentials)
+
+
+def check_metrics_token(request: Request, token: str | None) -> None:
+    """With a metrics token configured, the scrape must send `Authorization: Bearer
+    <that token>` (compared in constant time); 401 otherwise, with the codes the API's
+    own credentials use: none sent `unauthenticated`, not one `Bearer <token>`
+    `malformed_credentials`, another token `invalid_token`."""
+    if token is None:
+        return
+    sent = request.headers.getlist("authorization")
+    if not sent:
+        err: errors.DomainError = errors.Unauthenticated()
+        err.headers = {"WWW-Authenticate": 'Bearer realm="metrics"'}
+        raise err
+    scheme, _, value = sent[0].strip().partition(" ")
+    value = value.strip()
+    if len(sent) > 1 or scheme.lower() != "bearer" or not value or " " in value:
+        raise errors.MalformedCredentials(header="Authorization", expected="`Bearer <token>`")
+    if not hmac.compare_digest(value.encode(), token.encode()):
+        err = errors.InvalidToken()
+        err.headers = {"WWW-Authenticate": 'Bearer realm="metrics", error="invalid_token"'}
+        raise err
+
+
+@metrics_router.get(
+    "/metrics", summary="Prometheus metrics", response_class=Response,
+    description="Prometheus text format. When `HUIMIN_METRICS_TOKEN` is set, only "
+                "`Authorization: Bearer <that token>` gets it (401 otherwise); without it "
+                "the path is open outside production and absent (404) in production.",
+    responses={200: {"content": {"text/plain": {
+        "example": "huimin_http_requests_total{...} 1.0"}}},
+        401: responses(*_METRICS_REFUSALS)[401]})
 async def metrics(request: Request) -> Response:
+    check_metrics_token(request, request.app.state.settings.metrics_token)
     try:
         async with asyncio.timeout(2):
             async with request.app.state.db.session() as session:

@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     citizen_identity_required: bool | None = None
 
     log_level: str = "INFO"
+    # GET /metrics: when set, only `Authorization: Bearer <this token>` gets the
+    # metrics (401 otherwise), in every environment; unset, /metrics is open outside
+    # production and does not exist in production (404, as any unknown path).
+    metrics_token: str | None = None
     # The longest each server process's maintenance sweep sleeps between runs (0:
     # never runs; then run `huimin sweep` from cron instead). It runs at start-up
     # and wakes sooner at the next known offer expiry.
@@ -194,7 +198,7 @@ class Settings(BaseSettings):
     offer_expiring_hours: int = 24
     divorce_notice_days: int = 3
 
-    @field_validator("jwt_public_keys", "jwt_jwks_url", mode="before")
+    @field_validator("jwt_public_keys", "jwt_jwks_url", "metrics_token", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -234,6 +238,8 @@ class Settings(BaseSettings):
                                  "https only")
             if self.clock_offset_seconds:
                 raise ValueError("HUIMIN_CLOCK_OFFSET_SECONDS is for rehearsals, not production")
+            if self.metrics_token is not None and len(self.metrics_token) < 32:
+                raise ValueError("HUIMIN_METRICS_TOKEN must be at least 32 characters")
         if not 1 <= self.jwt_ttl_minutes <= self.jwt_max_ttl_minutes:
             raise ValueError("HUIMIN_JWT_TTL_MINUTES must be between 1 and "
                              "HUIMIN_JWT_MAX_TTL_MINUTES")
@@ -263,6 +269,12 @@ class Settings(BaseSettings):
         if self.citizen_identity_required is None:
             return self.env == "production"
         return self.citizen_identity_required
+
+    @property
+    def metrics_served(self) -> bool:
+        """Whether GET /metrics exists: outside production always, in production only
+        with a token (without one it is not mounted at all: 404 as any unknown path)."""
+        return self.env != "production" or self.metrics_token is not None
 
     @property
     def webhook_public_only(self) -> bool:

@@ -35,11 +35,15 @@ def _wait_for_workers(log: Path, workers: int, timeout: float = 60) -> None:
 
 def test_metrics_of_two_workers_count_every_request_whichever_answers(tmp_path, fresh_db_url):
     n = 60
-    with huimin_serve(tmp_path, fresh_db_url, workers=2, env={"HUIMIN_LOG_LEVEL": "INFO"}) as base:
+    token = "scrape-" + "t" * 40  # HUIMIN_METRICS_TOKEN: each worker asks for it
+    env = {"HUIMIN_LOG_LEVEL": "INFO", "HUIMIN_METRICS_TOKEN": token}
+    with huimin_serve(tmp_path, fresh_db_url, workers=2, env=env) as base:
         _wait_for_workers(tmp_path / "serve.log", 2)
         # A connection of its own for each request, so that both workers take some.
         with httpx.Client(base_url=base, headers={"Connection": "close"}, timeout=30) as http, \
                 ThreadPoolExecutor(max_workers=8) as pool:
+            assert http.get("/metrics").status_code == 401
+            http.headers["Authorization"] = f"Bearer {token}"
             statuses = list(pool.map(lambda _: http.get("/readyz").status_code, range(n)))
             assert statuses == [200] * n
             # A worker counts a request just after its last byte went out, so the very
