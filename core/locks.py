@@ -9,7 +9,8 @@ process and on every machine (a hash of the name, not Python's salted `hash`).
   for the whole run (the jobs commit in batches, so their own transactions would
   drop it half way): the node that gets it runs the job, the others skip that run.
   It ends with the guard transaction, or with its connection when a node dies
-  (kill -9), so a dead node blocks nobody.
+  (kill -9), so a dead node blocks nobody. A run logs `timed_job` when it starts and
+  `timed_job_done` (with `duration_ms`) before its lock is let go.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -59,7 +61,15 @@ async def job(db: Database, name: str) -> AsyncIterator[bool]:
     """`async with job(db, name) as mine:` run timed job `name` when `mine`; its lock
     is held until the block ends."""
     async with db.session() as guard:
+        mine = False
+        started = time.monotonic()
         try:
-            yield await try_job(guard, name)
+            mine = await try_job(guard, name)
+            yield mine
         finally:
+            if mine:
+                # Logged while the lock is still held: a run on another node starts
+                # after this line (the multi-node test checks that runs never overlap).
+                log.info("timed_job_done", job=name, node=node(),
+                         duration_ms=round((time.monotonic() - started) * 1000, 1))
             await guard.rollback()

@@ -33,9 +33,9 @@ def logs():
     configure_logging("WARNING")
 
 
-def _runs(stream: io.StringIO, job: str) -> list[dict]:
+def _runs(stream: io.StringIO, job: str, event: str = "timed_job") -> list[dict]:
     events = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
-    return [e for e in events if e.get("event") == "timed_job" and e.get("job") == job]
+    return [e for e in events if e.get("event") == event and e.get("job") == job]
 
 
 class Gate:
@@ -75,6 +75,11 @@ async def test_a_maintenance_job_runs_on_one_node_at_a_time(two_nodes, settings,
     await first
     runs = _runs(logs, "idempotency_keys_purged")
     assert len(runs) == 1, runs
+    # Its end is logged, while the lock is still held: the multi-node test reads the
+    # start and end lines to check that runs on two nodes never overlap.
+    done = _runs(logs, "idempotency_keys_purged", "timed_job_done")
+    assert len(done) == 1 and done[0]["node"] == runs[0]["node"], done
+    assert done[0]["duration_ms"] >= 0
     assert runs[0]["node"] == f"{os.uname().nodename}:{os.getpid()}"
     # The lock went with the run: the next run, on either node, runs it.
     await maintenance.run_once(b, settings)
