@@ -3,7 +3,8 @@ with a 4xx problem, never a 500, and the rule that refuses it is one shared piec
 
 - dates at the edges (years 1 and 9999, offsets that carry them over a year's
   bound): every request date, datetime and month is bounded to 2000-2099
-  (`schemas.common.Day`, `Instant`, `Month`) before any arithmetic;
+  (`schemas.common.Day`, `Instant`, `MONTH_PATTERN`) before any arithmetic;
+- a body sent to a write that takes none is 422, not ignored (`api.route.no_body`);
 """
 
 from __future__ import annotations
@@ -179,3 +180,52 @@ async def test_every_request_date_datetime_and_month_is_bounded(client, admin_he
                     swept += 1
     # The fields listed in issue 25 and every other one of these kinds in the document.
     assert swept >= 2 * 40, swept
+
+
+# --- a body sent to a write that takes none ---------------------------------------------
+
+UNWANTED_BODIES = [b'{"reason": "\xe6\x9c\x89\xe4\xba\x8b"}', b"{}", b"null", b"[]", b"0"]
+
+
+async def test_every_write_without_a_body_refuses_one(client, admin_headers):
+    """Every write the document gives no request body refuses any body, `{}` and `null`
+    included, with 422 `validation_error` at `body` (after authentication: 401 first);
+    with no body at all it goes on to its own answer."""
+    doc = (await client.get("/openapi.json")).json()
+    checked = 0
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if method not in ("post", "put", "patch", "delete") or "requestBody" in op:
+                continue
+            url = path.replace("{", "x").replace("}", "")
+            for body in UNWANTED_BODIES:
+                r = await client.request(method.upper(), url, content=body, headers={
+                    **admin_headers, **idem(), "Content-Type": "application/json"})
+                assert r.status_code == 422, (method, path, body, r.status_code, r.text)
+                assert r.json()["code"] == "validation_error"
+                assert r.json()["errors"] == [{"loc": ["body"], "type": "body_not_allowed",
+                                               "msg": "此操作不接受请求体"}], r.json()
+            r = await client.request(method.upper(), url, content=b"{}",
+                                     headers={"Content-Type": "application/json"})
+            assert r.status_code == 401, (method, path, r.text)
+            for empty in ({}, {"Content-Length": "0"}):
+                r = await client.request(method.upper(), url, headers={
+                    **admin_headers, **idem(), **empty})
+                assert r.status_code != 422 or r.json()["errors"][0]["type"] != "body_not_allowed"
+            checked += 1
+    assert checked >= 15, checked
+
+
+async def test_a_cancel_with_a_reason_is_refused_not_done_without_it(client, admin_headers):
+    """A lottery's cancel takes no body: one sent with a reason changes nothing (the
+    office learns the reason was not read); without a body the cancel is done."""
+    set_china_time("2026-12-01")
+    office, staff = await lottery_office(client, admin_headers)
+    lottery = (await schedule_lottery(client, office, staff)).json()
+    url = f"/v1/marriage/lotteries/{lottery['id']}"
+    r = await client.post(f"{url}/cancel", json={"reason": "场地维修"}, headers=staff)
+    assert r.status_code == 422 and r.json()["errors"][0]["type"] == "body_not_allowed"
+    assert (await client.get(url)).json()["status"] == "scheduled"
+    r = await client.post(f"{url}/cancel", headers=staff)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "cancelled"
