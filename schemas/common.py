@@ -178,12 +178,38 @@ IdNumberIn = Annotated[
 ]
 
 
+def _strict_scalars(schema: Any) -> None:
+    """Every `int`, `float` and `bool` of a request model validated strictly: an
+    integer is a JSON number without a fraction (not `true`, not `"5"`, not `5.0`), a
+    number is an integer or a float (not `true`, not `"5"`), a boolean is `true` or
+    `false` (not `1`, not `"true"`), as the document's `integer`, `number` and
+    `boolean` say. Pydantic's lax mode took `"capacity": true` as 1. Only the scalars:
+    strict mode for the whole model would refuse a date sent as the string JSON
+    carries it. Walks the model's core schema (nested models included) in place."""
+    if isinstance(schema, dict):
+        if schema.get("type") in ("int", "float", "bool"):
+            schema["strict"] = True
+        for value in schema.values():
+            _strict_scalars(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _strict_scalars(value)
+
+
 class StrictModel(BaseModel):
     """Request bodies: unknown fields are refused, not silently dropped, and no
     string may carry a NUL or other control character (PostgreSQL refuses NUL;
     none belongs in a name, code or reason)."""
 
     model_config = ConfigDict(extra="forbid", str_max_length=STRICT_STR_MAX_LENGTH)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        """Integers, numbers and booleans are taken as JSON gives them, never coerced
+        (`_strict_scalars`)."""
+        schema = handler(source)
+        _strict_scalars(schema)
+        return schema
 
     @classmethod
     def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
