@@ -5,6 +5,8 @@ with a 4xx problem, never a 500, and the rule that refuses it is one shared piec
   bound): every request date, datetime and month is bounded to 2000-2099
   (`schemas.common.Day`, `Instant`, `MONTH_PATTERN`) before any arithmetic;
 - a body sent to a write that takes none is 422, not ignored (`api.route.no_body`);
+- integers, numbers and booleans of a request body are taken as JSON gives them,
+  never coerced (`schemas.common.StrictModel`);
 """
 
 from __future__ import annotations
@@ -93,11 +95,7 @@ async def test_a_ledger_month_at_the_edge_of_time_is_422(client, admin_headers, 
 
 # --- the sweep: every date, datetime and month a request takes, at the edges -----------
 
-EDGES = {"date-time": ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00"],
-         "date": ["0001-01-01", "9999-12-31"], "month": ["0000-01", "9999-12"]}
-
-
-def _kind(schema: dict) -> str | None:
+def _date_kind(schema: dict) -> str | None:
     if schema.get("format") in ("date-time", "date"):
         return schema["format"]
     if schema.get("type") == "string" and "YYYY-MM`" in schema.get("description", ""):
@@ -105,22 +103,27 @@ def _kind(schema: dict) -> str | None:
     return None
 
 
-def _time_fields(doc: dict, schema: dict, loc: list) -> list[tuple[list, str]]:
-    """(loc, kind) of every date, date-time and month inside `schema`; `loc` as the
+def _scalar_kind(schema: dict) -> str | None:
+    return schema.get("type") if schema.get("type") in ("integer", "number", "boolean") \
+        else None
+
+
+def _fields(doc: dict, schema: dict, loc: list, kind_of) -> list[tuple[list, str]]:
+    """(loc, kind) of every field inside `schema` that `kind_of` names; `loc` as the
     validation error names it (an array's item is index 0)."""
     while "$ref" in schema:
         schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
-    found = [(loc, _kind(schema))] if _kind(schema) else []
+    found = [(loc, kind_of(schema))] if kind_of(schema) else []
     for branch in schema.get("anyOf", []):
-        found += _time_fields(doc, branch, loc)
+        found += _fields(doc, branch, loc, kind_of)
     for name, prop in schema.get("properties", {}).items():
-        found += _time_fields(doc, prop, [*loc, name])
+        found += _fields(doc, prop, [*loc, name], kind_of)
     if isinstance(schema.get("items"), dict):
-        found += _time_fields(doc, schema["items"], [*loc, "0"])
+        found += _fields(doc, schema["items"], [*loc, "0"], kind_of)
     return found
 
 
-def _body_with(loc: list, value: str):
+def _body_with(loc: list, value: object):
     """The smallest JSON that puts `value` at `loc` (after "body")."""
     body: object = value
     for part in reversed(loc[1:]):
@@ -128,11 +131,8 @@ def _body_with(loc: list, value: str):
     return body
 
 
-async def test_every_request_date_datetime_and_month_is_bounded(client, admin_headers, settings):
-    """Walks the OpenAPI document: every date, date-time and `YYYY-MM` month of a request
-    body, query or path, sent at year 1 or 9999 (with the offsets that carry them past
-    Python's and PostgreSQL's limits), is 422 `validation_error` naming that field,
-    whatever else the request lacks; never a 500."""
+async def _callers(client, admin_headers, settings):
+    """Someone of every role, and the ids their paths need."""
     set_china_time("2026-12-01")
     office, office_staff = await lottery_office(client, admin_headers)
     prov, provider_staff = await provider(client, admin_headers)
@@ -146,39 +146,58 @@ async def test_every_request_date_datetime_and_month_is_bounded(client, admin_he
            reviewer[1], institution[1], {"X-API-Key": r.json()["key"]}]
     ids = {"office_id": office["id"], "provider_id": prov["id"], "caregiver_id": cg["id"],
            "year": "2027"}
+    return who, ids
+
+
+async def _sweep(client, who, ids, *, kind_of, values: dict, query: bool) -> int:
+    """Every request field of the document that `kind_of` names (bodies; queries and
+    paths too if `query`), sent with each of `values[kind]`: 422 `validation_error`
+    naming that field, whatever else the request lacks (by the first caller whose role
+    may call it); never a 500. Returns how many requests were checked."""
     doc = (await client.get("/openapi.json")).json()
     swept = 0
     for path, item in doc["paths"].items():
         for method, op in item.items():
             fields = []
-            for p in op.get("parameters", []):
-                fields += _time_fields(doc, p["schema"], [p["in"], p["name"]])
+            if query:
+                for p in op.get("parameters", []):
+                    fields += _fields(doc, p["schema"], [p["in"], p["name"]], kind_of)
             body = op.get("requestBody", {}).get("content", {}).get("application/json")
             if body:
-                fields += _time_fields(doc, body["schema"], ["body"])
+                fields += _fields(doc, body["schema"], ["body"], kind_of)
+            path_names = [p["name"] for p in op.get("parameters", []) if p["in"] == "path"]
             for loc, kind in fields:
-                for edge in EDGES[kind]:
-                    values = {**ids, **({loc[1]: edge} if loc[0] == "path" else {})}
-                    url = path.format_map({k: values.get(k, "x") for k in
-                                           [p["name"] for p in op.get("parameters", [])
-                                            if p["in"] == "path"]})
-                    kwargs = {"params": {loc[1]: edge}} if loc[0] == "query" else {}
+                for value in values[kind]:
+                    given = {**ids, **({loc[1]: value} if loc[0] == "path" else {})}
+                    url = path.format_map({k: given.get(k, "x") for k in path_names})
+                    kwargs: dict = {"params": {loc[1]: value}} if loc[0] == "query" else {}
                     if loc[0] == "body":
-                        kwargs["json"] = _body_with(loc, edge)
-                    answers = []
+                        kwargs["json"] = _body_with(loc, value)
                     for headers in who:
                         r = await client.request(method.upper(), url, **kwargs,
                                                  headers={**headers, **idem()})
-                        assert r.status_code != 500, (method, path, loc, edge, r.text)
-                        answers.append(r)
+                        assert r.status_code != 500, (method, path, loc, value, r.text)
                         if r.status_code not in (401, 403):
                             break
-                    r = answers[-1]
-                    assert r.status_code == 422, (method, path, loc, edge, r.status_code, r.text)
+                    assert r.status_code == 422, (method, path, loc, value, r.status_code,
+                                                  r.text)
                     errs = r.json()["errors"]
-                    assert any(e["loc"] == loc for e in errs), (method, path, loc, edge, errs)
+                    assert any(e["loc"] == loc for e in errs), (method, path, loc, value, errs)
                     swept += 1
+    return swept
+
+
+async def test_every_request_date_datetime_and_month_is_bounded(client, admin_headers, settings):
+    """Walks the OpenAPI document: every date, date-time and `YYYY-MM` month of a request
+    body, query or path, sent at year 1 or 9999 (with the offsets that carry them past
+    Python's and PostgreSQL's limits), is 422 `validation_error` naming that field,
+    whatever else the request lacks; never a 500."""
+    who, ids = await _callers(client, admin_headers, settings)
+    swept = await _sweep(client, who, ids, kind_of=_date_kind, query=True, values={
+        "date-time": ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00"],
+        "date": ["0001-01-01", "9999-12-31"], "month": ["0000-01", "9999-12"]})
     # The fields listed in issue 25 and every other one of these kinds in the document.
+    print("swept", swept)
     assert swept >= 2 * 40, swept
 
 
@@ -229,3 +248,84 @@ async def test_a_cancel_with_a_reason_is_refused_not_done_without_it(client, adm
     r = await client.post(f"{url}/cancel", headers=staff)
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "cancelled"
+
+
+# --- integers, numbers and booleans as JSON gives them ------------------------------------
+
+async def test_every_request_integer_number_and_boolean_is_strict(client, admin_headers,
+                                                                   settings):
+    """Walks the OpenAPI document: every integer, number and boolean of a request body,
+    sent as another JSON type (`true` for an integer, `1` or `"true"` for a boolean,
+    `"5"` for either number), is 422 `validation_error` naming that field."""
+    who, ids = await _callers(client, admin_headers, settings)
+    swept = await _sweep(client, who, ids, kind_of=_scalar_kind, query=False, values={
+        "integer": [True, "5", 5.0], "number": [True, "5"], "boolean": [1, 0, "true"]})
+    print("swept", swept)
+    assert swept >= 3 * 30, swept
+
+
+async def test_a_centre_session_of_capacity_true_is_refused(client, admin_headers):
+    """The security check's case end to end: `"capacity": true` was a session of one."""
+    prov, staff = await provider(client, admin_headers)
+    body = {"service_code": "day_care", "date": "2026-12-08", "start": "11:00",
+            "end": "13:00", "capacity": 40, "price_fen": 1500}
+    url = f"/v1/providers/{prov['id']}/centre-sessions"
+    for field, value in (("capacity", True), ("capacity", "40"), ("capacity", 40.0),
+                         ("price_fen", False)):
+        r = await client.post(url, headers=staff, json={**body, field: value})
+        _refused_at(r, ["body", field])
+        assert r.json()["errors"][0]["type"] == "int_type"
+    r = await client.get("/v1/home-care/centre-sessions",
+                         params={"provider_id": prov["id"], "from": "2026-12-08",
+                                 "to": "2026-12-08"})
+    assert r.status_code == 200 and r.json()["items"] == [], r.text
+    r = await client.post(url, headers=staff, json=body)
+    assert r.status_code == 201, r.text
+
+
+async def test_a_hot_booking_takes_no_coerced_values(client, admin_headers, settings):
+    """The hot lane (api/hotpath.py) validates with the same models: a booking whose
+    elder's nested fields come as other JSON types is refused alike."""
+    set_china_time("2026-12-01")
+    prov, staff = await provider(client, admin_headers)
+    await caregiver(client, staff, prov["id"])
+    good = {"provider_id": prov["id"], "service_code": "cleaning",
+            "start_at": at("2026-12-08", "09:00"), "elder": elder()}
+    for lat in (True, "31.2"):
+        r = await client.post("/v1/home-care/bookings",
+                              json={**good, "elder": {**good["elder"], "lat": lat}},
+                              headers={**citizen_headers(settings), **idem()})
+        _refused_at(r, ["body", "elder", "lat"])
+        assert r.json()["errors"][0]["type"] == "float_type"
+    r = await client.post("/v1/home-care/bookings",
+                          json={**good, "elder": {**good["elder"], "lat": 31}},
+                          headers={**citizen_headers(settings), **idem()})
+    assert r.status_code == 201, r.text
+
+
+# --- bodies that are not UTF-8 --------------------------------------------------------------
+
+# Broken UTF-8; UTF-16 with and without its byte-order mark; a NUL byte.
+NOT_UTF8 = [b'{"name": "\xff\xfe"}', b"\xc3\x28", b'{"kind": "marriage\x80"}',
+            b"\xff\xfe{\x00}\x00", b"{\x00}\x00", b'{"kind": "\x00"}']
+
+
+async def test_a_body_that_is_not_utf8_is_malformed_json_everywhere(client, admin_headers,
+                                                                     settings):
+    """A JSON body must be UTF-8 (API.md): bytes that are not are 400 `malformed_json`, on
+    the hot lane (a marriage booking, a lottery entry, a home-care booking) as on every
+    other write (an organisation)."""
+    set_china_time("2026-12-01")
+    office, staff = await lottery_office(client, admin_headers)
+    lottery = (await schedule_lottery(client, office, staff)).json()
+    targets = [("/v1/marriage/appointments", citizen_headers(settings)),
+               (f"/v1/marriage/lotteries/{lottery['id']}/entries", citizen_headers(settings)),
+               ("/v1/home-care/bookings", citizen_headers(settings)),
+               ("/v1/admin/organisations", admin_headers)]
+    for url, who in targets:
+        for raw in NOT_UTF8:
+            r = await client.post(url, content=raw, headers={
+                **who, **idem(), "Content-Type": "application/json"})
+            assert r.status_code == 400, (url, raw, r.status_code, r.text)
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert r.json()["code"] == "malformed_json", (url, raw, r.text)
