@@ -272,9 +272,14 @@ _PATH_REGEX: dict[str, Any] = {}
 
 
 def allowed_methods(request: Request) -> str:
-    """`Allow` for a 405: the methods of every route of this path (Starlette names only
-    the first route that matched the path, e.g. POST where GET is served too)."""
+    """`Allow` for a 405 (and so for every OPTIONS): the methods of the request's path,
+    exactly as the document gives them. Of the route templates that match the path, only
+    the most specific count (a literal segment before a parameter, segment by segment:
+    `/appointments/lookup` is its own path, not `/appointments/{appointment_id}` with
+    the id `lookup`); every route of that template adds its methods (Starlette names
+    only the first route that matched, e.g. POST where GET is served too)."""
     path = request.scope.get("path", "")
+    best: tuple[int, ...] | None = None
     methods: set[str] = set()
     for route in iter_route_contexts(request.app.routes):
         fmt = route.path_format
@@ -283,7 +288,12 @@ def allowed_methods(request: Request) -> str:
         regex = _PATH_REGEX.get(fmt)
         if regex is None:
             regex = _PATH_REGEX[fmt] = compile_path(fmt)[0]
-        if regex.match(path):
+        if not regex.match(path):
+            continue
+        rank = tuple(segment.startswith("{") for segment in fmt.split("/"))
+        if best is None or rank < best:
+            best, methods = rank, set()
+        if rank == best:
             methods |= set(route.methods)
     return ", ".join(sorted(methods))
 

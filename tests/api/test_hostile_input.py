@@ -11,6 +11,8 @@ with a 4xx problem, never a 500, and the rule that refuses it is one shared piec
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.api.test_home_care_support import at, caregiver, elder, provider, set_china_time
@@ -329,3 +331,26 @@ async def test_a_body_that_is_not_utf8_is_malformed_json_everywhere(client, admi
             assert r.status_code == 400, (url, raw, r.status_code, r.text)
             assert r.headers["content-type"].startswith("application/problem+json")
             assert r.json()["code"] == "malformed_json", (url, raw, r.text)
+
+
+# --- Allow: the methods of the path, exactly ----------------------------------------------
+
+async def test_options_and_405_allow_exactly_the_methods_of_the_path(client, app):
+    """For every path of the route table (a value for each parameter), OPTIONS is 405
+    with `Allow` naming exactly the methods the document gives that path: a static
+    segment (`/appointments/lookup`) is its own path, not a value of a parameter
+    (`/appointments/{appointment_id}`)."""
+    doc = app.openapi()
+    checked = 0
+    for path, item in doc["paths"].items():
+        url = re.sub(r"\{[^}]+\}", "x1", path)
+        methods = {m.upper() for m in item}
+        r = await client.options(url)
+        assert r.status_code == 405, (path, r.status_code)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        allowed = {m.strip() for m in r.headers["allow"].split(",")}
+        assert allowed == methods, (path, allowed, methods)
+        checked += 1
+    assert checked >= 100, checked
+    r = await client.options("/v1/marriage/appointments/lookup")
+    assert r.headers["allow"] == "POST"
