@@ -12,6 +12,7 @@ with a 4xx problem, never a 500, and the rule that refuses it is one shared piec
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 import pytest
 
@@ -354,3 +355,44 @@ async def test_options_and_405_allow_exactly_the_methods_of_the_path(client, app
     assert checked >= 100, checked
     r = await client.options("/v1/marriage/appointments/lookup")
     assert r.headers["allow"] == "POST"
+
+
+# --- other hostile values: huge numbers, over-long strings ------------------------------------
+
+HOSTILE = {"integer": [str(2**63), str(-2**63), "9" * 40], "number": ["1e400", "-1e400", "nan"],
+           "string": ["x" * 5000, "a\x00b", "\u202e" * 3], "boolean": ["2"]}
+
+
+async def test_no_query_or_path_value_is_a_server_error(client, admin_headers, settings):
+    """Every query and path parameter of the document, sent huge (integers past 64 bits,
+    numbers past a double, strings of 5000 characters), by every role: a 4xx, never a
+    500 (PostgreSQL refused integers past its int4 and int8)."""
+    who, ids = await _callers(client, admin_headers, settings)
+    doc = (await client.get("/openapi.json")).json()
+    checked = 0
+    failures = []
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            params = op.get("parameters", [])
+            for p in params:
+                if p["in"] not in ("query", "path"):
+                    continue
+                schema = p["schema"]
+                kind = schema.get("type") or next(
+                    (b.get("type") for b in schema.get("anyOf", []) if b.get("type") != "null"),
+                    "string")
+                for value in HOSTILE.get(kind, HOSTILE["string"]):
+                    given = {**ids, **({p["name"]: quote(value, safe="")}
+                                       if p["in"] == "path" else {})}
+                    url = path.format_map({q["name"]: given.get(q["name"], "x")
+                                           for q in params if q["in"] == "path"})
+                    query = {p["name"]: value} if p["in"] == "query" else {}
+                    for headers in who:
+                        r = await client.request(method.upper(), url, params=query,
+                                                 headers={**headers, **idem()})
+                        if r.status_code >= 500:
+                            failures.append((method, path, p["name"], value[:12],
+                                             r.status_code))
+                        checked += 1
+    assert not failures, "\n".join(map(str, failures))
+    assert checked > 500, checked
