@@ -214,8 +214,17 @@ _HTTP_STATUS_ERRORS: dict[int, type[errors.DomainError]] = {
 }
 
 
+# What a JSON parser raises on a body it cannot take beside its syntax errors: bytes
+# that do not decode, nesting past its depth, a number of more digits than Python
+# converts. FastAPI answers these with a bare 400 whose cause is the error; the hot lane
+# (api.hotpath) refuses them itself; both are 400 `malformed_json`.
+BODY_PARSE_FAULTS = (ValueError, RecursionError)
+
+
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
     cls = _HTTP_STATUS_ERRORS.get(exc.status_code)
+    if exc.status_code == 400 and isinstance(exc.__cause__, BODY_PARSE_FAULTS):
+        cls = errors.MalformedJson
     if cls is None:
         cls = errors.BadRequest if exc.status_code < 500 else errors.InternalError
     err = cls()
