@@ -444,7 +444,7 @@ def datetime_query(description: str, *, example: str = "2026-12-01T00:00:00+08:0
 
 
 def month_query(description: str, *, example: str = "2026-12") -> Any:
-    """A `YYYY-MM` query value (China time), 2000-01..2099-12 (`schemas.common.Month`)."""
+    """A `YYYY-MM` query value (China time), 2000-01..2099-12 (schemas.common.MONTH_PATTERN)."""
     return Query(pattern=MONTH_PATTERN, examples=[example],
                  description=f"{description}; `YYYY-MM`, China time, 2000-01 to 2099-12 "
                              "(else 422 `validation_error`)")

@@ -575,7 +575,7 @@ class AppointmentLookup(StrictModel):
 
     id_number: IdNumberIn
     date: Day | None = date_field("Only appointments on this date (China time)",
-                                      default=None)
+                                  default=None)
     status: AppointmentStatus | None = None
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [

@@ -14,8 +14,13 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
+import httpx
 import pytest
+from fastapi.responses import JSONResponse
 
+from api import app as app_module
+from api.hotpath import _plans, hot
+from api.route import Router
 from tests.api.test_home_care_support import at, caregiver, elder, provider, set_china_time
 from tests.api.test_marriage_lottery_support import lottery_office, schedule_lottery
 from tests.factories import citizen_headers, idem, org_with_staff
@@ -252,6 +257,33 @@ async def test_a_cancel_with_a_reason_is_refused_not_done_without_it(client, adm
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "cancelled"
 
+
+
+async def test_a_hot_command_without_a_body_refuses_one(settings, monkeypatch):
+    """No hot command takes no body today; one that did would refuse a body alike: the
+    rule is a dependency of the route, and the hot lane serves the route's own
+    dependency tree (api/hotpath.py)."""
+    probe = Router(public=True)
+
+    @probe.post("/v1/test-only/hot-no-body")
+    @hot
+    async def hot_no_body() -> JSONResponse:
+        return JSONResponse({"served": True})
+
+    monkeypatch.setattr(app_module, "ROUTERS", [*app_module.ROUTERS, probe])
+    application = app_module.create_app(settings)
+    try:
+        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            r = await c.post("/v1/test-only/hot-no-body", json={"reason": "x"})
+            assert r.status_code == 422, r.text
+            assert r.json()["errors"][0]["type"] == "body_not_allowed"
+            r = await c.post("/v1/test-only/hot-no-body")
+            assert r.status_code == 200 and r.json() == {"served": True}, r.text
+        assert any(route.path == "/v1/test-only/hot-no-body" for route, _plan in
+                   _plans(application)), "served by the hot lane"
+    finally:
+        await application.state.db.dispose()
 
 # --- integers, numbers and booleans as JSON gives them ------------------------------------
 
