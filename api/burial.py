@@ -18,6 +18,7 @@ from api.deps import (
     ReviewerStaff,
     SettingsDep,
     date_query,
+    month_query,
     require_role,
 )
 from api.problems import PUBLIC_RESPONSES, responses, with_headers
@@ -307,8 +308,7 @@ async def export_payment_batch(batch_id: str, session: Db, principal: ApproverSt
     responses=responses(errors.Forbidden, errors.InvalidCursor))
 async def monthly_totals(
     session: Db, principal: BureauStaff, paging: Paging,
-    month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
-                                       examples=["2026-12"])] = None,
+    month: Annotated[str | None, month_query("Only this month of payment")] = None,
 ) -> Page[MonthlyTotal]:
     return await payments.monthly_totals(session, principal, month=month, limit=paging.limit,
                                          cursor=paging.cursor)

@@ -7,7 +7,6 @@ uses it."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
@@ -21,6 +20,16 @@ from core import errors
 from core.principal import Principal
 from core.security import CitizenTokenExpired, CitizenTokens
 from core.settings import Settings
+from schemas.common import (  # noqa: F401 - the patterns, re-exported for the routers
+    DATE_PATTERN,
+    DATE_RANGE_DOC,
+    DATETIME_PATTERN,
+    FIRST_DAY,
+    FIRST_INSTANT,
+    LAST_DAY,
+    LAST_INSTANT,
+    MONTH_PATTERN,
+)
 from services import citizens, idempotency, organisations
 
 # Every dependency here is `async def`: FastAPI runs a plain `def` dependency in
@@ -415,16 +424,8 @@ Paging = Annotated[PageParams, Depends(_paging)]
 # The bounds are in the document too (a pattern beside the format), so a client
 # or a fuzzer that follows the document never sends a value the server refuses.
 
-FIRST_DAY = dt.date(2000, 1, 1)
-LAST_DAY = dt.date(2099, 12, 31)
-_YYYY_MM_DD = r"20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
-DATE_PATTERN = f"^{_YYYY_MM_DD}$"
-DATETIME_PATTERN = (f"^{_YYYY_MM_DD}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{{1,6}})?"
-                    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")
-# A day of slack either side, so every offset of a 2000-2099 local time is inside.
-_FIRST_INSTANT = dt.datetime(1999, 12, 31, tzinfo=dt.UTC)
-_LAST_INSTANT = dt.datetime(2100, 1, 2, tzinfo=dt.UTC)
-DATE_RANGE_DOC = f"between {FIRST_DAY} and {LAST_DAY} (else 422 `validation_error`)"
+# The bounds and patterns are schemas.common's (`Day`, `Instant`), the same for a
+# query value as for a body field.
 
 
 def date_query(description: str, *, alias: str | None = None,
@@ -437,8 +438,14 @@ def date_query(description: str, *, alias: str | None = None,
 
 def datetime_query(description: str, *, example: str = "2026-12-01T00:00:00+08:00") -> Any:
     """An RFC 3339 date-time with an offset (a naive one is 422), years 2000-2099."""
-    return Query(ge=_FIRST_INSTANT, le=_LAST_INSTANT,
+    return Query(ge=FIRST_INSTANT, le=LAST_INSTANT,
                  description=f"{description}; RFC 3339 with an offset, years 2000-2099 "
                              "(else 422 `validation_error`)",
                  examples=[example], json_schema_extra={"pattern": DATETIME_PATTERN})
 
+
+def month_query(description: str, *, example: str = "2026-12") -> Any:
+    """A `YYYY-MM` query value (China time), 2000-01..2099-12 (schemas.common.MONTH_PATTERN)."""
+    return Query(pattern=MONTH_PATTERN, examples=[example],
+                 description=f"{description}; `YYYY-MM`, China time, 2000-01 to 2099-12 "
+                             "(else 422 `validation_error`)")

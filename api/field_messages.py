@@ -28,6 +28,7 @@ _EN_OVERRIDES = {
 _ZH: dict[str, str] = {
     "missing": "缺少必填字段",
     "extra_forbidden": "不允许的字段",
+    "body_not_allowed": "此操作不接受请求体",
     "json_invalid": "不是有效的 JSON",
     "json_type": "应为 JSON 文本",
     "none_required": "应为空值",

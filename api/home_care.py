@@ -22,6 +22,7 @@ from api.deps import (
     ProviderStaff,
     SettingsDep,
     date_query,
+    month_query,
     require_role,
 )
 from api.hotpath import hot, hot_read
@@ -90,8 +91,7 @@ CitizenOrProvider = Annotated[Principal, Depends(require_role("citizen", "provid
 # `bookings.BOOKING` says which visits are its own: any other is 404).
 ProviderOrCaregiver = Annotated[Principal, Depends(require_role("provider", "caregiver"))]
 VisitReader = Annotated[Principal, Depends(require_role("citizen", "provider", "caregiver"))]
-Month = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-12"],
-                             description="`YYYY-MM`, China time")]
+Month = Annotated[str, month_query("The month")]
 _STAFF = (errors.Forbidden, errors.NotFound)
 
 

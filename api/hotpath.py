@@ -48,6 +48,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.problems import BODY_PARSE_FAULTS
 from api.route import refusal_code, refusal_row, refused_by, transact
 from core.errors import DomainError, IdempotencyKeyReused
 from services import audit, commands, idempotency
@@ -167,6 +168,13 @@ class _Plan:
                         "type": "json_invalid", "loc": ("body", e.pos),
                         "msg": "JSON decode error", "input": {}, "ctx": {"error": e.msg}}],
                         body=e.doc) from e
+                except BODY_PARSE_FAULTS as e:
+                    # JSON the parser cannot take (nested past its depth, a number of
+                    # more digits than Python converts): malformed, as FastAPI's lane
+                    # answers it (api.problems.BODY_PARSE_FAULTS).
+                    raise RequestValidationError([{
+                        "type": "json_invalid", "loc": ("body",), "msg": "JSON decode error",
+                        "input": {}, "ctx": {"error": type(e).__name__}}]) from e
         errors: list[Any] = []
         headers = request.headers
         headers_v = [_validated(f, headers.get(alias, _MISSING), ("header", alias), errors)

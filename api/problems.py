@@ -214,8 +214,17 @@ _HTTP_STATUS_ERRORS: dict[int, type[errors.DomainError]] = {
 }
 
 
+# What a JSON parser raises on a body it cannot take beside its syntax errors: bytes
+# that do not decode, nesting past its depth, a number of more digits than Python
+# converts. FastAPI answers these with a bare 400 whose cause is the error; the hot lane
+# (api.hotpath) refuses them itself; both are 400 `malformed_json`.
+BODY_PARSE_FAULTS = (ValueError, RecursionError)
+
+
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
     cls = _HTTP_STATUS_ERRORS.get(exc.status_code)
+    if exc.status_code == 400 and isinstance(exc.__cause__, BODY_PARSE_FAULTS):
+        cls = errors.MalformedJson
     if cls is None:
         cls = errors.BadRequest if exc.status_code < 500 else errors.InternalError
     err = cls()
@@ -272,9 +281,14 @@ _PATH_REGEX: dict[str, Any] = {}
 
 
 def allowed_methods(request: Request) -> str:
-    """`Allow` for a 405: the methods of every route of this path (Starlette names only
-    the first route that matched the path, e.g. POST where GET is served too)."""
+    """`Allow` for a 405 (and so for every OPTIONS): the methods of the request's path,
+    exactly as the document gives them. Of the route templates that match the path, only
+    the most specific count (a literal segment before a parameter, segment by segment:
+    `/appointments/lookup` is its own path, not `/appointments/{appointment_id}` with
+    the id `lookup`); every route of that template adds its methods (Starlette names
+    only the first route that matched, e.g. POST where GET is served too)."""
     path = request.scope.get("path", "")
+    best: tuple[int, ...] | None = None
     methods: set[str] = set()
     for route in iter_route_contexts(request.app.routes):
         fmt = route.path_format
@@ -283,7 +297,12 @@ def allowed_methods(request: Request) -> str:
         regex = _PATH_REGEX.get(fmt)
         if regex is None:
             regex = _PATH_REGEX[fmt] = compile_path(fmt)[0]
-        if regex.match(path):
+        if not regex.match(path):
+            continue
+        rank = tuple(segment.startswith("{") for segment in fmt.split("/"))
+        if best is None or rank < best:
+            best, methods = rank, set()
+        if rank == best:
             methods |= set(route.methods)
     return ", ".join(sorted(methods))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute, APIRouter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +33,14 @@ log = get_logger("huimin.db")
 
 
 class TransactionalRoute(APIRoute):
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        if self.body_field is None and set(self.methods or ()) - READ_METHODS:
+            # A write that takes no body refuses one (`no_body`): built again with it,
+            # so every mounting of the route, and the hot lane's plan, has it.
+            kwargs["dependencies"] = [*(kwargs.get("dependencies") or ()), Depends(no_body)]
+            super().__init__(path, endpoint, **kwargs)
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
         write = bool(set(self.methods or ()) - READ_METHODS)
@@ -42,6 +50,21 @@ class TransactionalRoute(APIRoute):
 
         return handler
 
+
+
+async def no_body(request: Request) -> None:
+    """A write whose operation takes no body (an action such as `.../cancel`) refuses
+    one: 422 `validation_error` at `body`, type `body_not_allowed`, rather than
+    ignoring what the client meant to say. Any byte is a body, `{}` and `null`
+    included (the document gives the operation no body: a client that follows it sends
+    none, and one that sends `{"reason": ...}` must learn it was not read); only an
+    empty body (none, or `Content-Length: 0`) passes. It runs after authentication
+    (401 first) and before the operation's own dependencies, as a body's shape is
+    checked before its rules."""
+    if await request.body():
+        raise RequestValidationError([{
+            "type": "body_not_allowed", "loc": ("body",), "input": None,
+            "msg": "This operation takes no request body"}])
 
 Settle = Callable[[AsyncSession, Request, Exception], Awaitable[Exception]]
 

@@ -28,7 +28,16 @@ from pydantic import Field as PField
 from sqlalchemy import JSON, CheckConstraint, Index, text
 from sqlmodel import Field, SQLModel
 
-from schemas.common import ChinaTime, IdNumberIn, Name, Phone, StrictModel, id_field, utc_datetime
+from schemas.common import (
+    ChinaTime,
+    Day,
+    IdNumberIn,
+    Name,
+    Phone,
+    StrictModel,
+    id_field,
+    utc_datetime,
+)
 
 
 class BurialMethod(StrEnum):
@@ -244,8 +253,8 @@ class PolicyCreate(StrictModel):
                                 examples=["110000"])
     method: BurialMethod
     amount_fen: int = PField(gt=0, le=100_000_000, description="One-off amount, in fen")
-    effective_from: date
-    effective_to: date | None = PField(default=None, description="Inclusive; open when left out")
+    effective_from: Day
+    effective_to: Day | None = PField(default=None, description="Inclusive; open when left out")
     claim_deadline_days: int = PField(gt=0, le=3650,
                                       description="Days after the burial date to claim")
 
@@ -267,14 +276,14 @@ class PolicyCreate(StrictModel):
 class DeceasedIn(StrictModel):
     name: Name
     id_number: IdNumberIn
-    death_date: date
+    death_date: Day
     hukou_division_code: str = PField(pattern=r"^\d{6}$", examples=["110105"],
                                       description="Household-registration division")
 
 
 class BurialIn(StrictModel):
     method: BurialMethod
-    date: date
+    date: Day
     service_unit: str = PField(min_length=1, max_length=200, examples=["北京市骨灰海撒服务中心"])
     certificate_no: str = _Short
 

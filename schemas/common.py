@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, TypeVar
 
 from pydantic import (
@@ -112,6 +112,39 @@ NEAR_PATTERN = (r"^-?(90(\.0+)?|[1-8]?[0-9](\.[0-9]+)?),"
 
 
 
+# --- the dates, datetimes and months a request may carry ----------------------------
+#
+# Every date and datetime a request carries (body, query or path) is a `Day` or an
+# `Instant` below, every month (only ever a query value: `api.deps.month_query`)
+# matches MONTH_PATTERN; all bounded to the years 2000-2099: out of range is
+# 422 `validation_error` before anything adds an offset to it, moves it to China time
+# or hands it to PostgreSQL (year 1 plus +14:00 is year 0 in UTC, 9999-12-31 minus
+# -12:00 year 10000: Python's datetime overflowed, PostgreSQL's ranges refused, 500).
+# Nothing huimin books, claims or reports lies outside these years. The document states
+# the bounds as a pattern beside the format, so a client or a fuzzer that follows it
+# never sends a value the server refuses.
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2099, 12, 31)
+# A day of slack either side, so every offset of a 2000-2099 local time is inside.
+FIRST_INSTANT = datetime(1999, 12, 31, tzinfo=UTC)
+LAST_INSTANT = datetime(2100, 1, 2, tzinfo=UTC)
+_YYYY_MM = r"20[0-9]{2}-(0[1-9]|1[0-2])"
+_YYYY_MM_DD = f"{_YYYY_MM}-(0[1-9]|[12][0-9]|3[01])"
+DATE_PATTERN = f"^{_YYYY_MM_DD}$"
+DATETIME_PATTERN = (f"^{_YYYY_MM_DD}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{{1,6}})?"
+                    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")
+MONTH_PATTERN = f"^{_YYYY_MM}$"
+DATE_RANGE_DOC = f"between {FIRST_DAY} and {LAST_DAY} (else 422 `validation_error`)"
+
+Day = Annotated[date, PField(ge=FIRST_DAY, le=LAST_DAY,
+                             json_schema_extra={"pattern": DATE_PATTERN})]
+"""A `YYYY-MM-DD` date of a request, 2000-01-01..2099-12-31."""
+Instant = Annotated[datetime, PField(ge=FIRST_INSTANT, le=LAST_INSTANT,
+                                     json_schema_extra={"pattern": DATETIME_PATTERN})]
+"""An RFC 3339 datetime of a request, in the years 2000-2099 (a naive one is refused
+where the model says so)."""
+
+
 def _in_china_time(value: datetime) -> datetime:
     return value.astimezone(CHINA_TZ) if value.tzinfo is not None else value
 
@@ -145,12 +178,38 @@ IdNumberIn = Annotated[
 ]
 
 
+def _strict_scalars(schema: Any) -> None:
+    """Every `int`, `float` and `bool` of a request model validated strictly: an
+    integer is a JSON number without a fraction (not `true`, not `"5"`, not `5.0`), a
+    number is an integer or a float (not `true`, not `"5"`), a boolean is `true` or
+    `false` (not `1`, not `"true"`), as the document's `integer`, `number` and
+    `boolean` say. Pydantic's lax mode took `"capacity": true` as 1. Only the scalars:
+    strict mode for the whole model would refuse a date sent as the string JSON
+    carries it. Walks the model's core schema (nested models included) in place."""
+    if isinstance(schema, dict):
+        if schema.get("type") in ("int", "float", "bool"):
+            schema["strict"] = True
+        for value in schema.values():
+            _strict_scalars(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _strict_scalars(value)
+
+
 class StrictModel(BaseModel):
     """Request bodies: unknown fields are refused, not silently dropped, and no
     string may carry a NUL or other control character (PostgreSQL refuses NUL;
     none belongs in a name, code or reason)."""
 
     model_config = ConfigDict(extra="forbid", str_max_length=STRICT_STR_MAX_LENGTH)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        """Integers, numbers and booleans are taken as JSON gives them, never coerced
+        (`_strict_scalars`)."""
+        schema = handler(source)
+        _strict_scalars(schema)
+        return schema
 
     @classmethod
     def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:

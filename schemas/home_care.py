@@ -46,7 +46,9 @@ from schemas.common import (
     NOT_BLANK_PATTERN,
     ChinaTime,
     Cube,
+    Day,
     IdNumberIn,
+    Instant,
     Name,
     Phone,
     StrictModel,
@@ -534,10 +536,10 @@ class TimeOffCreate(StrictModel):
     """Leave as a range of time (`starts_at`, `ends_at`), or as whole days (`date`, and
     `to_date` for several, inclusive, China time)."""
 
-    starts_at: datetime | None = PField(default=None, examples=["2026-12-08T13:00:00+08:00"])
-    ends_at: datetime | None = PField(default=None, examples=["2026-12-08T17:00:00+08:00"])
-    date: dt.date | None = PField(default=None, examples=["2026-12-08"])
-    to_date: dt.date | None = PField(default=None, examples=["2026-12-09"])
+    starts_at: Instant | None = PField(default=None, examples=["2026-12-08T13:00:00+08:00"])
+    ends_at: Instant | None = PField(default=None, examples=["2026-12-08T17:00:00+08:00"])
+    date: Day | None = PField(default=None, examples=["2026-12-08"])
+    to_date: Day | None = PField(default=None, examples=["2026-12-09"])
     reason: str | None = PField(default=None, max_length=200, examples=["事假"])
     cancel_affected: bool = PField(default=False, examples=[False])
 
@@ -610,7 +612,7 @@ class ElderIn(StrictModel):
 class BookingCreate(StrictModel):
     provider_id: str = PField(max_length=40, examples=["org_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"])
     service_code: ServiceCode
-    start_at: datetime = PField(examples=["2026-12-08T09:00:00+08:00"])
+    start_at: Instant = PField(examples=["2026-12-08T09:00:00+08:00"])
     elder: ElderIn
     caregiver_id: str | None = PField(default=None, max_length=40, examples=[None])
 
@@ -713,8 +715,8 @@ class RatingIn(StrictModel):
 class SubsidyIn(StrictModel):
     id_number: IdNumberIn
     monthly_allowance_fen: int = PField(ge=0, le=100_000_000, examples=[30000])
-    valid_from: date = PField(examples=["2026-01-01"])
-    valid_to: date = PField(examples=["2026-12-31"])
+    valid_from: Day = PField(examples=["2026-01-01"])
+    valid_to: Day = PField(examples=["2026-12-31"])
 
     @model_validator(mode="after")
     def _ordered(self) -> SubsidyIn:
@@ -786,7 +788,7 @@ class CentreService(StrEnum):
 
 class CentreSessionCreate(StrictModel):
     service_code: CentreService
-    date: dt.date = PField(examples=["2026-12-08"])
+    date: Day = PField(examples=["2026-12-08"])
     start: HHMM = PField(examples=["11:00"])
     end: HHMM = PField(examples=["13:00"])
     capacity: int = PField(ge=0, le=10_000, examples=[40])
@@ -940,8 +942,8 @@ class CorrectionIn(StrictModel):
     reason_code: CorrectionReason = PField(examples=["forgot_to_check"])
     note: Note | None = PField(default=None, examples=["护理员忘记签退，家属可证明 11:00 离开"],
                                description="Required with `other`")
-    actual_start_at: datetime = PField(examples=["2026-12-08T10:00:00+08:00"])
-    actual_end_at: datetime = PField(examples=["2026-12-08T11:00:00+08:00"])
+    actual_start_at: Instant = PField(examples=["2026-12-08T10:00:00+08:00"])
+    actual_end_at: Instant = PField(examples=["2026-12-08T11:00:00+08:00"])
 
     @model_validator(mode="after")
     def _consistent(self) -> CorrectionIn:

@@ -25,8 +25,11 @@ from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from schemas.common import (
+    FIRST_DAY,
+    LAST_DAY,
     NOT_BLANK_PATTERN,
     ChinaTime,
+    Day,
     IdNumberIn,
     Name,
     Phone,
@@ -204,8 +207,8 @@ class MarriageDivorceCase(SQLModel, table=True):
 
 # Every date the marriage API takes (query, path, body, the date inside a slot id)
 # lies in this range; anything else is 422 `validation_error` (a slot id: 404).
-FIRST_DATE = dt.date(2000, 1, 1)
-LAST_DATE = dt.date(2099, 12, 31)
+FIRST_DATE = FIRST_DAY  # schemas.common: every request date of huimin
+LAST_DATE = LAST_DAY
 DATE_RANGE_NOTE = f"between {FIRST_DATE} and {LAST_DATE} (else 422 `validation_error`)"
 
 
@@ -303,7 +306,7 @@ class WeeklySchedulePublic(BaseModel):
 
 
 class ClosureCreate(StrictModel):
-    date: dt.date = date_field("The date to close (China time)")
+    date: Day = date_field("The date to close (China time)")
     reason: str = PField(min_length=1, max_length=200)
     cancel_affected: bool = CANCEL_AFFECTED
 
@@ -326,7 +329,7 @@ class ClosurePublic(BaseModel):
 
 
 class SpecialDayCreate(StrictModel):
-    date: dt.date = date_field("The date to open with its own sessions (China time)")
+    date: Day = date_field("The date to open with its own sessions (China time)")
     sessions: list[DaySessionIn] = PField(min_length=1, max_length=10)
     cancel_affected: bool = CANCEL_AFFECTED
 
@@ -571,8 +574,8 @@ class AppointmentLookup(StrictModel):
     """The front desk finds a person's appointments at its own office."""
 
     id_number: IdNumberIn
-    date: dt.date | None = date_field("Only appointments on this date (China time)",
-                                      default=None)
+    date: Day | None = date_field("Only appointments on this date (China time)",
+                                  default=None)
     status: AppointmentStatus | None = None
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [

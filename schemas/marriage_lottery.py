@@ -24,7 +24,7 @@ from pydantic import Field as PField
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from schemas.common import ChinaTime, StrictModel, id_field, utc_datetime
+from schemas.common import ChinaTime, Day, Instant, StrictModel, id_field, utc_datetime
 from schemas.marriage import HHMM, PartyIn, date_field
 
 
@@ -111,9 +111,9 @@ class MarriageLotteryEntrant(SQLModel, table=True):
 
 
 class LotteryCreate(StrictModel):
-    date: dt.date = date_field("The date whose sessions the lottery releases (China time)")
-    entries_open_at: dt.datetime = PField(description="When entries open (RFC 3339)")
-    entries_close_at: dt.datetime = PField(
+    date: Day = date_field("The date whose sessions the lottery releases (China time)")
+    entries_open_at: Instant = PField(description="When entries open (RFC 3339)")
+    entries_close_at: Instant = PField(
         description="When entries close and the draw runs (RFC 3339); at the latest the "
                     "booking deadline of the date's first session")
 

@@ -17,7 +17,7 @@ from pydantic import Field as PField
 from sqlalchemy import JSON, CheckConstraint
 from sqlmodel import Field, SQLModel
 
-from schemas.common import ChinaTime, StrictModel, utc_datetime
+from schemas.common import ChinaTime, Day, StrictModel, utc_datetime
 
 FIRST_YEAR = 2000
 LAST_YEAR = 2099
@@ -43,9 +43,9 @@ class OfficialCalendarNotice(SQLModel, table=True):
 
 
 class OfficialCalendarIn(StrictModel):
-    holidays: list[date] = PField(max_length=60, description="The year's days off (放假), "
+    holidays: list[Day] = PField(max_length=60, description="The year's days off (放假), "
                                   "weekend days inside a holiday included")
-    working_days: list[date] = PField(
+    working_days: list[Day] = PField(
         default_factory=list, max_length=20,
         description="Saturdays and Sundays that are working days (调休上班)")
     notice: str = PField(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$",

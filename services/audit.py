@@ -54,10 +54,19 @@ def as_json(rows: Iterable[tuple]) -> str:
                       default=_json_value, ensure_ascii=False, separators=(",", ":"))
 
 
+# What an audit row keeps of its object's id: a refused write is audited with the id
+# its path named, which may be anything a client sent (an id of 5000 characters made
+# the refusal's own audit row a 500, "value too long"); no real id is this long, so
+# the prefix kept still names no other object.
+OBJECT_ID_MAX = AuditEvent.__table__.c.object_id.type.length
+
+
 def row(principal: Principal | None, action: str, object_type: str, object_id: str | None,
         *, at: object, outcome: str = "success", org_id: str | None = None) -> tuple:
     """The values of one audit row, in `_INSERT`'s order, for statements that write
     it together with other rows."""
+    if object_id is not None:
+        object_id = object_id[:OBJECT_ID_MAX]
     return (new_id("aud"), at,
             principal.kind if principal else "system",
             principal.subject if principal else "system",
