@@ -394,7 +394,7 @@ async def complete_appointment(appointment_id: str, session: Db, principal: Offi
                description="2 no-shows within 180 days suspend booking for 30 days "
                            "(settings `HUIMIN_MARRIAGE_NO_SHOW_*`).",
                errors=(errors.SessionNotEnded,))
-async def no_show_appointment(appointment_id: str, session: Db,
+async def mark_appointment_no_show(appointment_id: str, session: Db,
                               principal: OfficeStaff) -> AppointmentPublic:
     view = await appointments.no_show(session, principal, appointment_id)
     return appointments.to_public(view, show_code=False)
@@ -407,7 +407,7 @@ async def no_show_appointment(appointment_id: str, session: Db,
                 "SUMMARY:结婚登记（朝阳区婚姻登记处）\r\n"
                 "DTSTART;TZID=Asia/Shanghai:20261201T090000\r\n...\r\nEND:VCALENDAR\r\n")}}},
                 **responses(errors.Forbidden, errors.NotFound)})
-async def appointment_calendar(appointment_id: str, session: Db,
+async def get_appointment_calendar(appointment_id: str, session: Db,
                                principal: CitizenPrincipal) -> Response:
     body = await appointments.calendar_ics(session, principal, appointment_id)
     return Response(body, media_type="text/calendar; charset=utf-8", headers={
@@ -419,7 +419,7 @@ async def appointment_calendar(appointment_id: str, session: Db,
             description="The QR code holds `huimin-marriage:<appointment id>:<check-in code>`.",
             responses={200: {"content": {"image/svg+xml": {"example": "<svg ...>...</svg>"}}},
                        **responses(errors.Forbidden, errors.NotFound, errors.InvalidState)})
-async def appointment_qr(appointment_id: str, session: Db,
+async def get_appointment_check_in_qr(appointment_id: str, session: Db,
                          principal: CitizenPrincipal) -> Response:
     body = await appointments.check_in_qr_svg(session, principal, appointment_id)
     return Response(body, media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
