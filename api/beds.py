@@ -197,7 +197,8 @@ async def discharge_resident(institution_id: str, bed_id: str, session: Db,
 async def admit_outside_resident(institution_id: str, body: OutsideResidentIn, session: Db,
                         principal: InstitutionStaff, settings: SettingsDep,
                         response: Response) -> OccupancyPublic:
-    occupancy = await inventory.admit_outside(session, principal, institution_id, body, settings)
+    occupancy = await inventory.admit_outside(session, principal, institution_id, body.root,
+                                             settings)
     # No single occupancy has a path of its own: the bed's occupancy history lists it.
     response.headers["Location"] = \
         f"/v1/institutions/{institution_id}/beds/{occupancy.bed_id}/occupancies"

@@ -291,7 +291,7 @@ async def remove_special_day(office_id: str, date: Annotated[dt.date, _DATE_PATH
 @hot
 async def book_appointment(body: AppointmentCreate, session: Db, principal: HotCitizen,
                            settings: SettingsDep, claim: HotKey) -> Response:
-    booked = await appointments.book(session, principal, settings, body, claim=claim)
+    booked = await appointments.book(session, principal, settings, body.root, claim=claim)
     # Serialised once, by the service (which may have stored it as the idempotent
     # record already): FastAPI's second pass through `response_model` (kept for the
     # OpenAPI document) is skipped.
