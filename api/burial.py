@@ -41,7 +41,7 @@ from schemas.burial import (
     RejectIn,
     ReviewIn,
 )
-from schemas.common import Page
+from schemas.common import DIVISION_CODE_DOCUMENTED, DIVISION_CODE_FORM, Page
 from services.burial import claims, payments, policies
 
 router = Router(tags=["burial"])
@@ -108,7 +108,9 @@ async def list_policies(session: Db, paging: Paging, division_code: _DivisionPre
 async def get_applicable_policy(
     session: Db, method: BurialMethod,
     burial_date: Annotated[date, date_query("The burial date", example="2026-11-20")],
-    division_code: Annotated[str, Query(pattern=r"^\d{6}$", examples=["110105"])],
+    division_code: Annotated[str, Query(pattern=DIVISION_CODE_FORM,
+                                        json_schema_extra=DIVISION_CODE_DOCUMENTED,
+                                        examples=["110105"])],
 ) -> PolicyPublic:
     return await policies.applicable_public(session, division_code=division_code,
                                             method=method.value, burial_date=burial_date)

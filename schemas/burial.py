@@ -28,7 +28,17 @@ from pydantic import Field as PField
 from sqlalchemy import JSON, CheckConstraint, Index, text
 from sqlmodel import Field, SQLModel
 
-from schemas.common import ChinaTime, IdNumberIn, Name, Phone, StrictModel, id_field, utc_datetime
+from schemas.common import (
+    DIVISION_CODE_DOCUMENTED,
+    DIVISION_CODE_FORM,
+    ChinaTime,
+    IdNumberIn,
+    Name,
+    Phone,
+    StrictModel,
+    id_field,
+    utc_datetime,
+)
 
 
 class BurialMethod(StrEnum):
@@ -240,8 +250,9 @@ _Short = PField(min_length=1, max_length=64)
 
 
 class PolicyCreate(StrictModel):
-    division_code: str = PField(pattern=r"^\d{6}$", description="Six-digit division code",
-                                examples=["110000"])
+    division_code: str = PField(pattern=DIVISION_CODE_FORM,
+                                json_schema_extra=DIVISION_CODE_DOCUMENTED,
+                                description="Six-digit division code", examples=["110000"])
     method: BurialMethod
     amount_fen: int = PField(gt=0, le=100_000_000, description="One-off amount, in fen")
     effective_from: date
@@ -268,7 +279,9 @@ class DeceasedIn(StrictModel):
     name: Name
     id_number: IdNumberIn
     death_date: date
-    hukou_division_code: str = PField(pattern=r"^\d{6}$", examples=["110105"],
+    hukou_division_code: str = PField(pattern=DIVISION_CODE_FORM,
+                                      json_schema_extra=DIVISION_CODE_DOCUMENTED,
+                                      examples=["110105"],
                                       description="Household-registration division")
 
 
