@@ -72,6 +72,7 @@ DATA_DEPENDENT = {
     "idempotency_key_reused": "a key the fuzzer sent before with another body",
     "claimant_is_deceased": "the claimant's number is the deceased's",
     "invalid_start_time": "a start time not on the half hour (China time)",
+    "outside_booking_window": "a slot (of the document's example) already closed",
     "webhook_url_not_allowed": "a host or scheme the deployment refuses",
 }
 
