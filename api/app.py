@@ -98,6 +98,16 @@ ROUTERS: list[Router] = [
 ]
 
 
+def operation_id(route: APIRoute) -> str:
+    """Every operation's `operationId`, named for the clients generated from the
+    document: the route function's name in camelCase (`book_appointment` ->
+    `bookAppointment`). The function names are chosen for it (`get_me`, not `me`);
+    an explicit `operation_id=` on a route still wins. Unique across the document
+    (tests/api/test_operation_ids.py)."""
+    head, *rest = route.name.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None, *,
                freeze_gc: bool = False) -> FastAPI:
     """The application. `freeze_gc` (a server process, `asgi`): once started, every
@@ -145,6 +155,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         # /docs and /redoc come from api.docs, with assets served here, not a CDN.
         docs_url=None,
         redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.db = db

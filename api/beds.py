@@ -172,7 +172,7 @@ async def update_bed(institution_id: str, bed_id: str, body: BedUpdate, session:
 @router.action(
     "/v1/institutions/{institution_id}/beds/{bed_id}/discharge", response_model=BedPublic,
     summary="Discharge the resident: the occupancy ends and the bed is offered on")
-async def discharge(institution_id: str, bed_id: str, session: Db,
+async def discharge_resident(institution_id: str, bed_id: str, session: Db,
                     principal: InstitutionStaff, settings: SettingsDep, cond: ETagged,
                     body: Annotated[DischargeIn | None, Body(openapi_examples={
                         "reason": {"summary": "With a reason",
@@ -194,10 +194,11 @@ async def discharge(institution_id: str, bed_id: str, session: Db,
                         errors.ElderAlreadyResident, errors.InvalidIdNumber,
                         errors.ValidationFailed)
     | with_headers(201, "Location"))
-async def admit_outside(institution_id: str, body: OutsideResidentIn, session: Db,
+async def admit_outside_resident(institution_id: str, body: OutsideResidentIn, session: Db,
                         principal: InstitutionStaff, settings: SettingsDep,
                         response: Response) -> OccupancyPublic:
-    occupancy = await inventory.admit_outside(session, principal, institution_id, body, settings)
+    occupancy = await inventory.admit_outside(session, principal, institution_id, body.root,
+                                             settings)
     # No single occupancy has a path of its own: the bed's occupancy history lists it.
     response.headers["Location"] = \
         f"/v1/institutions/{institution_id}/beds/{occupancy.bed_id}/occupancies"
@@ -208,7 +209,7 @@ async def admit_outside(institution_id: str, body: OutsideResidentIn, session: D
     "/v1/institutions/{institution_id}/occupancies", response_model=Page[OccupancyPublic],
     summary="Occupancy history of the institution (who occupied which bed when)",
     responses=responses(*_STAFF, errors.InvalidCursor))
-async def institution_occupancies(institution_id: str, session: Db,
+async def list_institution_occupancies(institution_id: str, session: Db,
                                   principal: InstitutionStaff,
                                   paging: Paging) -> Page[OccupancyPublic]:
     return await inventory.occupancies(session, principal, institution_id, bed_id=None,
@@ -219,7 +220,7 @@ async def institution_occupancies(institution_id: str, session: Db,
     "/v1/institutions/{institution_id}/beds/{bed_id}/occupancies",
     response_model=Page[OccupancyPublic], summary="Occupancy history of one bed",
     responses=responses(*_STAFF, errors.InvalidCursor))
-async def bed_occupancies(institution_id: str, bed_id: str, session: Db,
+async def list_bed_occupancies(institution_id: str, bed_id: str, session: Db,
                           principal: InstitutionStaff, paging: Paging) -> Page[OccupancyPublic]:
     return await inventory.occupancies(session, principal, institution_id, bed_id=bed_id,
                                        limit=paging.limit, cursor=paging.cursor)
@@ -230,7 +231,7 @@ async def bed_occupancies(institution_id: str, bed_id: str, session: Db,
     summary="The waiting list in priority order (the class on today's date: an elder "
             "who reaches a priority age moves up)",
     responses=responses(*_STAFF, errors.InvalidCursor))
-async def waitlist(institution_id: str, session: Db, principal: InstitutionStaff,
+async def get_waitlist(institution_id: str, session: Db, principal: InstitutionStaff,
                    paging: Paging,
                    category: BedCategory | None = None) -> Page[BedApplicationPublic]:
     return await applications.waitlist(session, principal, institution_id, category=category,
@@ -249,7 +250,7 @@ async def waitlist(institution_id: str, session: Db, principal: InstitutionStaff
                         errors.InvalidIdNumber, errors.IdempotencyKeyReused,
                         errors.ValidationFailed)
     | with_headers(201, "Location"))
-async def create_application(body: BedApplicationCreate, session: Db,
+async def create_bed_application(body: BedApplicationCreate, session: Db,
                              principal: CitizenPrincipal, settings: SettingsDep,
                              _idem: Idempotent, response: Response) -> BedApplicationPublic:
     app = await applications.create(session, principal, body, settings)
@@ -261,7 +262,7 @@ async def create_application(body: BedApplicationCreate, session: Db,
     "/v1/bed-applications", response_model=Page[BedApplicationPublic],
     summary="The citizen's own applications, or the institution's",
     responses=responses(errors.Forbidden, errors.InvalidCursor))
-async def list_applications(session: Db, principal: CitizenOrInstitution, paging: Paging,
+async def list_bed_applications(session: Db, principal: CitizenOrInstitution, paging: Paging,
                             status: ApplicationStatus | None = None
                             ) -> Page[BedApplicationPublic]:
     return await applications.list_(session, principal, status=status.value if status else None,
@@ -272,7 +273,7 @@ async def list_applications(session: Db, principal: CitizenOrInstitution, paging
     "/v1/bed-applications/{application_id}", response_model=BedApplicationPublic,
     summary="Read an application (status, waitlist position, offer expiry)",
     responses=responses(errors.Forbidden, errors.NotFound))
-async def get_application(application_id: str, session: Db,
+async def get_bed_application(application_id: str, session: Db,
                           principal: CitizenOrInstitution) -> BedApplicationPublic:
     return await applications.get(session, principal, application_id)
 
@@ -281,7 +282,7 @@ async def get_application(application_id: str, session: Db,
     "/v1/bed-applications/{application_id}/assess", response_model=BedApplicationPublic,
     summary="Record the assessment: waitlisted, or offered at once when a bed is free",
     errors=(errors.ValidationFailed,))
-async def assess(application_id: str, body: AssessmentIn, session: Db,
+async def assess_bed_application(application_id: str, body: AssessmentIn, session: Db,
                  principal: InstitutionStaff, settings: SettingsDep) -> BedApplicationPublic:
     return await applications.assess(session, principal, application_id, body, settings)
 
@@ -289,7 +290,7 @@ async def assess(application_id: str, body: AssessmentIn, session: Db,
 @router.action(
     "/v1/bed-applications/{application_id}/accept", response_model=BedApplicationPublic,
     summary="Accept the offered bed (kept until admission)")
-async def accept(application_id: str, session: Db, principal: CitizenPrincipal,
+async def accept_bed_offer(application_id: str, session: Db, principal: CitizenPrincipal,
                  settings: SettingsDep) -> BedApplicationPublic:
     return await applications.accept(session, principal, application_id, settings)
 
@@ -297,7 +298,7 @@ async def accept(application_id: str, session: Db, principal: CitizenPrincipal,
 @router.action(
     "/v1/bed-applications/{application_id}/decline", response_model=BedApplicationPublic,
     summary="Decline the offered bed (it goes to the next applicant)")
-async def decline(application_id: str, session: Db, principal: CitizenPrincipal,
+async def decline_bed_offer(application_id: str, session: Db, principal: CitizenPrincipal,
                   settings: SettingsDep) -> BedApplicationPublic:
     return await applications.decline(session, principal, application_id, settings)
 
@@ -305,7 +306,7 @@ async def decline(application_id: str, session: Db, principal: CitizenPrincipal,
 @router.action(
     "/v1/bed-applications/{application_id}/withdraw", response_model=BedApplicationPublic,
     summary="Withdraw the application (a held bed goes to the next applicant)")
-async def withdraw(application_id: str, session: Db, principal: CitizenPrincipal,
+async def withdraw_bed_application(application_id: str, session: Db, principal: CitizenPrincipal,
                    settings: SettingsDep) -> BedApplicationPublic:
     return await applications.withdraw(session, principal, application_id, settings)
 
@@ -317,7 +318,7 @@ async def withdraw(application_id: str, session: Db, principal: CitizenPrincipal
                 "bed anywhere (here or elsewhere), admission is refused with 409 "
                 "`elder_already_resident` until that stay is discharged.",
     errors=(errors.ElderAlreadyResident,))
-async def admit(application_id: str, session: Db, principal: InstitutionStaff,
+async def admit_bed_application(application_id: str, session: Db, principal: InstitutionStaff,
                 settings: SettingsDep) -> BedApplicationPublic:
     return await applications.admit(session, principal, application_id, settings)
 
@@ -325,6 +326,6 @@ async def admit(application_id: str, session: Db, principal: InstitutionStaff,
 @router.action(
     "/v1/bed-applications/{application_id}/reject", response_model=BedApplicationPublic,
     summary="Reject the application (a held bed goes to the next applicant)")
-async def reject(application_id: str, session: Db, principal: InstitutionStaff,
+async def reject_bed_application(application_id: str, session: Db, principal: InstitutionStaff,
                  settings: SettingsDep) -> BedApplicationPublic:
     return await applications.reject(session, principal, application_id, settings)

@@ -42,7 +42,7 @@ from schemas.burial import (
     RejectIn,
     ReviewIn,
 )
-from schemas.common import Page
+from schemas.common import DIVISION_CODE_DOCUMENTED, DIVISION_CODE_FORM, Page
 from services.burial import claims, payments, policies
 
 router = Router(tags=["burial"])
@@ -106,10 +106,12 @@ async def list_policies(session: Db, paging: Paging, division_code: _DivisionPre
                 "household-registration division, its city and its province that has one.",
     responses={**PUBLIC_RESPONSES, **{k: v for k, v in responses(
         errors.NoApplicablePolicy, errors.InvalidDivisionCode).items() if k != 401}})
-async def applicable_policy(
+async def get_applicable_policy(
     session: Db, method: BurialMethod,
     burial_date: Annotated[date, date_query("The burial date", example="2026-11-20")],
-    division_code: Annotated[str, Query(pattern=r"^\d{6}$", examples=["110105"])],
+    division_code: Annotated[str, Query(pattern=DIVISION_CODE_FORM,
+                                        json_schema_extra=DIVISION_CODE_DOCUMENTED,
+                                        examples=["110105"])],
 ) -> PolicyPublic:
     return await policies.applicable_public(session, division_code=division_code,
                                             method=method.value, burial_date=burial_date)
@@ -172,7 +174,7 @@ async def get_claim(claim_id: str, session: Db, principal: ClaimReader) -> Claim
     "/v1/burial/claims/{claim_id}/history", response_model=Page[ClaimEventPublic],
     summary="A claim's steps: who did what, why, and what a resubmission corrected",
     responses=responses(errors.Forbidden, errors.NotFound, errors.InvalidCursor))
-async def claim_history(claim_id: str, session: Db, principal: ClaimReader,
+async def get_claim_history(claim_id: str, session: Db, principal: ClaimReader,
                         paging: Paging) -> Page[ClaimEventPublic]:
     return await claims.history(session, principal, claim_id, limit=paging.limit,
                                 cursor=paging.cursor)
@@ -306,7 +308,7 @@ async def export_payment_batch(batch_id: str, session: Db, principal: ApproverSt
     "/v1/burial/totals", response_model=Page[MonthlyTotal],
     summary="Paid claims and amounts per bureau and month (staff: own bureau; admin: all)",
     responses=responses(errors.Forbidden, errors.InvalidCursor))
-async def monthly_totals(
+async def get_monthly_totals(
     session: Db, principal: BureauStaff, paging: Paging,
     month: Annotated[str | None, month_query("Only this month of payment")] = None,
 ) -> Page[MonthlyTotal]:

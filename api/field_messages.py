@@ -107,6 +107,7 @@ _ZH: dict[str, str] = {
     "uuid_version": "UUID 版本应为 {expected_version}",
     "union_tag_invalid": "类型标记不正确，应为以下之一：{expected_tags}",
     "union_tag_not_found": "缺少类型标记",
+    "bed_or_category": "bed_id 与 category 须且只须给出其一",
     "frozen_field": "该字段不可修改",
     "frozen_instance": "不可修改",
     "invalid_key": "键无效",

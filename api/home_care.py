@@ -30,7 +30,7 @@ from api.problems import PUBLIC_RESPONSES, responses, with_headers
 from api.route import Router
 from core import errors
 from core.principal import Principal
-from schemas.common import NEAR_PATTERN, Page
+from schemas.common import DIVISION_CODE_DOCUMENTED, DIVISION_CODE_FORM, NEAR_PATTERN, Page
 from schemas.home_care import (
     VISIT_CORRECTED_EXAMPLE,
     VISIT_CORRECTION_SUBMITTED_EXAMPLE,
@@ -106,7 +106,7 @@ def _public(*errs: type[errors.DomainError]) -> dict:
                    summary="The service catalogue (助餐 助洁 助浴 助医 助行 ...)",
                    description="All eight services in one page (`next_cursor` is null).",
                    responses=_public())
-async def list_services() -> Page[CataloguePublic]:
+async def list_home_care_services() -> Page[CataloguePublic]:
     return Page(items=catalogue.catalogue(), next_cursor=None)
 
 
@@ -125,7 +125,7 @@ async def list_services() -> Page[CataloguePublic]:
     responses=_public(errors.ValidationFailed, errors.InvalidDivisionCode,
                       errors.InvalidCursor))
 @hot_read
-async def list_providers(
+async def list_home_care_providers(
     session: Db, paging: Paging,
     service_code: Annotated[ServiceCode | None, Query(
         description="Only providers offering this service")] = None,
@@ -135,7 +135,8 @@ async def list_providers(
                                       description="`lat,lon` in decimal degrees",
                                       examples=["31.23,121.47"])] = None,
     division_code: Annotated[str | None, Query(
-        pattern=r"^[0-9]{6}$", description="Six-digit division code: the division and "
+        pattern=DIVISION_CODE_FORM, json_schema_extra=DIVISION_CODE_DOCUMENTED,
+        description="Six-digit division code: the division and "
         "those within it (`310100`: every district of Shanghai)", examples=["310101"])] = None,
 ) -> Response:
     # A hot read (api.hotpath): served without FastAPI's per-request dependency
@@ -342,7 +343,7 @@ async def revoke_caregiver_key(provider_id: str, caregiver_id: str, key_id: str,
                 "and calls the family. Reading them is audited "
                 "(`home_care_booking.list` of the caregiver).",
     responses=responses(errors.Forbidden, errors.InvalidCursor))
-async def my_visits(session: Db, principal: CaregiverStaff, settings: SettingsDep,
+async def list_my_visits(session: Db, principal: CaregiverStaff, settings: SettingsDep,
                     paging: Paging,
                     date: Annotated[dt.date | None, date_query(
                         "The day (China time); absent: today", example="2026-12-08")] = None,
@@ -363,7 +364,7 @@ async def my_visits(session: Db, principal: CaregiverStaff, settings: SettingsDe
                 "dates within the booking window.",
     responses=_public(errors.NotFound))
 @hot_read
-async def availability(session: Db, settings: SettingsDep, provider_id: str,
+async def get_home_care_availability(session: Db, settings: SettingsDep, provider_id: str,
                        service_code: ServiceCode,
                        date: Annotated[dt.date, date_query("The day (China time)",
                                                            example="2026-12-08")],
@@ -388,7 +389,7 @@ async def availability(session: Db, settings: SettingsDep, provider_id: str,
                         errors.IdempotencyKeyReused, errors.ValidationFailed)
     | with_headers(201, "Location"))
 @hot
-async def create_booking(body: BookingCreate, session: Db, principal: HotCitizen,
+async def create_home_care_booking(body: BookingCreate, session: Db, principal: HotCitizen,
                          settings: SettingsDep, claim: HotKey) -> Response:
     booked = await bookings.book(session, principal, settings, body, claim=claim)
     # Serialised once, by the service, which stored it as the idempotent record.
@@ -400,7 +401,7 @@ async def create_booking(body: BookingCreate, session: Db, principal: HotCitizen
     "/v1/home-care/bookings", response_model=Page[BookingPublic],
     summary="The citizen's own visits, or the provider's (by date and caregiver: the roster)",
     responses=responses(errors.Forbidden, errors.InvalidCursor))
-async def list_bookings(session: Db, principal: CitizenOrProvider, settings: SettingsDep,
+async def list_home_care_bookings(session: Db, principal: CitizenOrProvider, settings: SettingsDep,
                         paging: Paging,
                         date: Annotated[dt.date | None, date_query(
                             "The visits' day (China time)", example="2026-12-08")] = None,
@@ -414,7 +415,7 @@ async def list_bookings(session: Db, principal: CitizenOrProvider, settings: Set
 @router.get("/v1/home-care/bookings/{booking_id}", response_model=BookingPublic,
             summary="One visit (its citizen, its provider or its caregiver)",
             responses=responses(errors.Forbidden, errors.NotFound))
-async def get_booking(booking_id: str, session: Db, principal: VisitReader,
+async def get_home_care_booking(booking_id: str, session: Db, principal: VisitReader,
                       settings: SettingsDep) -> BookingPublic:
     return await bookings.public(session, settings, principal,
                                  await bookings.get(session, principal, booking_id))
@@ -425,7 +426,7 @@ async def get_booking(booking_id: str, session: Db, principal: VisitReader,
                description="By the provider, or by the visit's own caregiver with its own "
                            "key (another caregiver's visit, even of the same provider: 404).",
                errors=(errors.CheckInOutsideWindow,))
-async def check_in(booking_id: str, body: LocationIn, session: Db,
+async def check_in_home_care_booking(booking_id: str, body: LocationIn, session: Db,
                    principal: ProviderOrCaregiver,
                    settings: SettingsDep) -> BookingPublic:
     b = await bookings.check_in(session, principal, settings, booking_id, body)
@@ -440,7 +441,7 @@ async def check_in(booking_id: str, body: LocationIn, session: Db,
                            "allowance first) or `exception` with its `exceptions` codes (the "
                            "subsidy held, `subsidy_held_fen`, until the bureau decides a "
                            "correction).")
-async def check_out(booking_id: str, body: LocationIn, session: Db,
+async def check_out_home_care_booking(booking_id: str, body: LocationIn, session: Db,
                     principal: ProviderOrCaregiver,
                     settings: SettingsDep) -> BookingPublic:
     b = await bookings.check_out(session, principal, settings, booking_id, body)
@@ -450,7 +451,7 @@ async def check_out(booking_id: str, body: LocationIn, session: Db,
 @router.action("/v1/home-care/bookings/{booking_id}/no-show", response_model=BookingPublic,
                summary="Mark a visit not made (provider, after its end)",
                errors=(errors.VisitNotEnded,))
-async def no_show(booking_id: str, session: Db, principal: ProviderStaff,
+async def mark_home_care_no_show(booking_id: str, session: Db, principal: ProviderStaff,
                   settings: SettingsDep) -> BookingPublic:
     return await bookings.public(session, settings, principal,
                                  await bookings.no_show(session, principal, booking_id))
@@ -459,7 +460,7 @@ async def no_show(booking_id: str, session: Db, principal: ProviderStaff,
 @router.action("/v1/home-care/bookings/{booking_id}/cancel", response_model=BookingPublic,
                summary="Cancel a visit (citizen until the deadline; provider with a reason)",
                errors=(errors.VisitCancelDeadlinePassed, errors.CancelReasonRequired))
-async def cancel(booking_id: str, session: Db, principal: CitizenOrProvider,
+async def cancel_home_care_booking(booking_id: str, session: Db, principal: CitizenOrProvider,
                  settings: SettingsDep,
                  body: Annotated[CancelIn | None, Body(openapi_examples={
                      "citizen": {"summary": "The family cancels", "value": {}},
@@ -473,8 +474,9 @@ async def cancel(booking_id: str, session: Db, principal: CitizenOrProvider,
 @router.action("/v1/home-care/bookings/{booking_id}/rate", response_model=BookingPublic,
                summary="Rate a completed visit, once (the booking citizen)",
                errors=(errors.AlreadyRated,))
-async def rate(booking_id: str, body: RatingIn, session: Db, principal: CitizenPrincipal,
-               settings: SettingsDep) -> BookingPublic:
+async def rate_home_care_booking(booking_id: str, body: RatingIn, session: Db,
+                                 principal: CitizenPrincipal,
+                                 settings: SettingsDep) -> BookingPublic:
     return await bookings.public(session, settings, principal,
                                  await bookings.rate(session, principal, booking_id, body))
 
@@ -563,7 +565,7 @@ async def reject_correction(booking_id: str, body: CorrectionRejectIn, session: 
     | {200: {"content": {"application/json": {"example": {
         "items": [VISIT_EXCEPTION_EXAMPLE, VISIT_CORRECTION_SUBMITTED_EXAMPLE],
         "next_cursor": None}}}}})
-async def list_exceptions(session: Db, principal: ExceptionReader, settings: SettingsDep,
+async def list_home_care_exceptions(session: Db, principal: ExceptionReader, settings: SettingsDep,
                           paging: Paging,
                           verification: VerificationStatus | None = None,
                           ) -> Page[BookingPublic]:
@@ -579,7 +581,7 @@ async def list_exceptions(session: Db, principal: ExceptionReader, settings: Set
             summary="Set an elder's monthly home-care service allowance",
             responses=responses(errors.Forbidden, errors.InvalidIdNumber,
                                 errors.ValidationFailed))
-async def put_subsidy(body: SubsidyIn, session: Db,
+async def put_home_care_subsidy(body: SubsidyIn, session: Db,
                       principal: AdminPrincipal) -> SubsidyPublic:
     return await subsidies.put(session, principal, body)
 
@@ -589,7 +591,7 @@ async def put_subsidy(body: SubsidyIn, session: Db,
             description="Identity numbers are shown masked; none is taken in the query "
                         "string (URLs end up in access logs).",
             responses=responses(errors.Forbidden, errors.InvalidCursor))
-async def admin_ledger(session: Db, principal: AdminPrincipal, paging: Paging,
+async def get_home_care_ledger(session: Db, principal: AdminPrincipal, paging: Paging,
                        month: Month) -> Page[AllowanceMonthPublic]:
     return await subsidies.month_ledger(session, principal, month, limit=paging.limit,
                                         cursor=paging.cursor)
@@ -599,7 +601,7 @@ async def admin_ledger(session: Db, principal: AdminPrincipal, paging: Paging,
             response_model=Page[LedgerEntryPublic],
             summary="The provider's completed visits of a month, subsidy and family parts",
             responses=responses(*_STAFF, errors.InvalidCursor))
-async def provider_ledger(provider_id: str, session: Db, principal: ProviderStaff,
+async def get_provider_home_care_ledger(provider_id: str, session: Db, principal: ProviderStaff,
                           paging: Paging, month: Month) -> Page[LedgerEntryPublic]:
     return await bookings.provider_ledger(session, principal, provider_id, month,
                                           limit=paging.limit, cursor=paging.cursor)

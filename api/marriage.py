@@ -291,7 +291,7 @@ async def remove_special_day(office_id: str, date: Annotated[dt.date, _DATE_PATH
 @hot
 async def book_appointment(body: AppointmentCreate, session: Db, principal: HotCitizen,
                            settings: SettingsDep, claim: HotKey) -> Response:
-    booked = await appointments.book(session, principal, settings, body, claim=claim)
+    booked = await appointments.book(session, principal, settings, body.root, claim=claim)
     # Serialised once, by the service (which may have stored it as the idempotent
     # record already): FastAPI's second pass through `response_model` (kept for the
     # OpenAPI document) is skipped.
@@ -394,7 +394,7 @@ async def complete_appointment(appointment_id: str, session: Db, principal: Offi
                description="2 no-shows within 180 days suspend booking for 30 days "
                            "(settings `HUIMIN_MARRIAGE_NO_SHOW_*`).",
                errors=(errors.SessionNotEnded,))
-async def no_show_appointment(appointment_id: str, session: Db,
+async def mark_appointment_no_show(appointment_id: str, session: Db,
                               principal: OfficeStaff) -> AppointmentPublic:
     view = await appointments.no_show(session, principal, appointment_id)
     return appointments.to_public(view, show_code=False)
@@ -407,7 +407,7 @@ async def no_show_appointment(appointment_id: str, session: Db,
                 "SUMMARY:结婚登记（朝阳区婚姻登记处）\r\n"
                 "DTSTART;TZID=Asia/Shanghai:20261201T090000\r\n...\r\nEND:VCALENDAR\r\n")}}},
                 **responses(errors.Forbidden, errors.NotFound)})
-async def appointment_calendar(appointment_id: str, session: Db,
+async def get_appointment_calendar(appointment_id: str, session: Db,
                                principal: CitizenPrincipal) -> Response:
     body = await appointments.calendar_ics(session, principal, appointment_id)
     return Response(body, media_type="text/calendar; charset=utf-8", headers={
@@ -419,7 +419,7 @@ async def appointment_calendar(appointment_id: str, session: Db,
             description="The QR code holds `huimin-marriage:<appointment id>:<check-in code>`.",
             responses={200: {"content": {"image/svg+xml": {"example": "<svg ...>...</svg>"}}},
                        **responses(errors.Forbidden, errors.NotFound, errors.InvalidState)})
-async def appointment_qr(appointment_id: str, session: Db,
+async def get_appointment_check_in_qr(appointment_id: str, session: Db,
                          principal: CitizenPrincipal) -> Response:
     body = await appointments.check_in_qr_svg(session, principal, appointment_id)
     return Response(body, media_type="image/svg+xml", headers={"Cache-Control": "no-store"})

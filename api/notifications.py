@@ -32,7 +32,7 @@ router = Router(prefix="/v1/webhook-subscriptions", tags=["notifications"])
                          "(Standard Webhooks).",
              responses=responses(errors.Forbidden, errors.WebhookUrlNotAllowed)
              | with_headers(201, "Location"))
-async def create_subscription(body: SubscriptionCreate, session: Db, settings: SettingsDep,
+async def create_webhook_subscription(body: SubscriptionCreate, session: Db, settings: SettingsDep,
                               response: Response, principal: Subscriber) -> SubscriptionCreated:
     created = await subscriptions.create(session, principal, settings, body)
     response.headers["Location"] = f"/v1/webhook-subscriptions/{created.id}"
@@ -41,7 +41,7 @@ async def create_subscription(body: SubscriptionCreate, session: Db, settings: S
 
 @router.get("", response_model=Page[SubscriptionPublic], summary="List subscriptions",
             responses=responses(errors.Forbidden, errors.InvalidCursor))
-async def list_subscriptions(session: Db, paging: Paging,
+async def list_webhook_subscriptions(session: Db, paging: Paging,
                              principal: Subscriber) -> Page[SubscriptionPublic]:
     return await subscriptions.list_(session, principal, limit=paging.limit,
                                      cursor=paging.cursor)
@@ -49,7 +49,7 @@ async def list_subscriptions(session: Db, paging: Paging,
 
 @router.delete("/{subscription_id}", status_code=204, summary="Delete a subscription",
                responses=responses(errors.Forbidden, errors.NotFound))
-async def delete_subscription(subscription_id: str, session: Db,
+async def delete_webhook_subscription(subscription_id: str, session: Db,
                               principal: Subscriber) -> Response:
     await subscriptions.delete_(session, principal, subscription_id)
     return Response(status_code=204)
@@ -58,7 +58,7 @@ async def delete_subscription(subscription_id: str, session: Db,
 @router.get("/{subscription_id}/deliveries", response_model=Page[DeliveryPublic],
             summary="A subscription's deliveries, newest first",
             responses=responses(errors.Forbidden, errors.NotFound, errors.InvalidCursor))
-async def list_deliveries(subscription_id: str, session: Db, paging: Paging,
+async def list_webhook_deliveries(subscription_id: str, session: Db, paging: Paging,
                           principal: Subscriber,
                           status: DeliveryStatus | None = None) -> Page[DeliveryPublic]:
     return await subscriptions.deliveries(session, principal, subscription_id, status=status,
@@ -67,6 +67,6 @@ async def list_deliveries(subscription_id: str, session: Db, paging: Paging,
 
 @router.action("/{subscription_id}/deliveries/{delivery_id}/retry",
                response_model=DeliveryPublic, summary="Send a failed delivery again")
-async def retry_delivery(subscription_id: str, delivery_id: str, session: Db,
+async def retry_webhook_delivery(subscription_id: str, delivery_id: str, session: Db,
                          principal: Subscriber) -> DeliveryPublic:
     return await subscriptions.retry(session, principal, subscription_id, delivery_id)

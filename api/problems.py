@@ -10,6 +10,7 @@ in the one language `negotiate` picks from `Accept-Language`.
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -198,9 +199,27 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Re
     err.extra["errors"] = [
         {"loc": [str(x) for x in p.get("loc", ())], "type": p.get("type"),
          "msg": field_message(p, lang)}
-        for p in problems
+        for p in map(_tag_error_at_its_field, problems)
     ]
     return problem_response(err, request)
+
+
+# `<AppointmentKind.marriage: 'marriage'>` in pydantic's list of a union's tags.
+_ENUM_REPR = re.compile(r"<[\w.]+: ('[^']*')>")
+
+
+def _tag_error_at_its_field(problem: dict[str, Any]) -> dict[str, Any]:
+    """A body chosen by a discriminator (`kind` of an appointment): pydantic reports
+    a missing or unknown tag at the body itself; it is reported at the field, with
+    the tags as the values the client sends."""
+    if problem.get("type") not in ("union_tag_not_found", "union_tag_invalid"):
+        return problem
+    ctx = dict(problem.get("ctx") or {})
+    field = str(ctx.get("discriminator", "")).strip("'")
+    if "expected_tags" in ctx:
+        ctx["expected_tags"] = _ENUM_REPR.sub(r"\1", str(ctx["expected_tags"]))
+    return {**problem, "loc": (*problem.get("loc", ()), *([field] if field else [])),
+            "ctx": ctx}
 
 
 _HTTP_STATUS_ERRORS: dict[int, type[errors.DomainError]] = {

@@ -34,7 +34,7 @@ class Health(BaseModel):
 @public_router.get("/healthz", summary="The process is alive", response_model=Health,
                    responses={200: {"content": {"application/json": {
                        "example": {"status": "ok"}}}}})
-async def healthz() -> Health:
+async def get_health() -> Health:
     return Health(status="ok")
 
 
@@ -44,7 +44,7 @@ async def healthz() -> Health:
                                "when either fails (unreachable, a lock held past the "
                                "threshold, a full disk, a read-only database).",
                    response_model=Health, responses=PUBLIC_RESPONSES)
-async def readyz(request: Request) -> Response | Health:
+async def get_readiness(request: Request) -> Response | Health:
     db = request.app.state.db
     settings = request.app.state.settings
     try:
@@ -95,7 +95,7 @@ def check_metrics_token(request: Request, token: str | None) -> None:
     responses={200: {"content": {"text/plain": {
         "example": "huimin_http_requests_total{...} 1.0"}}},
         401: responses(*_METRICS_REFUSALS)[401]})
-async def metrics(request: Request) -> Response:
+async def get_metrics(request: Request) -> Response:
     check_metrics_token(request, request.app.state.settings.metrics_token)
     try:
         async with asyncio.timeout(2):
@@ -133,7 +133,7 @@ class Me(BaseModel):
 
 @router.get("/v1/me", summary="Who the credentials belong to", response_model=Me,
             responses=responses())
-async def me(principal: AnyPrincipal, session: Db) -> Me:
+async def get_me(principal: AnyPrincipal, session: Db) -> Me:
     identity = (await citizens.identity_of(session, principal.subject)
                 if principal.is_citizen and principal.identity_blind is not None else None)
     return Me(kind=principal.kind, role=principal.role, subject=principal.subject,

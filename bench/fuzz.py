@@ -25,7 +25,10 @@ server did not enforce, the schema or the code was fixed instead.
 from __future__ import annotations
 
 import argparse
+import base64
+import collections
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -50,6 +53,28 @@ HOST = "127.0.0.1"
 STOP_TIMEOUT = 10.0
 CREDENTIALS = ("admin", "citizen", "anonymous")
 CONFIG = ROOT / "bench" / "schemathesis.toml"
+# Schema-valid requests (schemathesis' ST202 `positive_data_acceptance`) refused with
+# these problem codes are refused for data the document cannot describe: a cursor
+# this server never issued, from/to too far apart, sort=distance without near, an
+# existing policy / division / check character / If-Match / key, a business rule
+# with its own code. Each is counted and printed apart, never hidden; any other
+# refusal of a schema-valid request (`validation_error`, `bad_request`, ...) means
+# the document allows what the server refuses, and is a finding.
+DATA_DEPENDENT = {
+    "invalid_cursor": "a made-up page cursor (the fuzzer cannot know issued ones)",
+    "date_range_too_long": "from/to more than the allowed days apart (two parameters)",
+    "near_required": "sort=distance without near (two parameters)",
+    "no_applicable_policy": "no burial policy for that division, method and date",
+    "invalid_division_code": "six digits of an existing city prefix but no such county",
+    "invalid_id_number": "a wrong check character or impossible birth date",
+    "role_not_allowed": "the organisation's kind may not hold that role",
+    "precondition_failed": "an If-Match that is not the current ETag",
+    "idempotency_key_reused": "a key the fuzzer sent before with another body",
+    "claimant_is_deceased": "the claimant's number is the deceased's",
+    "invalid_start_time": "a start time not on the half hour (China time)",
+    "outside_booking_window": "a slot (of the document's example) already closed",
+    "webhook_url_not_allowed": "a host or scheme the deployment refuses",
+}
 
 
 def log(msg: str) -> None:
@@ -114,7 +139,11 @@ def _raise_interrupt(signum, _frame):  # noqa: ANN001, ANN202
 
 def schemathesis_argv(base: str, who: str, headers: dict[str, str], opts: argparse.Namespace,
                       out: Path) -> list[str]:
-    argv = [str(VENV_BIN / "schemathesis"), "--config-file", str(CONFIG),
+    # Plain by default: schemathesis' own checks with its own expectations, as any
+    # client would run it. `--huimin-checks` adds huimin's checks (bench/fuzz_hooks.py,
+    # through bench/schemathesis.toml); they only add failures, never excuse one.
+    config = ["--config-file", str(CONFIG)] if opts.huimin_checks else []
+    argv = [str(VENV_BIN / "schemathesis"), *config,
             "run", f"{base}/openapi.json",
             "--checks", "all",
             "--max-examples", str(opts.max_examples),
@@ -132,6 +161,54 @@ def schemathesis_argv(base: str, who: str, headers: dict[str, str], opts: argpar
     return argv
 
 
+def _text(blob: dict | None) -> str:
+    if not blob:
+        return ""
+    try:
+        return base64.b64decode(blob["$base64"]).decode("utf-8", "replace")
+    except (KeyError, ValueError):
+        return ""
+
+
+def tally(report_dir: Path) -> tuple[collections.Counter, collections.Counter]:
+    """Each failed check of a run's NDJSON report, by (check, operation, status,
+    problem code): (findings, data-dependent refusals, see DATA_DEPENDENT)."""
+    findings: collections.Counter = collections.Counter()
+    expected: collections.Counter = collections.Counter()
+    for path in report_dir.glob("*.ndjson"):
+        for line in path.read_text().splitlines():
+            event = json.loads(line).get("ScenarioFinished")
+            if not event:
+                continue
+            recorder = event.get("recorder") or {}
+            for case_id, checks in (recorder.get("checks") or {}).items():
+                for check in checks:
+                    if check.get("status") != "failure":
+                        continue
+                    failure = (check.get("failure_info") or {}).get("failure") or {}
+                    response = ((recorder.get("interactions") or {}).get(case_id)
+                                or {}).get("response") or {}
+                    try:
+                        code = json.loads(_text(response.get("content"))).get("code", "")
+                    except (ValueError, AttributeError):
+                        code = ""
+                    key = (failure.get("title") or check.get("name"),
+                           failure.get("operation") or recorder.get("label"),
+                           response.get("status_code"), code)
+                    data_dependent = (check.get("name") == "positive_data_acceptance"
+                                      and code in DATA_DEPENDENT)
+                    (expected if data_dependent else findings)[key] += 1
+    return findings, expected
+
+
+def print_tally(who: str, findings: collections.Counter, expected: collections.Counter) -> None:
+    print(f"== {who}: {sum(findings.values())} findings, "
+          f"{sum(expected.values())} data-dependent refusals")
+    for label, counter in (("finding", findings), ("data-dependent", expected)):
+        for (title, op, status, code), n in sorted(counter.items(), key=str):
+            print(f"  {label:14} {title} | {op} | {status} {code} | x{n}")
+
+
 def summary_lines(text: str) -> list[str]:
     """The last block of schemathesis' output: its summary."""
     lines = text.rstrip().splitlines()
@@ -143,8 +220,10 @@ def summary_lines(text: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--max-examples", type=int, default=30,
-                   help="test cases per operation and phase (default 30)")
+    p.add_argument("--max-examples", type=int, default=25,
+                   help="test cases per operation and phase (default 25)")
+    p.add_argument("--huimin-checks", action="store_true",
+                   help="add huimin's own checks (bench/fuzz_hooks.py via bench/schemathesis.toml)")
     p.add_argument("--seed", type=int, default=20261201, help="schemathesis seed")
     p.add_argument("--workers", default="1", help="schemathesis workers (default 1)")
     p.add_argument("--phases", default="", help="comma-separated phases (default: all)")
@@ -183,6 +262,7 @@ def fuzz(env: dict[str, str], opts: argparse.Namespace, out: Path) -> int:
     base = f"http://{HOST}:{port}"
     server_log = out / "server.log"
     results: dict[str, tuple[int, list[str]]] = {}
+    tallies: dict[str, tuple[collections.Counter, collections.Counter]] = {}
     with open(server_log, "ab") as server_out:
         server = subprocess.Popen(
             [str(VENV_BIN / "huimin"), "serve", "--host", HOST, "--port", str(port)],
@@ -196,11 +276,13 @@ def fuzz(env: dict[str, str], opts: argparse.Namespace, out: Path) -> int:
                 shown = " ".join(a if not a.startswith(("X-API-Key:", "Authorization:"))
                                  else f"'{a.split(':')[0]}: ...'" for a in cmd)
                 log(f"[{who}] {shown}")
-                run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False,
+                # In the run folder: a plain run keeps its cache (`.schemathesis/`) there.
+                run = subprocess.run(cmd, cwd=out, capture_output=True, text=True, check=False,
                                      env={**os.environ, "NO_COLOR": "1",
                                           "PYTHONPATH": str(ROOT)})
                 (out / f"schemathesis-{who}.txt").write_text(run.stdout + run.stderr)
                 results[who] = (run.returncode, summary_lines(run.stdout))
+                tallies[who] = tally(out / f"report-{who}")
                 log(f"[{who}] exit {run.returncode}; output in {out}/schemathesis-{who}.txt")
         finally:
             stop(server)
@@ -212,9 +294,17 @@ def fuzz(env: dict[str, str], opts: argparse.Namespace, out: Path) -> int:
         print(f"== {who}: schemathesis exit {code}")
         print("\n".join(lines))
         print()
+    for who, (findings, expected) in tallies.items():
+        print_tally(who, findings, expected)
+    print()
     if server_errors:
         print(f"server log: {len(server_errors)} unhandled exceptions (see {server_log})")
-    ok = all(code == 0 for code, _ in results.values()) and not server_errors
+    # schemathesis' own exit status counts the data-dependent refusals too: the
+    # verdict is the tally's (a run that failed without any reported check, e.g.
+    # a crash of schemathesis itself, still fails).
+    ok = not server_errors and all(
+        not tallies[who][0] and (code == 0 or tallies[who][1])
+        for who, (code, _) in results.items())
     if ok and not opts.keep:
         shutil.rmtree(out, ignore_errors=True)
     print("fuzz: " + ("nothing found" if ok else f"FINDINGS (see {out})"))

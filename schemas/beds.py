@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, RootModel, Tag, model_validator
 from pydantic import Field as PField
 from sqlalchemy import JSON, CheckConstraint, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
@@ -449,32 +449,51 @@ class BedApplicationPublic(BaseModel):
     }]})
 
 
-class OutsideResidentIn(StrictModel):
-    bed_id: str | None = PField(default=None, max_length=40,
-                                description="The bed; or give `category` to take any free one")
-    category: BedCategory | None = None
+class _OutsideResidentFields(StrictModel):
     name: Name
     id_number: IdNumberIn | None = None
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        # The rule of `_bed_or_category`, stated in the document: exactly one of them.
-        "anyOf": [
-            {"properties": {"bed_id": {"not": {"type": "null"}}, "category": {"type": "null"}},
-             "required": ["bed_id"]},
-            {"properties": {"bed_id": {"type": "null"}, "category": {"not": {"type": "null"}}},
-             "required": ["category"]},
-        ],
-        "examples": [
+
+class OutsideResidentInBed(_OutsideResidentFields):
+    """Into the given bed."""
+
+    bed_id: str = PField(max_length=40, description="The bed")
+    category: None = PField(default=None, description="Only without `bed_id`")
+
+
+class OutsideResidentInCategory(_OutsideResidentFields):
+    """Into any free bed of the category."""
+
+    category: BedCategory = PField(description="Take any free bed of this category")
+    bed_id: None = PField(default=None, description="Only without `category`")
+
+
+def _bed_or_category(body: Any) -> str | None:
+    """Which variant a body is: `bed` when it names a bed (then `category` must be
+    absent), `category` when it names only a category; neither is refused."""
+    get = body.get if isinstance(body, dict) else lambda name: getattr(body, name, None)
+    if get("bed_id") is not None:
+        return "bed"
+    return "category" if get("category") is not None else None
+
+
+class OutsideResidentIn(RootModel[Annotated[
+        Annotated[OutsideResidentInBed, Tag("bed")]
+        | Annotated[OutsideResidentInCategory, Tag("category")],
+        Discriminator(_bed_or_category, custom_error_type="bed_or_category",
+                      custom_error_message="give exactly one of bed_id and category")]]):
+    """Exactly one of `bed_id` and `category`: a `oneOf` of the two in the document,
+    so a generated client refuses a body with neither."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
         {"bed_id": "bed_0193a1b2c3d4e5f6a7b8c9d0e1f2", "name": "王建国",
          "id_number": "110105194805050011"},
         {"category": "self_care", "name": "李桂兰"},
     ]})
 
-    @model_validator(mode="after")
-    def _bed_or_category(self) -> OutsideResidentIn:
-        if (self.bed_id is None) == (self.category is None):
-            raise ValueError("give exactly one of bed_id and category")
-        return self
+
+# What the service takes: the chosen variant (`OutsideResidentIn.root`).
+OutsideResident = OutsideResidentInBed | OutsideResidentInCategory
 
 
 class DischargeIn(StrictModel):

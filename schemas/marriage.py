@@ -19,7 +19,14 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    RootModel,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic import Field as PField
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -403,35 +410,35 @@ class PartyIn(StrictModel):
     phone: Phone | None = None
 
 
-class AppointmentCreate(StrictModel):
+class _AppointmentFields(StrictModel):
     slot_id: str = PField(min_length=1, max_length=120)
-    kind: AppointmentKind
     parties: list[PartyIn] = PField(min_length=1, max_length=2)
-    divorce_case_id: str | None = PField(
-        default=None, max_length=40,
-        description="Required for `divorce_confirmation`, refused for other kinds")
 
-    @model_validator(mode="after")
-    def _case_only_for_confirmation(self) -> AppointmentCreate:
-        needs = self.kind == AppointmentKind.divorce_confirmation
-        if needs and not self.divorce_case_id:
-            raise ValueError("divorce_case_id is required for divorce_confirmation")
-        if not needs and self.divorce_case_id:
-            raise ValueError("divorce_case_id is only for divorce_confirmation")
-        return self
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        # The rule of `_case_only_for_confirmation`, stated in the document.
-        "anyOf": [
-            {"properties": {"kind": {"const": "divorce_confirmation"},
-                            "divorce_case_id": {"not": {"type": "null"}, "minLength": 1}},
-             "required": ["kind", "divorce_case_id"]},
-            {"properties": {"kind": {"enum": [k.value for k in AppointmentKind
-                                              if k != AppointmentKind.divorce_confirmation]},
-                            "divorce_case_id": {"anyOf": [{"type": "null"},
-                                                          {"maxLength": 0}]}}},
-        ],
-        "examples": [{
+class RegistrationAppointmentCreate(_AppointmentFields):
+    """A marriage, divorce or reissue appointment: no divorce case."""
+
+    kind: Literal[AppointmentKind.marriage, AppointmentKind.divorce, AppointmentKind.reissue]
+    divorce_case_id: None = PField(default=None,
+                                   description="Only for `divorce_confirmation`")
+
+
+class ConfirmationAppointmentCreate(_AppointmentFields):
+    """A divorce confirmation: the divorce case it confirms is required."""
+
+    kind: Literal[AppointmentKind.divorce_confirmation]
+    divorce_case_id: str = PField(min_length=1, max_length=40,
+                                  description="The divorce case this appointment confirms")
+
+
+class AppointmentCreate(RootModel[Annotated[
+        RegistrationAppointmentCreate | ConfirmationAppointmentCreate,
+        PField(discriminator="kind")]]):
+    """A booking's body: one of the variants, chosen by `kind` (a `oneOf` with a
+    discriminator in the document, so a generated client refuses a
+    `divorce_confirmation` without `divorce_case_id`, or another kind with one)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
         "slot_id": "ms_org_0193a1b2c3d4e5f6a7b8c9d0e1_20261201_0900",
         "kind": "marriage",
         "parties": [
@@ -439,6 +446,10 @@ class AppointmentCreate(StrictModel):
             {"name": "李娜", "id_number": "440305198707222464", "phone": "13900139000"},
         ],
     }]})
+
+
+# What the services take: the chosen variant (`AppointmentCreate.root`).
+AppointmentRequest = RegistrationAppointmentCreate | ConfirmationAppointmentCreate
 
 
 class PartyPublic(BaseModel):

@@ -106,7 +106,12 @@ EventPattern = Annotated[str, StringConstraints(pattern=r"^(\*|[a-z_]+(\.[a-z_]+
 
 
 class SubscriptionCreate(StrictModel):
+    # The form services/notifications/urls.py requires, stated for clients: http or
+    # https and a host. The service keeps refusing any other URL with its own 422
+    # `webhook_url_not_allowed` (a reason: scheme, malformed, ...), as it refuses
+    # hosts and http in production, which no pattern can state.
     url: str = PField(min_length=8, max_length=2048,
+                      json_schema_extra={"pattern": r"^https?://[^\s/?#]+([/?#]\S*)?$"},
                       description="Where events are POSTed. In production https to a "
                                   "public address only, unless the settings' allow-list "
                                   "names the host.",

@@ -30,7 +30,7 @@ from schemas.beds import (
     BedStatus,
     BedUpdate,
     OccupancyPublic,
-    OutsideResidentIn,
+    OutsideResident,
 )
 from schemas.common import Page
 from schemas.organisation import OrgKind
@@ -240,7 +240,7 @@ async def start_occupancy(session: AsyncSession, bed: Bed, *, name: str,
 
 
 async def admit_outside(session: AsyncSession, principal: Principal, institution_id: str,
-                        body: OutsideResidentIn, settings: Settings) -> OccupancyPublic:
+                        body: OutsideResident, settings: Settings) -> OccupancyPublic:
     """A resident admitted outside huimin: the bed is occupied, with no application."""
     await own_institution(session, principal, institution_id)
     protected = None

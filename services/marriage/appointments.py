@@ -52,11 +52,11 @@ from schemas.common import Page
 from schemas.marriage import (
     QR_PREFIX,
     AppointmentCancel,
-    AppointmentCreate,
     AppointmentKind,
     AppointmentLookup,
     AppointmentOffice,
     AppointmentPublic,
+    AppointmentRequest,
     AppointmentSlot,
     AppointmentStatus,
     CancelledBy,
@@ -211,7 +211,7 @@ _RECHECK = "40001"  # what was read changed: the request runs again (api.route)
 
 
 async def book(session: AsyncSession, principal: Principal, settings: Settings,
-               body: AppointmentCreate, claim: idempotency.Claim | None = None) -> Booked:
+               body: AppointmentRequest, claim: idempotency.Claim | None = None) -> Booked:
     """Book, and the 201 body: a hot command (services.commands). The write is one
     statement that also stores `claim`'s record of that body (`marriage_book`); a
     refusal is a `commands.Refusal`."""
@@ -222,7 +222,7 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
 
 
 async def _book(session: AsyncSession, principal: Principal, settings: Settings,
-                body: AppointmentCreate, claim: idempotency.Claim | None) -> Booked:
+                body: AppointmentRequest, claim: idempotency.Claim | None) -> Booked:
     parsed = calendar.parse_slot_id(body.slot_id)
     if parsed is None:
         raise NotFound(what="slot")

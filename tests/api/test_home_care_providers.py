@@ -362,7 +362,7 @@ async def test_refusals_are_problems_with_their_codes(client, admin_headers):
 async def test_the_operation_is_documented(app):
     op = app.openapi()["paths"][PATH]["get"]
     assert op["tags"] == ["home-care"] and op["summary"]
-    assert op["operationId"] == "list_providers_v1_home_care_providers_get"
+    assert op["operationId"] == "listHomeCareProviders"
     assert {"400", "422"} <= set(op["responses"])
     examples = op["responses"]["422"]["content"]["application/problem+json"]["examples"]
     assert {"validation_error", "invalid_division_code"} <= set(examples)
