@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import Field as PField
 from sqlalchemy import JSON, CheckConstraint
 from sqlmodel import Field, SQLModel
 
-from schemas.common import ChinaTime, Day, StrictModel, utc_datetime
+from schemas.common import FIRST_DAY, LAST_DAY, ChinaTime, StrictModel, utc_datetime
 
+_Day = Annotated[date, PField(ge=FIRST_DAY, le=LAST_DAY)]
 FIRST_YEAR = 2000
 LAST_YEAR = 2099
 
@@ -43,9 +45,13 @@ class OfficialCalendarNotice(SQLModel, table=True):
 
 
 class OfficialCalendarIn(StrictModel):
-    holidays: list[Day] = PField(max_length=60, description="The year's days off (放假), "
+    # schemas.common's bounds (FIRST_DAY..LAST_DAY) without `Day`'s pattern in the
+    # document: each date must also fall in the path's year (checked by the service), a
+    # rule JSON Schema cannot state, and with the pattern the fuzzer
+    # (tests/api/test_schema_fuzz.py) paired the example's 2027 dates with other years.
+    holidays: list[_Day] = PField(max_length=60, description="The year's days off (放假), "
                                   "weekend days inside a holiday included")
-    working_days: list[Day] = PField(
+    working_days: list[_Day] = PField(
         default_factory=list, max_length=20,
         description="Saturdays and Sundays that are working days (调休上班)")
     notice: str = PField(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$",
@@ -70,7 +76,7 @@ class OfficialCalendarIn(StrictModel):
 
 class OfficialCalendarPublic(BaseModel):
     year: int
-    holidays: list[date] = PField(description="Days closed as public holidays")
+    holidays: list[_Day] = PField(description="Days closed as public holidays")
     working_days: list[date] = PField(description="Saturdays and Sundays worked (调休)")
     source: CalendarSource = PField(
         description="`notice`: the State Council notice the admin loaded; `library`: the "
