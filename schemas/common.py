@@ -15,6 +15,7 @@ from pydantic import (
     field_validator,
 )
 from pydantic import Field as PField
+from pydantic_core import PydanticCustomError, core_schema
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator, UserDefinedType
 from sqlmodel import Field, SQLModel
@@ -227,16 +228,31 @@ IdNumberIn = Annotated[
 ]
 
 
+def _json_integer(value: Any) -> Any:
+    """An integer as JSON Schema's `integer` has it: a number without a fraction.
+    Booleans and strings are refused here; pydantic's int then takes `5` and `5.0`
+    and refuses `5.5`."""
+    if isinstance(value, bool | str | bytes):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
 def _strict_scalars(schema: Any) -> None:
-    """Every `int`, `float` and `bool` of a request model validated strictly: an
-    integer is a JSON number without a fraction (not `true`, not `"5"`, not `5.0`), a
-    number is an integer or a float (not `true`, not `"5"`), a boolean is `true` or
-    `false` (not `1`, not `"true"`), as the document's `integer`, `number` and
-    `boolean` say. Pydantic's lax mode took `"capacity": true` as 1. Only the scalars:
+    """Every `int`, `float` and `bool` of a request model taken as the document's
+    `integer`, `number` and `boolean` say: an integer is a JSON number without a
+    fraction (`5` or `5.0`; not `true`, not `"5"`, not `5.5`), a number is a JSON
+    number (not `true`, not `"5"`), a boolean is `true` or `false` (not `1`, not
+    `"true"`). Pydantic's lax mode took `"capacity": true` as 1. Only the scalars:
     strict mode for the whole model would refuse a date sent as the string JSON
     carries it. Walks the model's core schema (nested models included) in place."""
     if isinstance(schema, dict):
-        if schema.get("type") in ("int", "float", "bool"):
+        kind = schema.get("type")
+        if kind == "int":
+            inner = dict(schema)
+            schema.clear()
+            schema.update(core_schema.no_info_before_validator_function(_json_integer, inner))
+            return
+        if kind in ("float", "bool"):
             schema["strict"] = True
         for value in schema.values():
             _strict_scalars(value)
