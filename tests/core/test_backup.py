@@ -51,7 +51,8 @@ def test_a_backup_passes_the_password_in_the_environment_never_on_a_command_line
 def test_a_server_newer_than_pg_dump_is_refused_and_nothing_is_written(
         db_url, tmp_path, monkeypatch):
     server_major = backups.server_version_num(backups.target(db_url)) // 10000
-    monkeypatch.setattr(backups, "tool_major", lambda tool="pg_dump": server_major - 1)
+    monkeypatch.setattr(backups, "tool_major",
+                        lambda tool="pg_dump", tools=None: server_major - 1)
     with pytest.raises(backups.BackupError, match=f"is PostgreSQL {server_major}, newer than "
                                                   f"this pg_dump .PostgreSQL {server_major - 1}"):
         backups.backup(db_url, tmp_path / "x.dump")
@@ -61,3 +62,28 @@ def test_a_server_newer_than_pg_dump_is_refused_and_nothing_is_written(
 def test_the_bundled_tools_are_there_and_can_dump_postgresql_15_and_newer():
     assert backups.tool_major("pg_dump") >= 15
     assert backups.tool_major("pg_restore") == backups.tool_major("pg_dump")
+
+
+def test_a_restore_into_a_server_older_than_its_pg_restore_knows_is_refused_first(
+        db_url, tmp_path, monkeypatch):
+    """pg_restore 17+ sends `SET transaction_timeout`, which PostgreSQL 15 and 16 refuse:
+    without that server's own tools, the restore says so before touching anything."""
+    dump = tmp_path / "x.dump"
+    backups.backup(db_url, dump)
+    real = backups.with_server_tools
+    monkeypatch.setattr(backups, "with_server_tools",
+                        lambda t: (real(t)[0].__class__(env=t.env, database=t.database), 160004))
+    monkeypatch.setattr(backups, "tool_major", lambda tool="pg_dump", tools=None: 18)
+    with pytest.raises(backups.BackupError, match="PostgreSQL 16's client tools"):
+        backups.restore(db_url, dump)
+
+
+def test_the_server_s_own_tools_are_preferred(db_url):
+    """On a machine with the server's major version's tools (Debian's layout; CI's
+    PostgreSQL 15), they are used; otherwise the embedded package's."""
+    chosen, server = backups.with_server_tools(backups.target(db_url))
+    own = [d for d in backups.tool_dirs(server // 10000) if (d / "pg_restore").exists()]
+    if own:
+        assert chosen.tools == own[0]
+    else:
+        assert chosen.tools == backups.POSTGRES_BIN_PATH
