@@ -247,6 +247,8 @@ def _strict_scalars(schema: Any) -> None:
     carries it. Walks the model's core schema (nested models included) in place."""
     if isinstance(schema, dict):
         kind = schema.get("type")
+        if kind == "function-before" and schema["function"].get("function") is _json_integer:
+            return  # walked before: a model's core schema is cached and handed out again
         if kind == "int":
             inner = dict(schema)
             schema.clear()

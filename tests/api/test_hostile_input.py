@@ -450,3 +450,22 @@ async def test_json_the_parser_cannot_take_is_malformed_json_everywhere(client, 
                 **who, **idem(), "Content-Type": "application/json"})
             assert r.status_code == 400, (url, raw[:20], r.status_code, r.text)
             assert r.json()["code"] == "malformed_json", (url, raw[:20], r.text)
+
+
+def test_a_request_model_handed_out_again_and_again_keeps_its_integer_rule():
+    """Every app (tests build hundreds) makes new TypeAdapters of the same request models,
+    and pydantic hands each the model's cached core schema: the integer rule must be
+    put on it once, not once more each time (which nested it past the recursion limit
+    and broke every app built after)."""
+    from typing import Annotated
+
+    from fastapi import Body
+    from pydantic import TypeAdapter, ValidationError
+
+    from schemas.home_care import RatingIn
+
+    for _ in range(1200):  # as FastAPI makes one for each route of each app
+        adapter = TypeAdapter(Annotated[RatingIn, Body()])
+    assert adapter.validate_python({"stars": 5.0}).stars == 5
+    with pytest.raises(ValidationError):
+        adapter.validate_python({"stars": True})
