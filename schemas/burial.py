@@ -29,10 +29,9 @@ from sqlalchemy import JSON, CheckConstraint, Index, text
 from sqlmodel import Field, SQLModel
 
 from schemas.common import (
-    DIVISION_CODE_DOCUMENTED,
-    DIVISION_CODE_FORM,
     ChinaTime,
     Day,
+    DivisionCode,
     IdNumberIn,
     Name,
     Phone,
@@ -251,9 +250,8 @@ _Short = PField(min_length=1, max_length=64)
 
 
 class PolicyCreate(StrictModel):
-    division_code: str = PField(pattern=DIVISION_CODE_FORM,
-                                json_schema_extra=DIVISION_CODE_DOCUMENTED,
-                                description="Six-digit division code", examples=["110000"])
+    division_code: DivisionCode = PField(description="Six-digit division code",
+                                         examples=["110000"])
     method: BurialMethod
     amount_fen: int = PField(gt=0, le=100_000_000, description="One-off amount, in fen")
     effective_from: Day
@@ -280,10 +278,8 @@ class DeceasedIn(StrictModel):
     name: Name
     id_number: IdNumberIn
     death_date: Day
-    hukou_division_code: str = PField(pattern=DIVISION_CODE_FORM,
-                                      json_schema_extra=DIVISION_CODE_DOCUMENTED,
-                                      examples=["110105"],
-                                      description="Household-registration division")
+    hukou_division_code: DivisionCode = PField(examples=["110105"],
+                                               description="Household-registration division")
 
 
 class BurialIn(StrictModel):

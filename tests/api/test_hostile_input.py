@@ -347,18 +347,24 @@ NOT_UTF8 = [b'{"name": "\xff\xfe"}', b"\xc3\x28", b'{"kind": "marriage\x80"}',
             b"\xff\xfe{\x00}\x00", b"{\x00}\x00", b'{"kind": "\x00"}']
 
 
+async def _hot_and_plain_writes(client, admin_headers, settings) -> list[tuple[str, dict]]:
+    """Writes served by the hot lane (a marriage booking, a lottery entry, a home-care
+    booking) and one that is not (an organisation), each with a caller allowed to use it."""
+    set_china_time("2026-12-01")
+    office, staff = await lottery_office(client, admin_headers)
+    lottery = (await schedule_lottery(client, office, staff)).json()
+    return [("/v1/marriage/appointments", citizen_headers(settings)),
+            (f"/v1/marriage/lotteries/{lottery['id']}/entries", citizen_headers(settings)),
+            ("/v1/home-care/bookings", citizen_headers(settings)),
+            ("/v1/admin/organisations", admin_headers)]
+
+
 async def test_a_body_that_is_not_utf8_is_malformed_json_everywhere(client, admin_headers,
                                                                      settings):
     """A JSON body must be UTF-8 (API.md): bytes that are not are 400 `malformed_json`, on
     the hot lane (a marriage booking, a lottery entry, a home-care booking) as on every
     other write (an organisation)."""
-    set_china_time("2026-12-01")
-    office, staff = await lottery_office(client, admin_headers)
-    lottery = (await schedule_lottery(client, office, staff)).json()
-    targets = [("/v1/marriage/appointments", citizen_headers(settings)),
-               (f"/v1/marriage/lotteries/{lottery['id']}/entries", citizen_headers(settings)),
-               ("/v1/home-care/bookings", citizen_headers(settings)),
-               ("/v1/admin/organisations", admin_headers)]
+    targets = await _hot_and_plain_writes(client, admin_headers, settings)
     for url, who in targets:
         for raw in NOT_UTF8:
             r = await client.post(url, content=raw, headers={
@@ -436,13 +442,7 @@ async def test_json_the_parser_cannot_take_is_malformed_json_everywhere(client, 
                                                                          settings):
     """JSON nested deeper than the parser goes, or a number of more digits than Python
     converts (4300), is 400 `malformed_json` on the hot lane as on every other route."""
-    set_china_time("2026-12-01")
-    office, staff = await lottery_office(client, admin_headers)
-    lottery = (await schedule_lottery(client, office, staff)).json()
-    targets = [("/v1/marriage/appointments", citizen_headers(settings)),
-               (f"/v1/marriage/lotteries/{lottery['id']}/entries", citizen_headers(settings)),
-               ("/v1/home-care/bookings", citizen_headers(settings)),
-               ("/v1/admin/organisations", admin_headers)]
+    targets = await _hot_and_plain_writes(client, admin_headers, settings)
     for url, who in targets:
         for raw in (b"[" * 50_000 + b"]" * 50_000, b'{"kind": ' + b"9" * 5000 + b"}",
                     b'{"lat": 1' + b"0" * 5000 + b"}"):
