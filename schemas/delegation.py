@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import Field as PField
 from sqlalchemy import ARRAY, CheckConstraint, Column, Index, String, text
 from sqlmodel import Field, SQLModel
@@ -202,3 +202,22 @@ class DelegationPublic(BaseModel):
     accepted_at: ChinaTime | None = None
     declined_at: ChinaTime | None = None
     revoked_at: ChinaTime | None = None
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "dlg_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4", "status": "active",
+        "principal": {"name": "王建国", "id_number_masked": "110105********002X"},
+        "delegate": {"name": "王丽", "id_number_masked": "110105********0027"},
+        "scopes": ["beds", "home_care", "burial"], "expires_on": "2027-12-31",
+        "registered_by": None, "principal_division_code": None, "evidence": None,
+        "created_at": "2026-12-07T10:00:00+08:00", "accepted_at": "2026-12-07T10:05:00+08:00",
+        "declined_at": None, "revoked_at": None}, {
+        "id": "dlg_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b5", "status": "active",
+        "principal": {"name": "王建国", "id_number_masked": "110105********002X"},
+        "delegate": {"name": "王丽", "id_number_masked": "110105********0027"},
+        "scopes": ["beds", "home_care"], "expires_on": "2030-12-31",
+        "registered_by": {"org_id": "org_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b6",
+                          "staff_name": "审核-张伟"},
+        "principal_division_code": "110105",
+        "evidence": {"kind": "guardianship_certificate", "number": "(2026)京0105民特123号"},
+        "created_at": "2026-12-07T10:00:00+08:00", "accepted_at": "2026-12-07T10:00:00+08:00",
+        "declined_at": None, "revoked_at": None}]})

@@ -8,6 +8,7 @@ and every act through one is audited with it."""
 from __future__ import annotations
 
 from core.clock import clock
+from tests.api.test_audit_chain import owner_sql, verify
 from tests.api.test_beds_support import apply, institution
 from tests.api.test_burial_support import claim_body, file_claim, policy
 from tests.api.test_delegation_support import (
@@ -265,3 +266,22 @@ async def test_a_delegate_sees_and_withdraws_the_principals_own_claim(client, se
     past(d["expires_on"])
     assert await _status(client, son, url) == 404
     assert clock.today().isoformat() > d["expires_on"]
+
+
+async def test_the_delegation_an_audit_row_names_is_part_of_its_hash(client, settings,
+                                                                     admin_headers, db, db_url):
+    father, daughter, _ = await _family(client, settings, admin_headers)
+    inst, _staff = await institution(client, admin_headers)
+    d = await active(client, father, daughter, ("beds",))
+    app, _ = await apply(client, settings, inst["id"], id_number=father.id_number,
+                         citizen=daughter.headers)
+    r = await client.get("/v1/admin/audit-events", headers=admin_headers,
+                         params={"object_id": app["id"], "action": "bed_application.create"})
+    (row,) = r.json()["items"]
+    assert row["delegation_id"] == d["id"]
+    code, out = await verify(db_url)
+    assert code == 0, out
+    await owner_sql(db_url, "UPDATE audit_event SET delegation_id = NULL WHERE id = :id",
+                    params={"id": row["id"]})
+    code, out = await verify(db_url)
+    assert code == 1 and f"BROKEN at row {row['seq']}" in out, out
