@@ -7,6 +7,8 @@ and every act through one is audited with it."""
 
 from __future__ import annotations
 
+from sqlalchemy import text
+
 from core.clock import clock
 from tests.api.test_audit_chain import owner_sql, verify
 from tests.api.test_beds_support import apply, institution
@@ -31,6 +33,7 @@ from tests.api.test_home_care_support import (
     provider,
     set_china_time,
 )
+from tests.factories import citizen_headers, idem
 
 APPS = "/v1/bed-applications"
 BOOKINGS = "/v1/home-care/bookings"
@@ -285,3 +288,86 @@ async def test_the_delegation_an_audit_row_names_is_part_of_its_hash(client, set
                     params={"id": row["id"]})
     code, out = await verify(db_url)
     assert code == 1 and f"BROKEN at row {row['seq']}" in out, out
+
+
+async def test_a_delegation_revoked_while_a_visit_is_booked_is_not_named_by_it(
+        client, settings, admin_headers, db, monkeypatch):
+    """The booking's read finds the delegation; it is revoked before the write; the
+    write (`home_care_book`) asks again: the request runs again and finds none."""
+    from services.home_care import bookings
+
+    set_china_time("2026-12-07")
+    v = await verifier(client, admin_headers)
+    father = await citizen(client, settings, v, age=80, sex="male", name="王建国")
+    daughter = await citizen(client, settings, v)
+    prov, staff = await provider(client, admin_headers)
+    await caregiver(client, staff, prov["id"])
+    d = await active(client, father, daughter, ("home_care",))
+    writes: list[object] = []
+    real_driver = bookings.prepared.driver
+
+    class Revoking:
+        """The driver, revoking the delegation just before the first booking write."""
+
+        def __init__(self, inner) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        async def fetchrow_alone(self, sql, *args):
+            if sql is bookings._BOOK:
+                writes.append(args)
+                if len(writes) == 1:
+                    async with db.session() as s:
+                        await s.execute(text("UPDATE delegation SET status = 'revoked' "
+                                             "WHERE id = :id"), {"id": d["id"]})
+                        await s.commit()
+            return await self.inner.fetchrow_alone(sql, *args)
+
+    async def driver(session):
+        return Revoking(await real_driver(session))
+
+    monkeypatch.setattr(bookings.prepared, "driver", driver)
+    the_elder = {**elder(), "name": father.name, "id_number": father.id_number}
+    r = await book(client, settings, prov["id"], at(DAY, "09:00"), who=daughter.headers,
+                   elder_=the_elder)
+    assert r.status_code == 201, r.text
+    assert len(writes) == 2  # the first write refused (40001), the request ran again
+    assert r.json()["delegation_id"] is None
+    (row,) = await audit_rows(db, "home_care_booking.create", r.json()["id"])
+    assert row.delegation_id is None
+
+
+async def test_a_centre_seat_for_the_principal_names_the_delegation(client, settings,
+                                                                    admin_headers, db):
+    set_china_time("2026-12-01")
+    v = await verifier(client, admin_headers)
+    father = await citizen(client, settings, v, age=80, sex="male", name="王建国")
+    daughter = await citizen(client, settings, v)
+    org, staff = await provider(client, admin_headers)
+    r = await client.post(f"/v1/providers/{org['id']}/centre-sessions", json={
+        "service_code": "meal_assist", "date": DAY, "start": "11:00", "end": "13:00",
+        "capacity": 3, "price_fen": 1500}, headers=staff)
+    assert r.status_code == 201, r.text
+    session_id = r.json()["id"]
+    d = await active(client, father, daughter, ("home_care",))
+    r = await client.post("/v1/home-care/centre-bookings", headers={
+        **daughter.headers, **idem()}, json={"session_id": session_id, "elder": _elder(father)})
+    assert r.status_code == 201 and r.json()["delegation_id"] == d["id"], r.text
+    seat = f"/v1/home-care/centre-bookings/{r.json()['id']}"
+    assert await _status(client, father, seat) == 200
+    (row,) = await audit_rows(db, "home_care_centre_booking.create", r.json()["id"])
+    assert row.delegation_id == d["id"]
+    # Booked by someone else for the father: his delegate cancels it while active.
+    r = await client.post("/v1/home-care/centre-bookings", headers={
+        **citizen_headers(settings), **idem()},
+        json={"session_id": session_id, "elder": {**_elder(father)}})
+    assert r.status_code == 409  # one seat per elder per session
+    await act(client, daughter, d["id"], "revoke")
+    stranger_seat = await client.post("/v1/home-care/centre-bookings", headers={
+        **citizen_headers(settings), **idem()}, json={"session_id": session_id, "elder": {
+            "name": "李四", "id_number": elder()["id_number"], "phone": "13800138000"}})
+    assert stranger_seat.status_code == 201
+    assert await _status(client, daughter,
+                         f"/v1/home-care/centre-bookings/{stranger_seat.json()['id']}") == 404
