@@ -110,10 +110,11 @@ def delegated_principals(delegate_blind: str, scope: str) -> Any:
         "principal_blind", "delegation_id").render_derived(name="delegated")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # columns compared with == make SQL, not a bool
 class own_party_or_delegated:  # noqa: N801 - a scope function, named like the others
     """The rule of a record that names a person (`person`: a blind-index column):
-    see the module's docstring."""
+    see the module's docstring. A rule (called with the caller) that also says which
+    delegation gave access (`via`, `delegation_of`)."""
 
     owner: Any
     person: Any
