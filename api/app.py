@@ -26,6 +26,7 @@ from api import (
     beds,
     burial,
     citizens,
+    delegations,
     docs,
     home_care,
     marriage,
@@ -94,6 +95,7 @@ ROUTERS: list[Router] = [
     home_care.router,
     burial.public_router,
     burial.router,
+    delegations.router,
     notifications.router,
 ]
 
@@ -305,6 +307,8 @@ TAGS = [
     {"name": "beds", "description": "Elderly-care institution beds (养老机构床位)"},
     {"name": "home-care", "description": "Home and community care (居家社区养老服务)"},
     {"name": "burial", "description": "Eco-burial subsidy claims (节地生态安葬奖补)"},
+    {"name": "delegation", "description": "Delegation (代办) and guardianship (监护): acting "
+                                          "for another person in named services"},
     {"name": "notifications", "description": "Webhook subscriptions and deliveries "
                                              "(events of the outbox, sent by `huimin worker`)"},
 ]

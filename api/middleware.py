@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import database_unavailable, send_problem
 from core import errors
-from core.context import client_addr_var, request_id_var
+from core.context import client_addr_var, delegation_var, request_id_var
 from core.db import is_unavailable
 from core.ids import new_request_id
 from core.logging import get_logger
@@ -113,6 +113,7 @@ class RequestContextMiddleware:
         # the right-most untrusted X-Forwarded-For address): logs and audit rows.
         client = scope.get("client")
         addr_token = client_addr_var.set(client[0] if client else None)
+        delegation_token = delegation_var.set(None)  # none until a delegation is used
         status_holder = {"status": 500, "started": False}
 
         async def send_wrapper(message: Message) -> None:
@@ -155,6 +156,7 @@ class RequestContextMiddleware:
                      duration_ms=round(elapsed * 1000, 2))
             request_id_var.reset(token)
             client_addr_var.reset(addr_token)
+            delegation_var.reset(delegation_token)
 
     def _refuse_early(self, scope: Scope, headers: dict[bytes, bytes]) -> errors.DomainError | None:
         # No id, cursor or filter contains a NUL; PostgreSQL would refuse it deep

@@ -12,7 +12,8 @@ with the fields in `FIELDS` order, each written as `<UTF-8 byte length>:<value>`
 (so no value can fake a separator) or `~` for NULL; `seq` as a decimal integer;
 `at` in UTC with microseconds, `2026-12-01T08:00:00.123456Z` (PostgreSQL keeps
 microseconds). Then each of `OPTIONAL` that is not NULL, as one more line written
-the same way: the client's address (migration 0009) is hashed when a row has one,
+the same way: the client's address (migration 0009) and the delegation a citizen
+acted through (0010) are hashed when a row has them,
 so it cannot be changed, added or removed unseen, while the rows written before it
 existed (NULL) hash exactly as they always did and still verify.
 """
@@ -29,7 +30,7 @@ GENESIS = "0" * 64
 FIELDS = ("seq", "prev_hash", "id", "at", "actor_kind", "actor_id", "actor_role", "org_id",
           "action", "object_type", "object_id", "outcome", "request_id")
 # Fields hashed only when not NULL (added after rows were chained without them).
-OPTIONAL = ("client_addr",)
+OPTIONAL = ("client_addr", "delegation_id")
 
 
 def timestamp(value: dt.datetime) -> str:

@@ -845,3 +845,29 @@ class WebhookUrlNotAllowed(_WebhookUrlNotAllowed):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self.extra["reason"] = params.get("reason")
+
+# --- delegation (代办, API.md "Delegation") ---
+STATUS_NAMES.update({"active": ("生效中", "active"), "revoked": ("已撤销", "revoked")})
+ACTION_NAMES.update({"revoke": ("撤销", "revoke")})
+NOUNS.update({"delegation": ("代办授权", "delegation")})
+NOUNS_ZH.update({"delegation": "代办授权"})
+SelfDelegation = _error(
+    "SelfDelegation", "self_delegation", 422, "不能授权本人代办", "No delegation to oneself",
+    "代办人须为他人。", "The delegate must be someone else.")
+InvalidExpiry = _error(
+    "InvalidExpiry", "invalid_expiry", 422, "代办有效期不在允许范围内",
+    "The expiry date is out of range",
+    "有效期须在 {first} 至 {last} 之间。", "expires_on must be from {first} to {last}.")
+DuplicateDelegation = _error(
+    "DuplicateDelegation", "duplicate_delegation", 409, "已有待确认或生效中的代办授权",
+    "A pending or active delegation already exists",
+    "同一委托人与代办人之间只能有一个待确认或生效中的代办授权。",
+    "One pending or active delegation per principal and delegate.")
+NotTheDelegate = _error(
+    "NotTheDelegate", "not_the_delegate", 403, "只有代办人本人可以接受或谢绝",
+    "Only the delegate may accept or decline")
+OutsideJurisdiction = _error(
+    "OutsideJurisdiction", "outside_jurisdiction", 403, "不在本机关管辖范围内",
+    "Outside the bureau's jurisdiction",
+    "{division_code} 不在本民政部门的辖区内。",
+    "{division_code} lies outside the bureau's division.")

@@ -11,6 +11,7 @@ from schemas import (  # noqa: F401
     capacity,
     citizen,
     common,
+    delegation,
     home_care,
     idempotency,
     marriage,

@@ -43,6 +43,9 @@ class AuditEvent(SQLModel, table=True):
     # The client's address (behind trusted proxies, the right-most untrusted one of
     # X-Forwarded-For); NULL for the system's own writes and rows before 0009.
     client_addr: str | None = Field(default=None, max_length=CLIENT_ADDR_MAX)
+    # The delegation (代办) a citizen acted through, when it acted for its principal
+    # (services.delegations); NULL otherwise and on rows before 0010.
+    delegation_id: str | None = Field(default=None, max_length=40)
     seq: int = Field(sa_column=Column(BigInteger, nullable=False, unique=True))
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
@@ -96,6 +99,9 @@ class AuditEventPublic(BaseModel):
         default=None, description="The client's address (the proxy's client, behind a "
                                   "trusted reverse proxy); null for the system's own writes "
                                   "and for rows written before addresses were recorded")
+    delegation_id: str | None = PField(
+        default=None, description="The delegation (代办) the citizen acted through, when it "
+                                  "acted for its principal; null otherwise")
     seq: int
     prev_hash: str
     hash: str

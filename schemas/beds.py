@@ -138,6 +138,9 @@ class BedApplication(SQLModel, table=True):
     institution_id: str = Field(foreign_key="organisation.id", max_length=40)
     category: str = Field(max_length=16)
     citizen_subject: str = Field(max_length=128)
+    # The delegation (代办) the record was made through, when a delegate made it for
+    # its principal (services.delegations); NULL otherwise.
+    delegation_id: str | None = Field(default=None, max_length=40)
     elder_name: str = Field(max_length=100)
     elder_id_encrypted: str = Field(max_length=255)
     elder_id_blind: str = Field(max_length=64)
@@ -431,6 +434,9 @@ class BedApplicationPublic(BaseModel):
     accepted_at: ChinaTime | None = None
     admitted_at: ChinaTime | None = None
     closed_at: ChinaTime | None = None
+    delegation_id: str | None = PField(
+        default=None, description="The delegation (代办) through which a delegate made this "
+                                  "record for its principal; null otherwise")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "bap_0193a1b2c3d4e5f6a7b8c9d0e1f2", "institution_id": "org_0193a1b2c3d4",

@@ -158,6 +158,9 @@ class BurialClaim(SQLModel, table=True):
 
     id: str = id_field()
     citizen_subject: str = Field(max_length=128)
+    # The delegation (代办) the record was made through, when a delegate made it for
+    # its principal (services.delegations); NULL otherwise.
+    delegation_id: str | None = Field(default=None, max_length=40)
     status: str = Field(max_length=16)
     # Decided by the server: the policy in force on the burial date.
     policy_id: str = Field(foreign_key="burial_policy.id", max_length=40, index=True)
@@ -493,6 +496,9 @@ class ClaimPublic(BaseModel):
     created_at: ChinaTime
     submitted_at: ChinaTime
     updated_at: ChinaTime
+    delegation_id: str | None = PField(
+        default=None, description="The delegation (代办) through which a delegate made this "
+                                  "record for its principal; null otherwise")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "bcl_0193a1b2c3d4e5f6a7b8c9d0e1f2", "status": "submitted", "amount_fen": 400000,

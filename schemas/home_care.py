@@ -247,6 +247,9 @@ class HomeCareBooking(SQLModel, table=True):
     service_code: str = Field(max_length=32)
     status: str = Field(max_length=16)
     citizen_subject: str = Field(max_length=128)
+    # The delegation (代办) the record was made through, when a delegate made it for
+    # its principal (services.delegations); NULL otherwise.
+    delegation_id: str | None = Field(default=None, max_length=40)
     visit_date: date
     starts_at: datetime = utc_datetime()
     ends_at: datetime = utc_datetime()
@@ -373,6 +376,9 @@ class HomeCareCentreBooking(SQLModel, table=True):
     provider_id: str = Field(foreign_key="organisation.id", max_length=40)
     status: str = Field(max_length=16)
     citizen_subject: str = Field(max_length=128)
+    # The delegation (代办) the record was made through, when a delegate made it for
+    # its principal (services.delegations); NULL otherwise.
+    delegation_id: str | None = Field(default=None, max_length=40)
     elder_name: str = Field(max_length=100)
     elder_id_encrypted: str = Field(max_length=255)
     elder_id_blind: str = Field(max_length=64)
@@ -686,6 +692,9 @@ class BookingPublic(BaseModel):
     rating_stars: int | None = None
     rating_comment: str | None = None
     created_at: ChinaTime
+    delegation_id: str | None = PField(
+        default=None, description="The delegation (代办) through which a delegate made this "
+                                  "record for its principal; null otherwise")
 
     # A booked visit, and the same visit completed (checked in and out, paid partly
     # from the elder's monthly allowance) and rated.
@@ -847,6 +856,9 @@ class CentreBookingPublic(BaseModel):
     cancelled_by: str | None = None
     cancel_reason: str | None = None
     created_at: ChinaTime
+    delegation_id: str | None = PField(
+        default=None, description="The delegation (代办) through which a delegate made this "
+                                  "record for its principal; null otherwise")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "hccb_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b8", "status": "booked",

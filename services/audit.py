@@ -23,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import auditchain, pages, prepared
 from core.clock import clock
-from core.context import client_addr_var, request_id_var
+from core.context import client_addr_var, delegation_var, request_id_var
 from core.ids import new_id
 from core.logging import get_logger
 from core.prepared import Sql
@@ -35,7 +35,7 @@ from schemas.organisation import ApiKey
 log = get_logger("huimin.audit")
 
 COLUMNS = ("id, at, actor_kind, actor_id, actor_role, org_id, action, object_type, object_id, "
-           "outcome, request_id, client_addr")
+           "outcome, request_id, client_addr, delegation_id")
 _NAMES = tuple(c.strip() for c in COLUMNS.split(","))
 # Every audit row goes in through `record_writes` (services/records.sql), the
 # function the one-statement writes call for theirs. Prepared once per connection.
@@ -73,7 +73,7 @@ def row(principal: Principal | None, action: str, object_type: str, object_id: s
             principal.role if principal else None,
             org_id if org_id is not None else (principal.org_id if principal else None),
             action, object_type, object_id, outcome[:32], request_id_var.get(),
-            _client_addr())
+            _client_addr(), delegation_var.get() if principal and principal.is_citizen else None)
 
 
 def _client_addr() -> str | None:

@@ -33,7 +33,8 @@ BEGIN
      AND OLD.object_id IS NOT DISTINCT FROM NEW.object_id
      AND OLD.outcome IS NOT DISTINCT FROM NEW.outcome
      AND OLD.request_id IS NOT DISTINCT FROM NEW.request_id
-     AND OLD.client_addr IS NOT DISTINCT FROM NEW.client_addr THEN
+     AND OLD.client_addr IS NOT DISTINCT FROM NEW.client_addr
+     AND OLD.delegation_id IS NOT DISTINCT FROM NEW.delegation_id THEN
     RETURN NEW;
   END IF;
   RAISE EXCEPTION 'audit_event is append-only';

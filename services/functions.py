@@ -38,6 +38,7 @@ FILES = (
     "records.sql",
     "idempotency.sql",
     "citizens.sql",
+    "delegations.sql",
     "capacity.sql",
     "marriage/rules.sql",
     "marriage/marriage_book.sql",

@@ -9,16 +9,18 @@
 --
 -- p_audits: a JSON array of audit rows, each an object of audit_event's columns
 -- (`id`, `at`, `actor_kind`, `actor_id`, `actor_role`, `org_id`, `action`,
--- `object_type`, `object_id`, `outcome`, `request_id`, `client_addr`); the chain's columns are
--- filled by its trigger. p_events: a JSON array of outbox events (outbox_event's
+-- `object_type`, `object_id`, `outcome`, `request_id`, `client_addr`,
+-- `delegation_id`); the chain's columns are filled by its trigger. p_events: a JSON array of outbox events (outbox_event's
 -- columns), or NULL for none.
 CREATE OR REPLACE FUNCTION public.record_writes(p_audits json, p_events json)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO audit_event (id, at, actor_kind, actor_id, actor_role, org_id, action,
-                           object_type, object_id, outcome, request_id, client_addr)
+                           object_type, object_id, outcome, request_id, client_addr,
+                           delegation_id)
   SELECT a.id, a.at, a.actor_kind, a.actor_id, a.actor_role, a.org_id, a.action,
-         a.object_type, a.object_id, a.outcome, a.request_id, a.client_addr
+         a.object_type, a.object_id, a.outcome, a.request_id, a.client_addr,
+         a.delegation_id
   FROM json_populate_recordset(NULL::audit_event, p_audits) AS a;
   IF p_events IS NOT NULL THEN
     INSERT INTO outbox_event (id, type, object_type, object_id, org_id, division_code,

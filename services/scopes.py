@@ -19,7 +19,15 @@ Scope functions (each returns a rule: principal -> SQL condition):
   whose division lies within the staff member's bureau (a provider's visits, for
   the bureau that pays their subsidy);
 - `any_of(...)`: either of several rules (an office that received a divorce case,
-  or holds its confirmation appointment).
+  or holds its confirmation appointment);
+- `own_party_or_delegated(owner, person, scope)`: a citizen's own rows, the rows
+  naming the account's bound person (`person` holds a blind index: a bed
+  application's elder, a burial claim's claimant), and the rows naming a principal
+  of an active, unexpired delegation (代办) in `scope` whose delegate is the
+  account's person. Which delegations count is one SQL function,
+  `delegated_principals` (services/delegations.sql), asked inside the query. A
+  load through a delegation remembers which one (`core.context.delegation_var`),
+  so the audit rows of what the caller then does name it (services.audit.row).
 """
 
 from __future__ import annotations
@@ -28,10 +36,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import false, or_, select
+from sqlalchemy import false, func, literal, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core.clock import clock
+from core.context import delegation_var
 from core.errors import NotFound
 from core.principal import Principal
 from schemas.organisation import Organisation
@@ -91,6 +101,51 @@ def org_within_division(column: Any) -> Rule:
     return rule
 
 
+def delegated_principals(delegate_blind: str, scope: str) -> Any:
+    """`delegated_principals(...)` (services/delegations.sql) as a table: the
+    principals (`principal_blind`) the person `delegate_blind` acts for in `scope`
+    today, each with its `delegation_id`."""
+    return func.delegated_principals(literal(delegate_blind), literal(scope),
+                                     literal(clock.today())).table_valued(
+        "principal_blind", "delegation_id").render_derived(name="delegated")
+
+
+@dataclass(frozen=True, eq=False)  # columns compared with == make SQL, not a bool
+class own_party_or_delegated:  # noqa: N801 - a scope function, named like the others
+    """The rule of a record that names a person (`person`: a blind-index column):
+    see the module's docstring. A rule (called with the caller) that also says which
+    delegation gave access (`via`, `delegation_of`)."""
+
+    owner: Any
+    person: Any
+    scope: str
+
+    def __call__(self, p: Principal) -> ColumnElement[bool]:
+        if p.identity_blind is None:
+            return self.owner == p.subject
+        principals = delegated_principals(p.identity_blind, self.scope)
+        return or_(self.owner == p.subject, self.person == p.identity_blind,
+                   self.person.in_(select(principals.c.principal_blind)))
+
+    async def delegation_of(self, session: AsyncSession, p: Principal,
+                            person_blind: str | None) -> str | None:
+        """The active delegation in this scope through which `p` acts for the person
+        `person_blind`; None when `p` is that person, or acts for nobody there."""
+        if p.identity_blind is None or person_blind is None or person_blind == p.identity_blind:
+            return None
+        principals = delegated_principals(p.identity_blind, self.scope)
+        return (await session.execute(
+            select(principals.c.delegation_id)
+            .where(principals.c.principal_blind == person_blind)
+            .order_by(principals.c.delegation_id).limit(1))).scalar_one_or_none()
+
+    async def via(self, session: AsyncSession, p: Principal, obj: Any) -> str | None:
+        """The delegation that gave `p` access to `obj` (None: its own, or its person's)."""
+        if getattr(obj, self.owner.key) == p.subject:
+            return None
+        return await self.delegation_of(session, p, getattr(obj, self.person.key))
+
+
 def any_of(*rules: Rule) -> Rule:
     def rule(p: Principal) -> ColumnElement[bool]:
         return or_(*(r(p) for r in rules))
@@ -144,10 +199,29 @@ async def load(session: AsyncSession, principal: Principal, resource: Resource,
            ).scalar_one_or_none()
     if obj is None:
         raise resource.not_found()
+    rule = resource.rules.get(principal.role)
+    if isinstance(rule, own_party_or_delegated):
+        # What the caller does with it next is audited with the delegation it acts
+        # through (or none: its own record, or its own person's).
+        delegation_var.set(await rule.via(session, principal, obj))
     if audit_read:
         await audited_read(session, principal, resource, object_id,
                            org_id=getattr(obj, resource.org_attr) if resource.org_attr else None)
     return obj
+
+
+async def acting_for(session: AsyncSession, principal: Principal, resource: Resource,
+                     person_blind: str | None) -> str | None:
+    """A record the caller is about to make that names the person `person_blind`:
+    the delegation through which the caller acts for that person, by the resource's
+    rule (`own_party_or_delegated`), or None. Remembered for the audit rows of the
+    request (`core.context.delegation_var`); the record keeps it as `delegation_id`."""
+    rule = resource.rules.get(principal.role)
+    if not isinstance(rule, own_party_or_delegated):
+        return None
+    found = await rule.delegation_of(session, principal, person_blind)
+    delegation_var.set(found)
+    return found
 
 
 async def audited_read(session: AsyncSession, principal: Principal, resource: Resource,

@@ -71,7 +71,8 @@ async def to_public(session: AsyncSession, app: BedApplication,
         bed_id=app.bed_id, bed_code=bed_code, bed_monthly_fee_fen=bed_fee,
         offer_expires_at=app.offer_expires_at if status == S.offered else None,
         applied_at=app.applied_at, assessed_at=app.assessed_at, offered_at=app.offered_at,
-        accepted_at=app.accepted_at, admitted_at=app.admitted_at, closed_at=app.closed_at)
+        accepted_at=app.accepted_at, admitted_at=app.admitted_at, closed_at=app.closed_at,
+        delegation_id=app.delegation_id)
 
 
 NEWEST_FIRST = pages.Keyset(pages.Key(BedApplication.id, pages.IdOf("bap"), descending=True))
@@ -121,9 +122,12 @@ async def create(session: AsyncSession, principal: Principal, body: BedApplicati
     if taken.rowcount != 1:
         raise TooManyActiveApplications(limit=settings.beds_max_active_applications)
 
+    delegation_id = await scopes.acting_for(session, principal, lifecycle.APPLICATION,
+                                            protected.blind_index)
     app = BedApplication(
         id=new_id("bap"), institution_id=body.institution_id, category=category,
-        citizen_subject=principal.subject, elder_name=body.elder.name,
+        citizen_subject=principal.subject, delegation_id=delegation_id,
+        elder_name=body.elder.name,
         elder_id_encrypted=protected.encrypted, elder_id_blind=protected.blind_index,
         elder_id_masked=protected.masked, elder_phone_encrypted=phone.encrypted,
         elder_phone_masked=phone.masked,

@@ -27,10 +27,12 @@ def effective_status(app: BedApplication, now: datetime | None = None) -> str:
     return app.status
 
 
-# The applying citizen and the institution applied to; nobody else.
+# The applying citizen, the elder's own bound account, a delegate of the elder's in
+# `beds`, and the institution applied to; nobody else.
 APPLICATION = scopes.Resource(
     model=BedApplication, noun="bed application", audit_type="bed_application",
-    rules={"citizen": scopes.own(BedApplication.citizen_subject),
+    rules={"citizen": scopes.own_party_or_delegated(
+               BedApplication.citizen_subject, BedApplication.elder_id_blind, "beds"),
            "institution": scopes.of_org(BedApplication.institution_id)},
     org_attr="institution_id")
 

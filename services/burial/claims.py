@@ -121,7 +121,8 @@ def to_public(c: BurialClaim) -> ClaimPublic:
         return_reason=c.review_note if c.status == S.returned else None, decision=decision,
         payment_batch_id=c.payment_batch_id, payment_reference=c.payment_reference,
         paid_at=c.paid_at, withdrawn_at=c.withdrawn_at, resubmissions=c.resubmissions,
-        created_at=c.created_at, submitted_at=c.submitted_at, updated_at=c.updated_at)
+        created_at=c.created_at, submitted_at=c.submitted_at, updated_at=c.updated_at,
+        delegation_id=c.delegation_id)
 
 
 # --- deciding a claim from its sections ------------------------------------------
@@ -151,8 +152,14 @@ async def _decide(session: AsyncSession, principal: Principal, body: ClaimCreate
     if relation not in RELATIONS:
         raise InvalidRelation()
     claimant_id = identity.protect(claimant, settings)
+    delegation_id = None
     if principal.identity_blind is not None and claimant_id.blind_index != principal.identity_blind:
-        raise ClaimantNotAccountHolder()
+        # Only the account's own person, or a principal of an active `burial`
+        # delegation to it (the delegate files in the principal's name).
+        delegation_id = await scopes.acting_for(session, principal, CLAIM,
+                                                claimant_id.blind_index)
+        if delegation_id is None:
+            raise ClaimantNotAccountHolder()
     kinds = {d.kind for d in body.documents}
     if relation == Relation.agent and DocumentKind.authorisation not in kinds:
         raise AuthorisationRequired()
@@ -180,7 +187,8 @@ async def _decide(session: AsyncSession, principal: Principal, body: ClaimCreate
         claimant_id_masked=claimant_id.masked, claimant_phone_encrypted=phone.encrypted,
         claimant_phone_masked=phone.masked, relation=relation, bank_name=body.payout.bank_name,
         account_encrypted=account.encrypted, account_masked=account.masked,
-        documents=[{"kind": d.kind.value, "number": d.number} for d in body.documents])
+        documents=[{"kind": d.kind.value, "number": d.number} for d in body.documents],
+        delegation_id=delegation_id)
 
 
 async def _event(session: AsyncSession, principal: Principal, claim_id: str, action: str,
@@ -258,6 +266,7 @@ async def resubmit(session: AsyncSession, principal: Principal, claim_id: str,
     old = _sections(claim)
     previous = {k: (old[k].model_dump(mode="json") if k != "documents"
                     else [d.model_dump(mode="json") for d in old[k]]) for k in corrected}
+    values.pop("delegation_id")  # what the claim was filed through stays as it was
     values.update(resubmissions=claim.resubmissions + 1, review_decision=None,
                   review_reason_code=None, review_note=None, reviewed_by=None,
                   reviewed_by_name=None, reviewed_org_id=None, reviewed_at=None)

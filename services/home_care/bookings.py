@@ -41,6 +41,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import pages, prepared
 from core.clock import CHINA_TZ, clock
+from core.context import delegation_var
 from core.db import sqlstate
 from core.errors import (
     AlreadyRated,
@@ -49,6 +50,7 @@ from core.errors import (
     DomainError,
     ElderUnderage,
     IdempotencyInFlight,
+    InvalidIdNumber,
     InvalidStartTime,
     NoCaregiverAvailable,
     NotFound,
@@ -150,9 +152,16 @@ async def availability(session: AsyncSession, settings: Settings, provider_id: s
 # What booking reads before it writes, in one statement (`home_care_choice`): the
 # offering's price and duration, and the caregiver the visit would be given (null:
 # nobody is free) with its row's version and lock_seq; no row: no such offering.
+# With them, the delegation (代办) through which the account acts for the elder, if
+# it does (`delegated_principals`, services/delegations.sql: the elder is a principal
+# of an active `home_care` delegation to the account's person), else null;
+# `home_care_book` asks again under the write.
 # $1 provider, $2 service, $3 caregiver asked for (or null), $4 day, $5 buffer,
-# $6 grid, $7 start.
-_CHOICE = Sql("SELECT * FROM home_care_choice($1, $2, $3, $4, $5, $6, $7)")
+# $6 grid, $7 start, $8 the account, $9 today, $10 the elder's blind index.
+_CHOICE = Sql("SELECT c.*, (SELECT d.delegation_id FROM citizen_identity AS i "
+              "CROSS JOIN LATERAL delegated_principals(i.id_blind_index, 'home_care', $9) AS d "
+              "WHERE i.subject = $8 AND d.principal_blind = $10 ORDER BY d.delegation_id "
+              "LIMIT 1) FROM home_care_choice($1, $2, $3, $4, $5, $6, $7) AS c")
 # Every write of a booking in one call of `home_care_book`
 # (services/home_care/home_care_book.sql), outside any transaction block.
 _BOOK = Sql("SELECT home_care_book(" + ", ".join(f"${n}" for n in range(1, 18)) + ")")
@@ -182,34 +191,43 @@ async def _book(session: AsyncSession, principal: Principal, settings: Settings,
     grid = settings.home_care_grid_minutes
     day = local.date()
     db = await prepared.driver(session)
+    try:  # refused below, in the rules' order, if it is not a valid number
+        parsed: identity.IdNumber | None = identity.parse(body.elder.id_number,
+                                                          field="elder.id_number")
+    except InvalidIdNumber:
+        parsed = None
+    elder_blind = identity.blind_index(parsed.number, settings) if parsed else None
     row = await db.fetchrow_alone(_CHOICE, body.provider_id, body.service_code.value,
-                                  body.caregiver_id, day, _buffer(settings), grid, starts_at)
+                                  body.caregiver_id, day, _buffer(settings), grid, starts_at,
+                                  principal.subject, clock.today(), elder_blind)
     if row is None:
         await catalogue.provider(session, body.provider_id)  # 404 provider, else offering
         raise NotFound(what="service offering")
-    price, duration, caregiver_id, caregiver_name, version, lock_seq = row
+    price, duration, caregiver_id, caregiver_name, version, lock_seq, delegation_id = row
     if local.second or local.microsecond or (local.hour * 60 + local.minute) % grid:
         raise InvalidStartTime(minutes=grid)
     earliest = bookable_from(day, settings)
     if earliest is None or starts_at < earliest:
         raise OutsideBookingWindow(opens_days=settings.home_care_booking_window_days,
                                    notice_hours=settings.home_care_min_notice_hours)
-    idn = identity.parse(body.elder.id_number, field="elder.id_number")
+    idn = parsed or identity.parse(body.elder.id_number, field="elder.id_number")
     if idn.age_on(day) < settings.home_care_min_elder_age:
         raise ElderUnderage(min_age=settings.home_care_min_elder_age)
     phone_clean = PHONE.clean(body.elder.phone, field="elder.phone")
     address_clean = ADDRESS.clean(body.elder.address, field="elder.address")
     if caregiver_id is None:
         raise NoCaregiverAvailable()
-    elder_id = identity.protect(idn, settings)
+    elder_id = identity.protect(idn, settings, blind_index=elder_blind)
     phone = PHONE.protect_clean(phone_clean, settings)
+    delegation_var.set(delegation_id)  # the audit row names it
     address = ADDRESS.protect_clean(address_clean, settings)
     ends_at = starts_at + dt.timedelta(minutes=duration)
     now = clock.now()
     values = dict(
         id=new_id("hcb"), provider_id=body.provider_id, caregiver_id=caregiver_id,
         service_code=body.service_code.value, status=S.booked,
-        citizen_subject=principal.subject, visit_date=day, starts_at=starts_at,
+        citizen_subject=principal.subject, delegation_id=delegation_id, visit_date=day,
+        starts_at=starts_at,
         ends_at=ends_at, blocked_until=ends_at + dt.timedelta(minutes=_buffer(settings)),
         price_fen=price, elder_name=body.elder.name, elder_id_encrypted=elder_id.encrypted,
         elder_id_blind=elder_id.blind_index or "", elder_id_masked=elder_id.masked,
@@ -263,7 +281,10 @@ def _row_json(values: dict[str, Any]) -> str:
 
 BOOKING = scopes.Resource(
     model=HomeCareBooking, noun="home-care booking", audit_type="home_care_booking",
-    rules={"citizen": scopes.own(HomeCareBooking.citizen_subject),
+    # The booking citizen, the elder's own bound account, and the elder's delegates
+    # in `home_care`.
+    rules={"citizen": scopes.own_party_or_delegated(
+               HomeCareBooking.citizen_subject, HomeCareBooking.elder_id_blind, "home_care"),
            "provider": scopes.of_org(HomeCareBooking.provider_id),
            # A caregiver's own key: the visits assigned to that caregiver, no other.
            "caregiver": scopes.of_caregiver(HomeCareBooking.caregiver_id)},
@@ -317,7 +338,8 @@ def to_public(b: HomeCareBooking, caregiver_name: str, settings: Settings,
         family_paid_fen=b.family_paid_fen, verification=b.verification,
         exceptions=list(b.exceptions or ()), subsidy_held_fen=b.subsidy_held_fen,
         correction=_correction(b), rating_stars=b.rating_stars,
-        rating_comment=b.rating_comment, created_at=b.created_at)
+        rating_comment=b.rating_comment, created_at=b.created_at,
+        delegation_id=b.delegation_id)
 
 
 def _correction(b: HomeCareBooking) -> CorrectionPublic | None:

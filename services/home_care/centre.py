@@ -124,9 +124,11 @@ async def book(session: AsyncSession, principal: Principal, settings: Settings,
     phone = PHONE.protect(body.elder.phone, settings, field="elder.phone")
     remaining = await capacity.take(session, s.id)
     now = clock.now()
+    delegation_id = await scopes.acting_for(session, principal, SEAT, prot.blind_index)
     b = HomeCareCentreBooking(
         id=new_id("hccb"), session_id=s.id, provider_id=s.provider_id, status="booked",
-        citizen_subject=principal.subject, elder_name=body.elder.name,
+        citizen_subject=principal.subject, delegation_id=delegation_id,
+        elder_name=body.elder.name,
         elder_id_encrypted=prot.encrypted, elder_id_blind=prot.blind_index or "",
         elder_id_masked=prot.masked, elder_phone_encrypted=phone.encrypted,
         elder_phone_masked=phone.masked, created_at=now, updated_at=now)
@@ -144,12 +146,15 @@ def booking_public(b: HomeCareCentreBooking, s: HomeCareCentreSession, booked: i
         id=b.id, status=b.status, session=session_public(s, booked, settings),
         elder_name=b.elder_name, id_number_masked=b.elder_id_masked,
         phone_masked=b.elder_phone_masked, cancelled_at=b.cancelled_at,
-        cancelled_by=b.cancelled_by, cancel_reason=b.cancel_reason, created_at=b.created_at)
+        cancelled_by=b.cancelled_by, cancel_reason=b.cancel_reason, created_at=b.created_at,
+        delegation_id=b.delegation_id)
 
 
 SEAT = scopes.Resource(
     model=HomeCareCentreBooking, noun="centre booking", audit_type="home_care_centre_booking",
-    rules={"citizen": scopes.own(HomeCareCentreBooking.citizen_subject),
+    rules={"citizen": scopes.own_party_or_delegated(
+               HomeCareCentreBooking.citizen_subject, HomeCareCentreBooking.elder_id_blind,
+               "home_care"),
            "provider": scopes.of_org(HomeCareCentreBooking.provider_id)},
     org_attr="provider_id")
 LIFE = transitions.Machine(SEAT, {

@@ -4,6 +4,11 @@
 --
 -- 1. the account's identity rules (citizen_acts_for; the family books for an elder
 --    who need not be the account's person, so the write names nobody);
+-- 1b. a visit booked through a delegation (代办: its `delegation_id`, which the
+--    request's read found) still is one: the elder is a principal of that active,
+--    unexpired `home_care` delegation to the account's person, today
+--    (delegated_principals, the one rule of delegations); else 40001 and the request
+--    runs again, reading afresh;
 -- 2. the idempotency record, with the sealed answer (idempotency_store);
 -- 3. what the request read is still so: the offering's price and duration, and
 --    the caregiver it chose (home_care_choice). Under the caregiver's row lock (the
@@ -31,8 +36,18 @@ DECLARE
   v_start timestamptz := (p_booking ->> 'starts_at')::timestamptz;
   v_end timestamptz := (p_booking ->> 'ends_at')::timestamptz;
   v_blocked_until timestamptz := (p_booking ->> 'blocked_until')::timestamptz;
+  v_delegation varchar := p_booking ->> 'delegation_id';
 BEGIN
   PERFORM citizen_acts_for(p_owner, NULL, p_identity_required);
+  IF v_delegation IS NOT NULL AND NOT EXISTS (
+      SELECT 1 FROM citizen_identity AS i
+      CROSS JOIN LATERAL delegated_principals(
+        i.id_blind_index, 'home_care',
+        ((p_booking ->> 'created_at')::timestamptz AT TIME ZONE 'Asia/Shanghai')::date) AS d
+      WHERE i.subject = p_owner AND d.delegation_id = v_delegation
+        AND d.principal_blind = p_booking ->> 'elder_id_blind') THEN
+    RAISE EXCEPTION 'the delegation changed' USING ERRCODE = '40001';
+  END IF;
   PERFORM idempotency_store(p_scope, p_key, p_request_hash, p_status, p_body,
                             (p_booking ->> 'created_at')::timestamptz, p_idem_expires);
 
