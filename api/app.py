@@ -23,6 +23,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import (
     admin,
+    appeals,
     beds,
     burial,
     citizens,
@@ -95,6 +96,7 @@ ROUTERS: list[Router] = [
     burial.public_router,
     burial.router,
     notifications.router,
+    appeals.router,
 ]
 
 

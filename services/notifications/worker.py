@@ -52,6 +52,7 @@ from core.logging import get_logger
 from core.settings import Settings
 from core.writes import insert_ignore
 from schemas.notifications import DeliveryStatus, OutboxEvent, WebhookDelivery, WebhookSubscription
+from services import appeals
 from services.beds import events as bed_events
 from services.home_care import corrections as home_care_corrections
 from services.home_care import events as home_care_events
@@ -69,6 +70,7 @@ SCHEDULED: dict[str, Scheduled] = {
     # visits never checked out completed, missed check-ins told (visit verification)
     "home_care_visits": home_care_corrections.scheduled,
     "beds": bed_events.scheduled,
+    "appeals": appeals.scheduled,  # appeal.overdue, once per appeal
 }
 
 
