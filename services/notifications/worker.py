@@ -20,7 +20,8 @@ One pass (`run_once`):
 Every attempt of an event carries the event's id as `webhook-id`.
 
 And every `worker_schedule_seconds`, the scheduled events (reminders, offers about
-to expire, divorce dates, missed check-ins) are written from stored dates, each once,
+to expire, divorce dates, missed check-ins, appeals past their `decide_by`) are written
+from stored dates, each once,
 and home-care visits never checked out are completed (each once: a conditional
 UPDATE on the visit's status). Each domain's job runs on one node at a time (its
 advisory lock, `core.locks.job`, taken without waiting; a node that does not get
