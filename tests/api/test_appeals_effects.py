@@ -8,9 +8,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from core.clock import clock
-from tests.api.test_appeals_support import appeal, decide
+from tests.api.test_appeals_support import appeal, decide, rejected_claim
 from tests.api.test_beds_support import (
     add_bed,
+    apply,
+    assess,
     check_pool_invariants,
     elder_id,
     institution,
@@ -18,7 +20,7 @@ from tests.api.test_beds_support import (
     renewed,
     waiting_applicant,
 )
-from tests.api.test_burial_support import bureau
+from tests.api.test_burial_support import bureau, claim_body, file_claim
 from tests.api.test_home_care_support import DAY, at, book, elder
 from tests.api.test_home_care_verification_support import (
     HOME,
@@ -132,3 +134,37 @@ async def test_an_overturned_visit_is_corrected_and_draws_its_subsidy(client, se
     assert await month_used(db) == (10000, PRICE)
     corrected = await outbox(db, ".corrected")
     assert [e.object_id for e in corrected] == [v["id"]]
+
+
+async def test_an_application_rejected_before_assessment_returns_to_be_assessed(
+        client, settings, admin_headers, db):
+    inst, staff = await institution(client, admin_headers)
+    b = await bureau(client, admin_headers, division="510107")
+    app, citizen = await apply(client, settings, inst["id"])
+    await add_bed(client, inst, staff, "101-1")
+    await _reject(client, staff, app["id"])
+    a = await appeal(client, citizen, "bed_application", app["id"])
+    await decide(client, b.approver, a["id"])
+    back = await read_app(client, citizen, app["id"])
+    # No class yet: not waiting (nor offered the free bed) until the institution assesses.
+    assert back["status"] == "submitted" and back["closed_at"] is None
+    assert back["applied_at"] == app["applied_at"]
+    assessed = await assess(client, staff, app["id"])
+    assert assessed["status"] == "offered"
+    await check_pool_invariants(db, inst["id"])
+
+
+async def test_an_overturn_refused_while_another_claim_for_the_deceased_is_live(
+        client, settings, admin_headers):
+    body = claim_body()
+    claim, citizen, b = await rejected_claim(client, settings, admin_headers, body=body)
+    a = await appeal(client, citizen, "burial_claim", claim["id"])
+    await file_claim(client, settings, body)  # a rejected claim is not live: a new one
+    r = await decide(client, b.reviewer_as_approver, a["id"], expect=403)
+    r = await decide(client, b.approver, a["id"], expect=409, code="duplicate_claim")
+    # Nothing moved: the appeal is still open, the claim still rejected.
+    r = await client.get(f"/v1/appeals/{a['id']}", headers=citizen)
+    assert r.json()["status"] == "submitted"
+    r = await client.get(f"/v1/burial/claims/{claim['id']}", headers=citizen)
+    assert r.json()["status"] == "rejected"
+    assert (await decide(client, b.approver, a["id"], "upheld"))["status"] == "upheld"
