@@ -83,7 +83,7 @@ class Domain(Protocol):
                        note: str | None = None) -> None: ...
 
 
-DOMAINS: dict[str, Any] = {
+DOMAINS: dict[str, Domain] = {
     AppealSubjectType.bed_application: beds,
     AppealSubjectType.burial_claim: burial,
     AppealSubjectType.home_care_visit: home_care,

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import select
+
 from core.clock import clock
+from schemas.beds import BedApplicant
 from tests.api.test_appeals_support import appeal, decide, rejected_claim
 from tests.api.test_beds_support import (
     add_bed,
@@ -97,6 +100,9 @@ async def test_an_overturn_supersedes_the_elders_newer_application(client, setti
         "priority_groups": []}, headers={**citizen, "Idempotency-Key": random_subject()})
     assert r.status_code == 409, r.text
     await check_pool_invariants(db, inst["id"])
+    async with db.session() as s:  # the elder's count of active applications: one
+        counts = (await s.execute(select(BedApplicant.active_count))).scalars().all()
+    assert counts == [1]
 
 
 async def test_an_overturned_visit_is_corrected_and_draws_its_subsidy(client, settings,
