@@ -23,6 +23,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import (
     admin,
+    appeals,
     beds,
     burial,
     citizens,
@@ -97,6 +98,7 @@ ROUTERS: list[Router] = [
     burial.router,
     delegations.router,
     notifications.router,
+    appeals.router,
 ]
 
 

@@ -126,6 +126,12 @@ ACTION_NAMES: Names = {
     "enter": ("报名", "enter"),
     "draw": ("开奖", "draw"),
     "retry": ("重新投递", "retry"),
+    # appeal (复核)
+    "uphold": ("维持原决定", "uphold"),
+    "overturn": ("撤销原决定", "overturn"),
+    "appeal_overturn": ("复核撤销原决定", "overturn on appeal"),
+    "appeal_reopen": ("复核撤销原决定后重新受理", "reopen on appeal"),
+    "appeal_supersede": ("因复核恢复原申请而关闭", "close for the application restored on appeal"),
 }
 
 ROLE_NAMES: Names = {
@@ -190,6 +196,7 @@ NOUNS: Names = {noun: (zh, noun) for noun, zh in {
     "burial claim": "生态安葬补贴申请", "payment batch": "补贴发放批次",
     "webhook subscription": "事件推送订阅",
     "delivery": "推送记录",
+    "appeal": "复核申请",
 }.items()}
 NOUNS_ZH = {noun: zh for noun, (zh, _en) in NOUNS.items()}
 
@@ -871,3 +878,22 @@ OutsideJurisdiction = _error(
     "Outside the bureau's jurisdiction",
     "{division_code} 不在本民政部门的辖区内。",
     "{division_code} lies outside the bureau's division.")
+
+# --- appeals (复核, DOMAIN.md section 5) ---
+NotAppealable = _error(
+    "NotAppealable", "not_appealable", 422, "该记录不能申请复核",
+    "This record cannot be appealed",
+    "只有被驳回的入住申请、被驳回的生态安葬奖补申请和服务记录更正被驳回的居家养老服务"
+    "可以申请复核。",
+    "Only a rejected bed application, a rejected burial claim, or a home-care visit whose "
+    "correction was rejected can be appealed.")
+AppealDeadlinePassed = _error(
+    "AppealDeadlinePassed", "appeal_deadline_passed", 422, "已过复核申请期限",
+    "The appeal deadline has passed",
+    "须在被驳回之日起 {days} 日内（{deadline} 前，含当日）申请复核。",
+    "An appeal must be filed within {days} days of the refusal (by {deadline}, inclusive).")
+DuplicateAppeal = _error(
+    "DuplicateAppeal", "duplicate_appeal", 409, "该记录已有待处理的复核申请",
+    "This record already has an open appeal",
+    "同一记录同时只能有一个待处理的复核申请。",
+    "A record has at most one open appeal at a time.")

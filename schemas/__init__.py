@@ -5,6 +5,7 @@ what Alembic compares against.
 """
 
 from schemas import (  # noqa: F401
+    appeals,
     audit,
     beds,
     burial,

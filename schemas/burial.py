@@ -202,6 +202,9 @@ class BurialClaim(SQLModel, table=True):
     decided_by_name: str | None = Field(default=None, max_length=100)
     decided_org_id: str | None = Field(default=None, max_length=40)
     decided_at: datetime | None = utc_datetime(default=None, nullable=True)
+    # Staff identities who took part in a refusal overturned on appeal: none of them
+    # may review or approve the claim again (None: nobody barred).
+    barred_staff: list[str] | None = Field(default=None, sa_type=JSON)
     payment_batch_id: str | None = Field(default=None, foreign_key="burial_payment_batch.id",
                                          max_length=40)
     payment_reference: str | None = Field(default=None, max_length=64)

@@ -45,5 +45,9 @@ LIFE = transitions.Machine(APPLICATION, {
     "reject": T(frm=ACTIVE_STATUSES, to=S.rejected, stamp="closed_at"),
     "expire": T(frm={S.expired}, to=S.expired, stamp="closed_at"),
     "admit": T(frm={S.accepted}, to=S.admitted, stamp="admitted_at"),
+    # an appeal (services.beds.appeals): a rejection overturned by the bureau
+    "appeal_overturn": T(frm={S.rejected}, to=S.waitlisted),
+    "appeal_reopen": T(frm={S.rejected}, to=S.submitted),  # rejected before assessment
+    "appeal_supersede": T(frm=ACTIVE_STATUSES, to=S.withdrawn, stamp="closed_at"),
 }, status_of=effective_status, touched="updated_at")
 LIFE.emits(events.APPLICATION, {"offer": "offered", "expire": "expired"}, once={"expired"})

@@ -332,13 +332,25 @@ async def review(session: AsyncSession, principal: Principal, claim_id: str,
     values = {**_staff(principal, "reviewed"), "review_decision": body.decision.value,
               "review_reason_code": reason, "review_note": body.note}
     return to_public(await _step(session, principal, claim, action, values=values,
-                                 reason_code=reason, note=body.note))
+                                 reason_code=reason, note=body.note,
+                                 guard=_not_barred(principal)))
+
+
+def _not_barred(principal: Principal) -> Any:
+    """Nobody who took part in a refusal overturned on appeal acts on the claim again."""
+    def guard(claim: BurialClaim) -> None:
+        if principal.staff_identity in (claim.barred_staff or ()):
+            raise SeparationOfDuties()
+    return guard
 
 
 def _not_the_reviewer(principal: Principal) -> Any:
+    barred = _not_barred(principal)
+
     def guard(claim: BurialClaim) -> None:
         if claim.reviewed_by is not None and claim.reviewed_by == principal.staff_identity:
             raise SeparationOfDuties()
+        barred(claim)
     return guard
 
 
@@ -368,3 +380,27 @@ async def mark_paid(session: AsyncSession, principal: Principal, claim_id: str,
               "paid_month": now.astimezone(CHINA_TZ).strftime("%Y-%m")}
     return to_public(await _step(session, principal, claim, "mark_paid", values=values,
                                  note=body.payment_reference))
+
+
+# --- appeals (services.burial.appeals) -------------------------------------------
+
+
+async def reopen_on_appeal(session: AsyncSession, principal: Principal, claim_id: str,
+                           barred: tuple[str, ...], note: str | None) -> ClaimPublic:
+    """A rejection overturned on appeal: the claim is `submitted` again, its review
+    and decision cleared, and `barred` (who took part in the refusal) may not review
+    or approve it again. Another live claim for the deceased filed meanwhile is 409
+    `duplicate_claim` (the one-live-claim index decides)."""
+    claim = (await session.execute(select(BurialClaim).where(BurialClaim.id == claim_id)
+                                   .execution_options(populate_existing=True))).scalar_one()
+    values = {"review_decision": None, "review_reason_code": None, "review_note": None,
+              "reviewed_by": None, "reviewed_by_name": None, "reviewed_org_id": None,
+              "reviewed_at": None, "decision_reason_code": None, "decision_note": None,
+              "decided_by": None, "decided_by_name": None, "decided_org_id": None,
+              "decided_at": None,
+              "barred_staff": sorted({*(claim.barred_staff or ()), *barred})}
+    with unique_violation(DuplicateClaim(),
+                          constraint=constraint_of(BurialClaim, LIVE_DECEASED)):
+        fresh = await _step(session, principal, claim, "appeal_overturn", values=values,
+                            note=note)
+    return to_public(fresh)

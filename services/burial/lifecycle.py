@@ -40,6 +40,8 @@ LIFE = transitions.Machine(CLAIM, {
     "approve": T(frm={S.reviewed}, to=S.approved, stamp="decided_at"),
     "reject": T(frm={S.reviewed}, to=S.rejected, stamp="decided_at"),
     "mark_paid": T(frm={S.approved}, to=S.paid, stamp="paid_at"),
+    # an appeal overturned by the bureau (services.burial.appeals)
+    "appeal_overturn": T(frm={S.rejected}, to=S.submitted, stamp="submitted_at"),
 }, touched="updated_at")
 LIFE.emits(events.CLAIM, {"return": "returned", "approve": "approved", "reject": "rejected",
                           "reject_at_review": "rejected", "mark_paid": "paid"})

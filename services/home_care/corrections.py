@@ -79,6 +79,8 @@ VERIFY = transitions.Machine(REVIEW, {
                             stamp="verification_decided_at"),
     "reject_correction": T(frm={V.correction_submitted}, to=V.rejected,
                            stamp="verification_decided_at"),
+    # a rejection overturned on appeal (services.home_care.appeals)
+    "appeal_overturn": T(frm={V.rejected}, to=V.corrected, stamp="verification_decided_at"),
 }, status_column="verification",
     # A visit not completed yet has no verification: it is refused from its status.
     status_of=lambda b: str(b.verification or b.status), touched="updated_at")
@@ -133,6 +135,20 @@ async def _decide(session: AsyncSession, principal: Principal, booking_id: str,
     # family alone.
     await verification.settle(session, b)
     await _emit(session, event, b)
+    return b
+
+
+async def overturn_rejection(session: AsyncSession, principal: Principal, booking_id: str,
+                             note: str | None) -> HomeCareBooking:
+    """A rejected correction overturned on appeal: `corrected`, and paid on the
+    corrected time exactly as an approved correction is (`verification.settle`)."""
+    b = (await session.execute(select(HomeCareBooking).where(HomeCareBooking.id == booking_id)
+                               .execution_options(populate_existing=True))).scalar_one()
+    b = await VERIFY.move(session, principal, b, "appeal_overturn", values={
+        "verification_decided_by": principal.staff_identity,
+        "verification_decision_note": note})
+    await verification.settle(session, b)
+    await _emit(session, "corrected", b)
     return b
 
 

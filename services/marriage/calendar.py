@@ -125,6 +125,24 @@ def official_day(day: dt.date) -> str:
     return "normal"
 
 
+def is_working_day(day: dt.date) -> bool:
+    """A day the authorities work: Monday to Friday unless a statutory holiday, and
+    the Saturdays and Sundays of 调休 (`official_day`)."""
+    kind = official_day(day)
+    return kind == "workday" or (kind == "normal" and day.isoweekday() <= 5)
+
+
+def working_days_after(day: dt.date, n: int) -> dt.date:
+    """The `n`th working day after `day` (`day` itself never counts): deadlines
+    the authorities count in working days (an appeal's `decide_by`)."""
+    counted = 0
+    while counted < n:
+        day += dt.timedelta(days=1)
+        if is_working_day(day):
+            counted += 1
+    return day
+
+
 @dataclass(frozen=True, slots=True)
 class Session:
     office_id: str

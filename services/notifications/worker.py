@@ -20,7 +20,8 @@ One pass (`run_once`):
 Every attempt of an event carries the event's id as `webhook-id`.
 
 And every `worker_schedule_seconds`, the scheduled events (reminders, offers about
-to expire, divorce dates, missed check-ins) are written from stored dates, each once,
+to expire, divorce dates, missed check-ins, appeals past their `decide_by`) are written
+from stored dates, each once,
 and home-care visits never checked out are completed (each once: a conditional
 UPDATE on the visit's status). Each domain's job runs on one node at a time (its
 advisory lock, `core.locks.job`, taken without waiting; a node that does not get
@@ -52,6 +53,7 @@ from core.logging import get_logger
 from core.settings import Settings
 from core.writes import insert_ignore
 from schemas.notifications import DeliveryStatus, OutboxEvent, WebhookDelivery, WebhookSubscription
+from services import appeals
 from services.beds import events as bed_events
 from services.home_care import corrections as home_care_corrections
 from services.home_care import events as home_care_events
@@ -69,6 +71,7 @@ SCHEDULED: dict[str, Scheduled] = {
     # visits never checked out completed, missed check-ins told (visit verification)
     "home_care_visits": home_care_corrections.scheduled,
     "beds": bed_events.scheduled,
+    "appeals": appeals.scheduled,  # appeal.overdue, once per appeal
 }
 
 
