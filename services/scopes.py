@@ -20,14 +20,18 @@ Scope functions (each returns a rule: principal -> SQL condition):
   the bureau that pays their subsidy);
 - `any_of(...)`: either of several rules (an office that received a divorce case,
   or holds its confirmation appointment);
-- `own_party_or_delegated(owner, person, scope)`: a citizen's own rows, the rows
-  naming the account's bound person (`person` holds a blind index: a bed
+- `own_party_or_delegated(owner, person, scope, through)`: a citizen's own rows,
+  the rows naming the account's bound person (`person` holds a blind index: a bed
   application's elder, a burial claim's claimant), and the rows naming a principal
   of an active, unexpired delegation (代办) in `scope` whose delegate is the
-  account's person. Which delegations count is one SQL function,
-  `delegated_principals` (services/delegations.sql), asked inside the query. A
-  load through a delegation remembers which one (`core.context.delegation_var`),
-  so the audit rows of what the caller then does name it (services.audit.row).
+  account's person. A row made through a delegation (`through`, its
+  `delegation_id`, is set) is the principal's, not its maker's own: the delegate
+  reaches it only while a delegation in scope is active, like any other of the
+  principal's records (API.md: once revoked, 404 to the delegate, as to anyone).
+  Which delegations count is one SQL function, `delegated_principals`
+  (services/delegations.sql), asked inside the query. A load through a delegation
+  remembers which one (`core.context.delegation_var`), so the audit rows of what
+  the caller then does name it (services.audit.row).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import false, func, literal, or_, select
+from sqlalchemy import and_, false, func, literal, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -119,12 +123,16 @@ class own_party_or_delegated:  # noqa: N801 - a scope function, named like the o
     owner: Any
     person: Any
     scope: str
+    through: Any  # the row's `delegation_id`: set when it was made through a delegation
+
+    def _own(self, p: Principal) -> ColumnElement[bool]:
+        return and_(self.owner == p.subject, self.through.is_(None))
 
     def __call__(self, p: Principal) -> ColumnElement[bool]:
         if p.identity_blind is None:
-            return self.owner == p.subject
+            return self._own(p)
         principals = delegated_principals(p.identity_blind, self.scope)
-        return or_(self.owner == p.subject, self.person == p.identity_blind,
+        return or_(self._own(p), self.person == p.identity_blind,
                    self.person.in_(select(principals.c.principal_blind)))
 
     async def delegation_of(self, session: AsyncSession, p: Principal,
@@ -141,7 +149,7 @@ class own_party_or_delegated:  # noqa: N801 - a scope function, named like the o
 
     async def via(self, session: AsyncSession, p: Principal, obj: Any) -> str | None:
         """The delegation that gave `p` access to `obj` (None: its own, or its person's)."""
-        if getattr(obj, self.owner.key) == p.subject:
+        if getattr(obj, self.owner.key) == p.subject and getattr(obj, self.through.key) is None:
             return None
         return await self.delegation_of(session, p, getattr(obj, self.person.key))
 

@@ -32,7 +32,8 @@ def effective_status(app: BedApplication, now: datetime | None = None) -> str:
 APPLICATION = scopes.Resource(
     model=BedApplication, noun="bed application", audit_type="bed_application",
     rules={"citizen": scopes.own_party_or_delegated(
-               BedApplication.citizen_subject, BedApplication.elder_id_blind, "beds"),
+               BedApplication.citizen_subject, BedApplication.elder_id_blind, "beds",
+               BedApplication.delegation_id),
            "institution": scopes.of_org(BedApplication.institution_id)},
     org_attr="institution_id")
 

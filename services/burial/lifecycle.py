@@ -19,7 +19,8 @@ T = transitions.Transition
 CLAIM = scopes.Resource(
     model=BurialClaim, noun="burial claim", audit_type="burial_claim",
     rules={"citizen": scopes.own_party_or_delegated(  # the claimant, and its delegates
-               BurialClaim.citizen_subject, BurialClaim.claimant_id_blind, "burial"),
+               BurialClaim.citizen_subject, BurialClaim.claimant_id_blind, "burial",
+               BurialClaim.delegation_id),
            "reviewer": scopes.within_division(BurialClaim.division_code),
            "approver": scopes.within_division(BurialClaim.division_code)})
 

@@ -284,7 +284,8 @@ BOOKING = scopes.Resource(
     # The booking citizen, the elder's own bound account, and the elder's delegates
     # in `home_care`.
     rules={"citizen": scopes.own_party_or_delegated(
-               HomeCareBooking.citizen_subject, HomeCareBooking.elder_id_blind, "home_care"),
+               HomeCareBooking.citizen_subject, HomeCareBooking.elder_id_blind, "home_care",
+               HomeCareBooking.delegation_id),
            "provider": scopes.of_org(HomeCareBooking.provider_id),
            # A caregiver's own key: the visits assigned to that caregiver, no other.
            "caregiver": scopes.of_caregiver(HomeCareBooking.caregiver_id)},

@@ -154,7 +154,7 @@ SEAT = scopes.Resource(
     model=HomeCareCentreBooking, noun="centre booking", audit_type="home_care_centre_booking",
     rules={"citizen": scopes.own_party_or_delegated(
                HomeCareCentreBooking.citizen_subject, HomeCareCentreBooking.elder_id_blind,
-               "home_care"),
+               "home_care", HomeCareCentreBooking.delegation_id),
            "provider": scopes.of_org(HomeCareCentreBooking.provider_id)},
     org_attr="provider_id")
 LIFE = transitions.Machine(SEAT, {

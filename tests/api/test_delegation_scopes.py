@@ -122,6 +122,29 @@ async def test_an_application_made_through_a_delegation_names_it(client, setting
     assert row.delegation_id is None
 
 
+async def test_a_record_made_through_a_delegation_is_the_principals_once_revoked(
+        client, settings, admin_headers, db):
+    father, daughter, _stranger = await _family(client, settings, admin_headers)
+    inst, _staff = await institution(client, admin_headers)
+    d = await active(client, father, daughter, ("beds",))
+    kept, _ = await apply(client, settings, inst["id"], id_number=father.id_number,
+                          citizen=daughter.headers, category="full_care")
+    dropped, _ = await apply(client, settings, inst["id"], id_number=father.id_number,
+                             citizen=daughter.headers, category="self_care")
+    # Her acts on a record she made through the delegation are acts through it.
+    r = await client.post(f"{APPS}/{dropped['id']}/withdraw", headers=daughter.headers)
+    assert r.status_code == 200, r.text
+    (row,) = await audit_rows(db, "bed_application.withdraw", dropped["id"])
+    assert row.actor_id == daughter.subject and row.delegation_id == d["id"]
+    await act(client, father, d["id"], "revoke")
+    url = f"{APPS}/{kept['id']}"
+    assert await _status(client, daughter, url) == 404
+    assert kept["id"] not in await _listed(client, daughter, APPS)
+    r = await client.post(f"{url}/withdraw", headers=daughter.headers)
+    assert r.status_code == 404, r.text
+    assert await _status(client, father, url) == 200
+
+
 async def test_a_scope_not_granted_gives_nothing(client, settings, admin_headers):
     father, daughter, _ = await _family(client, settings, admin_headers)
     inst, _staff = await institution(client, admin_headers)
@@ -184,10 +207,11 @@ async def test_a_delegate_books_a_visit_for_the_principal_and_the_booking_names_
     assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
     (row,) = await audit_rows(db, "home_care_booking.cancel", r.json()["id"])
     assert row.delegation_id == d["id"]
-    # Revoked: at once (the visit she booked herself stays hers).
+    # Revoked: at once, also for the visit she booked through the delegation (made
+    # in his name, it is his record).
     await act(client, daughter, d["id"], "revoke")
     assert await _status(client, daughter, other) == 404
-    assert await _status(client, daughter, url) == 200
+    assert await _status(client, daughter, url) == 404
     assert await _status(client, father, url) == 200
     # Booking for the father now is a family's booking, naming no delegation.
     r = await book(client, settings, prov["id"], at(DAY, "13:00"), who=daughter.headers,
@@ -241,9 +265,12 @@ async def test_a_delegate_files_a_burial_claim_in_the_principals_name(client, se
     assert await _status(client, mother, url) == 200
     assert claim["id"] in await _listed(client, mother, CLAIMS)
     assert claim["id"] in await _listed(client, son, CLAIMS)
-    # The son filed it; once revoked, it is still his own record.
+    # He filed it in her name, through the delegation: it is hers, and once the
+    # delegation is revoked it is 404 to him, as to anyone (API.md).
     await act(client, mother, d["id"], "revoke")
-    assert await _status(client, son, url) == 200
+    assert await _status(client, son, url) == 404
+    assert claim["id"] not in await _listed(client, son, CLAIMS)
+    assert await _status(client, mother, url) == 200
 
 
 async def test_a_delegate_sees_and_withdraws_the_principals_own_claim(client, settings,
