@@ -11,7 +11,7 @@ from api.deps import (
     ApproverStaff,
     CitizenPrincipal,
     Db,
-    Idempotent,
+    OptionalIdempotent,
     Paging,
     SettingsDep,
     require_role,
@@ -31,7 +31,7 @@ AppealReader = Annotated[Principal, Depends(require_role("citizen", "reviewer", 
 
 @router.post(
     "/v1/appeals", status_code=201, response_model=AppealPublic,
-    summary="Appeal a refusal (复核) (citizen, Idempotency-Key)",
+    summary="Appeal a refusal (复核) (citizen)",
     description="Appealable: a bed application `rejected` by the institution, a burial claim "
                 "`rejected` (at review or approval), a home-care visit whose correction was "
                 "`rejected`; anything else is 422 `not_appealable`. The citizen must see the "
@@ -46,7 +46,7 @@ AppealReader = Annotated[Principal, Depends(require_role("citizen", "reviewer", 
                         errors.AppealDeadlinePassed)
     | with_headers(201, "Location"))
 async def file_appeal(body: AppealCreate, session: Db, principal: CitizenPrincipal,
-                      _idem: Idempotent, response: Response) -> AppealPublic:
+                      _idem: OptionalIdempotent, response: Response) -> AppealPublic:
     appeal = await appeals.file(session, principal, body)
     response.headers["Location"] = f"/v1/appeals/{appeal.id}"
     return appeal

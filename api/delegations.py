@@ -7,7 +7,14 @@ from typing import Annotated
 
 from fastapi import Depends, Response
 
-from api.deps import CitizenPrincipal, Db, Idempotent, Paging, SettingsDep, require_role
+from api.deps import (
+    CitizenPrincipal,
+    Db,
+    OptionalIdempotent,
+    Paging,
+    SettingsDep,
+    require_role,
+)
 from api.problems import responses, with_headers
 from api.route import Router
 from core import errors
@@ -41,7 +48,7 @@ _RULES = (errors.InvalidIdNumber, errors.SelfDelegation, errors.InvalidExpiry,
     responses=responses(errors.Forbidden, errors.IdentityNotVerified, *_RULES)
     | with_headers(201, "Location"))
 async def create_delegation(body: DelegationCreate, session: Db, principal: CitizenPrincipal,
-                            settings: SettingsDep, _idem: Idempotent,
+                            settings: SettingsDep, _idem: OptionalIdempotent,
                             response: Response) -> DelegationPublic:
     d = await delegations.create(session, principal, body, settings)
     response.headers["Location"] = f"/v1/delegations/{d.id}"
@@ -112,7 +119,7 @@ async def revoke_delegation(delegation_id: str, session: Db,
     | with_headers(201, "Location"))
 async def register_guardianship(body: GuardianshipCreate, session: Db,
                                 principal: BureauStaff, settings: SettingsDep,
-                                _idem: Idempotent, response: Response) -> DelegationPublic:
+                                _idem: OptionalIdempotent, response: Response) -> DelegationPublic:
     d = await delegations.register_guardianship(session, principal, body, settings)
     response.headers["Location"] = f"/v1/delegations/{d.id}"
     return d
