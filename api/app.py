@@ -33,6 +33,7 @@ from api import (
     notifications,
     official_calendar,
     problems,
+    stats,
     system,
 )
 from api.deps import (
@@ -95,6 +96,7 @@ ROUTERS: list[Router] = [
     burial.public_router,
     burial.router,
     notifications.router,
+    stats.public_router,
 ]
 
 
@@ -307,6 +309,8 @@ TAGS = [
     {"name": "burial", "description": "Eco-burial subsidy claims (节地生态安葬奖补)"},
     {"name": "notifications", "description": "Webhook subscriptions and deliveries "
                                              "(events of the outbox, sent by `huimin worker`)"},
+    {"name": "stats", "description": "Open statistics (公开数据): public aggregates, small "
+                                     "numbers suppressed"},
 ]
 
 
