@@ -128,7 +128,10 @@ async def get_home_care_statistics(session: Db, cond: Conditional,
                 "the server: no script, nothing from another host (a Content-Security-Policy "
                 "says so). Suppressed figures read “—（少于5例，不公开）”. Kept like the "
                 "answers it shows. " + _COMMON,
-    responses={200: {"content": {"text/html": {"schema": {"type": "string"}}},
+    responses={200: {"content": {"text/html": {"schema": {"type": "string"}, "example": (
+                         "<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">"
+                         "<title>惠民公开数据 · 全国</title>...</head><body>...<svg ...>"
+                         "</svg>...</body></html>")}},
                      "headers": {**_HEADERS, "Content-Security-Policy": {
                          "description": "Only this page's inline styles; nothing loaded",
                          "schema": {"type": "string"}}}},

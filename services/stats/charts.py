@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
-WIDTH = 720
-LABEL_W = 190
-BAR_W = 330
+WIDTH = 900
+LABEL_W = 160
+BAR_W = 400
 ROW_H = 30
 TOP = 10
 FONT = "font-family=\"'Noto Sans CJK SC','WenQuanYi Micro Hei','Microsoft YaHei',sans-serif\""

@@ -28,6 +28,7 @@ METHOD_NAMES = {"sea": "海葬", "tree": "树葬", "flower": "花坛葬", "lawn"
 MAX_OFFICES = 20
 
 BLUE, GREEN, ORANGE, PURPLE = "#2b6cb0", "#38a169", "#dd6b20", "#6b46c1"
+LIGHT, PALE_BLUE = "#a0aec0", "#90cdf4"
 
 STYLE = """
 body{font-family:'Noto Sans CJK SC','WenQuanYi Micro Hei','Microsoft YaHei',sans-serif;
@@ -66,6 +67,8 @@ def _beds_section(data: dict[str, Any]) -> str:
         occupied = c["occupied"]
         segs = [Segment("入住", occupied, BLUE)] if occupied is not None else []
         segs.append(Segment("空余", c["available"], GREEN))
+        if occupied is not None:
+            segs.append(Segment("其他", c["beds"] - occupied - c["available"], LIGHT))
         text = f"共 {c['beds']} 张，空余 {c['available']}，入住率 {_pct(c['occupancy_rate'])}"
         rows.append(Row(CATEGORY_NAMES[c["category"]], tuple(segs), text))
     waits = [Row(CATEGORY_NAMES[c["category"]],
@@ -77,9 +80,10 @@ def _beds_section(data: dict[str, Any]) -> str:
     wait_scale = max([c["median_wait_days"] or 0 for c in data["categories"]] + [1])
     return (
         "<section><h2>养老机构床位</h2>"
-        "<p class=\"note\">各护理类别的床位数、空余床位与入住情况（灰色底条为床位总数）。</p>"
+        "<p class=\"note\">各护理类别的床位数（条长）、其中入住、空余与其他（预留、维修）。</p>"
         + bars("养老机构床位", rows, scale=scale,
-               legend=(Segment("入住", 0, BLUE), Segment("空余", 0, GREEN)))
+               legend=(Segment("入住", 0, BLUE), Segment("空余", 0, GREEN),
+                       Segment("其他", 0, LIGHT)))
         + "<p class=\"note\">轮候时间：近365天内入住者从申请到入住的天数中位数。</p>"
         + bars("轮候天数中位数", waits, scale=wait_scale) + "</section>")
 
@@ -107,12 +111,17 @@ def _marriage_section(data: dict[str, Any]) -> str:
 def _burial_section(data: dict[str, Any]) -> str:
     methods = data["methods"]
     scale = max([m["submitted"] or 0 for m in methods] + [1])
-    counts = [Row(METHOD_NAMES[m["method"]],
-                  tuple(Segment(n, m[f], c) for n, f, c in
-                        (("已发放", "paid", GREEN),) if m[f] is not None),
-                  SUPPRESSED_TEXT if m["submitted"] is None else
-                  f"申请 {m['submitted']}，已发放 {m['paid'] if m['paid'] is not None else '—'}")
-              for m in methods]
+    counts = []
+    for m in methods:
+        segs: tuple[Segment, ...] = ()
+        if m["submitted"] is not None and m["paid"] is not None:
+            segs = (Segment("已发放", m["paid"], GREEN),
+                    Segment("其他申请", m["submitted"] - m["paid"], PALE_BLUE))
+        elif m["submitted"] is not None:
+            segs = (Segment("申请", m["submitted"], PALE_BLUE),)
+        text = (SUPPRESSED_TEXT if m["submitted"] is None else
+                f"申请 {m['submitted']}，已发放 {m['paid'] if m['paid'] is not None else '—'}")
+        counts.append(Row(METHOD_NAMES[m["method"]], segs, text))
     days_scale = max([m["p90_days_to_payment"] or 0 for m in methods] + [1])
     days = [Row(METHOD_NAMES[m["method"]],
                 (Segment("中位数", m["median_days_to_payment"], BLUE),)
@@ -122,8 +131,9 @@ def _burial_section(data: dict[str, Any]) -> str:
                 f"{m['p90_days_to_payment']:g} 天内")
             for m in methods]
     return (f"<section><h2>节地生态安葬奖补（{data['year']}年）</h2>"
-            "<p class=\"note\">本年提交的申请及其中已发放的件数（灰色底条为申请最多的方式）。</p>"
-            + bars("节地生态安葬奖补申请", counts, scale=scale)
+            "<p class=\"note\">本年提交的申请件数（条长）及其中已发放的件数。</p>"
+            + bars("节地生态安葬奖补申请", counts, scale=scale,
+                   legend=(Segment("已发放", 0, GREEN), Segment("其他申请", 0, PALE_BLUE)))
             + "<p class=\"note\">从提交申请到发放补贴的天数。</p>"
             + bars("奖补发放天数", days, scale=days_scale) + "</section>")
 
