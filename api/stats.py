@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Query, Response
+from fastapi import Header, Query, Response
 
-from api.conditional import NOT_MODIFIED, READS, Conditional, ConditionalResponse
+from api.conditional import NOT_MODIFIED
 from api.deps import Db, month_query
+from api.hotpath import hot_read
 from api.problems import PUBLIC_RESPONSES, responses
 from api.route import Router
 from core import errors
@@ -51,11 +52,18 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     **{k: v for k, v in responses(errors.InvalidDivisionCode).items() if k != 401}}
 
 
-def _send(cond: ConditionalResponse, answer: Answer, media_type: str) -> Response:
+IfNoneMatch = Annotated[str | None, Header(
+    alias="If-None-Match", description="An ETag read before: 304 with no body while the "
+                                       "answer is still the same",
+    examples=['"st-3f1c0e5a9b7d2c4e6f8a0b1c"'])]
+
+
+def _send(if_none_match: str | None, answer: Answer, media_type: str) -> Response:
+    """The kept bytes as they are, with their ETag and how long they may be kept;
+    304 when `If-None-Match` names them."""
     headers = {"ETag": answer.etag,
                "Cache-Control": f"public, max-age={answer.max_age(clock.now())}"}
-    if cond.request.method in READS and none_match(
-            cond.request.headers.get("if-none-match"), answer.etag):
+    if none_match(if_none_match, answer.etag):
         return Response(status_code=304, headers=headers)
     return Response(answer.body, media_type=media_type, headers=headers)
 
@@ -69,9 +77,10 @@ def _send(cond: ConditionalResponse, answer: Answer, media_type: str) -> Respons
                 "before `as_of`, of the days (China dates) from application to admission "
                 "(`admissions`: how many). " + _COMMON,
     responses=_RESPONSES)
-async def get_bed_statistics(session: Db, cond: Conditional,
+@hot_read
+async def get_bed_statistics(session: Db, if_none_match: IfNoneMatch = None,
                              division_code: DivisionQuery = None) -> Response:
-    return _send(cond, await beds.answer(session, division_code), "application/json")
+    return _send(if_none_match, await beds.answer(session, division_code), "application/json")
 
 
 @public_router.get(
@@ -83,10 +92,12 @@ async def get_bed_statistics(session: Db, cond: Conditional,
                 "were due (not cancelled, session started by `as_of`). `month` defaults to the "
                 "current month, China time. " + _COMMON,
     responses=_RESPONSES)
-async def get_marriage_statistics(session: Db, cond: Conditional,
+@hot_read
+async def get_marriage_statistics(session: Db, if_none_match: IfNoneMatch = None,
                                   division_code: DivisionQuery = None,
                                   month: MonthQuery = None) -> Response:
-    return _send(cond, await marriage.answer(session, division_code, month), "application/json")
+    return _send(if_none_match, await marriage.answer(session, division_code, month),
+                 "application/json")
 
 
 @public_router.get(
@@ -99,10 +110,12 @@ async def get_marriage_statistics(session: Db, cond: Conditional,
                 "dates) from first submission to payment over the paid ones. `year` defaults "
                 "to the current year. " + _COMMON,
     responses=_RESPONSES)
-async def get_burial_statistics(session: Db, cond: Conditional,
+@hot_read
+async def get_burial_statistics(session: Db, if_none_match: IfNoneMatch = None,
                                 division_code: DivisionQuery = None,
                                 year: YearQuery = None) -> Response:
-    return _send(cond, await burial.answer(session, division_code, year), "application/json")
+    return _send(if_none_match, await burial.answer(session, division_code, year),
+                 "application/json")
 
 
 @public_router.get(
@@ -114,10 +127,11 @@ async def get_burial_statistics(session: Db, cond: Conditional,
                 "visits carrying each exception code), `subsidy_paid_fen` (paid on verified "
                 "and corrected visits). `month` defaults to the current month. " + _COMMON,
     responses=_RESPONSES)
-async def get_home_care_statistics(session: Db, cond: Conditional,
+@hot_read
+async def get_home_care_statistics(session: Db, if_none_match: IfNoneMatch = None,
                                    division_code: DivisionQuery = None,
                                    month: MonthQuery = None) -> Response:
-    return _send(cond, await home_care.answer(session, division_code, month),
+    return _send(if_none_match, await home_care.answer(session, division_code, month),
                  "application/json")
 
 
@@ -136,8 +150,10 @@ async def get_home_care_statistics(session: Db, cond: Conditional,
                          "description": "Only this page's inline styles; nothing loaded",
                          "schema": {"type": "string"}}}},
                **{k: v for k, v in _RESPONSES.items() if k != 200}})
-async def get_statistics_page(session: Db, cond: Conditional,
+@hot_read
+async def get_statistics_page(session: Db, if_none_match: IfNoneMatch = None,
                               division_code: DivisionQuery = None) -> Response:
-    sent = _send(cond, await page.answer(session, division_code), "text/html; charset=utf-8")
+    sent = _send(if_none_match, await page.answer(session, division_code),
+                 "text/html; charset=utf-8")
     sent.headers["Content-Security-Policy"] = page.CONTENT_SECURITY_POLICY
     return sent
