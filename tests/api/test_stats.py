@@ -406,3 +406,27 @@ async def test_the_page_shows_the_figures_as_svg_with_no_script(client, db):
     assert "四川省成都市" in page
     for ref in ("http://", "https://", "//"):
         assert f'src="{ref}' not in page and f'href="{ref}' not in page
+
+
+async def test_no_answer_names_a_person(client, db):
+    person = "欧阳明月"
+    inst = await _org(db, "care_institution", "510107")
+    await _insert(db, BedApplication, [{
+        "id": new_id("bap"), "institution_id": inst, "category": "full_care",
+        "elder_id_blind": _blind(), "elder_name": person, "status": "admitted",
+        "applied_at": NOW - dt.timedelta(days=40), "admitted_at": NOW - dt.timedelta(days=3)}
+        for _ in range(6)])
+    await _claims(db, "510107", paid=6)
+    async with db.session() as session:
+        await session.execute(BurialClaim.__table__.update().values(
+            deceased_name=person, claimant_name=person))
+        await session.commit()
+    await _visits(db, "510107", [("verified", [], 3000)] * 6)
+    async with db.session() as session:
+        await session.execute(HomeCareBooking.__table__.update().values(elder_name=person))
+        await session.commit()
+    bodies = [(await client.get(path, params={"division_code": "510100"})).text for path in (
+        "/v1/stats/beds", "/v1/stats/marriage", "/v1/stats/burial", "/v1/stats/home-care",
+        "/stats")]
+    assert all(person not in body for body in bodies)
+    assert '"admissions":6' in bodies[0]  # the rows were counted
