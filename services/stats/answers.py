@@ -57,13 +57,20 @@ class Answers:
                   compute: Callable[[dt.datetime], Awaitable[bytes]]) -> Answer:
         """The kept answer for `key`, or `compute(now)`'s, computed once however many
         ask at the same time."""
-        now = clock.now()
-        kept = self.fresh(key, now)
-        if kept is not None:
-            return kept
-        flight = self._flights.get(key)
-        if flight is not None:
-            return await asyncio.shield(flight)
+        while True:
+            now = clock.now()
+            kept = self.fresh(key, now)
+            if kept is not None:
+                return kept
+            flight = self._flights.get(key)
+            if flight is None:
+                break
+            try:
+                return await asyncio.shield(flight)
+            except asyncio.CancelledError:
+                if not flight.cancelled():
+                    raise  # this request was cancelled
+                # The request computing it went away (its client left): ask again.
         flight = asyncio.get_running_loop().create_future()
         self._flights[key] = flight
         try:
@@ -73,6 +80,9 @@ class Answers:
             self.computed += 1
             flight.set_result(answer)
             return answer
+        except asyncio.CancelledError:
+            flight.cancel()
+            raise
         except BaseException as exc:
             flight.set_exception(exc)
             flight.exception()  # retrieved here: no waiter is not an error
