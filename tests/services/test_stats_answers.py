@@ -54,3 +54,15 @@ async def test_a_failed_computation_fails_its_waiters_and_is_not_kept():
         return b"{}"
 
     assert (await answers.get("k", ok)).body == b"{}"
+
+
+async def test_at_most_max_keys_answers_are_kept():
+    answers = Answers(max_keys=4)
+
+    async def body(_now):
+        return b"{}"
+
+    for k in range(10):
+        await answers.get(k, body)
+    assert 1 <= len(answers._kept) <= 4  # noqa: SLF001
+    assert answers.fresh(9, answers._kept[9].computed_at) is not None  # noqa: SLF001
