@@ -35,6 +35,7 @@ from api import (
     notifications,
     official_calendar,
     problems,
+    stats,
     system,
 )
 from api.deps import (
@@ -99,6 +100,7 @@ ROUTERS: list[Router] = [
     delegations.router,
     notifications.router,
     appeals.router,
+    stats.public_router,
 ]
 
 
@@ -313,6 +315,8 @@ TAGS = [
                                           "for another person in named services"},
     {"name": "notifications", "description": "Webhook subscriptions and deliveries "
                                              "(events of the outbox, sent by `huimin worker`)"},
+    {"name": "stats", "description": "Open statistics (公开数据): public aggregates, small "
+                                     "numbers suppressed"},
 ]
 
 

@@ -134,6 +134,9 @@ PUBLIC_OPERATIONS = {
     # A lottery, and after its draw its entries (no person in them): anyone may verify.
     ("GET", "/v1/marriage/lotteries/{lottery_id}"),
     ("GET", "/v1/marriage/lotteries/{lottery_id}/entries"),
+    # Open statistics (公开数据): aggregates only, and their page.
+    ("GET", "/v1/stats/beds"), ("GET", "/v1/stats/marriage"), ("GET", "/v1/stats/burial"),
+    ("GET", "/v1/stats/home-care"), ("GET", "/stats"),
 }
 
 
