@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/fuzz.py [--max-examples 30] [--as admin citizen anonymous]
                                    [--seed N] [--phases examples,coverage,fuzzing,stateful]
+                                   [--include-path-regex REGEX ...]
                                    [--db embedded|machine] [--pg URL]
 
 Starts `huimin serve` on a free loopback port on a fresh PostgreSQL database
@@ -71,6 +72,8 @@ DATA_DEPENDENT = {
     "precondition_failed": "an If-Match that is not the current ETag",
     "idempotency_key_reused": "a key the fuzzer sent before with another body",
     "claimant_is_deceased": "the claimant's number is the deceased's",
+    "self_delegation": "the delegate's number is the principal's (the caller's bound "
+                       "person, or the guardianship's principal: two fields)",
     "invalid_start_time": "a start time not on the half hour (China time)",
     "outside_booking_window": "a slot (of the document's example) already closed",
     "webhook_url_not_allowed": "a host or scheme the deployment refuses",
@@ -156,6 +159,8 @@ def schemathesis_argv(base: str, who: str, headers: dict[str, str], opts: argpar
             "--output-truncate", "true"]
     if opts.phases:
         argv += ["--phases", opts.phases]
+    for regex in opts.include_path_regex:
+        argv += ["--include-path-regex", regex]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
     return argv
@@ -227,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=20261201, help="schemathesis seed")
     p.add_argument("--workers", default="1", help="schemathesis workers (default 1)")
     p.add_argument("--phases", default="", help="comma-separated phases (default: all)")
+    p.add_argument("--include-path-regex", action="append", default=[], metavar="REGEX",
+                   help="only the operations whose path matches (schemathesis' own option, "
+                        "passed through; repeatable)")
     p.add_argument("--as", dest="who", nargs="+", choices=CREDENTIALS, default=list(CREDENTIALS),
                    help="credential sets to run with (default: all three)")
     p.add_argument("--keep", action="store_true", help="keep the run folder on success")

@@ -119,7 +119,10 @@ def _scopes(value: list[DelegationScope]) -> list[DelegationScope]:
     return value
 
 
+# `uniqueItems` states in the document the rule `_scopes` enforces: without it a list
+# with a scope twice was valid by the document and refused by the server (schemathesis).
 _SCOPES_FIELD = PField(min_length=1, max_length=3, examples=[["beds", "home_care"]],
+                       json_schema_extra={"uniqueItems": True},
                        description="Non-empty, no duplicates: `beds`, `home_care`, `burial`")
 _EXPIRES_FIELD = PField(examples=["2027-12-31"],
                         description="China date, inclusive: the delegation is active through "

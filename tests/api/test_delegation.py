@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import jsonschema_rs  # schemathesis' validator
 from sqlalchemy import func, select
 
 from core.clock import clock
@@ -126,6 +127,19 @@ async def test_scopes_are_a_non_empty_set_of_known_services(client, settings, ad
         r = await client.post(DELEGATIONS, headers={**me.headers, **idem()}, json={
             "delegate": other.person, "scopes": scopes, "expires_on": in_days(3)})
         assert r.status_code == 422 and r.json()["code"] == "validation_error", (scopes, r.text)
+
+
+async def test_the_document_states_that_scopes_are_a_set(client):
+    """schemathesis: `["home_care", "home_care", "beds"]` was valid by the document
+    and refused by the server (422 `validation_error`): the document now says
+    `uniqueItems`, for a citizen's delegation and a guardianship alike."""
+    doc = (await client.get("/openapi.json")).json()
+    for model in ("DelegationCreate", "GuardianshipCreate"):
+        scopes = jsonschema_rs.Draft202012Validator({
+            **doc["components"]["schemas"][model]["properties"]["scopes"],
+            "components": doc["components"]})  # its items are a $ref
+        assert scopes.is_valid(["beds", "home_care", "burial"]), model
+        assert not scopes.is_valid(["home_care", "home_care", "beds"]), model
 
 
 async def test_one_pending_or_active_delegation_per_pair(client, settings, admin_headers):
