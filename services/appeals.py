@@ -40,7 +40,7 @@ from sqlalchemy import select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import pages
-from core.clock import CHINA_TZ, clock
+from core.clock import CHINA_TZ, clock, utc
 from core.context import delegation_var
 from core.errors import AppealDeadlinePassed, DuplicateAppeal, SeparationOfDuties
 from core.ids import new_id
@@ -218,10 +218,40 @@ async def withdraw(session: AsyncSession, principal: Principal, appeal_id: str) 
 # --- the worker's timed job ----------------------------------------------------------
 
 
+async def recount_deadlines(session: AsyncSession) -> int:
+    """Count the `decide_by` of every open appeal again on the calendar as it now
+    stands. A year nobody had published when an appeal was filed is counted on an
+    estimate (services.marriage.calendar: statutory holidays by rule, no 调休 days);
+    when the admin loads that year's notice, the deadlines it moves are moved here,
+    before anything is judged overdue. An appeal already reported overdue keeps its
+    date (its event was written once). Returns how many moved."""
+    await official_calendar.refresh(session)
+    rows = (await session.execute(
+        select(Appeal.id, Appeal.filed_at, Appeal.decide_by_date)
+        .where(Appeal.status == S.submitted, Appeal.overdue_notified_at.is_(None))
+    )).all()
+    moved = 0
+    for appeal_id, filed_at, stored in rows:
+        due = calendar.working_days_after(utc(filed_at).astimezone(CHINA_TZ).date(),
+                                          DECIDE_WITHIN_WORKING_DAYS)
+        if due == stored:
+            continue
+        result = await session.execute(
+            update(Appeal)
+            .where(Appeal.id == appeal_id, Appeal.status == S.submitted,
+                   Appeal.overdue_notified_at.is_(None), Appeal.decide_by_date == stored)
+            .values(decide_by_date=due)
+            .execution_options(synchronize_session=False))
+        moved += result.rowcount
+    return moved
+
+
 async def scheduled(session: AsyncSession, settings: Settings, now: dt.datetime) -> int:
     """`appeal.overdue` for each appeal undecided after its `decide_by` day, once: the
     stamp is conditional (`overdue_notified_at IS NULL`), so of two runs at once only
-    one stamps an appeal and writes its event."""
+    one stamps an appeal and writes its event. Deadlines a newly loaded notice moves
+    are counted again first (`recount_deadlines`)."""
+    await recount_deadlines(session)
     today = now.astimezone(CHINA_TZ).date()
     due = (await session.execute(
         select(Appeal).where(Appeal.status == S.submitted, Appeal.decide_by_date < today,

@@ -112,3 +112,25 @@ async def _overdue_ids(client, headers: dict) -> list[str]:
     r = await client.get("/v1/appeals", params={"overdue": "true"}, headers=headers)
     assert r.status_code == 200, r.text
     return [x["id"] for x in r.json()["items"]]
+
+
+async def test_a_notice_loaded_after_filing_moves_the_deadline(client, settings,
+                                                              admin_headers, db):
+    """Filed while 2027 was only an estimate (no 调休 days, the Spring Festival by
+    rule), the deadline is counted again once the notice is loaded, by the job."""
+    clock.set(china("2027-01-27"))
+    claim, citizen, _b = await rejected_claim(client, settings, admin_headers)
+    a = await appeal(client, citizen, "burial_claim", claim["id"])
+    # The estimate: the Spring Festival 02-05..02-10, no weekend worked.
+    assert a["decide_by"] == "2027-03-02"
+    # The notice: 02-05..02-13 off, only Sunday 02-14 worked in exchange; so 02-11 and
+    # 02-12 no longer count and 02-14 does: one working day fewer by 03-02.
+    notice = {**NOTICE_2027, "working_days": ["2027-02-14"]}
+    r = await client.put("/v1/official-calendar/2027", json=notice, headers=admin_headers)
+    assert r.status_code == 200, r.text
+    assert (await _read(client, settings, citizen, a))["decide_by"] == "2027-03-02"
+    async with Worker(db, settings) as w:
+        await w.schedule()
+    again = await _read(client, settings, citizen, a)
+    assert again["decide_by"] == "2027-03-03"
+    assert again["overdue"] is False
