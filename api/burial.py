@@ -18,6 +18,7 @@ from api.deps import (
     ReviewerStaff,
     SettingsDep,
     date_query,
+    division_query,
     month_query,
     require_role,
 )
@@ -42,7 +43,7 @@ from schemas.burial import (
     RejectIn,
     ReviewIn,
 )
-from schemas.common import DIVISION_CODE_DOCUMENTED, DIVISION_CODE_FORM, Page
+from schemas.common import Page
 from services.burial import claims, payments, policies
 
 router = Router(tags=["burial"])
@@ -109,9 +110,8 @@ async def list_policies(session: Db, paging: Paging, division_code: _DivisionPre
 async def get_applicable_policy(
     session: Db, method: BurialMethod,
     burial_date: Annotated[date, date_query("The burial date", example="2026-11-20")],
-    division_code: Annotated[str, Query(pattern=DIVISION_CODE_FORM,
-                                        json_schema_extra=DIVISION_CODE_DOCUMENTED,
-                                        examples=["110105"])],
+    division_code: Annotated[str, division_query(
+        "Six-digit division code of the household registration")],
 ) -> PolicyPublic:
     return await policies.applicable_public(session, division_code=division_code,
                                             method=method.value, burial_date=burial_date)

@@ -24,6 +24,8 @@ from schemas.common import (  # noqa: F401 - the patterns, re-exported for the r
     DATE_PATTERN,
     DATE_RANGE_DOC,
     DATETIME_PATTERN,
+    DIVISION_CODE_DOCUMENTED,
+    DIVISION_CODE_FORM,
     FIRST_DAY,
     FIRST_INSTANT,
     LAST_DAY,
@@ -442,6 +444,14 @@ def datetime_query(description: str, *, example: str = "2026-12-01T00:00:00+08:0
                  description=f"{description}; RFC 3339 with an offset, years 2000-2099 "
                              "(else 422 `validation_error`)",
                  examples=[example], json_schema_extra={"pattern": DATETIME_PATTERN})
+
+
+def division_query(description: str, *, example: str = "110105") -> Any:
+    """A six-digit division code as a query value: the form checked as a field (422
+    `validation_error`), the codes that can exist stated in the document, the code
+    itself checked by the service (422 `invalid_division_code`); schemas.common."""
+    return Query(pattern=DIVISION_CODE_FORM, json_schema_extra=DIVISION_CODE_DOCUMENTED,
+                 description=description, examples=[example])
 
 
 def month_query(description: str, *, example: str = "2026-12") -> Any:

@@ -22,6 +22,7 @@ from api.deps import (
     ProviderStaff,
     SettingsDep,
     date_query,
+    division_query,
     month_query,
     require_role,
 )
@@ -30,7 +31,7 @@ from api.problems import PUBLIC_RESPONSES, responses, with_headers
 from api.route import Router
 from core import errors
 from core.principal import Principal
-from schemas.common import DIVISION_CODE_DOCUMENTED, DIVISION_CODE_FORM, NEAR_PATTERN, Page
+from schemas.common import NEAR_PATTERN, Page
 from schemas.home_care import (
     VISIT_CORRECTED_EXAMPLE,
     VISIT_CORRECTION_SUBMITTED_EXAMPLE,
@@ -134,10 +135,9 @@ async def list_home_care_providers(
     near: Annotated[str | None, Query(max_length=40, json_schema_extra={"pattern": NEAR_PATTERN},
                                       description="`lat,lon` in decimal degrees",
                                       examples=["31.23,121.47"])] = None,
-    division_code: Annotated[str | None, Query(
-        pattern=DIVISION_CODE_FORM, json_schema_extra=DIVISION_CODE_DOCUMENTED,
-        description="Six-digit division code: the division and "
-        "those within it (`310100`: every district of Shanghai)", examples=["310101"])] = None,
+    division_code: Annotated[str | None, division_query(
+        "Six-digit division code: the division and those within it (`310100`: every "
+        "district of Shanghai)", example="310101")] = None,
 ) -> Response:
     # A hot read (api.hotpath): served without FastAPI's per-request dependency
     # solving; the JSON is built by the service (the response model stays declared

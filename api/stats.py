@@ -10,13 +10,13 @@ from typing import Annotated, Any
 from fastapi import Header, Query, Response
 
 from api.conditional import NOT_MODIFIED
-from api.deps import Db, month_query
+from api.deps import Db, division_query, month_query
 from api.hotpath import hot_read
 from api.problems import PUBLIC_RESPONSES, responses
 from api.route import Router
 from core import errors
 from core.clock import clock
-from schemas.common import DIVISION_CODE_DOCUMENTED, DIVISION_CODE_FORM, FIRST_DAY, LAST_DAY
+from schemas.common import FIRST_DAY, LAST_DAY
 from schemas.stats import MIN_PEOPLE, BedsStats, BurialStats, HomeCareStats, MarriageStats
 from services.etag import none_match
 from services.stats import beds, burial, home_care, marriage, page
@@ -24,12 +24,10 @@ from services.stats.answers import TTL_SECONDS, Answer
 
 public_router = Router(tags=["stats"], public=True)
 
-DivisionQuery = Annotated[str | None, Query(
-    pattern=DIVISION_CODE_FORM, json_schema_extra=DIVISION_CODE_DOCUMENTED,
-    examples=["510100"],
-    description="A six-digit division code; its jurisdiction is counted (a province's code "
-                "covers its cities and counties, a city's its counties). Absent: the whole "
-                "country. An unknown code is 422 `invalid_division_code`")]
+DivisionQuery = Annotated[str | None, division_query(
+    "A six-digit division code; its jurisdiction is counted (a province's code covers its "
+    "cities and counties, a city's its counties). Absent: the whole country. An unknown "
+    "code is 422 `invalid_division_code`", example="510100")]
 MonthQuery = Annotated[str | None, month_query(
     "The month; absent: the current month (China time)", example="2026-11")]
 YearQuery = Annotated[int | None, Query(
