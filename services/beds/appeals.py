@@ -14,10 +14,17 @@
   counter (`bed_applicant`) is raised again, unconditionally: the bureau's decision
   restores a right, so the limit of active applications does not refuse it (the
   elder then applies for no more until below the limit). If the elder applied
-  again to the same institution and category meanwhile, that newer application is
-  closed (`appeal_supersede`, `withdrawn`, releasing any bed it held): the
-  restored one holds the earlier place, and only one may be active
-  (`uq_bed_application_active_elder`). Then free beds are matched as usual.
+  again to the same institution and category meanwhile and that newer application
+  still waits (`submitted`, `waitlisted`), it is closed (`appeal_supersede`,
+  `withdrawn`): the restored one holds the earlier place, and only one may be
+  active (`uq_bed_application_active_elder`). Then free beds are matched as usual.
+  If instead the newer one already holds a bed there (`offered`, `accepted`) or
+  the elder lives in one through it (`admitted`, the stay open), the place the
+  appeal restores is one the elder already has: the newer application keeps its
+  bed (never taken from an elder by a decision in their favour, nor handed to an
+  application whose fee limit it may exceed), and the refused one is closed at
+  once as superseded (`appeal_moot`, `withdrawn`), so the refusal no longer
+  stands on the record.
 """
 
 from __future__ import annotations
@@ -30,12 +37,19 @@ from core.errors import NotAppealable
 from core.principal import Principal
 from core.settings import Settings
 from core.writes import insert_if_absent
-from schemas.beds import ACTIVE_STATUSES, ApplicationStatus, BedApplicant, BedApplication
+from schemas.beds import (
+    ACTIVE_STATUSES,
+    ApplicationStatus,
+    BedApplicant,
+    BedApplication,
+    BedOccupancy,
+)
 from services import organisations, scopes
 from services.beds import lifecycle, pool
 from services.refusals import Refusal
 
 S = ApplicationStatus
+BED_HOLDING = (S.offered, S.accepted)
 
 
 async def appealable(session: AsyncSession, principal: Principal,
@@ -62,6 +76,9 @@ async def overturn(session: AsyncSession, principal: Principal, application_id: 
             BedApplication.institution_id == app.institution_id,
             BedApplication.category == app.category,
             BedApplication.status.in_(ACTIVE_STATUSES)))).scalars().first()
+    if newer is not None and newer.status in BED_HOLDING or await _lives_there(session, app):
+        await lifecycle.LIFE.move(session, principal, app, "appeal_moot")
+        return
     if newer is not None:
         await pool.close_application(session, newer, "appeal_supersede", principal=principal)
     now = clock.now()
@@ -78,3 +95,15 @@ async def overturn(session: AsyncSession, principal: Principal, application_id: 
                               values={"closed_at": None, "bed_id": None,
                                       "offer_expires_at": None})
     await pool.match(session, app.institution_id, app.category, settings)
+
+
+async def _lives_there(session: AsyncSession, app: BedApplication) -> bool:
+    """The elder was admitted to this institution and category by a later
+    application of theirs and has not left."""
+    return (await session.execute(
+        select(BedOccupancy.id)
+        .join(BedApplication, BedApplication.id == BedOccupancy.application_id)
+        .where(BedOccupancy.resident_id_blind == app.elder_id_blind,
+               BedOccupancy.ended_at.is_(None),
+               BedApplication.institution_id == app.institution_id,
+               BedApplication.category == app.category).limit(1))).first() is not None

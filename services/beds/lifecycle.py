@@ -50,5 +50,7 @@ LIFE = transitions.Machine(APPLICATION, {
     "appeal_overturn": T(frm={S.rejected}, to=S.waitlisted),
     "appeal_reopen": T(frm={S.rejected}, to=S.submitted),  # rejected before assessment
     "appeal_supersede": T(frm=ACTIVE_STATUSES, to=S.withdrawn, stamp="closed_at"),
+    # overturned while a later application of the elder's holds or fills a bed there
+    "appeal_moot": T(frm={S.rejected}, to=S.withdrawn, stamp="closed_at"),
 }, status_of=effective_status, touched="updated_at")
 LIFE.emits(events.APPLICATION, {"offer": "offered", "expire": "expired"}, once={"expired"})

@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from core.clock import clock
-from schemas.beds import BedApplicant
+from schemas.beds import BedApplicant, BedApplication
 from tests.api.test_appeals_support import appeal, decide, rejected_claim
 from tests.api.test_beds_support import (
     add_bed,
@@ -105,6 +105,41 @@ async def test_an_overturn_supersedes_the_elders_newer_application(client, setti
     assert counts == [1]
 
 
+async def test_an_overturn_never_takes_a_bed_the_elders_newer_application_holds(
+        client, settings, admin_headers, db):
+    """Rejected, the family applied again and was offered a bed (then accepted it, or
+    moved in): overturning the first refusal leaves that bed with the elder, and the
+    refused application is closed as superseded, not put back on the waiting list."""
+    b = await bureau(client, admin_headers, division="510107")
+    for step in ("offered", "accepted", "admitted"):
+        inst, staff = await institution(client, admin_headers, name=f"复核院{step}")
+        person = elder_id()
+        first, citizen = await waiting_applicant(client, settings, inst, staff,
+                                                 id_number=person)
+        await _reject(client, staff, first["id"])
+        bed = await add_bed(client, inst, staff, "201-1")
+        again, _ = await waiting_applicant(client, settings, inst, staff, id_number=person,
+                                           citizen=citizen)
+        assert again["status"] == "offered" and again["bed_id"] == bed["id"]
+        if step in ("accepted", "admitted"):
+            r = await client.post(f"/v1/bed-applications/{again['id']}/accept", headers=citizen)
+            assert r.status_code == 200, r.text
+        if step == "admitted":
+            r = await client.post(f"/v1/bed-applications/{again['id']}/admit", headers=staff)
+            assert r.status_code == 200, r.text
+        a = await appeal(client, citizen, "bed_application", first["id"])
+        assert (await decide(client, b.approver, a["id"]))["status"] == "overturned"
+        kept = await read_app(client, citizen, again["id"])
+        assert kept["status"] == step and kept["bed_id"] == bed["id"], (step, kept)
+        closed = await read_app(client, citizen, first["id"])
+        assert closed["status"] == "withdrawn" and closed["closed_at"] is not None, step
+        await check_pool_invariants(db, inst["id"])
+        async with db.session() as s:  # the elder's active applications: the newer one
+            count = (await s.execute(select(BedApplicant.active_count).where(
+                BedApplicant.elder_id_blind == (await _blind(s, again["id"]))))).scalar_one()
+        assert count == (1 if step != "admitted" else 0), (step, count)
+
+
 async def test_an_overturned_visit_is_corrected_and_draws_its_subsidy(client, settings,
                                                                       admin_headers, db):
     org, staff = await setup(client, admin_headers)
@@ -174,3 +209,8 @@ async def test_an_overturn_refused_while_another_claim_for_the_deceased_is_live(
     r = await client.get(f"/v1/burial/claims/{claim['id']}", headers=citizen)
     assert r.json()["status"] == "rejected"
     assert (await decide(client, b.approver, a["id"], "upheld"))["status"] == "upheld"
+
+
+async def _blind(s, application_id: str) -> str:
+    return (await s.execute(select(BedApplication.elder_id_blind).where(
+        BedApplication.id == application_id))).scalar_one()
