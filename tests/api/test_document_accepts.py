@@ -9,7 +9,10 @@ the server's validation.
   value as sent (`+62300 ` matched the document, and is `+62300`, too short);
 - identity numbers: the form of GB 11643 (`0` was valid by the document);
 - division codes: six digits of an existing province and city (`740606`, `900331`);
-- webhook URLs: http(s) and a host.
+- webhook URLs: http(s) and a host;
+- free text stripped by the server (names, reasons, notes, identity numbers): its
+  `maxLength` counts the value as sent, as the document says (counted after
+  stripping, a padded value the document refuses was accepted).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import jsonschema_rs  # schemathesis' validator
 
 from tests.api.test_marriage_support import citizen
-from tests.factories import idem
+from tests.factories import citizen_headers, idem
 
 APPT = "/v1/marriage/appointments"
 
@@ -85,3 +88,34 @@ async def test_webhook_urls_are_http_with_a_host(app, client, admin_headers):
     r = await client.post("/v1/webhook-subscriptions", headers=admin_headers,
                           json={"url": "ftp://push.example.cn/x", "events": ["*"]})
     assert r.status_code == 422 and r.json()["code"] == "webhook_url_not_allowed"
+
+
+async def test_free_text_is_bounded_as_sent(app, client, settings):
+    """A name of 100 characters with spaces around it is 104 as sent: the document's
+    `maxLength` 100 refuses it, so the server does too; within the bound, padding is
+    accepted and stripped."""
+    doc = app.openapi()
+    name = _field(doc, "PartyIn", "name")
+    number = _field(doc, "PartyIn", "id_number")
+    reason = _field(doc, "AppealCreate", "reason")
+    for value, ok in (("张" * 100, True), ("  " + "张" * 96 + "  ", True),
+                      ("  " + "张" * 100 + "  ", False)):
+        assert name.is_valid(value) is ok, len(value)
+        r = await client.post(APPT, headers={**citizen(settings), **idem()}, json={
+            "slot_id": "ms_x", "kind": "marriage",
+            "parties": [{"name": value, "id_number": "440305198503151238"}]})
+        # past validation, a made-up slot is 404; refused, the name is the field
+        assert (r.status_code == 404) is ok, (len(value), r.text)
+    padded_number = " " * 8 + "440305198503151238" + " " * 8  # 34 as sent, 18 stripped
+    assert not number.is_valid(padded_number)
+    r = await client.post(APPT, headers={**citizen(settings), **idem()}, json={
+        "slot_id": "ms_x", "kind": "marriage",
+        "parties": [{"name": "张伟", "id_number": padded_number}]})
+    assert r.status_code == 422 and r.json()["code"] == "validation_error", r.text
+    for value, ok in (("复" * 1000, True), (" " + "复" * 998 + " ", True),
+                      ("复" * 1000 + " ", False)):
+        assert reason.is_valid(value) is ok, len(value)
+        r = await client.post("/v1/appeals", headers={**citizen_headers(settings), **idem()},
+                              json={"subject": {"type": "burial_claim", "id": "bcl_x"},
+                                    "reason": value})
+        assert (r.status_code == 404) is ok, (len(value), r.text)
