@@ -8,7 +8,15 @@ from fastapi import Query, Response
 from pydantic import AwareDatetime
 
 from api.conditional import NOT_MODIFIED, Conditional, ETagged
-from api.deps import AdminPrincipal, Db, IfMatch, OptionalIdempotent, Paging, datetime_query
+from api.deps import (
+    AdminPrincipal,
+    Db,
+    IfMatch,
+    OptionalIdempotent,
+    Paging,
+    datetime_query,
+    division_prefix_query,
+)
 from api.problems import responses, with_headers
 from api.route import Router
 from core import errors
@@ -46,8 +54,7 @@ async def create_organisation(body: OrganisationCreate, session: Db, principal: 
 async def list_organisations(
     session: Db, _: AdminPrincipal, paging: Paging,
     kind: OrgKind | None = None,
-    division_code: Annotated[str | None, Query(pattern=r"^[0-9]{1,6}$",
-                                               description="prefix")] = None,
+    division_code: Annotated[str | None, division_prefix_query("11")] = None,
 ) -> Page[OrganisationPublic]:
     page = await organisations.list_(session, kind=kind, division_code=division_code,
                                      limit=paging.limit, cursor=paging.cursor)

@@ -16,6 +16,7 @@ from api.deps import (
     InstitutionStaff,
     Paging,
     SettingsDep,
+    division_prefix_query,
     require_role,
 )
 from api.problems import PUBLIC_RESPONSES, responses, with_headers
@@ -66,8 +67,7 @@ _STAFF = (errors.Forbidden, errors.NotFound)
         if k != 401}})
 async def search_institutions(
     session: Db, paging: Paging,
-    division_code: Annotated[str | None, Query(pattern=r"^[0-9]{1,6}$",
-                                               description="prefix, e.g. `5101`")] = None,
+    division_code: Annotated[str | None, division_prefix_query("5101")] = None,
     category: BedCategory | None = None,
     has_vacancy: bool | None = None,
     max_fee_fen: Annotated[int | None, Query(ge=0, le=100_000_000, examples=[400000],

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import Body, Depends, Query, Response
+from fastapi import Body, Depends, Response
 
 from api.deps import (
     AdminPrincipal,
@@ -18,6 +18,7 @@ from api.deps import (
     ReviewerStaff,
     SettingsDep,
     date_query,
+    division_prefix_query,
     division_query,
     month_query,
     require_role,
@@ -60,8 +61,7 @@ _CLAIM_RULES = (errors.InvalidIdNumber, errors.InvalidDivisionCode, errors.Death
                 errors.ClaimantNotAccountHolder, errors.InvalidRelation,
                 errors.AuthorisationRequired, errors.MissingDocument,
                 errors.NoApplicablePolicy, errors.ClaimDeadlinePassed)
-_DivisionPrefix = Annotated[str | None, Query(pattern=r"^\d{1,6}$",
-                                              description="prefix, e.g. `11` or `110105`")]
+_DivisionPrefix = Annotated[str | None, division_prefix_query("11")]
 
 
 # --- policies ------------------------------------------------------------------

@@ -26,6 +26,7 @@ from schemas.common import (  # noqa: F401 - the patterns, re-exported for the r
     DATETIME_PATTERN,
     DIVISION_CODE_DOCUMENTED,
     DIVISION_CODE_FORM,
+    DIVISION_PREFIX_FORM,
     FIRST_DAY,
     FIRST_INSTANT,
     LAST_DAY,
@@ -452,6 +453,15 @@ def division_query(description: str, *, example: str = "110105") -> Any:
     itself checked by the service (422 `invalid_division_code`); schemas.common."""
     return Query(pattern=DIVISION_CODE_FORM, json_schema_extra=DIVISION_CODE_DOCUMENTED,
                  description=description, examples=[example])
+
+
+def division_prefix_query(example: str = "1101") -> Any:
+    """A division filter by prefix: one to six ASCII digits (422 `validation_error`
+    otherwise); matched by services.divisions.prefix_condition, so `11` is every code
+    in Beijing and a whole code only itself."""
+    return Query(pattern=DIVISION_PREFIX_FORM, examples=[example],
+                 description="Division code prefix, 1 to 6 digits: `11` every code in "
+                             "Beijing, `1101` its city districts, `110105` that district")
 
 
 def month_query(description: str, *, example: str = "2026-12") -> Any:

@@ -26,6 +26,7 @@ from api.deps import (
     Paging,
     SettingsDep,
     date_query,
+    division_prefix_query,
     require_role,
 )
 from api.hotpath import hot, hot_read
@@ -68,8 +69,7 @@ public_router = Router(prefix="/v1/marriage", tags=["marriage"], public=True)
 
 CitizenOrOffice = Annotated[Principal, Depends(require_role("citizen", "office"))]
 
-_DIVISION = Query(pattern=r"^[0-9]{1,6}$", description="Division code prefix, e.g. `1101`",
-                  examples=["110105"])
+_DIVISION = division_prefix_query("1101")
 
 
 def _date_query(description: str, *, alias: str | None = None,

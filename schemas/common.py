@@ -180,6 +180,9 @@ def _division_code_pattern() -> str:
 # exist. Both, for any field or parameter: `pattern=DIVISION_CODE_FORM,
 # json_schema_extra=DIVISION_CODE_DOCUMENTED`.
 DIVISION_CODE_FORM = r"^[0-9]{6}$"
+# A filter by division prefix (`11`: Beijing; `1101`: its city districts; a whole code:
+# that county), ASCII digits only: `\d` would also admit other scripts' digits.
+DIVISION_PREFIX_FORM = r"^[0-9]{1,6}$"
 DIVISION_CODE_PATTERN = _division_code_pattern()
 DIVISION_CODE_DOCUMENTED = {"pattern": DIVISION_CODE_PATTERN}
 

@@ -17,9 +17,8 @@ MUNICIPALITY_CITY_CODES = {
 
 
 def is_valid(code: str) -> bool:
-    return isinstance(code, str) and len(code) == 6 and code.isdigit() and (
-        code in DIVISION_DATA or code in MUNICIPALITY_CITY_CODES
-    )
+    return (isinstance(code, str) and len(code) == 6 and code.isascii() and code.isdigit()
+            and (code in DIVISION_DATA or code in MUNICIPALITY_CITY_CODES))
 
 
 def validate(code: str) -> str:
@@ -55,7 +54,7 @@ def prefix_range(prefix: str) -> tuple[str, str]:
     for digit strings the range [prefix, prefix + ':') is the same set (':'
     follows '9').
     """
-    if not prefix.isdigit():
+    if not (prefix.isascii() and prefix.isdigit()):
         raise InvalidDivisionCode(code=prefix)
     return prefix, prefix + ":"
 

@@ -119,3 +119,29 @@ async def test_free_text_is_bounded_as_sent(app, client, settings):
                               json={"subject": {"type": "burial_claim", "id": "bcl_x"},
                                     "reason": value})
         assert (r.status_code == 404) is ok, (len(value), r.text)
+
+
+DIVISION_PREFIX_FILTERS = ("/v1/admin/organisations", "/v1/institutions",
+                           "/v1/marriage/offices", "/v1/burial/policies")
+
+
+async def test_division_prefix_filters_take_ascii_digits_alike(app, client, admin_headers):
+    """Every `division_code` prefix filter is one parameter: one to six ASCII digits.
+    Other scripts' digits (`١١`, fullwidth `１１`) are digits to a regex's `\\d` and to
+    `str.isdigit`, and were let through by one filter of the four."""
+    doc = app.openapi()
+    schemas = set()
+    for path in DIVISION_PREFIX_FILTERS:
+        param = next(p for p in doc["paths"][path]["get"]["parameters"]
+                     if p["name"] == "division_code")
+        schemas.add(repr({k: v for k, v in param["schema"].items()
+                          if k not in ("description", "examples", "title")}))
+        in_query = jsonschema_rs.Draft202012Validator(param["schema"])
+        for value, ok in (("11", True), ("110105", True), ("1101050", False), ("", False),
+                          ("١١", False), ("１１", False), ("11a", False)):
+            assert in_query.is_valid(value) is ok, (path, value)
+            r = await client.get(path, params={"division_code": value}, headers=admin_headers)
+            assert (r.status_code == 200) is ok, (path, value, r.text)
+            if not ok:
+                assert r.json()["code"] == "validation_error", (path, value, r.text)
+    assert len(schemas) == 1, schemas

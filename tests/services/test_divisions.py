@@ -11,7 +11,7 @@ def test_known_codes_and_names():
     assert divisions.is_valid("110105") and divisions.is_valid("110000")
     for municipality in ("110100", "120100", "310100", "500100"):
         assert divisions.is_valid(municipality)
-    for bad in ("999999", "11010", "1101050", "abcdef", ""):
+    for bad in ("999999", "11010", "1101050", "abcdef", "", "１１０１０５"):
         assert not divisions.is_valid(bad)
         with pytest.raises(InvalidDivisionCode):
             divisions.validate(bad)
@@ -40,3 +40,6 @@ def test_prefix_condition_is_an_index_friendly_range():
     assert "division_code >= '5101'" in sql and "division_code < '5101:'" in sql
     with pytest.raises(InvalidDivisionCode):
         divisions.prefix_condition(column("division_code"), "51%")
+    for other_script in ("٥١", "５１"):  # digits to str.isdigit, not ASCII
+        with pytest.raises(InvalidDivisionCode):
+            divisions.prefix_condition(column("division_code"), other_script)
