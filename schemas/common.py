@@ -134,10 +134,22 @@ LAST_INSTANT = datetime(2100, 1, 2, tzinfo=UTC)
 _YYYY_MM = r"20[0-9]{2}-(0[1-9]|1[0-2])"
 _YYYY_MM_DD = f"{_YYYY_MM}-(0[1-9]|[12][0-9]|3[01])"
 DATE_PATTERN = f"^{_YYYY_MM_DD}$"
-DATETIME_PATTERN = (f"^{_YYYY_MM_DD}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{{1,6}})?"
-                    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")
+# ASCII digits throughout: `\d` would also admit other scripts' digits (`0٩:00`).
+_HH_MM = r"([01][0-9]|2[0-3]):[0-5][0-9]"
+DATETIME_PATTERN = (f"^{_YYYY_MM_DD}T{_HH_MM}:[0-5][0-9](\\.[0-9]{{1,6}})?"
+                    f"(Z|[+-]{_HH_MM})$")
 MONTH_PATTERN = f"^{_YYYY_MM}$"
+CLOCK_PATTERN = f"^{_HH_MM}$"
 DATE_RANGE_DOC = f"between {FIRST_DAY} and {LAST_DAY} (else 422 `validation_error`)"
+
+# A wall-clock time of day in China, `HH:MM`; `ClockTimeOrEndOfDay` also takes `24:00`,
+# the end of a day's hours (home care's working hours and centre sessions).
+ClockTime = Annotated[str, StringConstraints(pattern=CLOCK_PATTERN),
+                      PField(description="Local time (Asia/Shanghai), HH:MM", examples=["09:00"])]
+ClockTimeOrEndOfDay = Annotated[
+    str, StringConstraints(pattern=f"{CLOCK_PATTERN}|^24:00$"),
+    PField(description="Local time (Asia/Shanghai), HH:MM; `24:00` is the end of the day",
+           examples=["08:00"])]
 
 Day = Annotated[date, PField(ge=FIRST_DAY, le=LAST_DAY,
                              json_schema_extra={"pattern": DATE_PATTERN})]

@@ -33,7 +33,7 @@ from __future__ import annotations
 import datetime as dt
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import Field as PField
@@ -44,6 +44,7 @@ from sqlmodel import Field, SQLModel
 from core.clock import CHINA_TZ
 from schemas.common import (
     ChinaTime,
+    ClockTimeOrEndOfDay,
     Cube,
     Day,
     IdNumberIn,
@@ -400,7 +401,7 @@ _CAREGIVER = "hcg_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b5"
 _ELDER_ID_MASKED = "310101********2317"
 _WEEKLY_HOURS = [{"weekday": d, "start": "08:00", "end": "17:00"} for d in range(1, 6)]
 
-HHMM = Annotated[str, PField(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$", examples=["08:00"])]
+HHMM = ClockTimeOrEndOfDay
 
 
 class CataloguePublic(BaseModel):

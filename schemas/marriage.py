@@ -23,7 +23,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     RootModel,
-    StringConstraints,
     model_validator,
 )
 from pydantic import Field as PField
@@ -34,6 +33,7 @@ from schemas.common import (
     FIRST_DAY,
     LAST_DAY,
     ChinaTime,
+    ClockTime,
     Day,
     IdNumberIn,
     Name,
@@ -228,8 +228,7 @@ def date_field(description: str, **kwargs: Any) -> Any:
                   **kwargs)
 
 
-HHMM = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$"),
-                 PField(description="Local time (Asia/Shanghai), HH:MM", examples=["09:00"])]
+HHMM = ClockTime
 Capacity = Annotated[int, PField(ge=1, le=1000, description="Appointments in this session",
                                  examples=[20])]
 CANCEL_AFFECTED = PField(

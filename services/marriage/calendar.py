@@ -189,7 +189,9 @@ def parse_slot_id(value: str) -> tuple[str, dt.date, str] | None:
     if len(parts) != 3:
         return None
     office_id, ymd, hm = parts
-    if not office_id or len(ymd) != 8 or len(hm) != 4 or not (ymd + hm).isdigit():
+    digits = ymd + hm  # ASCII only: int() and isdigit() also take other scripts' digits
+    if not office_id or len(ymd) != 8 or len(hm) != 4 or not (digits.isascii()
+                                                             and digits.isdigit()):
         return None
     try:  # the digits were checked above (strptime costs ten times this)
         day = dt.date(int(ymd[:4]), int(ymd[4:6]), int(ymd[6:]))

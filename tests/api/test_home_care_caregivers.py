@@ -146,3 +146,18 @@ async def test_hours_of_leave_block_only_those_hours(client, admin_headers, sett
                           headers=staff)
     assert r.status_code == 201
     assert await slots(client, org["id"]) == ["08:00", "10:00", "10:30", "11:00"]
+
+
+async def test_hours_are_ascii_clock_times(client, admin_headers):
+    """`24:00` ends a day's hours; another script's digits (`0٨:00`) are no clock time,
+    though a regex's `\\d` takes them."""
+    org, staff = await provider(client, admin_headers)
+    path = f"/v1/providers/{org['id']}/caregivers"
+    for start, end, ok in (("08:00", "24:00", True), ("0٨:00", "17:00", False),
+                           ("08:00", "1٧:00", False), ("8:00", "17:00", False),
+                           ("08:00", "24:01", False)):
+        r = await client.post(path, headers=staff, json={
+            "name": "王护理", "skills": ["cleaning"], "weekly_hours": hours(start, end)})
+        assert (r.status_code == 201) is ok, (start, end, r.text)
+        if not ok:
+            assert r.status_code == 422 and r.json()["code"] == "validation_error", r.text

@@ -233,7 +233,10 @@ async def test_slots_that_do_not_exist_are_404(client, admin_headers, settings):
     oid = office["id"]
     for bad in (slot_id(oid, "2026-12-08", "10:00"),  # no session starts at 10:00
                 slot_id(oid, "2026-12-12"),  # a Saturday
-                slot_id("org_nope", "2026-12-08"), "garbage", slot_id(oid, "2026-02-30")):
+                slot_id("org_nope", "2026-12-08"), "garbage", slot_id(oid, "2026-02-30"),
+                # The id the server gave, spelt with another script's digit (٨ is 8 to
+                # int() and str.isdigit): not an id of ours.
+                slot_id(oid, "2026-12-08")[:-6] + "٨_0900"):
         r = await book(client, settings, bad)
         assert r.status_code == 404, bad
         assert r.json()["code"] == "not_found"

@@ -76,6 +76,8 @@ async def test_invalid_sessions_are_refused(client, admin_headers):
         ([{"weekday": 8, "start": "09:00", "end": "12:00", "capacity": 5}], "validation_error"),
         ([{"weekday": 1, "start": "12:00", "end": "09:00", "capacity": 5}], "validation_error"),
         ([{"weekday": 1, "start": "9:00", "end": "12:00", "capacity": 5}], "validation_error"),
+        # Digits of another script (Arabic-Indic ٩) are digits to `\d`, not to a clock.
+        ([{"weekday": 1, "start": "0٩:00", "end": "12:00", "capacity": 5}], "validation_error"),
         ([{"weekday": 1, "start": "09:00", "end": "12:00", "capacity": 0}], "validation_error"),
         ([{"weekday": 1, "start": "09:00", "end": "12:00", "capacity": 5},
           {"weekday": 1, "start": "11:00", "end": "13:00", "capacity": 5}], "invalid_sessions"),
