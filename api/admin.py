@@ -11,11 +11,11 @@ from api.conditional import NOT_MODIFIED, Conditional, ETagged
 from api.deps import (
     AdminPrincipal,
     Db,
+    DivisionPrefix,
     IfMatch,
     OptionalIdempotent,
     Paging,
     datetime_query,
-    division_prefix_query,
 )
 from api.problems import responses, with_headers
 from api.route import Router
@@ -54,7 +54,7 @@ async def create_organisation(body: OrganisationCreate, session: Db, principal: 
 async def list_organisations(
     session: Db, _: AdminPrincipal, paging: Paging,
     kind: OrgKind | None = None,
-    division_code: Annotated[str | None, division_prefix_query("11")] = None,
+    division_code: DivisionPrefix = None,
 ) -> Page[OrganisationPublic]:
     page = await organisations.list_(session, kind=kind, division_code=division_code,
                                      limit=paging.limit, cursor=paging.cursor)

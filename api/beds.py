@@ -11,12 +11,12 @@ from api.conditional import NOT_MODIFIED, Conditional, ETagged
 from api.deps import (
     CitizenPrincipal,
     Db,
+    DivisionPrefix,
     Idempotent,
     IfMatch,
     InstitutionStaff,
     Paging,
     SettingsDep,
-    division_prefix_query,
     require_role,
 )
 from api.problems import PUBLIC_RESPONSES, responses, with_headers
@@ -67,7 +67,7 @@ _STAFF = (errors.Forbidden, errors.NotFound)
         if k != 401}})
 async def search_institutions(
     session: Db, paging: Paging,
-    division_code: Annotated[str | None, division_prefix_query("5101")] = None,
+    division_code: DivisionPrefix = None,
     category: BedCategory | None = None,
     has_vacancy: bool | None = None,
     max_fee_fen: Annotated[int | None, Query(ge=0, le=100_000_000, examples=[400000],

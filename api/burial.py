@@ -13,12 +13,12 @@ from api.deps import (
     ApproverStaff,
     CitizenPrincipal,
     Db,
+    DivisionPrefix,
     Idempotent,
     Paging,
     ReviewerStaff,
     SettingsDep,
     date_query,
-    division_prefix_query,
     division_query,
     month_query,
     require_role,
@@ -61,7 +61,6 @@ _CLAIM_RULES = (errors.InvalidIdNumber, errors.InvalidDivisionCode, errors.Death
                 errors.ClaimantNotAccountHolder, errors.InvalidRelation,
                 errors.AuthorisationRequired, errors.MissingDocument,
                 errors.NoApplicablePolicy, errors.ClaimDeadlinePassed)
-_DivisionPrefix = Annotated[str | None, division_prefix_query("11")]
 
 
 # --- policies ------------------------------------------------------------------
@@ -89,7 +88,7 @@ async def create_policy(body: PolicyCreate, session: Db, principal: AdminPrincip
     description="`division_code` is a prefix (`11`: every policy in Beijing); `in_force_on` "
                 "keeps the policies in force on that date.",
     responses={**PUBLIC_RESPONSES, **_PUBLIC})
-async def list_policies(session: Db, paging: Paging, division_code: _DivisionPrefix = None,
+async def list_policies(session: Db, paging: Paging, division_code: DivisionPrefix = None,
                         method: BurialMethod | None = None,
                         in_force_on: Annotated[date | None, date_query(
                             "Only policies in force on this date")] = None,
@@ -156,7 +155,7 @@ async def create_claim(body: ClaimCreate, session: Db, principal: CitizenPrincip
     responses=responses(errors.Forbidden, errors.InvalidCursor, errors.InvalidDivisionCode))
 async def list_claims(session: Db, principal: ClaimReader, paging: Paging,
                       status: ClaimStatus | None = None,
-                      division_code: _DivisionPrefix = None) -> Page[ClaimPublic]:
+                      division_code: DivisionPrefix = None) -> Page[ClaimPublic]:
     return await claims.list_(session, principal, status=status.value if status else None,
                               division_code=division_code, limit=paging.limit,
                               cursor=paging.cursor)

@@ -455,13 +455,13 @@ def division_query(description: str, *, example: str = "110105") -> Any:
                  description=description, examples=[example])
 
 
-def division_prefix_query(example: str = "1101") -> Any:
-    """A division filter by prefix: one to six ASCII digits (422 `validation_error`
-    otherwise); matched by services.divisions.prefix_condition, so `11` is every code
-    in Beijing and a whole code only itself."""
-    return Query(pattern=DIVISION_PREFIX_FORM, examples=[example],
-                 description="Division code prefix, 1 to 6 digits: `11` every code in "
-                             "Beijing, `1101` its city districts, `110105` that district")
+# A division filter by prefix, the one every list takes: one to six ASCII digits (422
+# `validation_error` otherwise); matched by services.divisions.prefix_condition, so
+# `11` is every code in Beijing and a whole code only itself.
+DivisionPrefix = Annotated[str | None, Query(
+    pattern=DIVISION_PREFIX_FORM, examples=["1101"],
+    description="Division code prefix, 1 to 6 digits: `11` every code in Beijing, `1101` "
+                "its city districts, `110105` that district")]
 
 
 def month_query(description: str, *, example: str = "2026-12") -> Any:

@@ -19,6 +19,7 @@ from api.deps import (
     LAST_DAY,
     CitizenPrincipal,
     Db,
+    DivisionPrefix,
     HotCitizen,
     HotKey,
     IfMatchOnceExists,
@@ -26,7 +27,6 @@ from api.deps import (
     Paging,
     SettingsDep,
     date_query,
-    division_prefix_query,
     require_role,
 )
 from api.hotpath import hot, hot_read
@@ -68,9 +68,6 @@ router = Router(prefix="/v1/marriage", tags=["marriage"])
 public_router = Router(prefix="/v1/marriage", tags=["marriage"], public=True)
 
 CitizenOrOffice = Annotated[Principal, Depends(require_role("citizen", "office"))]
-
-_DIVISION = division_prefix_query("1101")
-
 
 def _date_query(description: str, *, alias: str | None = None,
                 example: str = "2026-12-01") -> Any:
@@ -119,7 +116,7 @@ def _special_public(s: MarriageSpecialDay, cancelled: int = 0) -> SpecialDayPubl
         if k != 401}})
 async def list_offices(
     session: Db, paging: Paging,
-    division_code: Annotated[str | None, _DIVISION] = None,
+    division_code: DivisionPrefix = None,
     # The pattern is checked by the service (organisations.parse_near), whose refusal
     # names the expected form in both languages.
     near: Annotated[str | None, Query(max_length=40, json_schema_extra={"pattern": NEAR_PATTERN},

@@ -26,6 +26,7 @@ from functools import lru_cache
 from core.errors import ValidationFailed
 from core.security import Cipher
 from core.settings import Settings, get_settings
+from core.text import ascii_digits
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +103,7 @@ _SEPARATORS = re.compile(r"[\s\-]")
 
 def _bank_account(value: str, field: str) -> str:
     digits = _SEPARATORS.sub("", value or "")
-    if not digits.isdigit() or not 8 <= len(digits) <= 32 or not digits.isascii():
+    if not ascii_digits(digits) or not 8 <= len(digits) <= 32:
         raise field_error(field, "银行账号应为 8 至 32 位数字",
                           "a bank account number is 8-32 digits")
     return digits

